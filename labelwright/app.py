@@ -1,0 +1,67 @@
+"""The application factory. ``create_app(settings)`` builds everything; importing this module does not."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from labelwright import __version__
+from labelwright.errors import LabelwrightError
+from labelwright.settings import Settings
+from labelwright.store import Store
+
+STATIC_DIR = Path(__file__).parent / "web" / "static"
+
+
+def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
+    """Build the web app (API + UI) for ``settings``. Pass ``store`` to share one with the caller."""
+    settings = settings or Settings.from_env()
+    own_store = store is None
+    store = store or Store(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous,
+                           pool_size=settings.pool_size)
+    store.check_ready()
+
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        if own_store:
+            store.close()
+
+    app = FastAPI(title="labelwright", version=__version__, lifespan=lifespan,
+                  openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None)
+    app.state.settings = settings
+    app.state.store = store
+
+    from labelwright.api import build_router as api_router
+    from labelwright.web import build_router as web_router, make_env, render_error
+
+    app.state.jinja = make_env()
+
+    app.include_router(api_router())
+    app.include_router(web_router(settings))
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.exception_handler(LabelwrightError)
+    async def _lw_error(request: Request, exc: LabelwrightError):
+        if request.url.path.startswith("/api/"):
+            return JSONResponse(exc.to_dict(), status_code=exc.status)
+        return render_error(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_error(request: Request, exc: RequestValidationError):
+        err = exc.errors()[0]
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        return JSONResponse({"error": err.get("msg", "invalid request"), "field": ".".join(loc) or None},
+                            status_code=422)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz():
+        store.ping()
+        return {"ok": True, "version": __version__}
+
+    return app

@@ -1,0 +1,327 @@
+"""The ``labelwright`` command line (click + rich)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from labelwright.errors import LabelwrightError
+from labelwright.settings import DEFAULT_DB, Settings, normalise_db_url
+
+console = Console(stderr=True)
+out = Console()
+
+
+class Ctx:
+    def __init__(self, db: str):
+        self.db = db
+        self._store = None
+
+    @property
+    def settings(self) -> Settings:
+        return Settings.from_env(db_url=self.db)
+
+    def store(self, migrate: bool = True):
+        from labelwright.store import Store
+
+        if self._store is None:
+            s = self.settings
+            self._store = Store(s.db_url, sqlite_synchronous=s.sqlite_synchronous, pool_size=4)
+            if migrate:
+                self._store.migrate()
+        return self._store
+
+
+def _fail(e: Exception) -> None:
+    console.print(f"[bold red]error:[/] {e}", highlight=False)
+    sys.exit(2)
+
+
+class Group(click.Group):
+    """Turns labelwright's own errors into one clear line and exit code 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except LabelwrightError as e:
+            _fail(e)
+        except ValueError as e:
+            if "database URL" in str(e):
+                _fail(e)
+            raise
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", envvar="LABELWRIGHT_DB", default=DEFAULT_DB, show_default=True,
+              help="SQLite file path or postgresql://user@host:port/dbname URL (env LABELWRIGHT_DB).")
+@click.version_option(package_name="labelwright")
+@click.pass_context
+def main(ctx, db):
+    """labelwright: make training data with a team. Projects, annotators, overlap, export."""
+    ctx.obj = Ctx(db)
+
+
+# ---- database -------------------------------------------------------------------------------
+
+
+@main.command()
+@click.pass_obj
+def migrate(obj: Ctx):
+    """Create or upgrade the database schema (the other commands do this too)."""
+    store = obj.store(migrate=False)
+    done = store.migrate()
+    console.print(f"schema at version {store.schema_version()}" + (f" (applied {done})" if done else ""))
+
+
+# ---- server ---------------------------------------------------------------------------------
+
+
+def app_from_env():
+    """uvicorn factory for `serve` with several worker processes (settings come from the environment)."""
+    from labelwright.app import create_app
+
+    return create_app(Settings.from_env(
+        host=os.environ.get("LABELWRIGHT_HOST"),
+        port=int(os.environ["LABELWRIGHT_PORT"]) if os.environ.get("LABELWRIGHT_PORT") else None,
+        base_url=os.environ.get("LABELWRIGHT_BASE_URL"),
+    ))
+
+
+def _serve(obj: Ctx, host: str, port: int, workers: int, media_root: str | None, log_level: str = "warning"):
+    import uvicorn
+
+    os.environ["LABELWRIGHT_DB"] = obj.db
+    os.environ["LABELWRIGHT_HOST"] = host
+    os.environ["LABELWRIGHT_PORT"] = str(port)
+    if media_root:
+        os.environ["LABELWRIGHT_MEDIA_ROOT"] = str(Path(media_root).resolve())
+    obj.store()  # migrate before any worker starts
+    console.print(f"labelwright serving on [bold]http://{host}:{port}/[/] (database {normalise_db_url(obj.db)})",
+                  highlight=False)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        console.print("[yellow]warning:[/] listening beyond this machine; put it behind HTTPS", highlight=False)
+    uvicorn.run("labelwright.cli:app_from_env", factory=True, host=host, port=port, workers=workers,
+                log_level=log_level, access_log=False)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Server processes (use several with PostgreSQL).")
+@click.option("--media-root", type=click.Path(file_okay=False), default=None,
+              help="Directory that image fields given as relative file paths are served from.")
+@click.option("--log-level", default="warning", show_default=True,
+              type=click.Choice(["critical", "error", "warning", "info", "debug"]), help="Server log level.")
+@click.pass_obj
+def serve(obj: Ctx, host, port, workers, media_root, log_level):
+    """Start the web server (UI and API)."""
+    _serve(obj, host, port, workers, media_root, log_level)
+
+
+@main.command()
+@click.option("--db", "demo_db", default="labelwright-demo.db", show_default=True,
+              help="Where to create the demo database (SQLite path or PostgreSQL URL).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--no-serve", is_flag=True, help="Create the demo data and print the sign-in URL, then exit.")
+@click.pass_obj
+def demo(obj: Ctx, demo_db, host, port, no_serve):
+    """Create a demo database with two real-data projects and start the server."""
+    from labelwright.demo import build_demo
+
+    obj.db = demo_db
+    settings = Settings.from_env(db_url=demo_db, host=host, port=port)
+    info = build_demo(obj.store(), settings)
+    for p in info["projects"]:
+        console.print(f"  project [bold]{p['slug']}[/]: {p['items']} items, overlap {p['overlap']}", highlight=False)
+    console.print(f"\nOwner sign-in (one-time link): [bold green]{info['signin_url']}[/]\n", highlight=False)
+    if not no_serve:
+        _serve(obj, host, port, 1, None)
+
+
+# ---- projects -------------------------------------------------------------------------------
+
+
+@main.group()
+def projects():
+    """Create and list projects."""
+
+
+@projects.command("create")
+@click.option("--schema", "schema_file", required=True, type=click.Path(dir_okay=False),
+              help="YAML or JSON project schema file.")
+@click.pass_obj
+def projects_create(obj: Ctx, schema_file):
+    """Create a project from a schema file."""
+    from labelwright.schema import parse_schema
+    from labelwright.services.projects import create_project
+
+    schema = parse_schema(Path(schema_file))
+    p = create_project(obj.store(), schema)
+    out.print(f"created project [bold]{p.slug}[/] (id {p.id}, overlap {p.overlap})", highlight=False)
+
+
+@projects.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_obj
+def projects_list(obj: Ctx, as_json):
+    """List projects with their progress."""
+    from labelwright.services.projects import list_projects, progress
+
+    store = obj.store()
+    rows = [(p, progress(store, p)) for p in list_projects(store)]
+    if as_json:
+        out.print_json(json.dumps([{**p.to_dict(), "status": s} for p, s in rows]))
+        return
+    table = Table("slug", "name", "overlap", "items", "done", "in progress", "waiting", "annotations")
+    for p, s in rows:
+        i = s["items"]
+        table.add_row(p.slug, p.name, str(p.overlap), str(i["total"]), str(i["done"]), str(i["in_progress"]),
+                      str(i["waiting"]), str(s["annotations"]))
+    out.print(table)
+
+
+# ---- import / export ------------------------------------------------------------------------
+
+
+@main.command("import")
+@click.argument("project")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), default=None,
+              help="File format (default: from the file's extension).")
+@click.pass_obj
+def import_cmd(obj: Ctx, project, file, fmt):
+    """Import items into PROJECT from a JSONL, CSV or Parquet FILE (all or nothing)."""
+    from labelwright.io.readers import open_records
+    from labelwright.services.items import chat_fields, import_items
+    from labelwright.services.projects import get_project
+
+    store = obj.store()
+    p = get_project(store, project)
+    records, size = open_records(file, fmt, json_columns=chat_fields(p))
+    with Progress(TextColumn("importing"), BarColumn(), TextColumn("{task.completed:,} items"),
+                  TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("import", total=None)
+        result = import_items(store, p, records, file=file, on_progress=lambda n: bar.update(task, completed=n))
+    out.print(f"imported {result['inserted']:,} new items into {p.slug} "
+              f"({result['duplicates']:,} already present)", highlight=False)
+
+
+@main.command("export")
+@click.argument("project")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), default="jsonl",
+              show_default=True, help="Output format.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output file.")
+@click.pass_obj
+def export_cmd(obj: Ctx, project, fmt, output):
+    """Export PROJECT's items, annotations and majority votes."""
+    from labelwright.services.export import write_export
+    from labelwright.services.projects import get_project
+
+    store = obj.store()
+    p = get_project(store, project)
+    with console.status(f"exporting {p.slug} as {fmt}"):
+        write_export(store, p, fmt, output)
+    out.print(f"wrote {output} ({Path(output).stat().st_size:,} bytes)", highlight=False)
+
+
+@main.command()
+@click.argument("project")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@click.pass_obj
+def status(obj: Ctx, project, as_json):
+    """Show PROJECT's progress: items done / in progress / waiting, per annotator, last hour."""
+    from labelwright.services.projects import get_project, progress
+
+    store = obj.store()
+    s = progress(store, get_project(store, project))
+    if as_json:
+        out.print_json(json.dumps(s))
+        return
+    i = s["items"]
+    out.print(f"[bold]{s['project']}[/]  overlap {s['overlap']}  items {i['total']:,}: done {i['done']:,}, "
+              f"in progress {i['in_progress']:,}, waiting {i['waiting']:,}", highlight=False)
+    out.print(f"annotations {s['annotations']:,} of {s['annotations_needed']:,} needed; "
+              f"last hour {s['last_hour']['annotations']:,}", highlight=False)
+    table = Table("annotator", "annotations", "active time (s)")
+    for a in s["annotators"]:
+        table.add_row(a["name"], str(a["annotations"]), f"{a['active_seconds']:.0f}")
+    out.print(table)
+
+
+# ---- users ----------------------------------------------------------------------------------
+
+
+@main.group()
+def users():
+    """Create users and hand out API tokens and sign-in links."""
+
+
+@users.command("create")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["owner", "annotator"]), default="annotator", show_default=True,
+              help="What the user may do.")
+@click.option("--password", is_flag=True, help="Prompt for a password now (otherwise they set one after signing in).")
+@click.pass_obj
+def users_create(obj: Ctx, name, role, password):
+    """Create a user and print an API token and a one-time sign-in link."""
+    from labelwright.services import users as svc
+
+    pw = click.prompt("password", hide_input=True, confirmation_prompt=True) if password else None
+    store = obj.store()
+    user = svc.create_user(store, name, role, pw)
+    token = svc.create_api_token(store, user, label="created by CLI")
+    link = svc.create_signin_link_token(store, user, obj.settings.signin_link_hours)
+    out.print(f"created {role} [bold]{name}[/]", highlight=False)
+    out.print(f"API token (shown once): {token}", highlight=False, soft_wrap=True)
+    out.print(f"sign-in link (one use, {obj.settings.signin_link_hours} h): "
+              f"{obj.settings.public_url}/signin/{link}", highlight=False, soft_wrap=True)
+
+
+@users.command("list")
+@click.pass_obj
+def users_list(obj: Ctx):
+    """List users."""
+    from labelwright.services import users as svc
+
+    table = Table("id", "name", "role", "password set", "disabled")
+    for u in svc.list_users(obj.store()):
+        table.add_row(str(u["id"]), u["name"], u["role"], "yes" if u["has_password"] else "no",
+                      "yes" if u["disabled"] else "no")
+    out.print(table)
+
+
+@users.command("link")
+@click.argument("name")
+@click.pass_obj
+def users_link(obj: Ctx, name):
+    """Print a new one-time sign-in link for NAME."""
+    from labelwright.services import users as svc
+
+    store = obj.store()
+    link = svc.create_signin_link_token(store, svc.get_user(store, name), obj.settings.signin_link_hours)
+    out.print(f"{obj.settings.public_url}/signin/{link}", highlight=False, soft_wrap=True)
+
+
+@users.command("token")
+@click.argument("name")
+@click.pass_obj
+def users_token(obj: Ctx, name):
+    """Print a new API token for NAME."""
+    from labelwright.services import users as svc
+
+    store = obj.store()
+    out.print(svc.create_api_token(store, svc.get_user(store, name), label="created by CLI"),
+              highlight=False, soft_wrap=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,61 @@
+"""Errors shared by every layer. Handlers turn them into HTTP responses, the CLI into messages."""
+
+from __future__ import annotations
+
+
+class LabelwrightError(Exception):
+    status = 400
+
+    def __init__(self, message: str, *, field: str | None = None, file: str | None = None,
+                 line: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.file = file
+        self.line = line
+
+    def where(self) -> str:
+        parts = []
+        if self.file:
+            parts.append(str(self.file))
+        if self.line is not None:
+            parts.append(f"line {self.line}")
+        if self.field:
+            parts.append(f"field {self.field!r}")
+        return ", ".join(parts)
+
+    def __str__(self) -> str:
+        where = self.where()
+        return f"{where}: {self.message}" if where else self.message
+
+    def to_dict(self) -> dict:
+        out = {"error": self.message}
+        if self.field is not None:
+            out["field"] = self.field
+        if self.file is not None:
+            out["file"] = str(self.file)
+        if self.line is not None:
+            out["line"] = self.line
+        return out
+
+
+class ValidationError(LabelwrightError):
+    """Input that does not fit a schema: a project schema, an item or an answer."""
+
+    status = 422
+
+
+class NotFound(LabelwrightError):
+    status = 404
+
+
+class Conflict(LabelwrightError):
+    status = 409
+
+
+class Forbidden(LabelwrightError):
+    status = 403
+
+
+class Unauthorized(LabelwrightError):
+    status = 401

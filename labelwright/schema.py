@@ -1,0 +1,440 @@
+"""Project schemas: what each item shows and what each annotator is asked.
+
+This is the one place that knows the shape of a project. The API, the web UI, the importers and the
+exporters all call :func:`parse_schema`, :meth:`ProjectSchema.validate_item` and
+:meth:`ProjectSchema.validate_answers`; nothing else re-implements these checks.
+
+A schema is written as YAML or JSON::
+
+    name: YouTube comment spam
+    overlap: 3                # distinct annotators per item (1-9)
+    id_field: id              # the item field holding its external id (optional)
+    fields:
+      - {name: text, type: text, label: Comment}
+    questions:
+      - {name: spam, type: single_choice, prompt: Is this spam?, options: [spam, ham]}
+
+Answer formats (what the API takes and the export gives):
+
+================  ==========================================================================
+single_choice     the option value, e.g. ``"spam"``
+multiple_choice   a list of distinct option values, e.g. ``["funny", "rude"]``
+rating            an integer between ``min`` and ``max``
+pairwise          ``{"choice": "A"|"B"|"tie"|"both_bad", "rationale": "..."}``
+ranking           every candidate name exactly once, best first, e.g. ``["r2", "r1", "r3"]``
+text              a string
+================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ValidationError as PydanticValidationError
+
+from labelwright.errors import ValidationError
+
+NAME_RE = r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$"
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9\-]{0,62}$")
+PAIRWISE_CHOICES = ("A", "B", "tie", "both_bad")
+MAX_OVERLAP = 9
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Option(_Model):
+    value: str = Field(min_length=1, max_length=200)
+    label: str | None = None
+    hint: str | None = None
+
+    @property
+    def text(self) -> str:
+        return self.label or self.value
+
+
+# ---- display fields -------------------------------------------------------------------------
+
+
+class DisplayField(_Model):
+    name: str = Field(pattern=NAME_RE)
+    type: Literal["text", "markdown", "image", "chat"] = "text"
+    label: str | None = None
+    required: bool = True
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name
+
+
+# ---- questions ------------------------------------------------------------------------------
+
+
+class _Question(_Model):
+    name: str = Field(pattern=NAME_RE)
+    prompt: str = ""
+    required: bool = True
+    hint: str | None = None
+
+    @property
+    def title(self) -> str:
+        return self.prompt or self.name
+
+
+def _options(value):
+    if isinstance(value, list):
+        return [{"value": str(v)} if not isinstance(v, dict) else v for v in value]
+    return value
+
+
+class SingleChoice(_Question):
+    type: Literal["single_choice"]
+    options: list[Option] = Field(min_length=2, max_length=50)
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _norm_options(cls, v):
+        return _options(v)
+
+    @model_validator(mode="after")
+    def _unique(self):
+        _check_unique([o.value for o in self.options], self.name)
+        return self
+
+    @property
+    def values(self) -> list[str]:
+        return [o.value for o in self.options]
+
+
+class MultipleChoice(SingleChoice):
+    type: Literal["multiple_choice"]  # type: ignore[assignment]
+    min_selected: int = Field(default=0, ge=0)
+    max_selected: int | None = Field(default=None, ge=1)
+
+
+class Rating(_Question):
+    type: Literal["rating"]
+    min: int = 1
+    max: int = 5
+    min_label: str | None = None
+    max_label: str | None = None
+
+    @model_validator(mode="after")
+    def _range(self):
+        if self.max <= self.min:
+            raise ValueError(f"question {self.name!r}: max ({self.max}) must be greater than min ({self.min})")
+        if self.max - self.min > 20:
+            raise ValueError(f"question {self.name!r}: a rating scale has at most 21 points")
+        return self
+
+
+class Pairwise(_Question):
+    type: Literal["pairwise"]
+    a: str = Field(description="the display field holding candidate A")
+    b: str = Field(description="the display field holding candidate B")
+    rationale: Literal["none", "optional", "required"] = "optional"
+
+
+class Ranking(_Question):
+    type: Literal["ranking"]
+    candidates: list[str] = Field(min_length=2, max_length=9,
+                                  description="display fields holding the candidates")
+
+
+class FreeText(_Question):
+    type: Literal["text"]
+    prefill: str | None = Field(default=None, description="a display field whose value pre-fills the box")
+    multiline: bool = True
+    min_length: int = Field(default=0, ge=0)
+    max_length: int = Field(default=100_000, ge=1)
+
+
+Question = Annotated[
+    Union[SingleChoice, MultipleChoice, Rating, Pairwise, Ranking, FreeText],
+    Field(discriminator="type"),
+]
+
+
+def _check_unique(values: list[str], where: str) -> None:
+    seen = set()
+    for v in values:
+        if v in seen:
+            raise ValueError(f"{where}: {v!r} appears twice")
+        seen.add(v)
+
+
+class ProjectSchema(_Model):
+    name: str = Field(min_length=1, max_length=200)
+    slug: str | None = None
+    description: str = ""
+    instructions: str = Field(default="", description="Markdown shown above every item")
+    overlap: int = Field(default=1, ge=1, le=MAX_OVERLAP)
+    lease_seconds: int = Field(default=600, ge=10, le=7 * 24 * 3600)
+    history_size: int = Field(default=20, ge=0, le=1000,
+                              description="how many of an annotator's last answers can be amended")
+    id_field: str | None = Field(default=None, description="item field holding the external id")
+    fields: list[DisplayField] = Field(min_length=1)
+    questions: list[Question] = Field(min_length=1)
+
+    @field_validator("slug")
+    @classmethod
+    def _slug(cls, v):
+        if v is not None and not SLUG_RE.match(v):
+            raise ValueError("slug must be lower-case letters, digits and dashes (at most 63)")
+        return v
+
+    @model_validator(mode="after")
+    def _refs(self):
+        _check_unique([f.name for f in self.fields], "fields")
+        _check_unique([q.name for q in self.questions], "questions")
+        fields = {f.name: f for f in self.fields}
+        for q in self.questions:
+            refs: list[str] = []
+            if isinstance(q, Pairwise):
+                refs = [q.a, q.b]
+            elif isinstance(q, Ranking):
+                refs = list(q.candidates)
+                _check_unique(refs, f"question {q.name!r} candidates")
+            elif isinstance(q, FreeText) and q.prefill:
+                refs = [q.prefill]
+            for r in refs:
+                if r not in fields:
+                    raise ValueError(f"question {q.name!r} refers to field {r!r}, which is not in fields")
+        return self
+
+    # ---- derived --------------------------------------------------------------------------
+
+    def field(self, name: str) -> DisplayField:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def question(self, name: str):
+        for q in self.questions:
+            if q.name == name:
+                return q
+        raise KeyError(name)
+
+    def slugified(self) -> str:
+        if self.slug:
+            return self.slug
+        s = re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-")[:63]
+        return s or "project"
+
+    def to_json(self) -> str:
+        return self.model_dump_json(exclude_none=True)
+
+    # ---- items ----------------------------------------------------------------------------
+
+    def validate_item(self, data: Any, *, file: str | None = None, line: int | None = None) -> dict:
+        """Check one item's data against the display fields; return it unchanged.
+
+        Raises :class:`ValidationError` naming the file, line and field.
+        """
+        if not isinstance(data, dict):
+            raise ValidationError(f"an item must be an object, got {_kind(data)}", file=file, line=line)
+        for f in self.fields:
+            value = data.get(f.name)
+            if value is None:
+                if f.required:
+                    raise ValidationError("missing required field", field=f.name, file=file, line=line)
+                continue
+            if f.type == "chat":
+                _check_chat(value, f.name, file, line)
+            elif not isinstance(value, str):
+                raise ValidationError(f"expected a string for a {f.type} field, got {_kind(value)}",
+                                      field=f.name, file=file, line=line)
+        if self.id_field is not None:
+            ext = data.get(self.id_field)
+            if ext is None or ext == "":
+                raise ValidationError("missing item id", field=self.id_field, file=file, line=line)
+            if not isinstance(ext, (str, int)) or isinstance(ext, bool):
+                raise ValidationError(f"an item id must be a string or integer, got {_kind(ext)}",
+                                      field=self.id_field, file=file, line=line)
+        return data
+
+    # ---- answers --------------------------------------------------------------------------
+
+    def validate_answers(self, answers: Any, item: dict | None = None) -> dict:
+        """Check a submission's answers; return them normalised.
+
+        Raises :class:`ValidationError` with ``field`` set to the question's name.
+        """
+        if not isinstance(answers, dict):
+            raise ValidationError(f"answers must be an object keyed by question name, got {_kind(answers)}",
+                                  field="answers")
+        known = {q.name for q in self.questions}
+        for key in answers:
+            if key not in known:
+                raise ValidationError(f"unknown question {key!r}; this project asks {sorted(known)}",
+                                      field=str(key))
+        out = {}
+        for q in self.questions:
+            value = answers.get(q.name)
+            if value is None or value == "" or value == []:
+                if q.required and not (isinstance(q, MultipleChoice) and value == [] and q.min_selected == 0):
+                    raise ValidationError("an answer is required", field=q.name)
+                if isinstance(q, MultipleChoice) and value == []:
+                    out[q.name] = []
+                continue
+            out[q.name] = _validate_answer(q, value)
+        return out
+
+
+def _kind(v) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "an integer",
+            float: "a number", type(None): "null"}.get(type(v), type(v).__name__)
+
+
+def _check_chat(value, name, file, line):
+    if not isinstance(value, list):
+        raise ValidationError(f"a chat field must be a list of {{role, content}} turns, got {_kind(value)}",
+                              field=name, file=file, line=line)
+    for i, turn in enumerate(value):
+        if not isinstance(turn, dict) or not isinstance(turn.get("role"), str) \
+                or not isinstance(turn.get("content"), str):
+            raise ValidationError(f"turn {i} must be an object with string 'role' and 'content'",
+                                  field=f"{name}[{i}]", file=file, line=line)
+
+
+def _validate_answer(q, value):
+    name = q.name
+    if isinstance(q, MultipleChoice):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValidationError(f"expected a list of option values, got {_kind(value)}", field=name)
+        if len(set(value)) != len(value):
+            raise ValidationError("an option is chosen twice", field=name)
+        bad = [v for v in value if v not in q.values]
+        if bad:
+            raise ValidationError(f"{bad[0]!r} is not an option; options are {q.values}", field=name)
+        if len(value) < q.min_selected:
+            raise ValidationError(f"choose at least {q.min_selected}", field=name)
+        if q.max_selected is not None and len(value) > q.max_selected:
+            raise ValidationError(f"choose at most {q.max_selected}", field=name)
+        return [v for v in q.values if v in value]  # canonical order
+    if isinstance(q, SingleChoice):
+        if not isinstance(value, str):
+            raise ValidationError(f"expected one option value, got {_kind(value)}", field=name)
+        if value not in q.values:
+            raise ValidationError(f"{value!r} is not an option; options are {q.values}", field=name)
+        return value
+    if isinstance(q, Rating):
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ValidationError(f"expected an integer from {q.min} to {q.max}, got {_kind(value)}", field=name)
+        try:
+            number = int(value) if not isinstance(value, float) else value
+        except ValueError:
+            raise ValidationError(f"expected an integer from {q.min} to {q.max}, got {value!r}", field=name)
+        if isinstance(number, float):
+            if not number.is_integer():
+                raise ValidationError(f"expected an integer from {q.min} to {q.max}, got {value!r}", field=name)
+            number = int(number)
+        if not q.min <= number <= q.max:
+            raise ValidationError(f"{number} is outside the scale {q.min}..{q.max}", field=name)
+        return number
+    if isinstance(q, Pairwise):
+        if isinstance(value, str):
+            value = {"choice": value}
+        if not isinstance(value, dict):
+            raise ValidationError(f"expected {{choice, rationale}}, got {_kind(value)}", field=name)
+        extra = set(value) - {"choice", "rationale"}
+        if extra:
+            raise ValidationError(f"unexpected keys {sorted(extra)}", field=name)
+        choice = value.get("choice")
+        if choice not in PAIRWISE_CHOICES:
+            raise ValidationError(f"choice must be one of {list(PAIRWISE_CHOICES)}, got {choice!r}",
+                                  field=f"{name}.choice")
+        rationale = value.get("rationale") or ""
+        if not isinstance(rationale, str):
+            raise ValidationError("rationale must be a string", field=f"{name}.rationale")
+        rationale = rationale.strip()
+        if q.rationale == "required" and not rationale:
+            raise ValidationError("a written rationale is required", field=f"{name}.rationale")
+        if q.rationale == "none" and rationale:
+            raise ValidationError("this question takes no rationale", field=f"{name}.rationale")
+        out = {"choice": choice}
+        if rationale:
+            out["rationale"] = rationale
+        return out
+    if isinstance(q, Ranking):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValidationError(f"expected a list of candidate names, best first, got {_kind(value)}",
+                                  field=name)
+        if sorted(value) != sorted(q.candidates) or len(set(value)) != len(value):
+            raise ValidationError(f"rank every candidate exactly once: {q.candidates}", field=name)
+        return list(value)
+    if isinstance(q, FreeText):
+        if not isinstance(value, str):
+            raise ValidationError(f"expected text, got {_kind(value)}", field=name)
+        if len(value) < q.min_length:
+            raise ValidationError(f"at least {q.min_length} characters", field=name)
+        if len(value) > q.max_length:
+            raise ValidationError(f"at most {q.max_length} characters", field=name)
+        return value
+    raise ValidationError(f"unsupported question type {q.type}", field=name)  # pragma: no cover
+
+
+# ---- parsing --------------------------------------------------------------------------------
+
+
+def parse_schema(source: str | dict | Path, *, file: str | None = None) -> ProjectSchema:
+    """Parse a schema from a dict, a YAML/JSON string, or a file path."""
+    if isinstance(source, Path):
+        file = file or str(source)
+        try:
+            text = source.read_text(encoding="utf-8")
+        except OSError as e:
+            raise ValidationError(f"cannot read schema: {e.strerror}", file=file)
+        source = text
+    if isinstance(source, str):
+        try:
+            data = yaml.safe_load(source) if not source.lstrip().startswith("{") else json.loads(source)
+        except (yaml.YAMLError, json.JSONDecodeError) as e:
+            line = None
+            mark = getattr(e, "problem_mark", None)
+            if mark is not None:
+                line = mark.line + 1
+            elif isinstance(e, json.JSONDecodeError):
+                line = e.lineno
+            raise ValidationError(f"not valid YAML/JSON: {getattr(e, 'problem', None) or e}", file=file, line=line)
+    else:
+        data = source
+    if not isinstance(data, dict):
+        raise ValidationError("a schema must be a mapping with name, fields and questions", file=file)
+    try:
+        return ProjectSchema.model_validate(data)
+    except PydanticValidationError as e:
+        err = e.errors()[0]
+        loc = _loc(data, err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        raise ValidationError(msg, field=loc or None, file=file) from None
+
+
+def _loc(data, loc) -> str:
+    """Turn pydantic's location into a readable path: questions[1] (spam).options."""
+    parts: list[str] = []
+    node = data
+    for p in loc:
+        if isinstance(p, int):
+            label = f"[{p}]"
+            try:
+                node = node[p]
+                if isinstance(node, dict) and "name" in node:
+                    label += f" ({node['name']})"
+            except (IndexError, KeyError, TypeError):
+                node = None
+            parts.append(label)
+        else:
+            if p in ("single_choice", "multiple_choice", "rating", "pairwise", "ranking", "text") and \
+                    isinstance(node, dict) and node.get("type") == p:
+                continue  # pydantic's discriminator tag, not a user-visible key
+            parts.append(("." if parts else "") + str(p))
+            node = node.get(p) if isinstance(node, dict) else None
+    return "".join(parts)

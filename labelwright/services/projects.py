@@ -1,0 +1,143 @@
+"""Projects: create, read, list, and the progress summary an owner sees."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import func, insert, select, update
+
+from labelwright.errors import Conflict, NotFound
+from labelwright.schema import ProjectSchema, parse_schema
+from labelwright.store import loads, tables as t
+
+
+@dataclass(frozen=True)
+class Project:
+    id: int
+    slug: str
+    name: str
+    schema: ProjectSchema
+    overlap: int
+    lease_seconds: int
+    created_at: float
+    updated_at: float
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "slug": self.slug, "name": self.name, "overlap": self.overlap,
+                "lease_seconds": self.lease_seconds, "created_at": self.created_at,
+                "schema": self.schema.model_dump(exclude_none=True)}
+
+
+def create_project(store, schema: ProjectSchema | dict | str, created_by: int | None = None) -> Project:
+    if not isinstance(schema, ProjectSchema):
+        schema = parse_schema(schema)
+    slug = schema.slugified()
+    now = time.time()
+    with store.write() as conn:
+        if conn.execute(select(t.projects.c.id).where(t.projects.c.slug == slug)).first():
+            raise Conflict(f"a project with slug {slug!r} already exists: set `slug:` in the schema",
+                           field="slug")
+        pid = conn.execute(insert(t.projects).values(
+            slug=slug, name=schema.name, schema=schema.to_json(), overlap=schema.overlap,
+            lease_seconds=schema.lease_seconds, created_by=created_by, created_at=now, updated_at=now,
+        ).returning(t.projects.c.id)).scalar_one()
+    return get_project(store, pid)
+
+
+def _from_row(store, row) -> Project:
+    # Parsing a schema costs ~100 us; cache the parsed object per (project, version) on the store.
+    cache = store.__dict__.setdefault("_schema_cache", {})
+    key = (row.id, row.updated_at)
+    schema = cache.get(key)
+    if schema is None:
+        schema = ProjectSchema.model_validate(loads(row.schema))
+        cache[key] = schema
+    return Project(id=row.id, slug=row.slug, name=row.name, schema=schema, overlap=row.overlap,
+                   lease_seconds=row.lease_seconds, created_at=row.created_at, updated_at=row.updated_at)
+
+
+def get_project(store, ref: int | str, conn=None) -> Project:
+    """A project by numeric id or slug."""
+    if isinstance(ref, str) and ref.isdigit():
+        ref = int(ref)
+    cond = t.projects.c.id == ref if isinstance(ref, int) else t.projects.c.slug == ref
+    if conn is None:
+        with store.read() as c:
+            row = c.execute(select(t.projects).where(cond)).first()
+    else:
+        row = conn.execute(select(t.projects).where(cond)).first()
+    if row is None:
+        raise NotFound(f"no project {ref!r}")
+    return _from_row(store, row)
+
+
+def list_projects(store) -> list[Project]:
+    with store.read() as conn:
+        rows = conn.execute(select(t.projects).order_by(t.projects.c.id)).all()
+    return [_from_row(store, r) for r in rows]
+
+
+def set_overlap(store, project: Project, overlap: int) -> Project:
+    """Change how many annotators each item needs; re-open or close items to match."""
+    from labelwright.schema import MAX_OVERLAP
+    from labelwright.errors import ValidationError
+    if not 1 <= overlap <= MAX_OVERLAP:
+        raise ValidationError(f"overlap must be 1..{MAX_OVERLAP}", field="overlap")
+    schema = project.schema.model_copy(update={"overlap": overlap})
+    with store.write() as conn:
+        conn.execute(update(t.projects).where(t.projects.c.id == project.id).values(
+            overlap=overlap, schema=schema.to_json(), updated_at=time.time()))
+        conn.execute(update(t.items).where(t.items.c.project_id == project.id).values(
+            is_open=(t.items.c.n_assigned < overlap).cast(t.items.c.is_open.type)))
+    return get_project(store, project.id)
+
+
+def progress(store, project: Project, now: float | None = None) -> dict:
+    """Items done / in progress / waiting, annotations per annotator, throughput over the last hour."""
+    now = now or time.time()
+    i, a, le = t.items, t.annotations, t.leases
+    with store.read() as conn:
+        total, done, started = conn.execute(select(
+            func.count(),
+            func.coalesce(func.sum((i.c.n_done >= project.overlap).cast(t.items.c.n_done.type)), 0),
+            func.coalesce(func.sum((i.c.n_done > 0).cast(t.items.c.n_done.type)), 0),
+        ).where(i.c.project_id == project.id)).one()
+        leased_untouched = conn.execute(
+            select(func.count(func.distinct(le.c.item_id)))
+            .select_from(le.join(i, i.c.id == le.c.item_id))
+            .where(le.c.project_id == project.id, le.c.expires_at > now, i.c.n_done == 0)
+        ).scalar_one()
+        per_user = conn.execute(
+            select(t.users.c.name, func.count(a.c.id), func.sum(a.c.active_ms),
+                   func.max(a.c.created_at))
+            .select_from(a.join(t.users, t.users.c.id == a.c.user_id))
+            .where(a.c.project_id == project.id)
+            .group_by(t.users.c.name).order_by(func.count(a.c.id).desc())
+        ).all()
+        recent = conn.execute(
+            select(a.c.created_at).where(a.c.project_id == project.id, a.c.created_at > now - 3600)
+        ).scalars().all()
+        annotations_total = conn.execute(
+            select(func.count()).select_from(a).where(a.c.project_id == project.id)).scalar_one()
+        active_leases = conn.execute(
+            select(func.count()).select_from(le)
+            .where(le.c.project_id == project.id, le.c.expires_at > now)).scalar_one()
+    per_minute = [0] * 60
+    for ts in recent:
+        idx = int((now - ts) // 60)
+        if 0 <= idx < 60:
+            per_minute[59 - idx] += 1
+    in_progress = int(started) - int(done) + int(leased_untouched)
+    return {
+        "project": project.slug,
+        "overlap": project.overlap,
+        "items": {"total": int(total), "done": int(done), "in_progress": in_progress,
+                  "waiting": int(total) - int(done) - in_progress},
+        "annotations": int(annotations_total),
+        "annotations_needed": int(total) * project.overlap,
+        "active_leases": int(active_leases),
+        "annotators": [{"name": n, "annotations": c, "active_seconds": round((ms or 0) / 1000, 1),
+                        "last_at": last} for n, c, ms, last in per_user],
+        "last_hour": {"annotations": len(recent), "per_minute": per_minute},
+    }

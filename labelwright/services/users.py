@@ -1,0 +1,181 @@
+"""Users, roles, passwords, API tokens, sign-in links and browser sessions.
+
+Secrets are random 32-byte strings shown once; only their SHA-256 is stored, so a database leak
+does not leak a usable token. Passwords are hashed with argon2id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import time
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import insert, select, update
+
+from labelwright.errors import Conflict, NotFound, Unauthorized, ValidationError
+from labelwright.store import tables as t
+
+ROLES = ("owner", "annotator")
+NAME_RE = re.compile(r"^[A-Za-z0-9_.@\-]{1,64}$")
+_hasher = PasswordHasher()
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    name: str
+    role: str
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role == "owner"
+
+
+@dataclass(frozen=True)
+class Session:
+    user: User
+    csrf: str
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _user(row) -> User:
+    return User(id=row.id, name=row.name, role=row.role)
+
+
+def create_user(store, name: str, role: str = "annotator", password: str | None = None) -> User:
+    if not NAME_RE.match(name or ""):
+        raise ValidationError("a user name is 1-64 letters, digits, '_', '.', '@' or '-'", field="name")
+    if role not in ROLES:
+        raise ValidationError(f"role must be one of {list(ROLES)}", field="role")
+    if password is not None:
+        _check_password(password)
+    with store.write() as conn:
+        if conn.execute(select(t.users.c.id).where(t.users.c.name == name)).first():
+            raise Conflict(f"user {name!r} already exists", field="name")
+        uid = conn.execute(insert(t.users).values(
+            name=name, role=role, disabled=0, created_at=time.time(),
+            password_hash=_hasher.hash(password) if password else None,
+        ).returning(t.users.c.id)).scalar_one()
+    return User(uid, name, role)
+
+
+def _check_password(password: str) -> None:
+    if len(password) < 8:
+        raise ValidationError("a password needs at least 8 characters", field="password")
+
+
+def get_user(store, name: str) -> User:
+    with store.read() as conn:
+        row = conn.execute(select(t.users).where(t.users.c.name == name)).first()
+    if row is None:
+        raise NotFound(f"no user named {name!r}")
+    return _user(row)
+
+
+def list_users(store) -> list[dict]:
+    with store.read() as conn:
+        rows = conn.execute(select(t.users).order_by(t.users.c.id)).all()
+    return [{"id": r.id, "name": r.name, "role": r.role, "disabled": bool(r.disabled),
+             "has_password": r.password_hash is not None} for r in rows]
+
+
+def set_password(store, user: User, password: str) -> None:
+    _check_password(password)
+    with store.write() as conn:
+        conn.execute(update(t.users).where(t.users.c.id == user.id)
+                     .values(password_hash=_hasher.hash(password)))
+
+
+def check_password(store, name: str, password: str) -> User:
+    with store.read() as conn:
+        row = conn.execute(select(t.users).where(t.users.c.name == name)).first()
+    if row is None or row.password_hash is None or row.disabled:
+        _hasher.hash("timing-equaliser")  # do the same work whether or not the user exists
+        raise Unauthorized("wrong user name or password")
+    try:
+        _hasher.verify(row.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        raise Unauthorized("wrong user name or password")
+    return _user(row)
+
+
+def _issue(store, user: User, kind: str, *, ttl: float | None = None, label: str | None = None,
+           csrf: str | None = None) -> str:
+    secret = secrets.token_urlsafe(32)
+    now = time.time()
+    with store.write() as conn:
+        conn.execute(insert(t.tokens).values(
+            user_id=user.id, token_hash=_hash(secret), kind=kind, label=label, csrf=csrf,
+            created_at=now, expires_at=now + ttl if ttl else None))
+    return secret
+
+
+def create_api_token(store, user: User, label: str | None = None) -> str:
+    return _issue(store, user, "api", label=label)
+
+
+def create_signin_link_token(store, user: User, hours: int = 72) -> str:
+    return _issue(store, user, "signin", ttl=hours * 3600)
+
+
+def _lookup(conn, secret: str, kind: str):
+    if not secret:
+        return None
+    return conn.execute(
+        select(t.tokens.c.id, t.tokens.c.expires_at, t.tokens.c.revoked_at, t.tokens.c.csrf,
+               t.users.c.id.label("uid"), t.users.c.name, t.users.c.role, t.users.c.disabled)
+        .join(t.users, t.users.c.id == t.tokens.c.user_id)
+        .where(t.tokens.c.token_hash == _hash(secret), t.tokens.c.kind == kind)
+    ).first()
+
+
+def _valid(row) -> bool:
+    return (row is not None and row.revoked_at is None and not row.disabled
+            and (row.expires_at is None or row.expires_at > time.time()))
+
+
+def user_for_api_token(store, secret: str) -> User:
+    with store.read() as conn:
+        row = _lookup(conn, secret, "api")
+    if not _valid(row):
+        raise Unauthorized("invalid or revoked API token")
+    return User(row.uid, row.name, row.role)
+
+
+def redeem_signin_link(store, secret: str, session_days: int) -> tuple[str, Session]:
+    """Spend a one-time sign-in link; return a new session's cookie value and the session."""
+    with store.write() as conn:
+        row = _lookup(conn, secret, "signin")
+        if not _valid(row):
+            raise Unauthorized("this sign-in link is invalid, used or expired: ask the owner for a new one")
+        conn.execute(update(t.tokens).where(t.tokens.c.id == row.id).values(revoked_at=time.time()))
+    user = User(row.uid, row.name, row.role)
+    return start_session(store, user, session_days)
+
+
+def start_session(store, user: User, session_days: int) -> tuple[str, Session]:
+    csrf = secrets.token_urlsafe(24)
+    secret = _issue(store, user, "session", ttl=session_days * 86400, csrf=csrf)
+    return secret, Session(user, csrf)
+
+
+def session_for_cookie(store, secret: str) -> Session | None:
+    with store.read() as conn:
+        row = _lookup(conn, secret, "session")
+    if not _valid(row):
+        return None
+    return Session(User(row.uid, row.name, row.role), row.csrf)
+
+
+def end_session(store, secret: str) -> None:
+    with store.write() as conn:
+        conn.execute(update(t.tokens).where(t.tokens.c.token_hash == _hash(secret),
+                                            t.tokens.c.kind == "session")
+                     .values(revoked_at=time.time()))

@@ -1,0 +1,99 @@
+"""SQLAlchemy Core table objects mirroring the migrated schema (used to build queries).
+
+The DDL itself lives in the numbered files under ``migrations/``; ``tests/test_migrations.py``
+checks that these objects and the migrated database agree, on SQLite and on PostgreSQL.
+"""
+
+from sqlalchemy import BigInteger, Column, Float, Integer, MetaData, Table, Text
+
+metadata = MetaData()
+
+users = Table(
+    "users", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("password_hash", Text),
+    Column("disabled", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+tokens = Table(
+    "tokens", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("user_id", BigInteger, nullable=False),
+    Column("token_hash", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("label", Text),
+    Column("csrf", Text),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float),
+    Column("last_used_at", Float),
+    Column("revoked_at", Float),
+)
+
+projects = Table(
+    "projects", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("slug", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("schema", Text, nullable=False),
+    Column("overlap", Integer, nullable=False),
+    Column("lease_seconds", Integer, nullable=False),
+    Column("created_by", BigInteger),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+items = Table(
+    "items", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("project_id", BigInteger, nullable=False),
+    Column("external_id", Text, nullable=False),
+    Column("data", Text, nullable=False),
+    Column("n_assigned", Integer, nullable=False),
+    Column("n_done", Integer, nullable=False),
+    Column("is_open", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+leases = Table(
+    "leases", metadata,
+    Column("item_id", BigInteger, primary_key=True),
+    Column("user_id", BigInteger, primary_key=True),
+    Column("project_id", BigInteger, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+annotations = Table(
+    "annotations", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("item_id", BigInteger, nullable=False),
+    Column("project_id", BigInteger, nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("answers", Text, nullable=False),
+    Column("active_ms", BigInteger, nullable=False),
+    Column("idempotency_key", Text),
+    Column("revision", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+annotation_revisions = Table(
+    "annotation_revisions", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("annotation_id", BigInteger, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("answers", Text, nullable=False),
+    Column("active_ms", BigInteger, nullable=False),
+    Column("replaced_at", Float, nullable=False),
+)
+
+skips = Table(
+    "skips", metadata,
+    Column("item_id", BigInteger, primary_key=True),
+    Column("user_id", BigInteger, primary_key=True),
+    Column("project_id", BigInteger, nullable=False),
+    Column("created_at", Float, nullable=False),
+)

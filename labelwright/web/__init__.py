@@ -1,0 +1,151 @@
+"""Server-rendered web UI: sign-in, project list, labelling page, project progress page.
+
+Pages are Jinja2 templates with autoescaping on; item data is untrusted and is only ever inserted
+escaped (Markdown goes through :mod:`labelwright.web.markdown`, which allows no raw HTML). Every form
+that changes something carries the session's CSRF token.
+"""
+
+from __future__ import annotations
+
+import hmac
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from labelwright import __version__
+from labelwright.api import SESSION_COOKIE
+from labelwright.errors import Forbidden, LabelwrightError, Unauthorized
+from labelwright.services import projects as projects_svc
+from labelwright.services import users as users_svc
+from labelwright.services.users import Session
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def make_env() -> Environment:
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.globals["version"] = __version__
+    return env
+
+
+def render(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
+    env: Environment = request.app.state.jinja
+    context.setdefault("session", getattr(request.state, "session", None))
+    html = env.get_template(name).render(request=request, **context)
+    return HTMLResponse(html, status_code=status, headers={
+        "Content-Security-Policy": "default-src 'self'; img-src 'self' https: http: data:; "
+                                   "style-src 'self'; script-src 'self'; object-src 'none'; "
+                                   "base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+    })
+
+
+def render_error(request: Request, exc: LabelwrightError):
+    if isinstance(exc, Unauthorized):
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+    return render(request, "error.html", status=exc.status, error=exc)
+
+
+def current_session(request: Request) -> Session:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    session = users_svc.session_for_cookie(request.app.state.store, cookie) if cookie else None
+    if session is None:
+        raise Unauthorized("please sign in")
+    request.state.session = session
+    return session
+
+
+def check_csrf(session: Session, token: str | None) -> None:
+    if not token or not hmac.compare_digest(token, session.csrf):
+        raise Forbidden("the form's security token is missing or stale: reload the page and try again")
+
+
+def _set_session_cookie(response, request: Request, secret: str) -> None:
+    s = request.app.state.settings
+    response.set_cookie(SESSION_COOKIE, secret, httponly=True, samesite="lax", secure=s.secure_cookies,
+                        max_age=s.session_days * 86400, path="/")
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return "/"
+
+
+def build_router(settings) -> APIRouter:
+    r = APIRouter(include_in_schema=False)
+
+    @r.get("/login")
+    def login_page(request: Request, next: str = "/"):
+        return render(request, "login.html", next=_safe_next(next), error=None)
+
+    @r.post("/login")
+    async def login(request: Request):
+        form = await request.form()
+        store = request.app.state.store
+        nxt = _safe_next(form.get("next"))
+        try:
+            user = users_svc.check_password(store, str(form.get("name", "")), str(form.get("password", "")))
+        except Unauthorized as e:
+            return render(request, "login.html", status=401, next=nxt, error=e.message,
+                          name=form.get("name", ""))
+        secret, _ = users_svc.start_session(store, user, request.app.state.settings.session_days)
+        resp = RedirectResponse(nxt, status_code=303)
+        _set_session_cookie(resp, request, secret)
+        return resp
+
+    @r.get("/signin/{token}")
+    def signin(token: str, request: Request):
+        store = request.app.state.store
+        try:
+            secret, session = users_svc.redeem_signin_link(store, token, request.app.state.settings.session_days)
+        except Unauthorized as e:
+            return render(request, "error.html", status=401, error=e)
+        resp = RedirectResponse("/account" if session.user.role != "owner" else "/", status_code=303)
+        _set_session_cookie(resp, request, secret)
+        return resp
+
+    @r.post("/logout")
+    async def logout(request: Request):
+        session = current_session(request)
+        form = await request.form()
+        check_csrf(session, form.get("csrf"))
+        users_svc.end_session(request.app.state.store, request.cookies.get(SESSION_COOKIE))
+        resp = RedirectResponse("/login", status_code=303)
+        resp.delete_cookie(SESSION_COOKIE, path="/")
+        return resp
+
+    @r.get("/account")
+    def account(request: Request):
+        session = current_session(request)
+        return render(request, "account.html", message=None, error=None)
+
+    @r.post("/account/password")
+    async def change_password(request: Request):
+        session = current_session(request)
+        form = await request.form()
+        check_csrf(session, form.get("csrf"))
+        password = str(form.get("password", ""))
+        if password != str(form.get("confirm", "")):
+            return render(request, "account.html", status=422, message=None, error="the passwords differ")
+        try:
+            users_svc.set_password(request.app.state.store, session.user, password)
+        except LabelwrightError as e:
+            return render(request, "account.html", status=422, message=None, error=e.message)
+        return render(request, "account.html", message="Password saved.", error=None)
+
+    @r.get("/")
+    def index(request: Request):
+        session = current_session(request)
+        store = request.app.state.store
+        projects = projects_svc.list_projects(store)
+        return render(request, "index.html", projects=projects)
+
+    from labelwright.web import pages
+
+    pages.add_routes(r)
+    return r
