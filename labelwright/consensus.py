@@ -67,11 +67,11 @@ def vote(question, answers: list) -> dict | None:
     return None
 
 
-def majority(schema: ProjectSchema, annotations: list[dict]) -> dict:
-    """``{question: {label, agreement, n}}`` over a list of annotations' ``answers`` dicts."""
+def majority(schema: ProjectSchema, answers: list[dict]) -> dict:
+    """``{question: {label, agreement, n}}`` given each annotator's ``answers`` dict."""
     out = {}
     for q in schema.questions:
-        v = vote(q, [a.get(q.name) for a in annotations])
+        v = vote(q, [a.get(q.name) for a in answers])
         if v is not None:
             out[q.name] = v
     return out

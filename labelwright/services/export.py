@@ -82,7 +82,7 @@ def jsonl_lines(store, project: Project) -> Iterator[bytes]:
     for item_id, ext, data, anns in iter_items(store, project):
         # The stored item JSON is spliced in as-is: no parse and re-encode per item.
         head = orjson.dumps({"item_id": item_id, "external_id": ext})[:-1]
-        tail = orjson.dumps({"annotations": anns, "majority": majority(schema, anns)})[1:]
+        tail = orjson.dumps({"annotations": anns, "majority": majority(schema, [a["answers"] for a in anns])})[1:]
         yield head + b',"data":' + data.encode() + b"," + tail + b"\n"
 
 
@@ -111,7 +111,7 @@ def flat_rows(store, project: Project) -> Iterator[list]:
     for item_id, ext, data, anns in iter_items(store, project):
         d = orjson.loads(data)
         base = [item_id, ext] + [_cell(d.get(f)) for f in fields]
-        maj = majority(s, anns)
+        maj = majority(s, [a["answers"] for a in anns])
         tail = [_cell(maj[q]["label"]) if q in maj else None for q in qs]
         tail += [maj[q]["agreement"] if q in maj else None for q in qs]
         if not anns:

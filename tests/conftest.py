@@ -1,0 +1,156 @@
+"""Shared fixtures. Every store-touching test runs on SQLite and on PostgreSQL.
+
+PostgreSQL: ``LABELWRIGHT_TEST_PG`` (default ``postgresql://postgres@127.0.0.1:5432/test``). Each test
+gets its own schema, dropped afterwards. When the server is unreachable the PostgreSQL tests are
+skipped and the run says so at the end; with ``CI`` set, an unreachable server is an error instead.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from labelwright.settings import Settings
+from labelwright.store import Store
+
+PG_URL = os.environ.get("LABELWRIGHT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+_pg_state: dict = {}
+
+
+def pg_available() -> str | None:
+    """None when PostgreSQL answers, else the reason it does not."""
+    if "reason" not in _pg_state:
+        try:
+            import psycopg
+
+            with psycopg.connect(PG_URL, connect_timeout=3) as conn:
+                conn.execute("SELECT 1")
+            _pg_state["reason"] = None
+        except Exception as e:  # noqa: BLE001 - any failure means "not available"
+            _pg_state["reason"] = f"{type(e).__name__}: {e}".strip()
+    return _pg_state["reason"]
+
+
+def require_pg() -> None:
+    reason = pg_available()
+    if reason is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"PostgreSQL at {PG_URL} is required in CI and is not reachable: {reason}")
+    _pg_state["skipped"] = _pg_state.get("skipped", 0) + 1
+    pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {reason}")
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _pg_state.get("skipped"):
+        terminalreporter.write_sep("!", f"{_pg_state['skipped']} PostgreSQL tests were SKIPPED: "
+                                        f"no server at {PG_URL} ({_pg_state['reason']})", yellow=True)
+
+
+class PgSchema:
+    """A throw-away PostgreSQL schema and a URL whose connections use it."""
+
+    def __init__(self):
+        import psycopg
+
+        self.name = "lw_" + uuid.uuid4().hex[:12]
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {self.name}")
+        base = PG_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+        sep = "&" if "?" in base else "?"
+        self.url = f"{base}{sep}options=-csearch_path%3D{self.name}"
+
+    def drop(self):
+        import psycopg
+
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {self.name} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """A fresh, empty database URL on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'lw.db'}"
+        return
+    require_pg()
+    schema = PgSchema()
+    try:
+        yield schema.url
+    finally:
+        schema.drop()
+
+
+@pytest.fixture
+def store(db_url):
+    s = Store(db_url, pool_size=5)
+    s.migrate()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def settings(db_url):
+    return Settings(db_url=db_url)
+
+
+@pytest.fixture
+def app(settings, store):
+    from labelwright.app import create_app
+
+    return create_app(settings, store=store)
+
+
+@pytest.fixture
+def http(app):
+    """An in-process HTTP client (httpx, through Starlette's TestClient)."""
+    from fastapi.testclient import TestClient
+
+    with TestClient(app, base_url="http://127.0.0.1:8000") as c:
+        yield c
+
+
+@pytest.fixture
+def owner(store):
+    from labelwright.services import users
+
+    user = users.create_user(store, "olive", "owner", "owner-password")
+    return user, users.create_api_token(store, user)
+
+
+@pytest.fixture
+def make_annotator(store):
+    from labelwright.services import users
+
+    def make(name: str, password: str | None = None):
+        user = users.create_user(store, name, "annotator", password)
+        return user, users.create_api_token(store, user)
+    return make
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+SPAM_SCHEMA = {
+    "name": "Spam test",
+    "slug": "spam",
+    "overlap": 2,
+    "id_field": "id",
+    "fields": [{"name": "text", "type": "text"}],
+    "questions": [{"name": "spam", "type": "single_choice", "options": ["spam", "ham"]}],
+}
+
+
+@pytest.fixture
+def spam_project(store, owner):
+    from labelwright.services.items import add_items
+    from labelwright.services.projects import create_project
+
+    p = create_project(store, SPAM_SCHEMA, created_by=owner[0].id)
+    add_items(store, p, [{"id": f"c{i}", "text": f"comment {i}"} for i in range(10)])
+    return p
