@@ -1,8 +1,8 @@
 """Readers: stream items out of JSONL, CSV, Parquet files and pandas DataFrames.
 
 Each reader yields ``(line, record)`` pairs, where ``line`` is what an error message should point to
-(the 1-based line of a JSONL or CSV file, the 1-based row of a Parquet file or DataFrame). Nothing is
-read into memory whole.
+(the 1-based line of a JSONL file, the first line of a CSV record, the 1-based row of a Parquet file or
+DataFrame). In CSV an empty cell is a missing value. Nothing is read into memory whole.
 """
 
 from __future__ import annotations
@@ -59,17 +59,19 @@ def read_csv(stream, file: str, json_columns: frozenset[str] = frozenset()) -> I
         raise ValidationError("the header repeats a column name", file=file, line=1)
     width = len(header)
     while True:
+        start = reader.line_num + 1  # a quoted cell may span lines: point at the record's first line
         try:
             row = next(reader)
         except StopIteration:
             return
         except csv.Error as e:
-            raise ValidationError(f"malformed CSV: {e}", file=file, line=reader.line_num) from None
+            raise ValidationError(f"malformed CSV: {e}", file=file, line=start) from None
         if not row:
             continue
         if len(row) != width:
-            raise ValidationError(f"expected {width} columns, found {len(row)}", file=file, line=reader.line_num)
-        record = dict(zip(header, row))
+            raise ValidationError(f"expected {width} columns, found {len(row)}", file=file, line=start)
+        # An empty cell is a missing value.
+        record = {k: v for k, v in zip(header, row) if v != ""}
         for col in json_columns:
             value = record.get(col)
             if value:
@@ -77,8 +79,8 @@ def read_csv(stream, file: str, json_columns: frozenset[str] = frozenset()) -> I
                     record[col] = orjson.loads(value)
                 except orjson.JSONDecodeError as e:
                     raise ValidationError(f"expected JSON in this column: {e}", field=col, file=file,
-                                          line=reader.line_num) from None
-        yield reader.line_num, record
+                                          line=start) from None
+        yield start, record
 
 
 def _clean(value):

@@ -1,0 +1,126 @@
+"""Importing items: formats, atomicity, clear errors, no duplicates on re-import."""
+
+import json
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import func, select
+
+from labelwright.errors import ValidationError
+from labelwright.io.readers import open_records, read_dataframe
+from labelwright.services.items import chat_fields, import_items
+from labelwright.services.projects import create_project
+from labelwright.store import tables as t
+
+SCHEMA = {
+    "name": "Chat", "slug": "chat", "id_field": "id",
+    "fields": [{"name": "text", "type": "text"}, {"name": "turns", "type": "chat", "required": False}],
+    "questions": [{"name": "ok", "type": "single_choice", "options": ["yes", "no"]}],
+}
+
+
+def count(store, project):
+    with store.read() as conn:
+        return conn.execute(select(func.count()).select_from(t.items)
+                            .where(t.items.c.project_id == project.id)).scalar_one()
+
+
+def run_import(store, project, path, fmt=None):
+    records, _ = open_records(path, fmt, json_columns=chat_fields(project))
+    return import_items(store, project, records, file=str(path))
+
+
+@pytest.fixture
+def project(store):
+    return create_project(store, SCHEMA)
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
+    return path
+
+
+def test_jsonl_import_and_reimport_does_not_duplicate(store, project, tmp_path):
+    f = write_jsonl(tmp_path / "a.jsonl", [{"id": i, "text": f"t{i}"} for i in range(50)])
+    assert run_import(store, project, f) == {"received": 50, "inserted": 50, "duplicates": 0}
+    assert run_import(store, project, f) == {"received": 50, "inserted": 0, "duplicates": 50}
+    assert count(store, project) == 50
+
+
+def test_duplicates_within_one_file_are_kept_once(store, project, tmp_path):
+    f = write_jsonl(tmp_path / "a.jsonl", [{"id": 1, "text": "a"}, {"id": 1, "text": "a"}, {"id": 2, "text": "b"}])
+    assert run_import(store, project, f)["inserted"] == 2
+
+
+@pytest.mark.parametrize("bad_line, field, words", [
+    ('{"id": 3, "text": 5}', "text", "expected a string"),
+    ('{"id": 3}', "text", "missing required field"),
+    ('{"id": 3, "text": "x"', None, "not valid JSON"),
+    ('{"text": "x"}', "id", "missing item id"),
+    ('{"id": 3, "text": "x", "turns": "hello"}', "turns", "list of {role, content}"),
+    ('[1, 2]', None, "an item must be an object"),
+])
+def test_bad_line_stops_the_import_and_nothing_lands(store, project, tmp_path, bad_line, field, words):
+    rows = [json.dumps({"id": i, "text": "ok"}) for i in range(6000)]  # more than one insert batch
+    rows.insert(5500, bad_line)
+    f = write_jsonl(tmp_path / "bad.jsonl", rows)
+    with pytest.raises(ValidationError) as e:
+        run_import(store, project, f)
+    assert e.value.file == str(f) and e.value.line == 5501
+    assert e.value.field == field and words in e.value.message
+    assert count(store, project) == 0
+
+
+def test_csv_import_with_json_chat_column(store, project, tmp_path):
+    f = tmp_path / "a.csv"
+    pd.DataFrame({"id": ["a", "b"], "text": ["x, with comma", "line\nbreak"],
+                  "turns": [json.dumps([{"role": "user", "content": "hi"}]), ""]}).to_csv(f, index=False)
+    assert run_import(store, project, f)["inserted"] == 2
+    with store.read() as conn:
+        data = [json.loads(d) for d in conn.execute(select(t.items.c.data).order_by(t.items.c.id)).scalars()]
+    assert data[0]["turns"] == [{"role": "user", "content": "hi"}]
+    assert data[1]["text"] == "line\nbreak"
+
+
+def test_csv_errors(store, project, tmp_path):
+    f = tmp_path / "a.csv"
+    f.write_text("id,text,turns\n1,ok,\n2,ok,not json\n")
+    with pytest.raises(ValidationError) as e:
+        run_import(store, project, f)
+    assert (e.value.line, e.value.field) == (3, "turns")
+    f.write_text("id,text\n1,ok\n2,ok,extra\n")
+    with pytest.raises(ValidationError, match="expected 2 columns, found 3") as e:
+        run_import(store, project, f)
+    assert e.value.line == 3
+    assert count(store, project) == 0
+
+
+def test_parquet_import_and_error_row(store, project, tmp_path):
+    f = tmp_path / "a.parquet"
+    pq.write_table(pa.table({"id": [1, 2, 3], "text": ["a", None, "c"]}), f)
+    with pytest.raises(ValidationError) as e:
+        run_import(store, project, f)
+    assert (e.value.line, e.value.field) == (2, "text")
+    pq.write_table(pa.table({"id": [1, 2, 3], "text": ["a", "b", "c"]}), f)
+    assert run_import(store, project, f)["inserted"] == 3
+
+
+def test_dataframe_import(store, project):
+    df = pd.DataFrame({"id": [1, 2], "text": ["a", "b"], "score": [0.5, float("nan")]})
+    assert import_items(store, project, read_dataframe(df), file="DataFrame")["inserted"] == 2
+
+
+def test_unknown_format_and_missing_file(store, project, tmp_path):
+    with pytest.raises(ValidationError, match="no such file"):
+        open_records(tmp_path / "nope.jsonl")
+    (tmp_path / "x.txt").write_text("hi")
+    with pytest.raises(ValidationError, match="cannot tell the format"):
+        open_records(tmp_path / "x.txt")
+
+
+def test_items_without_ids_are_keyed_by_content(store):
+    p = create_project(store, {**SCHEMA, "slug": "noid", "id_field": None})
+    rows = [{"text": "same"}, {"text": "same"}, {"text": "other"}]
+    assert import_items(store, p, enumerate(rows, 1))["inserted"] == 2
