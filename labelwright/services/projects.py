@@ -137,7 +137,7 @@ def progress(store, project: Project, now: float | None = None) -> dict:
         "annotations": int(annotations_total),
         "annotations_needed": int(total) * project.overlap,
         "active_leases": int(active_leases),
-        "annotators": [{"name": n, "annotations": c, "active_seconds": round((ms or 0) / 1000, 1),
+        "annotators": [{"name": n, "annotations": int(c), "active_seconds": round(float(ms or 0) / 1000, 1),
                         "last_at": last} for n, c, ms, last in per_user],
         "last_hour": {"annotations": len(recent), "per_minute": per_minute},
     }

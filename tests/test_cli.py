@@ -1,0 +1,119 @@
+"""The command line, run the way a user runs it."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from labelwright.cli import main
+
+SCHEMA_YAML = """
+name: CLI test
+slug: cli
+overlap: 1
+id_field: id
+fields: [{name: text, type: text}]
+questions:
+  - {name: label, type: single_choice, options: [pos, neg]}
+"""
+
+
+def run(db, *args, ok=True):
+    res = CliRunner().invoke(main, ["--db", db, *args], catch_exceptions=False)
+    if ok:
+        assert res.exit_code == 0, res.output
+    return res
+
+
+@pytest.fixture
+def db(db_url):
+    return db_url
+
+
+def test_help_lists_every_command():
+    res = CliRunner().invoke(main, ["--help"])
+    for cmd in ("serve", "demo", "projects", "import", "export", "users", "status", "migrate"):
+        assert cmd in res.output
+    res = CliRunner().invoke(main, ["export", "--help"])
+    assert "--format" in res.output and "Output file" in res.output
+
+
+def test_project_import_label_export_cycle(db, tmp_path):
+    schema = tmp_path / "s.yaml"
+    schema.write_text(SCHEMA_YAML)
+    assert "created project cli" in run(db, "projects", "create", "--schema", str(schema)).output
+    data = tmp_path / "items.jsonl"
+    data.write_text("".join(json.dumps({"id": i, "text": f"t{i}"}) + "\n" for i in range(20)))
+    assert "imported 20 new items" in run(db, "import", "cli", str(data)).output
+    assert "imported 0 new items into cli (20 already present)" in run(db, "import", "cli", str(data)).output
+    out = run(db, "users", "create", "ann").output
+    assert "API token (shown once):" in out and "/signin/" in out
+
+    from labelwright.services import queue, users
+    from labelwright.services.projects import get_project
+    from labelwright.store import Store
+
+    store = Store(db if "://" in db else f"sqlite:///{db}", pool_size=2)
+    try:
+        p = get_project(store, "cli")
+        ann = users.get_user(store, "ann")
+        for _ in range(5):
+            item = queue.claim_next(store, p, ann)
+            queue.submit(store, item["id"], ann, {"label": "pos"}, active_ms=2000)
+    finally:
+        store.close()
+
+    status = json.loads(run(db, "status", "cli", "--json").output)
+    assert status["items"] == {"total": 20, "done": 5, "in_progress": 0, "waiting": 15}
+    assert "ann" in run(db, "status", "cli").output
+    for fmt in ("jsonl", "csv", "parquet"):
+        out_file = tmp_path / f"out.{fmt}"
+        run(db, "export", "cli", "--format", fmt, "-o", str(out_file))
+        assert out_file.exists() and not (tmp_path / f"out.{fmt}.part").exists()
+    lines = (tmp_path / "out.jsonl").read_text().splitlines()
+    assert len(lines) == 20 and json.loads(lines[0])["majority"]["label"]["label"] == "pos"
+    assert len(pd.read_parquet(tmp_path / "out.parquet")) == 20
+    listing = json.loads(run(db, "projects", "list", "--json").output)
+    assert listing[0]["slug"] == "cli"
+
+
+def test_bad_import_prints_file_line_field_and_exits_2(db, tmp_path):
+    schema = tmp_path / "s.yaml"
+    schema.write_text(SCHEMA_YAML)
+    run(db, "projects", "create", "--schema", str(schema))
+    data = tmp_path / "bad.jsonl"
+    data.write_text('{"id": 1, "text": "ok"}\n{"id": 2, "txt": "typo"}\n')
+    res = run(db, "import", "cli", str(data), ok=False)
+    assert res.exit_code == 2
+    assert f"{data}, line 2, field 'text': missing required field" in " ".join(res.output.split())
+    assert json.loads(run(db, "status", "cli", "--json").output)["items"]["total"] == 0
+
+
+def test_bad_schema_and_unknown_project(db, tmp_path):
+    schema = tmp_path / "s.yaml"
+    schema.write_text("name: x\nfields: [{name: a}]\nquestions: [{name: q, type: rating, min: 3, max: 1}]\n")
+    res = run(db, "projects", "create", "--schema", str(schema), ok=False)
+    assert res.exit_code == 2 and "max (1) must be greater than min (3)" in res.output
+    res = run(db, "export", "nope", "-o", str(tmp_path / "x.jsonl"), ok=False)
+    assert res.exit_code == 2 and "no project 'nope'" in res.output
+
+
+def test_bad_database_url():
+    res = CliRunner().invoke(main, ["--db", "mysql://x", "projects", "list"])
+    assert res.exit_code == 2 and "unsupported database URL" in res.output
+
+
+def test_demo_builds_projects_from_shipped_data(tmp_path):
+    db = tmp_path / "demo.db"
+    proc = subprocess.run([sys.executable, "-m", "labelwright", "demo", "--db", str(db), "--no-serve"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "youtube-spam: 300 items" in proc.stderr and "llm-preference: 200 items" in proc.stderr
+    assert "http://127.0.0.1:8000/signin/" in proc.stderr
+    # a second run adds nothing and prints a fresh link
+    proc = subprocess.run([sys.executable, "-m", "labelwright", "demo", "--db", str(db), "--no-serve"],
+                          capture_output=True, text=True, timeout=120)
+    assert "youtube-spam: 300 items" in proc.stderr
