@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Set up ./.venv with labelwright and its test tools, then run the whole test suite.
+#   bash scripts/test.sh [pytest options]
+# PostgreSQL tests use LABELWRIGHT_TEST_PG (default postgresql://postgres@127.0.0.1:5432/test); without a
+# server they are skipped and the summary says so (with CI set they fail instead). Browser tests need
+# Debian's chromium at /usr/bin/chromium (installed here when missing and we are root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e ".[test]"
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+    echo "installing Debian's chromium for the browser tests"
+    apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
+  else
+    echo "NOTE: /usr/bin/chromium is missing and cannot be installed here: browser tests will be skipped"
+  fi
+fi
+exec .venv/bin/python -m pytest -p no:cacheprovider "$@"
