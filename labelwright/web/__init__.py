@@ -20,6 +20,7 @@ from labelwright.errors import Forbidden, LabelwrightError, Unauthorized
 from labelwright.services import projects as projects_svc
 from labelwright.services import users as users_svc
 from labelwright.services.users import Session
+from labelwright.web.markdown import render_markdown
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -28,6 +29,7 @@ def make_env() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
                       trim_blocks=True, lstrip_blocks=True)
     env.globals["version"] = __version__
+    env.filters["markdown"] = render_markdown  # the one filter whose output is not escaped again
     return env
 
 
@@ -77,6 +79,8 @@ def _safe_next(target: str | None) -> str:
 
 
 def build_router(settings) -> APIRouter:
+    from labelwright.web import pages
+
     r = APIRouter(include_in_schema=False)
 
     @r.get("/login")
@@ -143,9 +147,7 @@ def build_router(settings) -> APIRouter:
         session = current_session(request)
         store = request.app.state.store
         projects = projects_svc.list_projects(store)
-        return render(request, "index.html", projects=projects)
-
-    from labelwright.web import pages
+        return render(request, "index.html", rows=pages.index_rows(store, session.user, projects))
 
     pages.add_routes(r)
     return r

@@ -1,5 +1,451 @@
-"""Project pages: labelling and progress. (Filled in by the UI work.)"""
+"""Project pages: the labelling page (claim, submit, skip, amend), the owner's progress page, media files.
+
+Handlers parse the form, check the session and its CSRF token, call the queue service and render.
+Answers travel as ordinary form fields (one per question, see :func:`parse_answers`), so the page works
+without JavaScript; ``static/label.js`` adds the keyboard and the active-time count on top.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import FileResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
+
+from labelwright.errors import Conflict, Forbidden, NotFound, ValidationError
+from labelwright.schema import ProjectSchema
+from labelwright.services import projects as projects_svc
+from labelwright.services import queue as queue_svc
+from labelwright.web import check_csrf, current_session, render
+
+PAIRWISE_LABELS = (("A", "A is better"), ("B", "B is better"), ("tie", "Tie"), ("both_bad", "Both bad"))
+CHAT_ROLES = ("user", "assistant", "system", "tool")
+MAX_ACTIVE_MS = 24 * 3600 * 1000
+
+
+# ---- answers <-> form fields ----------------------------------------------------------------------
+
+
+@dataclass
+class FormAnswers:
+    """A submitted form read back: the answers for the service, what to show again, and form errors."""
+
+    answers: dict = field(default_factory=dict)
+    state: dict = field(default_factory=dict)
+    errors: dict = field(default_factory=dict)
+
+
+def _text(value) -> str:
+    return "" if value is None else str(value).replace("\r\n", "\n")
+
+
+def parse_answers(schema: ProjectSchema, form) -> FormAnswers:
+    """Read the answers out of a labelling form.
+
+    Field names: ``<question>`` for every question's main value (repeated for multiple choice),
+    ``<question>.rationale`` for a pairwise rationale, ``<question>.rank.<candidate>`` (1 = best) for
+    a ranking. Unanswered questions are left out so the schema reports them as missing.
+    """
+    out = FormAnswers()
+    for q in schema.questions:
+        name = q.name
+        if q.type == "multiple_choice":
+            values = [_text(v) for v in form.getlist(name)]
+            out.answers[name] = out.state[name] = values
+        elif q.type in ("single_choice", "rating", "text"):
+            value = form.get(name)
+            if value is None:
+                continue
+            out.state[name] = _text(value)
+            if out.state[name] != "":
+                out.answers[name] = out.state[name]
+        elif q.type == "pairwise":
+            choice = _text(form.get(name))
+            rationale = _text(form.get(f"{name}.rationale")) if q.rationale != "none" else ""
+            out.state[name] = {"choice": choice, "rationale": rationale}
+            if choice or rationale.strip():
+                out.answers[name] = {"choice": choice or None}
+                if rationale.strip():
+                    out.answers[name]["rationale"] = rationale
+        elif q.type == "ranking":
+            ranks = {c: _text(form.get(f"{name}.rank.{c}")).strip() for c in q.candidates}
+            out.state[name] = ranks
+            given = {c: int(r) for c, r in ranks.items() if r.isdigit()}
+            if not given:
+                continue
+            if len(set(given.values())) != len(given):
+                out.errors[name] = "each place can be given to one candidate only"
+            order = sorted(given, key=given.__getitem__)
+            out.answers[name] = order  # the schema refuses a partial ranking, naming the question
+    return out
+
+
+def state_from_answers(schema: ProjectSchema, answers: dict) -> dict:
+    """The form state that shows saved ``answers`` again (for amending)."""
+    state: dict = {}
+    for q in schema.questions:
+        value = answers.get(q.name)
+        if value is None:
+            continue
+        if q.type == "pairwise":
+            state[q.name] = {"choice": value.get("choice", ""), "rationale": value.get("rationale", "")}
+        elif q.type == "ranking":
+            state[q.name] = {c: str(i + 1) for i, c in enumerate(value)}
+        elif q.type == "multiple_choice":
+            state[q.name] = list(value)
+        else:
+            state[q.name] = str(value)
+    return state
+
+
+def _active_ms(form) -> int:
+    try:
+        return max(0, min(int(str(form.get("active_ms") or 0)), MAX_ACTIVE_MS))
+    except ValueError:
+        return 0
+
+
+# ---- what the page shows ------------------------------------------------------------------------
+
+
+def _key(index: int) -> str | None:
+    """The number key that picks the option at ``index`` (only the first nine have one)."""
+    return str(index + 1) if index < 9 else None
+
+
+def image_src(value, media_enabled: bool) -> str | None:
+    """Where the browser loads an image field from; None means show the value as text."""
+    if not isinstance(value, str) or not value:
+        return None
+    lower = value.lower()
+    if lower.startswith(("http://", "https://")):
+        return value
+    if ":" in value.split("/", 1)[0] or value.startswith(("/", "\\")) or not media_enabled:
+        return None  # another scheme, an absolute path, or nowhere to serve files from
+    return "/media/" + quote(value)
+
+
+def _field_view(f, data: dict, media_enabled: bool, badge: str | None = None) -> dict:
+    value = data.get(f.name)
+    view = {"name": f.name, "type": f.type, "title": f.title, "value": value, "badge": badge}
+    if f.type == "image":
+        view["src"] = image_src(value, media_enabled)
+    elif f.type == "chat":
+        turns = value if isinstance(value, list) else []
+        view["turns"] = [{"role": str(t.get("role", "")), "content": str(t.get("content", "")),
+                          "css": t.get("role") if t.get("role") in CHAT_ROLES else "other"}
+                         for t in turns if isinstance(t, dict)]
+    return view
+
+
+def layout(schema: ProjectSchema, data: dict, media_enabled: bool) -> list[dict]:
+    """Display fields in schema order, with pairwise candidates side by side and ranked ones numbered."""
+    groups: dict[str, tuple[str, list[tuple[str, str]]]] = {}
+    for q in schema.questions:
+        if q.type == "pairwise":
+            members = [(q.a, "A"), (q.b, "B")]
+            kind = "pair"
+        elif q.type == "ranking":
+            members = [(c, str(i + 1)) for i, c in enumerate(q.candidates)]
+            kind = "candidates"
+        else:
+            continue
+        for name, _ in members:
+            groups.setdefault(name, (kind, members))
+    blocks, placed = [], set()
+    for f in schema.fields:
+        if f.name in placed:
+            continue
+        if f.name in groups:
+            kind, members = groups[f.name]
+            placed.update(n for n, _ in members)
+            blocks.append({"kind": kind, "fields": [_field_view(schema.field(n), data, media_enabled, badge)
+                                                    for n, badge in members]})
+        elif data.get(f.name) not in (None, "", []):
+            placed.add(f.name)
+            blocks.append({"kind": "single", "fields": [_field_view(f, data, media_enabled)]})
+    return blocks
+
+
+def question_views(schema: ProjectSchema, data: dict, state: dict, errors: dict) -> list[dict]:
+    views = []
+    for q in schema.questions:
+        view = {"q": q, "name": q.name, "type": q.type, "title": q.title, "hint": q.hint,
+                "required": q.required, "error": errors.get(q.name), "state": state.get(q.name)}
+        if q.type in ("single_choice", "multiple_choice"):
+            view["choices"] = [{"value": o.value, "label": o.text, "hint": o.hint, "key": _key(i)}
+                               for i, o in enumerate(q.options)]
+            if q.type == "multiple_choice" and view["state"] is None:
+                view["state"] = []
+        elif q.type == "rating":
+            points = range(q.min, q.max + 1)
+            direct = q.min >= 0 and q.max <= 9  # the key is the value itself
+            view["choices"] = [{"value": str(p), "label": str(p), "key": str(p) if direct else _key(i)}
+                               for i, p in enumerate(points)]
+        elif q.type == "pairwise":
+            view["choices"] = [{"value": v, "label": label, "key": _key(i)}
+                               for i, (v, label) in enumerate(PAIRWISE_LABELS)]
+            view["state"] = view["state"] or {"choice": "", "rationale": ""}
+        elif q.type == "ranking":
+            view["candidates"] = [{"name": c, "title": schema.field(c).title, "key": _key(i)}
+                                  for i, c in enumerate(q.candidates)]
+            view["places"] = [str(i + 1) for i in range(len(q.candidates))]
+            view["state"] = view["state"] or {}
+        elif q.type == "text":
+            if view["state"] is None:
+                prefill = data.get(q.prefill) if q.prefill else None
+                view["state"] = prefill if isinstance(prefill, str) else ""
+        views.append(view)
+    return views
+
+
+def errors_by_question(schema: ProjectSchema, error: ValidationError) -> tuple[dict, str | None]:
+    """Place a service error next to its question (``pref.rationale`` belongs to ``pref``)."""
+    head = (error.field or "").split(".", 1)[0].split("[", 1)[0]
+    if head in {q.name for q in schema.questions}:
+        return {head: error.message}, None
+    return {}, error.message
+
+
+# ---- handlers -----------------------------------------------------------------------------------
+
+
+def _store(request: Request):
+    return request.app.state.store
+
+
+def _media_enabled(request: Request) -> bool:
+    return request.app.state.settings.media_root is not None
+
+
+def _label_url(project) -> str:
+    return f"/projects/{project.slug}/label"
+
+
+def _render_item(request: Request, project, item: dict, *, mode: str, status: int = 200, state=None,
+                 errors=None, form_error: str | None = None, idempotency_key: str | None = None,
+                 annotation: dict | None = None, back_url: str | None = None):
+    session = request.state.session
+    schema = project.schema
+    data = item["data"]
+    return render(
+        request, "label.html", status=status, project=project, item=item, mode=mode,
+        counts=queue_svc.counts_for_user(_store(request), project, session.user),
+        instructions=schema.instructions, blocks=layout(schema, data, _media_enabled(request)),
+        questions=question_views(schema, data, state or {}, errors or {}), form_error=form_error,
+        idempotency_key=idempotency_key or str(uuid.uuid4()), annotation=annotation, back_url=back_url,
+        action=(f"/projects/{project.slug}/history/{annotation['id']}" if mode == "amend"
+                else f"/projects/{project.slug}/items/{item['id']}/submit"),
+        skip_action=f"/projects/{project.slug}/items/{item['id']}/skip" if mode == "label" else None,
+    )
+
+
+def _history_url(project, entry: dict | None) -> str | None:
+    return f"/projects/{project.slug}/history/{entry['id']}" if entry else None
+
+
+def label_page(slug: str, request: Request):
+    """Claim the next item (or get the one already held) and show it."""
+    session = current_session(request)
+    store = _store(request)
+    project = projects_svc.get_project(store, slug)
+    recent = queue_svc.history(store, project, session.user, limit=1)
+    back_url = _history_url(project, recent[0] if recent else None)
+    item = queue_svc.claim_next(store, project, session.user)
+    if item is None:
+        return render(request, "done.html", project=project, back_url=back_url,
+                      counts=queue_svc.counts_for_user(store, project, session.user))
+    return _render_item(request, project, item, mode="label", back_url=back_url)
+
+
+def _conflict(request: Request, project, error: Conflict):
+    return render(request, "conflict.html", status=409, project=project, error=error,
+                  continue_url=_label_url(project))
+
+
+def submit_answers(slug: str, item_id: int, request: Request, form):
+    session = current_session(request)
+    check_csrf(session, form.get("csrf"))
+    store = _store(request)
+    project = projects_svc.get_project(store, slug)
+    if queue_svc.project_of_item(store, item_id).id != project.id:
+        raise NotFound(f"no item {item_id} in project {project.slug!r}")
+    parsed = parse_answers(project.schema, form)
+    key = _text(form.get("idempotency_key")).strip() or None
+    error: ValidationError | None = None
+    if not parsed.errors:
+        try:
+            queue_svc.submit(store, item_id, session.user, parsed.answers, active_ms=_active_ms(form),
+                             idempotency_key=key)
+        except ValidationError as e:
+            error = e
+        except Conflict as e:
+            return _conflict(request, project, e)
+        else:
+            return RedirectResponse(_label_url(project), status_code=303)
+    # Show the same item again with the answers given so far and the error next to its question.
+    item = queue_svc.claim_next(store, project, session.user)
+    if item is None or item["id"] != item_id:
+        return _conflict(request, project, Conflict(
+            "your lease on this item expired while you were answering; nothing was saved"))
+    errors, form_error = errors_by_question(project.schema, error) if error else (parsed.errors, None)
+    recent = queue_svc.history(store, project, session.user, limit=1)
+    return _render_item(request, project, item, mode="label", status=422, state=parsed.state, errors=errors,
+                        form_error=form_error, idempotency_key=key,
+                        back_url=_history_url(project, recent[0] if recent else None))
+
+
+def skip_item(slug: str, item_id: int, request: Request, form):
+    session = current_session(request)
+    check_csrf(session, form.get("csrf"))
+    store = _store(request)
+    project = projects_svc.get_project(store, slug)
+    if queue_svc.project_of_item(store, item_id).id != project.id:
+        raise NotFound(f"no item {item_id} in project {project.slug!r}")
+    queue_svc.skip(store, item_id, session.user)
+    return RedirectResponse(_label_url(project), status_code=303)
+
+
+def _amendable(request: Request, project, annotation_id: int) -> tuple[dict, dict | None]:
+    """The annotation (with its item) from the user's history, and the one before it."""
+    recent = queue_svc.history(_store(request), project, request.state.session.user)
+    for i, entry in enumerate(recent):
+        if entry["id"] == annotation_id:
+            return entry, recent[i + 1] if i + 1 < len(recent) else None
+    raise Forbidden(f"only your last {project.schema.history_size} answers in this project can be amended")
+
+
+def _render_amend(request: Request, project, entry: dict, older: dict | None, **kwargs):
+    item = {"id": entry["item_id"], "external_id": entry["external_id"], "data": entry["data"]}
+    kwargs.setdefault("state", state_from_answers(project.schema, entry["answers"]))
+    return _render_item(request, project, item, mode="amend", annotation=entry,
+                        back_url=_history_url(project, older), **kwargs)
+
+
+def amend_page(slug: str, annotation_id: int, request: Request):
+    current_session(request)
+    project = projects_svc.get_project(_store(request), slug)
+    entry, older = _amendable(request, project, annotation_id)
+    return _render_amend(request, project, entry, older)
+
+
+def amend_answers(slug: str, annotation_id: int, request: Request, form):
+    session = current_session(request)
+    check_csrf(session, form.get("csrf"))
+    store = _store(request)
+    project = projects_svc.get_project(store, slug)
+    entry, older = _amendable(request, project, annotation_id)
+    parsed = parse_answers(project.schema, form)
+    errors, form_error = parsed.errors, None
+    if not errors:
+        try:
+            queue_svc.amend(store, annotation_id, session.user, parsed.answers, active_ms=_active_ms(form))
+        except ValidationError as e:
+            errors, form_error = errors_by_question(project.schema, e)
+        else:
+            return RedirectResponse(_label_url(project), status_code=303)
+    return _render_amend(request, project, entry, older, status=422, state=parsed.state, errors=errors,
+                         form_error=form_error)
+
+
+def project_page(slug: str, request: Request):
+    session = current_session(request)
+    if not session.user.is_owner:
+        raise Forbidden("only an owner can see a project's progress")
+    store = _store(request)
+    project = projects_svc.get_project(store, slug)
+    stats = projects_svc.progress(store, project)
+    annotators = [{**a, "active": duration(a["active_seconds"]),
+                   "per_item": duration(a["active_seconds"] / a["annotations"]) if a["annotations"] else "–",
+                   "last": _when(a["last_at"])} for a in stats["annotators"]]
+    return render(request, "project.html", project=project, stats=stats, annotators=annotators,
+                  chart=throughput_chart(stats["last_hour"]["per_minute"]))
+
+
+def duration(seconds: float) -> str:
+    """A short human duration: ``42.5 s``, ``3 min 05 s``, ``2 h 07 min``."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = int(round(seconds))
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return "–"
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def throughput_chart(per_minute: list[int], width: int = 960, height: int = 140) -> dict:
+    """Bar geometry for an inline SVG: one bar per minute, oldest on the left."""
+    top = max(per_minute) if per_minute else 0
+    n = max(len(per_minute), 1)
+    step = width / n
+    bars = []
+    for i, count in enumerate(per_minute):
+        h = 0 if top == 0 else round(count / top * (height - 14), 1)
+        bars.append({"x": round(i * step + 1, 1), "y": round(height - h, 1), "w": round(step - 2, 1),
+                     "h": h, "count": count, "ago": len(per_minute) - i})
+    return {"width": width, "height": height, "bars": bars, "max": top}
+
+
+def index_rows(store, user, projects) -> list[dict]:
+    """What the project list shows: progress for an owner, the user's own counts for everyone."""
+    rows = []
+    for p in projects:
+        row = {"project": p, "mine": queue_svc.counts_for_user(store, p, user), "progress": None}
+        if user.is_owner:
+            row["progress"] = projects_svc.progress(store, p)
+        rows.append(row)
+    return rows
+
+
+def media_file(path: str, request: Request):
+    """An image from ``settings.media_root``; never a file outside it, and only images."""
+    current_session(request)
+    root = request.app.state.settings.media_root
+    if root is None:
+        raise NotFound("this server serves no media files (start it with --media-root)")
+    base = Path(root).resolve()
+    target = (base / path).resolve()
+    kind = mimetypes.guess_type(target.name)[0] or ""
+    if not target.is_relative_to(base) or not target.is_file() or not kind.startswith("image/"):
+        raise NotFound(f"no image {path!r}")
+    return FileResponse(target, media_type=kind, headers={
+        # An SVG opened on its own must not run script in this origin.
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+        "X-Content-Type-Options": "nosniff",
+    })
 
 
 def add_routes(r):
+    r.add_api_route("/projects/{slug}/label", label_page, methods=["GET"])
+
+    @r.post("/projects/{slug}/items/{item_id}/submit")
+    async def submit(slug: str, item_id: int, request: Request):
+        form = await request.form()
+        return await run_in_threadpool(submit_answers, slug, item_id, request, form)
+
+    @r.post("/projects/{slug}/items/{item_id}/skip")
+    async def skip(slug: str, item_id: int, request: Request):
+        form = await request.form()
+        return await run_in_threadpool(skip_item, slug, item_id, request, form)
+
+    r.add_api_route("/projects/{slug}/history/{annotation_id}", amend_page, methods=["GET"])
+
+    @r.post("/projects/{slug}/history/{annotation_id}")
+    async def amend(slug: str, annotation_id: int, request: Request):
+        form = await request.form()
+        return await run_in_threadpool(amend_answers, slug, annotation_id, request, form)
+
+    r.add_api_route("/projects/{slug}", project_page, methods=["GET"])
+    r.add_api_route("/media/{path:path}", media_file, methods=["GET"])
     return r
