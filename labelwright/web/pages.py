@@ -185,8 +185,10 @@ def question_views(schema: ProjectSchema, data: dict, state: dict, errors: dict)
                 view["state"] = []
         elif q.type == "rating":
             points = range(q.min, q.max + 1)
-            direct = q.min >= 0 and q.max <= 9  # the key is the value itself
-            view["choices"] = [{"value": str(p), "label": str(p), "key": str(p) if direct else _key(i)}
+            # Scales from 0 or 1: the key is the value itself (0..9); other scales number their points.
+            direct = 0 <= q.min <= 1
+            view["choices"] = [{"value": str(p), "label": str(p),
+                                "key": (str(p) if p <= 9 else None) if direct else _key(i)}
                                for i, p in enumerate(points)]
         elif q.type == "pairwise":
             view["choices"] = [{"value": v, "label": label, "key": _key(i)}
