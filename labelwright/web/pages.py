@@ -273,7 +273,7 @@ def _conflict(request: Request, project, error: Conflict):
 
 def submit_answers(slug: str, item_id: int, request: Request, form):
     session = current_session(request)
-    check_csrf(session, form.get("csrf"))
+    check_csrf(session, _text(form.get("csrf")))
     store = _store(request)
     project = projects_svc.get_project(store, slug)
     if queue_svc.project_of_item(store, item_id).id != project.id:
@@ -305,7 +305,7 @@ def submit_answers(slug: str, item_id: int, request: Request, form):
 
 def skip_item(slug: str, item_id: int, request: Request, form):
     session = current_session(request)
-    check_csrf(session, form.get("csrf"))
+    check_csrf(session, _text(form.get("csrf")))
     store = _store(request)
     project = projects_svc.get_project(store, slug)
     if queue_svc.project_of_item(store, item_id).id != project.id:
@@ -339,7 +339,7 @@ def amend_page(slug: str, annotation_id: int, request: Request):
 
 def amend_answers(slug: str, annotation_id: int, request: Request, form):
     session = current_session(request)
-    check_csrf(session, form.get("csrf"))
+    check_csrf(session, _text(form.get("csrf")))
     store = _store(request)
     project = projects_svc.get_project(store, slug)
     entry, older = _amendable(request, project, annotation_id)

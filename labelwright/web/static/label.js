@@ -39,7 +39,7 @@ function activate(index, { focusText = false, scroll = true } = {}) {
   const q = questions[index];
   const box = textBox(q);
   if (focusText && box) {
-    box.focus();
+    box.focus({ preventScroll: !scroll });
   } else if (scroll) {
     q.scrollIntoView({ block: "nearest" });
   }
@@ -124,8 +124,11 @@ if (form) {
       showRanking(q);
     }
   });
+  // Start on the first question with an error, else the first. A text box there gets the focus, without
+  // scrolling the item away, and not on touch screens, where focus would pop up the on-screen keyboard.
   const firstError = questions.findIndex((q) => q.classList.contains("has-error"));
-  activate(firstError >= 0 ? firstError : 0, { focusText: true, scroll: firstError >= 0 });
+  const touch = window.matchMedia("(pointer: coarse)").matches;
+  activate(firstError >= 0 ? firstError : 0, { focusText: !touch, scroll: firstError >= 0 });
 
   form.addEventListener("submit", (event) => {
     if (sending) {
