@@ -1,9 +1,27 @@
-"""labelwright.quality: truth inference and agreement, as a library that needs nothing from the server."""
+"""labelwright.quality: truth inference, agreement and calibration, as a library with no server imports.
 
+Categorical answers (a long table with columns ``task``, ``worker``, ``label``, crowd-kit's convention):
+:class:`MajorityVote`, :class:`Wawa`, :class:`DawidSkene`, :class:`OneCoinDawidSkene`, :class:`GLAD`,
+:class:`MACE`. Pairwise preferences (``worker``, ``left``, ``right``, ``label``): :class:`BradleyTerry`,
+:class:`NoisyBradleyTerry`. Numbers: :class:`NumericMean`, :class:`NumericMedian`, :class:`GaussianWorkers`.
+:func:`aggregate` runs the default method; the agreement measures are in :mod:`.agreement`.
+See docs/quality.md for what each method assumes and when to use it.
+"""
+
+from labelwright.quality.aggregate import aggregate
+from labelwright.quality.agreement import cohen_kappa, fleiss_kappa, krippendorff_alpha, percent_agreement
+from labelwright.quality.calibration import expected_calibration_error, reliability_table
 from labelwright.quality.dawid_skene import DawidSkene, OneCoinDawidSkene
 from labelwright.quality.errors import QualityInputError
 from labelwright.quality.glad import GLAD
 from labelwright.quality.mace import MACE
 from labelwright.quality.majority_vote import MajorityVote, Wawa
+from labelwright.quality.numeric import GaussianWorkers, NumericMean, NumericMedian
+from labelwright.quality.pairwise import BradleyTerry, NoisyBradleyTerry, bootstrap_scores
 
-__all__ = ["GLAD", "MACE", "DawidSkene", "MajorityVote", "OneCoinDawidSkene", "QualityInputError", "Wawa"]
+__all__ = [
+    "GLAD", "MACE", "BradleyTerry", "DawidSkene", "GaussianWorkers", "MajorityVote", "NoisyBradleyTerry",
+    "NumericMean", "NumericMedian", "OneCoinDawidSkene", "QualityInputError", "Wawa", "aggregate",
+    "bootstrap_scores", "cohen_kappa", "expected_calibration_error", "fleiss_kappa", "krippendorff_alpha",
+    "percent_agreement", "reliability_table",
+]

@@ -32,10 +32,14 @@ class DawidSkene(CategoricalAggregator):
     r"""Dawid-Skene: each worker has a confusion matrix :math:`\pi_w[k, l] = P(\text{answer } l \mid \text{truth } k)`.
 
     Answers are independent given the true label; the true labels, class priors and confusion matrices are
-    estimated by EM, starting from majority vote. With ``smoothing = a > 0`` every confusion-matrix cell gets
-    ``a`` pseudo-answers (a Dirichlet(a + 1) prior, a MAP estimate), which keeps workers with few answers
-    from getting confusion matrices of zeros and ones. ``smoothing=0`` is the original maximum-likelihood
-    method (cells are clipped at 1e-10, as crowd-kit does).
+    estimated by EM, starting from majority vote. ``smoothing=0, shrinkage=0`` (the default) is the original
+    maximum-likelihood method (cells are clipped at 1e-10, as crowd-kit does). Two MAP variants keep workers
+    with few answers from getting confusion matrices of zeros and ones:
+
+    * ``smoothing = a``: every cell gets ``a`` pseudo-answers (a flat Dirichlet(a + 1) prior);
+    * ``shrinkage = s``: each row (true label k) of every worker's matrix gets ``s`` pseudo-answers spread
+      like the crowd's pooled row k, so a sparse worker looks like the average worker until their own
+      answers say otherwise (a hierarchical prior, re-estimated in every M-step).
 
     Gold answers (``fit(data, gold=...)``) fix those tasks' posteriors to their true label in every E-step,
     so they anchor the confusion matrices.
@@ -57,6 +61,7 @@ class DawidSkene(CategoricalAggregator):
     n_iter: int = 100
     tol: float = 1e-5
     smoothing: float = 0.0
+    shrinkage: float = 0.0
 
     def fit(self, data: pd.DataFrame, gold: pd.Series | None = None) -> DawidSkene:
         ann, gold_tasks, gold_labels = encode(data, gold)
@@ -71,6 +76,10 @@ class DawidSkene(CategoricalAggregator):
             counts = np.stack([np.bincount(wl, weights=probas_t[c][ann.task], minlength=n_workers * k)
                                for c in range(k)])
             conf = counts.reshape(k, n_workers, k) + self.smoothing
+            if self.shrinkage:
+                pooled = counts.reshape(k, n_workers, k).sum(axis=1)
+                pooled /= np.clip(pooled.sum(axis=1, keepdims=True), _EPS, None)
+                conf += self.shrinkage * pooled[:, None, :]
             conf = np.clip(conf, _EPS, None)
             conf /= conf.sum(axis=2, keepdims=True)
             log_conf = np.log(conf).reshape(k, n_workers * k)

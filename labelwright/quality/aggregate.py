@@ -1,0 +1,137 @@
+"""``aggregate(data)``: the default truth inference for whatever answers it is given.
+
+The choice of method below was made on the real crowdsourcing datasets in ``shared/datasets`` (see
+docs/benchmarks.md, "Truth inference"); nothing in it looks at ground truth.
+
+Categorical answers:
+
+* When workers answer enough to estimate a full confusion matrix (median answers per worker of at least 10
+  per free cell, ``K(K-1)``), the result is :class:`DawidSkene` (maximum likelihood, tight tolerance).
+* Otherwise confusion matrices are shrunk toward the crowd's pooled matrix (:class:`DawidSkene` with
+  ``shrinkage=5``) and its posterior is multiplied by Wawa's agreement-weighted vote shares (a product of
+  experts): sparse workers' matrices are poorly determined, and the vote keeps the model from overturning
+  clear majorities on their evidence.
+
+``confidence`` is the posterior probability of ``label``. With gold answers for at least ``MIN_GOLD``
+tasks it is recalibrated: a temperature is fitted on the gold tasks, each predicted by a model that did not
+see its gold answer (two folds), and gold tasks themselves get confidence 1. Without gold the posterior is
+reported as is: it is well calibrated where workers err independently and overconfident where they make
+the same mistakes (the benchmark reports both).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from labelwright.quality._data import CATEGORICAL_COLUMNS, check_columns, encode
+from labelwright.quality.dawid_skene import DawidSkene
+from labelwright.quality.errors import QualityInputError
+from labelwright.quality.majority_vote import Wawa
+
+MIN_GOLD = 10
+DENSE_ANSWERS_PER_CELL = 10.0
+_TEMPERATURES = np.exp(np.linspace(np.log(0.25), np.log(16.0), 49))
+
+
+def categorical_scores(data: pd.DataFrame, gold: pd.Series | None = None) -> tuple[pd.DataFrame, str]:
+    """Unnormalised log posterior per task and label from the default categorical method, and its name."""
+    ann, _, _ = encode(data, gold)
+    k = ann.n_labels
+    if k == 1:
+        return pd.DataFrame(0.0, index=ann.tasks, columns=ann.labels), "MajorityVote"
+    per_worker = np.bincount(ann.worker, minlength=ann.n_workers)
+    if np.median(per_worker) / (k * (k - 1)) >= DENSE_ANSWERS_PER_CELL:
+        probas = DawidSkene(tol=1e-6).fit_predict_proba(data, gold)
+        return np.log(probas.clip(lower=1e-300)), "DawidSkene"
+    probas = DawidSkene(tol=1e-6, shrinkage=5.0).fit_predict_proba(data, gold)
+    votes = Wawa().fit_predict_proba(data, gold).reindex(index=probas.index, columns=probas.columns)
+    return np.log(probas.clip(lower=1e-300)) + np.log(votes.clip(lower=1e-12)), "DawidSkene(shrinkage=5)*Wawa"
+
+
+def _softmax(scores: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = scores / temperature
+    z = z - z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def gold_temperature(data: pd.DataFrame, gold: pd.Series, random_state: int | None = 0,
+                     n_folds: int = 2) -> float:
+    """The temperature that best predicts held-out gold answers (cross-fitted over ``n_folds``)."""
+    gold = gold[gold.index.isin(set(data["task"]))]
+    rng = np.random.default_rng(random_state)
+    fold = rng.permutation(len(gold)) % n_folds
+    scores, truth = [], []
+    for f in range(n_folds):
+        held = gold[fold == f]
+        s, _ = categorical_scores(data, gold[fold != f])
+        s = s.reindex(held.index)
+        codes = s.columns.get_indexer(held.to_numpy())
+        keep = codes >= 0
+        scores.append(s.to_numpy()[keep])
+        truth.append(codes[keep])
+    s, y = np.concatenate(scores), np.concatenate(truth)
+    if not len(y):
+        return 1.0
+    nll = [-np.log(_softmax(s, t)[np.arange(len(y)), y] + 1e-12).sum() for t in _TEMPERATURES]
+    return float(_TEMPERATURES[int(np.argmin(nll))])
+
+
+def aggregate(data: pd.DataFrame, gold: pd.Series | None = None, *,
+              kind: Literal["categorical", "numeric", "pairwise"] | None = None,
+              random_state: int | None = 0) -> pd.DataFrame:
+    """Aggregate answers with the default method; returns a DataFrame indexed by task: label, confidence.
+
+    ``kind`` is guessed when not given: ``pairwise`` when ``data`` has ``left`` and ``right`` columns,
+    ``numeric`` when its labels are floats, else ``categorical`` (pass ``kind="numeric"`` for integer
+    ratings you want averaged rather than voted on).
+
+    * categorical: see the module docstring; ``confidence`` is the probability that ``label`` is right.
+    * numeric: :class:`GaussianWorkers`; ``label`` is the estimate, ``std`` its posterior standard deviation
+      and ``confidence`` the probability that the truth lies within half an answer step (the smallest gap
+      between distinct answers) of ``label``.
+    * pairwise: :class:`NoisyBradleyTerry`, one row per ``task`` (or per ``(left, right)`` pair when there
+      is no ``task`` column); ``label`` is ``"left"``, ``"right"`` or ``"tie"`` and ``confidence`` its
+      modelled probability.
+
+    ``result.attrs["method"]`` names the method used. Gold answers (Series task -> label) anchor the fit
+    and, for categorical data with at least ``MIN_GOLD`` gold tasks, calibrate ``confidence``.
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise QualityInputError(f"expected a pandas DataFrame of answers; got {type(data).__name__}")
+    if kind is None:
+        if {"left", "right"} <= set(data.columns):
+            kind = "pairwise"
+        elif "label" in data.columns and pd.api.types.is_float_dtype(data["label"]):
+            kind = "numeric"
+        else:
+            kind = "categorical"
+    if kind == "numeric":
+        from labelwright.quality.numeric import aggregate_numeric
+
+        return aggregate_numeric(data, gold)
+    if kind == "pairwise":
+        from labelwright.quality.pairwise import aggregate_pairs
+
+        return aggregate_pairs(data, random_state=random_state)
+    if kind != "categorical":
+        raise QualityInputError(f"kind must be 'categorical', 'numeric' or 'pairwise'; got {kind!r}")
+    data = check_columns(data, CATEGORICAL_COLUMNS)
+    scores, method = categorical_scores(data, gold)
+    temperature = 1.0
+    if gold is not None:
+        gold = pd.Series(gold) if isinstance(gold, dict) else gold
+        if gold.index.isin(set(data["task"])).sum() >= MIN_GOLD:
+            temperature = gold_temperature(data, gold, random_state)
+    probas = _softmax(scores.to_numpy(), temperature)
+    out = pd.DataFrame({"label": scores.columns.to_numpy()[probas.argmax(axis=1)],
+                        "confidence": probas.max(axis=1)}, index=scores.index)
+    if gold is not None:
+        known = gold[gold.index.isin(out.index)]
+        out.loc[known.index, ["label", "confidence"]] = np.column_stack([known.to_numpy(), np.ones(len(known))])
+        out["confidence"] = out["confidence"].astype(float)
+    out.attrs["method"] = method if temperature == 1.0 else f"{method}, temperature {temperature:.3g} from gold"
+    return out
