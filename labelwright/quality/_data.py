@@ -34,9 +34,10 @@ def check_columns(data: object, columns: tuple[str, ...]) -> pd.DataFrame:
     if bad.any():
         row = data.index[bad.to_numpy()][0]
         raise QualityInputError(f"row {row!r} has a missing {' or '.join(keys)}; every answer needs them")
-    data = data[data["label"].notna()]
-    if not len(data):
-        raise QualityInputError("no annotations: every label is missing")
+    if "label" in columns:
+        data = data[data["label"].notna()]
+        if not len(data):
+            raise QualityInputError("no annotations: every label is missing")
     return data
 
 

@@ -8,9 +8,9 @@ Categorical answers:
 * When workers answer enough to estimate a full confusion matrix (median answers per worker of at least 10
   per free cell, ``K(K-1)``), the result is :class:`DawidSkene` (maximum likelihood, tight tolerance).
 * Otherwise confusion matrices are shrunk toward the crowd's pooled matrix (:class:`DawidSkene` with
-  ``shrinkage=5``) and its posterior is multiplied by Wawa's agreement-weighted vote shares (a product of
-  experts): sparse workers' matrices are poorly determined, and the vote keeps the model from overturning
-  clear majorities on their evidence.
+  ``shrinkage=5``) and its posterior is pooled with Wawa's agreement-weighted vote shares (the normalised
+  geometric mean of the two, a logarithmic opinion pool): sparse workers' matrices are poorly determined,
+  and the vote keeps the model from overturning clear majorities on their evidence.
 
 ``confidence`` is the posterior probability of ``label``. With gold answers for at least ``MIN_GOLD``
 tasks it is recalibrated: a temperature is fitted on the gold tasks, each predicted by a model that did not
@@ -48,7 +48,9 @@ def categorical_scores(data: pd.DataFrame, gold: pd.Series | None = None) -> tup
         return np.log(probas.clip(lower=1e-300)), "DawidSkene"
     probas = DawidSkene(tol=1e-6, shrinkage=5.0).fit_predict_proba(data, gold)
     votes = Wawa().fit_predict_proba(data, gold).reindex(index=probas.index, columns=probas.columns)
-    return np.log(probas.clip(lower=1e-300)) + np.log(votes.clip(lower=1e-12)), "DawidSkene(shrinkage=5)*Wawa"
+    # a logarithmic opinion pool: both see the same answers, so the evidence is averaged, not added
+    scores = (np.log(probas.clip(lower=1e-300)) + np.log(votes.clip(lower=1e-12))) / 2
+    return scores, "DawidSkene(shrinkage=5)*Wawa"
 
 
 def _softmax(scores: np.ndarray, temperature: float = 1.0) -> np.ndarray:

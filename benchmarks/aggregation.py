@@ -1,0 +1,320 @@
+"""Truth inference on the real crowdsourcing datasets, side by side with crowd-kit in the same process.
+
+    PYTHONPATH=. .venv-bench/bin/python benchmarks/aggregation.py [--only categorical,calibration,...]
+
+Sections: categorical (accuracy per method and dataset, ours next to crowd-kit's), calibration (ECE of
+``aggregate``, without and with gold), numeric (MAE of the rating models), pairwise (PandaLM and synthetic
+pairs), speed (1,000,000 synthetic answers). Prints Markdown tables. crowd-kit is optional: without it
+the crowd-kit columns read "n/a". The figures in docs/benchmarks.md come from this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.quality_data import (AFFECT_TASKS, BEST_PUBLISHED, CATEGORICAL, PUBLISHED, load,  # noqa: E402
+                                     load_pairs)
+from labelwright import quality as lq  # noqa: E402
+
+warnings.filterwarnings("ignore")
+try:
+    import crowdkit
+    from crowdkit import aggregation as ck
+except ImportError:  # the comparison columns then read n/a
+    ck = None
+
+METHODS = {  # table name -> (ours, crowd-kit's twin)
+    "MV": (lambda: lq.MajorityVote(), lambda: ck.MajorityVote()),
+    "Wawa": (lambda: lq.Wawa(), lambda: ck.Wawa()),
+    "DS": (lambda: lq.DawidSkene(), lambda: ck.DawidSkene(n_iter=100)),
+    "OneCoinDS": (lambda: lq.OneCoinDawidSkene(), lambda: ck.OneCoinDawidSkene(n_iter=100)),
+    "GLAD": (lambda: lq.GLAD(), lambda: ck.GLAD()),
+    "MACE": (lambda: lq.MACE(), lambda: ck.MACE()),
+}
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(out)
+
+
+def accuracy(labels: pd.Series, truth: pd.Series) -> float:
+    return float((labels.reindex(truth.index) == truth).mean())
+
+
+def timed(fn):
+    start = time.perf_counter()
+    try:
+        return fn(), time.perf_counter() - start
+    except Exception as e:  # noqa: BLE001 - a failing peer is reported, not fatal
+        return e, time.perf_counter() - start
+
+
+def fmt(x, digits=4):
+    if isinstance(x, Exception):
+        return f"fails ({type(x).__name__})"
+    return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+# ---- categorical -------------------------------------------------------------------------------
+
+
+def categorical(datasets: dict) -> None:
+    print("\n### Accuracy per method: labelwright / crowd-kit (same process)\n")
+    header = ["dataset"] + list(METHODS) + ["`aggregate`", "best published"]
+    rows, times, means = [], [], {m: [] for m in list(METHODS) + ["aggregate"]}
+    for name, (df, truth) in datasets.items():
+        row, trow = [name], [name]
+        for method, (ours, theirs) in METHODS.items():
+            mine, t_mine = timed(lambda: ours().fit_predict(df))
+            a_mine = accuracy(mine, truth)
+            means[method].append(a_mine)
+            if ck is None:
+                a_ck, t_ck = None, None
+            else:
+                res, t_ck = timed(lambda: theirs().fit_predict(df))
+                a_ck = res if isinstance(res, Exception) else accuracy(res, truth)
+            row.append(f"{a_mine:.4f} / {fmt(a_ck)}")
+            trow.append(f"{t_mine:.2f} / {fmt(t_ck, 2)}")
+        agg, _ = timed(lambda: lq.aggregate(df))
+        means["aggregate"].append(accuracy(agg["label"], truth))
+        row += [f"**{means['aggregate'][-1]:.4f}**", f"{BEST_PUBLISHED.get(name, '-')}"]
+        rows.append(row)
+        times.append(trow)
+        print(f"  done {name}", file=sys.stderr, flush=True)
+    rows.append(["**mean**"] + [f"{np.mean(means[m]):.4f}" for m in METHODS] + [f"**{np.mean(means['aggregate']):.4f}**", ""])
+    print(table(header, rows))
+    print("\nPublished crowd-kit accuracies (JOSS 2024) for the same four datasets:\n")
+    pub = [[m] + [f"{PUBLISHED[m][d]:.3f}" for d in BEST_PUBLISHED] for m in PUBLISHED]
+    print(table(["method"] + list(BEST_PUBLISHED), pub))
+    print("\n### Seconds per fit: labelwright / crowd-kit\n")
+    print(table(["dataset"] + list(METHODS), times))
+    if ck is not None:
+        print("\n### crowd-kit MACE with the answers sorted by worker\n")
+        print("crowd-kit 1.4.2's MACE indexes its strategy matrix by sorted worker id but its workers by order"
+              " of first appearance, so unless the two orders agree, workers get each other's strategies."
+              " Sorting the input by worker makes the orders agree:\n")
+        rows = []
+        for name, (df, truth) in datasets.items():
+            srt = df.sort_values(["worker"], kind="stable")
+            rows.append([name, f"{accuracy(ck.MACE().fit_predict(df), truth):.4f}",
+                         f"{accuracy(ck.MACE().fit_predict(srt), truth):.4f}",
+                         f"{accuracy(lq.MACE().fit_predict(df), truth):.4f}"])
+        print(table(["dataset", "crowd-kit MACE, input as is", "crowd-kit MACE, sorted by worker",
+                     "labelwright MACE"], rows))
+
+
+# ---- calibration -------------------------------------------------------------------------------
+
+
+def calibration(datasets: dict, gold_share: float = 0.2) -> None:
+    print(f"\n### Calibration of `aggregate` confidence (10 equal bins; gold: a random {gold_share:.0%} of the"
+          " truth, scored on the other tasks)\n")
+    rows, pooled = [], {"none": ([], []), "gold": ([], [])}
+    rng = np.random.default_rng(0)
+    for name, (df, truth) in datasets.items():
+        res = lq.aggregate(df).reindex(truth.index)
+        hit = (res["label"] == truth).to_numpy()
+        gold = truth[rng.random(len(truth)) < gold_share]
+        rest = truth.drop(gold.index)
+        res_g = lq.aggregate(df, gold=gold).reindex(rest.index)
+        hit_g = (res_g["label"] == rest).to_numpy()
+        pooled["none"][0].append(res["confidence"].to_numpy())
+        pooled["none"][1].append(hit)
+        pooled["gold"][0].append(res_g["confidence"].to_numpy())
+        pooled["gold"][1].append(hit_g)
+        rows.append([name, f"{hit.mean():.4f}", f"{res['confidence'].mean():.4f}",
+                     f"{lq.expected_calibration_error(res['confidence'], hit):.3f}",
+                     f"{len(gold)}", f"{hit_g.mean():.4f}", f"{res_g['confidence'].mean():.4f}",
+                     f"{lq.expected_calibration_error(res_g['confidence'], hit_g):.3f}",
+                     res_g.attrs.get("method", "")])
+    print(table(["dataset", "accuracy", "mean confidence", "ECE", "gold tasks", "accuracy (rest)",
+                 "mean confidence (rest)", "ECE with gold", "method with gold"], rows))
+    for key, title in (("none", "without gold"), ("gold", "with gold")):
+        conf, hit = np.concatenate(pooled[key][0]), np.concatenate(pooled[key][1])
+        rel = lq.reliability_table(conf, hit)
+        print(f"\nReliability, all datasets pooled, {title} (ECE {lq.expected_calibration_error(conf, hit):.3f}):\n")
+        print(table(["confidence bin", "tasks", "mean confidence", "accuracy"],
+                    [[f"{r.low:.1f}-{r.high:.1f}", int(r.n), f"{r.confidence:.3f}", f"{r.accuracy:.3f}"]
+                     for r in rel.itertuples()]))
+
+
+# ---- numeric -----------------------------------------------------------------------------------
+
+
+def numeric() -> None:
+    sets = {t: load("snow2008_affect", numeric=True, suffix=f"_{t}") for t in AFFECT_TASKS}
+    sets["N_Emotion (all 7)"] = load("zheng_n_emotion", numeric=True)
+    models = {"mean": lq.NumericMean, "median": lq.NumericMedian, "GaussianWorkers": lq.GaussianWorkers}
+    print("\n### Numeric answers: MAE against the expert truth (Pearson r in brackets)\n")
+    print("crowd-kit has no aggregator for scalar answers, so there is no peer column.\n")
+    rows = []
+    for name, (df, truth) in sets.items():
+        row = [name]
+        for model in models.values():
+            est = model().fit_predict(df).reindex(truth.index)
+            row.append(f"{(est - truth).abs().mean():.2f} ({np.corrcoef(est, truth)[0, 1]:.3f})")
+        rows.append(row)
+    print(table(["task"] + list(models), rows))
+    print("\n(wordsim: workers answered on 0-10, the expert truth is on 0-4, so only r is meaningful there.)")
+
+
+# ---- pairwise ----------------------------------------------------------------------------------
+
+
+def spearman(a: pd.Series, b: pd.Series) -> float:
+    return float(np.corrcoef(a.rank(), b.reindex(a.index).rank())[0, 1])
+
+
+def pairwise(n_boot: int) -> None:
+    pairs = load_pairs()
+    by_model = pd.DataFrame({
+        "pair": pairs["pair"], "worker": pairs["worker"], "left": pairs["left_model"],
+        "right": pairs["right_model"],
+        "label": np.where(pairs["label"] == "1", pairs["left_model"],
+                          np.where(pairs["label"] == "2", pairs["right_model"], "tie"))})
+    print(f"\n### PandaLM: model-level scores (log-strength, centred), 95% bootstrap intervals over pairs"
+          f" ({n_boot} resamples)\n")
+    fits = {"BT (Davidson ties)": lq.BradleyTerry(), "BT (ties as half wins)": lq.BradleyTerry(ties="half"),
+            "NoisyBT": lq.NoisyBradleyTerry()}
+    cols = {}
+    for name, model in fits.items():
+        b = lq.bootstrap_scores(model, by_model, n_boot=n_boot, by="pair")
+        cols[name] = b.apply(lambda r: f"{r.score:+.3f} [{r.low:+.3f}, {r.high:+.3f}]", axis=1)
+    if ck is not None:
+        no_ties = by_model[by_model["label"] != "tie"]
+        ck_scores = ck.BradleyTerry(n_iter=100).fit(no_ties).scores_
+        cols["crowd-kit BT (ties dropped)"] = np.log(ck_scores) - np.log(ck_scores).mean()
+        cols["crowd-kit BT (ties dropped)"] = cols["crowd-kit BT (ties dropped)"].map(lambda x: f"{x:+.3f}")
+    frame = pd.DataFrame(cols)
+    frame = frame.loc[lq.BradleyTerry().fit(by_model).scores_.sort_values(ascending=False).index]
+    print(table(["model"] + list(frame.columns), [[i] + list(r) for i, r in frame.iterrows()]))
+    model = lq.BradleyTerry().fit(by_model)
+    print(f"\nDavidson tie parameter nu = {model.tie_rate_:.3f}; NoisyBT worker reliabilities: "
+          + ", ".join(f"{w} {s:.3f}" for w, s in lq.NoisyBradleyTerry().fit(by_model).skills_.items()))
+
+    votes = pd.DataFrame({"task": pairs["pair"], "worker": pairs["worker"], "left": pairs["left"],
+                          "right": pairs["right"], "label": pairs["winner"]})
+    agg = lq.aggregate(votes)
+    counts = pairs.groupby(["pair", "label"]).size().unstack(fill_value=0)
+    majority = counts.idxmax(axis=1).map({"1": "left", "2": "right", "0": "tie"})
+    agree = float((agg["label"].reindex(majority.index) == majority).mean())
+    print(f"\nPer-pair `aggregate` (method {agg.attrs['method']}) agrees with the 3-annotator majority on "
+          f"{agree:.4f} of {len(majority)} pairs; mean confidence {agg['confidence'].mean():.4f}.")
+    print(f"Agreement: Fleiss' kappa {lq.fleiss_kappa(pairs.rename(columns={'pair': 'task'})):.3f}, "
+          f"Krippendorff's alpha (nominal) {lq.krippendorff_alpha(pairs.rename(columns={'pair': 'task'})):.3f}, "
+          "Cohen's kappa per pair: " + ", ".join(
+              f"{r.worker_a}~{r.worker_b} {r.kappa:.3f}"
+              for r in lq.cohen_kappa(pairs.rename(columns={"pair": "task"})).itertuples()))
+    synthetic_pairs()
+
+
+def synthetic_pairs(n_items: int = 100, n_workers: int = 50, n_votes: int = 5000, repeats: int = 5) -> None:
+    print(f"\n### Synthetic pairs: Spearman rho with the true scores ({n_items} candidates, scores ~ N(0, 1);"
+          f" {n_votes} votes by {n_workers} workers; {repeats} seeds, mean)\n")
+    print("Workers: 70% follow Bradley-Terry, 20% click left 80% of the time, 10% answer at random;"
+          " no ties (crowd-kit does not model them).\n")
+    results: dict[str, list] = {}
+    for seed in range(repeats):
+        rng = np.random.default_rng(seed)
+        true = pd.Series(rng.normal(size=n_items), index=[f"c{i}" for i in range(n_items)])
+        kind = rng.choice(3, size=n_workers, p=[0.7, 0.2, 0.1])
+        w = rng.integers(0, n_workers, n_votes)
+        i, j = rng.integers(0, n_items, n_votes), rng.integers(0, n_items, n_votes)
+        keep = i != j
+        w, i, j = w[keep], i[keep], j[keep]
+        p_left = 1 / (1 + np.exp(-(true.to_numpy()[i] - true.to_numpy()[j])))
+        p_left = np.where(kind[w] == 1, 0.8, np.where(kind[w] == 2, 0.5, p_left))
+        left_wins = rng.random(len(w)) < p_left
+        df = pd.DataFrame({"worker": [f"w{x}" for x in w], "left": true.index[i], "right": true.index[j]})
+        df["label"] = np.where(left_wins, df["left"], df["right"])
+        fits = {"labelwright BradleyTerry": lambda: lq.BradleyTerry().fit(df).scores_,
+                "labelwright NoisyBradleyTerry": lambda: lq.NoisyBradleyTerry().fit(df).scores_}
+        if ck is not None:
+            fits["crowd-kit BradleyTerry"] = lambda: ck.BradleyTerry(n_iter=100).fit(df).scores_
+            fits["crowd-kit NoisyBradleyTerry"] = lambda: ck.NoisyBradleyTerry().fit(df).scores_
+        for name, fit in fits.items():
+            scores, secs = timed(fit)
+            rho = spearman(true, scores) if not isinstance(scores, Exception) else np.nan
+            results.setdefault(name, []).append((rho, secs))
+    print(table(["method", "Spearman rho", "seconds per fit"],
+                [[k, f"{np.nanmean([r for r, _ in v]):.4f}", f"{np.mean([s for _, s in v]):.2f}"]
+                 for k, v in results.items()]))
+
+
+# ---- speed -------------------------------------------------------------------------------------
+
+
+def synthetic_labels(n_tasks=100_000, n_workers=1_000, n_classes=5, per_task=10, seed=0):
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, n_classes, n_tasks)
+    skill = rng.uniform(0.3, 0.95, n_workers)
+    skill[rng.random(n_workers) < 0.1] = 1 / n_classes  # 10% spammers
+    task = np.repeat(np.arange(n_tasks), per_task)
+    worker = np.concatenate([rng.choice(n_workers, per_task, replace=False) for _ in range(n_tasks)])
+    right = rng.random(len(task)) < skill[worker]
+    wrong = (truth[task] + rng.integers(1, n_classes, len(task))) % n_classes
+    label = np.where(right, truth[task], wrong)
+    df = pd.DataFrame({"task": task, "worker": worker, "label": label})
+    return df, pd.Series(truth, name="label")
+
+
+def speed(ck_methods: list[str]) -> None:
+    df, truth = synthetic_labels()
+    print(f"\n### Speed: {len(df):,} answers ({df.task.nunique():,} tasks, {df.worker.nunique():,} workers,"
+          f" 5 classes, 10 answers per task, 10% spammers)\n")
+    rows = []
+    for name, (ours, theirs) in METHODS.items():
+        mine, t_mine = timed(lambda: ours().fit_predict(df))
+        row = [name, f"{t_mine:.2f}", f"{accuracy(mine, truth):.4f}"]
+        if ck is not None and name in ck_methods:
+            res, t_ck = timed(lambda: theirs().fit_predict(df))
+            row += [f"{t_ck:.2f}", fmt(res if isinstance(res, Exception) else accuracy(res, truth)),
+                    f"{t_ck / t_mine:.1f}x"]
+        else:
+            row += ["not run", "", ""]
+        rows.append(row)
+        print(f"  done {name}", file=sys.stderr, flush=True)
+    agg, t_agg = timed(lambda: lq.aggregate(df))
+    rows.append(["`aggregate`", f"{t_agg:.2f}", f"{accuracy(agg['label'], truth):.4f}", "", "", ""])
+    print(table(["method", "labelwright s", "labelwright accuracy", "crowd-kit s", "crowd-kit accuracy",
+                 "speed-up"], rows))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="categorical,calibration,numeric,pairwise,speed",
+                        help="comma-separated sections to run")
+    parser.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for PandaLM scores")
+    parser.add_argument("--ck-speed", default="MV,Wawa,DS,OneCoinDS",
+                        help="crowd-kit methods to time on the 1M-answer set (GLAD and MACE take very long)")
+    args = parser.parse_args()
+    sections = set(args.only.split(","))
+    print(f"Python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}, "
+          f"crowd-kit {crowdkit.__version__ if ck else 'not installed'}")
+    datasets = {name: load(folder) for name, folder in CATEGORICAL.items()}
+    if "categorical" in sections:
+        categorical(datasets)
+    if "calibration" in sections:
+        calibration(datasets)
+    if "numeric" in sections:
+        numeric()
+    if "pairwise" in sections:
+        pairwise(args.bootstrap)
+    if "speed" in sections:
+        speed(args.ck_speed.split(","))
+
+
+if __name__ == "__main__":
+    main()
