@@ -46,30 +46,42 @@ def create_project(store, schema: ProjectSchema | dict | str, created_by: int | 
 
 
 def _from_row(store, row) -> Project:
+    return project_from_row(store, (row.id, row.slug, row.name, row.schema, row.overlap, row.lease_seconds,
+                                    row.created_at, row.updated_at))
+
+
+PROJECT_COLUMNS = "id, slug, name, schema, overlap, lease_seconds, created_at, updated_at"
+
+
+def project_from_row(store, row: tuple) -> Project:
+    """A :class:`Project` from a row of ``PROJECT_COLUMNS`` (in that order)."""
+    pid, slug, name, schema_json, overlap, lease_seconds, created_at, updated_at = row
     # Parsing a schema costs ~100 us; cache the parsed object per (project, version) on the store.
     cache = store.__dict__.setdefault("_schema_cache", {})
-    key = (row.id, row.updated_at)
+    key = (pid, updated_at)
     schema = cache.get(key)
     if schema is None:
-        schema = ProjectSchema.model_validate(loads(row.schema))
+        schema = ProjectSchema.model_validate(loads(schema_json))
         cache[key] = schema
-    return Project(id=row.id, slug=row.slug, name=row.name, schema=schema, overlap=row.overlap,
-                   lease_seconds=row.lease_seconds, created_at=row.created_at, updated_at=row.updated_at)
+    return Project(id=pid, slug=slug, name=name, schema=schema, overlap=overlap,
+                   lease_seconds=lease_seconds, created_at=created_at, updated_at=updated_at)
 
 
 def get_project(store, ref: int | str, conn=None) -> Project:
     """A project by numeric id or slug."""
     if isinstance(ref, str) and ref.isdigit():
         ref = int(ref)
-    cond = t.projects.c.id == ref if isinstance(ref, int) else t.projects.c.slug == ref
+    where = "id = :r" if isinstance(ref, int) else "slug = :r"
+    sql = f"SELECT {PROJECT_COLUMNS} FROM projects WHERE {where}"
     if conn is None:
-        with store.read() as c:
-            row = c.execute(select(t.projects).where(cond)).first()
+        row = store.lookup(sql, {"r": ref})  # one statement, no transaction: this runs on every request
     else:
-        row = conn.execute(select(t.projects).where(cond)).first()
+        cur = store.cursor(conn)
+        cur.execute(store.sql(sql), {"r": ref})
+        row = cur.fetchone()
     if row is None:
         raise NotFound(f"no project {ref!r}")
-    return _from_row(store, row)
+    return project_from_row(store, row)
 
 
 def list_projects(store) -> list[Project]:

@@ -7,23 +7,30 @@ Invariants (checked by tests/test_concurrency.py against a real server):
 * An annotator holds at most one lease per item and answers an item at most once
   (primary key on ``leases (item_id, user_id)``, unique ``annotations (item_id, user_id)``).
 * Claiming is one write transaction. On SQLite the single writer makes it atomic; on PostgreSQL the
-  candidate row is locked with ``FOR UPDATE SKIP LOCKED`` and claims by one user are serialised with
-  a transaction-scoped advisory lock, so two requests of one annotator cannot take the same item.
+  candidate row is locked with ``FOR UPDATE SKIP LOCKED`` (and, when skipping finds nothing, waited
+  for, so a row that is only busy for a moment is not reported as "nothing left"), and claims by one
+  user are serialised with a transaction-scoped advisory lock, so two requests of one annotator
+  cannot take the same item.
 * A lease that expires is reclaimed by the next claim in the project: the lease row is deleted and
   the item's slot handed back.
 * A submission commits before it is acknowledged; on SQLite with ``synchronous=FULL`` that means it
-  is on disk.
+  is on disk. (Through :meth:`Store.run` several submissions may share one commit; each caller is
+  answered only after that commit.)
+
+The two hot paths, :func:`claim_next` and :func:`submit`, run their SQL on the driver's cursor with as
+few statements as each database allows (see ``docs/benchmarks.md`` for what that buys).
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from typing import NamedTuple
 
 from sqlalchemy import text
 
 from labelwright.errors import Conflict, Forbidden, NotFound, ValidationError
-from labelwright.services.projects import Project, get_project
+from labelwright.services.projects import Project, get_project, project_from_row
 from labelwright.services.users import User
 from labelwright.store import dumps, loads
 
@@ -37,38 +44,57 @@ ORDER BY i.id
 LIMIT 1
 """
 
+# The claim in as few statements as each database allows. SQLite has one writer, so picking the item
+# and taking its slot is one UPDATE. PostgreSQL locks the picked row (skipping rows other claims hold),
+# takes the slot and writes the lease in one statement; the outer row says what was picked and what
+# was taken, so a lost race (picked but not taken) is told apart from an empty queue.
+_TAKE_SQLITE = (
+    "UPDATE items SET n_assigned = n_assigned + 1, is_open = CASE WHEN n_assigned + 1 < :o THEN 1 ELSE 0 END "
+    "WHERE id = (" + _PICK + ") AND n_assigned < :o RETURNING id, external_id, data")
+_TAKE_PG = (
+    "WITH pick AS (" + _PICK + " FOR UPDATE OF i {wait}), "
+    "took AS (UPDATE items SET n_assigned = items.n_assigned + 1, "
+    "is_open = CASE WHEN items.n_assigned + 1 < :o THEN 1 ELSE 0 END "
+    "FROM pick WHERE items.id = pick.id AND items.n_assigned < :o "
+    "RETURNING items.id, items.external_id, items.data), "
+    "leased AS (INSERT INTO leases (item_id, user_id, project_id, created_at, expires_at) "
+    "SELECT id, :u, :p, :now, :e FROM took) "
+    "SELECT took.id, took.external_id, took.data FROM pick LEFT JOIN took ON took.id = pick.id")
+# First skip rows other transactions hold (claims do not queue behind each other); if that finds
+# nothing, the rows left may only be busy for a moment (another annotator's submit is committing), so
+# look again waiting for them: ``next`` says "nothing left" only when nothing is.
+_TAKE_PG_SKIP = _TAKE_PG.format(wait="SKIP LOCKED")
+_TAKE_PG_WAIT = _TAKE_PG.format(wait="")
+_HELD = ("SELECT item_id FROM leases WHERE user_id = :u AND project_id = :p AND expires_at > :now "
+         "ORDER BY created_at LIMIT 1")
+# PostgreSQL: reclaim expired leases and look for the caller's live one in one statement (the SELECT
+# does not see the DELETE, but it only looks at unexpired leases anyway).
+_RECLAIM_AND_HELD_PG = (
+    "WITH gone AS (DELETE FROM leases WHERE project_id = :p AND expires_at <= :now RETURNING item_id), "
+    "per_item AS (SELECT item_id, count(*) AS n FROM gone GROUP BY item_id), "
+    "released AS (UPDATE items SET n_assigned = items.n_assigned - per_item.n, is_open = 1 "
+    "FROM per_item WHERE items.id = per_item.item_id) " + _HELD)
+_LOCK_USER = "SELECT pg_advisory_xact_lock(7420002, :u)"
+_ANN_COLS = "id, item_id, user_id, answers, active_ms, revision, created_at, updated_at, idempotency_key"
+
 
 def _item_payload(project: Project, row, expires_at: float | None) -> dict:
-    return {"id": row.id, "external_id": row.external_id, "project": project.slug,
-            "data": loads(row.data), "lease_expires_at": expires_at}
+    return {"id": row[0], "external_id": row[1], "project": project.slug,
+            "data": loads(row[2]), "lease_expires_at": expires_at}
 
 
-def _reclaim_expired(conn, project_id: int, now: float) -> int:
-    rows = conn.execute(text(
-        "DELETE FROM leases WHERE project_id = :p AND expires_at <= :now RETURNING item_id"),
-        {"p": project_id, "now": now}).all()
-    for (item_id,) in rows:
-        _release_slot(conn, item_id)
-    return len(rows)
+def _reclaim_expired_sqlite(store, cur, project_id: int, now: float) -> int:
+    cur.execute("DELETE FROM leases WHERE project_id = :p AND expires_at <= :now RETURNING item_id",
+                {"p": project_id, "now": now})
+    gone = cur.fetchall()
+    if gone:
+        cur.executemany("UPDATE items SET n_assigned = n_assigned - 1, is_open = 1 WHERE id = ?", gone)
+    return len(gone)
 
 
 def _release_slot(conn, item_id: int) -> None:
     conn.execute(text(
         "UPDATE items SET n_assigned = n_assigned - 1, is_open = 1 WHERE id = :i"), {"i": item_id})
-
-
-def _take_slot(conn, item_id: int, overlap: int) -> bool:
-    """Add one to the item's assigned count if it has room; False when it is full."""
-    res = conn.execute(text(
-        "UPDATE items SET n_assigned = n_assigned + 1, "
-        "is_open = CASE WHEN n_assigned + 1 < :o THEN 1 ELSE 0 END "
-        "WHERE id = :i AND n_assigned < :o"), {"i": item_id, "o": overlap})
-    return res.rowcount == 1
-
-
-def _lock_user(store, conn, user_id: int) -> None:
-    if store.dialect == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(7420002, :u)"), {"u": user_id})
 
 
 def claim_next(store, project: Project, user: User, now: float | None = None) -> dict | None:
@@ -79,32 +105,44 @@ def claim_next(store, project: Project, user: User, now: float | None = None) ->
     """
     now = now or time.time()
     expires = now + project.lease_seconds
-    with store.write() as conn:
-        _lock_user(store, conn, user.id)
-        held = conn.execute(text(
-            "SELECT item_id FROM leases WHERE user_id = :u AND project_id = :p AND expires_at > :now "
-            "ORDER BY created_at LIMIT 1"), {"u": user.id, "p": project.id, "now": now}).first()
-        if held is not None:
-            item_id = held.item_id
-            conn.execute(text("UPDATE leases SET expires_at = :e WHERE item_id = :i AND user_id = :u"),
-                         {"e": expires, "i": item_id, "u": user.id})
-        else:
-            _reclaim_expired(conn, project.id, now)
-            pick = _PICK + (" FOR UPDATE OF i SKIP LOCKED" if store.dialect == "postgresql" else "")
-            while True:
-                found = conn.execute(text(pick), {"p": project.id, "u": user.id}).first()
-                if found is None:
+    params = {"u": user.id, "p": project.id, "now": now, "e": expires, "o": project.overlap}
+    pg = store.dialect == "postgresql"
+    sql = store.sql
+    while True:
+        with store.write() as conn:
+            cur = store.cursor(conn)
+            if pg:
+                cur.execute(sql(_LOCK_USER), params)
+                cur.execute(sql(_RECLAIM_AND_HELD_PG), params)
+            else:
+                cur.execute(_HELD, params)
+            held = cur.fetchone()
+            if held is not None:
+                params["i"] = held[0]
+                cur.execute(sql("UPDATE leases SET expires_at = :e WHERE item_id = :i AND user_id = :u"), params)
+                cur.execute(sql("SELECT id, external_id, data FROM items WHERE id = :i"), params)
+                row = cur.fetchone()
+                break
+            if pg:
+                cur.execute(sql(_TAKE_PG_SKIP), params)
+                row = cur.fetchone()
+                if row is None:
+                    cur.execute(sql(_TAKE_PG_WAIT), params)
+                    row = cur.fetchone()
+                if row is None:
                     return None
-                item_id = found.id
-                if _take_slot(conn, item_id, project.overlap):
-                    break
-                # Lost a race on PostgreSQL between our scan and the row lock; look again.
-            conn.execute(text(
-                "INSERT INTO leases (item_id, user_id, project_id, created_at, expires_at) "
-                "VALUES (:i, :u, :p, :now, :e)"),
-                {"i": item_id, "u": user.id, "p": project.id, "now": now, "e": expires})
-        row = conn.execute(text("SELECT id, external_id, data FROM items WHERE id = :i"),
-                           {"i": item_id}).one()
+                if row[0] is None:
+                    continue  # picked a row whose last slot another claim took meanwhile: look again
+                break
+            _reclaim_expired_sqlite(store, cur, project.id, now)
+            cur.execute(_TAKE_SQLITE, params)
+            row = cur.fetchone()
+            if row is None:
+                return None
+            params["i"] = row[0]
+            cur.execute("INSERT INTO leases (item_id, user_id, project_id, created_at, expires_at) "
+                        "VALUES (:i, :u, :p, :now, :e)", params)
+            break
     return _item_payload(project, row, expires)
 
 
@@ -154,7 +192,33 @@ def _annotation_dict(row, user_name: str | None = None) -> dict:
     return out
 
 
-_ANN_COLS = "id, item_id, user_id, answers, active_ms, revision, created_at, updated_at, idempotency_key"
+
+
+_SUBMIT_CHECK = (
+    "SELECT " + _ANN_COLS + " FROM annotations WHERE user_id = :u AND idempotency_key = :k "
+    "UNION ALL SELECT " + _ANN_COLS + " FROM annotations WHERE item_id = :i AND user_id = :u")
+_ITEM_PROJECT = ("SELECT p.id, p.slug, p.name, p.schema, p.overlap, p.lease_seconds, p.created_at, p.updated_at "
+                 "FROM items i JOIN projects p ON p.id = i.project_id WHERE i.id = :i")
+# Count the answer against the item: a submission under the caller's lease uses the slot the lease
+# held; one without a lease (it expired and was reclaimed) must find a free slot, or nothing is saved.
+_COUNT_SQLITE = (
+    "UPDATE items SET n_done = n_done + 1, n_assigned = n_assigned + :take, "
+    "is_open = CASE WHEN n_assigned + :take < :o THEN 1 ELSE 0 END "
+    "WHERE id = :i AND (:take = 0 OR n_assigned < :o)")
+_INSERT_ANNOTATION = (
+    "INSERT INTO annotations (item_id, project_id, user_id, answers, active_ms, idempotency_key, "
+    "revision, created_at, updated_at) ")
+# PostgreSQL: release the lease, drop a skip, count the answer and store it in one statement.
+_SUBMIT_PG = (
+    "WITH gone AS (DELETE FROM leases WHERE item_id = :i AND user_id = :u RETURNING item_id), "
+    "unskip AS (DELETE FROM skips WHERE item_id = :i AND user_id = :u), "
+    "take AS (SELECT CASE WHEN EXISTS (SELECT 1 FROM gone) THEN 0 ELSE 1 END AS n), "
+    "counted AS (UPDATE items SET n_done = n_done + 1, n_assigned = n_assigned + take.n, "
+    "is_open = CASE WHEN n_assigned + take.n < :o THEN 1 ELSE 0 END "
+    "FROM take WHERE items.id = :i AND (take.n = 0 OR items.n_assigned < :o) RETURNING items.id) "
+    + _INSERT_ANNOTATION + "SELECT id, :p, :u, :a, :ms, :k, 1, :now, :now FROM counted RETURNING id")
+_LEASE_EXPIRED = ("your lease on this item expired and it has since been given to other "
+                  "annotators; nothing was saved, please take the next item")
 
 
 def submit(store, item_id: int, user: User, answers, *, active_ms: int = 0,
@@ -170,34 +234,59 @@ def submit(store, item_id: int, user: User, answers, *, active_ms: int = 0,
     key = idempotency_key or str(uuid.uuid4())
     if len(key) > 200:
         raise ValidationError("an idempotency key has at most 200 characters", field="idempotency_key")
+    params = {"u": user.id, "i": item_id, "k": key, "ms": active_ms, "now": now}
+    pg = store.dialect == "postgresql"
+    sql = store.sql
     with store.write() as conn:
-        _lock_user(store, conn, user.id)
-        replay = conn.execute(text(f"SELECT {_ANN_COLS} FROM annotations WHERE user_id = :u AND idempotency_key = :k"),
-                              {"u": user.id, "k": key}).first()
-        if replay is not None:
-            if replay.item_id != item_id:
-                raise Conflict("this idempotency key was already used for another item", field="idempotency_key")
-            return _annotation_dict(replay), False
-        row, project = _item_and_project(store, conn, item_id)
+        cur = store.cursor(conn)
+        if pg:
+            cur.execute(sql(_LOCK_USER), params)
+        cur.execute(sql(_SUBMIT_CHECK), params)
+        earlier = cur.fetchall()
+        for row in earlier:
+            if row[8] == key:
+                if row[1] != item_id:
+                    raise Conflict("this idempotency key was already used for another item", field="idempotency_key")
+                return _annotation_dict(_AnnRow(*row)), False
+        cur.execute(sql(_ITEM_PROJECT), params)
+        prow = cur.fetchone()
+        if prow is None:
+            raise NotFound(f"no item {item_id}")
+        project = project_from_row(store, prow)
         clean = project.schema.validate_answers(answers)
-        if conn.execute(text("SELECT 1 FROM annotations WHERE item_id = :i AND user_id = :u"),
-                        {"i": item_id, "u": user.id}).first():
+        if earlier:
             raise Conflict("you already answered this item; amend your annotation instead")
-        had_lease = conn.execute(text(
-            "DELETE FROM leases WHERE item_id = :i AND user_id = :u RETURNING item_id"),
-            {"i": item_id, "u": user.id}).first()
-        if had_lease is None and not _take_slot(conn, item_id, project.overlap):
-            raise Conflict("your lease on this item expired and it has since been given to other "
-                           "annotators; nothing was saved, please take the next item")
-        conn.execute(text("UPDATE items SET n_done = n_done + 1 WHERE id = :i"), {"i": item_id})
-        conn.execute(text("DELETE FROM skips WHERE item_id = :i AND user_id = :u"), {"i": item_id, "u": user.id})
-        ann_id = conn.execute(text(
-            "INSERT INTO annotations (item_id, project_id, user_id, answers, active_ms, idempotency_key, "
-            "revision, created_at, updated_at) VALUES (:i, :p, :u, :a, :ms, :k, 1, :now, :now) RETURNING id"),
-            {"i": item_id, "p": project.id, "u": user.id, "a": dumps(clean), "ms": active_ms, "k": key,
-             "now": now}).scalar_one()
+        params.update(p=project.id, o=project.overlap, a=dumps(clean))
+        if pg:
+            cur.execute(sql(_SUBMIT_PG), params)
+            got = cur.fetchone()
+            if got is None:
+                raise Conflict(_LEASE_EXPIRED)
+            ann_id = got[0]
+        else:
+            cur.execute("DELETE FROM leases WHERE item_id = :i AND user_id = :u", params)
+            params["take"] = 0 if cur.rowcount == 1 else 1
+            cur.execute(_COUNT_SQLITE, params)
+            if cur.rowcount != 1:
+                raise Conflict(_LEASE_EXPIRED)
+            cur.execute("DELETE FROM skips WHERE item_id = :i AND user_id = :u", params)
+            cur.execute(_INSERT_ANNOTATION + "VALUES (:i, :p, :u, :a, :ms, :k, 1, :now, :now) RETURNING id",
+                        params)
+            ann_id = cur.fetchone()[0]
     return {"id": ann_id, "item_id": item_id, "answers": clean, "active_ms": active_ms, "revision": 1,
             "created_at": now, "updated_at": now}, True
+
+
+class _AnnRow(NamedTuple):
+    id: int
+    item_id: int
+    user_id: int
+    answers: str
+    active_ms: int
+    revision: int
+    created_at: float
+    updated_at: float
+    idempotency_key: str | None
 
 
 def history(store, project: Project, user: User, limit: int | None = None) -> list[dict]:

@@ -141,12 +141,18 @@ def _valid(row) -> bool:
             and (row.expires_at is None or row.expires_at > time.time()))
 
 
+_API_TOKEN_SQL = ("SELECT u.id, u.name, u.role, u.disabled, t.expires_at, t.revoked_at FROM tokens t "
+                  "JOIN users u ON u.id = t.user_id WHERE t.token_hash = :h AND t.kind = 'api'")
+
+
 def user_for_api_token(store, secret: str) -> User:
-    with store.read() as conn:
-        row = _lookup(conn, secret, "api")
-    if not _valid(row):
+    # Every API request does this: one plain statement outside a transaction, never cached, so a
+    # revoked token or a disabled user is refused from the very next request.
+    row = store.lookup(_API_TOKEN_SQL, {"h": _hash(secret)}) if secret else None
+    if (row is None or row[5] is not None or row[3]
+            or (row[4] is not None and row[4] <= time.time())):
         raise Unauthorized("invalid or revoked API token")
-    return User(row.uid, row.name, row.role)
+    return User(row[0], row[1], row[2])
 
 
 def redeem_signin_link(store, secret: str, session_days: int) -> tuple[str, Session]:

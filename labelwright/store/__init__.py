@@ -4,10 +4,28 @@
 (psycopg 3). Every write goes through :meth:`Store.write`, a transaction that on SQLite starts with
 ``BEGIN IMMEDIATE`` under a process-wide lock, so writers queue instead of failing with "database is
 locked"; reads go through :meth:`Store.read`.
+
+The server's two hot routes (claim the next item, submit an answer) run their service call through
+:meth:`Store.run`, which keeps the event loop free:
+
+* SQLite: the call runs in the store's writer thread. The writer takes every call that is waiting,
+  runs them one after another inside one ``BEGIN IMMEDIATE`` transaction, each call's
+  :meth:`Store.write` being a savepoint of it (so a call that fails undoes only its own work), and
+  commits once for all of them before any caller gets its answer (group commit: one fsync for many
+  submissions, and nothing is acknowledged before it is on disk).
+* PostgreSQL: the call runs on the event loop itself (each server process handles one database
+  transaction at a time; run several processes with ``serve --workers``), or, with
+  ``pg_threads=True``, in a worker thread.
+
+Hot-path SQL is written with ``:name`` parameters and run on the driver's own cursor
+(:meth:`Store.cursor`, :meth:`Store.sql`), which costs a tenth of a SQLAlchemy ``text()`` execution.
 """
 
 from __future__ import annotations
 
+import asyncio
+import queue as _queue
+import re
 import threading
 from contextlib import contextmanager
 
@@ -24,16 +42,25 @@ def dumps(value) -> str:
 
 loads = orjson.loads
 
+_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+MAX_BATCH = 256  # most calls the SQLite writer runs in one transaction
+
 
 class Store:
     def __init__(self, db_url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 20,
-                 pg_schema: str | None = None):
+                 pg_schema: str | None = None, pg_threads: bool = False):
         self.url = db_url
+        self._tls = threading.local()
+        self._sql_cache: dict[str, str] = {}
+        self._writer: _Writer | None = None
+        self._writer_start = threading.Lock()
+        self.pg_threads = pg_threads
         if db_url.startswith("sqlite"):
             self.dialect = "sqlite"
             self._write_lock = threading.Lock()
             self.engine = self._sqlite_engine(db_url, "DEFERRED", sqlite_synchronous, pool_size)
             self.write_engine = self._sqlite_engine(db_url, "IMMEDIATE", sqlite_synchronous, pool_size)
+            self.lookup_engine = self.engine
         elif db_url.startswith("postgresql"):
             self.dialect = "postgresql"
             self._write_lock = None
@@ -43,6 +70,10 @@ class Store:
             self.engine = create_engine(db_url, pool_size=pool_size, max_overflow=pool_size,
                                         pool_pre_ping=False, connect_args=connect_args)
             self.write_engine = self.engine
+            # Single-statement lookups run in autocommit: no BEGIN / COMMIT round trips.
+            self.lookup_engine = create_engine(db_url, pool_size=4, max_overflow=pool_size,
+                                               pool_pre_ping=False, connect_args=connect_args,
+                                               isolation_level="AUTOCOMMIT")
         else:
             raise ValueError(f"unsupported database URL: {db_url}")
 
@@ -77,13 +108,34 @@ class Store:
 
     @contextmanager
     def read(self):
+        batch = getattr(self._tls, "batch", None)
+        if batch is not None:  # inside the writer's transaction: read what it has written so far
+            yield batch
+            return
         with self.engine.connect() as conn:
             with conn.begin():
                 yield conn
 
     @contextmanager
     def write(self):
-        """One write transaction; commits on success (durably: the commit returns after fsync)."""
+        """One write transaction; commits on success (durably: the commit returns after fsync).
+
+        In the SQLite writer thread this is a savepoint of the shared transaction, which the writer
+        commits before the caller of :meth:`run` gets its answer.
+        """
+        batch = getattr(self._tls, "batch", None)
+        if batch is not None:
+            raw = batch.connection.dbapi_connection
+            raw.execute("SAVEPOINT lw_write")
+            try:
+                yield batch
+            except BaseException:
+                if raw.in_transaction:  # False when SQLite itself rolled everything back
+                    raw.execute("ROLLBACK TO lw_write")
+                    raw.execute("RELEASE lw_write")
+                raise
+            raw.execute("RELEASE lw_write")
+            return
         if self._write_lock is not None:
             with self._write_lock:
                 with self.write_engine.connect() as conn:
@@ -93,6 +145,65 @@ class Store:
             with self.write_engine.connect() as conn:
                 with conn.begin():
                     yield conn
+
+    async def run(self, fn, *args, **kwargs):
+        """``fn(*args, **kwargs)``, a service call doing one unit of writing, without holding up the event loop.
+
+        See the module docstring: on SQLite it runs in the writer thread (group commit), on
+        PostgreSQL on the loop (or in a worker thread with ``pg_threads``). Returns what ``fn``
+        returns, or raises what it raised; a result is only handed back once it is committed.
+        """
+        if self.dialect == "sqlite":
+            writer = self._writer or self._start_writer()
+            loop = asyncio.get_running_loop()
+            fut = loop.create_future()
+            writer.queue.put((fn, args, kwargs, loop, fut))
+            return await fut
+        if self.pg_threads:
+            from starlette.concurrency import run_in_threadpool
+
+            return await run_in_threadpool(fn, *args, **kwargs)
+        return fn(*args, **kwargs)
+
+    def _start_writer(self) -> "_Writer":
+        with self._writer_start:
+            if self._writer is None:
+                self._writer = _Writer(self)
+                self._writer.start()
+        return self._writer
+
+    # ---- the driver's own cursor, for hot paths ---------------------------------------------------
+
+    def sql(self, statement: str) -> str:
+        """``statement`` with its ``:name`` parameters in the driver's style (``%(name)s`` for psycopg)."""
+        out = self._sql_cache.get(statement)
+        if out is None:
+            out = statement if self.dialect == "sqlite" else _PARAM.sub(r"%(\1)s", statement)
+            self._sql_cache[statement] = out
+        return out
+
+    @staticmethod
+    def cursor(conn):
+        """A DB-API cursor on the connection of ``conn`` (a connection from :meth:`read` or :meth:`write`)."""
+        return conn.connection.dbapi_connection.cursor()
+
+    def lookup(self, statement: str, params: dict):
+        """The first row of one read-only statement, run outside any transaction: the cheap way to do
+        the lookups every request makes (the caller's token, the project)."""
+        batch = getattr(self._tls, "batch", None)
+        if batch is not None:
+            cur = self.cursor(batch)
+            cur.execute(self.sql(statement), params)
+            return cur.fetchone()
+        raw = self.lookup_engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            cur.execute(self.sql(statement), params)
+            row = cur.fetchone()
+            cur.close()
+            return row
+        finally:
+            raw.close()
 
     # ---- schema ---------------------------------------------------------------------------------
 
@@ -112,10 +223,84 @@ class Store:
                                "run `labelwright migrate`")
 
     def close(self) -> None:
+        if self._writer is not None:
+            self._writer.stop()
+            self._writer = None
         self.engine.dispose()
         if self.write_engine is not self.engine:
             self.write_engine.dispose()
+        if self.lookup_engine is not self.engine:
+            self.lookup_engine.dispose()
 
     def ping(self) -> None:
         with self.read() as conn:
             conn.execute(text("SELECT 1"))
+
+
+class _Writer(threading.Thread):
+    """The SQLite writer: runs queued calls in shared transactions, one commit per batch."""
+
+    def __init__(self, store: Store):
+        super().__init__(name="labelwright-writer", daemon=True)
+        self.store = store
+        self.queue: _queue.SimpleQueue = _queue.SimpleQueue()
+
+    def stop(self) -> None:
+        self.queue.put(None)
+        self.join(timeout=30)
+
+    def run(self) -> None:
+        while True:
+            first = self.queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < MAX_BATCH:
+                try:
+                    job = self.queue.get_nowait()
+                except _queue.Empty:
+                    break
+                if job is None:
+                    self.queue.put(None)  # stop after this batch
+                    break
+                batch.append(job)
+            self._run_batch(batch)
+
+    def _run_batch(self, batch: list) -> None:
+        store = self.store
+        results = []
+        try:
+            with store._write_lock, store.write_engine.connect() as conn:
+                with conn.begin():
+                    store._tls.batch = conn
+                    try:
+                        raw = conn.connection.dbapi_connection
+                        for fn, args, kwargs, loop, fut in batch:
+                            try:
+                                results.append((loop, fut, True, fn(*args, **kwargs)))
+                            except Exception as e:  # noqa: BLE001 - handed to the caller
+                                if not raw.in_transaction:
+                                    raise  # SQLite rolled back the whole transaction
+                                results.append((loop, fut, False, e))
+                    finally:
+                        store._tls.batch = None
+        except Exception as e:  # noqa: BLE001 - the transaction failed: nobody's work was kept
+            results = [(loop, fut, False, e) for _fn, _args, _kw, loop, fut in batch]
+        by_loop: dict = {}
+        for loop, fut, ok, value in results:
+            by_loop.setdefault(loop, []).append((fut, ok, value))
+        for loop, items in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_deliver, items)
+            except RuntimeError:  # the loop has closed; nobody is waiting any more
+                pass
+
+
+def _deliver(items) -> None:
+    for fut, ok, value in items:
+        if fut.cancelled():
+            continue
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)
