@@ -41,6 +41,9 @@ class DawidSkene(CategoricalAggregator):
       like the crowd's pooled row k, so a sparse worker looks like the average worker until their own
       answers say otherwise (a hierarchical prior, re-estimated in every M-step).
 
+    With very few answers per worker the maximum-likelihood fit can collapse onto one class (a worker seen
+    once can "explain" any answer); use ``shrinkage`` there, or :func:`aggregate`, which does.
+
     Gold answers (``fit(data, gold=...)``) fix those tasks' posteriors to their true label in every E-step,
     so they anchor the confusion matrices.
 

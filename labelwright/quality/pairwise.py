@@ -31,6 +31,8 @@ class Comparisons:
 
 
 def encode_pairs(data: object, tie_label: object = "tie") -> Comparisons:
+    if isinstance(data, pd.DataFrame):
+        data = data.reset_index(drop=True)  # resampled rows (bootstrap) repeat index labels
     df = check_columns(data, ("worker", "left", "right"))
     if "label" not in data.columns:
         raise QualityInputError("the DataFrame has no column 'label' (the winner, or the tie label)")
@@ -63,13 +65,14 @@ def davidson_probas(diff: np.ndarray, log_nu: float) -> np.ndarray:
     return p / p.sum(axis=1, keepdims=True)
 
 
-def _cg(matvec, b: np.ndarray, iters: int = 50, tol: float = 1e-10) -> np.ndarray:
+def _cg(matvec, b: np.ndarray, iters: int = 100, tol: float = 1e-24) -> np.ndarray:
+    """Conjugate gradients for ``matvec(x) = b`` (symmetric positive semi-definite, ``b`` in its range)."""
     x = np.zeros_like(b)
     r = b.copy()
     p = r.copy()
     rs = r @ r
     for _ in range(iters):
-        if rs < tol:
+        if rs < tol or rs == 0:
             break
         ap = matvec(p)
         a = rs / (p @ ap)
