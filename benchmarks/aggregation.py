@@ -187,7 +187,7 @@ def pairwise(n_boot: int) -> None:
     print(f"\n### PandaLM: model-level scores (log-strength, centred), 95% bootstrap intervals over pairs"
           f" ({n_boot} resamples)\n")
     fits = {"BT (Davidson ties)": lq.BradleyTerry(), "BT (ties as half wins)": lq.BradleyTerry(ties="half"),
-            "NoisyBT": lq.NoisyBradleyTerry()}
+            "BT (ties dropped)": lq.BradleyTerry(ties="ignore"), "NoisyBT": lq.NoisyBradleyTerry()}
     cols = {}
     for name, model in fits.items():
         b = lq.bootstrap_scores(model, by_model, n_boot=n_boot, by="pair")
@@ -200,6 +200,8 @@ def pairwise(n_boot: int) -> None:
     frame = pd.DataFrame(cols)
     frame = frame.loc[lq.BradleyTerry().fit(by_model).scores_.sort_values(ascending=False).index]
     print(table(["model"] + list(frame.columns), [[i] + list(r) for i, r in frame.iterrows()]))
+    print("\ncrowd-kit 1.4.2's BradleyTerry stops after its second iteration (it keeps `p_old` as an alias of"
+          " `p_new`, so the change it measures is always 0), which is why its scores are compressed.")
     model = lq.BradleyTerry().fit(by_model)
     print(f"\nDavidson tie parameter nu = {model.tie_rate_:.3f}; NoisyBT worker reliabilities: "
           + ", ".join(f"{w} {s:.3f}" for w, s in lq.NoisyBradleyTerry().fit(by_model).skills_.items()))
