@@ -11,7 +11,7 @@ import pytest
 
 from labelwright.quality import (QualityInputError, aggregate, expected_calibration_error, reliability_table)
 from labelwright.quality.aggregate import DENSE_ANSWERS_PER_CELL
-from tests.quality_data import shared_slice
+from tests.test_quality_categorical import shared_slice
 
 
 def test_importing_the_library_imports_no_server_code():

@@ -8,7 +8,7 @@ import pytest
 
 from labelwright.quality import (GLAD, MACE, DawidSkene, MajorityVote, OneCoinDawidSkene, QualityInputError,
                                  Wawa)
-from tests.quality_data import shared_slice
+from tests.conftest import SHARED
 
 ALL = [MajorityVote, Wawa, DawidSkene, OneCoinDawidSkene, GLAD, MACE]
 
@@ -141,6 +141,19 @@ def test_missing_labels_are_dropped_and_missing_keys_are_errors():
 
 def test_repr_shows_hyperparameters():
     assert repr(DawidSkene(n_iter=5)) == "DawidSkene(n_iter=5, tol=1e-05, smoothing=0.0, shrinkage=0.0)"
+
+
+def shared_slice(folder: str, n_tasks: int) -> tuple[pd.DataFrame, pd.Series]:
+    """The answers and truth of the first ``n_tasks`` tasks (ids sorted as text) of a shared dataset."""
+    base = SHARED / folder
+    if not (base / "labels.csv").exists():
+        pytest.skip(f"shared datasets not found at {SHARED} (CI puts a copy of shared/ beside the repo)")
+    df = pd.read_csv(base / "labels.csv", dtype=str).rename(columns={"item": "task"})
+    df["label"] = df["label"].astype(int)
+    truth = pd.read_csv(base / "truth.csv", dtype=str).set_index("item")["label"].astype(int)
+    tasks = sorted(df["task"].unique())[:n_tasks]
+    df = df[df["task"].isin(tasks)].sort_values(["worker", "task"]).reset_index(drop=True)
+    return df, truth[truth.index.isin(tasks)]
 
 
 # Real data. The same 150-task slices give crowd-kit 1.4.2 exactly the same counts for MV, Wawa, DS, one-coin
