@@ -44,7 +44,8 @@ METHODS = {  # table name -> (ours, crowd-kit's twin)
 
 
 def table(header: list[str], rows: list[list]) -> str:
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
+    rule = "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"
+    out = ["| " + " | ".join(header) + " |", rule]
     out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(out)
 
@@ -93,7 +94,8 @@ def categorical(datasets: dict) -> None:
         rows.append(row)
         times.append(trow)
         print(f"  done {name}", file=sys.stderr, flush=True)
-    rows.append(["**mean**"] + [f"{np.mean(means[m]):.4f}" for m in METHODS] + [f"**{np.mean(means['aggregate']):.4f}**", ""])
+    rows.append(["**mean**"] + [f"{np.mean(means[m]):.4f}" for m in METHODS]
+                + [f"**{np.mean(means['aggregate']):.4f}**", ""])
     print(table(header, rows))
     print("\nPublished crowd-kit accuracies (JOSS 2024) for the same four datasets:\n")
     pub = [[m] + [f"{PUBLISHED[m][d]:.3f}" for d in BEST_PUBLISHED] for m in PUBLISHED]

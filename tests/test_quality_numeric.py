@@ -56,7 +56,8 @@ def test_gaussian_workers_gold_measures_bias_absolutely():
 
 def test_numeric_edge_cases():
     assert GaussianWorkers().fit_predict(frame([("t1", "a", 3.0)])).to_dict() == {"t1": 3.0}
-    assert GaussianWorkers().fit_predict(frame([("t1", "a", 3.0), ("t2", "a", 5.0)])).to_dict() == {"t1": 3.0, "t2": 5.0}
+    one_worker = frame([("t1", "a", 3.0), ("t2", "a", 5.0)])
+    assert GaussianWorkers().fit_predict(one_worker).to_dict() == {"t1": 3.0, "t2": 5.0}
     with pytest.raises(QualityInputError, match="numbers"):
         NumericMean().fit(frame([("t1", "a", "high")]))
     with pytest.raises(QualityInputError, match="empty"):

@@ -126,7 +126,8 @@ class GaussianWorkers(_NumericAggregator):
                 bias -= (bias * per_worker).sum() / per_worker.sum()
             resid = y - z_new[t] - bias[w]
             pooled = max(float(np.mean(resid ** 2)), 1e-12)
-            var_new = (np.bincount(w, resid ** 2, n_w) + self.variance_prior * pooled) / (per_worker + self.variance_prior)
+            squares = np.bincount(w, resid ** 2, n_w) + self.variance_prior * pooled
+            var_new = squares / (per_worker + self.variance_prior)
             moved = max(np.abs(z_new - z).max(), np.abs(np.sqrt(var_new) - np.sqrt(var)).max())
             z, var = z_new, var_new
             if moved < self.tol:
