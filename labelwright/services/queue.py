@@ -75,6 +75,8 @@ _RECLAIM_AND_HELD_PG = (
     "released AS (UPDATE items SET n_assigned = items.n_assigned - per_item.n, is_open = 1 "
     "FROM per_item WHERE items.id = per_item.item_id) " + _HELD)
 _LOCK_USER = "SELECT pg_advisory_xact_lock(7420002, :u)"
+_RENEW_PG = ("UPDATE leases SET expires_at = :e FROM items WHERE leases.item_id = :i AND leases.user_id = :u "
+             "AND items.id = leases.item_id RETURNING items.id, items.external_id, items.data")
 _ANN_COLS = "id, item_id, user_id, answers, active_ms, revision, created_at, updated_at, idempotency_key"
 
 
@@ -97,6 +99,30 @@ def _release_slot(conn, item_id: int) -> None:
         "UPDATE items SET n_assigned = n_assigned - 1, is_open = 1 WHERE id = :i"), {"i": item_id})
 
 
+def _claim_pg(store, params: dict):
+    """The claim on PostgreSQL in two round trips: lock the user, reclaim expired leases and look for a
+    live one; then renew it, or pick and take an item, with the COMMIT in the same round trip. A lease
+    is not worth a flush of the WAL, so claims commit asynchronously (``synchronous_commit`` off:
+    a crash may forget a lease, never half of one); submissions commit synchronously."""
+    wait = False
+    while True:
+        with store.pipeline() as tx:
+            tx.execute("SET LOCAL synchronous_commit TO OFF")
+            tx.execute(_LOCK_USER, params)
+            held = tx.execute(_RECLAIM_AND_HELD_PG, params).fetchone()
+            if held is not None:
+                params["i"] = held[0]
+                return tx.commit_with(_RENEW_PG, params).fetchone()
+            row = tx.commit_with(_TAKE_PG_WAIT if wait else _TAKE_PG_SKIP, params).fetchone()
+        if row is None:
+            if wait:
+                return None
+            wait = True  # nothing free that nobody holds: look again, waiting for busy rows
+        elif row[0] is not None:
+            return row
+        # else: picked a row whose last slot another claim took meanwhile; look again
+
+
 def claim_next(store, project: Project, user: User, now: float | None = None) -> dict | None:
     """Give ``user`` the next item of ``project`` under a lease, or None when nothing is left for them.
 
@@ -106,35 +132,20 @@ def claim_next(store, project: Project, user: User, now: float | None = None) ->
     now = now or time.time()
     expires = now + project.lease_seconds
     params = {"u": user.id, "p": project.id, "now": now, "e": expires, "o": project.overlap}
-    pg = store.dialect == "postgresql"
-    sql = store.sql
-    while True:
-        with store.write() as conn:
-            cur = store.cursor(conn)
-            if pg:
-                cur.execute(sql(_LOCK_USER), params)
-                cur.execute(sql(_RECLAIM_AND_HELD_PG), params)
-            else:
-                cur.execute(_HELD, params)
-            held = cur.fetchone()
-            if held is not None:
-                params["i"] = held[0]
-                cur.execute(sql("UPDATE leases SET expires_at = :e WHERE item_id = :i AND user_id = :u"), params)
-                cur.execute(sql("SELECT id, external_id, data FROM items WHERE id = :i"), params)
-                row = cur.fetchone()
-                break
-            if pg:
-                cur.execute(sql(_TAKE_PG_SKIP), params)
-                row = cur.fetchone()
-                if row is None:
-                    cur.execute(sql(_TAKE_PG_WAIT), params)
-                    row = cur.fetchone()
-                if row is None:
-                    return None
-                if row[0] is None:
-                    continue  # picked a row whose last slot another claim took meanwhile: look again
-                break
-            _reclaim_expired_sqlite(store, cur, project.id, now)
+    if store.dialect == "postgresql":
+        row = _claim_pg(store, params)
+        return None if row is None else _item_payload(project, row, expires)
+    with store.write() as conn:
+        cur = store.cursor(conn)
+        cur.execute(_HELD, params)
+        held = cur.fetchone()
+        if held is not None:
+            params["i"] = held[0]
+            cur.execute("UPDATE leases SET expires_at = :e WHERE item_id = :i AND user_id = :u", params)
+            cur.execute("SELECT id, external_id, data FROM items WHERE id = :i", params)
+            row = cur.fetchone()
+        else:
+            _reclaim_expired_sqlite(store, cur, params["p"], now)
             cur.execute(_TAKE_SQLITE, params)
             row = cur.fetchone()
             if row is None:
@@ -142,7 +153,6 @@ def claim_next(store, project: Project, user: User, now: float | None = None) ->
             params["i"] = row[0]
             cur.execute("INSERT INTO leases (item_id, user_id, project_id, created_at, expires_at) "
                         "VALUES (:i, :u, :p, :now, :e)", params)
-            break
     return _item_payload(project, row, expires)
 
 
@@ -211,14 +221,31 @@ _INSERT_ANNOTATION = (
 # PostgreSQL: release the lease, drop a skip, count the answer and store it in one statement.
 _SUBMIT_PG = (
     "WITH gone AS (DELETE FROM leases WHERE item_id = :i AND user_id = :u RETURNING item_id), "
-    "unskip AS (DELETE FROM skips WHERE item_id = :i AND user_id = :u), "
     "take AS (SELECT CASE WHEN EXISTS (SELECT 1 FROM gone) THEN 0 ELSE 1 END AS n), "
     "counted AS (UPDATE items SET n_done = n_done + 1, n_assigned = n_assigned + take.n, "
     "is_open = CASE WHEN n_assigned + take.n < :o THEN 1 ELSE 0 END "
-    "FROM take WHERE items.id = :i AND (take.n = 0 OR items.n_assigned < :o) RETURNING items.id) "
+    "FROM take WHERE items.id = :i AND (take.n = 0 OR items.n_assigned < :o) RETURNING items.id), "
+    "unskip AS (DELETE FROM skips USING counted WHERE skips.item_id = counted.id AND skips.user_id = :u) "
     + _INSERT_ANNOTATION + "SELECT id, :p, :u, :a, :ms, :k, 1, :now, :now FROM counted RETURNING id")
 _LEASE_EXPIRED = ("your lease on this item expired and it has since been given to other "
                   "annotators; nothing was saved, please take the next item")
+
+
+def _submit_checks(store, item_id: int, key: str, answers, earlier: list, prow) -> tuple:
+    """``(project, clean answers, replay)`` from the rows a submission reads first; raises when it
+    must not go on. ``replay`` is the earlier annotation made with the same idempotency key."""
+    for row in earlier:
+        if row[8] == key:
+            if row[1] != item_id:
+                raise Conflict("this idempotency key was already used for another item", field="idempotency_key")
+            return None, None, _annotation_dict(_AnnRow(*row))
+    if prow is None:
+        raise NotFound(f"no item {item_id}")
+    project = project_from_row(store, prow)
+    clean = project.schema.validate_answers(answers)
+    if earlier:
+        raise Conflict("you already answered this item; amend your annotation instead")
+    return project, clean, None
 
 
 def submit(store, item_id: int, user: User, answers, *, active_ms: int = 0,
@@ -235,35 +262,28 @@ def submit(store, item_id: int, user: User, answers, *, active_ms: int = 0,
     if len(key) > 200:
         raise ValidationError("an idempotency key has at most 200 characters", field="idempotency_key")
     params = {"u": user.id, "i": item_id, "k": key, "ms": active_ms, "now": now}
-    pg = store.dialect == "postgresql"
-    sql = store.sql
-    with store.write() as conn:
-        cur = store.cursor(conn)
-        if pg:
-            cur.execute(sql(_LOCK_USER), params)
-        cur.execute(sql(_SUBMIT_CHECK), params)
-        earlier = cur.fetchall()
-        for row in earlier:
-            if row[8] == key:
-                if row[1] != item_id:
-                    raise Conflict("this idempotency key was already used for another item", field="idempotency_key")
-                return _annotation_dict(_AnnRow(*row)), False
-        cur.execute(sql(_ITEM_PROJECT), params)
-        prow = cur.fetchone()
-        if prow is None:
-            raise NotFound(f"no item {item_id}")
-        project = project_from_row(store, prow)
-        clean = project.schema.validate_answers(answers)
-        if earlier:
-            raise Conflict("you already answered this item; amend your annotation instead")
-        params.update(p=project.id, o=project.overlap, a=dumps(clean))
-        if pg:
-            cur.execute(sql(_SUBMIT_PG), params)
-            got = cur.fetchone()
-            if got is None:
-                raise Conflict(_LEASE_EXPIRED)
-            ann_id = got[0]
-        else:
+    if store.dialect == "postgresql":
+        with store.pipeline() as tx:
+            tx.execute(_LOCK_USER, params)
+            check = tx.execute(_SUBMIT_CHECK, params)
+            item = tx.execute(_ITEM_PROJECT, params)
+            project, clean, replay = _submit_checks(store, item_id, key, answers, check.fetchall(), item.fetchone())
+            if replay is not None:
+                return replay, False
+            params.update(p=project.id, o=project.overlap, a=dumps(clean))
+            got = tx.commit_with(_SUBMIT_PG, params).fetchone()
+        if got is None:
+            raise Conflict(_LEASE_EXPIRED)  # the statement changed nothing
+        ann_id = got[0]
+    else:
+        with store.write() as conn:
+            cur = store.cursor(conn)
+            earlier = cur.execute(_SUBMIT_CHECK, params).fetchall()
+            prow = cur.execute(_ITEM_PROJECT, params).fetchone()
+            project, clean, replay = _submit_checks(store, item_id, key, answers, earlier, prow)
+            if replay is not None:
+                return replay, False
+            params.update(p=project.id, o=project.overlap, a=dumps(clean))
             cur.execute("DELETE FROM leases WHERE item_id = :i AND user_id = :u", params)
             params["take"] = 0 if cur.rowcount == 1 else 1
             cur.execute(_COUNT_SQLITE, params)

@@ -205,6 +205,32 @@ class Store:
         finally:
             raw.close()
 
+    @contextmanager
+    def pipeline(self):
+        """PostgreSQL: one write transaction whose statements go out in batches (psycopg pipeline mode).
+
+        Yields a :class:`PgPipeline`. ``BEGIN`` travels with the first statements, and the caller
+        sends ``COMMIT`` together with its last statement (:meth:`PgPipeline.commit_with`), so the
+        transaction costs one round trip per result the caller waits for. If the block raises before
+        that, the transaction is rolled back; if it ends without committing, it is committed.
+        """
+        raw = self.lookup_engine.raw_connection()  # an autocommit connection: we say BEGIN ourselves
+        conn = raw.driver_connection
+        try:
+            with conn.pipeline():
+                tx = PgPipeline(self, conn)
+                tx.execute("BEGIN")
+                yield tx
+                if not tx.committed:
+                    tx.execute("COMMIT")
+        finally:
+            try:
+                if conn.info.transaction_status != 0:  # not idle: failed or left open
+                    conn.execute("ROLLBACK")
+            except Exception:  # noqa: BLE001 - a broken connection must not go back to the pool
+                raw.invalidate()
+            raw.close()
+
     # ---- schema ---------------------------------------------------------------------------------
 
     def migrate(self) -> list[int]:
@@ -235,6 +261,28 @@ class Store:
     def ping(self) -> None:
         with self.read() as conn:
             conn.execute(text("SELECT 1"))
+
+
+class PgPipeline:
+    """Statements of one PostgreSQL transaction in pipeline mode (see :meth:`Store.pipeline`)."""
+
+    def __init__(self, store: Store, conn):
+        self.store = store
+        self.conn = conn
+        self.committed = False
+
+    def execute(self, statement: str, params: dict | None = None):
+        """Queue a statement (``:name`` parameters); its cursor's fetch* waits for the result."""
+        cur = self.conn.cursor()
+        cur.execute(self.store.sql(statement), params)
+        return cur
+
+    def commit_with(self, statement: str, params: dict | None = None):
+        """Queue the last statement and ``COMMIT`` behind it: one round trip for both."""
+        cur = self.execute(statement, params)
+        self.conn.cursor().execute("COMMIT")
+        self.committed = True
+        return cur
 
 
 class _Writer(threading.Thread):
