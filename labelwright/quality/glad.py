@@ -33,7 +33,7 @@ class GLAD(CategoricalAggregator):
 
     Use it when tasks differ in how hard they are and workers differ in one overall skill. Gold answers
     clamp those tasks' posteriors. Fitted: ``probas_``, ``labels_``, ``alphas_`` (also as ``skills_``),
-    ``betas_``, ``loss_history_``, ``n_iter_``.
+    ``betas_``, ``loss_history_`` (log posterior per answer), ``n_iter_``.
 
     J. Whitehill, P. Ruvolo, T. Wu, J. Bergsma and J. Movellan. Whose vote should count more: optimal
     integration of labels from labelers of unknown expertise. *NIPS* 2009.
@@ -57,13 +57,16 @@ class GLAD(CategoricalAggregator):
         last = -np.inf
 
         def e_step():
+            """Posteriors, and the log posterior density of alpha and beta (what EM increases)."""
             x = alpha[w] * np.exp(beta[t])
             right, wrong = _log_sigmoid(x), _log_sigmoid(-x) - log_other
             log_post = np.bincount(tl, weights=right - wrong, minlength=ann.n_tasks * k).reshape(-1, k)
-            probas, _ = normalize_log(log_post)
-            return clamp_gold(probas, gold_tasks, gold_labels)
+            probas, lognorm = normalize_log(log_post)
+            objective = lognorm + wrong.sum() - ann.n_tasks * np.log(k)
+            objective -= 0.5 * (((alpha - self.alpha_prior) ** 2).sum() + ((beta - self.beta_prior) ** 2).sum())
+            return clamp_gold(probas, gold_tasks, gold_labels), objective
 
-        probas = e_step()
+        probas, _ = e_step()
         for it in range(self.n_iter):
             p = probas.ravel()[tl]  # posterior that each answer is right
             for _ in range(self.m_step_iter):
@@ -77,11 +80,8 @@ class GLAD(CategoricalAggregator):
                 grad = np.bincount(t, weights=(p - s) * x, minlength=ann.n_tasks) - (beta - self.beta_prior)
                 hess = np.bincount(t, weights=s * (1 - s) * x * x, minlength=ann.n_tasks) + 1.0
                 beta += np.clip(grad / hess, -1.0, 1.0)
-            x = alpha[w] * np.exp(beta[t])
-            q = (p * _log_sigmoid(x) + (1 - p) * (_log_sigmoid(-x) - log_other)).sum()
-            q -= 0.5 * (((alpha - self.alpha_prior) ** 2).sum() + ((beta - self.beta_prior) ** 2).sum())
-            probas = e_step()
-            loss = q / len(tl)
+            probas, objective = e_step()
+            loss = objective / len(tl)
             self.loss_history_.append(loss)
             if loss - last < self.tol:
                 break
