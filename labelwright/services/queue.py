@@ -51,8 +51,12 @@ LIMIT 1
 _TAKE_SQLITE = (
     "UPDATE items SET n_assigned = n_assigned + 1, is_open = CASE WHEN n_assigned + 1 < :o THEN 1 ELSE 0 END "
     "WHERE id = (" + _PICK + ") AND n_assigned < :o RETURNING id, external_id, data")
+_LIVE_LEASE = "SELECT 1 FROM leases WHERE user_id = :u AND project_id = :p AND expires_at > :now"
+# PostgreSQL: the claim's statements go out in one round trip (see _claim_pg), so the pick must not
+# run when the caller already holds a live lease (that item is renewed and handed back instead).
 _TAKE_PG = (
-    "WITH pick AS (" + _PICK + " FOR UPDATE OF i {wait}), "
+    "WITH pick AS (" + _PICK.replace("ORDER BY", "AND NOT EXISTS (" + _LIVE_LEASE + ")\nORDER BY")
+    + " FOR UPDATE OF i {wait}), "
     "took AS (UPDATE items SET n_assigned = items.n_assigned + 1, "
     "is_open = CASE WHEN items.n_assigned + 1 < :o THEN 1 ELSE 0 END "
     "FROM pick WHERE items.id = pick.id AND items.n_assigned < :o "
@@ -67,16 +71,21 @@ _TAKE_PG_SKIP = _TAKE_PG.format(wait="SKIP LOCKED")
 _TAKE_PG_WAIT = _TAKE_PG.format(wait="")
 _HELD = ("SELECT item_id FROM leases WHERE user_id = :u AND project_id = :p AND expires_at > :now "
          "ORDER BY created_at LIMIT 1")
-# PostgreSQL: reclaim expired leases and look for the caller's live one in one statement (the SELECT
-# does not see the DELETE, but it only looks at unexpired leases anyway).
-_RECLAIM_AND_HELD_PG = (
+# PostgreSQL: reclaim expired leases, and renew the caller's live lease if there is one, returning
+# its item. (The statement's parts see the same snapshot: the expired leases it deletes are not the
+# live one it renews.)
+_RECLAIM_AND_RENEW_PG = (
     "WITH gone AS (DELETE FROM leases WHERE project_id = :p AND expires_at <= :now RETURNING item_id), "
     "per_item AS (SELECT item_id, count(*) AS n FROM gone GROUP BY item_id), "
     "released AS (UPDATE items SET n_assigned = items.n_assigned - per_item.n, is_open = 1 "
-    "FROM per_item WHERE items.id = per_item.item_id) " + _HELD)
+    "FROM per_item WHERE items.id = per_item.item_id), "
+    "held AS (" + _HELD + "), "
+    "renewed AS (UPDATE leases SET expires_at = :e FROM held "
+    "WHERE leases.item_id = held.item_id AND leases.user_id = :u RETURNING leases.item_id) "
+    "SELECT i.id, i.external_id, i.data FROM renewed JOIN items i ON i.id = renewed.item_id")
+# A claim's lease is not worth a flush of the WAL: set_config(..., true) is SET LOCAL.
+_LOCK_CLAIMER = "SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock(7420002, :u)"
 _LOCK_USER = "SELECT pg_advisory_xact_lock(7420002, :u)"
-_RENEW_PG = ("UPDATE leases SET expires_at = :e FROM items WHERE leases.item_id = :i AND leases.user_id = :u "
-             "AND items.id = leases.item_id RETURNING items.id, items.external_id, items.data")
 _ANN_COLS = "id, item_id, user_id, answers, active_ms, revision, created_at, updated_at, idempotency_key"
 
 
@@ -100,20 +109,20 @@ def _release_slot(conn, item_id: int) -> None:
 
 
 def _claim_pg(store, params: dict):
-    """The claim on PostgreSQL in two round trips: lock the user, reclaim expired leases and look for a
-    live one; then renew it, or pick and take an item, with the COMMIT in the same round trip. A lease
-    is not worth a flush of the WAL, so claims commit asynchronously (``synchronous_commit`` off:
-    a crash may forget a lease, never half of one); submissions commit synchronously."""
+    """The claim on PostgreSQL in one round trip: BEGIN, lock the caller, reclaim expired leases and
+    renew the caller's live one, pick and take an item unless they hold one, COMMIT. Claims commit
+    asynchronously (``synchronous_commit`` off: a crash may forget a lease, never half of one);
+    submissions commit synchronously."""
     wait = False
     while True:
         with store.pipeline() as tx:
-            tx.execute("SET LOCAL synchronous_commit TO OFF")
-            tx.execute(_LOCK_USER, params)
-            held = tx.execute(_RECLAIM_AND_HELD_PG, params).fetchone()
-            if held is not None:
-                params["i"] = held[0]
-                return tx.commit_with(_RENEW_PG, params).fetchone()
-            row = tx.commit_with(_TAKE_PG_WAIT if wait else _TAKE_PG_SKIP, params).fetchone()
+            tx.execute(_LOCK_CLAIMER, params)
+            renewed = tx.execute(_RECLAIM_AND_RENEW_PG, params)
+            taken = tx.commit_with(_TAKE_PG_WAIT if wait else _TAKE_PG_SKIP, params)
+            row = renewed.fetchone()
+            if row is not None:
+                return row
+            row = taken.fetchone()
         if row is None:
             if wait:
                 return None
