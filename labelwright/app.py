@@ -38,11 +38,13 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.store = store
 
     from labelwright.api import build_router as api_router
+    from labelwright.api.hot import HotRoutes
     from labelwright.web import build_router as web_router, make_env, render_error
 
     app.state.jinja = make_env()
 
     app.include_router(api_router())
+    app.add_middleware(HotRoutes, store=store)
     app.include_router(web_router(settings))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -77,6 +77,23 @@ class UserIn(BaseModel):
     password: str | None = None
 
 
+# ---- the two hot routes: shared by their FastAPI handlers and labelwright.api.hot ----------------
+
+
+async def claim(store, project_ref: str, user: User) -> tuple[int, bytes | None]:
+    """``POST /projects/{project}/next``: (200, the item as JSON) or (204, None)."""
+    item = await store.run(queue_svc.claim_next, store, projects_svc.get_project(store, project_ref), user)
+    return (204, None) if item is None else (200, orjson.dumps(item))
+
+
+async def submit_answers(store, item_id: int, user: User, answers, active_ms: int,
+                         idempotency_key: str | None) -> tuple[int, bytes]:
+    """``POST /items/{item_id}/annotations``: (201, the annotation) or (200, the replayed one)."""
+    ann, created = await store.run(queue_svc.submit, store, item_id, user, answers, active_ms=active_ms,
+                                   idempotency_key=idempotency_key)
+    return 201 if created else 200, orjson.dumps(ann)
+
+
 def build_router() -> APIRouter:
     r = APIRouter(prefix="/api/v1")
 
@@ -133,11 +150,8 @@ def build_router() -> APIRouter:
     @r.post("/projects/{project}/next", summary="Claim the next item for the caller (204: nothing left)",
             responses={204: {"description": "nothing left for this annotator"}})
     async def next_item(project: str, request: Request, user: User = Depends(current_user)):
-        store = _store(request)
-        item = await store.run(queue_svc.claim_next, store, projects_svc.get_project(store, project), user)
-        if item is None:
-            return Response(status_code=204)
-        return Response(orjson.dumps(item), media_type="application/json")
+        status, body = await claim(_store(request), project, user)
+        return Response(body, status_code=status, media_type="application/json" if body else None)
 
     @r.get("/projects/{project}/history", summary="The caller's recent annotations (the amendable ones)")
     def history(project: str, request: Request, limit: int = Query(20, ge=1, le=1000),
@@ -178,11 +192,9 @@ def build_router() -> APIRouter:
             summary="Submit answers for an item (201 created, 200 replay of the same idempotency key)")
     async def submit(item_id: int, body: AnnotationIn, request: Request, user: User = Depends(current_user),
                      idempotency_key: str | None = Header(default=None)):
-        store = _store(request)
-        ann, created = await store.run(queue_svc.submit, store, item_id, user, body.answers,
-                                       active_ms=body.active_ms,
-                                       idempotency_key=body.idempotency_key or idempotency_key)
-        return Response(orjson.dumps(ann), status_code=201 if created else 200, media_type="application/json")
+        status, out = await submit_answers(_store(request), item_id, user, body.answers, body.active_ms,
+                                           body.idempotency_key or idempotency_key)
+        return Response(out, status_code=status, media_type="application/json")
 
     @r.put("/annotations/{annotation_id}", summary="Amend one of the caller's recent annotations")
     def amend(annotation_id: int, body: AmendIn, request: Request, user: User = Depends(current_user)):

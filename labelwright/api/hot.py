@@ -1,0 +1,149 @@
+"""The two routes every annotator calls twice per item, served without FastAPI's per-request machinery.
+
+``POST /api/v1/projects/{project}/next`` and ``POST /api/v1/items/{item_id}/annotations`` are most
+of the server's traffic. FastAPI's routing, dependency solving, body validation and middleware layers
+cost more CPU than the database work of these two requests, so :class:`HotRoutes`, an ASGI
+middleware, answers the plain form of them itself: an ``Authorization: Bearer`` token, a numeric item
+id and a JSON body whose fields have exactly the documented types. It calls the same functions as
+the FastAPI handlers (:func:`labelwright.api.claim`, :func:`labelwright.api.submit_answers`) and
+answers errors the same way (``{"error": ..., "field": ...}`` with the error's status).
+
+Anything else (a browser session with its CSRF header, a body the fast path does not take as it is,
+another route) goes on to FastAPI unchanged, which answers it as before; the routes stay declared
+there, so they are documented in the OpenAPI schema as usual.
+"""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+
+from labelwright.errors import LabelwrightError
+from labelwright.services import users as users_svc
+
+_NEXT = re.compile(r"/api/v1/projects/([^/]+)/next")
+_SUBMIT = re.compile(r"/api/v1/items/([0-9]{1,18})/annotations")
+_BODY_FIELDS = frozenset(("answers", "active_ms", "idempotency_key"))
+MAX_BODY = 1 << 20  # larger bodies go to FastAPI, which enforces its own limit
+_JSON = [(b"content-type", b"application/json")]
+
+
+class HotRoutes:
+    """ASGI middleware: serve the plain form of the next / submit requests directly (see module doc)."""
+
+    def __init__(self, app, store):
+        self.app = app
+        self.store = store
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return await self.app(scope, receive, send)
+        path = scope["path"]
+        nxt = _NEXT.fullmatch(path)
+        sub = None if nxt else _SUBMIT.fullmatch(path)
+        if nxt is None and sub is None:
+            return await self.app(scope, receive, send)
+        token = content_type = key_header = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                scheme, _, rest = value.partition(b" ")
+                if scheme.lower() == b"bearer" and rest.strip():
+                    token = rest.strip().decode("latin-1")
+            elif name == b"content-type":
+                content_type = value
+            elif name == b"idempotency-key":
+                key_header = value.decode("latin-1")
+        if token is None:  # a browser session (cookie + CSRF) or a malformed header: FastAPI's job
+            return await self.app(scope, receive, send)
+        if nxt is not None:
+            return await self._answer(send, self._next(token, nxt.group(1)))
+        body = await _read_body(receive)
+        parsed = _submission(body, content_type)
+        if parsed is None:
+            return await self.app(scope, _replay(body, receive), send)
+        return await self._answer(send, self._submit(token, int(sub.group(1)), parsed, key_header))
+
+    async def _next(self, token: str, project: str):
+        from labelwright.api import claim
+
+        user = users_svc.user_for_api_token(self.store, token)
+        return await claim(self.store, _unquote(project), user)
+
+    async def _submit(self, token: str, item_id: int, parsed: dict, key_header: str | None):
+        from labelwright.api import submit_answers
+
+        user = users_svc.user_for_api_token(self.store, token)
+        return await submit_answers(self.store, item_id, user, parsed["answers"], parsed.get("active_ms", 0),
+                                    parsed.get("idempotency_key") or key_header)
+
+    @staticmethod
+    async def _answer(send, work) -> None:
+        try:
+            status, body = await work
+        except LabelwrightError as e:
+            status, body = e.status, orjson.dumps(e.to_dict())
+        if body is None:
+            await send({"type": "http.response.start", "status": status, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await send({"type": "http.response.start", "status": status,
+                    "headers": _JSON + [(b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _unquote(segment: str) -> str:
+    if "%" not in segment:
+        return segment
+    from urllib.parse import unquote
+
+    return unquote(segment)
+
+
+async def _read_body(receive) -> bytes:
+    chunks = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if not message.get("more_body") or size > MAX_BODY:
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive):
+    """A ``receive`` that hands the already-read body to the next app, then carries on as before."""
+    done = False
+
+    async def replay():
+        nonlocal done
+        if not done:
+            done = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+    return replay
+
+
+def _submission(body: bytes, content_type: bytes | None) -> dict | None:
+    """The body as a dict when it is exactly what AnnotationIn takes without converting anything; else None."""
+    if content_type is None or content_type.split(b";")[0].strip().lower() != b"application/json":
+        return None
+    if len(body) > MAX_BODY:
+        return None
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if type(data) is not dict or not data.keys() <= _BODY_FIELDS or type(data.get("answers")) is not dict:
+        return None
+    ms = data.get("active_ms", 0)
+    if type(ms) is not int or ms < 0:
+        return None
+    key = data.get("idempotency_key")
+    if key is not None and (type(key) is not str or len(key) > 200):
+        return None
+    return data
