@@ -232,16 +232,32 @@ def machine_cpu_seconds() -> float:
 
 
 def peak_rss_mb_of_child(cmd: list[str], **kw) -> tuple[float, float, str]:
-    """Run ``cmd``; return (wall seconds, peak RSS in MiB, output). The child's own peak, from wait4()."""
+    """Run ``cmd``; return (wall seconds, peak RSS in MiB, output).
+
+    The peak is the child's ``VmHWM`` read from /proc while it runs (every 20 ms; it is a high-water
+    mark, so nothing but its last 20 ms can be missed). ``ru_maxrss`` from wait4() is no use here: a
+    child started by a big parent inherits the parent's size as its starting maximum.
+    """
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT, **kw)
-    out = proc.stdout.read().decode(errors="replace")
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    out = tempfile.TemporaryFile()
+    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, **kw)
+    peak_kb = 0
+    while proc.poll() is None:
+        try:
+            with open(f"/proc/{proc.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        peak_kb = max(peak_kb, int(line.split()[1]))
+                        break
+        except OSError:
+            pass
+        time.sleep(0.02)
     wall = time.perf_counter() - t0
+    out.seek(0)
+    text = out.read().decode(errors="replace")
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{out[-3000:]}")
-    return wall, usage.ru_maxrss / 1024, out
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{text[-3000:]}")
+    return wall, peak_kb / 1024, text
 
 
 # ---- figures ------------------------------------------------------------------------------------

@@ -111,7 +111,9 @@ def add_annotations(db: Database, share: float, seed: int = 11) -> int:
             k = rng.randint(1, 3)
             for uid in rng.sample(uids, k):
                 answer = '{"spam":"%s"}' % ("spam" if rng.random() < 0.3 else "ham")
-                anns.append((item_id, pid, uid, answer, rng.randint(800, 20_000), uuid_hex(rng), now, now))
+                created = now - rng.uniform(0, 30 * 86400)  # spread over a month, like real work
+                updated = created if rng.random() < 0.95 else created + rng.uniform(1, 600)  # a few amended
+                anns.append((item_id, pid, uid, answer, rng.randint(800, 20_000), uuid_hex(rng), created, updated))
             counts.append((k, k, 1 if k < 3 else 0, item_id))
         cols = "item_id, project_id, user_id, answers, active_ms, idempotency_key, revision, created_at, updated_at"
         with store.write() as conn:
