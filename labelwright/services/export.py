@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import csv
 import io
+import queue
+import threading
 from datetime import datetime, timezone
 from typing import Iterator
 
@@ -75,12 +77,8 @@ _ITEMS_SQL = {d: f"SELECT id, external_id, data FROM items WHERE id > ? AND {plu
               for d, plus in _PLUS.items()}
 
 
-def iter_items(store, project: Project, chunk: int = CHUNK) -> Iterator[tuple[int, str, str, list[dict], tuple]]:
-    """``(item_id, external_id, data_json, annotations, answers_key)`` for every item, in id order.
-
-    ``answers_key`` is the tuple of the annotations' stored answers (JSON text), the key under which
-    :class:`_Majority` remembers the vote.
-    """
+def _read_chunks(store, project: Project, chunk: int) -> Iterator[tuple[list, list]]:
+    """``(items, annotation rows)`` a chunk at a time, in id order, all from one read transaction."""
     last = 0
     with store.read() as conn:
         while True:
@@ -95,21 +93,70 @@ def iter_items(store, project: Project, chunk: int = CHUNK) -> Iterator[tuple[in
                 "WHERE a.item_id >= ? AND a.item_id <= ? AND " + _PLUS[store.dialect] + "a.project_id = ? "
                 "ORDER BY a.item_id, a.id",
                 (lo, hi, project.id), store.dialect)
-            by_item: dict[int, list[dict]] = {}
-            keys: dict[int, list[str]] = {}
-            created_isos = iso_many([r[4] for r in rows])
-            for (item_id, name, answers, ms, created, updated, rev), created_iso in zip(rows, created_isos):
-                by_item.setdefault(item_id, []).append({
-                    "annotator": name, "answers": orjson.loads(answers), "active_ms": ms, "created_at": created_iso,
-                    "updated_at": created_iso if updated == created else iso(updated), "revision": rev})
-                keys.setdefault(item_id, []).append(answers)
-            for item_id, ext, data in items:
-                anns = by_item.get(item_id)
-                if anns is None:
-                    yield item_id, ext, data, [], ()
-                else:
-                    yield item_id, ext, data, anns, tuple(keys[item_id])
+            yield items, rows
             last = hi
+
+
+def _prefetched(chunks: Iterator, depth: int = 2) -> Iterator:
+    """``chunks``, read ahead in a thread: the next chunk's queries run while this one is formatted
+    (the database driver waits without the GIL, so the two overlap on two cores)."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce():
+        try:
+            for c in chunks:
+                while not stop.is_set():
+                    try:
+                        q.put(c, timeout=0.1)
+                        break
+                    except queue.Full:
+                        pass
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer
+            q.put(e)
+        finally:
+            chunks.close()
+
+    thread = threading.Thread(target=produce, name="labelwright-export-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            c = q.get()
+            if c is done:
+                return
+            if isinstance(c, BaseException):
+                raise c
+            yield c
+    finally:
+        stop.set()
+        thread.join()
+
+
+def iter_items(store, project: Project, chunk: int = CHUNK) -> Iterator[tuple[int, str, str, list[dict], tuple]]:
+    """``(item_id, external_id, data_json, annotations, answers_key)`` for every item, in id order.
+
+    ``answers_key`` is the tuple of the annotations' stored answers (JSON text), the key under which
+    :class:`_Majority` remembers the vote.
+    """
+    for items, rows in _prefetched(_read_chunks(store, project, chunk)):
+        by_item: dict[int, list[dict]] = {}
+        keys: dict[int, list[str]] = {}
+        created_isos = iso_many([r[4] for r in rows])
+        for (item_id, name, answers, ms, created, updated, rev), created_iso in zip(rows, created_isos):
+            by_item.setdefault(item_id, []).append({
+                "annotator": name, "answers": orjson.loads(answers), "active_ms": ms, "created_at": created_iso,
+                "updated_at": created_iso if updated == created else iso(updated), "revision": rev})
+            keys.setdefault(item_id, []).append(answers)
+        for item_id, ext, data in items:
+            anns = by_item.get(item_id)
+            if anns is None:
+                yield item_id, ext, data, [], ()
+            else:
+                yield item_id, ext, data, anns, tuple(keys[item_id])
 
 
 class _Majority:
@@ -185,7 +232,10 @@ def flat_rows(store, project: Project) -> Iterator[list]:
     vote = _Majority(s)
     for item_id, ext, data, anns, key in iter_items(store, project):
         d = orjson.loads(data)
-        base = [item_id, ext] + [_cell(d.get(f)) for f in fields]
+        base = [item_id, ext]
+        for f in fields:
+            v = d.get(f)
+            base.append(v if v is None or type(v) is str else _cell(v))
         if not anns:
             yield base + empty_tail
             continue
