@@ -257,6 +257,48 @@ def status(obj: Ctx, project, as_json):
     out.print(table)
 
 
+@main.command()
+@click.argument("project")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@click.option("--doubt", default=10, show_default=True, type=click.IntRange(0, 500),
+              help="How many of the items in most doubt to list.")
+@click.pass_obj
+def quality(obj: Ctx, project, as_json, doubt):
+    """Show PROJECT's quality: agreement per question, annotators (likely spammers first), items in doubt."""
+    from labelwright.services.projects import get_project
+    from labelwright.services.quality import project_quality
+
+    store = obj.store()
+    q = project_quality(store, get_project(store, project), doubt_limit=doubt)
+    if as_json:
+        out.print_json(json.dumps(q))
+        return
+    out.print(f"[bold]{q['project']}[/]: {q['annotations']:,} annotations", highlight=False)
+    table = Table("question", "method", "agreement", "Fleiss kappa", "Krippendorff alpha", "mean confidence")
+    for entry in q["questions"]:
+        if not entry["summarised"]:
+            table.add_row(entry["name"], "-", entry.get("reason", ""), "", "", "")
+            continue
+        fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+        table.add_row(entry["name"], entry["method"], fmt(entry.get("percent_agreement")),
+                      fmt(entry.get("fleiss_kappa")),
+                      f"{fmt(entry.get('krippendorff_alpha'))} ({entry.get('alpha_level', '')})",
+                      fmt(entry["mean_confidence"]))
+    out.print(table)
+    table = Table("annotator", "annotations", "agreement with consensus", "median s/item", "flag")
+    for a in q["annotators"]:
+        agree = "-" if a["agreement_with_consensus"] is None else f"{a['agreement_with_consensus']:.0%}"
+        table.add_row(a["annotator"], str(a["annotations"]), agree, f"{a['median_seconds']:.1f}",
+                      "; ".join(a["reasons"]) if a["likely_spammer"] else "")
+    out.print(table)
+    if q["items_in_doubt"]:
+        table = Table("item", "question", "consensus", "confidence", "answers")
+        for d in q["items_in_doubt"]:
+            answers = ", ".join(f"{x['annotator']}: {x['answer']}" for x in d["answers"])
+            table.add_row(str(d["external_id"]), d["question"], str(d["label"]), f"{d['confidence']:.2f}", answers)
+        out.print(table)
+
+
 # ---- users ----------------------------------------------------------------------------------
 
 

@@ -135,6 +135,14 @@ def build_router() -> APIRouter:
         store = _store(request)
         return projects_svc.progress(store, projects_svc.get_project(store, project))
 
+    @r.get("/projects/{project}/quality",
+           summary="Quality: agreement, consensus confusion, annotator table, items in doubt (owner)")
+    def quality(project: str, request: Request, doubt: int = Query(20, ge=0, le=500), _: User = Depends(owner)):
+        from labelwright.services.quality import project_quality
+
+        store = _store(request)
+        return project_quality(store, projects_svc.get_project(store, project), doubt_limit=doubt)
+
     @r.post("/projects/{project}/items", summary="Add a batch of items, atomically (owner)")
     def add_items(project: str, body: ItemsIn, request: Request, _: User = Depends(owner)):
         store = _store(request)
