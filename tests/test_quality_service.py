@@ -77,3 +77,15 @@ def test_api_and_cli(http, store, owner, make_annotator, wsd_project, db_url):
     assert json.loads(res.output)["questions"][0]["name"] == "sense"
     res = CliRunner().invoke(main, ["--db", db_url, "quality", "wsd"], env={"COLUMNS": "200"})
     assert "clicker" in res.output and "Krippendorff" in res.output
+
+
+def test_quality_page(http, store, owner, make_annotator, wsd_project):
+    make_annotator("nosy", password="nosy-password")
+    http.post("/login", data={"name": "nosy", "password": "nosy-password", "next": "/"})
+    assert http.get("/projects/wsd/quality").status_code == 403
+    http.cookies.clear()
+    http.post("/login", data={"name": "olive", "password": "owner-password", "next": "/"})
+    r = http.get("/projects/wsd/quality")
+    assert r.status_code == 200
+    assert "Confusion: sense" in r.text and "likely spammer" in r.text and "clicker" in r.text
+    assert 'href="/projects/wsd/quality"' in http.get("/projects/wsd").text

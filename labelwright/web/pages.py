@@ -370,6 +370,20 @@ def project_page(slug: str, request: Request):
                   chart=throughput_chart(stats["last_hour"]["per_minute"]))
 
 
+def quality_page(slug: str, request: Request):
+    from labelwright.services.quality import project_quality
+
+    session = current_session(request)
+    if not session.user.is_owner:
+        raise Forbidden("only an owner can see a project's quality")
+    store = _store(request)
+    project = projects_svc.get_project(store, slug)
+    q = project_quality(store, project, doubt_limit=20)
+    return render(request, "quality.html", project=project, q=q,
+                  fmt=lambda v: "–" if v is None else f"{v:.3f}",
+                  pct=lambda v: "–" if v is None else f"{v:.0%}")
+
+
 def duration(seconds: float) -> str:
     """A short human duration: ``42.5 s``, ``3 min 05 s``, ``2 h 07 min``."""
     if seconds < 60:
@@ -448,6 +462,7 @@ def add_routes(r):
         form = await request.form()
         return await run_in_threadpool(amend_answers, slug, annotation_id, request, form)
 
+    r.add_api_route("/projects/{slug}/quality", quality_page, methods=["GET"])
     r.add_api_route("/projects/{slug}", project_page, methods=["GET"])
     r.add_api_route("/media/{path:path}", media_file, methods=["GET"])
     return r
