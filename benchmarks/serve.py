@@ -81,6 +81,10 @@ async def _annotator(url, project, token, idx, cfg, out):
     import orjson
 
     host, port = url.split("://", 1)[1].rsplit(":", 1)
+    # Annotators arrive one after another during the warm-up (not in one burst of connects): a
+    # multi-process server hands each new connection to whichever process is free to accept it,
+    # as it does when people sign in over a morning, instead of whichever woke first for a burst.
+    await asyncio.sleep(cfg["stagger"] * idx)
     conn = _Conn(host, int(port))
     await conn.open()
     auth = b"Authorization: Bearer " + token.encode() + b"\r\n"
@@ -124,6 +128,7 @@ async def _annotator(url, project, token, idx, cfg, out):
                 out["errors"].append(f"submit {status} {body[:200]!r}")
                 continue
             if t0 >= t_start and t2 <= t_end:
+                out["per_annotator"][idx] += 1
                 out["cycle"].append(t2 - t0)
                 out["next"].append(t1 - t0)
                 out["submit"].append(t2 - t1)
@@ -132,7 +137,9 @@ async def _annotator(url, project, token, idx, cfg, out):
 
 
 async def _load_main(cfg: dict) -> dict:
-    out = {"cycle": [], "next": [], "submit": [], "acked": [], "handed": [], "errors": [], "exhausted": 0}
+    out = {"cycle": [], "next": [], "submit": [], "acked": [], "handed": [], "errors": [], "exhausted": 0,
+           "per_annotator": [0] * len(cfg["tokens"])}
+    cfg["stagger"] = cfg["warmup"] / 2 / max(len(cfg["tokens"]), 1)
     now = time.perf_counter()
     cfg["t_start"] = now + cfg["warmup"]
     cfg["t_end"] = cfg["t_start"] + cfg["duration"]
@@ -286,6 +293,8 @@ def run_one(kind: str, k: int, *, items: int, overlap: int, workers: int, durati
         "submit_p50_ms": ms(out["submit"], .5), "submit_p99_ms": ms(out["submit"], .99),
         "cpu_percent_of_machine": cpu, "errors": len(out["errors"]), "error_samples": out["errors"][:5],
         "exhausted_annotators": out["exhausted"], "checks": checks,
+        # how evenly the server served the annotators: fewest and most annotations in the window
+        "per_annotator_min_max": [min(out["per_annotator"]), max(out["per_annotator"])],
     }
 
 
@@ -300,7 +309,8 @@ def _fmt(r: dict) -> str:
     return (f"{r['db']:<10} K={r['annotators']:<3} W={r['workers']} overlap={r['overlap']}  "
             f"{r['annotations_per_s']:>7.1f} ann/s  cycle p50 {r['cycle_p50_ms']:.1f} p99 {r['cycle_p99_ms']:.1f} ms  "
             f"next p50/p99 {r['next_p50_ms']:.1f}/{r['next_p99_ms']:.1f}  "
-            f"submit p50/p99 {r['submit_p50_ms']:.1f}/{r['submit_p99_ms']:.1f} ms  errors {r['errors']}{cpu_s}\n"
+            f"submit p50/p99 {r['submit_p50_ms']:.1f}/{r['submit_p99_ms']:.1f} ms  errors {r['errors']}{cpu_s}; "
+            f"per annotator min/max {r['per_annotator_min_max']}\n"
             f"           checks: {'OK' if c['ok'] else 'FAILED'}  acked {c['acknowledged']} "
             f"(missing {c['acknowledged_missing']}), in db {c['annotations_in_db']}, "
             f"max/item {c['max_annotations_per_item']}, duplicate pairs {c['duplicate_item_annotator_pairs']}, "

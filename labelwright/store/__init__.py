@@ -60,7 +60,7 @@ class Store:
             self._write_lock = threading.Lock()
             self.engine = self._sqlite_engine(db_url, "DEFERRED", sqlite_synchronous, pool_size)
             self.write_engine = self._sqlite_engine(db_url, "IMMEDIATE", sqlite_synchronous, pool_size)
-            self.lookup_engine = self.engine
+            self._pg_hot = None
         elif db_url.startswith("postgresql"):
             self.dialect = "postgresql"
             self._write_lock = None
@@ -70,10 +70,8 @@ class Store:
             self.engine = create_engine(db_url, pool_size=pool_size, max_overflow=pool_size,
                                         pool_pre_ping=False, connect_args=connect_args)
             self.write_engine = self.engine
-            # Single-statement lookups run in autocommit: no BEGIN / COMMIT round trips.
-            self.lookup_engine = create_engine(db_url, pool_size=4, max_overflow=pool_size,
-                                               pool_pre_ping=False, connect_args=connect_args,
-                                               isolation_level="AUTOCOMMIT")
+            # Lookups and the pipelined hot transactions run on autocommit connections of their own.
+            self._pg_hot = _PgConnections(db_url, connect_args, keep=pool_size)
         else:
             raise ValueError(f"unsupported database URL: {db_url}")
 
@@ -195,15 +193,21 @@ class Store:
             cur = self.cursor(batch)
             cur.execute(self.sql(statement), params)
             return cur.fetchone()
-        raw = self.lookup_engine.raw_connection()
+        if self._pg_hot is None:  # SQLite: a pooled read connection, in autocommit
+            raw = self.engine.raw_connection()
+            try:
+                cur = raw.cursor()
+                cur.execute(statement, params)
+                row = cur.fetchone()
+                cur.close()
+                return row
+            finally:
+                raw.close()
+        conn = self._pg_hot.get()
         try:
-            cur = raw.cursor()
-            cur.execute(self.sql(statement), params)
-            row = cur.fetchone()
-            cur.close()
-            return row
+            return conn.execute(self.sql(statement), params).fetchone()
         finally:
-            raw.close()
+            self._pg_hot.put(conn)
 
     @contextmanager
     def pipeline(self):
@@ -214,22 +218,30 @@ class Store:
         transaction costs one round trip per result the caller waits for. If the block raises before
         that, the transaction is rolled back; if it ends without committing, it is committed.
         """
-        raw = self.lookup_engine.raw_connection()  # an autocommit connection: we say BEGIN ourselves
-        conn = raw.driver_connection
+        pair = self._pg_hot.get(pipelined=True)  # an autocommit connection: we say BEGIN ourselves
+        conn, pipe = pair
         try:
-            with conn.pipeline():
-                tx = PgPipeline(self, conn)
-                tx.execute("BEGIN")
+            tx = PgPipeline(self, conn, pipe)
+            tx.execute("BEGIN")
+            try:
                 yield tx
-                if not tx.committed:
-                    tx.execute("COMMIT")
+            except BaseException:
+                try:
+                    pipe.sync()  # collect what is in flight; the error it may raise is not the news
+                except Exception:  # noqa: BLE001
+                    pass
+                raise
+            if not tx.committed:
+                conn.cursor().execute("COMMIT")
+                pipe.sync()
         finally:
             try:
                 if conn.info.transaction_status != 0:  # not idle: failed or left open
-                    conn.execute("ROLLBACK")
-            except Exception:  # noqa: BLE001 - a broken connection must not go back to the pool
-                raw.invalidate()
-            raw.close()
+                    conn.cursor().execute("ROLLBACK")
+                    pipe.sync()
+            except Exception:  # noqa: BLE001 - put() drops a connection that is not idle
+                pass
+            self._pg_hot.put(pair)
 
     # ---- schema ---------------------------------------------------------------------------------
 
@@ -255,20 +267,77 @@ class Store:
         self.engine.dispose()
         if self.write_engine is not self.engine:
             self.write_engine.dispose()
-        if self.lookup_engine is not self.engine:
-            self.lookup_engine.dispose()
+        if self._pg_hot is not None:
+            self._pg_hot.close()
 
     def ping(self) -> None:
         with self.read() as conn:
             conn.execute(text("SELECT 1"))
 
 
+class _PgConnections:
+    """Autocommit psycopg connections for the hot statements: stacks of idle ones, opened on demand,
+    at most ``keep`` of each kind kept. (A SQLAlchemy pool costs more per checkout than these
+    statements do.) ``get(pipelined=True)`` gives a ``(connection, pipeline)`` pair whose connection
+    stays in pipeline mode for its whole life (entering and leaving it costs a round trip each time);
+    ``get()`` a plain connection, cheaper for a single statement."""
+
+    def __init__(self, db_url: str, connect_args: dict, keep: int):
+        self.conninfo = db_url.replace("postgresql+psycopg://", "postgresql://", 1)
+        self.connect_args = connect_args
+        self.keep = keep
+        self.plain: list = []  # list.append / list.pop are atomic: safe from any thread
+        self.pipelined: list = []
+
+    def _connect(self):
+        import psycopg
+
+        return psycopg.connect(self.conninfo, autocommit=True, **self.connect_args)
+
+    def get(self, pipelined: bool = False):
+        try:
+            return (self.pipelined if pipelined else self.plain).pop()
+        except IndexError:
+            conn = self._connect()
+            if not pipelined:
+                return conn
+            entered = conn.pipeline()
+            conn._lw_pipeline_cm = entered  # kept with its connection, left in close()
+            return conn, entered.__enter__()
+
+    def put(self, item) -> None:
+        pipelined = isinstance(item, tuple)
+        conn = item[0] if pipelined else item
+        stack = self.pipelined if pipelined else self.plain
+        if conn.closed or conn.info.transaction_status != 0 or len(stack) >= self.keep:
+            self._close(conn)
+        else:
+            stack.append(item)
+
+    @staticmethod
+    def _close(conn) -> None:
+        entered = getattr(conn, "_lw_pipeline_cm", None)
+        try:
+            if entered is not None and not conn.closed:
+                entered.__exit__(None, None, None)
+        except Exception:  # noqa: BLE001 - closing anyway
+            pass
+        conn.close()
+
+    def close(self) -> None:
+        while self.plain:
+            self._close(self.plain.pop())
+        while self.pipelined:
+            self._close(self.pipelined.pop()[0])
+
+
 class PgPipeline:
     """Statements of one PostgreSQL transaction in pipeline mode (see :meth:`Store.pipeline`)."""
 
-    def __init__(self, store: Store, conn):
+    def __init__(self, store: Store, conn, pipe):
         self.store = store
         self.conn = conn
+        self.pipe = pipe
         self.committed = False
 
     def execute(self, statement: str, params: dict | None = None):
@@ -278,10 +347,12 @@ class PgPipeline:
         return cur
 
     def commit_with(self, statement: str, params: dict | None = None):
-        """Queue the last statement and ``COMMIT`` behind it: one round trip for both."""
+        """Queue the last statement and ``COMMIT``, and wait for both (and everything queued before):
+        one round trip. Returns the statement's cursor."""
         cur = self.execute(statement, params)
         self.conn.cursor().execute("COMMIT")
         self.committed = True
+        self.pipe.sync()
         return cur
 
 
