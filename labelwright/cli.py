@@ -115,7 +115,8 @@ def _serve(obj: Ctx, host: str, port: int, workers: int, media_root: str | None,
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
-              help="Server processes (use several with PostgreSQL).")
+              help="Server processes. SQLite: keep 1 (its writer thread commits many requests at once); "
+                   "PostgreSQL: about 1.5 per CPU core (3 on 2 cores), see docs/benchmarks.md.")
 @click.option("--media-root", type=click.Path(file_okay=False), default=None,
               help="Directory that image fields given as relative file paths are served from.")
 @click.option("--log-level", default="warning", show_default=True,
