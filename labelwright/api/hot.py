@@ -68,7 +68,7 @@ class HotRoutes:
         from labelwright.api import claim
 
         user = users_svc.user_for_api_token(self.store, token)
-        return await claim(self.store, _unquote(project), user)
+        return await claim(self.store, project, user)  # scope["path"] is already percent-decoded
 
     async def _submit(self, token: str, item_id: int, parsed: dict, key_header: str | None):
         from labelwright.api import submit_answers
@@ -90,14 +90,6 @@ class HotRoutes:
         await send({"type": "http.response.start", "status": status,
                     "headers": _JSON + [(b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
-
-
-def _unquote(segment: str) -> str:
-    if "%" not in segment:
-        return segment
-    from urllib.parse import unquote
-
-    return unquote(segment)
 
 
 async def _read_body(receive) -> bytes:
