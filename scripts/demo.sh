@@ -3,10 +3,5 @@
 #   bash scripts/demo.sh [extra `labelwright demo` options, e.g. --port 8080]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-  "$PY" -m venv .venv
-fi
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e .
+. scripts/venv.sh ""
 exec .venv/bin/labelwright demo "$@"

@@ -271,13 +271,19 @@ def _conflict(request: Request, project, error: Conflict):
                   continue_url=_label_url(project))
 
 
-def submit_answers(slug: str, item_id: int, request: Request, form):
+def _item_form(slug: str, item_id: int, request: Request, form):
+    """The checks every form about one item makes: signed in, CSRF token, the item is in the project."""
     session = current_session(request)
     check_csrf(session, _text(form.get("csrf")))
     store = _store(request)
     project = projects_svc.get_project(store, slug)
     if queue_svc.project_of_item(store, item_id).id != project.id:
         raise NotFound(f"no item {item_id} in project {project.slug!r}")
+    return session, store, project
+
+
+def submit_answers(slug: str, item_id: int, request: Request, form):
+    session, store, project = _item_form(slug, item_id, request, form)
     parsed = parse_answers(project.schema, form)
     key = _text(form.get("idempotency_key")).strip() or None
     error: ValidationError | None = None
@@ -304,12 +310,7 @@ def submit_answers(slug: str, item_id: int, request: Request, form):
 
 
 def skip_item(slug: str, item_id: int, request: Request, form):
-    session = current_session(request)
-    check_csrf(session, _text(form.get("csrf")))
-    store = _store(request)
-    project = projects_svc.get_project(store, slug)
-    if queue_svc.project_of_item(store, item_id).id != project.id:
-        raise NotFound(f"no item {item_id} in project {project.slug!r}")
+    session, store, project = _item_form(slug, item_id, request, form)
     queue_svc.skip(store, item_id, session.user)
     return RedirectResponse(_label_url(project), status_code=303)
 
