@@ -357,12 +357,16 @@ def amend_answers(slug: str, annotation_id: int, request: Request, form):
                          form_error=form_error)
 
 
-def project_page(slug: str, request: Request):
-    session = current_session(request)
-    if not session.user.is_owner:
-        raise Forbidden("only an owner can see a project's progress")
+def _owner_project(slug: str, request: Request, what: str):
+    """The project for an owner-only page; annotators get 403 naming ``what`` they may not see."""
+    if not current_session(request).user.is_owner:
+        raise Forbidden(f"only an owner can see a project's {what}")
     store = _store(request)
-    project = projects_svc.get_project(store, slug)
+    return store, projects_svc.get_project(store, slug)
+
+
+def project_page(slug: str, request: Request):
+    store, project = _owner_project(slug, request, "progress")
     stats = projects_svc.progress(store, project)
     annotators = [{**a, "active": duration(a["active_seconds"]),
                    "per_item": duration(a["active_seconds"] / a["annotations"]) if a["annotations"] else "–",
@@ -374,11 +378,7 @@ def project_page(slug: str, request: Request):
 def quality_page(slug: str, request: Request):
     from labelwright.services.quality import project_quality
 
-    session = current_session(request)
-    if not session.user.is_owner:
-        raise Forbidden("only an owner can see a project's quality")
-    store = _store(request)
-    project = projects_svc.get_project(store, slug)
+    store, project = _owner_project(slug, request, "quality")
     q = project_quality(store, project, doubt_limit=20)
     return render(request, "quality.html", project=project, q=q,
                   fmt=lambda v: "–" if v is None else f"{v:.3f}",
