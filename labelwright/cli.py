@@ -212,8 +212,9 @@ def import_cmd(obj: Ctx, project, file, fmt):
                   TimeElapsedColumn(), console=console, transient=True) as bar:
         task = bar.add_task("import", total=None)
         result = import_items(store, p, records, file=file, on_progress=lambda n: bar.update(task, completed=n))
+    gold = f", {result['gold']:,} with gold answers" if result["gold"] else ""
     out.print(f"imported {result['inserted']:,} new items into {p.slug} "
-              f"({result['duplicates']:,} already present)", highlight=False)
+              f"({result['duplicates']:,} already present{gold})", highlight=False)
 
 
 @main.command("export")

@@ -88,7 +88,7 @@ class Client:
         if hasattr(items, "to_dict"):
             items = [{k: v for k, v in row.items() if v is not None and v == v}
                      for row in items.to_dict(orient="records")]
-        total = {"received": 0, "inserted": 0, "duplicates": 0}
+        total = {"received": 0, "inserted": 0, "duplicates": 0, "gold": 0}
         for start in range(0, len(items), batch_size):
             res = self._call("POST", f"/projects/{project}/items",
                              content=orjson.dumps({"items": items[start:start + batch_size]}),

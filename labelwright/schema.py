@@ -169,6 +169,36 @@ def _check_unique(values: list[str], where: str) -> None:
         seen.add(v)
 
 
+MAX_ANSWERS = 25  # the most answers adaptive redundancy may ask for per item
+
+
+class GoldSettings(_Model):
+    """How gold items (items whose answers the owner knows) are used."""
+
+    rate: float = Field(default=0.1, ge=0, le=1,
+                        description="share of the items served to an annotator that are gold, while they "
+                                    "have gold items left to answer")
+    field: str = Field(default="gold", pattern=NAME_RE,
+                       description="import column holding an item's gold answers (stripped from its data)")
+
+
+class Redundancy(_Model):
+    """Adaptive redundancy: ``min`` answers per item, more while the item is in doubt, at most ``max``."""
+
+    min: int = Field(default=2, ge=1, le=MAX_OVERLAP)
+    max: int = Field(default=7, ge=1, le=MAX_ANSWERS)
+    confidence: float = Field(default=0.95, ge=0.5, lt=1,
+                              description="stop asking once the label's posterior probability reaches this")
+    question: str | None = Field(default=None, description="the question whose answers decide (default: the "
+                                                           "first single choice, rating or pairwise question)")
+
+    @model_validator(mode="after")
+    def _range(self):
+        if self.max < self.min:
+            raise ValueError(f"redundancy: max ({self.max}) must be at least min ({self.min})")
+        return self
+
+
 class ProjectSchema(_Model):
     name: str = Field(min_length=1, max_length=200)
     slug: str | None = None
@@ -181,6 +211,20 @@ class ProjectSchema(_Model):
     id_field: str | None = Field(default=None, description="item field holding the external id")
     fields: list[DisplayField] = Field(min_length=1)
     questions: list[Question] = Field(min_length=1)
+    gold: GoldSettings = Field(default_factory=GoldSettings)
+    redundancy: Redundancy | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _overlap_from_redundancy(cls, data):
+        if isinstance(data, dict) and isinstance(data.get("redundancy"), dict):
+            low = data["redundancy"].get("min", Redundancy.model_fields["min"].default)
+            if data.get("overlap") is None:
+                data = {**data, "overlap": low}
+            elif data["overlap"] != low:
+                raise ValueError(f"with adaptive redundancy, overlap is redundancy.min ({low}); "
+                                 f"leave overlap out or set it to {low}")
+        return data
 
     @field_validator("slug")
     @classmethod
@@ -206,6 +250,20 @@ class ProjectSchema(_Model):
             for r in refs:
                 if r not in fields:
                     raise ValueError(f"question {q.name!r} refers to field {r!r}, which is not in fields")
+        if self.gold.field in fields:
+            raise ValueError(f"gold.field {self.gold.field!r} is also a display field; name another column")
+        if self.redundancy is not None:
+            name = self.redundancy.question
+            if name is None:
+                if not any(is_categorical(q) for q in self.questions):
+                    raise ValueError("redundancy needs a single choice, rating or pairwise question to decide on")
+            else:
+                q = next((q for q in self.questions if q.name == name), None)
+                if q is None:
+                    raise ValueError(f"redundancy.question {name!r} is not one of the questions")
+                if not is_categorical(q):
+                    raise ValueError(f"redundancy.question {name!r} is a {q.type} question; it must be "
+                                     "single choice, rating or pairwise")
         return self
 
     # ---- derived --------------------------------------------------------------------------
@@ -221,6 +279,14 @@ class ProjectSchema(_Model):
             if q.name == name:
                 return q
         raise KeyError(name)
+
+    def redundancy_question(self):
+        """The question adaptive redundancy decides on, or None when the project has fixed overlap."""
+        if self.redundancy is None:
+            return None
+        if self.redundancy.question:
+            return self.question(self.redundancy.question)
+        return next(q for q in self.questions if is_categorical(q))
 
     def slugified(self) -> str:
         if self.slug:
@@ -286,6 +352,31 @@ class ProjectSchema(_Model):
                 continue
             out[q.name] = _validate_answer(q, value)
         return out
+
+    def validate_gold(self, answers: Any, *, file: str | None = None, line: int | None = None) -> dict:
+        """Check an item's gold answers: any non-empty subset of the questions (free-text questions
+        usually have none). Raises :class:`ValidationError` with ``field`` ``gold.<question>``."""
+        where = self.gold.field
+        if not isinstance(answers, dict) or not answers:
+            raise ValidationError("gold answers must be a non-empty object keyed by question name",
+                                  field=where, file=file, line=line)
+        known = {q.name: q for q in self.questions}
+        out = {}
+        for key, value in answers.items():
+            q = known.get(key)
+            if q is None:
+                raise ValidationError(f"unknown question {key!r}; this project asks {sorted(known)}",
+                                      field=f"{where}.{key}", file=file, line=line)
+            if isinstance(value, str) and isinstance(q, (MultipleChoice, Ranking)) and value[:1] == "[":
+                try:
+                    value = json.loads(value)
+                except json.JSONDecodeError:
+                    pass
+            try:
+                out[key] = _validate_answer(q, value)
+            except ValidationError as e:
+                raise ValidationError(e.message, field=f"{where}.{key}", file=file, line=line) from None
+        return {q.name: out[q.name] for q in self.questions if q.name in out}
 
 
 def _kind(v) -> str:
@@ -379,6 +470,27 @@ def _validate_answer(q, value):
             raise ValidationError(f"at most {q.max_length} characters", field=name)
         return value
     raise ValidationError(f"unsupported question type {q.type}", field=name)  # pragma: no cover
+
+
+def is_categorical(question) -> bool:
+    """Whether a question's answers are one of a fixed set of labels (what truth inference aggregates)."""
+    return isinstance(question, (Rating, Pairwise)) or type(question) is SingleChoice
+
+
+def label_values(question) -> list:
+    """The labels a categorical question's answers take, in declared order."""
+    if isinstance(question, Rating):
+        return list(range(question.min, question.max + 1))
+    if isinstance(question, Pairwise):
+        return list(PAIRWISE_CHOICES)
+    return list(question.values)
+
+
+def answer_label(question, answer):
+    """The categorical label of one answer (a pairwise answer's choice; otherwise the answer itself)."""
+    if answer is None:
+        return None
+    return answer["choice"] if isinstance(question, Pairwise) else answer
 
 
 # ---- parsing --------------------------------------------------------------------------------

@@ -62,7 +62,7 @@ def test_add_items_batch_is_atomic_and_names_the_item(http, owner, spam_project)
     assert r.json()["field"] == "items[1].text"
     r = http.post("/api/v1/projects/spam/items", headers=h,
                   json={"items": [{"id": "n1", "text": "ok"}, {"id": "c0", "text": "comment 0"}]})
-    assert r.json() == {"received": 2, "inserted": 1, "duplicates": 1}
+    assert r.json() == {"received": 2, "inserted": 1, "duplicates": 1, "gold": 0}
     assert http.get("/api/v1/projects/spam/status", headers=h).json()["items"]["total"] == 11
 
 
@@ -133,7 +133,7 @@ def test_python_client(http, owner, spam_project):
     assert created["signin_url"].startswith("http://127.0.0.1:8000/signin/")
     dora = Client("http://127.0.0.1:8000", created["token"], transport=http._transport)
     df = pd.DataFrame({"id": ["d1", "d2"], "text": ["x", "y"]})
-    assert lw.add_items("spam", df) == {"received": 2, "inserted": 2, "duplicates": 0}
+    assert lw.add_items("spam", df) == {"received": 2, "inserted": 2, "duplicates": 0, "gold": 0}
     item = dora.next("spam")
     ann = dora.submit(item["id"], {"spam": "spam"}, active_ms=10)
     assert dora.amend(ann["id"], {"spam": "ham"})["revision"] == 2

@@ -67,7 +67,7 @@ def test_project_import_label_export_cycle(db, tmp_path):
         store.close()
 
     status = json.loads(run(db, "status", "cli", "--json").output)
-    assert status["items"] == {"total": 20, "done": 5, "in_progress": 0, "waiting": 15}
+    assert status["items"] == {"total": 20, "done": 5, "in_progress": 0, "waiting": 15, "gold": 0}
     assert "ann" in run(db, "status", "cli").output
     for fmt in ("jsonl", "csv", "parquet"):
         out_file = tmp_path / f"out.{fmt}"

@@ -44,8 +44,8 @@ def write_jsonl(path, rows):
 
 def test_jsonl_import_and_reimport_does_not_duplicate(store, project, tmp_path):
     f = write_jsonl(tmp_path / "a.jsonl", [{"id": i, "text": f"t{i}"} for i in range(50)])
-    assert run_import(store, project, f) == {"received": 50, "inserted": 50, "duplicates": 0}
-    assert run_import(store, project, f) == {"received": 50, "inserted": 0, "duplicates": 50}
+    assert run_import(store, project, f) == {"received": 50, "inserted": 50, "duplicates": 0, "gold": 0}
+    assert run_import(store, project, f) == {"received": 50, "inserted": 0, "duplicates": 50, "gold": 0}
     assert count(store, project) == 50
 
 

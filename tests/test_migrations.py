@@ -36,3 +36,24 @@ def test_unmigrated_database_is_refused(db_url):
             store.check_ready()
     finally:
         store.close()
+
+
+def test_0002_upgrades_a_database_with_items(db_url):
+    """Items made under 0001 come through 0002 as ordinary items: not gold, wanting the project's overlap."""
+    from sqlalchemy import text
+
+    store = Store(db_url, pool_size=2)
+    try:
+        assert store.migrate(target=1) == [1]
+        with store.write() as conn:
+            conn.execute(text("INSERT INTO projects (slug, name, schema, overlap, lease_seconds, created_at, "
+                              "updated_at) VALUES ('p', 'P', '{}', 3, 60, 0, 0)"))
+            pid = conn.execute(text("SELECT id FROM projects")).scalar_one()
+            conn.execute(text("INSERT INTO items (project_id, external_id, data, created_at) "
+                              "VALUES (:p, 'a', '{}', 0)"), {"p": pid})
+        assert store.migrate() == [v for v, _, _ in migrate.available() if v > 1]
+        with store.read() as conn:
+            row = conn.execute(text("SELECT target, is_gold, is_open FROM items")).one()
+        assert tuple(row) == (None, 0, 1)
+    finally:
+        store.close()

@@ -71,6 +71,14 @@ class AmendIn(BaseModel):
     active_ms: int = Field(default=0, ge=0, description="extra active time spent amending, in ms")
 
 
+class GoldIn(BaseModel):
+    answers: dict[str, Any] = Field(description="the item's known answers, keyed by question name (a subset)")
+
+
+class PauseIn(BaseModel):
+    reason: str | None = Field(default=None, max_length=1000, description="kept for the owner's records")
+
+
 class UserIn(BaseModel):
     name: str
     role: str = "annotator"
@@ -119,16 +127,16 @@ def build_router() -> APIRouter:
     # ---- projects ------------------------------------------------------------------------------
 
     @r.get("/projects", summary="List projects")
-    def list_projects(request: Request, _: User = Depends(current_user)):
-        return [p.to_dict() for p in projects_svc.list_projects(_store(request))]
+    def list_projects(request: Request, user: User = Depends(current_user)):
+        return [p.to_dict(owner=user.is_owner) for p in projects_svc.list_projects(_store(request))]
 
     @r.post("/projects", status_code=201, summary="Create a project from a schema (owner)")
     def create_project(schema: dict[str, Any], request: Request, user: User = Depends(owner)):
         return projects_svc.create_project(_store(request), schema, created_by=user.id).to_dict()
 
     @r.get("/projects/{project}", summary="Read a project (by slug or id)")
-    def get_project(project: str, request: Request, _: User = Depends(current_user)):
-        return projects_svc.get_project(_store(request), project).to_dict()
+    def get_project(project: str, request: Request, user: User = Depends(current_user)):
+        return projects_svc.get_project(_store(request), project).to_dict(owner=user.is_owner)
 
     @r.get("/projects/{project}/status", summary="Progress: items done / in progress / waiting (owner)")
     def status(project: str, request: Request, _: User = Depends(owner)):
@@ -142,6 +150,57 @@ def build_router() -> APIRouter:
 
         store = _store(request)
         return project_quality(store, projects_svc.get_project(store, project), doubt_limit=doubt)
+
+    # ---- gold items and paused annotators (owner) ------------------------------------------------
+
+    @r.get("/projects/{project}/gold", summary="Gold items with their answers (owner)")
+    def list_gold(project: str, request: Request, _: User = Depends(owner)):
+        from labelwright.services import gold as gold_svc
+
+        store = _store(request)
+        return [{"item_id": i, "gold": g}
+                for i, g in sorted(gold_svc.gold_answers(store, projects_svc.get_project(store, project)).items())]
+
+    @r.put("/projects/{project}/items/{item_id}/gold", summary="Mark an item as gold with its answers (owner)")
+    def set_gold(project: str, item_id: int, body: GoldIn, request: Request, user: User = Depends(owner)):
+        from labelwright.services import gold as gold_svc
+
+        store = _store(request)
+        return gold_svc.set_gold(store, projects_svc.get_project(store, project), item_id, body.answers, user)
+
+    @r.delete("/projects/{project}/items/{item_id}/gold", status_code=204,
+              summary="Make a gold item an ordinary one again (owner)")
+    def unset_gold(project: str, item_id: int, request: Request, _: User = Depends(owner)):
+        from labelwright.services import gold as gold_svc
+
+        store = _store(request)
+        gold_svc.unset_gold(store, projects_svc.get_project(store, project), item_id)
+        return Response(status_code=204)
+
+    @r.get("/projects/{project}/paused", summary="Annotators paused in the project (owner)")
+    def list_paused(project: str, request: Request, _: User = Depends(owner)):
+        from labelwright.services import pauses
+
+        store = _store(request)
+        return pauses.paused(store, projects_svc.get_project(store, project))
+
+    @r.post("/projects/{project}/annotators/{name}/pause",
+            summary="Pause an annotator in the project: no new items, no submissions, leases released (owner)")
+    def pause(project: str, name: str, request: Request, body: PauseIn | None = None, user: User = Depends(owner)):
+        from labelwright.services import pauses
+
+        store = _store(request)
+        released = pauses.pause(store, projects_svc.get_project(store, project), users_svc.get_user(store, name),
+                                by=user, reason=body.reason if body else None)
+        return {"annotator": name, "paused": True, "leases_released": released}
+
+    @r.post("/projects/{project}/annotators/{name}/resume", summary="Let a paused annotator work again (owner)")
+    def resume(project: str, name: str, request: Request, _: User = Depends(owner)):
+        from labelwright.services import pauses
+
+        store = _store(request)
+        was = pauses.resume(store, projects_svc.get_project(store, project), users_svc.get_user(store, name))
+        return {"annotator": name, "paused": False, "was_paused": was}
 
     @r.post("/projects/{project}/items", summary="Add a batch of items, atomically (owner)")
     def add_items(project: str, body: ItemsIn, request: Request, _: User = Depends(owner)):

@@ -1,7 +1,9 @@
 """Adding items to a project: validate every record, then insert all of them in one transaction.
 
 An import is atomic: the first bad record raises a :class:`ValidationError` naming the file, line and
-field, the transaction rolls back, and nothing is imported. Items are keyed by an external id (the
+field, the transaction rolls back, and nothing is imported. A record may carry gold answers in the
+schema's ``gold.field`` column (see :mod:`labelwright.services.gold`): they are checked, kept out of the
+item's data, and the item is marked gold (importing an item again with gold answers marks it too). Items are keyed by an external id (the
 schema's ``id_field``, else an ``id`` field, else a hash of the item's content), so importing the same
 items again adds nothing.
 """
@@ -14,7 +16,10 @@ from typing import Callable, Iterable
 
 import orjson
 
+from sqlalchemy import bindparam, text
+
 from labelwright.errors import ValidationError
+from labelwright.services.gold import split_gold, store_gold
 from labelwright.services.projects import Project
 
 BATCH = 5_000
@@ -40,16 +45,27 @@ def import_items(store, project: Project, records: Iterable[tuple[int, dict]], *
     validate = schema.validate_item
     now = time.time()
     inserted = seen = 0
+    gold_field = schema.gold.field
+    gold: dict[str, str] = {}
     with store.write() as conn:
         writer = _writer(store, conn, project.id)
         batch: list[tuple[str, str]] = []
         for line, record in records:
+            if isinstance(record, dict) and (gold_field in record or any(
+                    k.startswith(gold_field + ".") for k in record)):
+                record = dict(record)
+                answers = split_gold(schema, record, file=file, line=line)
+            else:
+                answers = None
             validate(record, file=file, line=line)
             try:
                 blob = orjson.dumps(record).decode()
             except TypeError as e:
                 raise ValidationError(f"cannot store value: {e}", file=file, line=line) from None
-            batch.append((external_id(project, record), blob))
+            ext = external_id(project, record)
+            batch.append((ext, blob))
+            if answers is not None:
+                gold[ext] = orjson.dumps(answers).decode()
             seen += 1
             if len(batch) >= BATCH:
                 inserted += writer(batch, now)
@@ -58,9 +74,23 @@ def import_items(store, project: Project, records: Iterable[tuple[int, dict]], *
                     on_progress(seen)
         if batch:
             inserted += writer(batch, now)
+        if gold:
+            _mark_gold(conn, project, gold, now)
         if on_progress:
             on_progress(seen)
-    return {"received": seen, "inserted": inserted, "duplicates": seen - inserted}
+    return {"received": seen, "inserted": inserted, "duplicates": seen - inserted, "gold": len(gold)}
+
+
+def _mark_gold(conn, project: Project, gold: dict[str, str], now: float) -> None:
+    """Mark the imported items that came with gold answers (looked up by external id)."""
+    ids: list[tuple[int, str]] = []
+    query = text("SELECT id, external_id FROM items WHERE project_id = :p AND external_id IN :e").bindparams(
+        bindparam("e", expanding=True))
+    exts = list(gold)
+    for start in range(0, len(exts), 500):
+        for item_id, ext in conn.execute(query, {"p": project.id, "e": exts[start:start + 500]}):
+            ids.append((item_id, gold[ext]))
+    store_gold(conn, project.id, ids, None, now)
 
 
 def _writer(store, conn, project_id: int):

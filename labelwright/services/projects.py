@@ -23,10 +23,12 @@ class Project:
     created_at: float
     updated_at: float
 
-    def to_dict(self) -> dict:
+    def to_dict(self, owner: bool = True) -> dict:
+        """The project as JSON. ``owner=False`` (what annotators get) leaves out how gold items are
+        mixed in: an annotator who knew the rate could guess which items are gold."""
         return {"id": self.id, "slug": self.slug, "name": self.name, "overlap": self.overlap,
                 "lease_seconds": self.lease_seconds, "created_at": self.created_at,
-                "schema": self.schema.model_dump(exclude_none=True)}
+                "schema": self.schema.model_dump(exclude_none=True, exclude=None if owner else {"gold"})}
 
 
 def create_project(store, schema: ProjectSchema | dict | str, created_by: int | None = None) -> Project:
@@ -96,12 +98,17 @@ def set_overlap(store, project: Project, overlap: int) -> Project:
     from labelwright.errors import ValidationError
     if not 1 <= overlap <= MAX_OVERLAP:
         raise ValidationError(f"overlap must be 1..{MAX_OVERLAP}", field="overlap")
-    schema = project.schema.model_copy(update={"overlap": overlap})
+    update_schema = {"overlap": overlap}
+    if project.schema.redundancy is not None:  # overlap is adaptive redundancy's minimum
+        r = project.schema.redundancy
+        update_schema["redundancy"] = r.model_copy(update={"min": overlap, "max": max(r.max, overlap)})
+    schema = project.schema.model_copy(update=update_schema)
+    want = func.coalesce(t.items.c.target, overlap)
     with store.write() as conn:
         conn.execute(update(t.projects).where(t.projects.c.id == project.id).values(
             overlap=overlap, schema=schema.to_json(), updated_at=time.time()))
         conn.execute(update(t.items).where(t.items.c.project_id == project.id).values(
-            is_open=(t.items.c.n_assigned < overlap).cast(t.items.c.is_open.type)))
+            is_open=(t.items.c.n_assigned < want).cast(t.items.c.is_open.type)))
     return get_project(store, project.id)
 
 
@@ -109,16 +116,20 @@ def progress(store, project: Project, now: float | None = None) -> dict:
     """Items done / in progress / waiting, annotations per annotator, throughput over the last hour."""
     now = now or time.time()
     i, a, le = t.items, t.annotations, t.leases
+    want = func.coalesce(i.c.target, project.overlap)
     with store.read() as conn:
-        total, done, started = conn.execute(select(
+        total, done, started, needed = conn.execute(select(
             func.count(),
-            func.coalesce(func.sum((i.c.n_done >= project.overlap).cast(t.items.c.n_done.type)), 0),
+            func.coalesce(func.sum((i.c.n_done >= want).cast(t.items.c.n_done.type)), 0),
             func.coalesce(func.sum((i.c.n_done > 0).cast(t.items.c.n_done.type)), 0),
-        ).where(i.c.project_id == project.id)).one()
+            func.coalesce(func.sum(want), 0),
+        ).where(i.c.project_id == project.id, i.c.is_gold == 0)).one()
+        n_gold = conn.execute(select(func.count()).where(
+            i.c.project_id == project.id, i.c.is_gold == 1)).scalar_one()
         leased_untouched = conn.execute(
             select(func.count(func.distinct(le.c.item_id)))
             .select_from(le.join(i, i.c.id == le.c.item_id))
-            .where(le.c.project_id == project.id, le.c.expires_at > now, i.c.n_done == 0)
+            .where(le.c.project_id == project.id, le.c.expires_at > now, i.c.n_done == 0, i.c.is_gold == 0)
         ).scalar_one()
         per_user = conn.execute(
             select(t.users.c.name, func.count(a.c.id), func.sum(a.c.active_ms),
@@ -145,9 +156,9 @@ def progress(store, project: Project, now: float | None = None) -> dict:
         "project": project.slug,
         "overlap": project.overlap,
         "items": {"total": int(total), "done": int(done), "in_progress": in_progress,
-                  "waiting": int(total) - int(done) - in_progress},
+                  "waiting": int(total) - int(done) - in_progress, "gold": int(n_gold)},
         "annotations": int(annotations_total),
-        "annotations_needed": int(total) * project.overlap,
+        "annotations_needed": int(needed),
         "active_leases": int(active_leases),
         "annotators": [{"name": n, "annotations": int(c), "active_seconds": round(float(ms or 0) / 1000, 1),
                         "last_at": last} for n, c, ms, last in per_user],

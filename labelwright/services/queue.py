@@ -23,6 +23,7 @@ few statements as each database allows (see ``docs/benchmarks.md`` for what that
 
 from __future__ import annotations
 
+import random
 import time
 import uuid
 from typing import NamedTuple
@@ -34,41 +35,57 @@ from labelwright.services.projects import Project, get_project, project_from_row
 from labelwright.services.users import User
 from labelwright.store import dumps, loads
 
-_PICK = """
-SELECT i.id FROM items i
-WHERE i.project_id = :p AND i.is_open = 1
+# What an annotator may be given: not answered, leased or skipped by them, and they are not paused.
+_PICK_TAIL = """
   AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.item_id = i.id AND a.user_id = :u)
   AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.item_id = i.id AND l.user_id = :u)
   AND NOT EXISTS (SELECT 1 FROM skips s WHERE s.item_id = i.id AND s.user_id = :u)
+  AND NOT EXISTS (SELECT 1 FROM paused_annotators pa WHERE pa.project_id = :p AND pa.user_id = :u)
 ORDER BY i.id
 LIMIT 1
 """
+_PICK = "SELECT i.id FROM items i\nWHERE i.project_id = :p AND i.is_open = 1 AND i.is_gold = 0" + _PICK_TAIL
+# A gold item (each annotator answers each once; never served once the annotator's real work is done).
+_PICK_GOLD = ("SELECT i.id FROM items i\nWHERE i.project_id = :p AND i.is_gold = 1\n"
+              "  AND EXISTS (SELECT 1 FROM (" + _PICK.strip() + ") AS work)" + _PICK_TAIL)
+# An item wants COALESCE(target, overlap) answers: target is set for gold items and by adaptive redundancy.
+_WANT = "COALESCE(target, :o)"
 
 # The claim in as few statements as each database allows. SQLite has one writer, so picking the item
 # and taking its slot is one UPDATE. PostgreSQL locks the picked row (skipping rows other claims hold),
 # takes the slot and writes the lease in one statement; the outer row says what was picked and what
 # was taken, so a lost race (picked but not taken) is told apart from an empty queue.
-_TAKE_SQLITE = (
-    "UPDATE items SET n_assigned = n_assigned + 1, is_open = CASE WHEN n_assigned + 1 < :o THEN 1 ELSE 0 END "
-    "WHERE id = (" + _PICK + ") AND n_assigned < :o RETURNING id, external_id, data")
+def _take_sqlite(pick: str) -> str:
+    return (f"UPDATE items SET n_assigned = n_assigned + 1, is_open = CASE WHEN n_assigned + 1 < {_WANT} "
+            f"THEN 1 ELSE 0 END WHERE id = ({pick}) AND n_assigned < {_WANT} RETURNING id, external_id, data")
+
+
+_TAKE_SQLITE = {False: _take_sqlite(_PICK), True: _take_sqlite(_PICK_GOLD)}
 _LIVE_LEASE = "SELECT 1 FROM leases WHERE user_id = :u AND project_id = :p AND expires_at > :now"
+
+
 # PostgreSQL: the claim's statements go out in one round trip (see _claim_pg), so the pick must not
 # run when the caller already holds a live lease (that item is renewed and handed back instead).
-_TAKE_PG = (
-    "WITH pick AS (" + _PICK.replace("ORDER BY", "AND NOT EXISTS (" + _LIVE_LEASE + ")\nORDER BY")
-    + " FOR UPDATE OF i {wait}), "
-    "took AS (UPDATE items SET n_assigned = items.n_assigned + 1, "
-    "is_open = CASE WHEN items.n_assigned + 1 < :o THEN 1 ELSE 0 END "
-    "FROM pick WHERE items.id = pick.id AND items.n_assigned < :o "
-    "RETURNING items.id, items.external_id, items.data), "
-    "leased AS (INSERT INTO leases (item_id, user_id, project_id, created_at, expires_at) "
-    "SELECT id, :u, :p, :now, :e FROM took) "
-    "SELECT took.id, took.external_id, took.data FROM pick LEFT JOIN took ON took.id = pick.id")
+def _take_pg(pick: str, wait: str) -> str:
+    head, _, tail = pick.rpartition("ORDER BY")
+    return ("WITH pick AS (" + head + "AND NOT EXISTS (" + _LIVE_LEASE + ")\nORDER BY" + tail
+            + f" FOR UPDATE OF i {wait}), "
+            "took AS (UPDATE items SET n_assigned = items.n_assigned + 1, "
+            "is_open = CASE WHEN items.n_assigned + 1 < COALESCE(items.target, :o) THEN 1 ELSE 0 END "
+            "FROM pick WHERE items.id = pick.id AND items.n_assigned < COALESCE(items.target, :o) "
+            "RETURNING items.id, items.external_id, items.data), "
+            "leased AS (INSERT INTO leases (item_id, user_id, project_id, created_at, expires_at) "
+            "SELECT id, :u, :p, :now, :e FROM took) "
+            "SELECT took.id, took.external_id, took.data FROM pick LEFT JOIN took ON took.id = pick.id")
+
+
 # First skip rows other transactions hold (claims do not queue behind each other); if that finds
 # nothing, the rows left may only be busy for a moment (another annotator's submit is committing), so
 # look again waiting for them: ``next`` says "nothing left" only when nothing is.
-_TAKE_PG_SKIP = _TAKE_PG.format(wait="SKIP LOCKED")
-_TAKE_PG_WAIT = _TAKE_PG.format(wait="")
+_TAKE_PG = {(gold, wait): _take_pg(_PICK_GOLD if gold else _PICK, "" if wait else "SKIP LOCKED")
+            for gold in (False, True) for wait in (False, True)}
+_PAUSED = "SELECT 1 FROM paused_annotators WHERE project_id = :p AND user_id = :u"
+_PAUSED_MESSAGE = "the project owner has paused your work on this project"
 _HELD = ("SELECT item_id FROM leases WHERE user_id = :u AND project_id = :p AND expires_at > :now "
          "ORDER BY created_at LIMIT 1")
 # PostgreSQL: reclaim expired leases, and renew the caller's live lease if there is one, returning
@@ -108,22 +125,25 @@ def _release_slot(conn, item_id: int) -> None:
         "UPDATE items SET n_assigned = n_assigned - 1, is_open = 1 WHERE id = :i"), {"i": item_id})
 
 
-def _claim_pg(store, params: dict):
+def _claim_pg(store, params: dict, gold: bool):
     """The claim on PostgreSQL in one round trip: BEGIN, lock the caller, reclaim expired leases and
     renew the caller's live one, pick and take an item unless they hold one, COMMIT. Claims commit
     asynchronously (``synchronous_commit`` off: a crash may forget a lease, never half of one);
-    submissions commit synchronously."""
+    submissions commit synchronously. ``gold``: take a gold item if the caller has one left."""
     wait = False
     while True:
         with store.pipeline() as tx:
             tx.execute(_LOCK_CLAIMER, params)
             renewed = tx.execute(_RECLAIM_AND_RENEW_PG, params)
-            taken = tx.commit_with(_TAKE_PG_WAIT if wait else _TAKE_PG_SKIP, params)
+            taken = tx.commit_with(_TAKE_PG[gold, wait], params)
             row = renewed.fetchone()
             if row is not None:
                 return row
             row = taken.fetchone()
         if row is None:
+            if gold:  # no gold item left for them (or no real work): an ordinary item instead
+                gold = wait = False
+                continue
             if wait:
                 return None
             wait = True  # nothing free that nobody holds: look again, waiting for busy rows
@@ -136,14 +156,21 @@ def claim_next(store, project: Project, user: User, now: float | None = None) ->
     """Give ``user`` the next item of ``project`` under a lease, or None when nothing is left for them.
 
     If the user already holds a live lease in this project, that item is returned again (its lease
-    renewed), so reloading the page or retrying a request never takes a second item.
+    renewed), so reloading the page or retrying a request never takes a second item. With the
+    project's ``gold.rate`` chance the item is a gold one the user has not answered yet (while they have
+    ordinary work left); it looks like any other item. A paused annotator gets :class:`Forbidden`.
     """
     now = now or time.time()
     expires = now + project.lease_seconds
     params = {"u": user.id, "p": project.id, "now": now, "e": expires, "o": project.overlap}
+    rate = project.schema.gold.rate
+    gold = rate > 0 and (rate >= 1 or random.random() < rate)
     if store.dialect == "postgresql":
-        row = _claim_pg(store, params)
-        return None if row is None else _item_payload(project, row, expires)
+        row = _claim_pg(store, params, gold)
+        if row is None:
+            _refuse_if_paused(store, params)
+            return None
+        return _item_payload(project, row, expires)
     with store.write() as conn:
         cur = store.cursor(conn)
         cur.execute(_HELD, params)
@@ -155,14 +182,30 @@ def claim_next(store, project: Project, user: User, now: float | None = None) ->
             row = cur.fetchone()
         else:
             _reclaim_expired_sqlite(store, cur, params["p"], now)
-            cur.execute(_TAKE_SQLITE, params)
-            row = cur.fetchone()
+            row = None
+            if gold:
+                cur.execute(_TAKE_SQLITE[True], params)
+                row = cur.fetchone()
             if row is None:
+                cur.execute(_TAKE_SQLITE[False], params)
+                row = cur.fetchone()
+            if row is None:
+                _refuse_if_paused(store, params, cur)
                 return None
             params["i"] = row[0]
             cur.execute("INSERT INTO leases (item_id, user_id, project_id, created_at, expires_at) "
                         "VALUES (:i, :u, :p, :now, :e)", params)
     return _item_payload(project, row, expires)
+
+
+def _refuse_if_paused(store, params: dict, cur=None) -> None:
+    if cur is not None:
+        cur.execute(_PAUSED, params)
+        paused = cur.fetchone()
+    else:
+        paused = store.lookup(_PAUSED, params)
+    if paused is not None:
+        raise Forbidden(_PAUSED_MESSAGE)
 
 
 def _item_and_project(store, conn, item_id: int) -> tuple:
@@ -216,14 +259,15 @@ def _annotation_dict(row, user_name: str | None = None) -> dict:
 _SUBMIT_CHECK = (
     "SELECT " + _ANN_COLS + " FROM annotations WHERE user_id = :u AND idempotency_key = :k "
     "UNION ALL SELECT " + _ANN_COLS + " FROM annotations WHERE item_id = :i AND user_id = :u")
-_ITEM_PROJECT = ("SELECT p.id, p.slug, p.name, p.schema, p.overlap, p.lease_seconds, p.created_at, p.updated_at "
-                 "FROM items i JOIN projects p ON p.id = i.project_id WHERE i.id = :i")
+_ITEM_PROJECT = ("SELECT p.id, p.slug, p.name, p.schema, p.overlap, p.lease_seconds, p.created_at, p.updated_at, "
+                 "i.is_gold, EXISTS (SELECT 1 FROM paused_annotators pa WHERE pa.project_id = p.id "
+                 "AND pa.user_id = :u) FROM items i JOIN projects p ON p.id = i.project_id WHERE i.id = :i")
 # Count the answer against the item: a submission under the caller's lease uses the slot the lease
 # held; one without a lease (it expired and was reclaimed) must find a free slot, or nothing is saved.
 _COUNT_SQLITE = (
     "UPDATE items SET n_done = n_done + 1, n_assigned = n_assigned + :take, "
-    "is_open = CASE WHEN n_assigned + :take < :o THEN 1 ELSE 0 END "
-    "WHERE id = :i AND (:take = 0 OR n_assigned < :o)")
+    f"is_open = CASE WHEN n_assigned + :take < {_WANT} THEN 1 ELSE 0 END "
+    f"WHERE id = :i AND (:take = 0 OR n_assigned < {_WANT})")
 _INSERT_ANNOTATION = (
     "INSERT INTO annotations (item_id, project_id, user_id, answers, active_ms, idempotency_key, "
     "revision, created_at, updated_at) ")
@@ -232,8 +276,9 @@ _SUBMIT_PG = (
     "WITH gone AS (DELETE FROM leases WHERE item_id = :i AND user_id = :u RETURNING item_id), "
     "take AS (SELECT CASE WHEN EXISTS (SELECT 1 FROM gone) THEN 0 ELSE 1 END AS n), "
     "counted AS (UPDATE items SET n_done = n_done + 1, n_assigned = n_assigned + take.n, "
-    "is_open = CASE WHEN n_assigned + take.n < :o THEN 1 ELSE 0 END "
-    "FROM take WHERE items.id = :i AND (take.n = 0 OR items.n_assigned < :o) RETURNING items.id), "
+    "is_open = CASE WHEN n_assigned + take.n < COALESCE(items.target, :o) THEN 1 ELSE 0 END "
+    "FROM take WHERE items.id = :i AND (take.n = 0 OR items.n_assigned < COALESCE(items.target, :o)) "
+    "RETURNING items.id), "
     "unskip AS (DELETE FROM skips USING counted WHERE skips.item_id = counted.id AND skips.user_id = :u) "
     + _INSERT_ANNOTATION + "SELECT id, :p, :u, :a, :ms, :k, 1, :now, :now FROM counted RETURNING id")
 _LEASE_EXPIRED = ("your lease on this item expired and it has since been given to other "
@@ -250,7 +295,9 @@ def _submit_checks(store, item_id: int, key: str, answers, earlier: list, prow) 
             return None, None, _annotation_dict(_AnnRow(*row))
     if prow is None:
         raise NotFound(f"no item {item_id}")
-    project = project_from_row(store, prow)
+    if prow[9]:
+        raise Forbidden(_PAUSED_MESSAGE)
+    project = project_from_row(store, prow[:8])
     clean = project.schema.validate_answers(answers)
     if earlier:
         raise Conflict("you already answered this item; amend your annotation instead")
@@ -261,7 +308,9 @@ def submit(store, item_id: int, user: User, answers, *, active_ms: int = 0,
            idempotency_key: str | None = None, now: float | None = None) -> tuple[dict, bool]:
     """Record the user's answers for an item. Returns ``(annotation, created)``.
 
-    A retry with the same idempotency key returns the first annotation with ``created=False``.
+    A retry with the same idempotency key returns the first annotation with ``created=False``. In a
+    project with adaptive redundancy the item's target is then revised
+    (:func:`labelwright.services.redundancy.decide`).
     """
     now = now or time.time()
     if isinstance(active_ms, bool) or not isinstance(active_ms, int) or active_ms < 0:
@@ -276,7 +325,8 @@ def submit(store, item_id: int, user: User, answers, *, active_ms: int = 0,
             tx.execute(_LOCK_USER, params)
             check = tx.execute(_SUBMIT_CHECK, params)
             item = tx.execute(_ITEM_PROJECT, params)
-            project, clean, replay = _submit_checks(store, item_id, key, answers, check.fetchall(), item.fetchone())
+            prow = item.fetchone()
+            project, clean, replay = _submit_checks(store, item_id, key, answers, check.fetchall(), prow)
             if replay is not None:
                 return replay, False
             params.update(p=project.id, o=project.overlap, a=dumps(clean))
@@ -302,6 +352,10 @@ def submit(store, item_id: int, user: User, answers, *, active_ms: int = 0,
             cur.execute(_INSERT_ANNOTATION + "VALUES (:i, :p, :u, :a, :ms, :k, 1, :now, :now) RETURNING id",
                         params)
             ann_id = cur.fetchone()[0]
+    if project.schema.redundancy is not None and not prow[8]:
+        from labelwright.services.redundancy import decide
+
+        decide(store, project, item_id)
     return {"id": ann_id, "item_id": item_id, "answers": clean, "active_ms": active_ms, "revision": 1,
             "created_at": now, "updated_at": now}, True
 
@@ -385,7 +439,8 @@ def counts_for_user(store, project: Project, user: User) -> dict:
         done = conn.execute(text("SELECT count(*) FROM annotations WHERE user_id = :u AND project_id = :p"),
                             {"u": user.id, "p": project.id}).scalar_one()
         left = conn.execute(text(
-            "SELECT count(*) FROM items i WHERE i.project_id = :p AND i.n_done < :o "
+            "SELECT count(*) FROM items i WHERE i.project_id = :p AND i.is_gold = 0 "
+            "AND i.n_done < COALESCE(i.target, :o) "
             "AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.item_id = i.id AND a.user_id = :u) "
             "AND NOT EXISTS (SELECT 1 FROM skips s WHERE s.item_id = i.id AND s.user_id = :u)"),
             {"p": project.id, "o": project.overlap, "u": user.id}).scalar_one()

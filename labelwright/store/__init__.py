@@ -245,8 +245,8 @@ class Store:
 
     # ---- schema ---------------------------------------------------------------------------------
 
-    def migrate(self) -> list[int]:
-        return _migrate.upgrade(self)
+    def migrate(self, target: int | None = None) -> list[int]:
+        return _migrate.upgrade(self, target)
 
     def schema_version(self) -> int:
         with self.read() as conn:

@@ -55,6 +55,8 @@ items = Table(
     Column("n_done", Integer, nullable=False),
     Column("is_open", Integer, nullable=False),
     Column("created_at", Float, nullable=False),
+    Column("target", Integer),
+    Column("is_gold", Integer, nullable=False),
 )
 
 leases = Table(
@@ -96,4 +98,22 @@ skips = Table(
     Column("user_id", BigInteger, primary_key=True),
     Column("project_id", BigInteger, nullable=False),
     Column("created_at", Float, nullable=False),
+)
+
+gold = Table(
+    "gold", metadata,
+    Column("item_id", BigInteger, primary_key=True),
+    Column("project_id", BigInteger, nullable=False),
+    Column("answers", Text, nullable=False),
+    Column("created_by", BigInteger),
+    Column("created_at", Float, nullable=False),
+)
+
+paused_annotators = Table(
+    "paused_annotators", metadata,
+    Column("project_id", BigInteger, primary_key=True),
+    Column("user_id", BigInteger, primary_key=True),
+    Column("reason", Text),
+    Column("paused_by", BigInteger),
+    Column("paused_at", Float, nullable=False),
 )

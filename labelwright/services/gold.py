@@ -1,0 +1,144 @@
+"""Gold items: items whose answers the owner knows, mixed into annotators' queues to measure them.
+
+A gold item is an ordinary item with ``items.is_gold = 1`` and a row in ``gold`` holding its answers.
+Nothing that serves an item to an annotator reads the ``gold`` table, and the flag is never part of an
+item's payload, so a gold item looks like any other. Each annotator may answer a gold item once (its
+target is :data:`GOLD_TARGET`, far above any overlap); the queue serves gold items at the project's
+``gold.rate`` (see :func:`labelwright.services.queue.claim_next`).
+
+Gold answers reach the server two ways: a column of the import (``gold.field``, default ``gold``;
+:func:`split_gold`) or :func:`set_gold` (the API and the owner's item page).
+"""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+from sqlalchemy import text
+
+from labelwright.errors import NotFound, ValidationError
+from labelwright.schema import FreeText, ProjectSchema, answer_label
+from labelwright.services.projects import Project
+from labelwright.store import dumps, loads
+
+GOLD_TARGET = 1_000_000_000  # "every annotator may answer it once": above any number of annotators
+
+
+def split_gold(schema: ProjectSchema, record: dict, *, file: str | None = None,
+               line: int | None = None) -> dict | None:
+    """Take the gold answers out of an import record (in place) and return them checked, or None.
+
+    Accepted shapes: ``gold: {question: answer, ...}`` (JSONL, Parquet, a DataFrame), the same object as
+    JSON text (a CSV cell), a bare answer when the project asks one question, or one
+    ``gold.<question>`` column per question (CSV).
+    """
+    name = schema.gold.field
+    value = record.pop(name, None)
+    prefix = name + "."
+    dotted = [k for k in record if k.startswith(prefix)]
+    if dotted:
+        if value is not None:
+            raise ValidationError(f"give gold answers either as {name!r} or as {prefix}<question> columns, "
+                                  "not both", field=name, file=file, line=line)
+        value = {k[len(prefix):]: record.pop(k) for k in dotted}
+        value = {k: v for k, v in value.items() if v is not None and v != ""}
+        if not value:
+            return None
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            parsed = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            parsed = None
+        if isinstance(parsed, dict):
+            value = parsed
+        elif len(schema.questions) == 1:
+            value = {schema.questions[0].name: value if parsed is None else parsed}
+    elif not isinstance(value, dict) and len(schema.questions) == 1:
+        value = {schema.questions[0].name: value}
+    return schema.validate_gold(value, file=file, line=line)
+
+
+def store_gold(conn, project_id: int, pairs: list[tuple[int, str]], user_id: int | None, now: float) -> None:
+    """Mark items gold with their answers (JSON text), in the caller's transaction. Re-marking replaces
+    the answers."""
+    if not pairs:
+        return
+    conn.execute(text(
+        "INSERT INTO gold (item_id, project_id, answers, created_by, created_at) VALUES (:i, :p, :a, :u, :now) "
+        "ON CONFLICT (item_id) DO UPDATE SET answers = excluded.answers, created_by = excluded.created_by, "
+        "created_at = excluded.created_at"),
+        [{"i": i, "p": project_id, "a": a, "u": user_id, "now": now} for i, a in pairs])
+    conn.execute(text(
+        "UPDATE items SET is_gold = 1, target = :t, is_open = 1 WHERE id IN "
+        "(SELECT item_id FROM gold WHERE project_id = :p) AND is_gold = 0"),
+        {"t": GOLD_TARGET, "p": project_id})
+
+
+def set_gold(store, project: Project, item_id: int, answers, user=None) -> dict:
+    """Mark one item of ``project`` as gold with ``answers`` (a subset of its questions)."""
+    clean = project.schema.validate_gold(answers)
+    with store.write() as conn:
+        _item_of(conn, project, item_id)
+        store_gold(conn, project.id, [(item_id, dumps(clean))], getattr(user, "id", None), time.time())
+    return {"item_id": item_id, "gold": clean}
+
+
+def unset_gold(store, project: Project, item_id: int) -> bool:
+    """Make a gold item ordinary again (its target back to the project's overlap). Returns whether it was gold."""
+    with store.write() as conn:
+        _item_of(conn, project, item_id)
+        gone = conn.execute(text("DELETE FROM gold WHERE item_id = :i RETURNING item_id"), {"i": item_id}).first()
+        conn.execute(text(
+            "UPDATE items SET is_gold = 0, target = NULL, "
+            "is_open = CASE WHEN n_assigned < :o THEN 1 ELSE 0 END WHERE id = :i"),
+            {"i": item_id, "o": project.overlap})
+    return gone is not None
+
+
+def _item_of(conn, project: Project, item_id: int) -> None:
+    found = conn.execute(text("SELECT 1 FROM items WHERE id = :i AND project_id = :p"),
+                         {"i": item_id, "p": project.id}).first()
+    if found is None:
+        raise NotFound(f"no item {item_id} in project {project.slug!r}")
+
+
+def gold_answers(store, project: Project, conn=None) -> dict[int, dict]:
+    """``{item_id: gold answers}`` for the project (owner-side code only: never served to annotators)."""
+    def read(c):
+        return {r[0]: loads(r[1]) for r in c.execute(
+            text("SELECT item_id, answers FROM gold WHERE project_id = :p"), {"p": project.id})}
+    if conn is not None:
+        return read(conn)
+    with store.read() as c:
+        return read(c)
+
+
+def answer_matches(question, answer, gold) -> bool | None:
+    """Whether one answer matches the gold answer; None when the question is not checked against gold
+    (free text) or either is missing. Pairwise answers are compared on their choice."""
+    if answer is None or gold is None or isinstance(question, FreeText):
+        return None
+    return answer_label(question, answer) == answer_label(question, gold)
+
+
+def gold_accuracy(schema: ProjectSchema, rows, gold: dict[int, dict]) -> dict:
+    """Per annotator ``{"checked": n, "correct": k}`` over their answers to gold items.
+
+    ``rows`` yields ``(item_id, annotator, answers)``; each gold question answered counts once."""
+    questions = {q.name: q for q in schema.questions}
+    out: dict = {}
+    for item_id, annotator, answers in rows:
+        known = gold.get(item_id)
+        if not known:
+            continue
+        for name, want in known.items():
+            ok = answer_matches(questions.get(name), answers.get(name), want) if name in questions else None
+            if ok is None:
+                continue
+            entry = out.setdefault(annotator, {"checked": 0, "correct": 0})
+            entry["checked"] += 1
+            entry["correct"] += int(ok)
+    return out
