@@ -1,0 +1,162 @@
+"""Adaptive redundancy in the queue: ask for another answer only while an item is in doubt.
+
+A project with ``redundancy: {min, max, confidence, question}`` gives every item ``min`` answers (its
+overlap). After each submission to an item, :func:`decide` computes the item's posterior over the
+question's labels from its answers and the annotators' estimated skills
+(:func:`labelwright.quality.adaptive.item_posterior`); while the most probable label is below
+``confidence`` and the item has fewer than ``max`` answers, the item's target is raised to one more
+than it has, which reopens it in the queue. Items keep their place (the queue serves the lowest id
+first), so an item in doubt gets its next answer soon.
+
+Skills are fitted without ground truth on every answer to the question so far, anchored on gold items
+(:func:`labelwright.quality.adaptive.fit_skills`), and cached per project on the store. Until the
+project has :data:`MIN_FIT_ANSWERS` answers every annotator counts as 70% accurate with uniform
+class priors (so two agreeing answers are not yet enough at 0.95). A fit is redone
+once the project has grown by a tenth (at least :data:`REFIT_MIN_NEW` answers) or is
+:data:`REFIT_SECONDS` old: in the request for small projects (under :data:`SYNC_LIMIT` answers, a few
+milliseconds), in a background thread for larger ones (the decision meanwhile uses the last fit).
+Each server process keeps its own cache; they converge on the same data.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import pandas as pd
+from sqlalchemy import text
+
+from labelwright.quality.adaptive import AdaptivePolicy, fit_skills, item_posterior
+from labelwright.schema import answer_label, label_values
+from labelwright.services.projects import Project
+from labelwright.store import loads
+
+MIN_FIT_ANSWERS = 20  # below this, skills are not estimated: every annotator counts as 0.7 accurate
+REFIT_MIN_NEW = 10
+REFIT_SHARE = 0.1
+REFIT_SECONDS = 300.0
+SYNC_LIMIT = 5_000
+
+
+@dataclass
+class SkillFit:
+    skills: dict = field(default_factory=dict)
+    priors: dict | None = None
+    answers: int = 0          # answers the fit saw
+    new: int = 0              # submissions decided since
+    at: float = 0.0
+    running: bool = False
+
+
+def policy(project: Project) -> AdaptivePolicy:
+    r = project.schema.redundancy
+    return AdaptivePolicy(min_answers=r.min, max_answers=r.max, confidence=r.confidence)
+
+
+def _fits(store) -> tuple[dict, threading.Lock]:
+    fits = store.__dict__.get("_skill_fits")
+    if fits is None:
+        fits = store.__dict__.setdefault("_skill_fits", ({}, threading.Lock()))
+    return fits
+
+
+def load_labels(store, project: Project) -> tuple[pd.DataFrame, pd.Series]:
+    """The redundancy question's answers as a long table (task, worker, label) and its gold labels."""
+    q = project.schema.redundancy_question()
+    with store.read() as conn:
+        rows = conn.execute(text("SELECT item_id, user_id, answers FROM annotations WHERE project_id = :p"),
+                            {"p": project.id}).all()
+        gold_rows = conn.execute(text("SELECT item_id, answers FROM gold WHERE project_id = :p"),
+                                 {"p": project.id}).all()
+    records = []
+    for item_id, user_id, answers in rows:
+        label = answer_label(q, loads(answers).get(q.name))
+        if label is not None:
+            records.append((item_id, user_id, label))
+    df = pd.DataFrame(records, columns=["task", "worker", "label"])
+    gold = {}
+    for item_id, answers in gold_rows:
+        label = answer_label(q, loads(answers).get(q.name))
+        if label is not None:
+            gold[item_id] = label
+    return df, pd.Series(gold, dtype=object)
+
+
+def refit(store, project: Project) -> SkillFit:
+    """Fit the annotators' skills on the project's answers now, and cache the fit."""
+    df, gold = load_labels(store, project)
+    fit = SkillFit(answers=len(df), at=time.time())
+    if len(df):
+        skills, priors, _ = fit_skills(df, gold=gold if len(gold) else None)
+        fit.skills, fit.priors = skills, priors
+    fits, lock = _fits(store)
+    with lock:
+        fits[project.id] = fit
+    return fit
+
+
+def _refit_in_background(store, project: Project) -> None:
+    def work():
+        try:
+            refit(store, project)
+        except Exception:  # noqa: BLE001 - a failed refit keeps the last fit; the next decision retries
+            fits, lock = _fits(store)
+            with lock:
+                old = fits.get(project.id)
+                if old is not None:
+                    old.running = False
+    threading.Thread(target=work, name="labelwright-skill-fit", daemon=True).start()
+
+
+def current_fit(store, project: Project, now: float | None = None) -> SkillFit:
+    """The cached skill fit for the project, refitted first when stale (see the module docstring)."""
+    now = now or time.time()
+    fits, lock = _fits(store)
+    with lock:
+        fit = fits.get(project.id)
+        stale = fit is None or fit.new >= max(REFIT_MIN_NEW, REFIT_SHARE * fit.answers) \
+            or now - fit.at > REFIT_SECONDS
+        background = stale and fit is not None and fit.answers >= SYNC_LIMIT
+        if background:
+            if fit.running:
+                return fit
+            fit.running = True
+    if not stale:
+        return fit
+    if background:
+        _refit_in_background(store, project)
+        return fit
+    return refit(store, project)
+
+
+def decide(store, project: Project, item_id: int) -> dict:
+    """Revise one item's target after a submission; returns what was decided (for tests and logs)."""
+    q = project.schema.redundancy_question()
+    fit = current_fit(store, project)
+    with store.write() as conn:
+        rows = conn.execute(text("SELECT user_id, answers FROM annotations WHERE item_id = :i"),
+                            {"i": item_id}).all()
+        labels, workers = [], []
+        for user_id, answers in rows:
+            label = answer_label(q, loads(answers).get(q.name))
+            if label is not None:
+                labels.append(label)
+                workers.append(user_id)
+        if fit.answers >= MIN_FIT_ANSWERS:
+            posterior = item_posterior(labels, workers, label_values(q), fit.skills, fit.priors)
+        else:
+            posterior = item_posterior(labels, workers, label_values(q), {}, None, default_skill=0.7)
+        top = float(posterior.max())
+        n = len(rows)
+        more = n < project.schema.redundancy.max and policy(project).needs_more(len(labels), top)
+        target = None
+        if more:
+            target = max(n + 1, project.overlap)
+            conn.execute(text(
+                "UPDATE items SET target = :t, is_open = CASE WHEN n_assigned < :t THEN 1 ELSE 0 END "
+                "WHERE id = :i AND is_gold = 0 AND COALESCE(target, :o) < :t"),
+                {"t": target, "i": item_id, "o": project.overlap})
+    with _fits(store)[1]:
+        fit.new += 1
+    return {"item_id": item_id, "answers": n, "confidence": top, "needs_more": more, "target": target}

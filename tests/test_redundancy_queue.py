@@ -1,0 +1,147 @@
+"""Adaptive redundancy and pausing, through the API: the queue asks for more answers only where in doubt."""
+
+import pytest
+from sqlalchemy import text
+
+from labelwright.errors import ValidationError
+from labelwright.schema import parse_schema
+from labelwright.services.projects import create_project, get_project, set_overlap
+from tests.conftest import bearer
+
+ADAPTIVE = {
+    "name": "Adaptive", "slug": "adaptive", "id_field": "id",
+    "gold": {"rate": 0},
+    "redundancy": {"min": 2, "max": 3, "confidence": 0.95},
+    "fields": [{"name": "text"}],
+    "questions": [{"name": "spam", "type": "single_choice", "options": ["spam", "ham"]}],
+}
+EASY, CONTESTED = 40, 5
+
+
+def _counts(store) -> dict[str, int]:
+    with store.read() as conn:
+        return dict(conn.execute(text("SELECT external_id, n_done FROM items")).all())
+
+
+def _label_everything(http, tokens: list[str], answer) -> None:
+    """Annotators take turns asking for the next item and answering it until every one hears 204."""
+    active = list(tokens)
+    while active:
+        for tok in list(active):
+            r = http.post("/api/v1/projects/adaptive/next", headers=bearer(tok))
+            if r.status_code == 204:
+                active.remove(tok)
+                continue
+            assert r.status_code == 200, r.text
+            item = r.json()
+            s = http.post(f"/api/v1/items/{item['id']}/annotations",
+                          json={"answers": {"spam": answer(item)}}, headers=bearer(tok))
+            assert s.status_code == 201, s.text
+
+
+def test_more_answers_only_where_annotators_disagree(http, store, owner, make_annotator):
+    r = http.post("/api/v1/projects", json=ADAPTIVE, headers=bearer(owner[1]))
+    assert r.status_code == 201, r.text
+    assert r.json()["overlap"] == 2  # overlap is redundancy.min
+    items = [{"id": f"e{i:02d}", "text": "spam" if i % 2 else "ham"} for i in range(EASY)]
+    items += [{"id": f"x{i}", "text": "contested"} for i in range(CONTESTED)]
+    assert http.post("/api/v1/projects/adaptive/items", json={"items": items},
+                     headers=bearer(owner[1])).status_code == 200
+    tokens = [make_annotator(f"a{i}")[1] for i in range(5)]
+    arrivals: dict[str, int] = {}
+
+    def answer(item):
+        if item["data"]["text"] != "contested":
+            return item["data"]["text"]  # everyone agrees on the easy items
+        n = arrivals.get(item["external_id"], 0)  # contested: each answer contradicts the last one
+        arrivals[item["external_id"]] = n + 1
+        return "spam" if n % 2 == 0 else "ham"
+
+    _label_everything(http, tokens, answer)
+    counts = _counts(store)
+    assert all(2 <= n <= 3 for n in counts.values()), counts
+    assert all(counts[f"x{i}"] == 3 for i in range(CONTESTED)), counts  # in doubt: up to the maximum
+    late = [counts[f"e{i:02d}"] for i in range(EASY - 20, EASY)]
+    assert late == [2] * 20, counts  # once skills are known, two agreeing answers settle an item
+    assert sum(counts.values()) < 3 * len(counts)
+    status = http.get("/api/v1/projects/adaptive/status", headers=bearer(owner[1])).json()
+    assert status["items"]["done"] == EASY + CONTESTED
+    assert status["annotations"] == status["annotations_needed"] == sum(counts.values())
+
+
+def test_an_item_in_doubt_reopens_for_a_third_annotator(http, store, owner, make_annotator):
+    p = create_project(store, {**ADAPTIVE, "redundancy": {"min": 2, "max": 5, "confidence": 0.95}},
+                       created_by=owner[0].id)
+    http.post("/api/v1/projects/adaptive/items", json={"items": [{"id": "only", "text": "t"}]},
+              headers=bearer(owner[1]))
+    a, b, c = (make_annotator(n)[1] for n in "abc")
+    for tok, ans in ((a, "spam"), (b, "ham")):
+        item = http.post("/api/v1/projects/adaptive/next", headers=bearer(tok)).json()
+        http.post(f"/api/v1/items/{item['id']}/annotations", json={"answers": {"spam": ans}}, headers=bearer(tok))
+    assert http.get("/api/v1/projects/adaptive/mine", headers=bearer(c)).json()["left"] == 1
+    third = http.post("/api/v1/projects/adaptive/next", headers=bearer(c))
+    assert third.status_code == 200 and third.json()["external_id"] == "only"
+    with store.read() as conn:
+        assert conn.execute(text("SELECT target FROM items")).scalar_one() == 3
+    assert get_project(store, p.id).overlap == 2
+
+
+def test_fixed_overlap_projects_are_untouched(http, store, spam_project, make_annotator):
+    a, b, c = (make_annotator(n)[1] for n in "abc")
+    for tok, ans in ((a, "spam"), (b, "ham")):
+        item = http.post("/api/v1/projects/spam/next", headers=bearer(tok)).json()
+        assert item["external_id"] == "c0"
+        http.post(f"/api/v1/items/{item['id']}/annotations", json={"answers": {"spam": ans}}, headers=bearer(tok))
+    assert http.post("/api/v1/projects/spam/next", headers=bearer(c)).json()["external_id"] == "c1"
+
+
+def test_redundancy_schema_rules():
+    base = {k: v for k, v in ADAPTIVE.items() if k != "redundancy"}
+    assert parse_schema({**base, "redundancy": {"min": 3, "max": 7}}).overlap == 3
+    with pytest.raises(ValidationError, match="overlap is redundancy.min"):
+        parse_schema({**base, "overlap": 2, "redundancy": {"min": 3}})
+    with pytest.raises(ValidationError, match="max .2. must be at least min .3."):
+        parse_schema({**base, "redundancy": {"min": 3, "max": 2}})
+    with pytest.raises(ValidationError, match="'note' is a text question"):
+        parse_schema({**base, "questions": base["questions"] + [{"name": "note", "type": "text"}],
+                      "redundancy": {"question": "note"}})
+    with pytest.raises(ValidationError, match="needs a single choice, rating or pairwise"):
+        parse_schema({**base, "questions": [{"name": "note", "type": "text"}], "redundancy": {}})
+    rated = parse_schema({**base, "questions": [{"name": "r", "type": "rating"}], "redundancy": {}})
+    assert rated.redundancy_question().name == "r"
+
+
+def test_set_overlap_moves_the_minimum(store, owner):
+    p = create_project(store, ADAPTIVE, created_by=owner[0].id)
+    p = set_overlap(store, p, 4)
+    assert (p.overlap, p.schema.redundancy.min, p.schema.redundancy.max) == (4, 4, 4)
+
+
+def test_pausing_an_annotator(http, store, spam_project, owner, make_annotator):
+    _, tok = make_annotator("ann")
+    held = http.post("/api/v1/projects/spam/next", headers=bearer(tok)).json()
+    assert http.post("/api/v1/projects/spam/annotators/ann/pause", json={"reason": "too fast"},
+                     headers=bearer(tok)).status_code == 403  # only an owner pauses
+    r = http.post("/api/v1/projects/spam/annotators/ann/pause", json={"reason": "too fast"},
+                  headers=bearer(owner[1]))
+    assert r.json() == {"annotator": "ann", "paused": True, "leases_released": 1}
+    paused = http.get("/api/v1/projects/spam/paused", headers=bearer(owner[1])).json()
+    assert paused["ann"]["reason"] == "too fast" and paused["ann"]["paused_by"] == "olive"
+    nxt = http.post("/api/v1/projects/spam/next", headers=bearer(tok))
+    assert nxt.status_code == 403 and "paused" in nxt.json()["error"]
+    sub = http.post(f"/api/v1/items/{held['id']}/annotations", json={"answers": {"spam": "ham"}},
+                    headers=bearer(tok))
+    assert sub.status_code == 403 and "paused" in sub.json()["error"]
+    with store.read() as conn:  # the released slot went back to the queue
+        assert conn.execute(text("SELECT n_assigned FROM items WHERE id = :i"), {"i": held["id"]}).scalar_one() == 0
+    # another annotator still works normally
+    _, other = make_annotator("other")
+    assert http.post("/api/v1/projects/spam/next", headers=bearer(other)).status_code == 200
+    r = http.post("/api/v1/projects/spam/annotators/ann/resume", headers=bearer(owner[1]))
+    assert r.json() == {"annotator": "ann", "paused": False, "was_paused": True}
+    again = http.post("/api/v1/projects/spam/next", headers=bearer(tok))
+    assert again.status_code == 200
+    assert http.post(f"/api/v1/items/{again.json()['id']}/annotations", json={"answers": {"spam": "ham"}},
+                     headers=bearer(tok)).status_code == 201
+    assert http.post("/api/v1/projects/spam/annotators/nobody/pause",
+                     headers=bearer(owner[1])).status_code == 404
