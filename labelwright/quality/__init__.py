@@ -8,7 +8,7 @@ Categorical answers (a long table with columns ``task``, ``worker``, ``label``, 
 See docs/quality.md for what each method assumes and when to use it.
 """
 
-from labelwright.quality.aggregate import aggregate
+from labelwright.quality.aggregate import aggregate, aggregate_proba
 from labelwright.quality.agreement import cohen_kappa, fleiss_kappa, krippendorff_alpha, percent_agreement
 from labelwright.quality.calibration import expected_calibration_error, reliability_table
 from labelwright.quality.dawid_skene import DawidSkene, OneCoinDawidSkene
@@ -21,7 +21,7 @@ from labelwright.quality.pairwise import BradleyTerry, NoisyBradleyTerry, bootst
 
 __all__ = [
     "GLAD", "MACE", "BradleyTerry", "DawidSkene", "GaussianWorkers", "MajorityVote", "NoisyBradleyTerry",
-    "NumericMean", "NumericMedian", "OneCoinDawidSkene", "QualityInputError", "Wawa", "aggregate",
+    "NumericMean", "NumericMedian", "OneCoinDawidSkene", "QualityInputError", "Wawa", "aggregate", "aggregate_proba",
     "bootstrap_scores", "cohen_kappa", "expected_calibration_error", "fleiss_kappa", "krippendorff_alpha",
     "percent_agreement", "reliability_table",
 ]

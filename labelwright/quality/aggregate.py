@@ -121,19 +121,37 @@ def aggregate(data: pd.DataFrame, gold: pd.Series | None = None, *,
         return aggregate_pairs(data, random_state=random_state)
     if kind != "categorical":
         raise QualityInputError(f"kind must be 'categorical', 'numeric' or 'pairwise'; got {kind!r}")
+    probas = aggregate_proba(data, gold, random_state=random_state)
+    out = pd.DataFrame({"label": probas.columns.to_numpy()[probas.to_numpy().argmax(axis=1)],
+                        "confidence": probas.to_numpy().max(axis=1)}, index=probas.index)
+    out.attrs["method"] = probas.attrs["method"]
+    return out
+
+
+def aggregate_proba(data: pd.DataFrame, gold: pd.Series | dict | None = None, *,
+                    random_state: int | None = 0) -> pd.DataFrame:
+    """The default categorical method's probabilities: a DataFrame indexed by task, one column per label.
+
+    The same posterior :func:`aggregate` reports the top of (calibrated on gold the same way; gold tasks
+    get probability 1 on their gold label). ``result.attrs["method"]`` names the method. Useful for a
+    worker's estimated skill: the mean probability of the labels they gave.
+    """
     data = check_columns(data, CATEGORICAL_COLUMNS)
+    if isinstance(gold, dict):
+        gold = pd.Series(gold, dtype=object)
     scores, method = categorical_scores(data, gold)
     temperature = 1.0
+    if gold is not None and gold.index.isin(set(data["task"])).sum() >= MIN_GOLD:
+        temperature = gold_temperature(data, gold, random_state)
+    probas = pd.DataFrame(_softmax(scores.to_numpy(), temperature), index=scores.index, columns=scores.columns)
     if gold is not None:
-        gold = pd.Series(gold) if isinstance(gold, dict) else gold
-        if gold.index.isin(set(data["task"])).sum() >= MIN_GOLD:
-            temperature = gold_temperature(data, gold, random_state)
-    probas = _softmax(scores.to_numpy(), temperature)
-    out = pd.DataFrame({"label": scores.columns.to_numpy()[probas.argmax(axis=1)],
-                        "confidence": probas.max(axis=1)}, index=scores.index)
-    if gold is not None:
-        known = gold[gold.index.isin(out.index)]
-        out.loc[known.index, ["label", "confidence"]] = np.column_stack([known.to_numpy(), np.ones(len(known))])
-        out["confidence"] = out["confidence"].astype(float)
-    out.attrs["method"] = method if temperature == 1.0 else f"{method}, temperature {temperature:.3g} from gold"
-    return out
+        known = gold[gold.index.isin(probas.index) & gold.isin(probas.columns)]
+        if len(known):
+            rows = probas.index.get_indexer(known.index)
+            cols = probas.columns.get_indexer(known.to_numpy())
+            values = probas.to_numpy(copy=True)
+            values[rows] = 0.0
+            values[rows, cols] = 1.0
+            probas = pd.DataFrame(values, index=probas.index, columns=probas.columns)
+    probas.attrs["method"] = method if temperature == 1.0 else f"{method}, temperature {temperature:.3g} from gold"
+    return probas

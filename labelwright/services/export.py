@@ -1,19 +1,28 @@
-"""Export a project's items with every annotation and a majority vote, streamed in chunks.
+"""Export a project's items with every annotation, a majority vote and the aggregated label, streamed.
 
-Items are read in id order, ``CHUNK`` at a time, each chunk with its annotations, so memory stays flat
-however large the project is. Three formats share one reader:
+First the project's aggregated labels are computed (:mod:`labelwright.services.labels`: truth
+inference needs every answer at once). Then items are read in id order, ``CHUNK`` at a time, each chunk
+with its annotations, so the export itself adds no memory however large the project is. Three formats
+share one reader:
 
 * ``jsonl``: one line per item::
 
     {"item_id": 7, "external_id": "01_000", "data": {...},
      "annotations": [{"annotator": "ana", "answers": {...}, "active_ms": 5230,
                       "created_at": "2026-11-25T18:00:00.123+00:00", "updated_at": "...", "revision": 1}],
-     "majority": {"spam": {"label": "spam", "agreement": 0.6667, "n": 3}}}
+     "majority": {"spam": {"label": "spam", "agreement": 0.6667, "n": 3}},
+     "aggregate": {"spam": {"label": "spam", "confidence": 0.9731, "method": "DawidSkene"}},
+     "gold": false}
 
 * ``csv`` and ``parquet``: flat, one row per annotation (an item with no annotation has one row with
-  empty annotation columns): ``item_id, external_id, data.<field>..., annotator, active_ms, created_at,
-  updated_at, revision, answer.<question>..., majority.<question>..., agreement.<question>...``.
+  empty annotation columns): ``item_id, external_id, data.<field>..., gold, annotator, active_ms,
+  created_at, updated_at, revision, answer.<question>..., majority.<question>..., agreement.<question>...,
+  label.<question>..., confidence.<question>..., method.<question>...``.
   Lists and objects (chat turns, multiple choices, pairwise answers, rankings) are JSON text.
+
+``aggregate`` / ``label.*``: see :mod:`labelwright.services.labels` (gold items carry their gold answer
+with method ``gold``; ``gold`` says whether the item is one). Gold answers appear only here, in the
+owner's export.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ from typing import Iterator
 import orjson
 
 from labelwright.consensus import majority
+from labelwright.services.labels import item_labels, project_labels
 from labelwright.services.projects import Project
 
 FORMATS = ("jsonl", "csv", "parquet")
@@ -73,8 +83,8 @@ def _cursor_rows(conn, sql: str, params: tuple, dialect: str):
 # chunk (quadratic in the project's size); ``+column`` keeps it off those indexes. PostgreSQL's
 # planner gets it right from its statistics, and the ``+`` would only blind it.
 _PLUS = {"sqlite": "+", "postgresql": ""}
-_ITEMS_SQL = {d: f"SELECT id, external_id, data FROM items WHERE id > ? AND {plus}project_id = ? ORDER BY id LIMIT ?"
-              for d, plus in _PLUS.items()}
+_ITEMS_SQL = {d: f"SELECT id, external_id, data, is_gold FROM items WHERE id > ? AND {plus}project_id = ? "
+                 "ORDER BY id LIMIT ?" for d, plus in _PLUS.items()}
 
 
 def _read_chunks(store, project: Project, chunk: int) -> Iterator[tuple[list, list]]:
@@ -136,8 +146,8 @@ def _prefetched(chunks: Iterator, depth: int = 2) -> Iterator:
         thread.join()
 
 
-def iter_items(store, project: Project, chunk: int = CHUNK) -> Iterator[tuple[int, str, str, list[dict], tuple]]:
-    """``(item_id, external_id, data_json, annotations, answers_key)`` for every item, in id order.
+def iter_items(store, project: Project, chunk: int = CHUNK) -> Iterator[tuple[int, str, str, list[dict], tuple, int]]:
+    """``(item_id, external_id, data_json, annotations, answers_key, is_gold)`` for every item, in id order.
 
     ``answers_key`` is the tuple of the annotations' stored answers (JSON text), the key under which
     :class:`_Majority` remembers the vote.
@@ -151,12 +161,12 @@ def iter_items(store, project: Project, chunk: int = CHUNK) -> Iterator[tuple[in
                 "annotator": name, "answers": orjson.loads(answers), "active_ms": ms, "created_at": created_iso,
                 "updated_at": created_iso if updated == created else iso(updated), "revision": rev})
             keys.setdefault(item_id, []).append(answers)
-        for item_id, ext, data in items:
+        for item_id, ext, data, is_gold in items:
             anns = by_item.get(item_id)
             if anns is None:
-                yield item_id, ext, data, [], ()
+                yield item_id, ext, data, [], (), is_gold
             else:
-                yield item_id, ext, data, anns, tuple(keys[item_id])
+                yield item_id, ext, data, anns, tuple(keys[item_id]), is_gold
 
 
 class _Majority:
@@ -187,14 +197,13 @@ class _Majority:
 def jsonl_lines(store, project: Project, lines_per_chunk: int = 256) -> Iterator[bytes]:
     """The JSONL export, a few hundred lines per chunk (one write, or one streamed message, each)."""
     vote = _Majority(project.schema)
+    agg = project_labels(store, project)
     lines: list[bytes] = []
-    for item_id, ext, data, anns, key in iter_items(store, project):
+    for item_id, ext, data, anns, key, is_gold in iter_items(store, project):
         # The stored item JSON is spliced in as-is: no parse and re-encode per item.
         head = orjson.dumps({"item_id": item_id, "external_id": ext})[:-1]
-        if anns:
-            tail = orjson.dumps({"annotations": anns, "majority": vote(anns, key)})[1:]
-        else:
-            tail = _NO_ANNOTATIONS
+        tail = orjson.dumps({"annotations": anns, "majority": vote(anns, key),
+                             "aggregate": item_labels(agg, item_id), "gold": bool(is_gold)})[1:]
         lines.append(head + b',"data":' + data.encode() + b"," + tail + b"\n")
         if len(lines) >= lines_per_chunk:
             yield b"".join(lines)
@@ -203,18 +212,17 @@ def jsonl_lines(store, project: Project, lines_per_chunk: int = 256) -> Iterator
         yield b"".join(lines)
 
 
-_NO_ANNOTATIONS = orjson.dumps({"annotations": [], "majority": {}})[1:]
-
 
 # ---- flat rows (CSV, Parquet) ----------------------------------------------------------------
 
 
 def flat_columns(project: Project) -> list[str]:
     s = project.schema
-    cols = ["item_id", "external_id"] + [f"data.{f.name}" for f in s.fields]
+    cols = ["item_id", "external_id"] + [f"data.{f.name}" for f in s.fields] + ["gold"]
     cols += ["annotator", "active_ms", "created_at", "updated_at", "revision"]
     cols += [f"answer.{q.name}" for q in s.questions]
     cols += [f"majority.{q.name}" for q in s.questions] + [f"agreement.{q.name}" for q in s.questions]
+    cols += [f"{part}.{q.name}" for part in ("label", "confidence", "method") for q in s.questions]
     return cols
 
 
@@ -228,20 +236,27 @@ def flat_rows(store, project: Project) -> Iterator[list]:
     s = project.schema
     fields = [f.name for f in s.fields]
     qs = [q.name for q in s.questions]
-    empty_tail = [None] * (5 + 3 * len(qs))  # no annotation: no answers, no majority
+    empty = [None] * (5 + 3 * len(qs))  # no annotation: no answers, no majority
     vote = _Majority(s)
-    for item_id, ext, data, anns, key in iter_items(store, project):
+    agg = project_labels(store, project)
+    for item_id, ext, data, anns, key, is_gold in iter_items(store, project):
         d = orjson.loads(data)
         base = [item_id, ext]
         for f in fields:
             v = d.get(f)
             base.append(v if v is None or type(v) is str else _cell(v))
+        base.append(bool(is_gold))
+        labels = item_labels(agg, item_id)
+        aggregated = [_cell(labels[q]["label"]) if q in labels else None for q in qs]
+        aggregated += [labels[q]["confidence"] if q in labels else None for q in qs]
+        aggregated += [labels[q]["method"] if q in labels else None for q in qs]
         if not anns:
-            yield base + empty_tail
+            yield base + empty + aggregated
             continue
         maj = vote(anns, key)
         tail = [_cell(maj[q]["label"]) if q in maj else None for q in qs]
         tail += [maj[q]["agreement"] if q in maj else None for q in qs]
+        tail += aggregated
         for a in anns:
             ans = a["answers"]
             yield (base + [a["annotator"], a["active_ms"], a["created_at"], a["updated_at"], a["revision"]]
@@ -268,10 +283,10 @@ def csv_chunks(store, project: Project, rows_per_chunk: int = 2_000) -> Iterator
 def _arrow_schema(project: Project):
     import pyarrow as pa
 
-    types = {"item_id": pa.int64(), "active_ms": pa.int64(), "revision": pa.int64()}
+    types = {"item_id": pa.int64(), "active_ms": pa.int64(), "revision": pa.int64(), "gold": pa.bool_()}
     fields = []
     for c in flat_columns(project):
-        if c.startswith("agreement."):
+        if c.startswith(("agreement.", "confidence.")):
             fields.append(pa.field(c, pa.float64()))
         else:
             fields.append(pa.field(c, types.get(c, pa.string())))
@@ -286,7 +301,7 @@ def write_parquet(store, project: Project, sink, rows_per_group: int = 50_000) -
     schema = _arrow_schema(project)
     # Answers and majority labels may be numbers (ratings); Parquet gets them as text like the CSV.
     # Every other string column holds strings already (item fields are validated as text).
-    to_text = [i for i, name in enumerate(schema.names) if name.startswith(("answer.", "majority."))]
+    to_text = [i for i, name in enumerate(schema.names) if name.startswith(("answer.", "majority.", "label."))]
     total = 0
     with pq.ParquetWriter(sink, schema, compression="zstd") as writer:
         rows: list[list] = []

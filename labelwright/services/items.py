@@ -130,3 +130,25 @@ def add_items(store, project: Project, records: list, source: str = "request") -
     if not isinstance(records, list):
         raise ValidationError("expected a list of items", field="items")
     return import_items(store, project, enumerate(records, start=1), file=source)
+
+
+def item_detail(store, project: Project, item_id: int) -> dict:
+    """One item for its owner: data, counts, gold answers if any, and every annotation with its annotator."""
+    from labelwright.errors import NotFound
+    from labelwright.store import loads
+
+    with store.read() as conn:
+        row = conn.execute(text(
+            "SELECT id, external_id, data, n_done, target, is_gold FROM items WHERE id = :i AND project_id = :p"),
+            {"i": item_id, "p": project.id}).first()
+        if row is None:
+            raise NotFound(f"no item {item_id} in project {project.slug!r}")
+        gold = conn.execute(text("SELECT answers FROM gold WHERE item_id = :i"), {"i": item_id}).scalar()
+        anns = conn.execute(text(
+            "SELECT u.name, a.answers, a.active_ms, a.revision, a.created_at FROM annotations a "
+            "JOIN users u ON u.id = a.user_id WHERE a.item_id = :i ORDER BY a.id"), {"i": item_id}).all()
+    return {"id": row.id, "external_id": row.external_id, "data": loads(row.data), "answers_done": row.n_done,
+            "answers_wanted": None if row.is_gold else (row.target or project.overlap),
+            "gold": loads(gold) if gold is not None else None,
+            "annotations": [{"annotator": n, "answers": loads(a), "active_ms": ms, "revision": rev,
+                             "created_at": at} for n, a, ms, rev, at in anns]}

@@ -79,7 +79,7 @@ def _safe_next(target: str | None) -> str:
 
 
 def build_router(settings) -> APIRouter:
-    from labelwright.web import pages
+    from labelwright.web import owner, pages
 
     r = APIRouter(include_in_schema=False)
 
@@ -150,4 +150,5 @@ def build_router(settings) -> APIRouter:
         return render(request, "index.html", rows=pages.index_rows(store, session.user, projects))
 
     pages.add_routes(r)
+    owner.add_routes(r)
     return r

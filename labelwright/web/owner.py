@@ -1,0 +1,107 @@
+"""Owner pages for quality work: one item with every answer (and marking it gold), pausing annotators.
+
+Handlers check that the session is an owner's and carries the CSRF token, call the gold, pause and
+items services, and redirect back (post/redirect/get).
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse
+from starlette.concurrency import run_in_threadpool
+
+from labelwright.consensus import majority
+from labelwright.errors import Forbidden, ValidationError
+from labelwright.services import gold as gold_svc
+from labelwright.services import items as items_svc
+from labelwright.services import pauses
+from labelwright.services import projects as projects_svc
+from labelwright.services import users as users_svc
+from labelwright.web import check_csrf, current_session, render
+from labelwright.web.pages import (_media_enabled, errors_by_question, layout, parse_answers, question_views,
+                                   state_from_answers)
+
+
+def _owner(slug: str, request: Request, form=None):
+    session = current_session(request)
+    if not session.user.is_owner:
+        raise Forbidden("only an owner can do this")
+    if form is not None:
+        check_csrf(session, form.get("csrf"))
+    store = request.app.state.store
+    return session, store, projects_svc.get_project(store, slug)
+
+
+def _render_item(request: Request, project, item: dict, *, status: int = 200, state=None, errors=None,
+                 form_error: str | None = None):
+    schema = project.schema
+    answers = [a["answers"] for a in item["annotations"]]
+    if state is None:
+        state = state_from_answers(schema, item["gold"] or {})
+    return render(request, "item.html", status=status, project=project, item=item,
+                  blocks=layout(schema, item["data"], _media_enabled(request)),
+                  questions=question_views(schema, item["data"], state, errors or {}),
+                  majority=majority(schema, answers) if answers else {}, form_error=form_error)
+
+
+def item_page(slug: str, item_id: int, request: Request):
+    _, store, project = _owner(slug, request)
+    return _render_item(request, project, items_svc.item_detail(store, project, item_id))
+
+
+def save_gold(slug: str, item_id: int, request: Request, form):
+    session, store, project = _owner(slug, request, form)
+    parsed = parse_answers(project.schema, form)
+    errors, form_error = parsed.errors, None
+    if not errors:
+        try:
+            # From the page, gold is a complete answer (the API and imports may give a subset).
+            project.schema.validate_answers(parsed.answers)
+            gold_svc.set_gold(store, project, item_id, parsed.answers, session.user)
+        except ValidationError as e:
+            errors, form_error = errors_by_question(project.schema, e)
+        else:
+            return RedirectResponse(f"/projects/{project.slug}/items/{item_id}", status_code=303)
+    return _render_item(request, project, items_svc.item_detail(store, project, item_id), status=422,
+                        state=parsed.state, errors=errors, form_error=form_error)
+
+
+def remove_gold(slug: str, item_id: int, request: Request, form):
+    _, store, project = _owner(slug, request, form)
+    gold_svc.unset_gold(store, project, item_id)
+    return RedirectResponse(f"/projects/{project.slug}/items/{item_id}", status_code=303)
+
+
+def set_paused(slug: str, name: str, request: Request, form, pause: bool):
+    session, store, project = _owner(slug, request, form)
+    annotator = users_svc.get_user(store, name)
+    if pause:
+        pauses.pause(store, project, annotator, by=session.user, reason=str(form.get("reason") or "") or None)
+    else:
+        pauses.resume(store, project, annotator)
+    return RedirectResponse(f"/projects/{project.slug}/quality#annotators-h", status_code=303)
+
+
+def add_routes(r):
+    r.add_api_route("/projects/{slug}/items/{item_id}", item_page, methods=["GET"])
+
+    @r.post("/projects/{slug}/items/{item_id}/gold")
+    async def gold(slug: str, item_id: int, request: Request):
+        form = await request.form()
+        return await run_in_threadpool(save_gold, slug, item_id, request, form)
+
+    @r.post("/projects/{slug}/items/{item_id}/gold/remove")
+    async def gold_remove(slug: str, item_id: int, request: Request):
+        form = await request.form()
+        return await run_in_threadpool(remove_gold, slug, item_id, request, form)
+
+    @r.post("/projects/{slug}/annotators/{name}/pause")
+    async def pause(slug: str, name: str, request: Request):
+        form = await request.form()
+        return await run_in_threadpool(set_paused, slug, name, request, form, True)
+
+    @r.post("/projects/{slug}/annotators/{name}/resume")
+    async def resume(slug: str, name: str, request: Request):
+        form = await request.form()
+        return await run_in_threadpool(set_paused, slug, name, request, form, False)
+    return r
