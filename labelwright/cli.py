@@ -287,11 +287,14 @@ def quality(obj: Ctx, project, as_json, doubt):
                       f"{fmt(entry.get('krippendorff_alpha'))} ({entry.get('alpha_level', '')})",
                       fmt(entry["mean_confidence"]))
     out.print(table)
-    table = Table("annotator", "annotations", "agreement with consensus", "median s/item", "flag")
+    table = Table("annotator", "annotations", "gold accuracy", "skill", "agreement with consensus",
+                  "median s/item", "flag")
+    pct = lambda v: "-" if v is None else f"{v:.0%}"  # noqa: E731
     for a in q["annotators"]:
-        agree = "-" if a["agreement_with_consensus"] is None else f"{a['agreement_with_consensus']:.0%}"
-        table.add_row(a["annotator"], str(a["annotations"]), agree, f"{a['median_seconds']:.1f}",
-                      "; ".join(a["reasons"]) if a["likely_spammer"] else "")
+        gold = f"{pct(a['gold_accuracy'])} of {a['gold_checked']}" if a["gold_checked"] else "-"
+        flags = (["paused"] if a["paused"] else []) + (a["reasons"] if a["likely_spammer"] else [])
+        table.add_row(a["annotator"], str(a["annotations"]), gold, pct(a["skill"]),
+                      pct(a["agreement_with_consensus"]), f"{a['median_seconds']:.1f}", "; ".join(flags))
     out.print(table)
     if q["items_in_doubt"]:
         table = Table("item", "question", "consensus", "confidence", "answers")
@@ -299,6 +302,38 @@ def quality(obj: Ctx, project, as_json, doubt):
             answers = ", ".join(f"{x['annotator']}: {x['answer']}" for x in d["answers"])
             table.add_row(str(d["external_id"]), d["question"], str(d["label"]), f"{d['confidence']:.2f}", answers)
         out.print(table)
+
+
+@main.command()
+@click.argument("project")
+@click.argument("name")
+@click.option("--reason", default=None, help="Why (kept for the owners' records).")
+@click.pass_obj
+def pause(obj: Ctx, project, name, reason):
+    """Pause annotator NAME in PROJECT: no new items, no submissions; their leases are released."""
+    from labelwright.services import pauses
+    from labelwright.services.projects import get_project
+    from labelwright.services.users import get_user
+
+    store = obj.store()
+    released = pauses.pause(store, get_project(store, project), get_user(store, name), reason=reason)
+    out.print(f"paused {name} in {project} ({released} lease{'s' if released != 1 else ''} released)",
+              highlight=False)
+
+
+@main.command()
+@click.argument("project")
+@click.argument("name")
+@click.pass_obj
+def resume(obj: Ctx, project, name):
+    """Let annotator NAME work in PROJECT again."""
+    from labelwright.services import pauses
+    from labelwright.services.projects import get_project
+    from labelwright.services.users import get_user
+
+    store = obj.store()
+    was = pauses.resume(store, get_project(store, project), get_user(store, name))
+    out.print(f"resumed {name} in {project}" if was else f"{name} was not paused in {project}", highlight=False)
 
 
 # ---- users ----------------------------------------------------------------------------------

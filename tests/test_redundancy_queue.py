@@ -145,3 +145,22 @@ def test_pausing_an_annotator(http, store, spam_project, owner, make_annotator):
                      headers=bearer(tok)).status_code == 201
     assert http.post("/api/v1/projects/spam/annotators/nobody/pause",
                      headers=bearer(owner[1])).status_code == 404
+
+
+def test_pause_and_resume_from_the_cli(http, store, spam_project, make_annotator, db_url):
+    from click.testing import CliRunner
+
+    from labelwright.cli import main
+
+    _, tok = make_annotator("ann")
+    http.post("/api/v1/projects/spam/next", headers=bearer(tok))
+    res = CliRunner().invoke(main, ["--db", db_url, "pause", "spam", "ann", "--reason", "checking"])
+    assert res.exit_code == 0 and "paused ann in spam (1 lease released)" in res.output, res.output
+    assert http.post("/api/v1/projects/spam/next", headers=bearer(tok)).status_code == 403
+    res = CliRunner().invoke(main, ["--db", db_url, "quality", "spam"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0
+    res = CliRunner().invoke(main, ["--db", db_url, "resume", "spam", "ann"])
+    assert res.exit_code == 0 and "resumed ann in spam" in res.output
+    assert http.post("/api/v1/projects/spam/next", headers=bearer(tok)).status_code == 200
+    res = CliRunner().invoke(main, ["--db", db_url, "pause", "spam", "nobody"])
+    assert res.exit_code != 0 and "no user named 'nobody'" in res.output
