@@ -117,9 +117,41 @@ def _seed(db_url: str) -> str:
                                     created_by=owner.id)
         lines = (DEMO / "data" / "pandalm_200.jsonl").read_text().splitlines()[:6]
         items.add_items(store, p, [json.loads(line) for line in lines])
+        _seed_quality(store, owner)
     finally:
         store.close()
     return token
+
+
+QUALITY_SCHEMA = {
+    "name": "Quality check", "slug": "qual", "id_field": "id", "overlap": 3, "gold": {"rate": 0.2},
+    "fields": [{"name": "text", "type": "text"}],
+    "questions": [{"name": "spam", "type": "single_choice", "prompt": "Spam?", "options": ["spam", "ham"]}],
+}
+
+
+def _seed_quality(store, owner):
+    """Three annotators' answers to ten comments (two contested) and one gold item."""
+    from labelwright.services import items, projects, queue, users
+
+    p = projects.create_project(store, QUALITY_SCHEMA, created_by=owner.id)
+    items.add_items(store, p, [{"id": f"q{i}", "text": f"comment {i}"} for i in range(10)]
+                    + [{"id": "qg", "text": "BUY NOW", "gold": {"spam": "spam"}}])
+    workers = [users.create_user(store, f"w{i}", "annotator") for i in range(3)]
+    for item_id in range(1, 12):
+        for n, w in enumerate(workers):
+            truth = "spam" if item_id % 2 else "ham"
+            contested = item_id in (3, 4) and n == 2
+            queue.submit(store, (item_id + _first_item_id(store, p) - 1), w,
+                         {"spam": ("ham" if truth == "spam" else "spam") if contested else truth},
+                         active_ms=4000 + 500 * n)
+
+
+def _first_item_id(store, project) -> int:
+    from sqlalchemy import text
+
+    with store.read() as conn:
+        return conn.execute(text("SELECT min(id) FROM items WHERE project_id = :p"), {"p": project.id}).scalar_one()
 
 
 @pytest.fixture(scope="module")
@@ -301,6 +333,39 @@ def test_pages_look_right(server, browser):
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing sticks out sideways
     page.screenshot(path="/tmp/lw-label-phone.png", full_page=True)
     context.close()
+
+
+def test_quality_page_mark_gold_and_pause(server, page):
+    sign_in(page, server, "olive", "/projects/qual/quality")
+    assert "Agreement per question" in page.locator("h2").all_inner_texts()
+    rows = page.locator("section[aria-labelledby=annotators-h] tbody tr")
+    assert sorted(r.split()[0] for r in rows.all_inner_texts()) == ["w0", "w1", "w2"]
+    w0 = page.locator("section[aria-labelledby=annotators-h] tbody tr", has_text="w0")
+    assert "100%" in w0.inner_text()  # right on the one gold item
+    page.screenshot(path="/tmp/lw-quality.png", full_page=True)
+    # the items in most doubt are the contested ones; open one and make it gold
+    doubt = page.locator("section[aria-labelledby=doubt-h] tbody tr a").first
+    assert doubt.inner_text() in ("q2", "q3")
+    with page.expect_navigation():
+        doubt.click()
+    assert "Mark as gold" in page.locator("#gold-form").inner_text()
+    assert page.locator("section[aria-labelledby=answers-h] tbody tr").count() == 4  # 3 answers + majority
+    page.locator("#gold-form label.choice", has_text="ham").click()
+    with page.expect_navigation():
+        page.locator("#gold-form button.primary").click()
+    assert page.locator("h1 .badge.gold").inner_text() == "gold"
+    assert page.locator("#gold-form input[name=spam][value=ham]").is_checked()
+    page.screenshot(path="/tmp/lw-item.png", full_page=True)
+    # pause w2 from the annotator table
+    page.goto(server.url + "/projects/qual/quality")
+    w2 = page.locator("section[aria-labelledby=annotators-h] tbody tr", has_text="w2")
+    with page.expect_navigation():
+        w2.locator("button", has_text="Pause").click()
+    w2 = page.locator("section[aria-labelledby=annotators-h] tbody tr", has_text="w2")
+    assert "paused" in w2.inner_text() and w2.locator("button", has_text="Resume").count() == 1
+    gold = httpx.get(server.url + "/api/v1/projects/qual/gold",
+                     headers={"Authorization": f"Bearer {server.owner_token}"}).json()
+    assert len(gold) == 2
 
 
 ACTIVE_TIME_SCRIPT = """async () => {
