@@ -66,3 +66,108 @@ def test_replay_asks_more_only_where_items_are_in_doubt():
     assert res.answers_used < 0.8 * base.answers_used
     assert res.accuracy >= base.accuracy - 0.02
     assert 600 <= res.answers_used <= 300 * 7
+
+
+def test_fit_skills_gold_anchors_the_fit_by_hand():
+    # task g: a says x, b says y, and gold says y; task t: both say x. One EM round, one-coin model:
+    # the gold task's posterior is fixed to y, so b is right twice and a once:
+    #   s_a = (1 + 4 * 0.7) / (2 + 4) = 0.6333, s_b = (2 + 2.8) / 6 = 0.8, priors = 0.5 each,
+    #   P(t = x) = s_a s_b / (s_a s_b + (1 - s_a)(1 - s_b)).
+    df = pd.DataFrame({"task": ["g", "g", "t", "t"], "worker": ["a", "b", "a", "b"], "label": ["x", "y", "x", "x"]})
+    skills, priors, probas = fit_skills(df, model="one_coin", n_iter=1, gold=pd.Series({"g": "y"}))
+    assert skills["a"] == pytest.approx(3.8 / 6)
+    assert skills["b"] == pytest.approx(0.8)
+    assert priors == pytest.approx({"x": 0.5, "y": 0.5})
+    assert probas.loc["g"].tolist() == [0.0, 1.0]
+    sa, sb = 3.8 / 6, 0.8
+    assert probas.loc["t", "x"] == pytest.approx(sa * sb / (sa * sb + (1 - sa) * (1 - sb)))
+    # without gold, g is a coin flip in the first round: a and b are right 1.5 times each
+    skills, _, probas = fit_skills(df, model="one_coin", n_iter=1)
+    assert skills["a"] == pytest.approx(skills["b"]) and skills["a"] == pytest.approx(4.3 / 6)
+    # gold stays fixed however long EM runs, also in the default confusion model; a gold label no worker
+    # gave becomes a class; gold on tasks without answers is ignored
+    skills, priors, probas = fit_skills(df, gold=pd.Series({"g": "z", "nowhere": "x"}))
+    assert list(probas.columns) == ["x", "y", "z"] and set(priors) == {"x", "y", "z"}
+    assert probas.loc["g"].tolist() == [0.0, 0.0, 1.0]
+    assert "nowhere" not in probas.index
+
+
+def test_gold_pulls_a_worker_confusion_towards_what_gold_shows():
+    # worker "yes" answers 1 on every item, half of them gold 0; others answer the truth
+    rows, gold = [], {}
+    for t in range(40):
+        truth = t % 2
+        rows += [(t, "yes", 1), (t, "good1", truth), (t, "good2", truth)]
+        gold[t] = truth
+    df = pd.DataFrame(rows, columns=["task", "worker", "label"])
+    skills, _, _ = fit_skills(df, gold=pd.Series(gold))
+    m = skills["yes"].matrix  # rows: true 0, 1; columns: answered 0, 1
+    assert m[0, 1] > 0.85 and m[1, 1] > 0.85       # says 1 whatever the truth
+    assert float(skills["yes"]) < 0.6 < float(skills["good1"])
+    # so a "1" from them is no evidence; a "0" from a good worker decides
+    p = item_posterior([1, 0], ["yes", "good1"], [0, 1], skills)
+    assert p[0] > 0.9
+
+
+def test_item_posterior_with_confusion_matrices_by_hand():
+    from labelwright.quality.adaptive import WorkerSkill
+
+    w = WorkerSkill(0.65, ["x", "y"], np.array([[0.9, 0.1], [0.6, 0.4]]))
+    assert float(w) == 0.65
+    # P(k | "x") ∝ column x = [0.9, 0.6]; P(k | "y") ∝ [0.1, 0.4]
+    assert item_posterior(["x"], ["w"], ["x", "y"], {"w": w}) == pytest.approx([0.6, 0.4])
+    assert item_posterior(["y"], ["w"], ["x", "y"], {"w": w}) == pytest.approx([0.2, 0.8])
+    # classes in another order, and a prior
+    p = item_posterior(["y"], ["w"], ["y", "x"], {"w": w}, priors={"x": 0.8, "y": 0.2})
+    assert p == pytest.approx(np.array([0.4 * 0.2, 0.1 * 0.8]) / 0.16)
+    # a class the matrix does not know falls back to one-coin at the worker's accuracy
+    p = item_posterior(["x"], ["w"], ["x", "y", "z"], {"w": w})
+    expected = np.array([0.9, 0.6, 0.35 / 2])
+    assert p == pytest.approx(expected / expected.sum())
+    # unknown workers get the fit's pooled skill, and with no skills at all one-coin 0.7
+    pop = WorkerSkill(0.5, ["x", "y"], np.array([[0.5, 0.5], [0.5, 0.5]]))
+    w2 = WorkerSkill(0.65, ["x", "y"], w.matrix, population=pop)
+    assert item_posterior(["x"], ["new"], ["x", "y"], {"w": w2}) == pytest.approx([0.5, 0.5])
+    assert item_posterior(["x"], ["new"], ["x", "y"], {}) == pytest.approx([0.7, 0.3])
+    # mixed float and matrix skills
+    p = item_posterior(["x", "x"], ["w", "f"], ["x", "y"], {"w": w, "f": 0.8})
+    assert p == pytest.approx(np.array([0.9 * 0.8, 0.6 * 0.2]) / 0.84)
+
+
+def test_item_posterior_is_fast_with_fitted_skills():
+    import pickle
+    import time
+
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"task": rng.integers(0, 300, 2000), "worker": rng.integers(0, 50, 2000),
+                       "label": rng.integers(0, 4, 2000)})
+    skills, priors, _ = fit_skills(df)
+    assert pickle.loads(pickle.dumps(skills))[0].matrix == pytest.approx(skills[0].matrix)
+    workers, labels = [0, 1, 2, 3, 4, 5, 999], [0, 1, 1, 2, 1, 1, 3]
+    item_posterior(labels, workers, [0, 1, 2, 3], skills, priors)
+    t0 = time.perf_counter()
+    for _ in range(200):
+        p = item_posterior(labels, workers, [0, 1, 2, 3], skills, priors)
+    assert (time.perf_counter() - t0) / 200 < 1e-3
+    assert p.sum() == pytest.approx(1.0) and p.argmax() == 1
+
+
+def test_confusion_model_beats_one_coin_on_biased_workers():
+    # five good workers (0.8 both ways) and five yes-sayers (always 1 on positives, 1 on 70% of negatives)
+    rng = np.random.default_rng(4)
+    truth = rng.integers(0, 2, 300)
+    rows = []
+    for t in range(300):
+        for w in range(10):
+            if w < 5:
+                label = truth[t] if rng.random() < 0.8 else 1 - truth[t]
+            else:
+                label = 1 if truth[t] == 1 or rng.random() < 0.7 else 0
+            rows.append((t, w, label))
+    df = pd.DataFrame(rows, columns=["task", "worker", "label"])
+    acc = {}
+    for model in ("one_coin", "confusion"):
+        _, _, probas = fit_skills(df, model=model)
+        acc[model] = (probas.idxmax(axis=1).sort_index().to_numpy() == truth).mean()
+    assert acc["confusion"] > acc["one_coin"] + 0.03
+    assert acc["confusion"] > 0.9

@@ -1,11 +1,15 @@
 """Adaptive redundancy: ask for another answer only while an item is in doubt.
 
 MTurk's "plurality with extension" asks for more answers until enough workers agree. This does it
-statistically: each worker has a one-coin skill ``s_w`` (right with probability ``s_w``, otherwise a
-uniformly wrong label), estimated without ground truth by :func:`fit_skills` (a MAP one-coin EM) on all
-answers collected so far, and an item's posterior over labels is
+statistically. :func:`fit_skills` estimates, without ground truth, how each worker answers: a confusion
+matrix ``π_w[k, l] = P(worker w answers l | true label k)``, fitted by a MAP EM built for sparse data
+(two or three answers per item). Each worker's matrix is shrunk towards a structured prior mean with one
+free number per worker: the worker's one-coin accuracy ``s_w`` on the diagonal, and off the diagonal
+``(1 - s_w)`` spread as the *pooled* errors of all workers spread (true ``k`` mistaken for ``l``). A
+worker with few answers is therefore a one-coin worker whose mistakes follow the crowd's confusions;
+one with many answers gets their own matrix (class-dependent biases). An item's posterior is
 
-    P(k | answers) ∝ prior_k · Π_w (s_w if a_w = k else (1 - s_w) / (K - 1)).
+    P(k | answers) ∝ prior_k · Π_w π_w[k, a_w].
 
 An item needs another answer while it has fewer than ``min_answers``, or while its most probable label
 has posterior below ``confidence`` and it has fewer than ``max_answers``.
@@ -22,8 +26,38 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from labelwright.quality._data import clamp_gold, encode
 
 _EPS = 1e-6
+_DEFAULT_SKILL = 0.7
+
+
+class WorkerSkill(float):
+    """A worker's skill: a float (their accuracy, as in the one-coin model) that carries a confusion matrix.
+
+    ``matrix[i, j]`` is P(answers ``classes[j]`` | true label ``classes[i]``); ``float(skill)`` is the
+    accuracy weighted by the class priors of the fit. ``population`` (set by :func:`fit_skills`) is the
+    pooled skill of all workers of the same fit, used for workers it has not seen. Being a float, a
+    WorkerSkill works wherever a one-coin skill did (and turns into one when serialised as JSON).
+    """
+
+    def __new__(cls, accuracy: float, classes: Sequence, matrix: np.ndarray,
+                population: WorkerSkill | None = None):
+        self = super().__new__(cls, float(accuracy))
+        self.classes = tuple(classes)
+        self.matrix = np.asarray(matrix, dtype=float)
+        if self.matrix.shape != (len(self.classes), len(self.classes)):
+            raise ValueError(f"matrix must be {len(self.classes)}x{len(self.classes)}, got {self.matrix.shape}")
+        self.log_matrix = np.log(np.clip(self.matrix, _EPS, 1.0))
+        self.index = {c: i for i, c in enumerate(self.classes)}
+        self.population = population
+        return self
+
+    def __reduce__(self):
+        return (WorkerSkill, (float(self), self.classes, self.matrix, self.population))
+
+    def __repr__(self) -> str:
+        return f"WorkerSkill({float(self):.3f})"
 
 
 @dataclass(frozen=True)
@@ -48,69 +82,132 @@ class AdaptivePolicy:
         return top_posterior < self.confidence
 
 
+def _default_skill(skills: Mapping):
+    """The skill of a worker not in ``skills``: the fit's pooled skill, else the mean accuracy, else 0.7."""
+    if not skills:
+        return _DEFAULT_SKILL
+    first = next(iter(skills.values()))
+    if isinstance(first, WorkerSkill) and first.population is not None:
+        return first.population
+    return float(np.mean([float(s) for s in skills.values()]))
+
+
+def _one_coin_row(s: float, j: int, k: int) -> np.ndarray:
+    s = min(max(float(s), _EPS), 1 - _EPS)
+    row = np.full(k, np.log((1 - s) / max(k - 1, 1)))
+    row[j] = np.log(s)
+    return row
+
+
+def _log_likelihood(skill, label, j: int, classes: tuple, k: int) -> np.ndarray:
+    """log P(answer ``label`` | true class) for each of ``classes``, ``label == classes[j]``."""
+    if isinstance(skill, WorkerSkill) and label in skill.index:
+        col = skill.log_matrix[:, skill.index[label]]
+        if skill.classes == classes:
+            return col
+        fallback = _one_coin_row(float(skill), j, k)
+        return np.array([col[skill.index[c]] if c in skill.index else fallback[i] for i, c in enumerate(classes)])
+    return _one_coin_row(float(skill), j, k)
+
+
 def item_posterior(labels: Sequence, workers: Sequence, classes: Sequence, skills: Mapping,
-                   priors: Mapping | None = None, default_skill: float | None = None) -> np.ndarray:
+                   priors: Mapping | None = None, default_skill: float | WorkerSkill | None = None) -> np.ndarray:
     """Posterior over ``classes`` for one item from its answers (``labels[i]`` given by ``workers[i]``).
 
-    ``skills`` maps worker to one-coin accuracy; a worker missing from it gets ``default_skill``
-    (default: the mean of the known skills, or 0.7 with none known). ``priors`` maps class to prior
-    probability (default uniform).
+    ``skills`` maps worker to skill, as :func:`fit_skills` returns it: a :class:`WorkerSkill` (confusion
+    matrix) or a plain float (one-coin accuracy: right with that probability, else a uniformly wrong label).
+    A worker missing from it gets ``default_skill`` (default: the fit's pooled skill, else the mean of the
+    known skills, or 0.7 with none known). ``priors`` maps class to prior probability (default uniform).
+    Answers outside ``classes`` are ignored.
     """
-    classes = list(classes)
+    classes = tuple(classes)
     k = len(classes)
     if k == 0:
         raise ValueError("no classes")
     index = {c: i for i, c in enumerate(classes)}
     if default_skill is None:
-        default_skill = float(np.mean(list(skills.values()))) if skills else 0.7
+        default_skill = _default_skill(skills)
     log_post = np.log(np.array([max((priors or {}).get(c, 1.0 / k), _EPS) for c in classes]))
     for label, worker in zip(labels, workers):
-        if label not in index:
+        j = index.get(label)
+        if j is None:
             continue
-        s = min(max(float(skills.get(worker, default_skill)), _EPS), 1 - _EPS)
-        wrong = np.log((1 - s) / max(k - 1, 1))
-        row = np.full(k, wrong)
-        row[index[label]] = np.log(s)
-        log_post += row
+        log_post = log_post + _log_likelihood(skills.get(worker, default_skill), label, j, classes, k)
     log_post -= log_post.max()
     p = np.exp(log_post)
     return p / p.sum()
 
 
 def fit_skills(answers: pd.DataFrame, prior_skill: float = 0.7, strength: float = 4.0,
-               n_iter: int = 50, tol: float = 1e-6) -> tuple[dict, dict, pd.DataFrame]:
-    """One-coin skills per worker, class priors and per-task posteriors, from answers alone (no truth).
+               n_iter: int = 50, tol: float = 1e-6, *, gold: pd.Series | None = None,
+               model: str = "confusion", prior_shrink: float = 0.5) -> tuple[dict, dict, pd.DataFrame]:
+    """Worker skills, class priors and per-task posteriors, from answers (and optional gold), no truth needed.
 
-    A MAP one-coin EM built for sparse data (two or three answers per item, where maximum likelihood
-    collapses onto one class): each skill has a Beta prior worth ``strength`` pseudo-answers at
-    ``prior_skill``, and class priors are shrunk half-way to uniform. Returns ``(skills, priors, probas)``.
+    A MAP EM built for sparse data (two or three answers per item, where maximum likelihood collapses onto
+    one class). Each worker's one-coin accuracy ``s_w`` has a Beta prior worth ``strength`` pseudo-answers
+    at ``prior_skill``. With ``model="confusion"`` (default) each row of the worker's confusion matrix is
+    then shrunk, with ``strength`` pseudo-answers, towards ``s_w`` on the diagonal and ``1 - s_w`` spread
+    like the pooled errors of all workers; skills are :class:`WorkerSkill` (floats carrying the matrix).
+    With ``model="one_coin"`` skills are plain floats (right with ``s_w``, else uniformly wrong). Class
+    priors are shrunk towards uniform by ``prior_shrink``.
+
+    ``gold`` (Series task -> true label) anchors the fit: those tasks' posteriors are fixed to their gold
+    label in every EM iteration (gold labels nobody gave are added to the classes; gold for tasks without
+    answers is ignored). Returns ``(skills, priors, probas)``: dicts worker -> skill and class -> prior,
+    and a DataFrame task x class of posteriors.
     """
-    task_codes, tasks = pd.factorize(answers["task"])
-    worker_codes, workers = pd.factorize(answers["worker"])
-    label_codes, labels = pd.factorize(answers["label"], sort=True)
-    n_t, n_w, k = len(tasks), len(workers), len(labels)
-    tl = task_codes * k + label_codes
-    counts = np.bincount(tl, minlength=n_t * k).reshape(n_t, k).astype(float)
-    probas = counts / counts.sum(axis=1, keepdims=True)
-    n_answers = np.bincount(worker_codes, minlength=n_w)
-    skills = np.full(n_w, prior_skill)
-    priors = np.full(k, 1.0 / k)
-    last = None
+    if model not in ("confusion", "one_coin"):
+        raise ValueError(f"model must be 'confusion' or 'one_coin', got {model!r}")
+    ann, gold_tasks, gold_labels = encode(answers, gold)
+    task, worker, label = ann.task, ann.worker, ann.label
+    n_t, n_w, k = ann.n_tasks, ann.n_workers, ann.n_labels
+    ar = np.arange(k)
+    counts = np.bincount(task * k + label, minlength=n_t * k).reshape(n_t, k).astype(float)
+    probas = clamp_gold(counts / np.maximum(counts.sum(axis=1, keepdims=True), 1), gold_tasks, gold_labels)
+    n_answers = np.bincount(worker, minlength=n_w)
+    # prior mean of the pooled matrix: one-coin at prior_skill, worth `strength` pseudo-answers per class
+    base = np.full((k, k), (1 - prior_skill) / max(k - 1, 1))
+    base[ar, ar] = prior_skill if k > 1 else 1.0
+    soft_idx = ((worker * k * k + label)[:, None] + (ar * k)[None, :]).ravel()  # cell (w, true k, label)
+    post_idx = (task[:, None] * k + ar[None, :]).ravel()                         # cell (task, true k)
     for _ in range(n_iter):
-        hits = np.bincount(worker_codes, weights=probas.ravel()[tl], minlength=n_w)
-        skills = np.clip((hits + strength * prior_skill) / (n_answers + strength), _EPS, 1 - _EPS)
-        priors = 0.5 * probas.mean(axis=0) + 0.5 / k
-        gain = np.log(skills) - np.log((1 - skills) / max(k - 1, 1))
-        log_post = np.bincount(tl, weights=gain[worker_codes], minlength=n_t * k).reshape(n_t, k)
+        priors = (1 - prior_shrink) * probas.mean(axis=0) + prior_shrink / k
+        soft = np.bincount(soft_idx, weights=probas[task].ravel(), minlength=n_w * k * k).reshape(n_w, k, k)
+        hits = soft[:, ar, ar].sum(axis=1)
+        s = np.clip((hits + strength * prior_skill) / (n_answers + strength), _EPS, 1 - _EPS)
+        pooled = soft.sum(axis=0) + strength * base
+        if model == "one_coin" or k == 1:
+            err = np.full((k, k), 1.0 / max(k - 1, 1))
+        else:
+            err = pooled.copy()
+            err[ar, ar] = 0.0
+            err /= np.maximum(err.sum(axis=1, keepdims=True), 1e-300)
+        conf = (1 - s)[:, None, None] * err[None]
+        conf[:, ar, ar] = s[:, None]
+        if model == "confusion":
+            conf = (soft + strength * conf) / (soft.sum(axis=2, keepdims=True) + strength)
+        pooled /= pooled.sum(axis=1, keepdims=True)
+        log_conf = np.log(np.clip(conf, _EPS, 1.0))
+        log_post = np.bincount(post_idx, weights=log_conf[worker, :, label].ravel(),
+                               minlength=n_t * k).reshape(n_t, k)
         log_post += np.log(priors)
         log_post -= log_post.max(axis=1, keepdims=True)
-        probas = np.exp(log_post)
-        probas /= probas.sum(axis=1, keepdims=True)
-        if last is not None and np.abs(skills - last).max() < tol:
+        new = np.exp(log_post)
+        new /= new.sum(axis=1, keepdims=True)
+        clamp_gold(new, gold_tasks, gold_labels)
+        delta = np.abs(new - probas).max() if new.size else 0.0
+        probas = new
+        if delta < tol:
             break
-        last = skills
-    return (dict(zip(workers, skills.tolist())), dict(zip(labels, priors.tolist())),
-            pd.DataFrame(probas, index=tasks, columns=labels))
+    classes = ann.labels.tolist()
+    if model == "one_coin":
+        skills = dict(zip(ann.workers, s.tolist()))
+    else:
+        population = WorkerSkill(float(priors @ np.diag(pooled)), classes, pooled)
+        acc = conf[:, ar, ar] @ priors
+        skills = {w: WorkerSkill(a, classes, conf[i], population)
+                  for i, (w, a) in enumerate(zip(ann.workers, acc.tolist()))}
+    return skills, dict(zip(classes, priors.tolist())), pd.DataFrame(probas, index=ann.tasks, columns=ann.labels)
 
 
 @dataclass
@@ -120,12 +217,14 @@ class ReplayResult:
     labels: pd.Series
 
 
-def replay(answers: pd.DataFrame, truth: pd.Series, policy: AdaptivePolicy, *, seed: int = 0) -> ReplayResult:
+def replay(answers: pd.DataFrame, truth: pd.Series, policy: AdaptivePolicy, *, seed: int = 0,
+           fit_kwargs: Mapping | None = None) -> ReplayResult:
     """Replay recorded crowd answers as if workers arrived in random order, asking for more only in doubt.
 
     Each item's answers are shuffled (``seed``); every round, each item that still needs an answer gets
     its next recorded one (an item whose recorded answers run out stops there), then skills are refitted
-    on everything collected so far. Accuracy is measured on the items in ``truth``.
+    on everything collected so far (:func:`fit_skills` with ``fit_kwargs``, no truth). Accuracy is measured
+    on the items in ``truth``; the labels are the posteriors' argmax.
     """
     rng = np.random.default_rng(seed)
     df = answers[["task", "worker", "label"]].reset_index(drop=True)
@@ -137,7 +236,7 @@ def replay(answers: pd.DataFrame, truth: pd.Series, policy: AdaptivePolicy, *, s
     given = pd.Series(np.minimum(policy.min_answers, available.to_numpy()), index=tasks)
     while True:
         collected = df[df["_rank"] < df["task"].map(given)]
-        _, _, probas = fit_skills(collected)
+        _, _, probas = fit_skills(collected, **(fit_kwargs or {}))
         probas = probas.reindex(tasks)
         top = probas.max(axis=1).to_numpy()
         n = given.to_numpy()
