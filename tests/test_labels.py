@@ -57,7 +57,7 @@ def test_labels_for_every_item_and_question(store, mixed):
     assert labels["spam"].get(ids["i0"])["label"] == "spam"
     assert labels["spam"].get(ids["i1"])["label"] == "ham"
     assert 0.5 < labels["spam"].get(ids["i0"])["confidence"] <= 1
-    assert labels["spam"].get(ids["g"]) == {"label": "ham", "confidence": None, "method": "gold"}
+    assert labels["spam"].get(ids["g"]) == {"label": "ham", "confidence": 1.0, "method": "gold"}
     assert labels["pref"].get(ids["g"])["label"] == "B"
     assert labels["tags"].get(ids["i0"])["label"] == ["x"]
     assert labels["tags"].get(ids["i2"])["label"] == ["y"]
@@ -171,3 +171,20 @@ def test_real_answers_give_the_library_result(store, owner):
         mine = got.get(ids[ext])
         assert mine["label"] == row["label"] and mine["confidence"] == round(row["confidence"], 4)
         assert mine["method"] == want.attrs["method"]
+
+
+def test_ratings_are_coded_by_the_database(store, owner, make_annotator):
+    """Ratings come back from SQLite as numbers and from PostgreSQL as text; both code the same."""
+    p = create_project(store, {"name": "Rated", "slug": "rated", "overlap": 3, "gold": {"rate": 0},
+                               "fields": [{"name": "t"}],
+                               "questions": [{"name": "stars", "type": "rating", "min": 1, "max": 5}]})
+    add_items(store, p, [{"id": "a", "t": "x"}, {"id": "b", "t": "y"}])
+    with store.read() as conn:
+        ids = dict(conn.execute(text("SELECT external_id, id FROM items")).all())
+    for name, stars in (("u1", (4, 1)), ("u2", (4, 2)), ("u3", (5, 2))):
+        u = make_annotator(name)[0]
+        for ext, s in zip("ab", stars):
+            queue.submit(store, ids[ext], u, {"stars": s})
+    got = project_labels(store, p)["stars"]
+    assert got.get(ids["a"])["label"] == 4 and got.get(ids["b"])["label"] == 2
+    assert len(got.tasks) == 2

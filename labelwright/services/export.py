@@ -37,7 +37,7 @@ from typing import Iterator
 import orjson
 
 from labelwright.consensus import majority
-from labelwright.services.labels import item_labels, project_labels
+from labelwright.services.labels import LabelWalker, project_labels
 from labelwright.services.projects import Project
 
 FORMATS = ("jsonl", "csv", "parquet")
@@ -197,13 +197,13 @@ class _Majority:
 def jsonl_lines(store, project: Project, lines_per_chunk: int = 256) -> Iterator[bytes]:
     """The JSONL export, a few hundred lines per chunk (one write, or one streamed message, each)."""
     vote = _Majority(project.schema)
-    agg = project_labels(store, project)
+    labels_of = LabelWalker(project_labels(store, project))
     lines: list[bytes] = []
     for item_id, ext, data, anns, key, is_gold in iter_items(store, project):
         # The stored item JSON is spliced in as-is: no parse and re-encode per item.
         head = orjson.dumps({"item_id": item_id, "external_id": ext})[:-1]
         tail = orjson.dumps({"annotations": anns, "majority": vote(anns, key),
-                             "aggregate": item_labels(agg, item_id), "gold": bool(is_gold)})[1:]
+                             "aggregate": labels_of(item_id), "gold": bool(is_gold)})[1:]
         lines.append(head + b',"data":' + data.encode() + b"," + tail + b"\n")
         if len(lines) >= lines_per_chunk:
             yield b"".join(lines)
@@ -238,7 +238,7 @@ def flat_rows(store, project: Project) -> Iterator[list]:
     qs = [q.name for q in s.questions]
     empty = [None] * (5 + 3 * len(qs))  # no annotation: no answers, no majority
     vote = _Majority(s)
-    agg = project_labels(store, project)
+    labels_of = LabelWalker(project_labels(store, project))
     for item_id, ext, data, anns, key, is_gold in iter_items(store, project):
         d = orjson.loads(data)
         base = [item_id, ext]
@@ -246,7 +246,7 @@ def flat_rows(store, project: Project) -> Iterator[list]:
             v = d.get(f)
             base.append(v if v is None or type(v) is str else _cell(v))
         base.append(bool(is_gold))
-        labels = item_labels(agg, item_id)
+        labels = labels_of(item_id)
         aggregated = [_cell(labels[q]["label"]) if q in labels else None for q in qs]
         aggregated += [labels[q]["confidence"] if q in labels else None for q in qs]
         aggregated += [labels[q]["method"] if q in labels else None for q in qs]

@@ -12,21 +12,22 @@ method that produced it. The export carries them; the quality summary is built o
 * free text: no label.
 
 Gold items get their gold answer, confidence 1, method ``gold``, for the questions gold covers.
-Truth inference needs every answer at once, so this reads the question's answers for the whole project
-(a few tens of MB per million answers) before anything is written.
+Truth inference needs every answer at once, so this reads the whole project's answers first, keeping only
+integer codes (task, worker, label: 24 bytes an answer), never the answer objects.
 """
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import text
 
 from labelwright.consensus import vote
 from labelwright.quality import aggregate_proba
-from labelwright.schema import FreeText, MultipleChoice, Ranking, answer_label, is_categorical
+from labelwright.schema import (FreeText, MultipleChoice, Pairwise, Ranking, answer_label, is_categorical,
+                                label_values)
 from labelwright.services.gold import gold_answers
 from labelwright.services.projects import Project
 from labelwright.store import loads
@@ -36,108 +37,218 @@ GOLD_METHOD = "gold"
 
 @dataclass
 class QuestionLabels:
-    """One question's aggregate: ``labels[item_id] = (label, confidence)``."""
+    """One question's aggregate, as arrays sorted by item id: ``tasks[i]`` has label ``values[i]`` with
+    ``confidence[i]`` (NaN for a gold item, whose label is its gold answer)."""
 
     method: str
-    labels: dict = field(default_factory=dict)
-    # categorical questions: the long table (task, worker, label) and the posterior per task and label
+    tasks: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    values: list = field(default_factory=list)
+    confidence: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # categorical questions, when asked for (the quality summary): the long table (task, worker, label)
+    # and the posterior per task and label
     answers: pd.DataFrame | None = None
     probas: pd.DataFrame | None = None
 
     def get(self, item_id: int) -> dict | None:
-        found = self.labels.get(item_id)
-        if found is None:
+        i = int(np.searchsorted(self.tasks, item_id))
+        if i >= len(self.tasks) or self.tasks[i] != item_id:
             return None
-        label, confidence = found
-        return {"label": label, "confidence": confidence,
-                "method": GOLD_METHOD if confidence is None else self.method}
+        c = float(self.confidence[i])
+        if c != c:
+            return {"label": self.values[i], "confidence": 1.0, "method": GOLD_METHOD}
+        return {"label": self.values[i], "confidence": c, "method": self.method}
+
+    def items(self):
+        """``(item_id, label, confidence or None for gold)`` in item order."""
+        for t, v, c in zip(self.tasks.tolist(), self.values, self.confidence.tolist()):
+            yield t, v, (None if c != c else c)
+
+    def with_gold(self, gold: dict) -> "QuestionLabels":
+        """The same labels with gold items' answers put in (confidence NaN)."""
+        if not gold:
+            return self
+        merged = dict(zip(self.tasks.tolist(), zip(self.values, self.confidence.tolist())))
+        for item_id, label in gold.items():
+            merged[item_id] = (label, float("nan"))
+        tasks = np.fromiter(sorted(merged), dtype=np.int64, count=len(merged))
+        self.values = [merged[t][0] for t in tasks.tolist()]
+        self.confidence = np.array([merged[t][1] for t in tasks.tolist()], dtype=float)
+        self.tasks = tasks
+        return self
 
 
-def read_answers(store, project: Project) -> list[tuple[int, int, dict]]:
-    """``(item_id, user_id, answers)`` for every annotation in the project, in item order."""
-    with store.read() as conn:
-        rows = conn.execute(text(
-            "SELECT item_id, user_id, answers FROM annotations WHERE project_id = :p ORDER BY item_id, id"),
-            {"p": project.id}).all()
-    return [(i, u, loads(a)) for i, u, a in rows]
+class _Collected:
+    """The answers one pass over the project's annotations keeps: per categorical question the integer
+    codes (task, worker, label index), per multiple-choice question a bit mask of the options chosen, per
+    ranking question the rankings by item. Answer dicts are not kept."""
+
+    def __init__(self, schema):
+        self.categorical = {q.name: (q, {v: i for i, v in enumerate(label_values(q))},
+                                     array("q"), array("q"), array("q"))
+                            for q in schema.questions if is_categorical(q)}
+        self.multi = {q.name: (q, {v: 1 << i for i, v in enumerate(q.values)}, array("q"), array("q"), array("q"))
+                      for q in schema.questions if isinstance(q, MultipleChoice)}
+        self.rankings = {q.name: (q, {}) for q in schema.questions if isinstance(q, Ranking)}
+
+    def add(self, item_id: int, user_id: int, answers: dict) -> None:
+        for name, (q, codes, tasks, workers, labels) in self.categorical.items():
+            code = codes.get(answer_label(q, answers.get(name)))
+            if code is not None:
+                tasks.append(item_id)
+                workers.append(user_id)
+                labels.append(code)
+        self.add_slow(item_id, user_id, answers)
+
+    def add_slow(self, item_id: int, user_id: int, answers: dict) -> None:
+        """The multiple-choice and ranking answers of one annotation."""
+        for name, (q, bits, tasks, workers, masks) in self.multi.items():
+            chosen = answers.get(name)
+            if chosen is not None:
+                tasks.append(item_id)
+                workers.append(user_id)
+                masks.append(sum(bits.get(v, 0) for v in chosen))
+        for name, (q, by_item) in self.rankings.items():
+            ranking = answers.get(name)
+            if ranking is not None:
+                by_item.setdefault(item_id, []).append(ranking)
 
 
-def _plain(v):
-    return v.item() if hasattr(v, "item") else v
+def _coded(dialect: str, q, k: int, params: dict) -> str:
+    """SQL giving one categorical answer's label index (-1 when missing or unknown): the database takes it
+    out of the stored JSON and codes it, so only integers come back."""
+    path = [q.name, "choice"] if isinstance(q, Pairwise) else [q.name]
+    if dialect == "sqlite":
+        value = "json_extract(answers, '$" + "".join(f'."{p}"' for p in path) + "')"
+    else:
+        value = "(answers::jsonb #>> '{" + ",".join(f'"{p}"' for p in path) + "}')"
+    whens = []
+    for i, v in enumerate(label_values(q)):
+        key = f"q{k}_{i}"
+        params[key] = str(v) if dialect == "postgresql" else v  # PostgreSQL's #>> gives text
+        whens.append(f"WHEN :{key} THEN {i}")
+    return f"CASE {value} {' '.join(whens)} ELSE -1 END"
 
 
-def _categorical(rows, q, gold: dict) -> QuestionLabels:
-    long = pd.DataFrame([(i, u, answer_label(q, a.get(q.name))) for i, u, a in rows],
-                        columns=["task", "worker", "label"]).dropna(subset=["label"])
-    g = pd.Series({i: answer_label(q, ans[q.name]) for i, ans in gold.items() if q.name in ans}, dtype=object)
-    out = QuestionLabels(method="", answers=long)
-    if long.empty:
+def collect(store, project: Project, rows=None, batch: int = 100_000) -> _Collected:
+    """One pass over the project's annotations (or over ``rows`` of ``(item_id, user_id, answers)``).
+
+    Categorical answers are taken out of the JSON and coded by the database, so a batch arrives as one
+    integer matrix; the answer JSON is parsed in Python only for multiple-choice and ranking questions."""
+    out = _Collected(project.schema)
+    if rows is not None:
+        for i, u, a in rows:
+            out.add(i, u, a)
         return out
-    probas = aggregate_proba(long, g if len(g) else None)
-    out.method, out.probas = probas.attrs["method"], probas
+    cat = list(out.categorical.values())
+    slow = bool(out.multi or out.rankings)
+    params: dict = {"p": project.id}
+    cols = ["item_id", "user_id"] + [_coded(store.dialect, e[0], k, params) for k, e in enumerate(cat)]
+    with store.read() as conn:
+        cur = store.cursor(conn)
+        cur.execute(store.sql(f"SELECT {', '.join(cols + (['answers'] if slow else []))} FROM annotations "
+                              "WHERE project_id = :p"), params)
+        while chunk := cur.fetchmany(batch):
+            if slow:
+                for row in chunk:
+                    out.add_slow(row[0], row[1], loads(row[-1]))
+                chunk = [row[:-1] for row in chunk]
+            m = np.array(chunk, dtype=np.int64).reshape(len(chunk), len(cols))
+            for k, (_, _, tasks, workers, labels) in enumerate(cat):
+                keep = m[:, 2 + k] >= 0
+                tasks.frombytes(m[keep, 0].tobytes())
+                workers.frombytes(m[keep, 1].tobytes())
+                labels.frombytes(m[keep, 2 + k].copy().tobytes())
+    return out
+
+
+def _arrays(tasks, workers, labels) -> pd.DataFrame:
+    return pd.DataFrame({"task": np.frombuffer(tasks, dtype=np.int64), "worker": np.frombuffer(workers, dtype=np.int64),
+                         "label": np.frombuffer(labels, dtype=np.int64)})
+
+
+def _from_probas(probas: pd.DataFrame, classes: list) -> QuestionLabels:
     values = probas.to_numpy()
     top = values.argmax(axis=1)
-    labels = [_plain(v) for v in probas.columns.to_numpy()[top]]
-    conf = np.round(values[np.arange(len(top)), top], 4).tolist()
-    out.labels = dict(zip(probas.index.tolist(), zip(labels, conf)))
-    return out
+    order = np.argsort(probas.index.to_numpy(dtype=np.int64), kind="stable")
+    codes = probas.columns.to_numpy()[top][order]
+    return QuestionLabels(method=probas.attrs["method"], tasks=probas.index.to_numpy(dtype=np.int64)[order],
+                          values=[classes[int(c)] for c in codes],
+                          confidence=np.round(values[np.arange(len(top)), top], 4)[order])
 
 
-def _multiple_choice(rows, q: MultipleChoice, gold: dict) -> QuestionLabels:
-    answered = [(i, u, a[q.name]) for i, u, a in rows if a.get(q.name) is not None]
-    out = QuestionLabels(method="")
-    if not answered:
-        return out
-    chosen: dict[int, list] = {}
-    confidence: dict[int, float] = {}
-    for opt in q.values:
-        long = pd.DataFrame([(i, u, opt in a) for i, u, a in answered], columns=["task", "worker", "label"])
-        g = pd.Series({i: q.name in ans and opt in ans[q.name] for i, ans in gold.items() if q.name in ans},
-                      dtype=object)
-        probas = aggregate_proba(long, g if len(g) else None)
-        out.method = "per option: " + probas.attrs["method"]
-        p_yes = probas[True].to_numpy() if True in probas.columns else np.zeros(len(probas))
-        for task, p in zip(probas.index.tolist(), p_yes.tolist()):
-            if p > 0.5:
-                chosen.setdefault(task, []).append(opt)
-            confidence[task] = confidence.get(task, 1.0) * max(p, 1 - p)
-    out.labels = {t: (chosen.get(t, []), round(c, 4)) for t, c in confidence.items()}
-    return out
+def _categorical(entry, gold: dict, keep: bool) -> QuestionLabels:
+    q, codes, tasks, workers, labels = entry
+    classes = label_values(q)
+    g = {i: codes[answer_label(q, ans[q.name])] for i, ans in gold.items()
+         if q.name in ans and answer_label(q, ans[q.name]) in codes}
+    long = _arrays(tasks, workers, labels)
+    if long.empty:
+        out = QuestionLabels(method="")
+    else:
+        probas = aggregate_proba(long, pd.Series(g, dtype=object) if g else None)
+        out = _from_probas(probas, classes)
+        if keep:
+            named = probas.rename(columns=lambda c: classes[int(c)])
+            named.attrs["method"] = probas.attrs["method"]
+            out.answers = long.assign(label=[classes[c] for c in long["label"].tolist()])
+            out.probas = named
+    return out.with_gold({i: classes[c] for i, c in g.items()})
 
 
-def _ranking(rows, q: Ranking) -> QuestionLabels:
-    by_item: dict[int, list] = {}
-    for i, _, a in rows:
-        if a.get(q.name) is not None:
-            by_item.setdefault(i, []).append(a[q.name])
-    out = QuestionLabels(method="Borda count (confidence: share agreeing on the first place)")
-    for i, rankings in by_item.items():
-        v = vote(q, rankings)
-        out.labels[i] = (v["label"], v["agreement"])
-    return out
+def _multiple_choice(entry, gold: dict) -> QuestionLabels:
+    q, bits, tasks, workers, masks = entry
+    long = _arrays(tasks, workers, masks)
+    if long.empty:
+        return QuestionLabels(method="")
+    items = np.unique(long["task"].to_numpy())
+    chosen = np.zeros(len(items), dtype=np.int64)
+    confidence = np.ones(len(items))
+    method = ""
+    for opt, bit in bits.items():
+        yes = pd.DataFrame({"task": long["task"], "worker": long["worker"],
+                            "label": (long["label"].to_numpy() & bit) != 0})
+        g = {i: opt in ans[q.name] for i, ans in gold.items() if q.name in ans}
+        probas = aggregate_proba(yes, pd.Series(g, dtype=object) if g else None)
+        method = "per option: " + probas.attrs["method"]
+        p_yes = probas[True] if True in probas.columns else pd.Series(0.0, index=probas.index)
+        p = p_yes.reindex(items).to_numpy()
+        chosen |= np.where(p > 0.5, bit, 0)
+        confidence *= np.maximum(p, 1 - p)
+    values = [[o for o, b in bits.items() if m & b] for m in chosen.tolist()]
+    out = QuestionLabels(method=method, tasks=items, values=values, confidence=np.round(confidence, 4))
+    return out.with_gold({i: ans[q.name] for i, ans in gold.items() if q.name in ans})
 
 
-def project_labels(store, project: Project, rows: list | None = None) -> dict[str, QuestionLabels]:
-    """``{question name: QuestionLabels}`` for every question with a label (all but free text)."""
-    rows = read_answers(store, project) if rows is None else rows
+def _ranking(entry, gold: dict) -> QuestionLabels:
+    q, by_item = entry
+    tasks = sorted(by_item)
+    values, conf = [], []
+    for i in tasks:
+        v = vote(q, by_item[i])
+        values.append(v["label"])
+        conf.append(v["agreement"])
+    out = QuestionLabels(method="Borda count (confidence: share agreeing on the first place)",
+                         tasks=np.array(tasks, dtype=np.int64), values=values, confidence=np.array(conf, dtype=float))
+    return out.with_gold({i: ans[q.name] for i, ans in gold.items() if q.name in ans})
+
+
+def project_labels(store, project: Project, rows=None, *, keep_answers: bool = False) -> dict[str, QuestionLabels]:
+    """``{question name: QuestionLabels}`` for every question with a label (all but free text).
+
+    ``rows`` (``(item_id, user_id, answers)``) saves reading the annotations again; ``keep_answers``
+    keeps each categorical question's long table and posterior (for the quality summary)."""
+    collected = collect(store, project, rows)
     gold = gold_answers(store, project)
     out: dict[str, QuestionLabels] = {}
     for q in project.schema.questions:
         if isinstance(q, FreeText):
             continue
-        if is_categorical(q):
-            ql = _categorical(rows, q, gold)
-        elif isinstance(q, MultipleChoice):
-            ql = _multiple_choice(rows, q, gold)
-        elif isinstance(q, Ranking):
-            ql = _ranking(rows, q)
-        else:  # pragma: no cover - every question type is handled above
-            continue
-        for item_id, ans in gold.items():
-            if q.name in ans:
-                label = answer_label(q, ans[q.name]) if is_categorical(q) else ans[q.name]
-                ql.labels[item_id] = (label, None)  # confidence None marks "from gold"
-        out[q.name] = ql
+        if q.name in collected.categorical:
+            out[q.name] = _categorical(collected.categorical[q.name], gold, keep_answers)
+        elif q.name in collected.multi:
+            out[q.name] = _multiple_choice(collected.multi[q.name], gold)
+        elif q.name in collected.rankings:
+            out[q.name] = _ranking(collected.rankings[q.name], gold)
     return out
 
 
@@ -147,7 +258,29 @@ def item_labels(labels: dict[str, QuestionLabels], item_id: int) -> dict:
     for name, ql in labels.items():
         got = ql.get(item_id)
         if got is not None:
-            if got["confidence"] is None:
-                got["confidence"] = 1.0
             out[name] = got
     return out
+
+
+class LabelWalker:
+    """:func:`item_labels` for item ids asked in increasing order (the export's order), by walking each
+    question's sorted arrays once instead of searching them for every item."""
+
+    def __init__(self, labels: dict[str, QuestionLabels]):
+        self.columns = [(name, ql.tasks.tolist(), ql.values, ql.confidence.tolist(), ql.method)
+                        for name, ql in labels.items()]
+        self.pos = [0] * len(self.columns)
+
+    def __call__(self, item_id: int) -> dict:
+        out = {}
+        for k, (name, tasks, values, conf, method) in enumerate(self.columns):
+            i = self.pos[k]
+            n = len(tasks)
+            while i < n and tasks[i] < item_id:
+                i += 1
+            self.pos[k] = i
+            if i < n and tasks[i] == item_id:
+                c = conf[i]
+                out[name] = ({"label": values[i], "confidence": 1.0, "method": GOLD_METHOD} if c != c
+                             else {"label": values[i], "confidence": c, "method": method})
+        return out

@@ -58,7 +58,8 @@ def project_quality(store, project: Project, *, doubt_limit: int = 20) -> dict:
            "annotators": [], "items_in_doubt": []}
     if ann.empty:
         return out
-    labels = project_labels(store, project, rows=list(zip(ann["item_id"], ann["user_id"], ann["answers"])))
+    labels = project_labels(store, project, rows=zip(ann["item_id"], ann["user_id"], ann["answers"]),
+                            keep_answers=True)
     names = dict(zip(ann["user_id"], ann["annotator"]))
     per_worker: dict[str, dict] = {}
     doubt_rows = []
@@ -79,7 +80,7 @@ def project_quality(store, project: Project, *, doubt_limit: int = 20) -> dict:
             continue
         order = label_values(q)
         level = "ordinal" if isinstance(q, Rating) else "nominal"
-        conf = pd.Series({t: c for t, (_, c) in ql.labels.items() if c is not None}, dtype=float)
+        conf = pd.Series({t: c for t, _, c in ql.items() if c is not None}, dtype=float)
         entry["method"] = ql.method
         entry["mean_confidence"] = round(float(conf.mean()), 4) if len(conf) else None
         multi = long.groupby("task")["label"].transform("size") >= 2
@@ -91,7 +92,7 @@ def project_quality(store, project: Project, *, doubt_limit: int = 20) -> dict:
             entry["alpha_level"] = level
         except QualityInputError as e:
             entry["agreement_note"] = str(e)
-        consensus = pd.Series({t: lab for t, (lab, _) in ql.labels.items()}, dtype=object)
+        consensus = pd.Series(ql.values, index=ql.tasks, dtype=object)
         merged = long.assign(consensus=long["task"].map(consensus))
         shown = [v for v in order if v in set(merged["label"]) | set(merged["consensus"])]
         matrix = pd.crosstab(merged["consensus"], merged["label"]).reindex(index=shown, columns=shown,
@@ -119,7 +120,7 @@ def project_quality(store, project: Project, *, doubt_limit: int = 20) -> dict:
             rows_i = by_item.get_group(task)
             doubt_rows.append({
                 "item_id": int(task), "external_id": rows_i["external_id"].iloc[0], "question": q.name,
-                "label": ql.labels[task][0], "confidence": round(float(c), 4),
+                "label": ql.get(task)["label"], "confidence": round(float(c), 4),
                 "answers": [{"annotator": a, "answer": ans.get(q.name)}
                             for a, ans in zip(rows_i["annotator"], rows_i["answers"])],
             })
