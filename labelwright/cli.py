@@ -339,24 +339,37 @@ def resume(obj: Ctx, project, name):
 # ---- users ----------------------------------------------------------------------------------
 
 
+ORG_ROLES = ["owner", "manager", "reviewer", "annotator"]
+PROJECT_ROLES = ["annotator", "reviewer", "manager"]
+
+
 @main.group()
 def users():
-    """Create users and hand out API tokens and sign-in links."""
+    """Create users, set their roles, hand out API tokens, sign-in and password-reset links."""
 
 
 @users.command("create")
 @click.argument("name")
-@click.option("--role", type=click.Choice(["owner", "annotator"]), default="annotator", show_default=True,
-              help="What the user may do.")
+@click.option("--role", type=click.Choice(ORG_ROLES), default="annotator", show_default=True,
+              help="Organisation role: owner (everything), manager (creates and runs projects), reviewer, annotator.")
+@click.option("--project", "projects", multiple=True, help="A project (slug) they join; repeat for several.")
+@click.option("--project-role", type=click.Choice(PROJECT_ROLES), default="annotator", show_default=True,
+              help="Their role in the --project projects.")
 @click.option("--password", is_flag=True, help="Prompt for a password now (otherwise they set one after signing in).")
 @click.pass_obj
-def users_create(obj: Ctx, name, role, password):
+def users_create(obj: Ctx, name, role, projects, project_role, password):
     """Create a user and print an API token and a one-time sign-in link."""
+    from labelwright.services import access
     from labelwright.services import users as svc
+    from labelwright.services.projects import get_project
 
     pw = click.prompt("password", hide_input=True, confirmation_prompt=True) if password else None
     store = obj.store()
+    found = [get_project(store, ref) for ref in projects]
     user = svc.create_user(store, name, role, pw)
+    for p in found:
+        access.set_member(store, p, name, project_role)
+        out.print(f"joined {p.slug} as {project_role}", highlight=False)
     token = svc.create_api_token(store, user, label="created by CLI")
     link = svc.create_signin_link_token(store, user, obj.settings.signin_link_hours)
     out.print(f"created {role} [bold]{name}[/]", highlight=False)
@@ -400,6 +413,173 @@ def users_token(obj: Ctx, name):
     store = obj.store()
     out.print(svc.create_api_token(store, svc.get_user(store, name), label="created by CLI"),
               highlight=False, soft_wrap=True)
+
+
+@users.command("role")
+@click.argument("name")
+@click.argument("role", type=click.Choice(ORG_ROLES))
+@click.pass_obj
+def users_role(obj: Ctx, name, role):
+    """Change NAME's organisation role (lowering it lowers their project roles to match)."""
+    from labelwright.services import users as svc
+
+    svc.update_user(obj.store(), name, role=role)
+    out.print(f"{name} is now {role}", highlight=False)
+
+
+@users.command("disable")
+@click.argument("name")
+@click.option("--enable", is_flag=True, help="Enable the user again instead.")
+@click.pass_obj
+def users_disable(obj: Ctx, name, enable):
+    """Disable NAME: no sign-in, sessions and API tokens refused from the next request."""
+    from labelwright.services import users as svc
+
+    svc.update_user(obj.store(), name, disabled=not enable)
+    out.print(f"{name} is {'enabled' if enable else 'disabled'}", highlight=False)
+
+
+@users.command("reset-link")
+@click.argument("name")
+@click.option("--hours", default=24, show_default=True, type=click.IntRange(1, 24 * 30), help="How long it works.")
+@click.pass_obj
+def users_reset_link(obj: Ctx, name, hours):
+    """Print a one-use password-reset link for NAME (using it signs them out everywhere else)."""
+    from labelwright.services import users as svc
+
+    store = obj.store()
+    link = svc.create_reset_link_token(store, svc.get_user(store, name), hours)
+    out.print(f"{obj.settings.public_url}/reset/{link}", highlight=False, soft_wrap=True)
+
+
+@users.command("tokens")
+@click.argument("name")
+@click.pass_obj
+def users_tokens(obj: Ctx, name):
+    """List NAME's API tokens (never their secrets)."""
+    from labelwright.services import users as svc
+
+    store = obj.store()
+    table = Table("id", "label", "created", "state")
+    for tk in svc.list_tokens(store, svc.get_user(store, name)):
+        table.add_row(str(tk["id"]), tk["label"] or "", _when(tk["created_at"]), "active" if tk["active"] else "revoked")
+    out.print(table)
+
+
+@users.command("revoke")
+@click.argument("token_id", type=int)
+@click.pass_obj
+def users_revoke(obj: Ctx, token_id):
+    """Revoke the API token TOKEN_ID (see `users tokens`)."""
+    from labelwright.services import users as svc
+    from labelwright.services.users import User
+
+    svc.revoke_token(obj.store(), token_id, User(0, "(command line)", "owner"))
+    out.print(f"revoked token {token_id}", highlight=False)
+
+
+# ---- project members and the audit log ------------------------------------------------------
+
+
+@main.group()
+def members():
+    """A project's members: add, change role, remove, block."""
+
+
+@members.command("list")
+@click.argument("project")
+@click.pass_obj
+def members_list(obj: Ctx, project):
+    """List PROJECT's members."""
+    from labelwright.services import access
+    from labelwright.services.projects import get_project
+
+    store = obj.store()
+    table = Table("user", "organisation role", "project role", "status")
+    for m in access.members(store, get_project(store, project)):
+        table.add_row(m["user"], m["org_role"], m["role"], m["status"])
+    out.print(table)
+
+
+@members.command("add")
+@click.argument("project")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--role", type=click.Choice(PROJECT_ROLES), default="annotator", show_default=True,
+              help="Their role in the project.")
+@click.pass_obj
+def members_add(obj: Ctx, project, names, role):
+    """Add NAMES to PROJECT (or change their role there)."""
+    from labelwright.services import access
+    from labelwright.services.projects import get_project
+
+    store = obj.store()
+    p = get_project(store, project)
+    for name in names:
+        access.set_member(store, p, name, role)
+        out.print(f"{name}: {role} in {p.slug}", highlight=False)
+
+
+@members.command("remove")
+@click.argument("project")
+@click.argument("name")
+@click.pass_obj
+def members_remove(obj: Ctx, project, name):
+    """Remove NAME from PROJECT (their answers stay; their leases are released)."""
+    from labelwright.services import access
+    from labelwright.services.projects import get_project
+
+    store = obj.store()
+    gone = access.remove_member(store, get_project(store, project), name)
+    out.print(f"removed {name} from {project}" if gone else f"{name} was not a member of {project}", highlight=False)
+
+
+@members.command("block")
+@click.argument("project")
+@click.argument("name")
+@click.option("--unblock", is_flag=True, help="Lift the block instead.")
+@click.pass_obj
+def members_block(obj: Ctx, project, name, unblock):
+    """Block NAME from PROJECT: they see nothing of it; their leases are released."""
+    from labelwright.services import access
+    from labelwright.services.projects import get_project
+
+    store = obj.store()
+    p = get_project(store, project)
+    if unblock:
+        out.print(f"unblocked {name}" if access.unblock(store, p, name) else f"{name} was not blocked",
+                  highlight=False)
+    else:
+        released = access.block(store, p, name)
+        out.print(f"blocked {name} from {p.slug} ({released} lease{'s' if released != 1 else ''} released)",
+                  highlight=False)
+
+
+@main.command()
+@click.option("--project", default=None, help="Only this project's entries.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000), help="How many, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def audit(obj: Ctx, project, limit, as_json):
+    """Who changed what: roles, members, blocks, pauses, gold, tokens, invites (newest first)."""
+    from labelwright.services import audit as svc
+    from labelwright.services.projects import get_project
+
+    store = obj.store()
+    rows = svc.entries(store, get_project(store, project).id if project else None, limit)
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table("when", "who", "action", "project", "target", "details")
+    for e in rows:
+        table.add_row(_when(e["at"]), e["actor"], e["action"], e["project"] or "", e["target"] or "",
+                      json.dumps(e["details"]) if e["details"] else "")
+    out.print(table)
+
+
+def _when(ts) -> str:
+    from datetime import datetime, timezone
+
+    return "" if ts is None else datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 if __name__ == "__main__":  # pragma: no cover

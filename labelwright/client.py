@@ -64,8 +64,11 @@ class Client:
     def me(self) -> dict:
         return self._call("GET", "/me")
 
-    def create_user(self, name: str, role: str = "annotator", password: str | None = None) -> dict:
-        return self._call("POST", "/users", json={"name": name, "role": role, "password": password})
+    def create_user(self, name: str, role: str = "annotator", password: str | None = None,
+                    projects: list[str] = (), project_role: str = "annotator") -> dict:
+        """Create a user (owner); ``projects`` they join with ``project_role``."""
+        return self._call("POST", "/users", json={"name": name, "role": role, "password": password,
+                                                  "projects": list(projects), "project_role": project_role})
 
     def projects(self):
         import pandas as pd

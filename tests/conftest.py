@@ -124,12 +124,26 @@ def owner(store):
 
 @pytest.fixture
 def make_annotator(store):
+    """``make(name, password=None, role="annotator", member=True)``: a user and an API token. With
+    ``member`` they join, with their role, every project that exists at that moment (projects made
+    later need :func:`join`)."""
     from labelwright.services import users
 
-    def make(name: str, password: str | None = None):
-        user = users.create_user(store, name, "annotator", password)
+    def make(name: str, password: str | None = None, role: str = "annotator", member: bool = True):
+        user = users.create_user(store, name, role, password)
+        if member and role != "owner":
+            join(store, name, role="annotator" if role == "annotator" else role)
         return user, users.create_api_token(store, user)
     return make
+
+
+def join(store, name: str, projects=None, role: str = "annotator") -> None:
+    """Make user ``name`` a member of ``projects`` (default: every project) with ``role``."""
+    from labelwright.services import access
+    from labelwright.services.projects import list_projects
+
+    for p in projects if projects is not None else list_projects(store):
+        access.set_member(store, p, name, role)
 
 
 def bearer(token: str) -> dict:

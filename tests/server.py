@@ -206,6 +206,10 @@ def seed(db_url: str, schema: dict, items: list[dict], annotators: list[str]) ->
             out["user_ids"][name] = u.id
         p = create_project(store, schema, created_by=owner.id)
         add_items(store, p, items)
+        from labelwright.services import access
+
+        for name in annotators:
+            access.set_member(store, p, name, "annotator")
         out["project"], out["project_id"] = p.slug, p.id
         return out
     finally:

@@ -129,7 +129,7 @@ def test_export_formats(http, owner, make_annotator, spam_project):
 
 def test_python_client(http, owner, spam_project):
     lw = Client("http://127.0.0.1:8000", owner[1], transport=http._transport)
-    created = lw.create_user("dora")
+    created = lw.create_user("dora", projects=["spam"])
     assert created["signin_url"].startswith("http://127.0.0.1:8000/signin/")
     dora = Client("http://127.0.0.1:8000", created["token"], transport=http._transport)
     df = pd.DataFrame({"id": ["d1", "d2"], "text": ["x", "y"]})

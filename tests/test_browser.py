@@ -96,7 +96,7 @@ class Server:
 
 
 def _seed(db_url: str) -> str:
-    from labelwright.services import items, projects, users
+    from labelwright.services import access, items, projects, users
 
     store = Store(db_url)
     store.migrate()
@@ -117,6 +117,8 @@ def _seed(db_url: str) -> str:
                                     created_by=owner.id)
         lines = (DEMO / "data" / "pandalm_200.jsonl").read_text().splitlines()[:6]
         items.add_items(store, p, [json.loads(line) for line in lines])
+        for project in projects.list_projects(store):
+            access.set_member(store, project, "ana", "annotator")
         _seed_quality(store, owner)
     finally:
         store.close()
@@ -132,12 +134,14 @@ QUALITY_SCHEMA = {
 
 def _seed_quality(store, owner):
     """Three annotators' answers to ten comments (two contested) and one gold item."""
-    from labelwright.services import items, projects, queue, users
+    from labelwright.services import access, items, projects, queue, users
 
     p = projects.create_project(store, QUALITY_SCHEMA, created_by=owner.id)
     items.add_items(store, p, [{"id": f"q{i}", "text": f"comment {i}"} for i in range(10)]
                     + [{"id": "qg", "text": "BUY NOW", "gold": {"spam": "spam"}}])
     workers = [users.create_user(store, f"w{i}", "annotator") for i in range(3)]
+    for w in workers:
+        access.set_member(store, p, w.name, "annotator")
     for item_id in range(1, 12):
         for n, w in enumerate(workers):
             truth = "spam" if item_id % 2 else "ham"

@@ -49,7 +49,7 @@ def test_project_import_label_export_cycle(db, tmp_path):
     data.write_text("".join(json.dumps({"id": i, "text": f"t{i}"}) + "\n" for i in range(20)))
     assert "imported 20 new items" in run(db, "import", "cli", str(data)).output
     assert "imported 0 new items into cli (20 already present)" in run(db, "import", "cli", str(data)).output
-    out = run(db, "users", "create", "ann").output
+    out = run(db, "users", "create", "ann", "--project", "cli").output
     assert "API token (shown once):" in out and "/signin/" in out
 
     from labelwright.services import queue, users

@@ -540,6 +540,10 @@ def test_lease_expiry_with_fake_clock(store):
     p = create_project(store, schema("clock", overlap=2, lease_seconds=60))
     add_items(store, p, make_items(1))
     ana, bob, cid = (users.create_user(store, n) for n in ("ana", "bob", "cid"))
+    from tests.conftest import join
+
+    for n in ("ana", "bob", "cid"):
+        join(store, n)
     t0 = 1_000_000.0
     item = claim_next(store, p, ana, now=t0)["id"]
     assert claim_next(store, p, bob, now=t0 + 1)["id"] == item

@@ -74,6 +74,10 @@ def test_csv_gold_columns(store, owner):
     res = import_items(store, two, read_csv(io.StringIO(csv), "g.csv"), file="g.csv")
     assert res["gold"] == 1
     assert list(gold_svc.gold_answers(store, two).values()) == [{"spam": "ham", "why": "because"}]
+    three = create_project(store, {**SCHEMA, "slug": "three"})
+    with pytest.raises(ValidationError) as e:  # a misspelt question is an error, never item data
+        import_items(store, three, read_csv(io.StringIO("id,text,gold.spma\na,x,ham\n"), "h.csv"), file="h.csv")
+    assert (e.value.line, e.value.field) == (2, "gold.spma")
 
 
 def test_gold_rate_one_serves_gold_first_and_every_annotator_answers_it(store, project, make_annotator):

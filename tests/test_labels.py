@@ -13,7 +13,7 @@ from labelwright.services.export import write_export
 from labelwright.services.items import add_items
 from labelwright.services.labels import project_labels
 from labelwright.services.projects import create_project
-from tests.conftest import SHARED, bearer
+from tests.conftest import SHARED, bearer, join
 from tests.test_web import hidden, sign_in
 
 SCHEMA = {
@@ -162,8 +162,10 @@ def test_real_answers_give_the_library_result(store, owner):
         ids = dict(conn.execute(text("SELECT external_id, id FROM items")).all())
     workers = {}
     for _, row in answers.iterrows():
-        u = workers.get(row["worker"]) or workers.setdefault(
-            row["worker"], users.create_user(store, f"w{len(workers)}", "annotator"))
+        u = workers.get(row["worker"])
+        if u is None:
+            u = workers[row["worker"]] = users.create_user(store, f"w{len(workers)}", "annotator")
+            join(store, u.name, [p])
         queue.submit(store, ids[row["item"]], u, {"y": row["label"]})
     got = project_labels(store, p)["y"]
     want = aggregate(answers.rename(columns={"item": "task"})[["task", "worker", "label"]])

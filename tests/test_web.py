@@ -15,7 +15,7 @@ from labelwright.services import queue as queue_svc
 from labelwright.services import users as users_svc
 from labelwright.web.markdown import is_safe_url, render_markdown
 from labelwright.web.pages import image_src, parse_answers
-from tests.conftest import SPAM_SCHEMA
+from tests.conftest import SPAM_SCHEMA, join
 
 XSS = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>"]
 
@@ -62,8 +62,12 @@ def answer(http, page: str, **answers) -> object:
 
 
 @pytest.fixture
-def ana(store):
-    return users_svc.create_user(store, "ana", "annotator", "ana-password")
+def ana(store, spam_project):
+    from tests.conftest import join
+
+    user = users_svc.create_user(store, "ana", "annotator", "ana-password")
+    join(store, "ana")
+    return user
 
 
 @pytest.fixture
@@ -206,6 +210,7 @@ def test_annotators_never_see_each_others_answers(http, store, owner, ana, make_
 
 def test_expired_lease_shows_a_conflict_with_a_way_on(http, store, owner, ana, make_annotator):
     p = projects_svc.create_project(store, {**SPAM_SCHEMA, "slug": "solo", "overlap": 1})
+    join(store, "ana", [p])
     items_svc.add_items(store, p, [{"id": "only", "text": "the only item"}])
     sign_in(http, "ana", "ana-password")
     page = http.get("/projects/solo/label").text
@@ -218,6 +223,7 @@ def test_expired_lease_shows_a_conflict_with_a_way_on(http, store, owner, ana, m
 
 def test_every_question_type_through_the_form(http, store, owner, ana):
     p = projects_svc.create_project(store, ALL_TYPES)
+    join(store, "ana", [p])
     items_svc.add_items(store, p, [{"id": "i1", "prompt": "Say hi", "a": "Hi", "b": "Hello\nthere"}])
     sign_in(http, "ana", "ana-password")
     page = http.get("/projects/all/label").text
@@ -251,6 +257,7 @@ def test_item_markup_is_escaped(http, store, owner, ana):
               "questions": [{"name": "ok", "type": "single_choice",
                              "options": [{"value": "yes", "label": XSS[1]}, "no"]}]}
     p = projects_svc.create_project(store, schema)
+    join(store, "ana", [p])
     text = "\n".join(XSS)
     items_svc.add_items(store, p, [{"id": "h1", "plain": text, "rich": text, "pic": "javascript:alert(1)",
                                     "chat": [{"role": XSS[0], "content": text}]}])
@@ -318,6 +325,7 @@ def test_media_files_stay_inside_media_root(media_http, store, owner, ana):
                                             "fields": [{"name": "img", "type": "image"}],
                                             "questions": [{"name": "cat", "type": "single_choice",
                                                            "options": ["yes", "no"]}]})
+    join(store, "ana", [p])
     items_svc.add_items(store, p, [{"id": "p1", "img": "cats/tom.png"}])
     assert media_http.get("/media/cats/tom.png", follow_redirects=False).status_code == 303  # signed out
     sign_in(media_http, "ana", "ana-password")

@@ -15,6 +15,8 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from labelwright.errors import Forbidden, Unauthorized, ValidationError
+from labelwright.services import access
+from labelwright.services import audit
 from labelwright.services import export as export_svc
 from labelwright.services import items as items_svc
 from labelwright.services import projects as projects_svc
@@ -51,6 +53,12 @@ def owner(user: User = Depends(current_user)) -> User:
     return user
 
 
+def _managed(request: Request, project: str, user: User, at_least: str = "manager"):
+    """The store and the project, once the caller is checked to be at least ``at_least`` in it."""
+    store = _store(request)
+    return store, access.project_for(store, project, user, at_least)[0]
+
+
 def _store(request: Request):
     return request.app.state.store
 
@@ -83,6 +91,34 @@ class UserIn(BaseModel):
     name: str
     role: str = "annotator"
     password: str | None = None
+    projects: list[str] = Field(default_factory=list, description="projects (slugs or ids) they join")
+    project_role: str = Field(default="annotator", description="their role in those projects")
+
+
+class UserPatch(BaseModel):
+    role: str | None = Field(default=None, description="owner, manager, reviewer or annotator")
+    disabled: bool | None = Field(default=None, description="a disabled user cannot sign in or use tokens")
+
+
+class MemberIn(BaseModel):
+    role: str = Field(default="annotator", description="annotator, reviewer or manager")
+
+
+class TokenIn(BaseModel):
+    label: str | None = Field(default=None, max_length=200)
+
+
+class PasswordIn(BaseModel):
+    current: str
+    new: str
+
+
+class InviteIn(BaseModel):
+    role: str = Field(default="annotator", description="the organisation role of whoever accepts it")
+    project: str | None = Field(default=None, description="a project to join (slug or id)")
+    project_role: str = Field(default="annotator", description="their role in that project")
+    hours: float = Field(default=72, gt=0, le=24 * 90, description="how long the link works")
+    max_uses: int = Field(default=1, ge=1, le=10_000, description="how many accounts it can create")
 
 
 # ---- the two hot routes: shared by their FastAPI handlers and labelwright.api.hot ----------------
@@ -90,7 +126,8 @@ class UserIn(BaseModel):
 
 async def claim(store, project_ref: str, user: User) -> tuple[int, bytes | None]:
     """``POST /projects/{project}/next``: (200, the item as JSON) or (204, None)."""
-    item = await store.run(queue_svc.claim_next, store, projects_svc.get_project(store, project_ref), user)
+    project, _ = access.project_for(store, project_ref, user, "annotator")
+    item = await store.run(queue_svc.claim_next, store, project, user)
     return (204, None) if item is None else (200, orjson.dumps(item))
 
 
@@ -115,10 +152,82 @@ def build_router() -> APIRouter:
     def list_users(request: Request, _: User = Depends(owner)):
         return users_svc.list_users(_store(request))
 
+    @r.patch("/users/{name}", summary="Change a user's organisation role, or disable / enable them (owner)")
+    def patch_user(name: str, body: UserPatch, request: Request, user: User = Depends(owner)):
+        return users_svc.update_user(_store(request), name, role=body.role, disabled=body.disabled, by=user)
+
+    @r.get("/users/{name}/tokens", summary="A user's API tokens, without their secrets (owner)")
+    def user_tokens(name: str, request: Request, _: User = Depends(owner)):
+        store = _store(request)
+        return users_svc.list_tokens(store, users_svc.get_user(store, name))
+
+    @r.get("/tokens", summary="The caller's API tokens, without their secrets")
+    def my_tokens(request: Request, user: User = Depends(current_user)):
+        return users_svc.list_tokens(_store(request), user)
+
+    @r.post("/tokens", status_code=201, summary="A new API token for the caller (the secret is shown once)")
+    def new_token(request: Request, body: TokenIn | None = None, user: User = Depends(current_user)):
+        store = _store(request)
+        secret = users_svc.create_api_token(store, user, label=body.label if body else None)
+        return {"token": secret, **users_svc.list_tokens(store, user)[-1]}
+
+    @r.delete("/tokens/{token_id}", status_code=204,
+              summary="Revoke an API token (the caller's own; owners: anyone's)")
+    def revoke_token(token_id: int, request: Request, user: User = Depends(current_user)):
+        users_svc.revoke_token(_store(request), token_id, user)
+        return Response(status_code=204)
+
+    @r.post("/me/password", status_code=204, summary="Change the caller's password (signs out other sessions)")
+    def change_password(body: PasswordIn, request: Request, user: User = Depends(current_user)):
+        users_svc.change_password(_store(request), user, body.current, body.new)
+        return Response(status_code=204)
+
+    # ---- invites and the audit log -------------------------------------------------------------
+
+    @r.post("/invites", status_code=201,
+            summary="An invite link that creates an account (owner; a manager for the projects they manage)")
+    def create_invite(body: InviteIn, request: Request, user: User = Depends(current_user)):
+        from labelwright.services import invites
+
+        store = _store(request)
+        project = None
+        if body.project is not None:
+            project = access.project_for(store, body.project, user, "manager")[0]
+        secret, invite = invites.create_invite(store, user, role=body.role, project=project,
+                                               project_role=body.project_role, hours=body.hours,
+                                               max_uses=body.max_uses)
+        return {**invite, "url": f"{request.app.state.settings.public_url}/invite/{secret}"}
+
+    @r.get("/invites", summary="Invites: all (owner) or the caller's own (manager)")
+    def list_invites(request: Request, user: User = Depends(current_user)):
+        from labelwright.services import invites
+
+        access.require_org(user, "manager")
+        return invites.list_invites(_store(request), None if user.is_owner else user)
+
+    @r.delete("/invites/{invite_id}", status_code=204, summary="Revoke an invite (owner, or its creator)")
+    def revoke_invite(invite_id: int, request: Request, user: User = Depends(current_user)):
+        from labelwright.services import invites
+
+        invites.revoke_invite(_store(request), invite_id, user)
+        return Response(status_code=204)
+
+    @r.get("/audit", summary="The audit log, newest first (owner; a project's managers with ?project=)")
+    def audit_log(request: Request, project: str | None = None, limit: int = Query(200, ge=1, le=5000),
+                  before: int | None = None, user: User = Depends(current_user)):
+        store = _store(request)
+        if project is None:
+            access.require_org(user, "owner")
+            return audit.entries(store, None, limit, before)
+        return audit.entries(store, _managed(request, project, user)[1].id, limit, before)
+
     @r.post("/users", status_code=201, summary="Create a user; returns an API token and a sign-in link (owner)")
     def create_user(body: UserIn, request: Request, _: User = Depends(owner)):
         store = _store(request)
+        projects = [projects_svc.get_project(store, ref) for ref in body.projects]
         user = users_svc.create_user(store, body.name, body.role, body.password)
+        for p in projects:
+            access.set_member(store, p, user.name, body.project_role, by=_)
         token = users_svc.create_api_token(store, user, label="created by API")
         link = users_svc.create_signin_link_token(store, user, request.app.state.settings.signin_link_hours)
         return {"id": user.id, "name": user.name, "role": user.role, "token": token,
@@ -126,86 +235,125 @@ def build_router() -> APIRouter:
 
     # ---- projects ------------------------------------------------------------------------------
 
-    @r.get("/projects", summary="List projects")
+    @r.get("/projects", summary="List the projects the caller is a member of (owners: all)")
     def list_projects(request: Request, user: User = Depends(current_user)):
-        return [p.to_dict(owner=user.is_owner) for p in projects_svc.list_projects(_store(request))]
-
-    @r.post("/projects", status_code=201, summary="Create a project from a schema (owner)")
-    def create_project(schema: dict[str, Any], request: Request, user: User = Depends(owner)):
-        return projects_svc.create_project(_store(request), schema, created_by=user.id).to_dict()
-
-    @r.get("/projects/{project}", summary="Read a project (by slug or id)")
-    def get_project(project: str, request: Request, user: User = Depends(current_user)):
-        return projects_svc.get_project(_store(request), project).to_dict(owner=user.is_owner)
-
-    @r.get("/projects/{project}/status", summary="Progress: items done / in progress / waiting (owner)")
-    def status(project: str, request: Request, _: User = Depends(owner)):
         store = _store(request)
-        return projects_svc.progress(store, projects_svc.get_project(store, project))
+        visible = access.visible_project_ids(store, user)
+        return [p.to_dict(owner=user.is_owner or access.role_in(store, user, p) == "manager")
+                for p in projects_svc.list_projects(store) if visible is None or p.id in visible]
+
+    @r.post("/projects", status_code=201,
+            summary="Create a project from a schema (owner or manager; a manager becomes its manager)")
+    def create_project(schema: dict[str, Any], request: Request, user: User = Depends(current_user)):
+        access.require_org(user, "manager")
+        store = _store(request)
+        p = projects_svc.create_project(store, schema, created_by=user.id)
+        if not user.is_owner:
+            access.set_member(store, p, user.name, "manager", by=user)
+        return p.to_dict()
+
+    @r.get("/projects/{project}", summary="Read a project (by slug or id; members)")
+    def get_project(project: str, request: Request, user: User = Depends(current_user)):
+        p, role = access.project_for(_store(request), project, user)
+        return p.to_dict(owner=role in ("owner", "manager"))
+
+    @r.get("/projects/{project}/status", summary="Progress: items done / in progress / waiting (manager)")
+    def status(project: str, request: Request, user: User = Depends(current_user)):
+        return projects_svc.progress(*_managed(request, project, user))
 
     @r.get("/projects/{project}/quality",
-           summary="Quality: agreement, consensus confusion, annotator table, items in doubt (owner)")
-    def quality(project: str, request: Request, doubt: int = Query(20, ge=0, le=500), _: User = Depends(owner)):
+           summary="Quality: agreement, consensus confusion, annotator table, items in doubt (reviewer)")
+    def quality(project: str, request: Request, doubt: int = Query(20, ge=0, le=500),
+                user: User = Depends(current_user)):
         from labelwright.services.quality import project_quality
 
-        store = _store(request)
-        return project_quality(store, projects_svc.get_project(store, project), doubt_limit=doubt)
+        store, p = _managed(request, project, user, "reviewer")
+        return project_quality(store, p, doubt_limit=doubt)
+
+    # ---- members ----------------------------------------------------------------------------------
+
+    @r.get("/projects/{project}/members", summary="The project's members and their roles (manager)")
+    def list_members(project: str, request: Request, user: User = Depends(current_user)):
+        return access.members(*_managed(request, project, user))
+
+    @r.put("/projects/{project}/members/{name}", summary="Add a member or change their role (manager)")
+    def put_member(project: str, name: str, body: MemberIn, request: Request, user: User = Depends(current_user)):
+        store, p = _managed(request, project, user)
+        return access.set_member(store, p, name, body.role, by=user)
+
+    @r.delete("/projects/{project}/members/{name}", status_code=204,
+              summary="Remove a member (their leases are released; their answers stay) (manager)")
+    def delete_member(project: str, name: str, request: Request, user: User = Depends(current_user)):
+        store, p = _managed(request, project, user)
+        access.remove_member(store, p, name, by=user)
+        return Response(status_code=204)
+
+    @r.post("/projects/{project}/members/{name}/block",
+            summary="Block someone from the project: they see nothing of it, their leases are released (manager)")
+    def block_member(project: str, name: str, request: Request, body: PauseIn | None = None,
+                     user: User = Depends(current_user)):
+        store, p = _managed(request, project, user)
+        released = access.block(store, p, name, by=user, reason=body.reason if body else None)
+        return {"user": name, "status": "blocked", "leases_released": released}
+
+    @r.post("/projects/{project}/members/{name}/unblock", summary="Lift a block (manager)")
+    def unblock_member(project: str, name: str, request: Request, user: User = Depends(current_user)):
+        store, p = _managed(request, project, user)
+        return {"user": name, "was_blocked": access.unblock(store, p, name, by=user)}
 
     # ---- gold items and paused annotators (owner) ------------------------------------------------
 
-    @r.get("/projects/{project}/gold", summary="Gold items with their answers (owner)")
-    def list_gold(project: str, request: Request, _: User = Depends(owner)):
+    @r.get("/projects/{project}/gold", summary="Gold items with their answers (manager)")
+    def list_gold(project: str, request: Request, user: User = Depends(current_user)):
         from labelwright.services import gold as gold_svc
 
-        store = _store(request)
         return [{"item_id": i, "gold": g}
-                for i, g in sorted(gold_svc.gold_answers(store, projects_svc.get_project(store, project)).items())]
+                for i, g in sorted(gold_svc.gold_answers(*_managed(request, project, user)).items())]
 
-    @r.put("/projects/{project}/items/{item_id}/gold", summary="Mark an item as gold with its answers (owner)")
-    def set_gold(project: str, item_id: int, body: GoldIn, request: Request, user: User = Depends(owner)):
+    @r.put("/projects/{project}/items/{item_id}/gold", summary="Mark an item as gold with its answers (manager)")
+    def set_gold(project: str, item_id: int, body: GoldIn, request: Request, user: User = Depends(current_user)):
         from labelwright.services import gold as gold_svc
 
-        store = _store(request)
-        return gold_svc.set_gold(store, projects_svc.get_project(store, project), item_id, body.answers, user)
+        store, p = _managed(request, project, user)
+        return gold_svc.set_gold(store, p, item_id, body.answers, user)
 
     @r.delete("/projects/{project}/items/{item_id}/gold", status_code=204,
-              summary="Make a gold item an ordinary one again (owner)")
-    def unset_gold(project: str, item_id: int, request: Request, _: User = Depends(owner)):
+              summary="Make a gold item an ordinary one again (manager)")
+    def unset_gold(project: str, item_id: int, request: Request, user: User = Depends(current_user)):
         from labelwright.services import gold as gold_svc
 
-        store = _store(request)
-        gold_svc.unset_gold(store, projects_svc.get_project(store, project), item_id)
+        store, p = _managed(request, project, user)
+        gold_svc.unset_gold(store, p, item_id, user)
         return Response(status_code=204)
 
-    @r.get("/projects/{project}/paused", summary="Annotators paused in the project (owner)")
-    def list_paused(project: str, request: Request, _: User = Depends(owner)):
+    @r.get("/projects/{project}/paused", summary="Annotators paused in the project (manager)")
+    def list_paused(project: str, request: Request, user: User = Depends(current_user)):
         from labelwright.services import pauses
 
-        store = _store(request)
-        return pauses.paused(store, projects_svc.get_project(store, project))
+        return pauses.paused(*_managed(request, project, user))
 
     @r.post("/projects/{project}/annotators/{name}/pause",
-            summary="Pause an annotator in the project: no new items, no submissions, leases released (owner)")
-    def pause(project: str, name: str, request: Request, body: PauseIn | None = None, user: User = Depends(owner)):
+            summary="Pause an annotator in the project: no new items, no submissions, leases released (manager)")
+    def pause(project: str, name: str, request: Request, body: PauseIn | None = None,
+              user: User = Depends(current_user)):
         from labelwright.services import pauses
 
-        store = _store(request)
-        released = pauses.pause(store, projects_svc.get_project(store, project), users_svc.get_user(store, name),
-                                by=user, reason=body.reason if body else None)
+        store, p = _managed(request, project, user)
+        released = pauses.pause(store, p, users_svc.get_user(store, name), by=user,
+                                reason=body.reason if body else None)
         return {"annotator": name, "paused": True, "leases_released": released}
 
-    @r.post("/projects/{project}/annotators/{name}/resume", summary="Let a paused annotator work again (owner)")
-    def resume(project: str, name: str, request: Request, _: User = Depends(owner)):
+    @r.post("/projects/{project}/annotators/{name}/resume", summary="Let a paused annotator work again (manager)")
+    def resume(project: str, name: str, request: Request, user: User = Depends(current_user)):
         from labelwright.services import pauses
 
-        store = _store(request)
-        was = pauses.resume(store, projects_svc.get_project(store, project), users_svc.get_user(store, name))
+        store, p = _managed(request, project, user)
+        was = pauses.resume(store, p, users_svc.get_user(store, name), by=user)
         return {"annotator": name, "paused": False, "was_paused": was}
 
-    @r.post("/projects/{project}/items", summary="Add a batch of items, atomically (owner)")
-    def add_items(project: str, body: ItemsIn, request: Request, _: User = Depends(owner)):
-        store = _store(request)
-        p = projects_svc.get_project(store, project)
+    @r.post("/projects/{project}/items", summary="Add a batch of items, atomically (manager)")
+    def add_items(project: str, body: ItemsIn, request: Request, user: User = Depends(current_user)):
+        store, p = _managed(request, project, user)
         try:
             return items_svc.add_items(store, p, body.items)
         except ValidationError as e:
@@ -223,19 +371,18 @@ def build_router() -> APIRouter:
     @r.get("/projects/{project}/history", summary="The caller's recent annotations (the amendable ones)")
     def history(project: str, request: Request, limit: int = Query(20, ge=1, le=1000),
                 user: User = Depends(current_user)):
-        store = _store(request)
-        return queue_svc.history(store, projects_svc.get_project(store, project), user, limit)
+        store, p = _managed(request, project, user, "annotator")
+        return queue_svc.history(store, p, user, limit)
 
     @r.get("/projects/{project}/mine", summary="The caller's done / left counts in a project")
     def mine(project: str, request: Request, user: User = Depends(current_user)):
-        store = _store(request)
-        return queue_svc.counts_for_user(store, projects_svc.get_project(store, project), user)
+        store, p = _managed(request, project, user, "annotator")
+        return queue_svc.counts_for_user(store, p, user)
 
-    @r.get("/projects/{project}/export", summary="Stream the export: jsonl, csv or parquet (owner)")
+    @r.get("/projects/{project}/export", summary="Stream the export: jsonl, csv or parquet (manager)")
     def export(project: str, request: Request, format: str = Query("jsonl", pattern="^(jsonl|csv|parquet)$"),
-               _: User = Depends(owner)):
-        store = _store(request)
-        p = projects_svc.get_project(store, project)
+               user: User = Depends(current_user)):
+        store, p = _managed(request, project, user)
         filename = f"{p.slug}.{format}"
         headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
         if format == "jsonl":

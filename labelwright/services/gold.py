@@ -79,15 +79,20 @@ def store_gold(conn, project_id: int, pairs: list[tuple[int, str]], user_id: int
 
 def set_gold(store, project: Project, item_id: int, answers, user=None) -> dict:
     """Mark one item of ``project`` as gold with ``answers`` (a subset of its questions)."""
+    from labelwright.services import audit
+
     clean = project.schema.validate_gold(answers)
     with store.write() as conn:
         _item_of(conn, project, item_id)
         store_gold(conn, project.id, [(item_id, dumps(clean))], getattr(user, "id", None), time.time())
+        audit.record(conn, user, "gold.set", project.id, str(item_id))
     return {"item_id": item_id, "gold": clean}
 
 
-def unset_gold(store, project: Project, item_id: int) -> bool:
+def unset_gold(store, project: Project, item_id: int, user=None) -> bool:
     """Make a gold item ordinary again (its target back to the project's overlap). Returns whether it was gold."""
+    from labelwright.services import audit
+
     with store.write() as conn:
         _item_of(conn, project, item_id)
         gone = conn.execute(text("DELETE FROM gold WHERE item_id = :i RETURNING item_id"), {"i": item_id}).first()
@@ -95,6 +100,8 @@ def unset_gold(store, project: Project, item_id: int) -> bool:
             "UPDATE items SET is_gold = 0, target = NULL, "
             "is_open = CASE WHEN n_assigned < :o THEN 1 ELSE 0 END WHERE id = :i"),
             {"i": item_id, "o": project.overlap})
+        if gone is not None:
+            audit.record(conn, user, "gold.unset", project.id, str(item_id))
     return gone is not None
 
 

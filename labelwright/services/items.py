@@ -45,18 +45,26 @@ def import_items(store, project: Project, records: Iterable[tuple[int, dict]], *
     validate = schema.validate_item
     now = time.time()
     inserted = seen = 0
-    gold_field = schema.gold.field
+    # The keys that carry gold answers: a set test per record, and a scan for any other "gold.<name>"
+    # (an unknown question, which must be an error, not item data) only when a record's keys change.
+    gold_keys = {schema.gold.field} | {f"{schema.gold.field}.{q.name}" for q in schema.questions}
+    prefix = schema.gold.field + "."
+    seen_keys: set = set()
     gold: dict[str, str] = {}
     with store.write() as conn:
         writer = _writer(store, conn, project.id)
         batch: list[tuple[str, str]] = []
         for line, record in records:
-            if isinstance(record, dict) and (gold_field in record or any(
-                    k.startswith(gold_field + ".") for k in record)):
-                record = dict(record)
-                answers = split_gold(schema, record, file=file, line=line)
-            else:
-                answers = None
+            answers = None
+            if isinstance(record, dict):
+                if record.keys() != seen_keys:
+                    seen_keys = set(record)
+                    has_gold = any(k.startswith(prefix) for k in record) or not gold_keys.isdisjoint(record)
+                else:
+                    has_gold = not gold_keys.isdisjoint(record)
+                if has_gold:
+                    record = dict(record)
+                    answers = split_gold(schema, record, file=file, line=line)
             validate(record, file=file, line=line)
             try:
                 blob = orjson.dumps(record).decode()

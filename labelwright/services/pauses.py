@@ -12,6 +12,7 @@ import time
 from sqlalchemy import text
 
 from labelwright.errors import ValidationError
+from labelwright.services import audit
 from labelwright.services.projects import Project
 from labelwright.services.users import User
 
@@ -32,15 +33,18 @@ def pause(store, project: Project, annotator: User, by: User | None = None, reas
         for item_id in gone:
             conn.execute(text("UPDATE items SET n_assigned = n_assigned - 1, is_open = 1 WHERE id = :i"),
                          {"i": item_id})
+        audit.record(conn, by, "annotator.pause", project.id, annotator.name, {"reason": reason})
     return len(gone)
 
 
-def resume(store, project: Project, annotator: User) -> bool:
+def resume(store, project: Project, annotator: User, by: User | None = None) -> bool:
     """Let a paused annotator work in the project again; returns whether they were paused."""
     with store.write() as conn:
         gone = conn.execute(text(
             "DELETE FROM paused_annotators WHERE project_id = :p AND user_id = :u RETURNING user_id"),
             {"p": project.id, "u": annotator.id}).first()
+        if gone is not None:
+            audit.record(conn, by, "annotator.resume", project.id, annotator.name)
     return gone is not None
 
 

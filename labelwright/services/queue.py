@@ -233,9 +233,12 @@ def release(store, item_id: int, user: User) -> bool:
 
 def skip(store, item_id: int, user: User, now: float | None = None) -> None:
     """The annotator passes on this item: release any lease and never offer it to them again."""
+    from labelwright.services.access import require
+
     now = now or time.time()
     with store.write() as conn:
         row, project = _item_and_project(store, conn, item_id)
+        require(store, user, project)
         gone = conn.execute(text("DELETE FROM leases WHERE item_id = :i AND user_id = :u RETURNING item_id"),
                             {"i": item_id, "u": user.id}).first()
         if gone:
@@ -261,7 +264,8 @@ _SUBMIT_CHECK = (
     "UNION ALL SELECT " + _ANN_COLS + " FROM annotations WHERE item_id = :i AND user_id = :u")
 _ITEM_PROJECT = ("SELECT p.id, p.slug, p.name, p.schema, p.overlap, p.lease_seconds, p.created_at, p.updated_at, "
                  "i.is_gold, EXISTS (SELECT 1 FROM paused_annotators pa WHERE pa.project_id = p.id "
-                 "AND pa.user_id = :u) FROM items i JOIN projects p ON p.id = i.project_id WHERE i.id = :i")
+                 "AND pa.user_id = :u), (SELECT m.status FROM memberships m WHERE m.project_id = p.id "
+                 "AND m.user_id = :u) FROM items i JOIN projects p ON p.id = i.project_id WHERE i.id = :i")
 # Count the answer against the item: a submission under the caller's lease uses the slot the lease
 # held; one without a lease (it expired and was reclaimed) must find a free slot, or nothing is saved.
 _COUNT_SQLITE = (
@@ -285,7 +289,7 @@ _LEASE_EXPIRED = ("your lease on this item expired and it has since been given t
                   "annotators; nothing was saved, please take the next item")
 
 
-def _submit_checks(store, item_id: int, key: str, answers, earlier: list, prow) -> tuple:
+def _submit_checks(store, user: User, item_id: int, key: str, answers, earlier: list, prow) -> tuple:
     """``(project, clean answers, replay)`` from the rows a submission reads first; raises when it
     must not go on. ``replay`` is the earlier annotation made with the same idempotency key."""
     for row in earlier:
@@ -295,9 +299,11 @@ def _submit_checks(store, item_id: int, key: str, answers, earlier: list, prow) 
             return None, None, _annotation_dict(_AnnRow(*row))
     if prow is None:
         raise NotFound(f"no item {item_id}")
+    project = project_from_row(store, prow[:8])
+    if prow[10] != "active" and not user.is_owner:
+        raise Forbidden(f"you are not a member of project {project.slug!r}; ask its manager to add you")
     if prow[9]:
         raise Forbidden(_PAUSED_MESSAGE)
-    project = project_from_row(store, prow[:8])
     clean = project.schema.validate_answers(answers)
     if earlier:
         raise Conflict("you already answered this item; amend your annotation instead")
@@ -326,7 +332,7 @@ def submit(store, item_id: int, user: User, answers, *, active_ms: int = 0,
             check = tx.execute(_SUBMIT_CHECK, params)
             item = tx.execute(_ITEM_PROJECT, params)
             prow = item.fetchone()
-            project, clean, replay = _submit_checks(store, item_id, key, answers, check.fetchall(), prow)
+            project, clean, replay = _submit_checks(store, user, item_id, key, answers, check.fetchall(), prow)
             if replay is not None:
                 return replay, False
             params.update(p=project.id, o=project.overlap, a=dumps(clean))
@@ -339,7 +345,7 @@ def submit(store, item_id: int, user: User, answers, *, active_ms: int = 0,
             cur = store.cursor(conn)
             earlier = cur.execute(_SUBMIT_CHECK, params).fetchall()
             prow = cur.execute(_ITEM_PROJECT, params).fetchone()
-            project, clean, replay = _submit_checks(store, item_id, key, answers, earlier, prow)
+            project, clean, replay = _submit_checks(store, user, item_id, key, answers, earlier, prow)
             if replay is not None:
                 return replay, False
             params.update(p=project.id, o=project.overlap, a=dumps(clean))
@@ -414,6 +420,9 @@ def amend(store, annotation_id: int, user: User, answers, *, active_ms: int = 0,
         if row is None or row.user_id != user.id:
             raise NotFound(f"no annotation {annotation_id} of yours")
         project = get_project(store, row.project_id, conn=conn)
+        from labelwright.services.access import require
+
+        require(store, user, project)
         recent = [r[0] for r in conn.execute(text(
             "SELECT id FROM annotations WHERE user_id = :u AND project_id = :p ORDER BY id DESC LIMIT :n"),
             {"u": user.id, "p": project.id, "n": max(project.schema.history_size, 0)})]

@@ -19,7 +19,7 @@ from sqlalchemy import insert, select, update
 from labelwright.errors import Conflict, NotFound, Unauthorized, ValidationError
 from labelwright.store import tables as t
 
-ROLES = ("owner", "annotator")
+ROLES = ("owner", "manager", "reviewer", "annotator")  # see labelwright.services.access
 NAME_RE = re.compile(r"^[A-Za-z0-9_.@\-]{1,64}$")
 _hasher = PasswordHasher()
 
@@ -185,3 +185,105 @@ def end_session(store, secret: str) -> None:
         conn.execute(update(t.tokens).where(t.tokens.c.token_hash == _hash(secret),
                                             t.tokens.c.kind == "session")
                      .values(revoked_at=time.time()))
+
+
+# ---- account management --------------------------------------------------------------------------
+
+
+def update_user(store, name: str, *, role: str | None = None, disabled: bool | None = None, by=None) -> dict:
+    """Change a user's organisation role or disable / enable them (recorded in the audit log).
+
+    Lowering a role also lowers their project roles to match; disabling revokes nothing but refuses their
+    sign-in, sessions and tokens from the next request. The last enabled owner cannot be demoted or disabled."""
+    from labelwright.services import audit
+    from labelwright.services.access import PROJECT_ROLES, RANK
+
+    if role is not None and role not in ROLES:
+        raise ValidationError(f"role must be one of {list(ROLES)}", field="role")
+    with store.write() as conn:
+        row = conn.execute(select(t.users).where(t.users.c.name == name)).first()
+        if row is None:
+            raise NotFound(f"no user named {name!r}")
+        losing_owner = row.role == "owner" and ((role is not None and role != "owner") or disabled)
+        if losing_owner:
+            owners = conn.execute(select(t.users.c.id).where(t.users.c.role == "owner", t.users.c.disabled == 0)).all()
+            if len(owners) <= 1:
+                raise Conflict("this is the only owner; make someone else an owner first", field="role")
+        values = {}
+        if role is not None:
+            values["role"] = role
+        if disabled is not None:
+            values["disabled"] = int(disabled)
+        if values:
+            conn.execute(update(t.users).where(t.users.c.id == row.id).values(**values))
+            audit.record(conn, by, "user.update", None, name, {k: v for k, v in (("role", role), ("disabled", disabled))
+                                                                if v is not None})
+        if role is not None and role != "owner":
+            for project_role in PROJECT_ROLES:
+                if RANK[project_role] > RANK[role]:
+                    conn.execute(update(t.memberships).where(t.memberships.c.user_id == row.id,
+                                                             t.memberships.c.role == project_role)
+                                 .values(role=role))
+    return {"name": name, "role": role or row.role, "disabled": bool(disabled if disabled is not None else row.disabled)}
+
+
+def list_tokens(store, user: User) -> list[dict]:
+    """The user's API tokens (never their secrets): id, label, created, expiry, revoked."""
+    with store.read() as conn:
+        rows = conn.execute(select(t.tokens).where(t.tokens.c.user_id == user.id, t.tokens.c.kind == "api")
+                            .order_by(t.tokens.c.id)).all()
+    return [{"id": r.id, "label": r.label, "created_at": r.created_at, "expires_at": r.expires_at,
+             "revoked_at": r.revoked_at, "active": r.revoked_at is None} for r in rows]
+
+
+def revoke_token(store, token_id: int, by: User) -> None:
+    """Revoke an API token: the caller's own, or anyone's for an owner. Refused from the next request."""
+    from labelwright.services import audit
+
+    with store.write() as conn:
+        row = conn.execute(select(t.tokens.c.user_id, t.tokens.c.revoked_at)
+                           .where(t.tokens.c.id == token_id, t.tokens.c.kind == "api")).first()
+        if row is None or (row.user_id != by.id and not by.is_owner):
+            raise NotFound(f"no API token {token_id} of yours")
+        if row.revoked_at is None:
+            conn.execute(update(t.tokens).where(t.tokens.c.id == token_id).values(revoked_at=time.time()))
+            audit.record(conn, by, "token.revoke", None, str(token_id))
+
+
+def change_password(store, user: User, current: str, new: str, keep_session: str | None = None) -> None:
+    """Change the user's password after checking the current one; their other browser sessions end."""
+    check_password(store, user.name, current)
+    set_password(store, user, new)
+    end_other_sessions(store, user, keep_session)
+
+
+def end_other_sessions(store, user: User, keep_secret: str | None = None) -> None:
+    keep = _hash(keep_secret) if keep_secret else ""
+    with store.write() as conn:
+        conn.execute(update(t.tokens).where(t.tokens.c.user_id == user.id, t.tokens.c.kind == "session",
+                                            t.tokens.c.revoked_at.is_(None), t.tokens.c.token_hash != keep)
+                     .values(revoked_at=time.time()))
+
+
+def create_reset_link_token(store, user: User, hours: int = 24) -> str:
+    """A one-use password-reset link (the CLI prints it for the owner to pass on)."""
+    return _issue(store, user, "reset", ttl=hours * 3600)
+
+
+def reset_password(store, secret: str, password: str, session_days: int) -> tuple[str, Session]:
+    """Spend a reset link: set the password, end every session, and start a new one."""
+    _check_password(password)
+    with store.write() as conn:
+        row = _lookup(conn, secret, "reset")
+        if not _valid(row):
+            raise Unauthorized("this reset link is invalid, used or expired: ask the owner for a new one")
+        conn.execute(update(t.tokens).where(t.tokens.c.id == row.id).values(revoked_at=time.time()))
+    user = User(row.uid, row.name, row.role)
+    set_password(store, user, password)
+    end_other_sessions(store, user)
+    return start_session(store, user, session_days)
+
+
+def reset_link_is_valid(store, secret: str) -> bool:
+    with store.read() as conn:
+        return _valid(_lookup(conn, secret, "reset"))

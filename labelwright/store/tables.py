@@ -117,3 +117,40 @@ paused_annotators = Table(
     Column("paused_by", BigInteger),
     Column("paused_at", Float, nullable=False),
 )
+
+memberships = Table(
+    "memberships", metadata,
+    Column("project_id", BigInteger, primary_key=True),
+    Column("user_id", BigInteger, primary_key=True),
+    Column("role", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("added_by", BigInteger),
+    Column("added_at", Float, nullable=False),
+    Column("blocked_at", Float),
+)
+
+invites = Table(
+    "invites", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("token_hash", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("project_id", BigInteger),
+    Column("project_role", Text),
+    Column("created_by", BigInteger),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("max_uses", Integer, nullable=False),
+    Column("uses", Integer, nullable=False),
+    Column("revoked_at", Float),
+)
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("at", Float, nullable=False),
+    Column("actor_id", BigInteger),
+    Column("action", Text, nullable=False),
+    Column("project_id", BigInteger),
+    Column("target", Text),
+    Column("details", Text),
+)

@@ -17,6 +17,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from labelwright import __version__
 from labelwright.api import SESSION_COOKIE
 from labelwright.errors import Forbidden, LabelwrightError, Unauthorized
+from labelwright.services import access
 from labelwright.services import projects as projects_svc
 from labelwright.services import users as users_svc
 from labelwright.services.users import Session
@@ -113,6 +114,64 @@ def build_router(settings) -> APIRouter:
         _set_session_cookie(resp, request, secret)
         return resp
 
+    @r.get("/invite/{token}")
+    def invite_page(token: str, request: Request):
+        from labelwright.services import invites
+
+        try:
+            invite = invites.describe(request.app.state.store, token)
+        except Unauthorized as e:
+            return render(request, "error.html", status=401, error=e)
+        return render(request, "invite.html", invite=invite, error=None)
+
+    @r.post("/invite/{token}")
+    async def accept_invite(token: str, request: Request):
+        from labelwright.services import invites
+
+        store = request.app.state.store
+        form = await request.form()
+        name = str(form.get("name", ""))
+        try:
+            invite = invites.describe(store, token)
+        except Unauthorized as e:
+            return render(request, "error.html", status=401, error=e)
+        if str(form.get("password", "")) != str(form.get("confirm", "")):
+            return render(request, "invite.html", status=422, invite=invite, name=name, error="the passwords differ")
+        try:
+            secret, _ = invites.accept(store, token, name, str(form.get("password", "")),
+                                       request.app.state.settings.session_days)
+        except Unauthorized as e:
+            return render(request, "error.html", status=401, error=e)
+        except LabelwrightError as e:
+            return render(request, "invite.html", status=422, invite=invite, name=name, error=e.message)
+        resp = RedirectResponse("/", status_code=303)
+        _set_session_cookie(resp, request, secret)
+        return resp
+
+    @r.get("/reset/{token}")
+    def reset_page(token: str, request: Request):
+        if not users_svc.reset_link_is_valid(request.app.state.store, token):
+            return render(request, "error.html", status=401, error=Unauthorized(
+                "this reset link is invalid, used or expired: ask the owner for a new one"))
+        return render(request, "reset.html", error=None)
+
+    @r.post("/reset/{token}")
+    async def reset(token: str, request: Request):
+        form = await request.form()
+        password = str(form.get("password", ""))
+        if password != str(form.get("confirm", "")):
+            return render(request, "reset.html", status=422, error="the passwords differ")
+        try:
+            secret, _ = users_svc.reset_password(request.app.state.store, token, password,
+                                                 request.app.state.settings.session_days)
+        except Unauthorized as e:
+            return render(request, "error.html", status=401, error=e)
+        except LabelwrightError as e:
+            return render(request, "reset.html", status=422, error=e.message)
+        resp = RedirectResponse("/", status_code=303)
+        _set_session_cookie(resp, request, secret)
+        return resp
+
     @r.post("/logout")
     async def logout(request: Request):
         session = current_session(request)
@@ -140,13 +199,17 @@ def build_router(settings) -> APIRouter:
             users_svc.set_password(request.app.state.store, session.user, password)
         except LabelwrightError as e:
             return render(request, "account.html", status=422, message=None, error=e.message)
-        return render(request, "account.html", message="Password saved.", error=None)
+        # a new password ends every other session (a stolen cookie stops working)
+        users_svc.end_other_sessions(request.app.state.store, session.user, request.cookies.get(SESSION_COOKIE))
+        return render(request, "account.html", message="Password saved. Your other sessions are signed out.",
+                      error=None)
 
     @r.get("/")
     def index(request: Request):
         session = current_session(request)
         store = request.app.state.store
-        projects = projects_svc.list_projects(store)
+        visible = access.visible_project_ids(store, session.user)
+        projects = [p for p in projects_svc.list_projects(store) if visible is None or p.id in visible]
         return render(request, "index.html", rows=pages.index_rows(store, session.user, projects))
 
     pages.add_routes(r)

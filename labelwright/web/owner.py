@@ -11,11 +11,11 @@ from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from labelwright.consensus import majority
-from labelwright.errors import Forbidden, ValidationError
+from labelwright.errors import ValidationError
+from labelwright.services import access
 from labelwright.services import gold as gold_svc
 from labelwright.services import items as items_svc
 from labelwright.services import pauses
-from labelwright.services import projects as projects_svc
 from labelwright.services import users as users_svc
 from labelwright.web import check_csrf, current_session, render
 from labelwright.web.pages import (_media_enabled, errors_by_question, layout, parse_answers, question_views,
@@ -23,13 +23,12 @@ from labelwright.web.pages import (_media_enabled, errors_by_question, layout, p
 
 
 def _owner(slug: str, request: Request, form=None):
+    """Session, store and project for a manager's page or form (owners and the project's managers)."""
     session = current_session(request)
-    if not session.user.is_owner:
-        raise Forbidden("only an owner can do this")
     if form is not None:
         check_csrf(session, form.get("csrf"))
     store = request.app.state.store
-    return session, store, projects_svc.get_project(store, slug)
+    return session, store, access.project_for(store, slug, session.user, "manager")[0]
 
 
 def _render_item(request: Request, project, item: dict, *, status: int = 200, state=None, errors=None,
@@ -67,8 +66,8 @@ def save_gold(slug: str, item_id: int, request: Request, form):
 
 
 def remove_gold(slug: str, item_id: int, request: Request, form):
-    _, store, project = _owner(slug, request, form)
-    gold_svc.unset_gold(store, project, item_id)
+    session, store, project = _owner(slug, request, form)
+    gold_svc.unset_gold(store, project, item_id, session.user)
     return RedirectResponse(f"/projects/{project.slug}/items/{item_id}", status_code=303)
 
 
@@ -78,7 +77,7 @@ def set_paused(slug: str, name: str, request: Request, form, pause: bool):
     if pause:
         pauses.pause(store, project, annotator, by=session.user, reason=str(form.get("reason") or "") or None)
     else:
-        pauses.resume(store, project, annotator)
+        pauses.resume(store, project, annotator, by=session.user)
     return RedirectResponse(f"/projects/{project.slug}/quality#annotators-h", status_code=303)
 
 

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from labelwright.errors import Conflict, Forbidden, NotFound, ValidationError
 from labelwright.schema import ProjectSchema
+from labelwright.services import access
 from labelwright.services import projects as projects_svc
 from labelwright.services import queue as queue_svc
 from labelwright.web import check_csrf, current_session, render
@@ -256,7 +257,7 @@ def label_page(slug: str, request: Request):
     """Claim the next item (or get the one already held) and show it."""
     session = current_session(request)
     store = _store(request)
-    project = projects_svc.get_project(store, slug)
+    project = access.project_for(store, slug, session.user)[0]
     recent = queue_svc.history(store, project, session.user, limit=1)
     back_url = _history_url(project, recent[0] if recent else None)
     item = queue_svc.claim_next(store, project, session.user)
@@ -276,7 +277,7 @@ def _item_form(slug: str, item_id: int, request: Request, form):
     session = current_session(request)
     check_csrf(session, _text(form.get("csrf")))
     store = _store(request)
-    project = projects_svc.get_project(store, slug)
+    project = access.project_for(store, slug, session.user)[0]
     if queue_svc.project_of_item(store, item_id).id != project.id:
         raise NotFound(f"no item {item_id} in project {project.slug!r}")
     return session, store, project
@@ -332,8 +333,8 @@ def _render_amend(request: Request, project, entry: dict, older: dict | None, **
 
 
 def amend_page(slug: str, annotation_id: int, request: Request):
-    current_session(request)
-    project = projects_svc.get_project(_store(request), slug)
+    session = current_session(request)
+    project = access.project_for(_store(request), slug, session.user)[0]
     entry, older = _amendable(request, project, annotation_id)
     return _render_amend(request, project, entry, older)
 
@@ -342,7 +343,7 @@ def amend_answers(slug: str, annotation_id: int, request: Request, form):
     session = current_session(request)
     check_csrf(session, _text(form.get("csrf")))
     store = _store(request)
-    project = projects_svc.get_project(store, slug)
+    project = access.project_for(store, slug, session.user)[0]
     entry, older = _amendable(request, project, annotation_id)
     parsed = parse_answers(project.schema, form)
     errors, form_error = parsed.errors, None
@@ -357,12 +358,14 @@ def amend_answers(slug: str, annotation_id: int, request: Request, form):
                          form_error=form_error)
 
 
-def _owner_project(slug: str, request: Request, what: str):
-    """The project for an owner-only page; annotators get 403 naming ``what`` they may not see."""
-    if not current_session(request).user.is_owner:
-        raise Forbidden(f"only an owner can see a project's {what}")
+def _owner_project(slug: str, request: Request, what: str, at_least: str = "manager"):
+    """The project for a manager's page (owners and the project's managers; ``at_least`` may lower it)."""
+    session = current_session(request)
     store = _store(request)
-    return store, projects_svc.get_project(store, slug)
+    try:
+        return store, access.project_for(store, slug, session.user, at_least)[0]
+    except Forbidden:
+        raise Forbidden(f"only the project's managers can see its {what}") from None
 
 
 def project_page(slug: str, request: Request):
@@ -378,7 +381,7 @@ def project_page(slug: str, request: Request):
 def quality_page(slug: str, request: Request):
     from labelwright.services.quality import project_quality
 
-    store, project = _owner_project(slug, request, "quality")
+    store, project = _owner_project(slug, request, "quality", "reviewer")
     q = project_quality(store, project, doubt_limit=20)
     return render(request, "quality.html", project=project, q=q,
                   fmt=lambda v: "–" if v is None else f"{v:.3f}",
@@ -418,8 +421,9 @@ def index_rows(store, user, projects) -> list[dict]:
     """What the project list shows: progress for an owner, the user's own counts for everyone."""
     rows = []
     for p in projects:
-        row = {"project": p, "mine": queue_svc.counts_for_user(store, p, user), "progress": None}
-        if user.is_owner:
+        role = access.role_in(store, user, p)
+        row = {"project": p, "mine": queue_svc.counts_for_user(store, p, user), "progress": None, "role": role}
+        if role in ("owner", "manager"):
             row["progress"] = projects_svc.progress(store, p)
         rows.append(row)
     return rows

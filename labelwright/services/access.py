@@ -1,0 +1,179 @@
+"""Who may do what: organisation roles, project membership, and the checks every route makes.
+
+Every user has an organisation role (``users.role``):
+
+* **owner**: everything, in every project; manages users.
+* **manager**: creates projects (becoming their manager) and invites people; runs the projects they are a
+  manager of.
+* **reviewer**, **annotator**: work in the projects they are members of.
+
+Inside a project, a member's role (``memberships.role``) says what they do there, each role including
+the ones below it: **annotator** (labels), **reviewer** (labels and reviews), **manager** (runs the
+project: items, gold, quality, export, members, pauses and blocks). A user's project role can be at most
+their organisation role (an annotator cannot be made a project's manager). Owners need no membership.
+
+A blocked member sees nothing of the project and their leases in it are released; non-members get 403
+naming the project, so a person knows whom to ask.
+"""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import text
+
+from labelwright.errors import Forbidden, NotFound, ValidationError
+from labelwright.services import audit
+from labelwright.services.projects import PROJECT_COLUMNS, Project, project_from_row
+
+ORG_ROLES = ("owner", "manager", "reviewer", "annotator")
+PROJECT_ROLES = ("annotator", "reviewer", "manager")
+RANK = {"annotator": 1, "reviewer": 2, "manager": 3, "owner": 4}
+NEEDS = {"annotator": "a member of", "reviewer": "a reviewer in", "manager": "a manager of",
+         "owner": "an owner to manage"}
+
+_PROJECT_FOR = (f"SELECT {', '.join('p.' + c.strip() for c in PROJECT_COLUMNS.split(','))}, "
+                "m.role, m.status FROM projects p LEFT JOIN memberships m "
+                "ON m.project_id = p.id AND m.user_id = :u WHERE p.{key} = :r")
+
+
+def project_for(store, ref: int | str, user, at_least: str = "annotator") -> tuple[Project, str]:
+    """The project ``ref`` (slug or id) and the caller's role in it, in one lookup; raises
+    :class:`Forbidden` unless that role is at least ``at_least``."""
+    if isinstance(ref, str) and ref.isdigit():
+        ref = int(ref)
+    row = store.lookup(_PROJECT_FOR.format(key="id" if isinstance(ref, int) else "slug"), {"r": ref, "u": user.id})
+    if row is None:
+        raise NotFound(f"no project {ref!r}")
+    project = project_from_row(store, row[:8])
+    role = "owner" if user.role == "owner" else (row[8] if row[9] == "active" else None)
+    _check(project, role, at_least)
+    return project, role
+
+
+def _check(project: Project, role: str | None, at_least: str) -> None:
+    if role is None:
+        raise Forbidden(f"you are not a member of project {project.slug!r}; ask its manager to add you")
+    if RANK[role] < RANK[at_least]:
+        raise Forbidden(f"this needs {NEEDS[at_least]} project {project.slug!r}; you are {_a(role)} there")
+
+
+def _a(role: str) -> str:
+    return f"an {role}" if role[0] in "aeiou" else f"a {role}"
+
+
+def role_in(store, user, project: Project) -> str | None:
+    """The user's role in the project (``owner`` for owners), or None for non-members and blocked members."""
+    if user.role == "owner":
+        return "owner"
+    row = store.lookup("SELECT role, status FROM memberships WHERE project_id = :p AND user_id = :u",
+                       {"p": project.id, "u": user.id})
+    return row[0] if row is not None and row[1] == "active" else None
+
+
+def require(store, user, project: Project, at_least: str = "annotator") -> str:
+    role = role_in(store, user, project)
+    _check(project, role, at_least)
+    return role
+
+
+def require_org(user, at_least: str) -> None:
+    if RANK.get(user.role, 0) < RANK[at_least]:
+        raise Forbidden(f"this needs {_a(at_least)}" + (" or an owner" if at_least != "owner" else ""))
+
+
+def visible_project_ids(store, user) -> set[int] | None:
+    """Ids of the projects the user may see; None means all (owners)."""
+    if user.role == "owner":
+        return None
+    with store.read() as conn:
+        return {r[0] for r in conn.execute(text(
+            "SELECT project_id FROM memberships WHERE user_id = :u AND status = 'active'"), {"u": user.id})}
+
+
+# ---- membership ----------------------------------------------------------------------------------
+
+
+def _target_user(conn, name: str):
+    row = conn.execute(text("SELECT id, name, role FROM users WHERE name = :n"), {"n": name}).first()
+    if row is None:
+        raise NotFound(f"no user named {name!r}")
+    return row
+
+
+def set_member(store, project: Project, name: str, role: str, by=None) -> dict:
+    """Add ``name`` to the project with ``role`` (or change their role; unblocks them)."""
+    if role not in PROJECT_ROLES:
+        raise ValidationError(f"a project role is one of {list(PROJECT_ROLES)}", field="role")
+    now = time.time()
+    with store.write() as conn:
+        user = _target_user(conn, name)
+        if user.role == "owner":
+            raise ValidationError(f"{name!r} is an owner and works in every project already", field="name")
+        if RANK[role] > RANK[user.role]:
+            raise ValidationError(f"{name!r} is {_a(user.role)}; they cannot be {_a(role)} of a project "
+                                  "(change their organisation role first)", field="role")
+        conn.execute(text(
+            "INSERT INTO memberships (project_id, user_id, role, status, added_by, added_at) "
+            "VALUES (:p, :u, :r, 'active', :b, :now) ON CONFLICT (project_id, user_id) DO UPDATE SET "
+            "role = excluded.role, status = 'active', blocked_at = NULL"),
+            {"p": project.id, "u": user.id, "r": role, "b": getattr(by, "id", None), "now": now})
+        audit.record(conn, by, "member.set", project.id, name, {"role": role})
+    return {"user": name, "role": role, "status": "active"}
+
+
+def remove_member(store, project: Project, name: str, by=None) -> bool:
+    with store.write() as conn:
+        user = _target_user(conn, name)
+        _release_leases(conn, project.id, user.id)
+        gone = conn.execute(text("DELETE FROM memberships WHERE project_id = :p AND user_id = :u RETURNING user_id"),
+                            {"p": project.id, "u": user.id}).first()
+        if gone:
+            audit.record(conn, by, "member.remove", project.id, name)
+    return gone is not None
+
+
+def block(store, project: Project, name: str, by=None, reason: str | None = None) -> int:
+    """Block ``name`` from the project: they see nothing of it; their leases are released (returned: how many)."""
+    now = time.time()
+    with store.write() as conn:
+        user = _target_user(conn, name)
+        if user.role == "owner":
+            raise ValidationError("an owner cannot be blocked from a project", field="name")
+        conn.execute(text(
+            "INSERT INTO memberships (project_id, user_id, role, status, added_by, added_at, blocked_at) "
+            "VALUES (:p, :u, 'annotator', 'blocked', :b, :now, :now) ON CONFLICT (project_id, user_id) "
+            "DO UPDATE SET status = 'blocked', blocked_at = excluded.blocked_at"),
+            {"p": project.id, "u": user.id, "b": getattr(by, "id", None), "now": now})
+        released = _release_leases(conn, project.id, user.id)
+        audit.record(conn, by, "member.block", project.id, name, {"reason": reason, "leases_released": released})
+    return released
+
+
+def unblock(store, project: Project, name: str, by=None) -> bool:
+    with store.write() as conn:
+        user = _target_user(conn, name)
+        done = conn.execute(text(
+            "UPDATE memberships SET status = 'active', blocked_at = NULL "
+            "WHERE project_id = :p AND user_id = :u AND status = 'blocked' RETURNING user_id"),
+            {"p": project.id, "u": user.id}).first()
+        if done:
+            audit.record(conn, by, "member.unblock", project.id, name)
+    return done is not None
+
+
+def _release_leases(conn, project_id: int, user_id: int) -> int:
+    gone = conn.execute(text("DELETE FROM leases WHERE project_id = :p AND user_id = :u RETURNING item_id"),
+                        {"p": project_id, "u": user_id}).scalars().all()
+    for item_id in gone:
+        conn.execute(text("UPDATE items SET n_assigned = n_assigned - 1, is_open = 1 WHERE id = :i"), {"i": item_id})
+    return len(gone)
+
+
+def members(store, project: Project) -> list[dict]:
+    with store.read() as conn:
+        rows = conn.execute(text(
+            "SELECT u.name, u.role, m.role, m.status, m.added_at, m.blocked_at FROM memberships m "
+            "JOIN users u ON u.id = m.user_id WHERE m.project_id = :p ORDER BY u.name"), {"p": project.id}).all()
+    return [{"user": n, "org_role": o, "role": r, "status": s, "added_at": a, "blocked_at": b}
+            for n, o, r, s, a, b in rows]
