@@ -34,10 +34,10 @@ def make_env() -> Environment:
     return env
 
 
-def render(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
+def render(request: Request, template: str, status: int = 200, **context) -> HTMLResponse:
     env: Environment = request.app.state.jinja
     context.setdefault("session", getattr(request.state, "session", None))
-    html = env.get_template(name).render(request=request, **context)
+    html = env.get_template(template).render(request=request, **context)
     return HTMLResponse(html, status_code=status, headers={
         "Content-Security-Policy": "default-src 'self'; img-src 'self' https: http: data:; "
                                    "style-src 'self'; script-src 'self'; object-src 'none'; "
