@@ -154,3 +154,38 @@ audit_log = Table(
     Column("target", Text),
     Column("details", Text),
 )
+
+events = Table(
+    "events", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("at", Float, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("project_id", BigInteger),
+    Column("payload", Text, nullable=False),
+)
+
+webhooks = Table(
+    "webhooks", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("project_id", BigInteger),
+    Column("url", Text, nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("kinds", Text, nullable=False),
+    Column("active", Integer, nullable=False),
+    Column("created_by", BigInteger),
+    Column("created_at", Float, nullable=False),
+)
+
+deliveries = Table(
+    "deliveries", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("webhook_id", BigInteger, nullable=False),
+    Column("event_id", BigInteger, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    Column("created_at", Float, nullable=False),
+    Column("delivered_at", Float),
+)

@@ -1,0 +1,40 @@
+"""Events: what happened, written in the same transaction as the change (an outbox).
+
+:func:`emit` inserts the event and one pending delivery per active webhook that wants it; the webhook
+worker (:mod:`labelwright.services.webhooks`) sends them later, outside any request. Kinds:
+
+================================  ==========================================================
+``annotation.submitted``          an annotator submitted answers (payload: item, annotator, answers)
+``item.completed``                an item has all the answers it wants
+``review.decided``                a reviewer accepted, fixed or rejected a submission
+``qualification.passed``          an annotator passed a project's qualification test
+``project.completed``             every item of a project is complete
+================================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import text
+
+from labelwright.store import dumps
+
+KINDS = ("annotation.submitted", "item.completed", "review.decided", "qualification.passed", "project.completed")
+
+
+def emit(conn, kind: str, project_id: int | None, payload: dict, now: float | None = None) -> int:
+    """Record one event in the caller's transaction and queue its deliveries; returns the event id."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown event kind {kind!r}")
+    now = now or time.time()
+    event_id = conn.execute(text(
+        "INSERT INTO events (at, kind, project_id, payload) VALUES (:at, :k, :p, :d) RETURNING id"),
+        {"at": now, "k": kind, "p": project_id, "d": dumps({"kind": kind, **payload})}).scalar_one()
+    conn.execute(text(
+        "INSERT INTO deliveries (webhook_id, event_id, status, attempts, next_attempt_at, created_at) "
+        "SELECT w.id, :e, 'pending', 0, :now, :now FROM webhooks w WHERE w.active = 1 "
+        "AND (w.project_id IS NULL OR w.project_id = :p) "
+        "AND (w.kinds = '*' OR w.kinds LIKE :like)"),
+        {"e": event_id, "now": now, "p": project_id, "like": f'%"{kind}"%'})
+    return event_id
