@@ -199,6 +199,57 @@ class Redundancy(_Model):
         return self
 
 
+class Qualification(_Model):
+    """A test before the real work: the project's first ``size`` gold items (in import order)."""
+
+    size: int = Field(default=10, ge=1, le=200, description="how many gold items the test asks")
+    pass_mark: float = Field(default=0.8, gt=0, le=1, description="share of gold answers right to pass")
+    retakes: int = Field(default=1, ge=0, le=100, description="tries allowed after a failed one")
+    retake_after_hours: float = Field(default=24, ge=0, le=24 * 365, description="wait before a retake")
+
+
+class Review(_Model):
+    """Which submissions reviewers see: every one, a random sample, or those that disagree."""
+
+    mode: Literal["all", "sample", "disagreement"] = "all"
+    rate: float = Field(default=0.1, gt=0, le=1, description="share of submissions sampled (mode: sample)")
+    lease_seconds: int = Field(default=600, ge=10, le=24 * 3600)
+
+
+class Bonus(_Model):
+    gold_accuracy_above: float = Field(ge=0, le=1, description="weekly gold accuracy that earns the bonus")
+    min_gold_answers: int = Field(default=10, ge=1, description="gold answers needed in the week")
+    amount: str = Field(description="the bonus, e.g. '5.00'")
+
+
+class Pay(_Model):
+    """What annotators earn. Amounts are decimal strings in ``currency`` ('0.10'), never floats."""
+
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    reward_per_item: str = Field(default="0", description="per accepted submission")
+    hourly_rate: str = Field(default="0", description="per hour of active time on accepted submissions")
+    bonus: Bonus | None = None
+    auto_approve_hours: float = Field(default=72, ge=0, le=24 * 365,
+                                      description="a submission not rejected by then is approved")
+    min_fair_hourly: str | None = Field(default=None, description="flag annotators whose effective rate is lower")
+
+    @model_validator(mode="after")
+    def _amounts(self):
+        from decimal import Decimal, InvalidOperation
+
+        for name in ("reward_per_item", "hourly_rate", "min_fair_hourly"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            try:
+                d = Decimal(value)
+            except InvalidOperation:
+                raise ValueError(f"pay.{name} must be a decimal amount such as '0.10', got {value!r}") from None
+            if d < 0 or not d.is_finite():
+                raise ValueError(f"pay.{name} cannot be negative")
+        return self
+
+
 class ProjectSchema(_Model):
     name: str = Field(min_length=1, max_length=200)
     slug: str | None = None
@@ -213,6 +264,10 @@ class ProjectSchema(_Model):
     questions: list[Question] = Field(min_length=1)
     gold: GoldSettings = Field(default_factory=GoldSettings)
     redundancy: Redundancy | None = None
+    qualification: Qualification | None = None
+    review: Review | None = None
+    pay: Pay | None = None
+    expires_at: float | None = Field(default=None, description="after this time no new work is handed out")
 
     @model_validator(mode="before")
     @classmethod

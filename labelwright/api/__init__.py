@@ -424,4 +424,7 @@ def build_router() -> APIRouter:
         queue_svc.release(_store(request), item_id, user)
         return Response(status_code=204)
 
+    from labelwright.api import workforce
+
+    r.include_router(workforce.build_router())
     return r

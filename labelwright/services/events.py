@@ -23,18 +23,39 @@ from labelwright.store import dumps
 KINDS = ("annotation.submitted", "item.completed", "review.decided", "qualification.passed", "project.completed")
 
 
-def emit(conn, kind: str, project_id: int | None, payload: dict, now: float | None = None) -> int:
-    """Record one event in the caller's transaction and queue its deliveries; returns the event id."""
+_LISTENERS = ("FROM webhooks w WHERE w.active = 1 AND (w.project_id IS NULL OR w.project_id = :p) "
+              "AND (w.kinds = '*' OR w.kinds LIKE :like)")
+
+
+# The same, as raw SQL for the submission's hot path (``:name`` parameters: k kind, p project, d payload,
+# now, like). SQLite: EVENT_SQL then, when it returned an id, DELIVERIES_SQL with :e.
+EVENT_SQL = ("INSERT INTO events (at, kind, project_id, payload) SELECT :now, :k, :p, :d "
+             f"WHERE EXISTS (SELECT 1 {_LISTENERS.replace(':like', ':like')}) RETURNING id")
+DELIVERIES_SQL = ("INSERT INTO deliveries (webhook_id, event_id, status, attempts, next_attempt_at, created_at) "
+                  f"SELECT w.id, :e, 'pending', 0, :now, :now {_LISTENERS}")
+
+
+def like(kind: str) -> str:
+    return f'%"{kind}"%'
+
+
+def emit(conn, kind: str, project_id: int | None, payload: dict, now: float | None = None) -> int | None:
+    """Record one event in the caller's transaction and queue its deliveries; returns the event id.
+
+    An event nobody listens to (no active webhook wants it) is not stored: the table is an outbox, not
+    a history, and the statement that finds no listener is all a submission pays."""
     if kind not in KINDS:
         raise ValueError(f"unknown event kind {kind!r}")
     now = now or time.time()
+    like = f'%"{kind}"%'
     event_id = conn.execute(text(
-        "INSERT INTO events (at, kind, project_id, payload) VALUES (:at, :k, :p, :d) RETURNING id"),
-        {"at": now, "k": kind, "p": project_id, "d": dumps({"kind": kind, **payload})}).scalar_one()
+        "INSERT INTO events (at, kind, project_id, payload) SELECT :at, :k, :p, :d "
+        f"WHERE EXISTS (SELECT 1 {_LISTENERS}) RETURNING id"),
+        {"at": now, "k": kind, "p": project_id, "d": dumps({"kind": kind, **payload}), "like": like}).scalar()
+    if event_id is None:
+        return None
     conn.execute(text(
         "INSERT INTO deliveries (webhook_id, event_id, status, attempts, next_attempt_at, created_at) "
-        "SELECT w.id, :e, 'pending', 0, :now, :now FROM webhooks w WHERE w.active = 1 "
-        "AND (w.project_id IS NULL OR w.project_id = :p) "
-        "AND (w.kinds = '*' OR w.kinds LIKE :like)"),
-        {"e": event_id, "now": now, "p": project_id, "like": f'%"{kind}"%'})
+        f"SELECT w.id, :e, 'pending', 0, :now, :now {_LISTENERS}"),
+        {"e": event_id, "now": now, "p": project_id, "like": like})
     return event_id

@@ -9,14 +9,15 @@ share one reader:
 
     {"item_id": 7, "external_id": "01_000", "data": {...},
      "annotations": [{"annotator": "ana", "answers": {...}, "active_ms": 5230,
-                      "created_at": "2026-11-25T18:00:00.123+00:00", "updated_at": "...", "revision": 1}],
+                      "created_at": "2026-11-25T18:00:00.123+00:00", "updated_at": "...", "revision": 1,
+                      "review": "pending"}],
      "majority": {"spam": {"label": "spam", "agreement": 0.6667, "n": 3}},
      "aggregate": {"spam": {"label": "spam", "confidence": 0.9731, "method": "DawidSkene"}},
      "gold": false}
 
 * ``csv`` and ``parquet``: flat, one row per annotation (an item with no annotation has one row with
   empty annotation columns): ``item_id, external_id, data.<field>..., gold, annotator, active_ms,
-  created_at, updated_at, revision, answer.<question>..., majority.<question>..., agreement.<question>...,
+  created_at, updated_at, revision, review, answer.<question>..., majority.<question>..., agreement.<question>...,
   label.<question>..., confidence.<question>..., method.<question>...``.
   Lists and objects (chat turns, multiple choices, pairwise answers, rankings) are JSON text.
 
@@ -98,7 +99,8 @@ def _read_chunks(store, project: Project, chunk: int) -> Iterator[tuple[list, li
             lo, hi = items[0][0], items[-1][0]
             rows = _cursor_rows(
                 conn,
-                "SELECT a.item_id, u.name, a.answers, a.active_ms, a.created_at, a.updated_at, a.revision "
+                "SELECT a.item_id, u.name, a.answers, a.active_ms, a.created_at, a.updated_at, a.revision, "
+                "a.review_status, a.reviewed_answers "
                 "FROM annotations a JOIN users u ON u.id = a.user_id "
                 "WHERE a.item_id >= ? AND a.item_id <= ? AND " + _PLUS[store.dialect] + "a.project_id = ? "
                 "ORDER BY a.item_id, a.id",
@@ -156,11 +158,15 @@ def iter_items(store, project: Project, chunk: int = CHUNK) -> Iterator[tuple[in
         by_item: dict[int, list[dict]] = {}
         keys: dict[int, list[str]] = {}
         created_isos = iso_many([r[4] for r in rows])
-        for (item_id, name, answers, ms, created, updated, rev), created_iso in zip(rows, created_isos):
-            by_item.setdefault(item_id, []).append({
-                "annotator": name, "answers": orjson.loads(answers), "active_ms": ms, "created_at": created_iso,
-                "updated_at": created_iso if updated == created else iso(updated), "revision": rev})
-            keys.setdefault(item_id, []).append(answers)
+        for (item_id, name, answers, ms, created, updated, rev, status, fixed), created_iso in zip(rows, created_isos):
+            ann = {"annotator": name, "answers": orjson.loads(answers), "active_ms": ms, "created_at": created_iso,
+                   "updated_at": created_iso if updated == created else iso(updated), "revision": rev,
+                   "review": status}
+            if fixed is not None:
+                ann["reviewed_answers"] = orjson.loads(fixed)
+            by_item.setdefault(item_id, []).append(ann)
+            # the vote counts what the review left: a fix instead of the answers, nothing for a rejection
+            keys.setdefault(item_id, []).append(fixed or answers if status != "rejected" else None)
         for item_id, ext, data, is_gold in items:
             anns = by_item.get(item_id)
             if anns is None:
@@ -184,7 +190,8 @@ class _Majority:
             return {}
         out = self.memo.get(key)
         if out is None:
-            out = majority(self.schema, [a["answers"] for a in anns])
+            out = majority(self.schema, [a.get("reviewed_answers", a["answers"]) for a in anns
+                                         if a["review"] != "rejected"])
             if len(self.memo) >= self.size:
                 self.memo.clear()
             self.memo[key] = out
@@ -219,7 +226,7 @@ def jsonl_lines(store, project: Project, lines_per_chunk: int = 256) -> Iterator
 def flat_columns(project: Project) -> list[str]:
     s = project.schema
     cols = ["item_id", "external_id"] + [f"data.{f.name}" for f in s.fields] + ["gold"]
-    cols += ["annotator", "active_ms", "created_at", "updated_at", "revision"]
+    cols += ["annotator", "active_ms", "created_at", "updated_at", "revision", "review"]
     cols += [f"answer.{q.name}" for q in s.questions]
     cols += [f"majority.{q.name}" for q in s.questions] + [f"agreement.{q.name}" for q in s.questions]
     cols += [f"{part}.{q.name}" for part in ("label", "confidence", "method") for q in s.questions]
@@ -236,7 +243,7 @@ def flat_rows(store, project: Project) -> Iterator[list]:
     s = project.schema
     fields = [f.name for f in s.fields]
     qs = [q.name for q in s.questions]
-    empty = [None] * (5 + 3 * len(qs))  # no annotation: no answers, no majority
+    empty = [None] * (6 + 3 * len(qs))  # no annotation: no answers, no majority
     vote = _Majority(s)
     labels_of = LabelWalker(project_labels(store, project))
     for item_id, ext, data, anns, key, is_gold in iter_items(store, project):
@@ -259,7 +266,8 @@ def flat_rows(store, project: Project) -> Iterator[list]:
         tail += aggregated
         for a in anns:
             ans = a["answers"]
-            yield (base + [a["annotator"], a["active_ms"], a["created_at"], a["updated_at"], a["revision"]]
+            yield (base + [a["annotator"], a["active_ms"], a["created_at"], a["updated_at"], a["revision"],
+                           a["review"]]
                    + [_cell(ans.get(q)) for q in qs] + tail)
 
 

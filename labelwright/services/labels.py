@@ -11,7 +11,8 @@ method that produced it. The export carries them; the quality summary is built o
   whose first choice is the label's first (an agreement, not a probability: the method says so).
 * free text: no label.
 
-Gold items get their gold answer, confidence 1, method ``gold``, for the questions gold covers.
+Gold items get their gold answer, confidence 1, method ``gold``, for the questions gold covers. A
+reviewer's fix replaces the annotator's answers here; rejected submissions are left out.
 Truth inference needs every answer at once, so this reads the whole project's answers first, keeping only
 integer codes (task, worker, label: 24 bytes an answer), never the answer objects.
 """
@@ -118,9 +119,9 @@ def _coded(dialect: str, q, k: int, params: dict) -> str:
     out of the stored JSON and codes it, so only integers come back."""
     path = [q.name, "choice"] if isinstance(q, Pairwise) else [q.name]
     if dialect == "sqlite":
-        value = "json_extract(answers, '$" + "".join(f'."{p}"' for p in path) + "')"
+        value = "json_extract(COALESCE(reviewed_answers, answers), '$" + "".join(f'."{p}"' for p in path) + "')"
     else:
-        value = "(answers::jsonb #>> '{" + ",".join(f'"{p}"' for p in path) + "}')"
+        value = "(COALESCE(reviewed_answers, answers)::jsonb #>> '{" + ",".join(f'"{p}"' for p in path) + "}')"
     whens = []
     for i, v in enumerate(label_values(q)):
         key = f"q{k}_{i}"
@@ -145,8 +146,9 @@ def collect(store, project: Project, rows=None, batch: int = 100_000) -> _Collec
     cols = ["item_id", "user_id"] + [_coded(store.dialect, e[0], k, params) for k, e in enumerate(cat)]
     with store.read() as conn:
         cur = store.cursor(conn)
-        cur.execute(store.sql(f"SELECT {', '.join(cols + (['answers'] if slow else []))} FROM annotations "
-                              "WHERE project_id = :p"), params)
+        final = "COALESCE(reviewed_answers, answers)"
+        cur.execute(store.sql(f"SELECT {', '.join(cols + ([final] if slow else []))} FROM annotations "
+                              "WHERE project_id = :p AND review_status <> 'rejected'"), params)
         while chunk := cur.fetchmany(batch):
             if slow:
                 for row in chunk:

@@ -41,12 +41,14 @@ FAST_SHARE = 0.25
 
 
 def load_answers(store, project: Project) -> pd.DataFrame:
-    """One row per annotation: item_id, external_id, user_id, annotator, answers (dict), active_ms."""
+    """One row per annotation that counts (rejected ones left out; a reviewer's fix in place of the
+    answers): item_id, external_id, user_id, annotator, answers (dict), active_ms."""
     with store.read() as conn:
         rows = conn.execute(text(
-            "SELECT a.item_id, i.external_id, a.user_id, u.name, a.answers, a.active_ms FROM annotations a "
-            "JOIN items i ON i.id = a.item_id JOIN users u ON u.id = a.user_id "
-            "WHERE a.project_id = :p ORDER BY a.item_id, a.id"), {"p": project.id}).all()
+            "SELECT a.item_id, i.external_id, a.user_id, u.name, COALESCE(a.reviewed_answers, a.answers), "
+            "a.active_ms FROM annotations a JOIN items i ON i.id = a.item_id JOIN users u ON u.id = a.user_id "
+            "WHERE a.project_id = :p AND a.review_status <> 'rejected' ORDER BY a.item_id, a.id"),
+            {"p": project.id}).all()
     return pd.DataFrame([(r[0], r[1], r[2], r[3], loads(r[4]), r[5]) for r in rows],
                         columns=["item_id", "external_id", "user_id", "annotator", "answers", "active_ms"])
 

@@ -161,9 +161,17 @@ def claim_next(store, project: Project, user: User, now: float | None = None) ->
     ordinary work left); it looks like any other item. A paused annotator gets :class:`Forbidden`.
     """
     now = now or time.time()
+    schema = project.schema
+    if schema.expires_at is not None and now >= schema.expires_at:
+        return None  # the project has expired: no new work
+    if schema.qualification is not None:
+        from labelwright.services import qualification
+
+        if not qualification.passed(store, project, user):
+            return qualification.next_item(store, project, user, now)  # None once the test is passed
     expires = now + project.lease_seconds
     params = {"u": user.id, "p": project.id, "now": now, "e": expires, "o": project.overlap}
-    rate = project.schema.gold.rate
+    rate = schema.gold.rate
     gold = rate > 0 and (rate >= 1 or random.random() < rate)
     if store.dialect == "postgresql":
         row = _claim_pg(store, params, gold)
@@ -271,7 +279,7 @@ _ITEM_PROJECT = ("SELECT p.id, p.slug, p.name, p.schema, p.overlap, p.lease_seco
 _COUNT_SQLITE = (
     "UPDATE items SET n_done = n_done + 1, n_assigned = n_assigned + :take, "
     f"is_open = CASE WHEN n_assigned + :take < {_WANT} THEN 1 ELSE 0 END "
-    f"WHERE id = :i AND (:take = 0 OR n_assigned < {_WANT})")
+    f"WHERE id = :i AND (:take = 0 OR n_assigned < {_WANT}) RETURNING n_done, {_WANT}")
 _INSERT_ANNOTATION = (
     "INSERT INTO annotations (item_id, project_id, user_id, answers, active_ms, idempotency_key, "
     "revision, created_at, updated_at) ")
@@ -282,9 +290,32 @@ _SUBMIT_PG = (
     "counted AS (UPDATE items SET n_done = n_done + 1, n_assigned = n_assigned + take.n, "
     "is_open = CASE WHEN n_assigned + take.n < COALESCE(items.target, :o) THEN 1 ELSE 0 END "
     "FROM take WHERE items.id = :i AND (take.n = 0 OR items.n_assigned < COALESCE(items.target, :o)) "
-    "RETURNING items.id), "
-    "unskip AS (DELETE FROM skips USING counted WHERE skips.item_id = counted.id AND skips.user_id = :u) "
-    + _INSERT_ANNOTATION + "SELECT id, :p, :u, :a, :ms, :k, 1, :now, :now FROM counted RETURNING id")
+    "RETURNING items.id, items.n_done, COALESCE(items.target, :o) AS want), "
+    "unskip AS (DELETE FROM skips USING counted WHERE skips.item_id = counted.id AND skips.user_id = :u), "
+    "ins AS (" + _INSERT_ANNOTATION + "SELECT id, :p, :u, :a, :ms, :k, 1, :now, :now FROM counted RETURNING id), "
+    # the events of the submission, in its transaction (stored only when a webhook wants them)
+    "ev1 AS (INSERT INTO events (at, kind, project_id, payload) "
+    "SELECT :now, 'annotation.submitted', :p, jsonb_set(CAST(:d1 AS jsonb), '{annotation_id}', to_jsonb(ins.id))::text "
+    "FROM ins WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.active = 1 AND (w.project_id IS NULL OR w.project_id = :p) "
+    "AND (w.kinds = '*' OR strpos(w.kinds, '\"annotation.submitted\"') > 0)) RETURNING id), "
+    "ev2 AS (INSERT INTO events (at, kind, project_id, payload) SELECT :now, 'item.completed', :p, :d2 "
+    "FROM counted WHERE :complete_here AND counted.n_done >= counted.want "
+    "AND EXISTS (SELECT 1 FROM webhooks w WHERE w.active = 1 AND (w.project_id IS NULL OR w.project_id = :p) "
+    "AND (w.kinds = '*' OR strpos(w.kinds, '\"item.completed\"') > 0)) RETURNING id, kind), "
+    "ev3 AS (INSERT INTO events (at, kind, project_id, payload) SELECT :now, 'project.completed', :p, :d3 "
+    "FROM counted WHERE :complete_here AND counted.n_done >= counted.want AND {done} "
+    "AND EXISTS (SELECT 1 FROM webhooks w WHERE w.active = 1 AND (w.project_id IS NULL OR w.project_id = :p) "
+    "AND (w.kinds = '*' OR strpos(w.kinds, '\"project.completed\"') > 0)) RETURNING id, kind), "
+    "dl AS (INSERT INTO deliveries (webhook_id, event_id, status, attempts, next_attempt_at, created_at) "
+    "SELECT w.id, e.id, 'pending', 0, :now, :now FROM (SELECT id, 'annotation.submitted' AS kind FROM ev1 "
+    "UNION ALL SELECT id, kind FROM ev2 UNION ALL SELECT id, kind FROM ev3) e JOIN webhooks w ON w.active = 1 "
+    "AND (w.project_id IS NULL OR w.project_id = :p) AND (w.kinds = '*' OR strpos(w.kinds, '\"' || e.kind || '\"') > 0)) "
+    "SELECT ins.id, counted.n_done, counted.want FROM ins, counted")
+# The project is complete when, besides the item just completed, no ordinary item is open or leased.
+_PROJECT_DONE = ("NOT EXISTS (SELECT 1 FROM items oi WHERE oi.project_id = :p AND oi.is_open = 1 AND oi.is_gold = 0 "
+                 "AND oi.id <> :i) AND NOT EXISTS (SELECT 1 FROM leases ol JOIN items li ON li.id = ol.item_id "
+                 "WHERE ol.project_id = :p AND li.is_gold = 0 AND ol.item_id <> :i)")
+_SUBMIT_PG = _SUBMIT_PG.replace("{done}", _PROJECT_DONE)
 _LEASE_EXPIRED = ("your lease on this item expired and it has since been given to other "
                   "annotators; nothing was saved, please take the next item")
 
@@ -304,10 +335,36 @@ def _submit_checks(store, user: User, item_id: int, key: str, answers, earlier: 
         raise Forbidden(f"you are not a member of project {project.slug!r}; ask its manager to add you")
     if prow[9]:
         raise Forbidden(_PAUSED_MESSAGE)
+    if project.schema.qualification is not None:
+        from labelwright.services import qualification
+
+        if not qualification.passed(store, project, user):
+            raise Forbidden(f"pass the qualification test of project {project.slug!r} first")
     clean = project.schema.validate_answers(answers)
     if earlier:
         raise Conflict("you already answered this item; amend your annotation instead")
     return project, clean, None
+
+
+def _event_params(project: Project, user: User, item_id: int, prow, clean: dict) -> dict:
+    """The payloads of the events a submission may raise (see labelwright.services.events)."""
+    return {"d1": dumps({"kind": "annotation.submitted", "project": project.slug, "item_id": item_id,
+                         "annotation_id": None, "annotator": user.name, "answers": clean}),
+            "d2": dumps({"kind": "item.completed", "project": project.slug, "item_id": item_id}),
+            "d3": dumps({"kind": "project.completed", "project": project.slug}),
+            # with adaptive redundancy the decision after the answer says whether the item is complete
+            "complete_here": project.schema.redundancy is None and not prow[8]}
+
+
+def _emit_sqlite(cur, kind: str, project_id: int, payload: str, now: float) -> bool:
+    """Record an event if a webhook listens (see labelwright.services.events); returns whether one did."""
+    from labelwright.services import events
+
+    params = {"now": now, "k": kind, "p": project_id, "d": payload, "like": events.like(kind)}
+    row = cur.execute(events.EVENT_SQL, params).fetchone()
+    if row is not None:
+        cur.execute(events.DELIVERIES_SQL, {**params, "e": row[0]})
+    return row is not None
 
 
 def submit(store, item_id: int, user: User, answers, *, active_ms: int = 0,
@@ -336,6 +393,7 @@ def submit(store, item_id: int, user: User, answers, *, active_ms: int = 0,
             if replay is not None:
                 return replay, False
             params.update(p=project.id, o=project.overlap, a=dumps(clean))
+            params.update(_event_params(project, user, item_id, prow, clean))
             got = tx.commit_with(_SUBMIT_PG, params).fetchone()
         if got is None:
             raise Conflict(_LEASE_EXPIRED)  # the statement changed nothing
@@ -351,13 +409,20 @@ def submit(store, item_id: int, user: User, answers, *, active_ms: int = 0,
             params.update(p=project.id, o=project.overlap, a=dumps(clean))
             cur.execute("DELETE FROM leases WHERE item_id = :i AND user_id = :u", params)
             params["take"] = 0 if cur.rowcount == 1 else 1
-            cur.execute(_COUNT_SQLITE, params)
-            if cur.rowcount != 1:
+            counted = cur.execute(_COUNT_SQLITE, params).fetchone()
+            if counted is None:
                 raise Conflict(_LEASE_EXPIRED)
             cur.execute("DELETE FROM skips WHERE item_id = :i AND user_id = :u", params)
             cur.execute(_INSERT_ANNOTATION + "VALUES (:i, :p, :u, :a, :ms, :k, 1, :now, :now) RETURNING id",
                         params)
             ann_id = cur.fetchone()[0]
+            ev = _event_params(project, user, item_id, prow, clean)
+            _emit_sqlite(cur, "annotation.submitted", project.id, ev["d1"].replace('"annotation_id":null',
+                                                                                   f'"annotation_id":{ann_id}'), now)
+            if ev["complete_here"] and counted[0] >= counted[1]:
+                _emit_sqlite(cur, "item.completed", project.id, ev["d2"], now)
+                if cur.execute("SELECT " + _PROJECT_DONE, params).fetchone()[0]:
+                    _emit_sqlite(cur, "project.completed", project.id, ev["d3"], now)
     if project.schema.redundancy is not None and not prow[8]:
         from labelwright.services.redundancy import decide
 

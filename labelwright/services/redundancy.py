@@ -65,7 +65,8 @@ def load_labels(store, project: Project) -> tuple[pd.DataFrame, pd.Series]:
     """The redundancy question's answers as a long table (task, worker, label) and its gold labels."""
     q = project.schema.redundancy_question()
     with store.read() as conn:
-        rows = conn.execute(text("SELECT item_id, user_id, answers FROM annotations WHERE project_id = :p"),
+        rows = conn.execute(text("SELECT item_id, user_id, COALESCE(reviewed_answers, answers) FROM annotations "
+                                 "WHERE project_id = :p AND review_status <> 'rejected'"),
                             {"p": project.id}).all()
         gold_rows = conn.execute(text("SELECT item_id, answers FROM gold WHERE project_id = :p"),
                                  {"p": project.id}).all()
@@ -130,6 +131,20 @@ def current_fit(store, project: Project, now: float | None = None) -> SkillFit:
     return refit(store, project)
 
 
+def _completed(conn, project: Project, item_id: int) -> None:
+    """Emit ``item.completed`` (and ``project.completed``) when the item has all the answers it wants."""
+    from labelwright.services import events
+    from labelwright.services.queue import _PROJECT_DONE
+
+    params = {"i": item_id, "o": project.overlap, "p": project.id}
+    n_done, want = conn.execute(text("SELECT n_done, COALESCE(target, :o) FROM items WHERE id = :i"), params).one()
+    if n_done < want:
+        return
+    events.emit(conn, "item.completed", project.id, {"project": project.slug, "item_id": item_id})
+    if conn.execute(text("SELECT " + _PROJECT_DONE), params).scalar():
+        events.emit(conn, "project.completed", project.id, {"project": project.slug})
+
+
 def decide(store, project: Project, item_id: int) -> dict:
     """Revise one item's target after a submission; returns what was decided (for tests and logs)."""
     q = project.schema.redundancy_question()
@@ -157,6 +172,8 @@ def decide(store, project: Project, item_id: int) -> dict:
                 "UPDATE items SET target = :t, is_open = CASE WHEN n_assigned < :t THEN 1 ELSE 0 END "
                 "WHERE id = :i AND is_gold = 0 AND COALESCE(target, :o) < :t"),
                 {"t": target, "i": item_id, "o": project.overlap})
+        else:
+            _completed(conn, project, item_id)
     with _fits(store)[1]:
         fit.new += 1
     return {"item_id": item_id, "answers": n, "confidence": top, "needs_more": more, "target": target}

@@ -80,6 +80,8 @@ annotations = Table(
     Column("revision", Integer, nullable=False),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    Column("review_status", Text, nullable=False),
+    Column("reviewed_answers", Text),
 )
 
 annotation_revisions = Table(
@@ -188,4 +190,70 @@ deliveries = Table(
     Column("last_error", Text),
     Column("created_at", Float, nullable=False),
     Column("delivered_at", Float),
+)
+
+reviews = Table(
+    "reviews", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("annotation_id", BigInteger, nullable=False),
+    Column("project_id", BigInteger, nullable=False),
+    Column("reviewer_id", BigInteger),
+    Column("decision", Text, nullable=False),
+    Column("fixed_answers", Text),
+    Column("feedback", Text),
+    Column("created_at", Float, nullable=False),
+)
+
+review_leases = Table(
+    "review_leases", metadata,
+    Column("annotation_id", BigInteger, primary_key=True),
+    Column("reviewer_id", BigInteger, nullable=False),
+    Column("project_id", BigInteger, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+qualification_attempts = Table(
+    "qualification_attempts", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("project_id", BigInteger, nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float),
+    Column("correct", Integer, nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("passed", Integer),
+)
+
+qualification_answers = Table(
+    "qualification_answers", metadata,
+    Column("attempt_id", BigInteger, primary_key=True),
+    Column("item_id", BigInteger, primary_key=True),
+    Column("answers", Text, nullable=False),
+    Column("correct", Integer, nullable=False),
+    Column("checked", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+ledger = Table(
+    "ledger", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("project_id", BigInteger, nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("annotation_id", BigInteger),
+    Column("period", Text),
+    Column("note", Text),
+    Column("created_at", Float, nullable=False),
+)
+
+messages = Table(
+    "messages", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("project_id", BigInteger, nullable=False),
+    Column("from_user", BigInteger),
+    Column("to_user", BigInteger),
+    Column("body", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
 )

@@ -1,0 +1,206 @@
+"""Pay: what each annotator earned, in an append-only ledger, in exact money.
+
+A project's ``pay:`` settings give a reward per accepted submission and/or an hourly rate for the active
+time of accepted submissions, and an optional weekly bonus for gold accuracy. Amounts are written as
+decimal strings in the schema and kept as integer minor units (cents) in the database; arithmetic is
+:class:`decimal.Decimal`, rounded half-even once per entry. Never a float.
+
+A submission is **approved** when a reviewer accepted or fixed it, or when nobody rejected it within
+``auto_approve_hours`` of its submission. :func:`settle` brings the ledger up to date: for every
+submission it compares what it should have earned by now with what the ledger holds for it and appends
+the difference, as an earning (``reward``, ``hourly``) or a ``reversal`` (a rejection after approval).
+Nothing is ever edited or deleted, so the ledger is a full history and settling twice changes nothing.
+Bonuses are per ISO week (``period`` ``2026-W48``): paid once when the week's gold accuracy is above the
+rule's mark over at least its number of gold answers.
+
+:func:`summary` gives, per annotator: active hours, items, earnings and the **effective hourly rate**
+(earnings / active hours), flagged when below the project's ``min_fair_hourly``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from datetime import datetime, timezone
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from sqlalchemy import text
+
+from labelwright.errors import ValidationError
+from labelwright.services.gold import answer_matches
+from labelwright.services.projects import Project
+from labelwright.store import loads
+
+# ISO 4217 minor units for the currencies that do not use two.
+MINOR_DIGITS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "UGX": 0, "XOF": 0, "XAF": 0,
+                "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3, "LYD": 3, "IQD": 3}
+_MS_PER_HOUR = Decimal(3_600_000)
+
+
+def digits(currency: str) -> int:
+    return MINOR_DIGITS.get(currency, 2)
+
+
+def to_minor(amount: str | Decimal, currency: str) -> int:
+    """'0.105' USD -> 10 (half-even), exactly."""
+    return int((Decimal(amount).scaleb(digits(currency))).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+def to_decimal(minor: int, currency: str) -> Decimal:
+    return Decimal(minor).scaleb(-digits(currency))
+
+
+def money(minor: int, currency: str) -> str:
+    """10 USD -> '0.10'."""
+    return f"{to_decimal(minor, currency):.{digits(currency)}f}"
+
+
+def iso_week(ts: float) -> str:
+    y, w, _ = datetime.fromtimestamp(ts, timezone.utc).isocalendar()
+    return f"{y}-W{w:02d}"
+
+
+def _settings(project: Project):
+    pay = project.schema.pay
+    if pay is None:
+        raise ValidationError(f"project {project.slug!r} pays nothing (add `pay:` to its schema)", field="pay")
+    return pay
+
+
+def settle(store, project: Project, now: float | None = None) -> dict:
+    """Append the ledger entries that bring every annotator's earnings up to date; returns counts."""
+    pay = _settings(project)
+    now = now or time.time()
+    cur = pay.currency
+    reward = Decimal(pay.reward_per_item)
+    hourly = Decimal(pay.hourly_rate)
+    cutoff = now - pay.auto_approve_hours * 3600
+    written = {"reward": 0, "hourly": 0, "reversal": 0, "bonus": 0}
+    with store.write() as conn:
+        if store.dialect == "postgresql":  # two settles of one project must not both append the same entries
+            conn.execute(text("SELECT pg_advisory_xact_lock(7420003, :p)"), {"p": project.id})
+        anns = conn.execute(text(
+            "SELECT id, user_id, active_ms, review_status, created_at FROM annotations WHERE project_id = :p"),
+            {"p": project.id}).all()
+        held: dict[tuple[int, str], int] = {}
+        for ann_id, kind, note, total in conn.execute(text(
+                "SELECT annotation_id, kind, note, sum(amount_minor) FROM ledger WHERE project_id = :p "
+                "AND annotation_id IS NOT NULL GROUP BY annotation_id, kind, note"), {"p": project.id}):
+            part = note if kind == "reversal" else kind
+            held[ann_id, part] = held.get((ann_id, part), 0) + int(total)
+        entries = []
+        for ann_id, user_id, active_ms, status, created_at in anns:
+            approved = status in ("accepted", "fixed") or (status == "pending" and created_at <= cutoff)
+            due = {"reward": to_minor(reward, cur) if approved else 0,
+                   "hourly": to_minor(hourly * Decimal(active_ms) / _MS_PER_HOUR, cur) if approved else 0}
+            for part, amount in due.items():
+                delta = amount - held.get((ann_id, part), 0)
+                if delta > 0:
+                    entries.append((user_id, part, delta, ann_id, None, None))
+                elif delta < 0:
+                    entries.append((user_id, "reversal", delta, ann_id, None, part))
+        entries += _bonuses(conn, project, now)
+        for user_id, kind, amount, ann_id, period, note in entries:
+            conn.execute(text(
+                "INSERT INTO ledger (project_id, user_id, kind, amount_minor, currency, annotation_id, period, note, "
+                "created_at) VALUES (:p, :u, :k, :a, :c, :ann, :per, :note, :now)"),
+                {"p": project.id, "u": user_id, "k": kind, "a": amount, "c": cur, "ann": ann_id, "per": period,
+                 "note": note, "now": now})
+            written[kind] += 1
+    return written
+
+
+def _bonuses(conn, project: Project, now: float) -> list[tuple]:
+    """Weekly gold-accuracy bonuses not yet paid, for weeks that are over."""
+    rule = project.schema.pay.bonus
+    if rule is None:
+        return []
+    questions = {q.name: q for q in project.schema.questions}
+    paid = {(u, p) for u, p in conn.execute(text(
+        "SELECT user_id, period FROM ledger WHERE project_id = :p AND kind = 'bonus'"), {"p": project.id})}
+    tally: dict[tuple[int, str], list[int]] = {}
+    for user_id, answers, gold, created_at in conn.execute(text(
+            "SELECT a.user_id, a.answers, g.answers, a.created_at FROM annotations a JOIN gold g ON g.item_id = a.item_id "
+            "WHERE a.project_id = :p"), {"p": project.id}):
+        week = iso_week(created_at)
+        if week == iso_week(now):
+            continue  # the week is not over yet
+        answers, gold = loads(answers), loads(gold)
+        for name, want in gold.items():
+            ok = answer_matches(questions.get(name), answers.get(name), want) if name in questions else None
+            if ok is not None:
+                t = tally.setdefault((user_id, week), [0, 0])
+                t[0] += int(ok)
+                t[1] += 1
+    amount = to_minor(rule.amount, project.schema.pay.currency)
+    out = []
+    for (user_id, week), (right, total) in sorted(tally.items()):
+        if (user_id, week) not in paid and total >= rule.min_gold_answers and right / total > rule.gold_accuracy_above:
+            out.append((user_id, "bonus", amount, None, week, f"gold accuracy {right}/{total}"))
+    return out
+
+
+def ledger_rows(store, project: Project, *, start: float | None = None, end: float | None = None,
+                annotator: str | None = None) -> list[dict]:
+    """Ledger entries in order, optionally from ``start`` to ``end`` (unix times) and for one annotator."""
+    where, params = ["l.project_id = :p"], {"p": project.id}
+    if start is not None:
+        where.append("l.created_at >= :s")
+        params["s"] = start
+    if end is not None:
+        where.append("l.created_at < :e")
+        params["e"] = end
+    if annotator is not None:
+        where.append("u.name = :n")
+        params["n"] = annotator
+    with store.read() as conn:
+        rows = conn.execute(text(
+            "SELECT l.id, l.created_at, u.name, l.kind, l.amount_minor, l.currency, l.annotation_id, i.external_id, "
+            "l.period, l.note FROM ledger l JOIN users u ON u.id = l.user_id "
+            "LEFT JOIN annotations a ON a.id = l.annotation_id LEFT JOIN items i ON i.id = a.item_id "
+            f"WHERE {' AND '.join(where)} ORDER BY l.id"), params).all()
+    return [{"id": r[0], "created_at": r[1], "annotator": r[2], "kind": r[3], "amount": money(r[4], r[5]),
+             "amount_minor": int(r[4]), "currency": r[5], "annotation_id": r[6], "item": r[7], "period": r[8],
+             "note": r[9]} for r in rows]
+
+
+def ledger_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["entry", "time_utc", "annotator", "kind", "amount", "currency", "annotation_id", "item", "period",
+                "note"])
+    for r in rows:
+        w.writerow([r["id"], datetime.fromtimestamp(r["created_at"], timezone.utc).isoformat(timespec="seconds"),
+                    r["annotator"], r["kind"], r["amount"], r["currency"], r["annotation_id"] or "", r["item"] or "",
+                    r["period"] or "", r["note"] or ""])
+    return buf.getvalue()
+
+
+def summary(store, project: Project, user=None) -> list[dict]:
+    """Per annotator (or just ``user``): items, active hours, earnings, effective hourly rate, fairness flag."""
+    pay = project.schema.pay
+    currency = pay.currency if pay else "USD"
+    params = {"p": project.id}
+    only = ""
+    if user is not None:
+        only = " AND u.id = :u"
+        params["u"] = user.id
+    with store.read() as conn:
+        work = conn.execute(text(
+            "SELECT u.id, u.name, count(a.id), coalesce(sum(a.active_ms), 0) FROM annotations a "
+            f"JOIN users u ON u.id = a.user_id WHERE a.project_id = :p{only} GROUP BY u.id, u.name ORDER BY u.name"),
+            params).all()
+        earned = {uid: int(total) for uid, total in conn.execute(text(
+            "SELECT user_id, sum(amount_minor) FROM ledger WHERE project_id = :p GROUP BY user_id"), {"p": project.id})}
+    fair = to_minor(pay.min_fair_hourly, currency) if pay and pay.min_fair_hourly is not None else None
+    out = []
+    for uid, name, items, ms in work:
+        minor = earned.get(uid, 0)
+        hours = Decimal(int(ms)) / _MS_PER_HOUR
+        rate = to_minor(to_decimal(minor, currency) / hours, currency) if hours > 0 else None
+        out.append({"annotator": name, "items": int(items), "active_hours": float(round(hours, 3)),
+                    "earnings": money(minor, currency), "earnings_minor": minor, "currency": currency,
+                    "effective_hourly": money(rate, currency) if rate is not None else None,
+                    "below_fair_rate": bool(fair is not None and rate is not None and rate < fair)})
+    return out
