@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from labelwright import __version__
 from labelwright.errors import LabelwrightError
+from labelwright.services.webhook_worker import WebhookWorker
 from labelwright.settings import Settings
 from labelwright.store import Store
 
@@ -28,7 +30,13 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(app):
+        # The webhook worker: a thread per server process, sending queued deliveries (several
+        # processes share the work safely; see labelwright.services.webhook_worker).
+        worker = WebhookWorker(store).start() if settings.webhook_worker else None
+        app.state.webhook_worker = worker
         yield
+        if worker is not None:
+            await asyncio.to_thread(worker.stop)
         if own_store:
             store.close()
 
@@ -39,11 +47,13 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     from labelwright.api import build_router as api_router
     from labelwright.api.hot import HotRoutes
+    from labelwright.api.webhooks import build_router as webhooks_router
     from labelwright.web import build_router as web_router, make_env, render_error
 
     app.state.jinja = make_env()
 
     app.include_router(api_router())
+    app.include_router(webhooks_router())
     app.add_middleware(HotRoutes, store=store)
     app.include_router(web_router(settings))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

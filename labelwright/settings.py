@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 DEFAULT_DB = "labelwright.db"
+_OFF = ("0", "false", "no", "off")
 
 
 def normalise_db_url(db: str) -> str:
@@ -36,6 +37,9 @@ class Settings:
     # SQLite durability: FULL fsyncs every commit; NORMAL survives process crashes but not power loss.
     sqlite_synchronous: str = "FULL"
     pool_size: int = 20
+    # Run the webhook delivery worker (a background thread in each server process) with the app;
+    # env LABELWRIGHT_WEBHOOK_WORKER=0 turns it off (events still queue, for a worker elsewhere).
+    webhook_worker: bool = True
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -45,6 +49,8 @@ class Settings:
             values["db_url"] = normalise_db_url(env["LABELWRIGHT_DB"])
         if env.get("LABELWRIGHT_MEDIA_ROOT"):
             values["media_root"] = Path(env["LABELWRIGHT_MEDIA_ROOT"])
+        if env.get("LABELWRIGHT_WEBHOOK_WORKER"):
+            values["webhook_worker"] = env["LABELWRIGHT_WEBHOOK_WORKER"].strip().lower() not in _OFF
         values.update({k: v for k, v in overrides.items() if v is not None})
         if "db_url" in overrides and overrides["db_url"] is not None:
             values["db_url"] = normalise_db_url(overrides["db_url"])

@@ -11,7 +11,7 @@ import time
 import pytest
 from fastapi.routing import APIRoute
 
-from labelwright.services import access, audit, invites, queue
+from labelwright.services import access, audit, events, invites, queue, webhooks
 from labelwright.services import users as users_svc
 from labelwright.services.items import add_items
 from labelwright.services.projects import create_project
@@ -62,6 +62,12 @@ EXPECTED = {
     ("PUT", "/api/v1/annotations/{annotation_id}"): "anyone",  # the author's own: others get 404
     ("POST", "/api/v1/items/{item_id}/skip"): "member",
     ("POST", "/api/v1/items/{item_id}/release"): "anyone",
+    ("POST", "/api/v1/webhooks"): "manager",
+    ("GET", "/api/v1/webhooks"): "manager",
+    ("PATCH", "/api/v1/webhooks/{webhook_id}"): "manager",
+    ("DELETE", "/api/v1/webhooks/{webhook_id}"): "manager",
+    ("GET", "/api/v1/webhooks/{webhook_id}/deliveries"): "manager",
+    ("POST", "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry"): "manager",
     # pages
     ("GET", "/login"): "public",
     ("POST", "/login"): "public",
@@ -86,6 +92,7 @@ EXPECTED = {
     ("POST", "/projects/{slug}/items/{item_id}/gold/remove"): "manager",
     ("POST", "/projects/{slug}/annotators/{name}/pause"): "manager",
     ("POST", "/projects/{slug}/annotators/{name}/resume"): "manager",
+    ("GET", "/projects/{slug}/webhooks"): "manager",
     ("GET", "/media/{path:path}"): "anyone",
     ("GET", "/healthz"): "public",
 }
@@ -159,8 +166,14 @@ def world(store, owner, make_annotator):
     spare = {name: users_svc.create_api_token(store, users[name], label="spare") for name in users}
     spare_ids = {name: users_svc.list_tokens(store, users[name])[-1]["id"] for name in users}
     _, invite = invites.create_invite(store, owner[0], project=p)
+    _, hook = webhooks.create_webhook(store, "http://127.0.0.1:9/hook", p)
+    _, spare_hook = webhooks.create_webhook(store, "http://127.0.0.1:9/spare", p)  # the one DELETE deletes
+    with store.write() as conn:
+        events.emit(conn, "item.completed", p.id, {"item": "c0"}, now=time.time() + 86400)  # not sent before a retry
+    delivery = webhooks.delivery_log(store, webhook_ids=[hook["id"]])[0]["id"]
     return {"project": p, "tokens": tokens, "users": users, "item": item["id"], "annotation": annotation["id"],
-            "spare": spare, "spare_ids": spare_ids, "invite": invite["id"]}
+            "spare": spare, "spare_ids": spare_ids, "invite": invite["id"], "webhook": hook["id"],
+            "spare_webhook": spare_hook["id"], "delivery": delivery}
 
 
 def _request(http, method: str, path: str, w: dict, caller: str, n: int):
@@ -168,7 +181,8 @@ def _request(http, method: str, path: str, w: dict, caller: str, n: int):
            .replace("{item_id}", str(w["item"])).replace("{annotation_id}", str(w["annotation"]))
            .replace("{token_id}", str(w["spare_ids"].get(caller, 999999)))
            .replace("{invite_id}", str(w["invite"])).replace("{token}", "not-a-real-token")
-           .replace("{path:path}", "x.png"))
+           .replace("{path:path}", "x.png").replace("{delivery_id}", str(w["delivery"]))
+           .replace("{webhook_id}", str(w["spare_webhook" if method == "DELETE" else "webhook"])))
     bodies = {
         "/api/v1/users": {"name": f"new{n}", "role": "annotator"},
         "/api/v1/projects": {**SPAM_SCHEMA, "slug": f"made-{n}"},
@@ -180,6 +194,8 @@ def _request(http, method: str, path: str, w: dict, caller: str, n: int):
         "/api/v1/me/password": {"current": _password(caller), "new": _password(caller)},
         "/api/v1/invites": {"project": "spam", "role": "annotator"},
         "/api/v1/users/{name}": {},
+        "/api/v1/webhooks": {"url": f"https://example.org/hook{n}", "project": "spam"},
+        "/api/v1/webhooks/{webhook_id}": {"active": True},
     }
     kwargs = {}
     if path.startswith("/api/"):

@@ -80,7 +80,7 @@ def _safe_next(target: str | None) -> str:
 
 
 def build_router(settings) -> APIRouter:
-    from labelwright.web import owner, pages
+    from labelwright.web import owner, pages, webhooks
 
     r = APIRouter(include_in_schema=False)
 
@@ -214,4 +214,5 @@ def build_router(settings) -> APIRouter:
 
     pages.add_routes(r)
     owner.add_routes(r)
+    webhooks.add_routes(r)
     return r

@@ -1,0 +1,248 @@
+"""Webhooks: URLs that receive events, how each request is signed, and the delivery log.
+
+A webhook receives the events (:mod:`labelwright.services.events`) of one project, or of every project
+when its ``project_id`` is NULL, of every kind (``"*"``) or of the kinds it lists. Owners manage every
+webhook; a project's managers manage their project's. :func:`labelwright.services.events.emit` queues
+one delivery per webhook that wants an event; :class:`labelwright.services.webhook_worker.WebhookWorker`
+sends it, retrying with back-off (:data:`BACKOFF`).
+
+**The secret** is generated at creation and returned once. The database keeps it as it is (it has to,
+to sign with it), so whoever can read the database or its backups can sign requests too: protect them,
+and delete a webhook and make a new one to change a secret.
+
+**Signing.** The body is the event's JSON. Each request carries ``X-Labelwright-Event`` (the kind),
+``X-Labelwright-Delivery`` (the delivery id, the same on every retry: receivers use it to ignore
+repeats), ``X-Labelwright-Timestamp`` (unix seconds) and ``X-Labelwright-Signature: sha256=<hex>``,
+the HMAC-SHA256 with the secret of ``f"{timestamp}.".encode() + body``. A receiver checks it with
+:func:`verify_signature`::
+
+    from labelwright.services.webhooks import verify_signature
+
+    def handle(headers, body: bytes):
+        if not verify_signature(SECRET, headers["X-Labelwright-Timestamp"], body,
+                                headers["X-Labelwright-Signature"]):
+            return 401  # not from us, altered, or older than 5 minutes (a replay)
+        ...
+        return 204  # any 2xx: delivered; anything else: sent again later
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from urllib.parse import urlsplit
+
+from sqlalchemy import text
+
+from labelwright.errors import Conflict, NotFound, ValidationError
+from labelwright.services import audit
+from labelwright.services.events import KINDS
+from labelwright.store import dumps, loads
+
+# Seconds to wait after a failed attempt before the next one: after the 1st, the 2nd... A delivery
+# that fails its last attempt (MAX_ATTEMPTS) is marked failed (about 7 hours after the first).
+BACKOFF = (10, 30, 120, 600, 3600, 6 * 3600)
+MAX_ATTEMPTS = len(BACKOFF) + 1
+STATUSES = ("pending", "delivered", "failed")
+SIGNATURE_PREFIX = "sha256="
+
+
+# ---- signing --------------------------------------------------------------------------------------
+
+
+def signature(secret: str, timestamp: int | str, body: bytes) -> str:
+    """The ``X-Labelwright-Signature`` value for ``body`` sent at ``timestamp``."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return SIGNATURE_PREFIX + mac.hexdigest()
+
+
+def signed_headers(secret: str, kind: str, delivery_id: int, body: bytes, timestamp: int | None = None) -> dict:
+    """Every header of one delivery request."""
+    ts = int(time.time()) if timestamp is None else int(timestamp)
+    return {"Content-Type": "application/json", "User-Agent": "labelwright-webhooks",
+            "X-Labelwright-Event": kind, "X-Labelwright-Delivery": str(delivery_id),
+            "X-Labelwright-Timestamp": str(ts), "X-Labelwright-Signature": signature(secret, ts, body)}
+
+
+def verify_signature(secret: str, timestamp: int | str | None, body: bytes, header: str | None,
+                     tolerance: float = 300, now: float | None = None) -> bool:
+    """True when ``header`` is the signature of ``body`` at ``timestamp`` with ``secret``, and the
+    timestamp is within ``tolerance`` seconds of ``now`` (default: the clock), which stops replays of
+    an old request. Compares in constant time."""
+    if not header or timestamp is None:
+        return False
+    try:
+        ts = int(timestamp)
+    except (TypeError, ValueError):
+        return False
+    if abs((time.time() if now is None else now) - ts) > tolerance:
+        return False
+    return hmac.compare_digest(signature(secret, ts, body), header.strip())
+
+
+# ---- webhooks -------------------------------------------------------------------------------------
+
+
+def check_url(url: str) -> str:
+    """``url`` if it is an absolute http(s) URL; a :class:`ValidationError` on field ``url`` if not."""
+    url = (url or "").strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise ValidationError(f"a webhook URL starts with http:// or https://, not {url!r}", field="url")
+    if not parts.hostname:
+        raise ValidationError(f"a webhook URL needs a host name: {url!r}", field="url")
+    return url
+
+
+def check_kinds(kinds) -> str:
+    """The stored form of ``kinds``: ``'*'`` or a JSON list of known event kinds."""
+    if kinds in ("*", None):
+        return "*"
+    if isinstance(kinds, str):
+        kinds = [kinds]
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown or not kinds:
+        raise ValidationError(f"kinds is '*' or a list of event kinds from {list(KINDS)}"
+                              + (f"; unknown: {unknown}" if unknown else ""), field="kinds")
+    return dumps(sorted(set(kinds)))
+
+
+def create_webhook(store, url: str, project=None, kinds="*", by=None) -> tuple[str, dict]:
+    """A webhook for ``project`` (None: every project). Returns ``(secret, webhook)``; the secret is
+    not shown again. Authorisation is the caller's (owners for every project, managers for theirs)."""
+    url, stored_kinds = check_url(url), check_kinds(kinds)
+    secret = "lwhs_" + secrets.token_urlsafe(32)
+    project_id = getattr(project, "id", None)
+    with store.write() as conn:
+        hook_id = conn.execute(text(
+            "INSERT INTO webhooks (project_id, url, secret, kinds, active, created_by, created_at) "
+            "VALUES (:p, :u, :s, :k, 1, :b, :now) RETURNING id"),
+            {"p": project_id, "u": url, "s": secret, "k": stored_kinds, "b": getattr(by, "id", None),
+             "now": time.time()}).scalar_one()
+        audit.record(conn, by, "webhook.create", project_id, str(hook_id),
+                     {"url": url, "kinds": loads_kinds(stored_kinds)})
+    return secret, get_webhook(store, hook_id)
+
+
+def loads_kinds(stored: str):
+    return "*" if stored == "*" else loads(stored)
+
+
+_WEBHOOK = ("SELECT w.id, w.project_id, p.slug, w.url, w.kinds, w.active, u.name, w.created_at, "
+            "(SELECT count(*) FROM deliveries d WHERE d.webhook_id = w.id AND d.status = 'pending'), "
+            "(SELECT count(*) FROM deliveries d WHERE d.webhook_id = w.id AND d.status = 'failed') "
+            "FROM webhooks w LEFT JOIN projects p ON p.id = w.project_id LEFT JOIN users u ON u.id = w.created_by")
+
+
+def _webhook(r) -> dict:
+    return {"id": r[0], "project_id": r[1], "project": r[2], "url": r[3], "kinds": loads_kinds(r[4]),
+            "active": bool(r[5]), "created_by": r[6], "created_at": r[7], "pending": r[8], "failed": r[9]}
+
+
+def get_webhook(store, webhook_id: int) -> dict:
+    with store.read() as conn:
+        row = conn.execute(text(_WEBHOOK + " WHERE w.id = :w"), {"w": webhook_id}).first()
+    if row is None:
+        raise NotFound(f"no webhook {webhook_id}")
+    return _webhook(row)
+
+
+def list_webhooks(store, project_ids=None, include_global: bool = True) -> list[dict]:
+    """Webhooks in id order: all of them (``project_ids`` None), or those of ``project_ids`` plus, with
+    ``include_global``, the ones for every project."""
+    where, params = "", {}
+    if project_ids is not None:
+        ids = sorted(project_ids) or [-1]
+        params = {f"p{i}": pid for i, pid in enumerate(ids)}
+        where = f" WHERE (w.project_id IN ({', '.join(':' + k for k in params)})"
+        where += " OR w.project_id IS NULL)" if include_global else ")"
+    with store.read() as conn:
+        return [_webhook(r) for r in conn.execute(text(_WEBHOOK + where + " ORDER BY w.id"), params)]
+
+
+def managed_project_ids(store, user) -> set[int] | None:
+    """Projects whose webhooks ``user`` manages (as an active project manager); None: every one (owners)."""
+    if user.role == "owner":
+        return None
+    with store.read() as conn:
+        return {r[0] for r in conn.execute(text(
+            "SELECT project_id FROM memberships WHERE user_id = :u AND role = 'manager' AND status = 'active'"),
+            {"u": user.id})}
+
+
+def set_active(store, webhook_id: int, active: bool, by=None) -> dict:
+    """Deactivate (no new deliveries; pending ones wait) or reactivate a webhook."""
+    with store.write() as conn:
+        row = conn.execute(text("UPDATE webhooks SET active = :a WHERE id = :w RETURNING project_id"),
+                           {"a": int(active), "w": webhook_id}).first()
+        if row is None:
+            raise NotFound(f"no webhook {webhook_id}")
+        audit.record(conn, by, "webhook.activate" if active else "webhook.deactivate", row[0], str(webhook_id))
+    return get_webhook(store, webhook_id)
+
+
+def delete_webhook(store, webhook_id: int, by=None) -> bool:
+    """Delete a webhook and its delivery log (the events stay)."""
+    with store.write() as conn:
+        conn.execute(text("DELETE FROM deliveries WHERE webhook_id = :w"), {"w": webhook_id})
+        row = conn.execute(text("DELETE FROM webhooks WHERE id = :w RETURNING project_id, url"),
+                           {"w": webhook_id}).first()
+        if row is not None:
+            audit.record(conn, by, "webhook.delete", row[0], str(webhook_id), {"url": row[1]})
+    return row is not None
+
+
+# ---- the delivery log -----------------------------------------------------------------------------
+
+
+def delivery_log(store, *, webhook_ids=None, project_id: int | None = None, status: str | None = None,
+                 delivery_id: int | None = None, limit: int = 100) -> list[dict]:
+    """Deliveries, newest first: of ``webhook_ids`` (None: all), of events of ``project_id``, with
+    ``status``, or the one ``delivery_id``."""
+    if status is not None and status not in STATUSES:
+        raise ValidationError(f"status is one of {list(STATUSES)}", field="status")
+    where, params = [], {"n": limit}
+    if webhook_ids is not None:
+        keys = {f"w{i}": w for i, w in enumerate(sorted(webhook_ids) or [-1])}
+        params.update(keys)
+        where.append(f"d.webhook_id IN ({', '.join(':' + k for k in keys)})")
+    if project_id is not None:
+        where.append("e.project_id = :p")
+        params["p"] = project_id
+    if status is not None:
+        where.append("d.status = :s")
+        params["s"] = status
+    if delivery_id is not None:
+        where.append("d.id = :d")
+        params["d"] = delivery_id
+    sql = ("SELECT d.id, d.webhook_id, d.event_id, e.kind, p.slug, e.at, d.status, d.attempts, d.next_attempt_at, "
+           "d.last_status_code, d.last_error, d.created_at, d.delivered_at FROM deliveries d "
+           "JOIN events e ON e.id = d.event_id LEFT JOIN projects p ON p.id = e.project_id "
+           + ("WHERE " + " AND ".join(where) + " " if where else "") + "ORDER BY d.id DESC LIMIT :n")
+    with store.read() as conn:
+        rows = conn.execute(text(sql), params).all()
+    return [{"id": r[0], "webhook_id": r[1], "event_id": r[2], "event": r[3], "project": r[4], "event_at": r[5],
+             "status": r[6], "attempts": r[7], "next_attempt_at": r[8] if r[6] == "pending" else None,
+             "last_status_code": r[9], "last_error": r[10], "created_at": r[11], "delivered_at": r[12]}
+            for r in rows]
+
+
+def redeliver(store, webhook_id: int, delivery_id: int, by=None, now: float | None = None) -> dict:
+    """Send a delivery again now (the worker picks it up within its poll interval): a failed one gets
+    one more attempt, a pending one stops waiting for its back-off, a delivered one is sent again."""
+    now = time.time() if now is None else now
+    with store.write() as conn:
+        hook = conn.execute(text("SELECT active, project_id FROM webhooks WHERE id = :w"), {"w": webhook_id}).first()
+        if hook is None:
+            raise NotFound(f"no webhook {webhook_id}")
+        if not hook[0]:
+            raise Conflict(f"webhook {webhook_id} is deactivated: activate it first (PATCH active=true)")
+        done = conn.execute(text(
+            "UPDATE deliveries SET status = 'pending', next_attempt_at = :now "
+            "WHERE id = :d AND webhook_id = :w RETURNING id"), {"now": now, "d": delivery_id, "w": webhook_id}).first()
+        if done is None:
+            raise NotFound(f"no delivery {delivery_id} of webhook {webhook_id}")
+        audit.record(conn, by, "webhook.redeliver", hook[1], str(webhook_id), {"delivery": delivery_id})
+    return delivery_log(store, delivery_id=delivery_id)[0]
