@@ -478,6 +478,11 @@ def users_revoke(obj: Ctx, token_id):
     out.print(f"revoked token {token_id}", highlight=False)
 
 
+
+from labelwright.cli_webhooks import webhooks  # noqa: E402 - the webhooks command group lives in its own module
+
+main.add_command(webhooks)
+
 # ---- project members and the audit log ------------------------------------------------------
 
 

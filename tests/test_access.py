@@ -62,6 +62,20 @@ EXPECTED = {
     ("PUT", "/api/v1/annotations/{annotation_id}"): "anyone",  # the author's own: others get 404
     ("POST", "/api/v1/items/{item_id}/skip"): "member",
     ("POST", "/api/v1/items/{item_id}/release"): "anyone",
+    ("GET", "/api/v1/me/work"): "anyone",
+    ("GET", "/api/v1/me/feedback"): "anyone",
+    ("GET", "/api/v1/me/messages"): "anyone",
+    ("GET", "/api/v1/projects/{project}/qualification"): "member",
+    ("POST", "/api/v1/projects/{project}/qualification/{item_id}"): "member",
+    ("POST", "/api/v1/projects/{project}/review/next"): "reviewer",
+    ("POST", "/api/v1/projects/{project}/review/{annotation_id}"): "reviewer",
+    ("GET", "/api/v1/projects/{project}/review"): "reviewer",
+    ("POST", "/api/v1/projects/{project}/pay/settle"): "manager",
+    ("GET", "/api/v1/projects/{project}/pay"): "manager",
+    ("GET", "/api/v1/projects/{project}/ledger"): "manager",
+    ("POST", "/api/v1/projects/{project}/messages"): "manager",
+    ("POST", "/api/v1/projects/{project}/items/more-answers"): "manager",
+    ("POST", "/api/v1/projects/{project}/expire"): "manager",
     ("POST", "/api/v1/webhooks"): "manager",
     ("GET", "/api/v1/webhooks"): "manager",
     ("PATCH", "/api/v1/webhooks/{webhook_id}"): "manager",
@@ -94,6 +108,10 @@ EXPECTED = {
     ("POST", "/projects/{slug}/annotators/{name}/resume"): "manager",
     ("GET", "/projects/{slug}/webhooks"): "manager",
     ("GET", "/media/{path:path}"): "anyone",
+    ("POST", "/projects/{slug}/qualification/{item_id}"): "member",
+    ("GET", "/projects/{slug}/review"): "reviewer",
+    ("POST", "/projects/{slug}/review/{annotation_id}"): "reviewer",
+    ("GET", "/projects/{slug}/pay"): "manager",
     ("GET", "/healthz"): "public",
 }
 
@@ -134,12 +152,13 @@ def _allowed(need: str, caller: str, org_role: str | None, project_role: str | N
 def _routes(app) -> list[tuple[str, str]]:
     found = []
 
-    def walk(routes):
+    def walk(routes, prefix=""):
         for r in routes:
-            if hasattr(r, "original_router"):
-                walk(r.original_router.routes)
+            if hasattr(r, "original_router"):  # an included router: its routes, under its prefix
+                walk(r.original_router.routes, prefix + getattr(r.include_context, "prefix", ""))
             elif isinstance(r, APIRoute):
-                found.extend((m, r.path) for m in sorted(r.methods) if m != "HEAD")
+                path = r.path if r.path.startswith(prefix) else prefix + r.path
+                found.extend((m, path) for m in sorted(r.methods) if m != "HEAD")
     walk(app.routes)
     return found
 
@@ -194,6 +213,10 @@ def _request(http, method: str, path: str, w: dict, caller: str, n: int):
         "/api/v1/me/password": {"current": _password(caller), "new": _password(caller)},
         "/api/v1/invites": {"project": "spam", "role": "annotator"},
         "/api/v1/users/{name}": {},
+        "/api/v1/projects/{project}/qualification/{item_id}": {"answers": {"spam": "ham"}},
+        "/api/v1/projects/{project}/review/{annotation_id}": {"decision": "accepted"},
+        "/api/v1/projects/{project}/messages": {"body": "hello"},
+        "/api/v1/projects/{project}/items/more-answers": {"items": ["c1"], "answers": 1},
         "/api/v1/webhooks": {"url": f"https://example.org/hook{n}", "project": "spam"},
         "/api/v1/webhooks/{webhook_id}": {"active": True},
     }

@@ -29,7 +29,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "labelwright" / "demo"
-PASSWORDS = {"olive": "owner-password", "ana": "ana-password"}
+PASSWORDS = {"olive": "owner-password", "ana": "ana-password", "rita": "rita-password"}
 XSS_TEXT = '<script>window.__xss=1</script>\n<img src=x onerror="window.__xss=2">'
 
 KEYS_SCHEMA = {
@@ -120,6 +120,7 @@ def _seed(db_url: str) -> str:
         for project in projects.list_projects(store):
             access.set_member(store, project, "ana", "annotator")
         _seed_quality(store, owner)
+        _seed_review(store, owner)
     finally:
         store.close()
     return token
@@ -149,6 +150,31 @@ def _seed_quality(store, owner):
             queue.submit(store, (item_id + _first_item_id(store, p) - 1), w,
                          {"spam": ("ham" if truth == "spam" else "spam") if contested else truth},
                          active_ms=4000 + 500 * n)
+
+
+REVIEW_SCHEMA = {
+    "name": "Reviewed comments", "slug": "rev", "id_field": "id", "overlap": 1, "gold": {"rate": 0},
+    "review": {"mode": "all"},
+    "pay": {"reward_per_item": "0.25", "hourly_rate": "18.00", "auto_approve_hours": 0, "min_fair_hourly": "15.00"},
+    "fields": [{"name": "text", "type": "text", "label": "Comment"}],
+    "questions": [{"name": "spam", "type": "single_choice", "prompt": "Spam?", "options": ["spam", "ham"]}],
+}
+
+
+def _seed_review(store, owner):
+    """Three of ana's answers waiting for review by rita, and a message from the owner."""
+    from labelwright.services import access, items, messages, projects, queue, users
+
+    p = projects.create_project(store, REVIEW_SCHEMA, created_by=owner.id)
+    items.add_items(store, p, [{"id": f"v{i}", "text": f"check out my channel {i}"} for i in range(4)])
+    ana = users.get_user(store, "ana")
+    access.set_member(store, p, "ana", "annotator")
+    users.create_user(store, "rita", "reviewer", PASSWORDS["rita"])
+    access.set_member(store, p, "rita", "reviewer")
+    for _ in range(3):
+        item = queue.claim_next(store, p, ana)
+        queue.submit(store, item["id"], ana, {"spam": "ham"}, active_ms=40_000)
+    messages.send(store, p, owner, "New batch tomorrow: thank you for the careful work.")
 
 
 def _first_item_id(store, project) -> int:
@@ -370,6 +396,44 @@ def test_quality_page_mark_gold_and_pause(server, page):
     gold = httpx.get(server.url + "/api/v1/projects/qual/gold",
                      headers={"Authorization": f"Bearer {server.owner_token}"}).json()
     assert len(gold) == 2
+
+
+def test_review_flow_and_the_annotator_home_page(server, browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    sign_in(page, server, "rita", "/projects/rev/review")
+    assert page.locator("#review-annotator").inner_text() == "ana"
+    assert page.locator("#review-form input[name=spam][value=ham]").is_checked()  # her answer, shown
+    page.screenshot(path="/tmp/lw-review.png", full_page=True)
+    # reject the first with feedback
+    page.fill("#review-feedback", "Promotes a channel: this is spam.")
+    with page.expect_navigation():
+        page.locator("#review-form button[value=rejected]").click()
+    # fix the second: change the answer, then Fix
+    page.locator("#review-form label.choice", has_text="spam").click()
+    with page.expect_navigation():
+        page.locator("#review-form button[value=fixed]").click()
+    with page.expect_navigation():
+        page.locator("#review-form button[value=accepted]").click()
+    assert "Nothing to review" in page.locator("main").inner_text()
+    counts = page.locator(".counts").inner_text().split()
+    assert counts == ["0", "waiting", "2", "accepted", "1", "rejected"]
+    context.close()
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    sign_in(page, server, "ana", "/")
+    card = page.locator(".project-card", has_text="Reviewed comments")
+    assert "3 done" in card.locator(".mine").inner_text()
+    # two approved: 2 x (0.25 + 18.00/h x 40 s = 0.20) = 0.90 for 120 s: 27.00 an hour
+    assert "0.90" in card.locator(".tile", has_text="Earned").inner_text()
+    assert "27.00" in card.locator(".tile", has_text="Effective hourly rate").inner_text()
+    feedback = page.locator("section[aria-labelledby=feedback-h] tbody tr")
+    assert "Promotes a channel: this is spam." in feedback.all_inner_texts()[-1]
+    assert "rejected" in feedback.all_inner_texts()[-1]
+    assert "New batch tomorrow" in page.locator("section[aria-labelledby=messages-h]").inner_text()
+    page.screenshot(path="/tmp/lw-home.png", full_page=True)
+    context.close()
 
 
 ACTIVE_TIME_SCRIPT = """async () => {

@@ -85,6 +85,7 @@ def my_work(store, user, now: float | None = None) -> dict:
                      "qualification": qualification.status(store, p, user, now),
                      "expired": p.schema.expires_at is not None and now >= p.schema.expires_at}
             if p.schema.pay is not None:
+                pay.settle_if_stale(store, p)
                 mine = pay.summary(store, p, user)
                 entry["pay"] = mine[0] if mine else {"items": 0, "active_hours": 0.0, "earnings": pay.money(0, p.schema.pay.currency),
                                                      "currency": p.schema.pay.currency, "effective_hourly": None}

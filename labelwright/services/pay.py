@@ -111,6 +111,18 @@ def settle(store, project: Project, now: float | None = None) -> dict:
     return written
 
 
+def settle_if_stale(store, project: Project, max_age: float = 60.0) -> None:
+    """:func:`settle`, unless this process settled the project less than ``max_age`` seconds ago (pages
+    that show earnings call this, so a busy home page does not settle on every view)."""
+    if project.schema.pay is None:
+        return
+    last = store.__dict__.setdefault("_settled_at", {})
+    now = time.time()
+    if now - last.get(project.id, 0.0) >= max_age:
+        settle(store, project, now)
+        last[project.id] = now
+
+
 def _bonuses(conn, project: Project, now: float) -> list[tuple]:
     """Weekly gold-accuracy bonuses not yet paid, for weeks that are over."""
     rule = project.schema.pay.bonus

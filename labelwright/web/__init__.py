@@ -17,7 +17,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from labelwright import __version__
 from labelwright.api import SESSION_COOKIE
 from labelwright.errors import Forbidden, LabelwrightError, Unauthorized
-from labelwright.services import access
+from labelwright.services import access, home
 from labelwright.services import projects as projects_svc
 from labelwright.services import users as users_svc
 from labelwright.services.users import Session
@@ -80,7 +80,7 @@ def _safe_next(target: str | None) -> str:
 
 
 def build_router(settings) -> APIRouter:
-    from labelwright.web import owner, pages, webhooks
+    from labelwright.web import owner, pages, webhooks, work
 
     r = APIRouter(include_in_schema=False)
 
@@ -210,9 +210,13 @@ def build_router(settings) -> APIRouter:
         store = request.app.state.store
         visible = access.visible_project_ids(store, session.user)
         projects = [p for p in projects_svc.list_projects(store) if visible is None or p.id in visible]
-        return render(request, "index.html", rows=pages.index_rows(store, session.user, projects))
+        mine = None if session.user.is_owner else home.my_work(store, session.user)
+        return render(request, "index.html", rows=pages.index_rows(store, session.user, projects), work=mine,
+                      work_by={w["project"]: w for w in mine["projects"]} if mine else {},
+                      pct=lambda v: "–" if v is None else f"{v:.0%}", when=pages._when)
 
     pages.add_routes(r)
     owner.add_routes(r)
+    work.add_routes(r)
     webhooks.add_routes(r)
     return r

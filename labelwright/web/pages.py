@@ -244,8 +244,10 @@ def _render_item(request: Request, project, item: dict, *, mode: str, status: in
         questions=question_views(schema, data, state or {}, errors or {}), form_error=form_error,
         idempotency_key=idempotency_key or str(uuid.uuid4()), annotation=annotation, back_url=back_url,
         action=(f"/projects/{project.slug}/history/{annotation['id']}" if mode == "amend"
+                else f"/projects/{project.slug}/qualification/{item['id']}" if item.get("stage") == "qualification"
                 else f"/projects/{project.slug}/items/{item['id']}/submit"),
-        skip_action=f"/projects/{project.slug}/items/{item['id']}/skip" if mode == "label" else None,
+        skip_action=(f"/projects/{project.slug}/items/{item['id']}/skip"
+                     if mode == "label" and item.get("stage") != "qualification" else None),
     )
 
 

@@ -1,0 +1,97 @@
+"""Workforce pages: answering the qualification test, the review queue, and the pay page.
+
+Same shape as :mod:`labelwright.web.pages`: handlers check the session, the CSRF token and the caller's
+role in the project, call the services, and redirect after a change (post/redirect/get).
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse
+from starlette.concurrency import run_in_threadpool
+
+from labelwright.errors import ValidationError
+from labelwright.services import access, pay, qualification, review
+from labelwright.web import check_csrf, current_session, render
+from labelwright.web.pages import (_media_enabled, _text, errors_by_question, layout, parse_answers,
+                                   question_views, state_from_answers)
+
+
+def _project(slug: str, request: Request, at_least: str, form=None):
+    session = current_session(request)
+    if form is not None:
+        check_csrf(session, _text(form.get("csrf")))
+    store = request.app.state.store
+    return session, store, access.project_for(store, slug, session.user, at_least)[0]
+
+
+def qualification_answer(slug: str, item_id: int, request: Request, form):
+    session, store, project = _project(slug, request, "annotator", form)
+    parsed = parse_answers(project.schema, form)
+    if not parsed.errors:
+        try:
+            state = qualification.answer(store, project, session.user, item_id, parsed.answers)
+        except ValidationError:
+            state = None  # an incomplete answer: the label page hands out the same test item again
+        if state is not None and state["state"] != "in_progress":
+            return render(request, "qualified.html", project=project, state=state)  # graded
+    return RedirectResponse(f"/projects/{project.slug}/label", status_code=303)
+
+
+def _render_review(request: Request, project, sub: dict | None, *, status: int = 200, state=None, errors=None,
+                   form_error: str | None = None):
+    if sub is None:
+        return render(request, "review.html", project=project, sub=None, counts=review.counts(
+            request.app.state.store, project))
+    schema = project.schema
+    return render(request, "review.html", status=status, project=project, sub=sub,
+                  blocks=layout(schema, sub["item"]["data"], _media_enabled(request)),
+                  questions=question_views(schema, sub["item"]["data"],
+                                           state if state is not None else state_from_answers(schema, sub["answers"]),
+                                           errors or {}),
+                  form_error=form_error, counts=review.counts(request.app.state.store, project))
+
+
+def review_page(slug: str, request: Request):
+    session, store, project = _project(slug, request, "reviewer")
+    return _render_review(request, project, review.next_for_review(store, project, session.user))
+
+
+def review_decide(slug: str, annotation_id: int, request: Request, form):
+    session, store, project = _project(slug, request, "reviewer", form)
+    decision = _text(form.get("decision"))
+    parsed = parse_answers(project.schema, form) if decision == "fixed" else None
+    try:
+        review.decide(store, project, session.user, annotation_id, decision,
+                      fixed_answers=parsed.answers if parsed else None, feedback=_text(form.get("feedback")))
+    except ValidationError as e:
+        sub = review.next_for_review(store, project, session.user)
+        errors, form_error = errors_by_question(project.schema, e)
+        return _render_review(request, project, sub, status=422, state=parsed.state if parsed else None,
+                              errors=errors, form_error=form_error)
+    return RedirectResponse(f"/projects/{project.slug}/review", status_code=303)
+
+
+def pay_page(slug: str, request: Request):
+    _, store, project = _project(slug, request, "manager")
+    if project.schema.pay is not None:
+        pay.settle(store, project)
+    return render(request, "pay.html", project=project, rows=pay.summary(store, project),
+                  settings=project.schema.pay)
+
+
+def add_routes(r):
+    @r.post("/projects/{slug}/qualification/{item_id}")
+    async def answer(slug: str, item_id: int, request: Request):
+        form = await request.form()
+        return await run_in_threadpool(qualification_answer, slug, item_id, request, form)
+
+    r.add_api_route("/projects/{slug}/review", review_page, methods=["GET"])
+
+    @r.post("/projects/{slug}/review/{annotation_id}")
+    async def decide(slug: str, annotation_id: int, request: Request):
+        form = await request.form()
+        return await run_in_threadpool(review_decide, slug, annotation_id, request, form)
+
+    r.add_api_route("/projects/{slug}/pay", pay_page, methods=["GET"])
+    return r
