@@ -166,7 +166,7 @@ def load_generator(cfg_path: str, out_path: str) -> None:
 
 def prepare(db: Database, n_items: int, overlap: int, n_users: int) -> tuple[str, list[str], int]:
     """Migrate, create the project, import the items and the annotators; return (slug, tokens, project id)."""
-    from labelwright.services import users
+    from labelwright.services import access, users
     from labelwright.services.items import import_items
     from labelwright.services.projects import create_project
 
@@ -178,6 +178,7 @@ def prepare(db: Database, n_items: int, overlap: int, n_users: int) -> tuple[str
         tokens = []
         for i in range(n_users):
             u = users.create_user(store, f"annotator{i:02d}")
+            access.set_member(store, p, u.name, "annotator")
             tokens.append(users.create_api_token(store, u, label="bench"))
         return p.slug, tokens, p.id
     finally:

@@ -326,9 +326,9 @@ def test_submissions_raise_events_only_when_someone_listens(http, store, owner, 
     _, tok = make_annotator("ann")
     _label(http, tok, project="ev")
     assert _rows(store, "SELECT count(*) FROM events") == [(0,)]  # no webhook: nothing stored
-    with store.write() as conn:
-        conn.execute(text("INSERT INTO webhooks (project_id, url, secret, kinds, active, created_at) "
-                          "VALUES (:p, 'http://127.0.0.1:9/x', 's', '*', 1, 0)"), {"p": p.id})
+    from labelwright.services import webhooks
+
+    webhooks.create_webhook(store, "http://127.0.0.1:9/x", p)
     _label(http, tok, project="ev")
     kinds = [r[0] for r in _rows(store, "SELECT kind FROM events ORDER BY id")]
     assert kinds == ["annotation.submitted", "item.completed", "project.completed"]

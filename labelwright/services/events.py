@@ -35,6 +35,30 @@ DELIVERIES_SQL = ("INSERT INTO deliveries (webhook_id, event_id, status, attempt
                   f"SELECT w.id, :e, 'pending', 0, :now, :now {_LISTENERS}")
 
 
+LISTENERS_TTL = 2.0  # seconds a server process trusts its list of webhooks (see wanted())
+
+
+def wanted(store, kind: str, project_id: int | None, now: float | None = None) -> bool:
+    """Whether any active webhook wants ``kind`` events of the project, from a per-process list refreshed
+    every :data:`LISTENERS_TTL` seconds (and at once when this process changes a webhook, see
+    :func:`forget`). The submission path asks this before it writes anything, so a server with no
+    webhooks pays one dictionary look-up per submission. A webhook created in another server process is
+    seen here within the TTL; events before that are not sent to it."""
+    now = now or time.monotonic()
+    cached = store.__dict__.get("_webhook_listeners")
+    if cached is None or now - cached[0] > LISTENERS_TTL:
+        with store.read() as conn:
+            rows = conn.execute(text("SELECT project_id, kinds FROM webhooks WHERE active = 1")).all()
+        cached = (now, [(p, k) for p, k in rows])
+        store.__dict__["_webhook_listeners"] = cached
+    return any((p is None or p == project_id) and (k == "*" or f'"{kind}"' in k) for p, k in cached[1])
+
+
+def forget(store) -> None:
+    """Drop the cached list of webhooks (after this process created, changed or deleted one)."""
+    store.__dict__.pop("_webhook_listeners", None)
+
+
 def like(kind: str) -> str:
     return f'%"{kind}"%'
 

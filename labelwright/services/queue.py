@@ -31,6 +31,7 @@ from typing import NamedTuple
 from sqlalchemy import text
 
 from labelwright.errors import Conflict, Forbidden, NotFound, ValidationError
+from labelwright.services import events as _events
 from labelwright.services.projects import Project, get_project, project_from_row
 from labelwright.services.users import User
 from labelwright.store import dumps, loads
@@ -316,6 +317,9 @@ _PROJECT_DONE = ("NOT EXISTS (SELECT 1 FROM items oi WHERE oi.project_id = :p AN
                  "AND oi.id <> :i) AND NOT EXISTS (SELECT 1 FROM leases ol JOIN items li ON li.id = ol.item_id "
                  "WHERE ol.project_id = :p AND li.is_gold = 0 AND ol.item_id <> :i)")
 _SUBMIT_PG = _SUBMIT_PG.replace("{done}", _PROJECT_DONE)
+# The same without the events, for when no webhook listens (see events.wanted): what most submissions run.
+_SUBMIT_PG_QUIET = _SUBMIT_PG[:_SUBMIT_PG.index("ev1 AS (")].rstrip().rstrip(",") + (
+    " SELECT ins.id, counted.n_done, counted.want FROM ins, counted")
 _LEASE_EXPIRED = ("your lease on this item expired and it has since been given to other "
                   "annotators; nothing was saved, please take the next item")
 
@@ -358,12 +362,10 @@ def _event_params(project: Project, user: User, item_id: int, prow, clean: dict)
 
 def _emit_sqlite(cur, kind: str, project_id: int, payload: str, now: float) -> bool:
     """Record an event if a webhook listens (see labelwright.services.events); returns whether one did."""
-    from labelwright.services import events
-
-    params = {"now": now, "k": kind, "p": project_id, "d": payload, "like": events.like(kind)}
-    row = cur.execute(events.EVENT_SQL, params).fetchone()
+    params = {"now": now, "k": kind, "p": project_id, "d": payload, "like": _events.like(kind)}
+    row = cur.execute(_events.EVENT_SQL, params).fetchone()
     if row is not None:
-        cur.execute(events.DELIVERIES_SQL, {**params, "e": row[0]})
+        cur.execute(_events.DELIVERIES_SQL, {**params, "e": row[0]})
     return row is not None
 
 
@@ -393,8 +395,13 @@ def submit(store, item_id: int, user: User, answers, *, active_ms: int = 0,
             if replay is not None:
                 return replay, False
             params.update(p=project.id, o=project.overlap, a=dumps(clean))
-            params.update(_event_params(project, user, item_id, prow, clean))
-            got = tx.commit_with(_SUBMIT_PG, params).fetchone()
+            if (_events.wanted(store, "annotation.submitted", project.id)
+                    or _events.wanted(store, "item.completed", project.id)
+                    or _events.wanted(store, "project.completed", project.id)):
+                params.update(_event_params(project, user, item_id, prow, clean))
+                got = tx.commit_with(_SUBMIT_PG, params).fetchone()
+            else:
+                got = tx.commit_with(_SUBMIT_PG_QUIET, params).fetchone()
         if got is None:
             raise Conflict(_LEASE_EXPIRED)  # the statement changed nothing
         ann_id = got[0]
@@ -416,13 +423,15 @@ def submit(store, item_id: int, user: User, answers, *, active_ms: int = 0,
             cur.execute(_INSERT_ANNOTATION + "VALUES (:i, :p, :u, :a, :ms, :k, 1, :now, :now) RETURNING id",
                         params)
             ann_id = cur.fetchone()[0]
-            ev = _event_params(project, user, item_id, prow, clean)
-            _emit_sqlite(cur, "annotation.submitted", project.id, ev["d1"].replace('"annotation_id":null',
-                                                                                   f'"annotation_id":{ann_id}'), now)
-            if ev["complete_here"] and counted[0] >= counted[1]:
-                _emit_sqlite(cur, "item.completed", project.id, ev["d2"], now)
-                if cur.execute("SELECT " + _PROJECT_DONE, params).fetchone()[0]:
-                    _emit_sqlite(cur, "project.completed", project.id, ev["d3"], now)
+            if _events.wanted(store, "annotation.submitted", project.id) or _events.wanted(
+                    store, "item.completed", project.id) or _events.wanted(store, "project.completed", project.id):
+                ev = _event_params(project, user, item_id, prow, clean)
+                _emit_sqlite(cur, "annotation.submitted", project.id,
+                             ev["d1"].replace('"annotation_id":null', f'"annotation_id":{ann_id}'), now)
+                if ev["complete_here"] and counted[0] >= counted[1]:
+                    _emit_sqlite(cur, "item.completed", project.id, ev["d2"], now)
+                    if cur.execute("SELECT " + _PROJECT_DONE, params).fetchone()[0]:
+                        _emit_sqlite(cur, "project.completed", project.id, ev["d3"], now)
     if project.schema.redundancy is not None and not prow[8]:
         from labelwright.services.redundancy import decide
 

@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import text
 
 from labelwright.errors import Conflict, NotFound, ValidationError
-from labelwright.services import audit
+from labelwright.services import audit, events
 from labelwright.services.events import KINDS
 from labelwright.store import dumps, loads
 
@@ -123,6 +123,7 @@ def create_webhook(store, url: str, project=None, kinds="*", by=None) -> tuple[s
              "now": time.time()}).scalar_one()
         audit.record(conn, by, "webhook.create", project_id, str(hook_id),
                      {"url": url, "kinds": loads_kinds(stored_kinds)})
+    events.forget(store)  # after the commit: this process sees the new webhook from the next submission
     return secret, get_webhook(store, hook_id)
 
 
@@ -180,6 +181,7 @@ def set_active(store, webhook_id: int, active: bool, by=None) -> dict:
         if row is None:
             raise NotFound(f"no webhook {webhook_id}")
         audit.record(conn, by, "webhook.activate" if active else "webhook.deactivate", row[0], str(webhook_id))
+    events.forget(store)
     return get_webhook(store, webhook_id)
 
 
@@ -191,6 +193,7 @@ def delete_webhook(store, webhook_id: int, by=None) -> bool:
                            {"w": webhook_id}).first()
         if row is not None:
             audit.record(conn, by, "webhook.delete", row[0], str(webhook_id), {"url": row[1]})
+    events.forget(store)
     return row is not None
 
 
