@@ -581,6 +581,83 @@ def audit(obj: Ctx, project, limit, as_json):
     out.print(table)
 
 
+
+@main.command()
+@click.argument("project")
+@click.option("--ledger", "ledger_file", type=click.Path(dir_okay=False), default=None,
+              help="Also write the ledger as CSV to this file.")
+@click.option("--start", default=None, help="Ledger from this day (YYYY-MM-DD, UTC).")
+@click.option("--end", default=None, help="Ledger up to this day, exclusive (YYYY-MM-DD, UTC).")
+@click.option("--annotator", default=None, help="Ledger of this annotator only.")
+@click.pass_obj
+def pay(obj: Ctx, project, ledger_file, start, end, annotator):
+    """Settle PROJECT's ledger and show, per annotator: items, active hours, earnings, effective hourly rate."""
+    from datetime import datetime, timezone
+
+    from labelwright.services import pay as svc
+    from labelwright.services.projects import get_project
+
+    store = obj.store()
+    p = get_project(store, project)
+    written = svc.settle(store, p)
+    out.print(f"ledger settled: {sum(written.values())} new entr{'y' if sum(written.values()) == 1 else 'ies'}",
+              highlight=False)
+    table = Table("annotator", "items", "active hours", "earnings", "effective hourly", "")
+    for r in svc.summary(store, p):
+        table.add_row(r["annotator"], str(r["items"]), f"{r['active_hours']:.2f}", f"{r['earnings']} {r['currency']}",
+                      r["effective_hourly"] or "-", "[red]below the fair rate[/]" if r["below_fair_rate"] else "")
+    out.print(table)
+    if ledger_file:
+        def day(v):
+            return None if v is None else datetime.strptime(v, "%Y-%m-%d").replace(tzinfo=timezone.utc).timestamp()
+        rows = svc.ledger_rows(store, p, start=day(start), end=day(end), annotator=annotator)
+        with open(ledger_file, "w", encoding="utf-8", newline="") as f:
+            f.write(svc.ledger_csv(rows))
+        out.print(f"wrote {len(rows)} ledger entries to {ledger_file}", highlight=False)
+
+
+@main.command()
+@click.argument("project")
+@click.argument("text")
+@click.option("--to", default=None, help="One member's name (default: every member).")
+@click.pass_obj
+def message(obj: Ctx, project, text, to):
+    """Send TEXT to PROJECT's annotators (they see it on their home page)."""
+    from labelwright.services import messages
+    from labelwright.services.projects import get_project
+
+    store = obj.store()
+    messages.send(store, get_project(store, project), None, text, to)
+    out.print(f"sent to {to or 'every member of ' + project}", highlight=False)
+
+
+@main.command("more-answers")
+@click.argument("project")
+@click.argument("items", nargs=-1, required=True)
+@click.option("--answers", default=1, show_default=True, type=click.IntRange(1, 20), help="How many more each.")
+@click.pass_obj
+def more_answers(obj: Ctx, project, items, answers):
+    """Ask for more answers on ITEMS (external ids) of PROJECT; they reopen in the queue."""
+    from labelwright.services import messages
+    from labelwright.services.projects import get_project
+
+    store = obj.store()
+    res = messages.more_answers(store, get_project(store, project), list(items), answers)
+    out.print(f"{res['items']} item(s) reopened for {answers} more answer(s) each", highlight=False)
+
+
+@main.command()
+@click.argument("project")
+@click.pass_obj
+def expire(obj: Ctx, project):
+    """Expire PROJECT: no new work is handed out (answers already given stay)."""
+    from labelwright.services import messages
+    from labelwright.services.projects import get_project
+
+    store = obj.store()
+    messages.expire(store, get_project(store, project))
+    out.print(f"{project} has expired: no new work", highlight=False)
+
 def _when(ts) -> str:
     from datetime import datetime, timezone
 

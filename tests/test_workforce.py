@@ -335,3 +335,52 @@ def test_submissions_raise_events_only_when_someone_listens(http, store, owner, 
     payload = json.loads(_rows(store, "SELECT payload FROM events ORDER BY id")[0][0])
     assert payload["annotator"] == "ann" and payload["answers"] == {"spam": "spam"} and payload["annotation_id"] > 0
     assert _rows(store, "SELECT count(*), min(status) FROM deliveries") == [(3, "pending")]
+
+
+def test_settings_of_a_running_project_are_changed_and_audited(http, store, spam_project, owner, make_annotator):
+    h = bearer(owner[1])
+    r = http.patch("/api/v1/projects/spam/settings", json={"pay": {"reward_per_item": "0.20", "currency": "EUR"},
+                                                           "qualification": {"size": 2, "retakes": 3}}, headers=h)
+    assert r.status_code == 200, r.text
+    schema = get_project(store, "spam").schema
+    assert schema.pay.reward_per_item == "0.20" and schema.qualification.retakes == 3
+    bad = http.patch("/api/v1/projects/spam/settings", json={"pay": {"reward_per_item": "lots"}}, headers=h)
+    assert bad.status_code == 422 and "decimal" in bad.json()["error"]
+    assert http.patch("/api/v1/projects/spam/settings", json={"questions": []}, headers=h).status_code == 422
+    http.patch("/api/v1/projects/spam/settings", json={"qualification": None}, headers=h)
+    assert get_project(store, "spam").schema.qualification is None
+    entry = next(e for e in http.get("/api/v1/audit", headers=h).json() if e["action"] == "project.settings")
+    assert entry["details"]["before"] == {"qualification": {"size": 2, "pass_mark": 0.8, "retakes": 3,
+                                                            "retake_after_hours": 24.0}}
+    _, tok = make_annotator("ann")
+    assert http.patch("/api/v1/projects/spam/settings", json={"instructions": "x"}, headers=bearer(tok)).status_code == 403
+
+
+def test_workforce_commands(store, spam_project, make_annotator, db_url, tmp_path):
+    from click.testing import CliRunner
+
+    from labelwright.cli import main
+    from labelwright.services import queue
+    from labelwright.services.projects import update_settings
+
+    update_settings(store, spam_project, {"pay": {"reward_per_item": "0.50", "auto_approve_hours": 0,
+                                                  "min_fair_hourly": "100"}})
+    u = make_annotator("ann")[0]
+    p = get_project(store, "spam")
+    item = queue.claim_next(store, p, u)
+    queue.submit(store, item["id"], u, {"spam": "spam"}, active_ms=60_000)
+
+    def run(*args):
+        res = CliRunner().invoke(main, ["--db", db_url, *args], env={"COLUMNS": "200"})
+        assert res.exit_code == 0, res.output
+        return res.output
+
+    ledger = tmp_path / "ledger.csv"
+    out = run("pay", "spam", "--ledger", str(ledger), "--annotator", "ann")
+    assert "0.50 USD" in out and "30.00" in out and "below the fair rate" in out
+    assert ledger.read_text().splitlines()[1].split(",")[2:5] == ["ann", "reward", "0.50"]
+    assert "sent to ann" in run("message", "spam", "hello there", "--to", "ann")
+    assert "2 item(s) reopened" in run("more-answers", "spam", "c1", "c2", "--answers", "2")
+    assert "no new work" in run("expire", "spam")
+    assert queue.claim_next(store, get_project(store, "spam"), u) is None
+    assert "member.set" in run("audit", "--limit", "100")

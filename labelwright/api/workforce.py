@@ -139,6 +139,15 @@ def build_router() -> APIRouter:
         store, p = _project(request, project, user, "manager")
         return messages.more_answers(store, p, body.items, body.answers, by=user)
 
+    @r.patch("/projects/{project}/settings",
+             summary="Change settings of a running project: instructions, description, gold, qualification, "
+                     "review, pay, expires_at, lease_seconds, history_size (manager; audited)")
+    def settings(project: str, body: dict[str, Any], request: Request, user: User = Depends(current_user)):
+        from labelwright.services.projects import update_settings
+
+        store, p = _project(request, project, user, "manager")
+        return update_settings(store, p, body, by=user).to_dict()
+
     @r.post("/projects/{project}/expire", summary="Expire the project: no new work is handed out (manager)")
     def expire(project: str, request: Request, user: User = Depends(current_user)):
         store, p = _project(request, project, user, "manager")

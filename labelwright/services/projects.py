@@ -164,3 +164,34 @@ def progress(store, project: Project, now: float | None = None) -> dict:
                         "last_at": last} for n, c, ms, last in per_user],
         "last_hour": {"annotations": len(recent), "per_minute": per_minute},
     }
+
+
+SETTABLE = ("instructions", "description", "gold", "qualification", "review", "pay", "expires_at", "lease_seconds",
+            "history_size")
+
+
+def update_settings(store, project: Project, changes: dict, by=None) -> Project:
+    """Change a running project's settings (not its fields or questions): ``SETTABLE`` keys, each replaced
+    whole (``null`` removes an optional section). Validated like a new schema; recorded in the audit log
+    with the values before and after."""
+    from labelwright.errors import ValidationError
+    from labelwright.schema import parse_schema
+    from labelwright.services import audit
+
+    if not isinstance(changes, dict) or not changes:
+        raise ValidationError("send the settings to change, e.g. {\"pay\": {...}}", field="settings")
+    unknown = sorted(set(changes) - set(SETTABLE))
+    if unknown:
+        raise ValidationError(f"{unknown[0]!r} cannot be changed here; settable: {list(SETTABLE)}", field=unknown[0])
+    current = project.schema.model_dump(exclude_none=True)
+    before = {k: current.get(k) for k in changes}
+    updated = {**current, **changes}
+    updated = {k: v for k, v in updated.items() if v is not None}
+    schema = parse_schema(updated)
+    now = time.time()
+    with store.write() as conn:
+        conn.execute(update(t.projects).where(t.projects.c.id == project.id).values(
+            schema=schema.to_json(), lease_seconds=schema.lease_seconds, updated_at=now))
+        audit.record(conn, by, "project.settings", project.id, None,
+                     {"before": before, "after": {k: schema.model_dump(exclude_none=True).get(k) for k in changes}})
+    return get_project(store, project.id)
