@@ -113,6 +113,7 @@ EXPECTED = {
     ("GET", "/projects/{slug}/review"): "reviewer",
     ("POST", "/projects/{slug}/review/{annotation_id}"): "reviewer",
     ("GET", "/projects/{slug}/pay"): "manager",
+    ("GET", "/audit"): "owner",
     ("GET", "/healthz"): "public",
 }
 

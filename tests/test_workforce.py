@@ -384,3 +384,18 @@ def test_workforce_commands(store, spam_project, make_annotator, db_url, tmp_pat
     assert "no new work" in run("expire", "spam")
     assert queue.claim_next(store, get_project(store, "spam"), u) is None
     assert "member.set" in run("audit", "--limit", "100")
+
+
+def test_audit_page_for_owners(http, store, spam_project, owner, make_annotator):
+    from tests.test_web import sign_in
+
+    make_annotator("ann", "ann-password-1")
+    http.post("/api/v1/projects/spam/members/ann/block", json={"reason": "<script>x</script>"},
+              headers=bearer(owner[1]))
+    sign_in(http, "olive", "owner-password")
+    page = http.get("/audit")
+    assert page.status_code == 200 and "member.block" in page.text
+    assert "<script>x</script>" not in page.text  # the reason is untrusted text
+    assert "\\u003cscript\\u003ex" in page.text
+    sign_in(http, "ann", "ann-password-1")
+    assert http.get("/audit").status_code == 403

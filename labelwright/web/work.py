@@ -80,7 +80,19 @@ def pay_page(slug: str, request: Request):
                   settings=project.schema.pay)
 
 
+def audit_page(request: Request, before: int | None = None):
+    from labelwright.services import audit
+    from labelwright.web.pages import _when
+
+    session = current_session(request)
+    access.require_org(session.user, "owner")
+    limit = 200
+    return render(request, "audit.html", entries=audit.entries(request.app.state.store, None, limit, before),
+                  limit=limit, when=_when)
+
+
 def add_routes(r):
+    r.add_api_route("/audit", audit_page, methods=["GET"])
     @r.post("/projects/{slug}/qualification/{item_id}")
     async def answer(slug: str, item_id: int, request: Request):
         form = await request.form()
