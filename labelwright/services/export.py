@@ -200,6 +200,8 @@ class _Majority:
 
 # ---- JSONL -------------------------------------------------------------------------------------
 
+_UNTOUCHED = orjson.dumps({"annotations": [], "majority": {}, "aggregate": {}, "gold": False})[1:]
+
 
 def jsonl_lines(store, project: Project, lines_per_chunk: int = 256) -> Iterator[bytes]:
     """The JSONL export, a few hundred lines per chunk (one write, or one streamed message, each)."""
@@ -209,8 +211,12 @@ def jsonl_lines(store, project: Project, lines_per_chunk: int = 256) -> Iterator
     for item_id, ext, data, anns, key, is_gold in iter_items(store, project):
         # The stored item JSON is spliced in as-is: no parse and re-encode per item.
         head = orjson.dumps({"item_id": item_id, "external_id": ext})[:-1]
-        tail = orjson.dumps({"annotations": anns, "majority": vote(anns, key),
-                             "aggregate": labels_of(item_id), "gold": bool(is_gold)})[1:]
+        aggregate = labels_of(item_id)
+        if anns or aggregate or is_gold:
+            tail = orjson.dumps({"annotations": anns, "majority": vote(anns, key),
+                                 "aggregate": aggregate, "gold": bool(is_gold)})[1:]
+        else:
+            tail = _UNTOUCHED  # most items of a large project: nothing to encode
         lines.append(head + b',"data":' + data.encode() + b"," + tail + b"\n")
         if len(lines) >= lines_per_chunk:
             yield b"".join(lines)
@@ -244,6 +250,7 @@ def flat_rows(store, project: Project) -> Iterator[list]:
     fields = [f.name for f in s.fields]
     qs = [q.name for q in s.questions]
     empty = [None] * (6 + 3 * len(qs))  # no annotation: no answers, no majority
+    no_labels = [None] * (3 * len(qs))
     vote = _Majority(s)
     labels_of = LabelWalker(project_labels(store, project))
     for item_id, ext, data, anns, key, is_gold in iter_items(store, project):
@@ -254,9 +261,12 @@ def flat_rows(store, project: Project) -> Iterator[list]:
             base.append(v if v is None or type(v) is str else _cell(v))
         base.append(bool(is_gold))
         labels = labels_of(item_id)
-        aggregated = [_cell(labels[q]["label"]) if q in labels else None for q in qs]
-        aggregated += [labels[q]["confidence"] if q in labels else None for q in qs]
-        aggregated += [labels[q]["method"] if q in labels else None for q in qs]
+        if labels:
+            aggregated = [_cell(labels[q]["label"]) if q in labels else None for q in qs]
+            aggregated += [labels[q]["confidence"] if q in labels else None for q in qs]
+            aggregated += [labels[q]["method"] if q in labels else None for q in qs]
+        else:
+            aggregated = no_labels
         if not anns:
             yield base + empty + aggregated
             continue
