@@ -124,3 +124,20 @@ def test_items_without_ids_are_keyed_by_content(store):
     p = create_project(store, {**SCHEMA, "slug": "noid", "id_field": None})
     rows = [{"text": "same"}, {"text": "same"}, {"text": "other"}]
     assert import_items(store, p, enumerate(rows, 1))["inserted"] == 2
+
+
+def test_item_ids_follow_the_file_order(store, owner):
+    """The queue serves items in import order, on both databases (PostgreSQL imports through COPY)."""
+    from sqlalchemy import text
+
+    from labelwright.services.items import add_items
+    from labelwright.services.projects import create_project
+
+    p = create_project(store, {"name": "Order", "slug": "order", "id_field": "id", "fields": [{"name": "t"}],
+                               "questions": [{"name": "q", "type": "single_choice", "options": ["a", "b"]}]})
+    names = ["zeta", "alpha", "mid", "alpha", "beta"]  # a duplicate keeps its first place
+    add_items(store, p, [{"id": n, "t": str(i)} for i, n in enumerate(names)])
+    with store.read() as conn:
+        rows = conn.execute(text("SELECT external_id, data FROM items ORDER BY id")).all()
+    assert [r[0] for r in rows] == ["zeta", "alpha", "mid", "beta"]
+    assert '"t":"1"' in rows[1][1]

@@ -399,3 +399,16 @@ def test_audit_page_for_owners(http, store, spam_project, owner, make_annotator)
     assert "\\u003cscript\\u003ex" in page.text
     sign_in(http, "ann", "ann-password-1")
     assert http.get("/audit").status_code == 403
+
+
+def test_qualification_items_are_not_mixed_in_again(http, store, owner, make_annotator):
+    p = create_project(store, {**SPAM_SCHEMA, "slug": "qual", "overlap": 1, "gold": {"rate": 1.0},
+                               "qualification": {"size": 2, "pass_mark": 0.5}})
+    add_items(store, p, [{"id": f"t{i}", "text": "test", "gold": {"spam": "spam"}} for i in range(2)]
+              + [{"id": "g", "text": "later gold", "gold": {"spam": "ham"}}, {"id": "r", "text": "real"}])
+    _, tok = make_annotator("ann")
+    assert _take_test(http, tok, ["spam", "spam"])["state"] == "passed"
+    served = []
+    while (got := _label(http, tok, project="qual")) is not None:
+        served.append(got[0]["external_id"])
+    assert served == ["g", "r"]  # gold at rate 1 first, but never the test's own items

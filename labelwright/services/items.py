@@ -116,17 +116,21 @@ def _writer(store, conn, project_id: int):
     # PostgreSQL: COPY into a temporary table, then one INSERT ... ON CONFLICT DO NOTHING.
     raw = conn.connection.dbapi_connection
     with raw.cursor() as cur:
-        cur.execute("CREATE TEMP TABLE IF NOT EXISTS lw_import (external_id TEXT, data TEXT) ON COMMIT DROP")
+        cur.execute("CREATE TEMP TABLE IF NOT EXISTS lw_import (n INTEGER, external_id TEXT, data TEXT) "
+                    "ON COMMIT DROP")
 
     def write(batch, now):
         with raw.cursor() as cur:
             cur.execute("TRUNCATE lw_import")
-            with cur.copy("COPY lw_import (external_id, data) FROM STDIN") as copy:
-                for row in batch:
-                    copy.write_row(row)
+            with cur.copy("COPY lw_import (n, external_id, data) FROM STDIN") as copy:
+                for n, row in enumerate(batch):
+                    copy.write_row((n, *row))
+            # Ids follow the file's order (the queue serves items in import order): the first of each
+            # external id is kept, and rows are inserted in their order in the batch.
             cur.execute(
                 "INSERT INTO items (project_id, external_id, data, n_assigned, n_done, is_open, created_at) "
-                "SELECT DISTINCT ON (external_id) %s, external_id, data, 0, 0, 1, %s FROM lw_import "
+                "SELECT %s, d.external_id, d.data, 0, 0, 1, %s FROM (SELECT DISTINCT ON (external_id) n, external_id, "
+                "data FROM lw_import ORDER BY external_id, n) d ORDER BY d.n "
                 "ON CONFLICT (project_id, external_id) DO NOTHING",
                 (project_id, now))
             return cur.rowcount

@@ -47,7 +47,10 @@ LIMIT 1
 """
 _PICK = "SELECT i.id FROM items i\nWHERE i.project_id = :p AND i.is_open = 1 AND i.is_gold = 0" + _PICK_TAIL
 # A gold item (each annotator answers each once; never served once the annotator's real work is done).
+# The qualification test's items (the first :qs gold items) are not mixed in again afterwards.
 _PICK_GOLD = ("SELECT i.id FROM items i\nWHERE i.project_id = :p AND i.is_gold = 1\n"
+              "  AND i.id NOT IN (SELECT q.id FROM items q WHERE q.project_id = :p AND q.is_gold = 1 "
+              "ORDER BY q.id LIMIT :qs)\n"
               "  AND EXISTS (SELECT 1 FROM (" + _PICK.strip() + ") AS work)" + _PICK_TAIL)
 # An item wants COALESCE(target, overlap) answers: target is set for gold items and by adaptive redundancy.
 _WANT = "COALESCE(target, :o)"
@@ -171,7 +174,8 @@ def claim_next(store, project: Project, user: User, now: float | None = None) ->
         if not qualification.passed(store, project, user):
             return qualification.next_item(store, project, user, now)  # None once the test is passed
     expires = now + project.lease_seconds
-    params = {"u": user.id, "p": project.id, "now": now, "e": expires, "o": project.overlap}
+    params = {"u": user.id, "p": project.id, "now": now, "e": expires, "o": project.overlap,
+              "qs": schema.qualification.size if schema.qualification is not None else 0}
     rate = schema.gold.rate
     gold = rate > 0 and (rate >= 1 or random.random() < rate)
     if store.dialect == "postgresql":
