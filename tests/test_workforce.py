@@ -412,3 +412,25 @@ def test_qualification_items_are_not_mixed_in_again(http, store, owner, make_ann
     while (got := _label(http, tok, project="qual")) is not None:
         served.append(got[0]["external_id"])
     assert served == ["g", "r"]  # gold at rate 1 first, but never the test's own items
+
+
+def test_qualification_in_the_browser_pages(http, store, owner, make_annotator):
+    import re
+
+    from tests.test_web import hidden, sign_in
+
+    p = create_project(store, {**SPAM_SCHEMA, "slug": "qual", "overlap": 1, "gold": {"rate": 0},
+                               "qualification": {"size": 2, "pass_mark": 1.0, "retakes": 0}})
+    add_items(store, p, [{"id": f"t{i}", "text": f"test {i}", "gold": {"spam": "spam"}} for i in range(2)]
+              + [{"id": "r", "text": "real"}])
+    make_annotator("ann", "ann-password-1")
+    sign_in(http, "ann", "ann-password-1")
+    for n in (1, 2):
+        page = http.get("/projects/qual/label").text
+        assert f"Qualification test: question {n} of 2" in page and "Skip" not in page
+        action = re.search(r'<form method="post" action="([^"]+)" id="answer-form"', page).group(1)
+        assert action.startswith("/projects/qual/qualification/")
+        r = http.post(action, data={"csrf": hidden(page, "csrf"), "spam": "spam"}, follow_redirects=False)
+    assert r.status_code == 200 and "You passed" in r.text
+    page = http.get("/projects/qual/label").text
+    assert "Qualification test" not in page and "real" in page
