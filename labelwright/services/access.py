@@ -125,7 +125,7 @@ def set_member(store, project: Project, name: str, role: str, by=None) -> dict:
 def remove_member(store, project: Project, name: str, by=None) -> bool:
     with store.write() as conn:
         user = _target_user(conn, name)
-        _release_leases(conn, project.id, user.id)
+        release_leases(conn, project.id, user.id)
         gone = conn.execute(text("DELETE FROM memberships WHERE project_id = :p AND user_id = :u RETURNING user_id"),
                             {"p": project.id, "u": user.id}).first()
         if gone:
@@ -145,7 +145,7 @@ def block(store, project: Project, name: str, by=None, reason: str | None = None
             "VALUES (:p, :u, 'annotator', 'blocked', :b, :now, :now) ON CONFLICT (project_id, user_id) "
             "DO UPDATE SET status = 'blocked', blocked_at = excluded.blocked_at"),
             {"p": project.id, "u": user.id, "b": getattr(by, "id", None), "now": now})
-        released = _release_leases(conn, project.id, user.id)
+        released = release_leases(conn, project.id, user.id)
         audit.record(conn, by, "member.block", project.id, name, {"reason": reason, "leases_released": released})
     return released
 
@@ -162,7 +162,8 @@ def unblock(store, project: Project, name: str, by=None) -> bool:
     return done is not None
 
 
-def _release_leases(conn, project_id: int, user_id: int) -> int:
+def release_leases(conn, project_id: int, user_id: int) -> int:
+    """Give back every lease ``user_id`` holds in the project (their items go to others); returns how many."""
     gone = conn.execute(text("DELETE FROM leases WHERE project_id = :p AND user_id = :u RETURNING item_id"),
                         {"p": project_id, "u": user_id}).scalars().all()
     for item_id in gone:

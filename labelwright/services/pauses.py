@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from labelwright.errors import ValidationError
 from labelwright.services import audit
+from labelwright.services.access import release_leases
 from labelwright.services.projects import Project
 from labelwright.services.users import User
 
@@ -27,14 +28,9 @@ def pause(store, project: Project, annotator: User, by: User | None = None, reas
             "VALUES (:p, :u, :r, :b, :now) ON CONFLICT (project_id, user_id) DO UPDATE SET "
             "reason = excluded.reason, paused_by = excluded.paused_by, paused_at = excluded.paused_at"),
             {"p": project.id, "u": annotator.id, "r": reason, "b": getattr(by, "id", None), "now": time.time()})
-        gone = conn.execute(text(
-            "DELETE FROM leases WHERE project_id = :p AND user_id = :u RETURNING item_id"),
-            {"p": project.id, "u": annotator.id}).scalars().all()
-        for item_id in gone:
-            conn.execute(text("UPDATE items SET n_assigned = n_assigned - 1, is_open = 1 WHERE id = :i"),
-                         {"i": item_id})
+        released = release_leases(conn, project.id, annotator.id)
         audit.record(conn, by, "annotator.pause", project.id, annotator.name, {"reason": reason})
-    return len(gone)
+    return released
 
 
 def resume(store, project: Project, annotator: User, by: User | None = None) -> bool:
