@@ -197,6 +197,17 @@ class _Majority:
             self.memo[key] = out
         return out
 
+    def of_tuples(self, anns: list[tuple], key: tuple) -> dict:
+        """The same for :func:`_flat_items`' annotation tuples."""
+        out = self.memo.get(key)
+        if out is None:
+            out = majority(self.schema, [orjson.loads(fixed) if fixed is not None else ans
+                                         for _, _, _, _, _, status, ans, fixed in anns if status != "rejected"])
+            if len(self.memo) >= self.size:
+                self.memo.clear()
+            self.memo[key] = out
+        return out
+
 
 # ---- JSONL -------------------------------------------------------------------------------------
 
@@ -245,6 +256,23 @@ def _cell(v):
     return orjson.dumps(v).decode()
 
 
+def _flat_items(store, project: Project, chunk: int = CHUNK):
+    """:func:`iter_items` for the flat formats: each annotation a tuple ``(annotator, active_ms, created,
+    updated, revision, review, answers)``, no dicts (the flat formats write one row per annotation)."""
+    for items, rows in _prefetched(_read_chunks(store, project, chunk)):
+        by_item: dict[int, list] = {}
+        keys: dict[int, list] = {}
+        created_isos = iso_many([r[4] for r in rows])
+        for (item_id, name, answers, ms, created, updated, rev, status, fixed), created_iso in zip(rows, created_isos):
+            by_item.setdefault(item_id, []).append(
+                (name, ms, created_iso, created_iso if updated == created else iso(updated), rev, status,
+                 orjson.loads(answers), fixed))
+            keys.setdefault(item_id, []).append(fixed or answers if status != "rejected" else None)
+        for item_id, ext, data, is_gold in items:
+            anns = by_item.get(item_id)
+            yield item_id, ext, data, anns or (), tuple(keys[item_id]) if anns else (), is_gold
+
+
 def flat_rows(store, project: Project) -> Iterator[list]:
     s = project.schema
     fields = [f.name for f in s.fields]
@@ -253,7 +281,7 @@ def flat_rows(store, project: Project) -> Iterator[list]:
     no_labels = [None] * (3 * len(qs))
     vote = _Majority(s)
     labels_of = LabelWalker(project_labels(store, project))
-    for item_id, ext, data, anns, key, is_gold in iter_items(store, project):
+    for item_id, ext, data, anns, key, is_gold in _flat_items(store, project):
         d = orjson.loads(data)
         base = [item_id, ext]
         for f in fields:
@@ -270,15 +298,12 @@ def flat_rows(store, project: Project) -> Iterator[list]:
         if not anns:
             yield base + empty + aggregated
             continue
-        maj = vote(anns, key)
+        maj = vote.of_tuples(anns, key)
         tail = [_cell(maj[q]["label"]) if q in maj else None for q in qs]
         tail += [maj[q]["agreement"] if q in maj else None for q in qs]
         tail += aggregated
-        for a in anns:
-            ans = a["answers"]
-            yield (base + [a["annotator"], a["active_ms"], a["created_at"], a["updated_at"], a["revision"],
-                           a["review"]]
-                   + [_cell(ans.get(q)) for q in qs] + tail)
+        for name, ms, created, updated, rev, status, ans, _ in anns:
+            yield base + [name, ms, created, updated, rev, status] + [_cell(ans.get(q)) for q in qs] + tail
 
 
 def csv_chunks(store, project: Project, rows_per_chunk: int = 2_000) -> Iterator[bytes]:
