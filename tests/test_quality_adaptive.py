@@ -171,3 +171,14 @@ def test_confusion_model_beats_one_coin_on_biased_workers():
         acc[model] = (probas.idxmax(axis=1).sort_index().to_numpy() == truth).mean()
     assert acc["confusion"] > acc["one_coin"] + 0.03
     assert acc["confusion"] > 0.9
+
+
+def test_declared_classes_keep_a_one_class_fit_honest():
+    """Fitted on answers that all name one class, the fit must still know the others: without
+    ``classes`` a split vote between that worker and a newcomer came out 0.99999 for the unseen class."""
+    one = pd.DataFrame({"task": [1], "worker": [10], "label": ["spam"]})
+    skills, priors, probas = fit_skills(one, classes=["spam", "ham"])
+    assert set(priors) == {"spam", "ham"} and list(probas.columns) == ["ham", "spam"]
+    post = item_posterior(["spam", "ham"], [10, 11], ["spam", "ham"], skills, priors)
+    assert 0.5 < post[0] < 0.8  # the known worker's vote and the class prior tip it, not certainty
+    assert skills[10].classes == ("ham", "spam")

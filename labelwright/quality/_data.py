@@ -80,23 +80,27 @@ class Annotations:
         return flat.reshape(self.n_tasks, k).astype(float)
 
 
-def encode(data: object, gold: pd.Series | None = None) -> tuple[Annotations, np.ndarray, np.ndarray]:
+def encode(data: object, gold: pd.Series | None = None,
+           classes=None) -> tuple[Annotations, np.ndarray, np.ndarray]:
     """Encode ``data`` (columns task, worker, label) and the gold answers that fall on its tasks.
 
     Returns the annotations and two arrays: the task codes that have a gold answer and those answers' label
-    codes. Gold labels that no worker gave are added to the label set; gold for tasks without answers is
-    ignored (there is nothing to aggregate for them).
+    codes. Gold labels that no worker gave are added to the label set, and so are ``classes`` (the labels
+    the question allows, when the caller knows them: a label nobody gave yet is still a possible truth);
+    gold for tasks without answers is ignored (there is nothing to aggregate for them).
     """
     df = check_columns(data, CATEGORICAL_COLUMNS)
     task_codes, tasks = pd.factorize(df["task"], sort=True)
     worker_codes, workers = pd.factorize(df["worker"], sort=True)
     label_values = df["label"]
     gold = _check_gold(gold)
+    pool = [label_values]
     if gold is not None:
         gold = gold[gold.index.isin(tasks)]
-        labels = sorted_index(pd.concat([label_values, gold], ignore_index=True))
-    else:
-        labels = sorted_index(label_values)
+        pool.append(gold)
+    if classes is not None:
+        pool.append(pd.Series(list(classes), dtype=object))
+    labels = sorted_index(pd.concat(pool, ignore_index=True) if len(pool) > 1 else label_values)
     label_codes = labels.get_indexer(label_values)
     ann = Annotations(pd.Index(tasks, name="task"), pd.Index(workers, name="worker"),
                       pd.Index(labels, name="label"), task_codes.astype(np.int64),

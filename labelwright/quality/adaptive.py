@@ -140,7 +140,8 @@ def item_posterior(labels: Sequence, workers: Sequence, classes: Sequence, skill
 
 def fit_skills(answers: pd.DataFrame, prior_skill: float = 0.7, strength: float = 4.0,
                n_iter: int = 50, tol: float = 1e-6, *, gold: pd.Series | None = None,
-               model: str = "confusion", prior_shrink: float = 0.5) -> tuple[dict, dict, pd.DataFrame]:
+               model: str = "confusion", prior_shrink: float = 0.5,
+               classes: Sequence | None = None) -> tuple[dict, dict, pd.DataFrame]:
     """Worker skills, class priors and per-task posteriors, from answers (and optional gold), no truth needed.
 
     A MAP EM built for sparse data (two or three answers per item, where maximum likelihood collapses onto
@@ -153,12 +154,15 @@ def fit_skills(answers: pd.DataFrame, prior_skill: float = 0.7, strength: float 
 
     ``gold`` (Series task -> true label) anchors the fit: those tasks' posteriors are fixed to their gold
     label in every EM iteration (gold labels nobody gave are added to the classes; gold for tasks without
-    answers is ignored). Returns ``(skills, priors, probas)``: dicts worker -> skill and class -> prior,
-    and a DataFrame task x class of posteriors.
+    answers is ignored). ``classes``, when given, are all the labels the question allows: a class nobody
+    has answered yet still gets a prior and a place in every matrix (without it, a fit on answers that
+    all name one class knows no other, and takes any other answer for certain evidence). Returns
+    ``(skills, priors, probas)``: dicts worker -> skill and class -> prior, and a DataFrame task x class
+    of posteriors.
     """
     if model not in ("confusion", "one_coin"):
         raise ValueError(f"model must be 'confusion' or 'one_coin', got {model!r}")
-    ann, gold_tasks, gold_labels = encode(answers, gold)
+    ann, gold_tasks, gold_labels = encode(answers, gold, classes)
     task, worker, label = ann.task, ann.worker, ann.label
     n_t, n_w, k = ann.n_tasks, ann.n_workers, ann.n_labels
     ar = np.arange(k)

@@ -89,7 +89,8 @@ def refit(store, project: Project) -> SkillFit:
     df, gold = load_labels(store, project)
     fit = SkillFit(answers=len(df), at=time.time())
     if len(df):
-        skills, priors, _ = fit_skills(df, gold=gold if len(gold) else None)
+        skills, priors, _ = fit_skills(df, gold=gold if len(gold) else None,
+                                       classes=label_values(project.schema.redundancy_question()))
         fit.skills, fit.priors = skills, priors
     fits, lock = _fits(store)
     with lock:
