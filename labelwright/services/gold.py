@@ -131,6 +131,19 @@ def answer_matches(question, answer, gold) -> bool | None:
     return answer_label(question, answer) == answer_label(question, gold)
 
 
+def score(questions: dict, answers: dict, gold: dict) -> tuple[int, int]:
+    """``(right, checked)`` for one submission's ``answers`` against an item's ``gold`` answers:
+    each gold question the project asks and that can be checked (see :func:`answer_matches`) counts once.
+    ``questions`` maps question name to question."""
+    right = checked = 0
+    for name, want in gold.items():
+        ok = answer_matches(questions[name], answers.get(name), want) if name in questions else None
+        if ok is not None:
+            checked += 1
+            right += int(ok)
+    return right, checked
+
+
 def gold_accuracy(schema: ProjectSchema, rows, gold: dict[int, dict]) -> dict:
     """Per annotator ``{"checked": n, "correct": k}`` over their answers to gold items.
 
@@ -141,11 +154,9 @@ def gold_accuracy(schema: ProjectSchema, rows, gold: dict[int, dict]) -> dict:
         known = gold.get(item_id)
         if not known:
             continue
-        for name, want in known.items():
-            ok = answer_matches(questions.get(name), answers.get(name), want) if name in questions else None
-            if ok is None:
-                continue
+        right, checked = score(questions, answers, known)
+        if checked:
             entry = out.setdefault(annotator, {"checked": 0, "correct": 0})
-            entry["checked"] += 1
-            entry["correct"] += int(ok)
+            entry["checked"] += checked
+            entry["correct"] += right
     return out

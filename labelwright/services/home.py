@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from labelwright.consensus import majority
 from labelwright.services import access, messages, pay, qualification, queue, review
-from labelwright.services.gold import answer_matches
+from labelwright.services.gold import answer_matches, score
 from labelwright.services.projects import list_projects
 from labelwright.store import loads
 
@@ -34,14 +34,10 @@ def _quality(conn, project, user) -> dict:
         {"u": user.id, "p": project.id}).all()
     gold_right = gold_checked = 0
     for _, answers, gold in mine:
-        if gold is None:
-            continue
-        answers = loads(answers)
-        for name, want in loads(gold).items():
-            ok = answer_matches(questions.get(name), answers.get(name), want) if name in questions else None
-            if ok is not None:
-                gold_checked += 1
-                gold_right += int(ok)
+        if gold is not None:
+            right, checked = score(questions, loads(answers), loads(gold))
+            gold_right += right
+            gold_checked += checked
     others: dict[int, list] = {}
     ordinary = [i for i, _, g in mine if g is None]
     for start in range(0, len(ordinary), 500):

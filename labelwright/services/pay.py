@@ -28,7 +28,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from sqlalchemy import text
 
 from labelwright.errors import ValidationError
-from labelwright.services.gold import answer_matches
+from labelwright.services.gold import score
 from labelwright.services.projects import Project
 from labelwright.store import loads
 
@@ -138,13 +138,11 @@ def _bonuses(conn, project: Project, now: float) -> list[tuple]:
         week = iso_week(created_at)
         if week == iso_week(now):
             continue  # the week is not over yet
-        answers, gold = loads(answers), loads(gold)
-        for name, want in gold.items():
-            ok = answer_matches(questions.get(name), answers.get(name), want) if name in questions else None
-            if ok is not None:
-                t = tally.setdefault((user_id, week), [0, 0])
-                t[0] += int(ok)
-                t[1] += 1
+        right, checked = score(questions, loads(answers), loads(gold))
+        if checked:
+            t = tally.setdefault((user_id, week), [0, 0])
+            t[0] += right
+            t[1] += checked
     amount = to_minor(rule.amount, project.schema.pay.currency)
     out = []
     for (user_id, week), (right, total) in sorted(tally.items()):

@@ -19,7 +19,7 @@ from sqlalchemy import text
 
 from labelwright.errors import Conflict, Forbidden, NotFound, ValidationError
 from labelwright.services import events
-from labelwright.services.gold import answer_matches
+from labelwright.services.gold import score
 from labelwright.services.projects import Project
 from labelwright.store import dumps, loads
 
@@ -130,25 +130,23 @@ def answer(store, project: Project, user, item_id: int, answers, now: float | No
         items = {i[0]: i for i in _items(conn, project)}
         if item_id not in items:
             raise NotFound(f"item {item_id} is not in the qualification test")
-        gold = items[item_id][3]
-        checks = [answer_matches(questions[n], clean.get(n), g) for n, g in gold.items() if n in questions]
-        checks = [c for c in checks if c is not None]
+        right, checked = score(questions, clean, items[item_id][3])
         written = conn.execute(text(
             "INSERT INTO qualification_answers (attempt_id, item_id, answers, correct, checked, created_at) "
             "VALUES (:a, :i, :ans, :c, :n, :now) ON CONFLICT (attempt_id, item_id) DO NOTHING RETURNING item_id"),
-            {"a": attempt_id, "i": item_id, "ans": dumps(clean), "c": sum(checks), "n": len(checks), "now": now}).first()
+            {"a": attempt_id, "i": item_id, "ans": dumps(clean), "c": right, "n": checked, "now": now}).first()
         if written is None:
             raise ValidationError("you already answered this test item", field="item_id")
         correct, total, count = conn.execute(text(
             "SELECT coalesce(sum(correct), 0), coalesce(sum(checked), 0), count(*) FROM qualification_answers "
             "WHERE attempt_id = :a"), {"a": attempt_id}).one()
         if int(count) >= len(items):
-            score = int(correct) / int(total) if int(total) else 0.0
-            ok = score >= project.schema.qualification.pass_mark
+            share = int(correct) / int(total) if int(total) else 0.0
+            ok = share >= project.schema.qualification.pass_mark
             conn.execute(text(
                 "UPDATE qualification_attempts SET finished_at = :now, correct = :c, total = :t, passed = :ok "
                 "WHERE id = :a"), {"now": now, "c": int(correct), "t": int(total), "ok": int(ok), "a": attempt_id})
             if ok:
                 events.emit(conn, "qualification.passed", project.id, {
-                    "project": project.slug, "annotator": user.name, "score": round(score, 4)}, now)
+                    "project": project.slug, "annotator": user.name, "score": round(share, 4)}, now)
     return status(store, project, user, now)

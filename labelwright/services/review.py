@@ -26,7 +26,7 @@ from sqlalchemy import text
 from labelwright.consensus import majority
 from labelwright.errors import Conflict, NotFound, ValidationError
 from labelwright.services import audit, events
-from labelwright.services.gold import answer_matches
+from labelwright.services.gold import answer_matches, score
 from labelwright.services.projects import Project
 from labelwright.store import dumps, loads
 
@@ -71,8 +71,8 @@ def _disagrees(conn, project: Project, rows) -> set[int]:
     for ann_id, item_id, _, answers, *_ in rows:
         answers = loads(answers)
         if item_id in gold:
-            if any(answer_matches(questions[n], answers.get(n), g) is False
-                   for n, g in gold[item_id].items() if n in questions):
+            right, checked = score(questions, answers, gold[item_id])
+            if right < checked:
                 out.add(ann_id)
             continue
         votes = majority(project.schema, all_answers.get(item_id, []))
