@@ -10,9 +10,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from labelwright.api import current_user
+from labelwright.api import _managed, current_user
 from labelwright.errors import ValidationError
-from labelwright.services import access, home, messages, pay, qualification, review
+from labelwright.services import home, messages, pay, qualification, review
 from labelwright.services.users import User
 
 
@@ -34,11 +34,6 @@ class MessageIn(BaseModel):
 class MoreAnswersIn(BaseModel):
     items: list[str] = Field(description="external ids of the items")
     answers: int = Field(default=1, description="how many more answers each item needs")
-
-
-def _project(request: Request, ref: str, user: User, at_least: str):
-    store = request.app.state.store
-    return store, access.project_for(store, ref, user, at_least)[0]
 
 
 def _day(value: str | None, field: str) -> float | None:
@@ -70,14 +65,14 @@ def build_router() -> APIRouter:
 
     @r.get("/projects/{project}/qualification", summary="The caller's qualification status in the project")
     def qualification_status(project: str, request: Request, user: User = Depends(current_user)):
-        store, p = _project(request, project, user, "annotator")
+        store, p = _managed(request, project, user, "annotator")
         return qualification.status(store, p, user)
 
     @r.post("/projects/{project}/qualification/{item_id}",
             summary="Answer one item of the qualification test; returns the status (graded after the last)")
     def qualification_answer(project: str, item_id: int, body: AnswersIn, request: Request,
                              user: User = Depends(current_user)):
-        store, p = _project(request, project, user, "annotator")
+        store, p = _managed(request, project, user, "annotator")
         return qualification.answer(store, p, user, item_id, body.answers)
 
     # ---- review ----------------------------------------------------------------------------------
@@ -85,7 +80,7 @@ def build_router() -> APIRouter:
     @r.post("/projects/{project}/review/next", summary="The next submission to review (204: none waiting)",
             responses={204: {"description": "nothing to review"}})
     def review_next(project: str, request: Request, user: User = Depends(current_user)):
-        store, p = _project(request, project, user, "reviewer")
+        store, p = _managed(request, project, user, "reviewer")
         got = review.next_for_review(store, p, user)
         return Response(status_code=204) if got is None else got
 
@@ -93,24 +88,24 @@ def build_router() -> APIRouter:
             summary="Accept, fix (with corrected answers) or reject (with feedback) a submission")
     def review_decide(project: str, annotation_id: int, body: DecisionIn, request: Request,
                       user: User = Depends(current_user)):
-        store, p = _project(request, project, user, "reviewer")
+        store, p = _managed(request, project, user, "reviewer")
         return review.decide(store, p, user, annotation_id, body.decision, fixed_answers=body.answers,
                              feedback=body.feedback)
 
     @r.get("/projects/{project}/review", summary="Submissions by review status (reviewer)")
     def review_counts(project: str, request: Request, user: User = Depends(current_user)):
-        return review.counts(*_project(request, project, user, "reviewer"))
+        return review.counts(*_managed(request, project, user, "reviewer"))
 
     # ---- pay -------------------------------------------------------------------------------------
 
     @r.post("/projects/{project}/pay/settle", summary="Bring the ledger up to date (manager)")
     def pay_settle(project: str, request: Request, user: User = Depends(current_user)):
-        return pay.settle(*_project(request, project, user, "manager"))
+        return pay.settle(*_managed(request, project, user, "manager"))
 
     @r.get("/projects/{project}/pay", summary="Per annotator: items, active hours, earnings, effective "
                                                "hourly rate, below the fair rate (manager)")
     def pay_summary(project: str, request: Request, user: User = Depends(current_user)):
-        store, p = _project(request, project, user, "manager")
+        store, p = _managed(request, project, user, "manager")
         pay.settle(store, p)
         return pay.summary(store, p)
 
@@ -118,7 +113,7 @@ def build_router() -> APIRouter:
     def ledger(project: str, request: Request, start: str | None = Query(None, description="YYYY-MM-DD, inclusive"),
                end: str | None = Query(None, description="YYYY-MM-DD, exclusive"), annotator: str | None = None,
                format: str = Query("json", pattern="^(json|csv)$"), user: User = Depends(current_user)):
-        store, p = _project(request, project, user, "manager")
+        store, p = _managed(request, project, user, "manager")
         pay.settle(store, p)
         rows = pay.ledger_rows(store, p, start=_day(start, "start"), end=_day(end, "end"), annotator=annotator)
         if format == "csv":
@@ -131,12 +126,12 @@ def build_router() -> APIRouter:
 
     @r.post("/projects/{project}/messages", status_code=201, summary="Message the project's annotators (manager)")
     def send_message(project: str, body: MessageIn, request: Request, user: User = Depends(current_user)):
-        store, p = _project(request, project, user, "manager")
+        store, p = _managed(request, project, user, "manager")
         return messages.send(store, p, user, body.body, body.to)
 
     @r.post("/projects/{project}/items/more-answers", summary="Ask for more answers on chosen items (manager)")
     def more_answers(project: str, body: MoreAnswersIn, request: Request, user: User = Depends(current_user)):
-        store, p = _project(request, project, user, "manager")
+        store, p = _managed(request, project, user, "manager")
         return messages.more_answers(store, p, body.items, body.answers, by=user)
 
     @r.patch("/projects/{project}/settings",
@@ -145,12 +140,12 @@ def build_router() -> APIRouter:
     def settings(project: str, body: dict[str, Any], request: Request, user: User = Depends(current_user)):
         from labelwright.services.projects import update_settings
 
-        store, p = _project(request, project, user, "manager")
+        store, p = _managed(request, project, user, "manager")
         return update_settings(store, p, body, by=user).to_dict()
 
     @r.post("/projects/{project}/expire", summary="Expire the project: no new work is handed out (manager)")
     def expire(project: str, request: Request, user: User = Depends(current_user)):
-        store, p = _project(request, project, user, "manager")
+        store, p = _managed(request, project, user, "manager")
         return messages.expire(store, p, by=user).to_dict()
 
     return r

@@ -62,6 +62,16 @@ def current_session(request: Request) -> Session:
     return session
 
 
+def project_for_page(slug: str, request: Request, at_least: str, form=None):
+    """``(session, store, project)`` for a project page or form: signed in, the form's CSRF token when
+    there is a form, and at least ``at_least`` in the project (see :mod:`labelwright.services.access`)."""
+    session = current_session(request)
+    if form is not None:
+        check_csrf(session, None if form.get("csrf") is None else str(form.get("csrf")))
+    store = request.app.state.store
+    return session, store, access.project_for(store, slug, session.user, at_least)[0]
+
+
 def check_csrf(session: Session, token: str | None) -> None:
     if not token or not hmac.compare_digest(token, session.csrf):
         raise Forbidden("the form's security token is missing or stale: reload the page and try again")

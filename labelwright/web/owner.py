@@ -12,23 +12,13 @@ from starlette.concurrency import run_in_threadpool
 
 from labelwright.consensus import majority
 from labelwright.errors import ValidationError
-from labelwright.services import access
 from labelwright.services import gold as gold_svc
 from labelwright.services import items as items_svc
 from labelwright.services import pauses
 from labelwright.services import users as users_svc
-from labelwright.web import check_csrf, current_session, render
+from labelwright.web import project_for_page, render
 from labelwright.web.pages import (_media_enabled, errors_by_question, layout, parse_answers, question_views,
                                    state_from_answers)
-
-
-def _owner(slug: str, request: Request, form=None):
-    """Session, store and project for a manager's page or form (owners and the project's managers)."""
-    session = current_session(request)
-    if form is not None:
-        check_csrf(session, form.get("csrf"))
-    store = request.app.state.store
-    return session, store, access.project_for(store, slug, session.user, "manager")[0]
 
 
 def _render_item(request: Request, project, item: dict, *, status: int = 200, state=None, errors=None,
@@ -44,12 +34,12 @@ def _render_item(request: Request, project, item: dict, *, status: int = 200, st
 
 
 def item_page(slug: str, item_id: int, request: Request):
-    _, store, project = _owner(slug, request)
+    _, store, project = project_for_page(slug, request, "manager")
     return _render_item(request, project, items_svc.item_detail(store, project, item_id))
 
 
 def save_gold(slug: str, item_id: int, request: Request, form):
-    session, store, project = _owner(slug, request, form)
+    session, store, project = project_for_page(slug, request, "manager", form)
     parsed = parse_answers(project.schema, form)
     errors, form_error = parsed.errors, None
     if not errors:
@@ -66,13 +56,13 @@ def save_gold(slug: str, item_id: int, request: Request, form):
 
 
 def remove_gold(slug: str, item_id: int, request: Request, form):
-    session, store, project = _owner(slug, request, form)
+    session, store, project = project_for_page(slug, request, "manager", form)
     gold_svc.unset_gold(store, project, item_id, session.user)
     return RedirectResponse(f"/projects/{project.slug}/items/{item_id}", status_code=303)
 
 
 def set_paused(slug: str, name: str, request: Request, form, pause: bool):
-    session, store, project = _owner(slug, request, form)
+    session, store, project = project_for_page(slug, request, "manager", form)
     annotator = users_svc.get_user(store, name)
     if pause:
         pauses.pause(store, project, annotator, by=session.user, reason=str(form.get("reason") or "") or None)

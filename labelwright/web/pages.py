@@ -23,7 +23,7 @@ from labelwright.schema import ProjectSchema
 from labelwright.services import access
 from labelwright.services import projects as projects_svc
 from labelwright.services import queue as queue_svc
-from labelwright.web import check_csrf, current_session, render
+from labelwright.web import check_csrf, current_session, project_for_page, render
 
 PAIRWISE_LABELS = (("A", "A is better"), ("B", "B is better"), ("tie", "Tie"), ("both_bad", "Both bad"))
 CHAT_ROLES = ("user", "assistant", "system", "tool")
@@ -362,12 +362,11 @@ def amend_answers(slug: str, annotation_id: int, request: Request, form):
 
 def _owner_project(slug: str, request: Request, what: str, at_least: str = "manager"):
     """The project for a manager's page (owners and the project's managers; ``at_least`` may lower it)."""
-    session = current_session(request)
-    store = _store(request)
     try:
-        return store, access.project_for(store, slug, session.user, at_least)[0]
+        _, store, project = project_for_page(slug, request, at_least)
     except Forbidden:
         raise Forbidden(f"only the project's managers can see its {what}") from None
+    return store, project
 
 
 def project_page(slug: str, request: Request):

@@ -12,21 +12,13 @@ from starlette.concurrency import run_in_threadpool
 
 from labelwright.errors import ValidationError
 from labelwright.services import access, pay, qualification, review
-from labelwright.web import check_csrf, current_session, render
+from labelwright.web import current_session, project_for_page, render
 from labelwright.web.pages import (_media_enabled, _text, errors_by_question, layout, parse_answers,
                                    question_views, state_from_answers)
 
 
-def _project(slug: str, request: Request, at_least: str, form=None):
-    session = current_session(request)
-    if form is not None:
-        check_csrf(session, _text(form.get("csrf")))
-    store = request.app.state.store
-    return session, store, access.project_for(store, slug, session.user, at_least)[0]
-
-
 def qualification_answer(slug: str, item_id: int, request: Request, form):
-    session, store, project = _project(slug, request, "annotator", form)
+    session, store, project = project_for_page(slug, request, "annotator", form)
     parsed = parse_answers(project.schema, form)
     if not parsed.errors:
         try:
@@ -53,12 +45,12 @@ def _render_review(request: Request, project, sub: dict | None, *, status: int =
 
 
 def review_page(slug: str, request: Request):
-    session, store, project = _project(slug, request, "reviewer")
+    session, store, project = project_for_page(slug, request, "reviewer")
     return _render_review(request, project, review.next_for_review(store, project, session.user))
 
 
 def review_decide(slug: str, annotation_id: int, request: Request, form):
-    session, store, project = _project(slug, request, "reviewer", form)
+    session, store, project = project_for_page(slug, request, "reviewer", form)
     decision = _text(form.get("decision"))
     parsed = parse_answers(project.schema, form) if decision == "fixed" else None
     try:
@@ -73,7 +65,7 @@ def review_decide(slug: str, annotation_id: int, request: Request, form):
 
 
 def pay_page(slug: str, request: Request):
-    _, store, project = _project(slug, request, "manager")
+    _, store, project = project_for_page(slug, request, "manager")
     if project.schema.pay is not None:
         pay.settle(store, project)
     return render(request, "pay.html", project=project, rows=pay.summary(store, project),
