@@ -148,31 +148,26 @@ def _prefetched(chunks: Iterator, depth: int = 2) -> Iterator:
         thread.join()
 
 
-def iter_items(store, project: Project, chunk: int = CHUNK) -> Iterator[tuple[int, str, str, list[dict], tuple, int]]:
+def iter_items(store, project: Project, chunk: int = CHUNK) -> Iterator[tuple[int, str, str, tuple, tuple, int]]:
     """``(item_id, external_id, data_json, annotations, answers_key, is_gold)`` for every item, in id order.
 
-    ``answers_key`` is the tuple of the annotations' stored answers (JSON text), the key under which
-    :class:`_Majority` remembers the vote.
+    Each annotation is a tuple ``(annotator, active_ms, created_at, updated_at, revision, review,
+    answers, reviewed_answers_json)`` (times as ISO text, answers parsed). ``answers_key`` is the tuple of
+    what the vote counts, as stored JSON (a fix instead of the answers, None for a rejection): the key
+    under which :class:`_Majority` remembers the vote.
     """
     for items, rows in _prefetched(_read_chunks(store, project, chunk)):
-        by_item: dict[int, list[dict]] = {}
-        keys: dict[int, list[str]] = {}
+        by_item: dict[int, list] = {}
+        keys: dict[int, list] = {}
         created_isos = iso_many([r[4] for r in rows])
         for (item_id, name, answers, ms, created, updated, rev, status, fixed), created_iso in zip(rows, created_isos):
-            ann = {"annotator": name, "answers": orjson.loads(answers), "active_ms": ms, "created_at": created_iso,
-                   "updated_at": created_iso if updated == created else iso(updated), "revision": rev,
-                   "review": status}
-            if fixed is not None:
-                ann["reviewed_answers"] = orjson.loads(fixed)
-            by_item.setdefault(item_id, []).append(ann)
-            # the vote counts what the review left: a fix instead of the answers, nothing for a rejection
+            by_item.setdefault(item_id, []).append(
+                (name, ms, created_iso, created_iso if updated == created else iso(updated), rev, status,
+                 orjson.loads(answers), fixed))
             keys.setdefault(item_id, []).append(fixed or answers if status != "rejected" else None)
         for item_id, ext, data, is_gold in items:
             anns = by_item.get(item_id)
-            if anns is None:
-                yield item_id, ext, data, [], (), is_gold
-            else:
-                yield item_id, ext, data, anns, tuple(keys[item_id]), is_gold
+            yield item_id, ext, data, anns or (), tuple(keys[item_id]) if anns else (), is_gold
 
 
 class _Majority:
@@ -185,20 +180,11 @@ class _Majority:
         self.size = size
         self.memo: dict[tuple, dict] = {}
 
-    def __call__(self, anns: list[dict], key: tuple) -> dict:
+    def __call__(self, anns, key: tuple) -> dict:
+        """The vote over :func:`iter_items`' annotations: a fix counts instead of the answers, a
+        rejected annotation not at all."""
         if not anns:
             return {}
-        out = self.memo.get(key)
-        if out is None:
-            out = majority(self.schema, [a.get("reviewed_answers", a["answers"]) for a in anns
-                                         if a["review"] != "rejected"])
-            if len(self.memo) >= self.size:
-                self.memo.clear()
-            self.memo[key] = out
-        return out
-
-    def of_tuples(self, anns: list[tuple], key: tuple) -> dict:
-        """The same for :func:`_flat_items`' annotation tuples."""
         out = self.memo.get(key)
         if out is None:
             out = majority(self.schema, [orjson.loads(fixed) if fixed is not None else ans
@@ -207,6 +193,16 @@ class _Majority:
                 self.memo.clear()
             self.memo[key] = out
         return out
+
+
+def _annotation(a: tuple) -> dict:
+    """One annotation of :func:`iter_items` as the JSONL writes it."""
+    name, ms, created, updated, rev, status, answers, fixed = a
+    out = {"annotator": name, "answers": answers, "active_ms": ms, "created_at": created, "updated_at": updated,
+           "revision": rev, "review": status}
+    if fixed is not None:
+        out["reviewed_answers"] = orjson.loads(fixed)
+    return out
 
 
 # ---- JSONL -------------------------------------------------------------------------------------
@@ -224,7 +220,7 @@ def jsonl_lines(store, project: Project, lines_per_chunk: int = 256) -> Iterator
         head = orjson.dumps({"item_id": item_id, "external_id": ext})[:-1]
         aggregate = labels_of(item_id)
         if anns or aggregate or is_gold:
-            tail = orjson.dumps({"annotations": anns, "majority": vote(anns, key),
+            tail = orjson.dumps({"annotations": [_annotation(a) for a in anns], "majority": vote(anns, key),
                                  "aggregate": aggregate, "gold": bool(is_gold)})[1:]
         else:
             tail = _UNTOUCHED  # most items of a large project: nothing to encode
@@ -256,23 +252,6 @@ def _cell(v):
     return orjson.dumps(v).decode()
 
 
-def _flat_items(store, project: Project, chunk: int = CHUNK):
-    """:func:`iter_items` for the flat formats: each annotation a tuple ``(annotator, active_ms, created,
-    updated, revision, review, answers)``, no dicts (the flat formats write one row per annotation)."""
-    for items, rows in _prefetched(_read_chunks(store, project, chunk)):
-        by_item: dict[int, list] = {}
-        keys: dict[int, list] = {}
-        created_isos = iso_many([r[4] for r in rows])
-        for (item_id, name, answers, ms, created, updated, rev, status, fixed), created_iso in zip(rows, created_isos):
-            by_item.setdefault(item_id, []).append(
-                (name, ms, created_iso, created_iso if updated == created else iso(updated), rev, status,
-                 orjson.loads(answers), fixed))
-            keys.setdefault(item_id, []).append(fixed or answers if status != "rejected" else None)
-        for item_id, ext, data, is_gold in items:
-            anns = by_item.get(item_id)
-            yield item_id, ext, data, anns or (), tuple(keys[item_id]) if anns else (), is_gold
-
-
 def flat_rows(store, project: Project) -> Iterator[list]:
     s = project.schema
     fields = [f.name for f in s.fields]
@@ -281,7 +260,7 @@ def flat_rows(store, project: Project) -> Iterator[list]:
     no_labels = [None] * (3 * len(qs))
     vote = _Majority(s)
     labels_of = LabelWalker(project_labels(store, project))
-    for item_id, ext, data, anns, key, is_gold in _flat_items(store, project):
+    for item_id, ext, data, anns, key, is_gold in iter_items(store, project):
         d = orjson.loads(data)
         base = [item_id, ext]
         for f in fields:
@@ -298,7 +277,7 @@ def flat_rows(store, project: Project) -> Iterator[list]:
         if not anns:
             yield base + empty + aggregated
             continue
-        maj = vote.of_tuples(anns, key)
+        maj = vote(anns, key)
         tail = [_cell(maj[q]["label"]) if q in maj else None for q in qs]
         tail += [maj[q]["agreement"] if q in maj else None for q in qs]
         tail += aggregated
