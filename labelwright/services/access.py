@@ -35,6 +35,7 @@ NEEDS = {"annotator": "a member of", "reviewer": "a reviewer in", "manager": "a 
 _PROJECT_FOR = (f"SELECT {', '.join('p.' + c.strip() for c in PROJECT_COLUMNS.split(','))}, "
                 "m.role, m.status FROM projects p LEFT JOIN memberships m "
                 "ON m.project_id = p.id AND m.user_id = :u WHERE p.{key} = :r")
+_PROJECT_BY_ID, _PROJECT_BY_SLUG = _PROJECT_FOR.format(key="id"), _PROJECT_FOR.format(key="slug")
 
 
 def project_for(store, ref: int | str, user, at_least: str = "annotator") -> tuple[Project, str]:
@@ -42,7 +43,7 @@ def project_for(store, ref: int | str, user, at_least: str = "annotator") -> tup
     :class:`Forbidden` unless that role is at least ``at_least``."""
     if isinstance(ref, str) and ref.isdigit():
         ref = int(ref)
-    row = store.lookup(_PROJECT_FOR.format(key="id" if isinstance(ref, int) else "slug"), {"r": ref, "u": user.id})
+    row = store.lookup(_PROJECT_BY_ID if isinstance(ref, int) else _PROJECT_BY_SLUG, {"r": ref, "u": user.id})
     if row is None:
         raise NotFound(f"no project {ref!r}")
     project = project_from_row(store, row[:8])

@@ -38,8 +38,8 @@ DELIVERIES_SQL = ("INSERT INTO deliveries (webhook_id, event_id, status, attempt
 LISTENERS_TTL = 2.0  # seconds a server process trusts its list of webhooks (see wanted())
 
 
-def wanted(store, kind: str, project_id: int | None, now: float | None = None) -> bool:
-    """Whether any active webhook wants ``kind`` events of the project, from a per-process list refreshed
+def wanted(store, kinds: tuple[str, ...], project_id: int | None, now: float | None = None) -> bool:
+    """Whether any active webhook wants any of ``kinds`` events of the project, from a per-process list refreshed
     every :data:`LISTENERS_TTL` seconds (and at once when this process changes a webhook, see
     :func:`forget`). The submission path asks this before it writes anything, so a server with no
     webhooks pays one dictionary look-up per submission. A webhook created in another server process is
@@ -51,7 +51,8 @@ def wanted(store, kind: str, project_id: int | None, now: float | None = None) -
             rows = conn.execute(text("SELECT project_id, kinds FROM webhooks WHERE active = 1")).all()
         cached = (now, [(p, k) for p, k in rows])
         store.__dict__["_webhook_listeners"] = cached
-    return any((p is None or p == project_id) and (k == "*" or f'"{kind}"' in k) for p, k in cached[1])
+    return any((p is None or p == project_id) and (k == "*" or any(f'"{kind}"' in k for kind in kinds))
+               for p, k in cached[1])
 
 
 def forget(store) -> None:

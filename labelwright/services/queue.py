@@ -354,10 +354,14 @@ def _submit_checks(store, user: User, item_id: int, key: str, answers, earlier: 
     return project, clean, None
 
 
-def _event_params(project: Project, user: User, item_id: int, prow, clean: dict) -> dict:
-    """The payloads of the events a submission may raise (see labelwright.services.events)."""
+_SUBMISSION_EVENTS = ("annotation.submitted", "item.completed", "project.completed")
+
+
+def _event_params(project: Project, user: User, item_id: int, prow, clean: dict, ann_id: int | None = None) -> dict:
+    """The payloads of the events a submission may raise (see labelwright.services.events). On
+    PostgreSQL the annotation id is not known yet: the statement sets it (``jsonb_set``)."""
     return {"d1": dumps({"kind": "annotation.submitted", "project": project.slug, "item_id": item_id,
-                         "annotation_id": None, "annotator": user.name, "answers": clean}),
+                         "annotation_id": ann_id, "annotator": user.name, "answers": clean}),
             "d2": dumps({"kind": "item.completed", "project": project.slug, "item_id": item_id}),
             "d3": dumps({"kind": "project.completed", "project": project.slug}),
             # with adaptive redundancy the decision after the answer says whether the item is complete
@@ -399,9 +403,7 @@ def submit(store, item_id: int, user: User, answers, *, active_ms: int = 0,
             if replay is not None:
                 return replay, False
             params.update(p=project.id, o=project.overlap, a=dumps(clean))
-            if (_events.wanted(store, "annotation.submitted", project.id)
-                    or _events.wanted(store, "item.completed", project.id)
-                    or _events.wanted(store, "project.completed", project.id)):
+            if _events.wanted(store, _SUBMISSION_EVENTS, project.id):
                 params.update(_event_params(project, user, item_id, prow, clean))
                 got = tx.commit_with(_SUBMIT_PG, params).fetchone()
             else:
@@ -427,11 +429,9 @@ def submit(store, item_id: int, user: User, answers, *, active_ms: int = 0,
             cur.execute(_INSERT_ANNOTATION + "VALUES (:i, :p, :u, :a, :ms, :k, 1, :now, :now) RETURNING id",
                         params)
             ann_id = cur.fetchone()[0]
-            if _events.wanted(store, "annotation.submitted", project.id) or _events.wanted(
-                    store, "item.completed", project.id) or _events.wanted(store, "project.completed", project.id):
-                ev = _event_params(project, user, item_id, prow, clean)
-                _emit_sqlite(cur, "annotation.submitted", project.id,
-                             ev["d1"].replace('"annotation_id":null', f'"annotation_id":{ann_id}'), now)
+            if _events.wanted(store, _SUBMISSION_EVENTS, project.id):
+                ev = _event_params(project, user, item_id, prow, clean, ann_id)
+                _emit_sqlite(cur, "annotation.submitted", project.id, ev["d1"], now)
                 if ev["complete_here"] and counted[0] >= counted[1]:
                     _emit_sqlite(cur, "item.completed", project.id, ev["d2"], now)
                     if cur.execute("SELECT " + _PROJECT_DONE, params).fetchone()[0]:
