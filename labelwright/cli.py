@@ -84,26 +84,23 @@ def migrate(obj: Ctx):
 
 
 def app_from_env():
-    """uvicorn factory for `serve` with several worker processes (settings come from the environment)."""
+    """uvicorn factory for `serve` with several worker processes (settings come from the environment,
+    where `serve` put every one of them: see labelwright.settings.to_env)."""
     from labelwright.app import create_app
 
-    return create_app(Settings.from_env(
-        host=os.environ.get("LABELWRIGHT_HOST"),
-        port=int(os.environ["LABELWRIGHT_PORT"]) if os.environ.get("LABELWRIGHT_PORT") else None,
-        base_url=os.environ.get("LABELWRIGHT_BASE_URL"),
-    ))
+    return create_app(Settings.from_env())
 
 
-def _serve(obj: Ctx, host: str, port: int, workers: int, media_root: str | None, log_level: str = "warning"):
+def _serve(obj: Ctx, workers: int, log_level: str = "warning", **overrides):
     import uvicorn
 
-    os.environ["LABELWRIGHT_DB"] = obj.db
-    os.environ["LABELWRIGHT_HOST"] = host
-    os.environ["LABELWRIGHT_PORT"] = str(port)
-    if media_root:
-        os.environ["LABELWRIGHT_MEDIA_ROOT"] = str(Path(media_root).resolve())
+    from labelwright.settings import to_env
+
+    settings = Settings.from_env(db_url=obj.db, **overrides)
+    os.environ.update(to_env(settings))  # the worker processes build the same settings from it
     obj.store()  # migrate before any worker starts
-    console.print(f"labelwright serving on [bold]http://{host}:{port}/[/] (database {normalise_db_url(obj.db)})",
+    host, port = settings.host, settings.port
+    console.print(f"labelwright serving on [bold]http://{host}:{port}/[/] (database {settings.db_url})",
                   highlight=False)
     if host not in ("127.0.0.1", "localhost", "::1"):
         console.print("[yellow]warning:[/] listening beyond this machine; put it behind HTTPS", highlight=False)
@@ -112,19 +109,32 @@ def _serve(obj: Ctx, host: str, port: int, workers: int, media_root: str | None,
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1; env LABELWRIGHT_HOST).")
+@click.option("--port", default=None, type=int, help="Port to listen on (default 8000; env LABELWRIGHT_PORT).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Server processes. SQLite: keep 1 (its writer thread commits many requests at once); "
                    "PostgreSQL: about 1.5 per CPU core (3 on 2 cores), see docs/benchmarks.md.")
 @click.option("--media-root", type=click.Path(file_okay=False), default=None,
               help="Directory that image fields given as relative file paths are served from.")
+@click.option("--secure-cookies/--no-secure-cookies", default=None,
+              help="Mark session cookies Secure (serve over HTTPS; env LABELWRIGHT_SECURE_COOKIES).")
+@click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE",
+              help="Any setting (see docs/operations.md), e.g. --set max_body_bytes=2097152; repeatable.")
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]), help="Server log level.")
 @click.pass_obj
-def serve(obj: Ctx, host, port, workers, media_root, log_level):
+def serve(obj: Ctx, host, port, workers, media_root, secure_cookies, assignments, log_level):
     """Start the web server (UI and API)."""
-    _serve(obj, host, port, workers, media_root, log_level)
+    from labelwright.settings import SettingError, parse_assignments
+
+    try:
+        overrides = parse_assignments(assignments)
+    except SettingError as e:
+        _fail(e)
+    overrides.update({k: v for k, v in {"host": host, "port": port, "secure_cookies": secure_cookies,
+                                        "media_root": str(Path(media_root).resolve()) if media_root else None
+                                        }.items() if v is not None})
+    _serve(obj, workers, log_level, **overrides)
 
 
 @main.command()
@@ -145,7 +155,7 @@ def demo(obj: Ctx, demo_db, host, port, no_serve):
         console.print(f"  project [bold]{p['slug']}[/]: {p['items']} items, overlap {p['overlap']}", highlight=False)
     console.print(f"\nOwner sign-in (one-time link): [bold green]{info['signin_url']}[/]\n", highlight=False)
     if not no_serve:
-        _serve(obj, host, port, 1, None)
+        _serve(obj, 1, host=host, port=port)
 
 
 # ---- projects -------------------------------------------------------------------------------
