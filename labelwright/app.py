@@ -32,7 +32,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     async def lifespan(app):
         # The webhook worker: a thread per server process, sending queued deliveries (several
         # processes share the work safely; see labelwright.services.webhook_worker).
-        worker = WebhookWorker(store).start() if settings.webhook_worker else None
+        worker = (WebhookWorker(store, allow_private=settings.webhook_allow_private).start()
+                  if settings.webhook_worker else None)
         app.state.webhook_worker = worker
         yield
         if worker is not None:

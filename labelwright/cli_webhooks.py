@@ -38,13 +38,17 @@ def webhooks():
               help="An event kind to send; repeat for several. Without it: every kind.")
 @click.pass_obj
 def add(obj, url, project, kinds):
-    """Add a webhook that receives events at URL, and print its signing secret (shown once)."""
+    """Add a webhook that receives events at URL, and print its signing secret (shown once).
+
+    URL must reach a public address: private, loopback and link-local ones are refused unless
+    LABELWRIGHT_WEBHOOK_ALLOW_PRIVATE=1."""
     from labelwright.services import webhooks as svc
     from labelwright.services.projects import get_project
 
     store = obj.store()
     p = get_project(store, project) if project else None
-    secret, hook = svc.create_webhook(store, url, p, list(kinds) or "*")
+    secret, hook = svc.create_webhook(store, url, p, list(kinds) or "*",
+                                      allow_private=obj.settings.webhook_allow_private)
     out.print(f"added webhook {hook['id']} for {p.slug if p else 'every project'}: {hook['url']}", highlight=False)
     out.print(f"signing secret (shown once): {secret}", highlight=False, soft_wrap=True)
 
@@ -104,7 +108,8 @@ def worker(obj, interval):
 
     from labelwright.services.webhook_worker import WebhookWorker
 
-    w = WebhookWorker(obj.store(), interval=interval).start()
+    w = WebhookWorker(obj.store(), interval=interval,
+                      allow_private=obj.settings.webhook_allow_private).start()
     console.print("sending webhook deliveries; Ctrl-C stops", highlight=False)
     try:
         threading.Event().wait()

@@ -20,7 +20,8 @@ from labelwright.services.users import User
 
 
 class WebhookIn(BaseModel):
-    url: str = Field(description="where events are POSTed: an http:// or https:// URL")
+    url: str = Field(description="where events are POSTed: an http:// or https:// URL to a public address "
+                                 "(private ones only with the setting webhook_allow_private)")
     project: str | None = Field(default=None, description="a project (slug or id); none: every project (owners)")
     kinds: list[str] | str = Field(default="*", description="event kinds to send (a list), or '*' for all")
 
@@ -55,7 +56,8 @@ def build_router() -> APIRouter:
             project = access.project_for(store, body.project, user, "manager")[0]
         elif not user.is_owner:
             raise Forbidden("only an owner can add a webhook for every project: name a project you manage")
-        secret, hook = svc.create_webhook(store, body.url, project, body.kinds, by=user)
+        secret, hook = svc.create_webhook(store, body.url, project, body.kinds, by=user,
+                                          allow_private=request.app.state.settings.webhook_allow_private)
         return {**hook, "secret": secret}
 
     @r.get("/webhooks", summary="Webhooks the caller manages (owner: all; a manager: their projects')")

@@ -10,19 +10,27 @@ sends it, retrying with back-off (:data:`BACKOFF`).
 to sign with it), so whoever can read the database or its backups can sign requests too: protect them,
 and delete a webhook and make a new one to change a secret.
 
+**Destinations.** A webhook may not point at this machine or into a private network: loopback,
+private, link-local (cloud metadata services), unspecified, multicast, reserved and carrier-grade NAT
+addresses are refused (:func:`refused_because`), unless the owner sets ``webhook_allow_private``. The
+URL is checked when the webhook is added (:func:`check_url`: IP literals and ``localhost`` names,
+without DNS), and every address its host resolves to is checked again at each delivery, by the
+worker, which connects only to the address it checked (DNS can change in between).
+
 **Signing.** The body is the event's JSON. Each request carries ``X-Labelwright-Event`` (the kind),
 ``X-Labelwright-Delivery`` (the delivery id, the same on every retry: receivers use it to ignore
 repeats), ``X-Labelwright-Timestamp`` (unix seconds) and ``X-Labelwright-Signature: sha256=<hex>``,
-the HMAC-SHA256 with the secret of ``f"{timestamp}.".encode() + body``. A receiver checks it with
+the HMAC-SHA256 with the secret of ``f"{delivery_id}.{timestamp}.".encode() + body``: the delivery id
+and the timestamp cannot be changed without breaking the signature. A receiver checks it with
 :func:`verify_signature`::
 
     from labelwright.services.webhooks import verify_signature
 
     def handle(headers, body: bytes):
-        if not verify_signature(SECRET, headers["X-Labelwright-Timestamp"], body,
-                                headers["X-Labelwright-Signature"]):
+        if not verify_signature(SECRET, headers["X-Labelwright-Delivery"], headers["X-Labelwright-Timestamp"],
+                                body, headers["X-Labelwright-Signature"]):
             return 401  # not from us, altered, or older than 5 minutes (a replay)
-        ...
+        ...  # a delivery id already handled: answer 2xx and do nothing
         return 204  # any 2xx: delivered; anything else: sent again later
 """
 
@@ -30,7 +38,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
+import socket
 import time
 from urllib.parse import urlsplit
 
@@ -52,9 +62,9 @@ SIGNATURE_PREFIX = "sha256="
 # ---- signing --------------------------------------------------------------------------------------
 
 
-def signature(secret: str, timestamp: int | str, body: bytes) -> str:
-    """The ``X-Labelwright-Signature`` value for ``body`` sent at ``timestamp``."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+def signature(secret: str, delivery_id: int | str, timestamp: int | str, body: bytes) -> str:
+    """The ``X-Labelwright-Signature`` value of delivery ``delivery_id`` of ``body``, sent at ``timestamp``."""
+    mac = hmac.new(secret.encode(), f"{delivery_id}.{timestamp}.".encode() + body, hashlib.sha256)
     return SIGNATURE_PREFIX + mac.hexdigest()
 
 
@@ -63,15 +73,16 @@ def signed_headers(secret: str, kind: str, delivery_id: int, body: bytes, timest
     ts = int(time.time()) if timestamp is None else int(timestamp)
     return {"Content-Type": "application/json", "User-Agent": "labelwright-webhooks",
             "X-Labelwright-Event": kind, "X-Labelwright-Delivery": str(delivery_id),
-            "X-Labelwright-Timestamp": str(ts), "X-Labelwright-Signature": signature(secret, ts, body)}
+            "X-Labelwright-Timestamp": str(ts),
+            "X-Labelwright-Signature": signature(secret, delivery_id, ts, body)}
 
 
-def verify_signature(secret: str, timestamp: int | str | None, body: bytes, header: str | None,
-                     tolerance: float = 300, now: float | None = None) -> bool:
-    """True when ``header`` is the signature of ``body`` at ``timestamp`` with ``secret``, and the
-    timestamp is within ``tolerance`` seconds of ``now`` (default: the clock), which stops replays of
-    an old request. Compares in constant time."""
-    if not header or timestamp is None:
+def verify_signature(secret: str, delivery_id: int | str | None, timestamp: int | str | None, body: bytes,
+                     header: str | None, tolerance: float = 300, now: float | None = None) -> bool:
+    """True when ``header`` is the signature of delivery ``delivery_id`` of ``body`` at ``timestamp``
+    with ``secret``, and the timestamp is within ``tolerance`` seconds of ``now`` (default: the
+    clock), which stops replays of an old request. Compares in constant time."""
+    if not header or timestamp is None or delivery_id is None:
         return False
     try:
         ts = int(timestamp)
@@ -79,20 +90,85 @@ def verify_signature(secret: str, timestamp: int | str | None, body: bytes, head
         return False
     if abs((time.time() if now is None else now) - ts) > tolerance:
         return False
-    return hmac.compare_digest(signature(secret, ts, body), header.strip())
+    return hmac.compare_digest(signature(secret, str(delivery_id).strip(), ts, body), header.strip())
+
+
+# ---- destinations ---------------------------------------------------------------------------------
+
+CARRIER_GRADE_NAT = ipaddress.ip_network("100.64.0.0/10")  # not "private" to ipaddress, not public either
+# What makes an address refused, checked in this order (the first that applies names it).
+_REFUSED = (("is_loopback", "a loopback address (this machine)"),
+            ("is_link_local", "a link-local address (where cloud metadata services answer)"),
+            ("is_unspecified", "the unspecified address (this machine)"),
+            ("is_multicast", "a multicast address"),
+            ("is_private", "a private address"),
+            ("is_reserved", "a reserved address"))
+ALLOW_PRIVATE_HINT = ("private, loopback and link-local destinations are refused unless an owner sets "
+                      "webhook_allow_private (LABELWRIGHT_WEBHOOK_ALLOW_PRIVATE=1)")
+
+
+def refused_because(address) -> str | None:
+    """What ``address`` (an IP address or its text) is when webhooks may not be delivered there, such
+    as ``"a loopback address (this machine)"``; None for a public address. An IPv6 address that
+    carries an IPv4 one (IPv4-mapped ``::ffff:a.b.c.d``, 6to4 ``2002::/16``) is judged by both."""
+    ip = ipaddress.ip_address(address)
+    inner = (ip.ipv4_mapped or ip.sixtofour) if ip.version == 6 else None
+    if inner is not None and (why := _refused_kind(inner)):
+        return f"{inner} in IPv6 form, {why}"
+    return _refused_kind(ip)
+
+
+def _refused_kind(ip) -> str | None:
+    if ip.version == 4 and ip in CARRIER_GRADE_NAT:
+        return "a carrier-grade NAT address (100.64.0.0/10)"
+    return next((kind for attr, kind in _REFUSED if getattr(ip, attr)), None)
+
+
+def _literal_address(host: str):
+    """The IP address ``host`` spells, if it is one: standard forms, and the old IPv4 ones that
+    resolvers accept too (``127.1``, ``0x7f000001``, ``2130706433``); None for a name."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    if host and all(c in "0123456789abcdefx." for c in host):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            pass
+    return None
 
 
 # ---- webhooks -------------------------------------------------------------------------------------
 
 
-def check_url(url: str) -> str:
-    """``url`` if it is an absolute http(s) URL; a :class:`ValidationError` on field ``url`` if not."""
+def check_url(url: str, allow_private: bool = False) -> str:
+    """``url`` if it is an absolute http(s) URL to a destination webhooks may reach; a
+    :class:`ValidationError` on field ``url`` if not.
+
+    Without ``allow_private``, a host that is an IP literal must be public (:func:`refused_because`)
+    and ``localhost`` names are refused. Names are not resolved here (DNS can change, and adding a
+    webhook should not wait on it): the worker checks every resolved address at each delivery."""
     url = (url or "").strip()
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port  # .port raises on a port that is not a number
+    except ValueError as e:
+        raise ValidationError(f"not a URL: {url!r} ({e})", field="url") from None
     if parts.scheme not in ("http", "https"):
         raise ValidationError(f"a webhook URL starts with http:// or https://, not {url!r}", field="url")
-    if not parts.hostname:
+    if not host:
         raise ValidationError(f"a webhook URL needs a host name: {url!r}", field="url")
+    if allow_private:
+        return url
+    name = host.rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        why = "this machine"
+    else:
+        address = _literal_address(host)
+        why = refused_because(address) if address is not None else None
+    if why:
+        raise ValidationError(f"a webhook URL may not point at {host}, {why}: {ALLOW_PRIVATE_HINT}", field="url")
     return url
 
 
@@ -109,10 +185,12 @@ def check_kinds(kinds) -> str:
     return dumps(sorted(set(kinds)))
 
 
-def create_webhook(store, url: str, project=None, kinds="*", by=None) -> tuple[str, dict]:
+def create_webhook(store, url: str, project=None, kinds="*", by=None,
+                   allow_private: bool = False) -> tuple[str, dict]:
     """A webhook for ``project`` (None: every project). Returns ``(secret, webhook)``; the secret is
-    not shown again. Authorisation is the caller's (owners for every project, managers for theirs)."""
-    url, stored_kinds = check_url(url), check_kinds(kinds)
+    not shown again. Authorisation is the caller's (owners for every project, managers for theirs);
+    ``allow_private`` is ``Settings.webhook_allow_private`` (see :func:`check_url`)."""
+    url, stored_kinds = check_url(url, allow_private), check_kinds(kinds)
     secret = "lwhs_" + secrets.token_urlsafe(32)
     project_id = getattr(project, "id", None)
     with store.write() as conn:
