@@ -225,7 +225,7 @@ def test_money_is_exact(store, owner, make_annotator):
     assert pay_svc.to_minor("0.105", "USD") == 10 and pay_svc.to_minor("0.115", "USD") == 12  # half-even
     assert pay_svc.to_minor("150", "JPY") == 150 and pay_svc.money(1234, "KWD") == "1.234"
     assert pay_svc.money(-15, "USD") == "-0.15"
-    # a third of a cent an answer, 3 answers: each rounded once, never a float sum
+    # a third of a cent an answer, 3 answers: 0.9 cents in all, rounded once (never a float sum, never per entry)
     p = create_project(store, {**SPAM_SCHEMA, "slug": "tiny", "overlap": 1, "gold": {"rate": 0},
                                "pay": {"reward_per_item": "0.003", "hourly_rate": "0", "auto_approve_hours": 1}})
     add_items(store, p, [{"id": f"t{i}", "text": "x"} for i in range(3)])
@@ -236,8 +236,8 @@ def test_money_is_exact(store, owner, make_annotator):
         item = queue.claim_next(store, p, u, now=t0)
         queue.submit(store, item["id"], u, {"spam": "ham"}, now=t0)
     assert pay_svc.settle(store, p, now=t0 + 10)["reward"] == 0  # not yet approved: within the hour
-    assert pay_svc.settle(store, p, now=t0 + 3601)["reward"] == 0  # 0.003 rounds to 0 cents each: no entry
-    assert pay_svc.ledger_rows(store, p) == []
+    assert pay_svc.settle(store, p, now=t0 + 3601)["reward"] == 1  # running total 0.3, 0.6, 0.9 -> 0, 1, 1
+    assert [(r["amount"], r["period"]) for r in pay_svc.ledger_rows(store, p)] == [("0.01", pay_svc.iso_week(t0))]
     p2 = create_project(store, {**SPAM_SCHEMA, "slug": "odd", "overlap": 1, "gold": {"rate": 0},
                                 "pay": {"reward_per_item": "0.015", "auto_approve_hours": 0}})
     add_items(store, p2, [{"id": "o", "text": "x"}])
@@ -246,6 +246,47 @@ def test_money_is_exact(store, owner, make_annotator):
     queue.submit(store, item["id"], u, {"spam": "ham"}, now=t0)
     pay_svc.settle(store, p2, now=t0 + 1)
     assert [r["amount"] for r in pay_svc.ledger_rows(store, p2)] == ["0.02"]  # 1.5 cents: half to even
+
+
+def test_hourly_pay_is_rounded_once_per_annotator_and_week(store, owner, make_annotator):
+    # 3 s at 15.00 an hour is 1.25 cents: rounding each entry paid 1 cent (10.00 for 1,000 items).
+    p = create_project(store, {**SPAM_SCHEMA, "slug": "fast", "overlap": 1, "gold": {"rate": 0},
+                               "pay": {"hourly_rate": "15.00", "auto_approve_hours": 0}})
+    add_items(store, p, [{"id": f"f{i}", "text": "x"} for i in range(1001)])
+    ann, bob = make_annotator("ann")[0], make_annotator("bob")[0]
+    t0 = datetime(2026, 11, 16, 12, tzinfo=timezone.utc).timestamp()  # a Monday
+    items = [r[0] for r in _rows(store, "SELECT id FROM items WHERE project_id = :p ORDER BY id", p=p.id)]
+
+    def answer(user, item_ids, at):  # straight into the table: the pay rule is what is under test
+        with store.write() as conn:
+            for n, item_id in enumerate(item_ids):
+                conn.execute(text(
+                    "INSERT INTO annotations (item_id, project_id, user_id, answers, active_ms, revision, created_at, "
+                    "updated_at) VALUES (:i, :p, :u, '{\"spam\": \"ham\"}', 3000, 1, :t, :t)"),
+                    {"i": item_id, "p": p.id, "u": user.id, "t": at + n})
+
+    for part in range(4):  # 4 settles of 250 items each
+        answer(ann, items[part * 250:(part + 1) * 250], t0 + part * 1000)
+        pay_svc.settle(store, p, now=t0 + 86400)
+    answer(bob, items[1000:], t0)
+    next_week = t0 + 7 * 86400
+    answer(bob, items[:1], next_week)  # the same item, a week later: its own running total
+    assert pay_svc.settle(store, p, now=next_week + 1)["hourly"] == 2
+    assert pay_svc.settle(store, p, now=next_week + 2) == {"reward": 0, "hourly": 0, "reversal": 0, "bonus": 0}
+    rows = pay_svc.ledger_rows(store, p)
+    paid = {name: sum(r["amount_minor"] for r in rows if r["annotator"] == name) for name in ("ann", "bob")}
+    assert paid == {"ann": 1250, "bob": 2}  # 12.50, not 10.00; bob: 1.25 cents in each of two weeks -> 1 + 1
+    assert {r["amount_minor"] for r in rows if r["annotator"] == "ann"} == {1, 2}
+    assert {r["period"] for r in rows if r["annotator"] == "bob"} == {pay_svc.iso_week(t0), pay_svc.iso_week(next_week)}
+    assert {r["annotator"]: r["earnings"] for r in pay_svc.summary(store, p)} == {"ann": "12.50", "bob": "0.02"}
+    # A rejection in the middle: the week's total becomes 999 x 1.25 = 12.4875 -> 12.49, to the cent,
+    # by appending entries (the ledger keeps every earlier one as it was).
+    with store.write() as conn:
+        conn.execute(text("UPDATE annotations SET review_status = 'rejected' WHERE user_id = :u AND item_id = :i"),
+                     {"u": ann.id, "i": items[1]})
+    pay_svc.settle(store, p, now=next_week + 3)
+    after = pay_svc.ledger_rows(store, p)
+    assert after[:len(rows)] == rows and sum(r["amount_minor"] for r in after if r["annotator"] == "ann") == 1249
 
 
 def test_weekly_gold_bonus(store, owner, make_annotator):

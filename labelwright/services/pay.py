@@ -3,12 +3,19 @@
 A project's ``pay:`` settings give a reward per accepted submission and/or an hourly rate for the active
 time of accepted submissions, and an optional weekly bonus for gold accuracy. Amounts are written as
 decimal strings in the schema and kept as integer minor units (cents) in the database; arithmetic is
-:class:`decimal.Decimal`, rounded half-even once per entry. Never a float.
+exact (:class:`decimal.Decimal`, :class:`fractions.Fraction`), never a float. Earnings are rounded once per
+annotator and ISO week (the ``period``), never per entry: an entry is the step of a **running total**
+(the week's approved submissions in order), the exact amount so far rounded half-even to the currency's
+minor unit less what the earlier submissions were given. So the week's entries add up to its exact pay
+rounded once, whatever the number of items: 1,000 items of 3 s at 15.00 an hour earn 12.50 (1.25 cents
+each), where rounding every entry would pay 10.00.
 
 A submission is **approved** when a reviewer accepted or fixed it, or when nobody rejected it within
 ``auto_approve_hours`` of its submission. :func:`settle` brings the ledger up to date: for every
-submission it compares what it should have earned by now with what the ledger holds for it and appends
-the difference, as an earning (``reward``, ``hourly``) or a ``reversal`` (a rejection after approval).
+submission it compares what it should have earned by now (its step of the running total) with what the
+ledger holds for it and appends the difference, as an earning (``reward``, ``hourly``) or a ``reversal``
+(a rejection after approval, or a minor unit taken back when a decision on an earlier submission of
+the week moved the steps).
 Nothing is ever edited or deleted, so the ledger is a full history and settling twice changes nothing.
 Bonuses are per ISO week (``period`` ``2026-W48``): paid once when the week's gold accuracy is above the
 rule's mark over at least its number of gold answers.
@@ -22,8 +29,10 @@ from __future__ import annotations
 import csv
 import io
 import time
+from collections import defaultdict
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_EVEN, Decimal
+from fractions import Fraction
 
 from sqlalchemy import text
 
@@ -68,38 +77,59 @@ def _settings(project: Project):
     return pay
 
 
+class RunningTotal:
+    """A running sum of exact amounts (in minor units), rounded once: :meth:`add` returns the step, the new
+    total rounded half-even less the total rounded before it. The steps add up to the exact sum rounded
+    once, so nothing is lost to rounding however small and many the amounts."""
+
+    def __init__(self) -> None:
+        self.exact = Fraction(0)
+        self.rounded = 0
+
+    def add(self, amount: Fraction) -> int:
+        self.exact += amount
+        total = round(self.exact)  # a Fraction rounds half to even, exactly
+        step, self.rounded = total - self.rounded, total
+        return step
+
+
 def settle(store, project: Project, now: float | None = None) -> dict:
     """Append the ledger entries that bring every annotator's earnings up to date; returns counts."""
     pay = _settings(project)
     now = now or time.time()
     cur = pay.currency
-    reward = Decimal(pay.reward_per_item)
-    hourly = Decimal(pay.hourly_rate)
+    unit = 10 ** digits(cur)
+    reward = Fraction(Decimal(pay.reward_per_item)) * unit  # minor units per approved submission
+    per_ms = Fraction(Decimal(pay.hourly_rate)) * unit / 3_600_000  # minor units per active millisecond
     cutoff = now - pay.auto_approve_hours * 3600
     written = {"reward": 0, "hourly": 0, "reversal": 0, "bonus": 0}
     with store.write() as conn:
         if store.dialect == "postgresql":  # two settles of one project must not both append the same entries
             conn.execute(text("SELECT pg_advisory_xact_lock(7420003, :p)"), {"p": project.id})
         anns = conn.execute(text(
-            "SELECT id, user_id, active_ms, review_status, created_at FROM annotations WHERE project_id = :p"),
-            {"p": project.id}).all()
+            "SELECT id, user_id, active_ms, review_status, created_at FROM annotations WHERE project_id = :p "
+            "ORDER BY id"), {"p": project.id}).all()
         held: dict[tuple[int, str], int] = {}
         for ann_id, kind, note, total in conn.execute(text(
                 "SELECT annotation_id, kind, note, sum(amount_minor) FROM ledger WHERE project_id = :p "
                 "AND annotation_id IS NOT NULL GROUP BY annotation_id, kind, note"), {"p": project.id}):
             part = note if kind == "reversal" else kind
             held[ann_id, part] = held.get((ann_id, part), 0) + int(total)
+        # One running total per annotator, week and part: each approved submission is due its step.
+        totals: dict[tuple[int, str, str], RunningTotal] = defaultdict(RunningTotal)
         entries = []
         for ann_id, user_id, active_ms, status, created_at in anns:
             approved = status in ("accepted", "fixed") or (status == "pending" and created_at <= cutoff)
-            due = {"reward": to_minor(reward, cur) if approved else 0,
-                   "hourly": to_minor(hourly * Decimal(active_ms) / _MS_PER_HOUR, cur) if approved else 0}
-            for part, amount in due.items():
+            week = iso_week(created_at)
+            for part, exact in (("reward", reward), ("hourly", per_ms * int(active_ms))):
+                amount = 0
+                if approved:
+                    amount = totals[user_id, week, part].add(exact)
                 delta = amount - held.get((ann_id, part), 0)
                 if delta > 0:
-                    entries.append((user_id, part, delta, ann_id, None, None))
+                    entries.append((user_id, part, delta, ann_id, week, None))
                 elif delta < 0:
-                    entries.append((user_id, "reversal", delta, ann_id, None, part))
+                    entries.append((user_id, "reversal", delta, ann_id, week, part))
         entries += _bonuses(conn, project, now)
         for user_id, kind, amount, ann_id, period, note in entries:
             conn.execute(text(
