@@ -29,6 +29,7 @@ text              a string
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -361,6 +362,9 @@ class ProjectSchema(_Model):
         """
         if not isinstance(data, dict):
             raise ValidationError(f"an item must be an object, got {_kind(data)}", file=file, line=line)
+        for key, value in data.items():  # any field, shown or not: JSON has no NaN or Infinity
+            if type(value) is not str and (where := nonfinite_path(value, str(key))) is not None:
+                raise ValidationError(NONFINITE_MESSAGE, field=where, file=file, line=line)
         for f in self.fields:
             value = data.get(f.name)
             if value is None:
@@ -432,6 +436,25 @@ class ProjectSchema(_Model):
             except ValidationError as e:
                 raise ValidationError(e.message, field=f"{where}.{key}", file=file, line=line) from None
         return {q.name: out[q.name] for q in self.questions if q.name in out}
+
+
+NONFINITE_MESSAGE = ("NaN and Infinity are not JSON numbers and cannot be stored: leave the field out (or use "
+                     "null) for a missing value")
+
+
+def nonfinite_path(value: Any, path: str) -> str | None:
+    """Where the first NaN or infinite number in ``value`` is (``path``, ``path.key``, ``path[2]``), or None."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else path
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if (where := nonfinite_path(v, f"{path}.{k}")) is not None:
+                return where
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            if (where := nonfinite_path(v, f"{path}[{i}]")) is not None:
+                return where
+    return None
 
 
 def _kind(v) -> str:

@@ -61,6 +61,10 @@ def test_duplicates_within_one_file_are_kept_once(store, project, tmp_path):
     ('{"text": "x"}', "id", "missing item id"),
     ('{"id": 3, "text": "x", "turns": "hello"}', "turns", "list of {role, content}"),
     ('[1, 2]', None, "an item must be an object"),
+    # NaN and Infinity: Python's json writes and reads them, JSON has neither; never stored as null
+    ('{"id": 3, "text": "x", "score": NaN}', "score", "NaN and Infinity are not JSON numbers"),
+    ('{"id": 3, "text": "x", "m": {"s": [1, -Infinity]}}', "m.s[1]", "NaN and Infinity"),
+    ('{"id": 3, "text": "x", "big": 1e999}', "big", "NaN and Infinity"),
 ])
 def test_bad_line_stops_the_import_and_nothing_lands(store, project, tmp_path, bad_line, field, words):
     rows = [json.dumps({"id": i, "text": "ok"}) for i in range(6000)]  # more than one insert batch
@@ -107,9 +111,49 @@ def test_parquet_import_and_error_row(store, project, tmp_path):
     assert run_import(store, project, f)["inserted"] == 3
 
 
+def test_parquet_nan_and_infinity_are_refused_nulls_are_missing(store, project, tmp_path):
+    f = tmp_path / "a.parquet"
+    pq.write_table(pa.table({"id": [1, 2, 3], "text": ["a", "b", "c"], "score": [0.5, None, 1.0]}), f)
+    assert run_import(store, project, f)["inserted"] == 3  # a Parquet null is a missing value
+    with store.read() as conn:
+        assert json.loads(conn.execute(select(t.items.c.data).order_by(t.items.c.id)).scalars().all()[1]) == {
+            "id": 2, "text": "b"}
+    for column, field in ((pa.array([0.5, None, float("nan")]), "score"),
+                          (pa.array([[1.0], [float("inf")], []]), "score[0]"),
+                          (pa.array([{"x": 1.0}, {"x": 1.0}, {"x": float("-inf")}]), "score.x")):
+        pq.write_table(pa.table({"id": [4, 5, 6], "text": ["d", "e", "f"], "score": column}), f)
+        with pytest.raises(ValidationError) as e:
+            run_import(store, project, f)
+        assert (e.value.file, e.value.line, e.value.field) == (str(f), 3 if field != "score[0]" else 2, field)
+        assert "NaN and Infinity" in e.value.message
+    assert count(store, project) == 3
+
+
 def test_dataframe_import(store, project):
     df = pd.DataFrame({"id": [1, 2], "text": ["a", "b"], "score": [0.5, float("nan")]})
     assert import_items(store, project, read_dataframe(df), file="DataFrame")["inserted"] == 2
+    with store.read() as conn:  # a NaN cell is pandas' missing value: left out, as an empty CSV cell is
+        assert "score" not in json.loads(conn.execute(select(t.items.c.data).order_by(t.items.c.id.desc())).scalar())
+    for df, line, field in ((pd.DataFrame({"id": [3, 4], "text": ["c", "d"], "score": [1.0, float("inf")]}), 2, "score"),
+                            (pd.DataFrame({"id": [3], "text": ["c"], "scores": [[0.5, float("nan")]]}), 1, "scores[1]")):
+        with pytest.raises(ValidationError) as e:
+            import_items(store, project, read_dataframe(df), file="DataFrame")
+        assert (e.value.file, e.value.line, e.value.field) == ("DataFrame", line, field)
+    assert count(store, project) == 2
+
+
+def test_api_import_refuses_nan(http, store, project, owner):
+    from tests.conftest import bearer
+
+    body = '{"items": [{"id": "a", "text": "ok"}, {"id": "b", "text": "ok", "meta": {"score": NaN}}]}'
+    r = http.post("/api/v1/projects/chat/items", content=body, headers={**bearer(owner[1]),
+                                                                         "Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == "items[1].meta.score" and "NaN and Infinity" in r.json()["error"]
+    assert count(store, project) == 0
+    r = http.post("/api/v1/projects/chat/items", content=body.replace("NaN", "null"),
+                  headers={**bearer(owner[1]), "Content-Type": "application/json"})
+    assert r.status_code == 200 and count(store, project) == 2
 
 
 def test_unknown_format_and_missing_file(store, project, tmp_path):

@@ -2,13 +2,17 @@
 
 Each reader yields ``(line, record)`` pairs, where ``line`` is what an error message should point to
 (the 1-based line of a JSONL file, the first line of a CSV record, the 1-based row of a Parquet file or
-DataFrame). In CSV an empty cell is a missing value. Nothing is read into memory whole.
+DataFrame). In CSV an empty cell is a missing value, and so is a NaN cell of a DataFrame (pandas' own
+marker for one, as a read CSV's empty cells become). NaN and Infinity anywhere else (a JSONL token, a
+Parquet float, inside a list or an object) are values JSON cannot hold: the import refuses them, naming
+the file, line and field, rather than storing null. Nothing is read into memory whole.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import sys
 from pathlib import Path
@@ -17,6 +21,7 @@ from typing import Iterator
 import orjson
 
 from labelwright.errors import ValidationError
+from labelwright.schema import NONFINITE_MESSAGE, nonfinite_path
 
 FORMATS = ("jsonl", "csv", "parquet")
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
@@ -43,8 +48,25 @@ def read_jsonl(stream, file: str) -> Iterator[tuple[int, dict]]:
         try:
             record = orjson.loads(raw)
         except orjson.JSONDecodeError as e:
+            where = _nonfinite_field(raw)
+            if where is not None:
+                raise ValidationError(NONFINITE_MESSAGE, field=where, file=file, line=n) from None
             raise ValidationError(f"not valid JSON: {e}", file=file, line=n) from None
         yield n, record
+
+
+def _nonfinite_field(raw: bytes) -> str | None:
+    """The field of the first NaN or Infinity (or a number too large for a double) in a line that orjson
+    refused, read again with Python's json, which takes them; None when that is not why."""
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if (where := nonfinite_path(v, str(k))) is not None:
+                return where
+    return None
 
 
 def read_csv(stream, file: str, json_columns: frozenset[str] = frozenset()) -> Iterator[tuple[int, dict]]:
@@ -84,9 +106,7 @@ def read_csv(stream, file: str, json_columns: frozenset[str] = frozenset()) -> I
 
 
 def _clean(value):
-    """Arrow/pandas scalars to plain JSON values (NaN becomes missing)."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
+    """Arrow/pandas scalars to plain Python values (a NaN stays a NaN, for the import to refuse)."""
     if hasattr(value, "tolist"):
         return _clean(value.tolist())
     if isinstance(value, list):
@@ -118,7 +138,7 @@ def read_dataframe(df, name: str = "DataFrame") -> Iterator[tuple[int, dict]]:
         record = {}
         for col, v in zip(columns, values):
             v = _clean(v)
-            if v is not None:
+            if v is not None and not (isinstance(v, float) and math.isnan(v)):  # NaN: pandas' missing value
                 record[str(col)] = v
         yield n, record
 
