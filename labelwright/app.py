@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     from labelwright.api import build_router as api_router
     from labelwright.api.hot import HotRoutes
+    from labelwright.api.limits import BodyLimit
     from labelwright.api.webhooks import build_router as webhooks_router
     from labelwright.web import build_router as web_router, make_env, render_error
 
@@ -77,4 +78,5 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         store.ping()
         return {"ok": True, "version": __version__}
 
+    app.add_middleware(BodyLimit, settings=settings)  # added last: the outermost layer, HotRoutes' too
     return app

@@ -10,7 +10,8 @@ answers errors the same way (``{"error": ..., "field": ...}`` with the error's s
 
 Anything else (a browser session with its CSRF header, a body the fast path does not take as it is,
 another route) goes on to FastAPI unchanged, which answers it as before; the routes stay declared
-there, so they are documented in the OpenAPI schema as usual.
+there, so they are documented in the OpenAPI schema as usual. The body is read whole before it is
+looked at: :class:`labelwright.api.limits.BodyLimit`, outside this middleware, bounds its size.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from labelwright.services import users as users_svc
 _NEXT = re.compile(r"/api/v1/projects/([^/]+)/next")
 _SUBMIT = re.compile(r"/api/v1/items/([0-9]{1,18})/annotations")
 _BODY_FIELDS = frozenset(("answers", "active_ms", "idempotency_key"))
-MAX_BODY = 1 << 20  # larger bodies go to FastAPI, which enforces its own limit
 _JSON = [(b"content-type", b"application/json")]
 
 
@@ -59,6 +59,8 @@ class HotRoutes:
         if nxt is not None:
             return await self._answer(send, self._next(token, nxt.group(1)))
         body = await _read_body(receive)
+        if body is None:  # the client went away before sending all of it: nobody to answer
+            return
         parsed = _submission(body, content_type)
         if parsed is None:
             return await self.app(scope, _replay(body, receive), send)
@@ -92,19 +94,16 @@ class HotRoutes:
         await send({"type": "http.response.body", "body": body})
 
 
-async def _read_body(receive) -> bytes:
+async def _read_body(receive) -> bytes | None:
+    """The whole request body, or None if the client disconnected before sending all of it."""
     chunks = []
-    size = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            break
-        chunk = message.get("body", b"")
-        chunks.append(chunk)
-        size += len(chunk)
-        if not message.get("more_body") or size > MAX_BODY:
-            break
-    return b"".join(chunks)
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
 
 
 def _replay(body: bytes, receive):
@@ -123,8 +122,6 @@ def _replay(body: bytes, receive):
 def _submission(body: bytes, content_type: bytes | None) -> dict | None:
     """The body as a dict when it is exactly what AnnotationIn takes without converting anything; else None."""
     if content_type is None or content_type.split(b";")[0].strip().lower() != b"application/json":
-        return None
-    if len(body) > MAX_BODY:
         return None
     try:
         data = orjson.loads(body)
