@@ -232,17 +232,71 @@ def import_cmd(obj: Ctx, project, file, fmt):
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), default="jsonl",
               show_default=True, help="Output format.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output file.")
+@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
 @click.pass_obj
-def export_cmd(obj: Ctx, project, fmt, output):
-    """Export PROJECT's items, annotations and majority votes."""
-    from labelwright.services.export import write_export
+def export_cmd(obj: Ctx, project, fmt, output, force):
+    """Export PROJECT's items, annotations and majority votes (to a new file; --force replaces one)."""
+    from labelwright.services.export import csv_chunks, jsonl_lines, write_parquet
     from labelwright.services.projects import get_project
 
+    target = Path(output)
+    _check_output(target, force)
     store = obj.store()
     p = get_project(store, project)
+
+    def write(f):
+        if fmt == "parquet":
+            write_parquet(store, p, f)
+        else:
+            for chunk in (jsonl_lines if fmt == "jsonl" else csv_chunks)(store, p):
+                f.write(chunk)
+
     with console.status(f"exporting {p.slug} as {fmt}"):
-        write_export(store, p, fmt, output)
-    out.print(f"wrote {output} ({Path(output).stat().st_size:,} bytes)", highlight=False)
+        _write_new_file(target, force, write)
+    out.print(f"wrote {output} ({target.stat().st_size:,} bytes)", highlight=False)
+
+
+def _check_output(target: Path, force: bool) -> None:
+    folder = target.parent
+    if not folder.is_dir():
+        raise LabelwrightError(f"no folder {str(folder)!r} to write {target.name!r} in: create it first",
+                               file=str(target))
+    if os.path.lexists(target) and not force:
+        raise LabelwrightError("the file exists: pass --force to replace it, or choose another name",
+                               file=str(target))
+
+
+def _write_new_file(target: Path, force: bool, write) -> None:
+    """``write(binary_file)`` into a temporary file created afresh in ``target``'s folder (mkstemp: an
+    exclusive create, so never an existing file or a link planted there), then rename it onto ``target``.
+    Without ``force`` an existing ``target`` is never replaced. If anything fails the temporary file is
+    removed and ``target`` is left as it was."""
+    import tempfile
+
+    _check_output(target, force)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # the mode a plain new file gets (mkstemp makes it 0600)
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        if force:
+            os.replace(tmp, target)
+        else:
+            try:
+                os.link(tmp, target)  # fails if target appeared meanwhile: no overwrite without --force
+            except FileExistsError:
+                raise LabelwrightError("the file exists: pass --force to replace it, or choose another name",
+                                       file=str(target)) from None
+            except OSError:  # a file system without hard links
+                _check_output(target, force)
+                os.replace(tmp, target)
+    finally:
+        if os.path.lexists(tmp):
+            os.remove(tmp)
 
 
 @main.command()

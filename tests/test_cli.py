@@ -1,6 +1,7 @@
 """The command line, run the way a user runs it."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -99,6 +100,75 @@ def test_bad_schema_and_unknown_project(db, tmp_path):
     assert res.exit_code == 2 and "max (1) must be greater than min (3)" in res.output
     res = run(db, "export", "nope", "-o", str(tmp_path / "x.jsonl"), ok=False)
     assert res.exit_code == 2 and "no project 'nope'" in res.output
+
+
+@pytest.fixture
+def small_project(db, tmp_path):
+    schema = tmp_path / "s.yaml"
+    schema.write_text(SCHEMA_YAML)
+    run(db, "projects", "create", "--schema", str(schema))
+    data = tmp_path / "items.jsonl"
+    data.write_text("".join(json.dumps({"id": i, "text": f"t{i}"}) + "\n" for i in range(3)))
+    run(db, "import", "cli", str(data))
+    out = tmp_path / "out"
+    out.mkdir()
+    return out
+
+
+def test_export_never_follows_a_planted_part_file(db, small_project, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    planted = small_project / "x.jsonl.part"
+    planted.symlink_to(victim)
+    run(db, "export", "cli", "-o", str(small_project / "x.jsonl"))
+    assert victim.read_text() == "precious" and planted.is_symlink() and planted.resolve() == victim.resolve()
+    assert len((small_project / "x.jsonl").read_text().splitlines()) == 3
+    assert not (small_project / "x.jsonl").is_symlink()
+    assert sorted(f.name for f in small_project.iterdir()) == ["x.jsonl", "x.jsonl.part"]  # no temporary file left
+
+
+def test_export_replaces_a_file_only_with_force(db, small_project):
+    target = small_project / "x.csv"
+    target.write_text("keep me")
+    res = CliRunner().invoke(main, ["--db", db, "export", "cli", "--format", "csv", "-o", str(target)],
+                             env={"COLUMNS": "1000"})  # one line, unless a narrow terminal wraps it
+    assert res.exit_code == 2 and target.read_text() == "keep me"
+    assert len(res.output.strip().splitlines()) == 1 and "exists: pass --force" in res.output
+    run(db, "export", "cli", "--format", "csv", "-o", str(target), "--force")
+    assert target.read_text().startswith("item_id,") and len(target.read_text().splitlines()) == 4
+    assert [f.name for f in small_project.iterdir()] == ["x.csv"]
+    os.chmod(target, 0o644)
+    run(db, "export", "cli", "--format", "parquet", "-o", str(small_project / "x.parquet"))
+    assert len(pd.read_parquet(small_project / "x.parquet")) == 3
+    assert (small_project / "x.parquet").stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+
+def test_export_into_a_missing_folder_is_one_line(db, small_project):
+    res = CliRunner().invoke(main, ["--db", db, "export", "cli", "-o", str(small_project / "nope" / "x.jsonl")],
+                             env={"COLUMNS": "1000"})
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert len(res.output.strip().splitlines()) == 1 and "no folder" in res.output
+
+
+def test_a_failed_export_leaves_the_target_as_it_was(db, small_project, monkeypatch):
+    from labelwright.services import export
+
+    def broken(store, project):
+        yield b"half a line"
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(export, "jsonl_lines", broken)
+    target = small_project / "x.jsonl"
+    target.write_text("the old export")
+    res = CliRunner().invoke(main, ["--db", db, "export", "cli", "-o", str(target), "--force"])
+    assert isinstance(res.exception, RuntimeError)
+    assert target.read_text() == "the old export" and [f.name for f in small_project.iterdir()] == ["x.jsonl"]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def test_bad_database_url():
