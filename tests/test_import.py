@@ -185,3 +185,67 @@ def test_item_ids_follow_the_file_order(store, owner):
         rows = conn.execute(text("SELECT external_id, data FROM items ORDER BY id")).all()
     assert [r[0] for r in rows] == ["zeta", "alpha", "mid", "beta"]
     assert '"t":"1"' in rows[1][1]
+
+
+def test_a_large_sqlite_import_holds_the_database_only_to_insert(tmp_path):
+    """A 200,000-item import (as `labelwright import` runs it, on connections of its own: another process)
+    while an annotator claims and submits in another project: nothing fails, labelling goes on while
+    the file is read and checked (the import held the database from its first line before), and no
+    submission waits longer than the one transaction that inserts the checked rows."""
+    import threading
+    import time
+
+    import orjson
+
+    from labelwright.services import queue, users
+    from labelwright.services.access import set_member
+    from labelwright.services.items import add_items
+    from labelwright.services.projects import get_project
+    from labelwright.store import Store
+
+    url = f"sqlite:///{tmp_path / 'lw.db'}"
+    server, importer = Store(url, pool_size=2), Store(url, pool_size=2)
+    try:
+        server.migrate()
+        big = create_project(server, {**SCHEMA, "slug": "big"})
+        work = create_project(server, {**SCHEMA, "slug": "work", "overlap": 1})
+        add_items(server, work, [{"id": f"w{i}", "text": "x"} for i in range(5000)])
+        ann = users.create_user(server, "ann")
+        set_member(server, work, "ann", "annotator")
+        n = 200_000
+        f = tmp_path / "big.jsonl"
+        f.write_bytes(b"".join(orjson.dumps({"id": f"b{i:06d}", "text": f"item number {i} " * 8}) + b"\n"
+                               for i in range(n)))
+        done, result, marks = threading.Event(), {}, {}
+
+        def progress(seen):
+            if seen == n and "checked" not in marks:  # the first call with every record read and checked
+                marks["checked"] = time.perf_counter()
+
+        def run():
+            marks["start"] = time.perf_counter()
+            try:
+                records, _ = open_records(f)
+                result.update(import_items(importer, get_project(importer, "big"), records, file=str(f),
+                                           on_progress=progress))
+            finally:
+                marks["end"] = time.perf_counter()
+                done.set()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        submits = []  # (started, finished)
+        while not done.is_set():
+            t = time.perf_counter()
+            item = queue.claim_next(server, work, ann)
+            queue.submit(server, item["id"], ann, {"ok": "yes"})
+            submits.append((t, time.perf_counter()))
+        thread.join()
+        assert result["inserted"] == n and count(server, big) == n
+        halfway = (marks["start"] + marks["checked"]) / 2
+        assert sum(halfway < end < marks["checked"] for _, end in submits) >= 10, marks  # while checking
+        longest = max(end - start for start, end in submits)
+        assert longest < marks["end"] - marks["checked"] + 0.5, (longest, marks)
+    finally:
+        importer.close()
+        server.close()

@@ -1,16 +1,29 @@
-"""Adding items to a project: validate every record, then insert all of them in one transaction.
+"""Adding items to a project: check every record first, then insert them all in one transaction.
 
-An import is atomic: the first bad record raises a :class:`ValidationError` naming the file, line and
-field, the transaction rolls back, and nothing is imported. A record may carry gold answers in the
-schema's ``gold.field`` column (see :mod:`labelwright.services.gold`): they are checked, kept out of the
-item's data, and the item is marked gold (importing an item again with gold answers marks it too). Items are keyed by an external id (the
-schema's ``id_field``, else an ``id`` field, else a hash of the item's content), so importing the same
-items again adds nothing.
+An import lands whole or not at all. It runs in two steps:
+
+1. **Read and check**, holding no lock and no transaction: every record is validated and serialised, and
+   the rows to insert are spooled (in memory, then in a temporary file past 16 MiB, so memory stays flat).
+   The first bad record raises a :class:`ValidationError` naming the file, line and field, and nothing
+   has been written.
+2. **Insert**: one write transaction that only inserts the prepared rows (SQLite: ``executemany``;
+   PostgreSQL: ``COPY``) and marks the gold items. It commits everything or, on any error, nothing, and
+   a crash leaves nothing behind. On SQLite it is the only time the import holds the write lock, so
+   other writers (annotators' submissions) wait for the inserting, never for the reading of the file.
+   The inserting is still most of an import's time (about 2/3 of it), and atomic visibility needs it in
+   one transaction: a very large import still makes submissions wait for seconds (see docs/cli.md).
+
+A record may carry gold answers in the schema's ``gold.field`` column (see :mod:`labelwright.services.gold`):
+they are checked, kept out of the item's data, and the item is marked gold (importing an item again with
+gold answers marks it too). Items are keyed by an external id (the schema's ``id_field``, else an ``id``
+field, else a hash of the item's content), so importing the same items again adds nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
+import pickle
+import tempfile
 import time
 from typing import Callable, Iterable
 
@@ -23,6 +36,7 @@ from labelwright.services.gold import split_gold, store_gold
 from labelwright.services.projects import Project
 
 BATCH = 5_000
+SPOOL_BYTES = 16 * 2**20  # prepared rows kept in memory up to this, then in a temporary file
 
 
 def external_id(project: Project, data: dict) -> str:
@@ -40,53 +54,71 @@ def chat_fields(project: Project) -> frozenset[str]:
 
 def import_items(store, project: Project, records: Iterable[tuple[int, dict]], *, file: str | None = None,
                  on_progress: Callable[[int], None] | None = None) -> dict:
-    """Import ``(line, record)`` pairs; return counts of inserted and already-present items."""
+    """Import ``(line, record)`` pairs; return counts of inserted and already-present items.
+
+    ``on_progress(n)`` is called as records are read and checked (the long part), and once more at the end.
+    """
+    now = time.time()
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
+        seen, batches, gold = _prepare(project, records, spool, file=file, on_progress=on_progress)
+        spool.seek(0)
+        inserted = 0
+        with store.write() as conn:  # the import's only write: inserting rows already checked
+            writer = _writer(store, conn, project.id)
+            for _ in range(batches):
+                inserted += writer(pickle.load(spool), now)
+            if gold:
+                _mark_gold(conn, project, gold, now)
+    if on_progress:
+        on_progress(seen)
+    return {"received": seen, "inserted": inserted, "duplicates": seen - inserted, "gold": len(gold)}
+
+
+def _prepare(project: Project, records: Iterable[tuple[int, dict]], spool, *, file: str | None,
+             on_progress: Callable[[int], None] | None) -> tuple[int, int, dict[str, str]]:
+    """Check and serialise every record, writing ``(external_id, data)`` batches to ``spool``; return the
+    number of records, of batches, and the gold answers by external id. Touches no database."""
     schema = project.schema
     validate = schema.validate_item
-    now = time.time()
-    inserted = seen = 0
+    seen = batches = 0
     # The keys that carry gold answers: a set test per record, and a scan for any other "gold.<name>"
     # (an unknown question, which must be an error, not item data) only when a record's keys change.
     gold_keys = {schema.gold.field} | {f"{schema.gold.field}.{q.name}" for q in schema.questions}
     prefix = schema.gold.field + "."
     seen_keys: set = set()
     gold: dict[str, str] = {}
-    with store.write() as conn:
-        writer = _writer(store, conn, project.id)
-        batch: list[tuple[str, str]] = []
-        for line, record in records:
-            answers = None
-            if isinstance(record, dict):
-                if record.keys() != seen_keys:
-                    seen_keys = set(record)
-                    has_gold = any(k.startswith(prefix) for k in record) or not gold_keys.isdisjoint(record)
-                else:
-                    has_gold = not gold_keys.isdisjoint(record)
-                if has_gold:
-                    record = dict(record)
-                    answers = split_gold(schema, record, file=file, line=line)
-            validate(record, file=file, line=line)
-            try:
-                blob = orjson.dumps(record).decode()
-            except TypeError as e:
-                raise ValidationError(f"cannot store value: {e}", file=file, line=line) from None
-            ext = external_id(project, record)
-            batch.append((ext, blob))
-            if answers is not None:
-                gold[ext] = orjson.dumps(answers).decode()
-            seen += 1
-            if len(batch) >= BATCH:
-                inserted += writer(batch, now)
-                batch = []
-                if on_progress:
-                    on_progress(seen)
-        if batch:
-            inserted += writer(batch, now)
-        if gold:
-            _mark_gold(conn, project, gold, now)
-        if on_progress:
-            on_progress(seen)
-    return {"received": seen, "inserted": inserted, "duplicates": seen - inserted, "gold": len(gold)}
+    batch: list[tuple[str, str]] = []
+    for line, record in records:
+        answers = None
+        if isinstance(record, dict):
+            if record.keys() != seen_keys:
+                seen_keys = set(record)
+                has_gold = any(k.startswith(prefix) for k in record) or not gold_keys.isdisjoint(record)
+            else:
+                has_gold = not gold_keys.isdisjoint(record)
+            if has_gold:
+                record = dict(record)
+                answers = split_gold(schema, record, file=file, line=line)
+        validate(record, file=file, line=line)
+        try:
+            blob = orjson.dumps(record).decode()
+        except TypeError as e:
+            raise ValidationError(f"cannot store value: {e}", file=file, line=line) from None
+        ext = external_id(project, record)
+        batch.append((ext, blob))
+        if answers is not None:
+            gold[ext] = orjson.dumps(answers).decode()
+        seen += 1
+        if len(batch) >= BATCH:
+            pickle.dump(batch, spool, protocol=pickle.HIGHEST_PROTOCOL)
+            batches += 1
+            batch = []
+            if on_progress:
+                on_progress(seen)
+    if batch:
+        pickle.dump(batch, spool, protocol=pickle.HIGHEST_PROTOCOL)
+        batches += 1
+    return seen, batches, gold
 
 
 def _mark_gold(conn, project: Project, gold: dict[str, str], now: float) -> None:
