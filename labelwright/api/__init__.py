@@ -7,14 +7,14 @@ an ``X-CSRF-Token`` header on every request that changes something.
 from __future__ import annotations
 
 import tempfile
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
-from labelwright.errors import Forbidden, Unauthorized, ValidationError
+from labelwright.errors import Forbidden, NotFound, Unauthorized, ValidationError
 from labelwright.services import access
 from labelwright.services import audit
 from labelwright.services import export as export_svc
@@ -26,6 +26,28 @@ from labelwright.services.users import User
 
 SESSION_COOKIE = "lw_session"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def path_id(what: str):
+    """The type of an id in a route's path (API and pages alike): an integer. One no database can hold
+    (below 1 or above 2**63 - 1) answers ``404 no <what> N``, exactly as an id that names nothing does."""
+    def in_range(value: int) -> int:
+        if not 1 <= value <= access.MAX_ID:
+            # NotFound is no ValueError, so pydantic passes it on: the route answers it as it answers a
+            # missing id (a rendered page for the UI), never a 422 about its parameters.
+            raise NotFound(f"no {what} {value}")
+        return value
+    return Annotated[int, Path(description=f"the {what}'s id"), AfterValidator(in_range)]
+
+
+ItemId = path_id("item")
+AnnotationId = path_id("annotation")
+TokenId = path_id("API token")
+InviteId = path_id("invite")
+WebhookId = path_id("webhook")
+DeliveryId = path_id("delivery")
+# ?before=<id>, paging back through a log: out of range is a 422 like any bad query parameter.
+Before = Annotated[int | None, Query(ge=1, le=access.MAX_ID, description="only entries older than this id")]
 
 
 async def current_user(request: Request) -> User:
@@ -173,7 +195,7 @@ def build_router() -> APIRouter:
 
     @r.delete("/tokens/{token_id}", status_code=204,
               summary="Revoke an API token (the caller's own; owners: anyone's)")
-    def revoke_token(token_id: int, request: Request, user: User = Depends(current_user)):
+    def revoke_token(token_id: TokenId, request: Request, user: User = Depends(current_user)):
         users_svc.revoke_token(_store(request), token_id, user)
         return Response(status_code=204)
 
@@ -206,7 +228,7 @@ def build_router() -> APIRouter:
         return invites.list_invites(_store(request), None if user.is_owner else user)
 
     @r.delete("/invites/{invite_id}", status_code=204, summary="Revoke an invite (owner, or its creator)")
-    def revoke_invite(invite_id: int, request: Request, user: User = Depends(current_user)):
+    def revoke_invite(invite_id: InviteId, request: Request, user: User = Depends(current_user)):
         from labelwright.services import invites
 
         invites.revoke_invite(_store(request), invite_id, user)
@@ -214,7 +236,7 @@ def build_router() -> APIRouter:
 
     @r.get("/audit", summary="The audit log, newest first (owner; a project's managers with ?project=)")
     def audit_log(request: Request, project: str | None = None, limit: int = Query(200, ge=1, le=5000),
-                  before: int | None = None, user: User = Depends(current_user)):
+                  before: Before = None, user: User = Depends(current_user)):
         store = _store(request)
         if project is None:
             access.require_org(user, "owner")
@@ -224,7 +246,7 @@ def build_router() -> APIRouter:
     @r.post("/users", status_code=201, summary="Create a user; returns an API token and a sign-in link (owner)")
     def create_user(body: UserIn, request: Request, _: User = Depends(owner)):
         store = _store(request)
-        projects = [projects_svc.get_project(store, ref) for ref in body.projects]
+        projects = [access.project_for(store, ref, _)[0] for ref in body.projects]
         user = users_svc.create_user(store, body.name, body.role, body.password)
         for p in projects:
             access.set_member(store, p, user.name, body.project_role, by=_)
@@ -311,7 +333,7 @@ def build_router() -> APIRouter:
                 for i, g in sorted(gold_svc.gold_answers(*_managed(request, project, user)).items())]
 
     @r.put("/projects/{project}/items/{item_id}/gold", summary="Mark an item as gold with its answers (manager)")
-    def set_gold(project: str, item_id: int, body: GoldIn, request: Request, user: User = Depends(current_user)):
+    def set_gold(project: str, item_id: ItemId, body: GoldIn, request: Request, user: User = Depends(current_user)):
         from labelwright.services import gold as gold_svc
 
         store, p = _managed(request, project, user)
@@ -319,7 +341,7 @@ def build_router() -> APIRouter:
 
     @r.delete("/projects/{project}/items/{item_id}/gold", status_code=204,
               summary="Make a gold item an ordinary one again (manager)")
-    def unset_gold(project: str, item_id: int, request: Request, user: User = Depends(current_user)):
+    def unset_gold(project: str, item_id: ItemId, request: Request, user: User = Depends(current_user)):
         from labelwright.services import gold as gold_svc
 
         store, p = _managed(request, project, user)
@@ -404,23 +426,23 @@ def build_router() -> APIRouter:
 
     @r.post("/items/{item_id}/annotations", status_code=201,
             summary="Submit answers for an item (201 created, 200 replay of the same idempotency key)")
-    async def submit(item_id: int, body: AnnotationIn, request: Request, user: User = Depends(current_user),
+    async def submit(item_id: ItemId, body: AnnotationIn, request: Request, user: User = Depends(current_user),
                      idempotency_key: str | None = Header(default=None)):
         status, out = await submit_answers(_store(request), item_id, user, body.answers, body.active_ms,
                                            body.idempotency_key or idempotency_key)
         return Response(out, status_code=status, media_type="application/json")
 
     @r.put("/annotations/{annotation_id}", summary="Amend one of the caller's recent annotations")
-    def amend(annotation_id: int, body: AmendIn, request: Request, user: User = Depends(current_user)):
+    def amend(annotation_id: AnnotationId, body: AmendIn, request: Request, user: User = Depends(current_user)):
         return queue_svc.amend(_store(request), annotation_id, user, body.answers, active_ms=body.active_ms)
 
     @r.post("/items/{item_id}/skip", status_code=204, summary="Skip an item (never offered to the caller again)")
-    def skip(item_id: int, request: Request, user: User = Depends(current_user)):
+    def skip(item_id: ItemId, request: Request, user: User = Depends(current_user)):
         queue_svc.skip(_store(request), item_id, user)
         return Response(status_code=204)
 
     @r.post("/items/{item_id}/release", status_code=204, summary="Give back the caller's lease on an item")
-    def release(item_id: int, request: Request, user: User = Depends(current_user)):
+    def release(item_id: ItemId, request: Request, user: User = Depends(current_user)):
         queue_svc.release(_store(request), item_id, user)
         return Response(status_code=204)
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from labelwright.api import current_user
+from labelwright.api import DeliveryId, WebhookId, current_user
 from labelwright.errors import Forbidden
 from labelwright.services import access
 from labelwright.services import webhooks as svc
@@ -35,12 +35,12 @@ def _store(request: Request):
 
 
 def _webhook_for(store, webhook_id: int, user: User) -> dict:
-    """The webhook, once the caller may manage it (owners: all; a project's managers: their project's)."""
+    """The webhook, once the caller may manage it (owners: all; a project's managers: their project's).
+    Anyone else learns neither its project nor whether it is one for every project."""
     hook = svc.get_webhook(store, webhook_id)
-    if hook["project_id"] is None:
-        access.require_org(user, "owner")
-    else:
-        access.project_for(store, hook["project_id"], user, "manager")
+    managed = svc.managed_project_ids(store, user)
+    if managed is not None and hook["project_id"] not in managed:
+        raise Forbidden(f"only an owner or a manager of its project can manage webhook {webhook_id}")
     return hook
 
 
@@ -73,20 +73,20 @@ def build_router() -> APIRouter:
         return svc.list_webhooks(store, managed, include_global=managed is None)
 
     @r.patch("/webhooks/{webhook_id}", summary="Deactivate or reactivate a webhook")
-    def patch_webhook(webhook_id: int, body: WebhookPatch, request: Request, user: User = Depends(current_user)):
+    def patch_webhook(webhook_id: WebhookId, body: WebhookPatch, request: Request, user: User = Depends(current_user)):
         store = _store(request)
         _webhook_for(store, webhook_id, user)
         return svc.set_active(store, webhook_id, body.active, by=user)
 
     @r.delete("/webhooks/{webhook_id}", status_code=204, summary="Delete a webhook and its delivery log")
-    def delete_webhook(webhook_id: int, request: Request, user: User = Depends(current_user)):
+    def delete_webhook(webhook_id: WebhookId, request: Request, user: User = Depends(current_user)):
         store = _store(request)
         _webhook_for(store, webhook_id, user)
         svc.delete_webhook(store, webhook_id, by=user)
         return Response(status_code=204)
 
     @r.get("/webhooks/{webhook_id}/deliveries", summary="A webhook's delivery log, newest first")
-    def deliveries(webhook_id: int, request: Request,
+    def deliveries(webhook_id: WebhookId, request: Request,
                    status: Literal["pending", "delivered", "failed"] | None = Query(None),
                    limit: int = Query(100, ge=1, le=1000), user: User = Depends(current_user)):
         store = _store(request)
@@ -95,7 +95,7 @@ def build_router() -> APIRouter:
 
     @r.post("/webhooks/{webhook_id}/deliveries/{delivery_id}/retry", status_code=202,
             summary="Send a delivery again now (the worker sends it within a second or so)")
-    def retry(webhook_id: int, delivery_id: int, request: Request, user: User = Depends(current_user)):
+    def retry(webhook_id: WebhookId, delivery_id: DeliveryId, request: Request, user: User = Depends(current_user)):
         store = _store(request)
         _webhook_for(store, webhook_id, user)
         return svc.redeliver(store, webhook_id, delivery_id, by=user)

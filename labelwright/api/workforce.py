@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from labelwright.api import _managed, current_user
+from labelwright.api import AnnotationId, ItemId, _managed, current_user
 from labelwright.errors import ValidationError
 from labelwright.services import home, messages, pay, qualification, review
 from labelwright.services.users import User
@@ -70,7 +70,7 @@ def build_router() -> APIRouter:
 
     @r.post("/projects/{project}/qualification/{item_id}",
             summary="Answer one item of the qualification test; returns the status (graded after the last)")
-    def qualification_answer(project: str, item_id: int, body: AnswersIn, request: Request,
+    def qualification_answer(project: str, item_id: ItemId, body: AnswersIn, request: Request,
                              user: User = Depends(current_user)):
         store, p = _managed(request, project, user, "annotator")
         return qualification.answer(store, p, user, item_id, body.answers)
@@ -86,7 +86,7 @@ def build_router() -> APIRouter:
 
     @r.post("/projects/{project}/review/{annotation_id}",
             summary="Accept, fix (with corrected answers) or reject (with feedback) a submission")
-    def review_decide(project: str, annotation_id: int, body: DecisionIn, request: Request,
+    def review_decide(project: str, annotation_id: AnnotationId, body: DecisionIn, request: Request,
                       user: User = Depends(current_user)):
         store, p = _managed(request, project, user, "reviewer")
         return review.decide(store, p, user, annotation_id, body.decision, fixed_answers=body.answers,

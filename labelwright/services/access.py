@@ -13,7 +13,9 @@ project: items, gold, quality, export, members, pauses and blocks). A user's pro
 their organisation role (an annotator cannot be made a project's manager). Owners need no membership.
 
 A blocked member sees nothing of the project and their leases in it are released; non-members get 403
-naming the project, so a person knows whom to ask.
+naming the project as they named it (a slug they typed, so they know whom to ask; an id stays an id, so
+trying ids teaches nobody a project's name). Things reached by their own id (an item, an annotation)
+answer a non-member 404, exactly as if they did not exist: see :func:`require`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ PROJECT_ROLES = ("annotator", "reviewer", "manager")
 RANK = {"annotator": 1, "reviewer": 2, "manager": 3, "owner": 4}
 NEEDS = {"annotator": "a member of", "reviewer": "a reviewer in", "manager": "a manager of",
          "owner": "an owner to manage"}
+MAX_ID = 2**63 - 1  # ids are signed 64-bit integers on both databases: a larger number names nothing
 
 _PROJECT_FOR = (f"SELECT {', '.join('p.' + c.strip() for c in PROJECT_COLUMNS.split(','))}, "
                 "m.role, m.status FROM projects p LEFT JOIN memberships m "
@@ -41,22 +44,27 @@ _PROJECT_BY_ID, _PROJECT_BY_SLUG = _PROJECT_FOR.format(key="id"), _PROJECT_FOR.f
 def project_for(store, ref: int | str, user, at_least: str = "annotator") -> tuple[Project, str]:
     """The project ``ref`` (slug or id) and the caller's role in it, in one lookup; raises
     :class:`Forbidden` unless that role is at least ``at_least``."""
-    if isinstance(ref, str) and ref.isdigit():
+    if isinstance(ref, str) and ref.isascii() and ref.isdigit():
         ref = int(ref)
+    if isinstance(ref, int) and not 0 <= ref <= MAX_ID:
+        raise NotFound(f"no project {ref!r}")
     row = store.lookup(_PROJECT_BY_ID if isinstance(ref, int) else _PROJECT_BY_SLUG, {"r": ref, "u": user.id})
     if row is None:
         raise NotFound(f"no project {ref!r}")
     project = project_from_row(store, row[:8])
     role = "owner" if user.role == "owner" else (row[8] if row[9] == "active" else None)
-    _check(project, role, at_least)
+    _check(project, role, at_least, named=str(ref) if isinstance(ref, int) else None)
     return project, role
 
 
-def _check(project: Project, role: str | None, at_least: str) -> None:
+def _check(project: Project, role: str | None, at_least: str, named: str | None = None) -> None:
+    """Refuse unless ``role`` is at least ``at_least``; ``named``: how the caller named the project
+    (default: its slug)."""
+    named = named or repr(project.slug)
     if role is None:
-        raise Forbidden(f"you are not a member of project {project.slug!r}; ask its manager to add you")
+        raise Forbidden(f"you are not a member of project {named}; ask its manager to add you")
     if RANK[role] < RANK[at_least]:
-        raise Forbidden(f"this needs {NEEDS[at_least]} project {project.slug!r}; you are {_a(role)} there")
+        raise Forbidden(f"this needs {NEEDS[at_least]} project {named}; you are {_a(role)} there")
 
 
 def _a(role: str) -> str:
@@ -72,8 +80,15 @@ def role_in(store, user, project: Project) -> str | None:
     return row[0] if row is not None and row[1] == "active" else None
 
 
-def require(store, user, project: Project, at_least: str = "annotator") -> str:
+def require(store, user, project: Project, at_least: str = "annotator", *, missing: str | None = None) -> str:
+    """The user's role in ``project``, once it is at least ``at_least``.
+
+    For a thing reached by its own id (an item, an annotation), pass ``missing``: the message of the
+    :class:`NotFound` it answers when there is no such thing (``"no item 12"``). A caller who is not a
+    member of its project (or is blocked there) gets exactly that, not a 403 naming the project."""
     role = role_in(store, user, project)
+    if role is None and missing is not None:
+        raise NotFound(missing)
     _check(project, role, at_least)
     return role
 

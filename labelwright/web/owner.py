@@ -10,6 +10,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
+from labelwright.api import ItemId
 from labelwright.consensus import majority
 from labelwright.errors import ValidationError
 from labelwright.services import gold as gold_svc
@@ -33,7 +34,7 @@ def _render_item(request: Request, project, item: dict, *, status: int = 200, st
                   majority=majority(schema, answers) if answers else {}, form_error=form_error)
 
 
-def item_page(slug: str, item_id: int, request: Request):
+def item_page(slug: str, item_id: ItemId, request: Request):
     _, store, project = project_for_page(slug, request, "manager")
     return _render_item(request, project, items_svc.item_detail(store, project, item_id))
 
@@ -75,12 +76,12 @@ def add_routes(r):
     r.add_api_route("/projects/{slug}/items/{item_id}", item_page, methods=["GET"])
 
     @r.post("/projects/{slug}/items/{item_id}/gold")
-    async def gold(slug: str, item_id: int, request: Request):
+    async def gold(slug: str, item_id: ItemId, request: Request):
         form = await request.form()
         return await run_in_threadpool(save_gold, slug, item_id, request, form)
 
     @r.post("/projects/{slug}/items/{item_id}/gold/remove")
-    async def gold_remove(slug: str, item_id: int, request: Request):
+    async def gold_remove(slug: str, item_id: ItemId, request: Request):
         form = await request.form()
         return await run_in_threadpool(remove_gold, slug, item_id, request, form)
 

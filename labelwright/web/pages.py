@@ -18,6 +18,7 @@ from fastapi import Request
 from fastapi.responses import FileResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
+from labelwright.api import AnnotationId, ItemId
 from labelwright.errors import Conflict, Forbidden, NotFound, ValidationError
 from labelwright.schema import ProjectSchema
 from labelwright.services import access
@@ -77,7 +78,7 @@ def parse_answers(schema: ProjectSchema, form) -> FormAnswers:
         elif q.type == "ranking":
             ranks = {c: _text(form.get(f"{name}.rank.{c}")).strip() for c in q.candidates}
             out.state[name] = ranks
-            given = {c: int(r) for c, r in ranks.items() if r.isdigit()}
+            given = {c: int(r) for c, r in ranks.items() if r.isascii() and r.isdigit() and len(r) < 10}
             if not given:
                 continue
             if len(set(given.values())) != len(given):
@@ -280,7 +281,11 @@ def _item_form(slug: str, item_id: int, request: Request, form):
     check_csrf(session, _text(form.get("csrf")))
     store = _store(request)
     project = access.project_for(store, slug, session.user)[0]
-    if queue_svc.project_of_item(store, item_id).id != project.id:
+    try:
+        elsewhere = queue_svc.project_of_item(store, item_id).id != project.id
+    except NotFound:
+        elsewhere = True
+    if elsewhere:  # one answer for a missing item and another project's: the page says nothing of which
         raise NotFound(f"no item {item_id} in project {project.slug!r}")
     return session, store, project
 
@@ -334,7 +339,7 @@ def _render_amend(request: Request, project, entry: dict, older: dict | None, **
                         back_url=_history_url(project, older), **kwargs)
 
 
-def amend_page(slug: str, annotation_id: int, request: Request):
+def amend_page(slug: str, annotation_id: AnnotationId, request: Request):
     session = current_session(request)
     project = access.project_for(_store(request), slug, session.user)[0]
     entry, older = _amendable(request, project, annotation_id)
@@ -452,19 +457,19 @@ def add_routes(r):
     r.add_api_route("/projects/{slug}/label", label_page, methods=["GET"])
 
     @r.post("/projects/{slug}/items/{item_id}/submit")
-    async def submit(slug: str, item_id: int, request: Request):
+    async def submit(slug: str, item_id: ItemId, request: Request):
         form = await request.form()
         return await run_in_threadpool(submit_answers, slug, item_id, request, form)
 
     @r.post("/projects/{slug}/items/{item_id}/skip")
-    async def skip(slug: str, item_id: int, request: Request):
+    async def skip(slug: str, item_id: ItemId, request: Request):
         form = await request.form()
         return await run_in_threadpool(skip_item, slug, item_id, request, form)
 
     r.add_api_route("/projects/{slug}/history/{annotation_id}", amend_page, methods=["GET"])
 
     @r.post("/projects/{slug}/history/{annotation_id}")
-    async def amend(slug: str, annotation_id: int, request: Request):
+    async def amend(slug: str, annotation_id: AnnotationId, request: Request):
         form = await request.form()
         return await run_in_threadpool(amend_answers, slug, annotation_id, request, form)
 

@@ -10,6 +10,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
+from labelwright.api import AnnotationId, Before, ItemId
 from labelwright.errors import ValidationError
 from labelwright.services import access, pay, qualification, review
 from labelwright.web import current_session, project_for_page, render
@@ -72,7 +73,7 @@ def pay_page(slug: str, request: Request):
                   settings=project.schema.pay)
 
 
-def audit_page(request: Request, before: int | None = None):
+def audit_page(request: Request, before: Before = None):
     from labelwright.services import audit
     from labelwright.web.pages import _when
 
@@ -86,14 +87,14 @@ def audit_page(request: Request, before: int | None = None):
 def add_routes(r):
     r.add_api_route("/audit", audit_page, methods=["GET"])
     @r.post("/projects/{slug}/qualification/{item_id}")
-    async def answer(slug: str, item_id: int, request: Request):
+    async def answer(slug: str, item_id: ItemId, request: Request):
         form = await request.form()
         return await run_in_threadpool(qualification_answer, slug, item_id, request, form)
 
     r.add_api_route("/projects/{slug}/review", review_page, methods=["GET"])
 
     @r.post("/projects/{slug}/review/{annotation_id}")
-    async def decide(slug: str, annotation_id: int, request: Request):
+    async def decide(slug: str, annotation_id: AnnotationId, request: Request):
         form = await request.form()
         return await run_in_threadpool(review_decide, slug, annotation_id, request, form)
 
