@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     @app.exception_handler(LabelwrightError)
     async def _lw_error(request: Request, exc: LabelwrightError):
         if request.url.path.startswith("/api/"):
-            return JSONResponse(exc.to_dict(), status_code=exc.status)
+            return JSONResponse(exc.to_dict(), status_code=exc.status, headers=getattr(exc, "headers", None))
         return render_error(request, exc)
 
     @app.exception_handler(RequestValidationError)

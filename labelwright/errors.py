@@ -59,3 +59,17 @@ class Forbidden(LabelwrightError):
 
 class Unauthorized(LabelwrightError):
     status = 401
+
+
+class TooManyAttempts(LabelwrightError):
+    """Too many failed attempts lately: refused without looking, until ``retry_after`` seconds have passed."""
+
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int, field: str | None = None):
+        super().__init__(message, field=field)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}

@@ -150,6 +150,15 @@ def bearer(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
 
 
+def post_login(http, name: str, password: str, next: str = "/", **kwargs):
+    """Sign in through the form as a browser does: ``GET /login`` (which sets the form's CSRF cookie), then
+    ``POST /login`` with the form's ``csrf`` field. Returns the POST's response."""
+    import re
+
+    token = re.search(r'name="csrf" value="([^"]+)"', http.get("/login").text).group(1)
+    return http.post("/login", data={"name": name, "password": password, "next": next, "csrf": token}, **kwargs)
+
+
 SPAM_SCHEMA = {
     "name": "Spam test",
     "slug": "spam",

@@ -15,7 +15,7 @@ from labelwright.services import access, audit, events, invites, queue, webhooks
 from labelwright.services import users as users_svc
 from labelwright.services.items import add_items
 from labelwright.services.projects import create_project
-from tests.conftest import SPAM_SCHEMA, bearer, join
+from tests.conftest import SPAM_SCHEMA, bearer, join, post_login
 
 # Who may use each route. "anyone": signed in; "member": annotator or above in the project;
 # "reviewer" / "manager": at least that in the project; "org-manager": a manager or owner of the
@@ -212,7 +212,7 @@ def _request(http, method: str, path: str, w: dict, caller: str, n: int):
         "/api/v1/projects/{project}/items/{item_id}/gold": {"answers": {"spam": "ham"}},
         "/api/v1/items/{item_id}/annotations": {"answers": {"spam": "ham"}},
         "/api/v1/annotations/{annotation_id}": {"answers": {"spam": "ham"}},
-        "/api/v1/me/password": {"current": _password(caller), "new": _password(caller)},
+        "/api/v1/me/password": {"current": _password(caller), "new": _password(caller), "keep_tokens": True},
         "/api/v1/invites": {"project": "spam", "role": "annotator"},
         "/api/v1/users/{name}": {},
         "/api/v1/projects/{project}/qualification/{item_id}": {"answers": {"spam": "ham"}},
@@ -248,7 +248,7 @@ def _sign_in(http, caller: str) -> None:
     http.csrf = None
     if caller == "anonymous":
         return
-    r = http.post("/login", data={"name": caller, "password": _password(caller)}, follow_redirects=False)
+    r = post_login(http, caller, _password(caller), follow_redirects=False)
     assert r.status_code == 303, (caller, r.text)
     http.csrf = re.search(r'name="csrf" value="([^"]+)"', http.get("/account").text).group(1)
 

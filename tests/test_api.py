@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from labelwright.client import ApiError, Client
-from tests.conftest import SPAM_SCHEMA, bearer
+from tests.conftest import SPAM_SCHEMA, bearer, post_login
 
 
 def test_openapi_document_lists_the_contract(http):
@@ -34,8 +34,7 @@ def test_authentication_and_roles(http, owner, make_annotator, spam_project):
 
 def test_cookie_session_needs_csrf_header(http, store, make_annotator, spam_project):
     make_annotator("cara", password="cara-password")
-    r = http.post("/login", data={"name": "cara", "password": "cara-password", "next": "/"},
-                  follow_redirects=False)
+    r = post_login(http, "cara", "cara-password", follow_redirects=False)
     assert r.status_code == 303
     assert http.get("/api/v1/me").json()["name"] == "cara"
     r = http.post("/api/v1/projects/spam/next")

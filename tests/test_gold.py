@@ -12,7 +12,7 @@ from labelwright.services import gold as gold_svc
 from labelwright.services import queue
 from labelwright.services.items import add_items, import_items
 from labelwright.services.projects import create_project, get_project, progress
-from tests.conftest import bearer
+from tests.conftest import bearer, post_login
 
 SECRET = "GOLD-SECRET-7731"  # a gold answer that appears nowhere else, so a leak is easy to spot
 
@@ -179,7 +179,7 @@ def test_gold_answers_never_reach_an_annotator(http, store, project, make_annota
     for a in ann_ids:
         bodies.append(http.put(f"/api/v1/annotations/{a}", json={"answers": {"spam": "spam"}}, headers=h).text)
     # the browser: sign in, open the labelling page and the amend pages of every answer
-    r = http.post("/login", data={"name": "ann", "password": "ann-password-1"}, follow_redirects=True)
+    r = post_login(http, "ann", "ann-password-1", follow_redirects=True)
     assert r.status_code == 200
     bodies.append(http.get("/projects/goldtest/label").text)
     for a in ann_ids:

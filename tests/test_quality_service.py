@@ -11,7 +11,7 @@ from labelwright.services import queue, users
 from labelwright.services.items import add_items
 from labelwright.services.projects import create_project
 from labelwright.services.quality import project_quality
-from tests.conftest import SHARED, bearer, join
+from tests.conftest import SHARED, bearer, join, post_login
 
 WSD = SHARED / "snow2008_wsd" / "labels.csv"
 
@@ -83,10 +83,10 @@ def test_api_and_cli(http, store, owner, make_annotator, wsd_project, db_url):
 
 def test_quality_page(http, store, owner, make_annotator, wsd_project):
     make_annotator("nosy", password="nosy-password")
-    http.post("/login", data={"name": "nosy", "password": "nosy-password", "next": "/"})
+    post_login(http, "nosy", "nosy-password")
     assert http.get("/projects/wsd/quality").status_code == 403
     http.cookies.clear()
-    http.post("/login", data={"name": "olive", "password": "owner-password", "next": "/"})
+    post_login(http, "olive", "owner-password")
     r = http.get("/projects/wsd/quality")
     assert r.status_code == 200
     assert "Confusion: sense" in r.text and "likely spammer" in r.text and "clicker" in r.text

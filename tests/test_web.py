@@ -15,7 +15,7 @@ from labelwright.services import queue as queue_svc
 from labelwright.services import users as users_svc
 from labelwright.web.markdown import is_safe_url, render_markdown
 from labelwright.web.pages import image_src, parse_answers
-from tests.conftest import SPAM_SCHEMA, join
+from tests.conftest import SPAM_SCHEMA, join, post_login
 
 XSS = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>"]
 
@@ -35,7 +35,7 @@ ALL_TYPES = {
 
 def sign_in(http, name: str, password: str) -> None:
     http.cookies.clear()
-    r = http.post("/login", data={"name": name, "password": password}, follow_redirects=False)
+    r = post_login(http, name, password, follow_redirects=False)
     assert r.status_code == 303, r.text
 
 

@@ -85,6 +85,11 @@ def _store(request: Request):
     return request.app.state.store
 
 
+def client_address(request: Request) -> str:
+    """The client's IP address (uvicorn takes it from X-Forwarded-For when the proxy is trusted)."""
+    return request.client.host if request.client else "unknown"
+
+
 class ItemsIn(BaseModel):
     items: list[dict[str, Any]] = Field(description="item objects with the project's display fields")
 
@@ -131,8 +136,10 @@ class TokenIn(BaseModel):
 
 
 class PasswordIn(BaseModel):
-    current: str
-    new: str
+    current: str = Field(description="the caller's password now (wrong ones count toward the sign-in limits)")
+    new: str = Field(description="8 characters or more")
+    keep_tokens: bool = Field(default=False, description="keep the caller's API tokens; by default a new "
+                                                          "password revokes them all, this request's included")
 
 
 class InviteIn(BaseModel):
@@ -199,9 +206,15 @@ def build_router() -> APIRouter:
         users_svc.revoke_token(_store(request), token_id, user)
         return Response(status_code=204)
 
-    @r.post("/me/password", status_code=204, summary="Change the caller's password (signs out other sessions)")
+    @r.post("/me/password", status_code=204,
+            summary="Change the caller's password (signs out every session; revokes API tokens unless keep_tokens)")
     def change_password(body: PasswordIn, request: Request, user: User = Depends(current_user)):
-        users_svc.change_password(_store(request), user, body.current, body.new)
+        # a plain def: FastAPI runs it in a worker thread, so argon2 never holds up the event loop
+        from labelwright.services import signin
+
+        signin.change_password(_store(request), user, body.current, body.new, client_address(request),
+                               signin.Limits.from_settings(request.app.state.settings),
+                               keep_tokens=body.keep_tokens)
         return Response(status_code=204)
 
     # ---- invites and the audit log -------------------------------------------------------------

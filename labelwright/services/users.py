@@ -1,7 +1,11 @@
 """Users, roles, passwords, API tokens, sign-in links and browser sessions.
 
 Secrets are random 32-byte strings shown once; only their SHA-256 is stored, so a database leak
-does not leak a usable token. Passwords are hashed with argon2id.
+does not leak a usable token. Passwords are hashed with argon2id, which is slow on purpose (tenths of a
+second of CPU and 64 MiB): nothing here hashes while a transaction is open, and callers on the event loop
+run the functions that hash (:func:`create_user`, :func:`set_password`, :func:`check_password`,
+:func:`replace_password`, :func:`reset_password`) in a worker thread. Password checks that an outsider can
+drive go through :mod:`labelwright.services.signin`, which limits them.
 """
 
 from __future__ import annotations
@@ -54,21 +58,25 @@ def create_user(store, name: str, role: str = "annotator", password: str | None 
         raise ValidationError("a user name is 1-64 letters, digits, '_', '.', '@' or '-'", field="name")
     if role not in ROLES:
         raise ValidationError(f"role must be one of {list(ROLES)}", field="role")
-    if password is not None:
-        _check_password(password)
+    password_hash = hash_password(password) if password is not None else None  # before the transaction
     with store.write() as conn:
         if conn.execute(select(t.users.c.id).where(t.users.c.name == name)).first():
             raise Conflict(f"user {name!r} already exists", field="name")
         uid = conn.execute(insert(t.users).values(
-            name=name, role=role, disabled=0, created_at=time.time(),
-            password_hash=_hasher.hash(password) if password else None,
+            name=name, role=role, disabled=0, created_at=time.time(), password_hash=password_hash,
         ).returning(t.users.c.id)).scalar_one()
     return User(uid, name, role)
 
 
-def _check_password(password: str) -> None:
+def validate_password(password: str) -> None:
     if len(password) < 8:
         raise ValidationError("a password needs at least 8 characters", field="password")
+
+
+def hash_password(password: str) -> str:
+    """The argon2id hash of a new password (checked first). Slow: never inside a transaction."""
+    validate_password(password)
+    return _hasher.hash(password)
 
 
 def get_user(store, name: str) -> User:
@@ -87,13 +95,21 @@ def list_users(store) -> list[dict]:
 
 
 def set_password(store, user: User, password: str) -> None:
-    _check_password(password)
+    """Set ``user``'s password and nothing else (for the owner's tools and tests; a user's own change or
+    reset goes through :func:`replace_password`, which also ends sessions and revokes tokens)."""
+    password_hash = hash_password(password)
     with store.write() as conn:
-        conn.execute(update(t.users).where(t.users.c.id == user.id)
-                     .values(password_hash=_hasher.hash(password)))
+        conn.execute(update(t.users).where(t.users.c.id == user.id).values(password_hash=password_hash))
+
+
+def has_password(store, user: User) -> bool:
+    with store.read() as conn:
+        return conn.execute(select(t.users.c.password_hash).where(t.users.c.id == user.id)).scalar() is not None
 
 
 def check_password(store, name: str, password: str) -> User:
+    """The user, when ``password`` is theirs; :class:`Unauthorized` otherwise. Unlimited: what an outsider
+    can drive goes through :func:`labelwright.services.signin.sign_in`."""
     with store.read() as conn:
         row = conn.execute(select(t.users).where(t.users.c.name == name)).first()
     if row is None or row.password_hash is None or row.disabled:
@@ -250,19 +266,35 @@ def revoke_token(store, token_id: int, by: User) -> None:
             audit.record(conn, by, "token.revoke", None, str(token_id))
 
 
-def change_password(store, user: User, current: str, new: str, keep_session: str | None = None) -> None:
-    """Change the user's password after checking the current one; their other browser sessions end."""
-    check_password(store, user.name, current)
-    set_password(store, user, new)
-    end_other_sessions(store, user, keep_session)
-
-
-def end_other_sessions(store, user: User, keep_secret: str | None = None) -> None:
-    keep = _hash(keep_secret) if keep_secret else ""
+def replace_password(store, user: User, password: str, *, keep_session: str | None = None,
+                     keep_tokens: bool = False) -> None:
+    """A new password the user chose (a change, or a first password after a sign-in link): every session
+    but ``keep_session`` (a cookie secret) ends, and every API token is revoked unless ``keep_tokens``,
+    in one transaction with the new hash. See :func:`labelwright.services.signin.change_password`."""
+    password_hash = hash_password(password)
     with store.write() as conn:
-        conn.execute(update(t.tokens).where(t.tokens.c.user_id == user.id, t.tokens.c.kind == "session",
-                                            t.tokens.c.revoked_at.is_(None), t.tokens.c.token_hash != keep)
-                     .values(revoked_at=time.time()))
+        _store_password(conn, user, password_hash, "password.change", keep_session, keep_tokens)
+
+
+def _store_password(conn, user: User, password_hash: str, action: str, keep_session: str | None,
+                    keep_tokens: bool) -> None:
+    from labelwright.services import audit
+
+    conn.execute(update(t.users).where(t.users.c.id == user.id).values(password_hash=password_hash))
+    _end_sessions(conn, user, keep_session)
+    revoked = 0
+    if not keep_tokens:
+        revoked = conn.execute(update(t.tokens).where(t.tokens.c.user_id == user.id, t.tokens.c.kind == "api",
+                                                      t.tokens.c.revoked_at.is_(None))
+                               .values(revoked_at=time.time())).rowcount
+    audit.record(conn, user, action, None, user.name, {"tokens_revoked": revoked})
+
+
+def _end_sessions(conn, user: User, keep_secret: str | None) -> None:
+    keep = _hash(keep_secret) if keep_secret else ""
+    conn.execute(update(t.tokens).where(t.tokens.c.user_id == user.id, t.tokens.c.kind == "session",
+                                        t.tokens.c.revoked_at.is_(None), t.tokens.c.token_hash != keep)
+                 .values(revoked_at=time.time()))
 
 
 def create_reset_link_token(store, user: User, hours: int = 24) -> str:
@@ -270,17 +302,21 @@ def create_reset_link_token(store, user: User, hours: int = 24) -> str:
     return _issue(store, user, "reset", ttl=hours * 3600)
 
 
-def reset_password(store, secret: str, password: str, session_days: int) -> tuple[str, Session]:
-    """Spend a reset link: set the password, end every session, and start a new one."""
-    _check_password(password)
+def reset_password(store, secret: str, password: str, session_days: int, *,
+                   keep_tokens: bool = False) -> tuple[str, Session]:
+    """Spend a reset link: set the password, end every session, revoke every API token unless
+    ``keep_tokens``, and start a new session."""
+    stale = Unauthorized("this reset link is invalid, used or expired: ask the owner for a new one")
+    if not reset_link_is_valid(store, secret):
+        raise stale  # before hashing: a made-up link costs no argon2 work
+    password_hash = hash_password(password)
     with store.write() as conn:
         row = _lookup(conn, secret, "reset")
         if not _valid(row):
-            raise Unauthorized("this reset link is invalid, used or expired: ask the owner for a new one")
+            raise stale
         conn.execute(update(t.tokens).where(t.tokens.c.id == row.id).values(revoked_at=time.time()))
-    user = User(row.uid, row.name, row.role)
-    set_password(store, user, password)
-    end_other_sessions(store, user)
+        user = User(row.uid, row.name, row.role)
+        _store_password(conn, user, password_hash, "password.reset", None, keep_tokens)
     return start_session(store, user, session_days)
 
 

@@ -257,3 +257,12 @@ messages = Table(
     Column("body", Text, nullable=False),
     Column("created_at", Float, nullable=False),
 )
+
+signin_failures = Table(
+    "signin_failures", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("account", Text, nullable=False),
+    Column("user_id", BigInteger),
+    Column("address", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)

@@ -2,12 +2,19 @@
 
 Pages are Jinja2 templates with autoescaping on; item data is untrusted and is only ever inserted
 escaped (Markdown goes through :mod:`labelwright.web.markdown`, which allows no raw HTML). Every form
-that changes something carries the session's CSRF token.
+that changes something carries the session's CSRF token; the sign-in form, which has no session yet,
+carries the token of a pre-session cookie (``lw_login_csrf``) instead.
+
+The handlers that hash or check a password (sign-in, invite, reset, the account's password) run that
+work in a worker thread: argon2 takes tenths of a second of CPU and must not hold up the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import re
+import secrets
 from pathlib import Path
 
 from fastapi import APIRouter, Request
@@ -15,15 +22,18 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from labelwright import __version__
-from labelwright.api import SESSION_COOKIE
-from labelwright.errors import Forbidden, LabelwrightError, Unauthorized
+from labelwright.api import SESSION_COOKIE, client_address
+from labelwright.errors import Forbidden, LabelwrightError, TooManyAttempts, Unauthorized
 from labelwright.services import access, home
 from labelwright.services import projects as projects_svc
+from labelwright.services import signin as signin_svc
 from labelwright.services import users as users_svc
 from labelwright.services.users import Session
 from labelwright.web.markdown import render_markdown
 
 TEMPLATES = Path(__file__).parent / "templates"
+LOGIN_CSRF_COOKIE = "lw_login_csrf"
+_LOGIN_CSRF = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
 
 
 def make_env() -> Environment:
@@ -83,6 +93,26 @@ def _set_session_cookie(response, request: Request, secret: str) -> None:
                         max_age=s.session_days * 86400, path="/")
 
 
+def _login_page(request: Request, status: int = 200, *, next: str = "/", error: str | None = None,
+                name: str = "", retry_after: int | None = None):
+    """The sign-in form with its CSRF token: the ``lw_login_csrf`` cookie's, or a new one (the cookie
+    is set either way). The POST must send it back in the ``csrf`` field (login CSRF)."""
+    token = request.cookies.get(LOGIN_CSRF_COOKIE) or ""
+    if not _LOGIN_CSRF.match(token):
+        token = secrets.token_urlsafe(32)
+    resp = render(request, "login.html", status=status, next=next, error=error, name=name, login_csrf=token)
+    resp.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="lax",
+                    secure=request.app.state.settings.secure_cookies, path="/login")
+    if retry_after is not None:
+        resp.headers["Retry-After"] = str(retry_after)
+    return resp
+
+
+def _login_csrf_ok(request: Request, field) -> bool:
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE)
+    return bool(cookie and field) and hmac.compare_digest(str(field).encode(), cookie.encode())
+
+
 def _safe_next(target: str | None) -> str:
     if target and target.startswith("/") and not target.startswith("//"):
         return target
@@ -96,21 +126,30 @@ def build_router(settings) -> APIRouter:
 
     @r.get("/login")
     def login_page(request: Request, next: str = "/"):
-        return render(request, "login.html", next=_safe_next(next), error=None)
+        return _login_page(request, next=_safe_next(next))
 
     @r.post("/login")
     async def login(request: Request):
         form = await request.form()
         store = request.app.state.store
         nxt = _safe_next(form.get("next"))
+        name = str(form.get("name", ""))
+        if not _login_csrf_ok(request, form.get("csrf")):
+            return _login_page(request, 403, next=nxt, name=name, error=(
+                "the sign-in form's security token is missing or stale (this browser must accept cookies "
+                "from this site): sign in again on this page"))
         try:
-            user = users_svc.check_password(store, str(form.get("name", "")), str(form.get("password", "")))
+            user = await asyncio.to_thread(signin_svc.sign_in, store, name, str(form.get("password", "")),
+                                           client_address(request),
+                                           signin_svc.Limits.from_settings(request.app.state.settings))
+        except TooManyAttempts as e:
+            return _login_page(request, 429, next=nxt, name=name, error=e.message, retry_after=e.retry_after)
         except Unauthorized as e:
-            return render(request, "login.html", status=401, next=nxt, error=e.message,
-                          name=form.get("name", ""))
+            return _login_page(request, 401, next=nxt, name=name, error=e.message)
         secret, _ = users_svc.start_session(store, user, request.app.state.settings.session_days)
         resp = RedirectResponse(nxt, status_code=303)
         _set_session_cookie(resp, request, secret)
+        resp.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
         return resp
 
     @r.get("/signin/{token}")
@@ -148,8 +187,8 @@ def build_router(settings) -> APIRouter:
         if str(form.get("password", "")) != str(form.get("confirm", "")):
             return render(request, "invite.html", status=422, invite=invite, name=name, error="the passwords differ")
         try:
-            secret, _ = invites.accept(store, token, name, str(form.get("password", "")),
-                                       request.app.state.settings.session_days)
+            secret, _ = await asyncio.to_thread(invites.accept, store, token, name, str(form.get("password", "")),
+                                                request.app.state.settings.session_days)
         except Unauthorized as e:
             return render(request, "error.html", status=401, error=e)
         except LabelwrightError as e:
@@ -172,8 +211,9 @@ def build_router(settings) -> APIRouter:
         if password != str(form.get("confirm", "")):
             return render(request, "reset.html", status=422, error="the passwords differ")
         try:
-            secret, _ = users_svc.reset_password(request.app.state.store, token, password,
-                                                 request.app.state.settings.session_days)
+            secret, _ = await asyncio.to_thread(users_svc.reset_password, request.app.state.store, token, password,
+                                                request.app.state.settings.session_days,
+                                                keep_tokens=form.get("keep_tokens") is not None)
         except Unauthorized as e:
             return render(request, "error.html", status=401, error=e)
         except LabelwrightError as e:
@@ -192,10 +232,19 @@ def build_router(settings) -> APIRouter:
         resp.delete_cookie(SESSION_COOKIE, path="/")
         return resp
 
+    def account_page(request: Request, status: int = 200, message: str | None = None, error: str | None = None,
+                     retry_after: int | None = None):
+        session = request.state.session
+        resp = render(request, "account.html", status=status, message=message, error=error,
+                      has_password=users_svc.has_password(request.app.state.store, session.user))
+        if retry_after is not None:
+            resp.headers["Retry-After"] = str(retry_after)
+        return resp
+
     @r.get("/account")
     def account(request: Request):
-        session = current_session(request)
-        return render(request, "account.html", message=None, error=None)
+        current_session(request)
+        return account_page(request)
 
     @r.post("/account/password")
     async def change_password(request: Request):
@@ -204,15 +253,22 @@ def build_router(settings) -> APIRouter:
         check_csrf(session, form.get("csrf"))
         password = str(form.get("password", ""))
         if password != str(form.get("confirm", "")):
-            return render(request, "account.html", status=422, message=None, error="the passwords differ")
+            return account_page(request, 422, error="the passwords differ")
+        keep_tokens = form.get("keep_tokens") is not None
         try:
-            users_svc.set_password(request.app.state.store, session.user, password)
+            # the current password is checked (and counted) like a sign-in; a first password needs none.
+            # A new password ends every other session (a stolen cookie stops working) and, unless kept,
+            # revokes the API tokens.
+            await asyncio.to_thread(signin_svc.change_password, request.app.state.store, session.user,
+                                    str(form.get("current") or "") or None, password, client_address(request),
+                                    signin_svc.Limits.from_settings(request.app.state.settings),
+                                    keep_session=request.cookies.get(SESSION_COOKIE), keep_tokens=keep_tokens)
+        except TooManyAttempts as e:
+            return account_page(request, 429, error=e.message, retry_after=e.retry_after)
         except LabelwrightError as e:
-            return render(request, "account.html", status=422, message=None, error=e.message)
-        # a new password ends every other session (a stolen cookie stops working)
-        users_svc.end_other_sessions(request.app.state.store, session.user, request.cookies.get(SESSION_COOKIE))
-        return render(request, "account.html", message="Password saved. Your other sessions are signed out.",
-                      error=None)
+            return account_page(request, 401 if isinstance(e, Unauthorized) else 422, error=e.message)
+        return account_page(request, message="Password saved. Your other sessions are signed out"
+                                              + ("." if keep_tokens else " and your API tokens are revoked."))
 
     @r.get("/")
     def index(request: Request):
