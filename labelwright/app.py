@@ -6,16 +6,18 @@ import asyncio
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import psycopg
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from labelwright import __version__
-from labelwright.errors import LabelwrightError
+from labelwright.errors import Busy, LabelwrightError
 from labelwright.services.webhook_worker import WebhookWorker
 from labelwright.settings import Settings
-from labelwright.store import Store
+from labelwright.store import TIMED_OUT, Store, timed_out
 
 STATIC_DIR = Path(__file__).parent / "web" / "static"
 
@@ -25,7 +27,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     settings = settings or Settings.from_env()
     own_store = store is None
     store = store or Store(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous,
-                           pool_size=settings.pool_size)
+                           pool_size=settings.pool_size, statement_timeout_ms=settings.statement_timeout_ms)
     store.check_ready()
 
     @asynccontextmanager
@@ -65,6 +67,15 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         if request.url.path.startswith("/api/"):
             return JSONResponse(exc.to_dict(), status_code=exc.status, headers=getattr(exc, "headers", None))
         return render_error(request, exc)
+
+    async def _db_timeout(request: Request, exc: Exception):
+        # PostgreSQL's statement_timeout (Settings.statement_timeout_ms) cancelled a statement: 503, try again
+        if not timed_out(exc):
+            raise exc
+        return await _lw_error(request, Busy(TIMED_OUT))
+
+    for kind in (sqlalchemy.exc.OperationalError, psycopg.errors.QueryCanceled):
+        app.add_exception_handler(kind, _db_timeout)
 
     @app.exception_handler(RequestValidationError)
     async def _request_error(request: Request, exc: RequestValidationError):

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from labelwright.errors import LabelwrightError
-from labelwright.settings import DEFAULT_DB, Settings, normalise_db_url
+from labelwright.settings import DEFAULT_DB, Settings
 
 console = Console(stderr=True)
 out = Console()

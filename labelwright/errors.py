@@ -61,6 +61,12 @@ class Unauthorized(LabelwrightError):
     status = 401
 
 
+class Busy(LabelwrightError):
+    """The server could not finish in time (a claim lost too many races, a statement timed out): try again."""
+
+    status = 503
+
+
 class TooManyAttempts(LabelwrightError):
     """Too many failed attempts lately: refused without looking, until ``retry_after`` seconds have passed."""
 

@@ -177,3 +177,55 @@ def spam_project(store, owner):
     p = create_project(store, SPAM_SCHEMA, created_by=owner[0].id)
     add_items(store, p, [{"id": f"c{i}", "text": f"comment {i}"} for i in range(10)])
     return p
+
+
+def hand_out(store, item_id: int, user, now: float | None = None, seconds: float = 600) -> None:
+    """Give ``user`` a lease on one chosen item, as a claim would (for tests that replay real datasets
+    answer by answer, where the queue's order is not the data's): the slot is taken the same way."""
+    import time
+
+    from sqlalchemy import text
+
+    from labelwright.store.slots import PROJECT_OVERLAP, open_flag
+
+    now = time.time() if now is None else now
+    with store.write() as conn:
+        project_id = conn.execute(text(
+            "UPDATE items SET n_assigned = n_assigned + 1, is_open = "
+            + open_flag("n_assigned + 1", "target", PROJECT_OVERLAP) + " WHERE id = :i RETURNING project_id"),
+            {"i": item_id}).scalar_one()
+        conn.execute(text("INSERT INTO leases (item_id, user_id, project_id, created_at, expires_at) "
+                          "VALUES (:i, :u, :p, :now, :e)"),
+                     {"i": item_id, "u": user.id, "p": project_id, "now": now - seconds / 2, "e": now + seconds / 2})
+
+
+def seed_answer(store, item_id: int, user, answers: dict, **kwargs):
+    """Hand ``item_id`` to ``user`` and submit ``answers`` through the queue (see :func:`hand_out`)."""
+    from labelwright.services import queue
+
+    hand_out(store, item_id, user, now=kwargs.get("now"))
+    return queue.submit(store, item_id, user, answers, **kwargs)
+
+
+def held_for(store, item_id: int, user_id: int, seconds: float) -> None:
+    """Make ``user_id``'s lease on ``item_id`` look handed out ``seconds`` ago (and live): for tests of
+    pay and time, whose answers would otherwise come milliseconds after the claim."""
+    import time
+
+    from sqlalchemy import text
+
+    now = time.time()
+    with store.write() as conn:
+        conn.execute(text("UPDATE leases SET created_at = :s, expires_at = :e WHERE item_id = :i AND user_id = :u"),
+                     {"s": now - seconds, "e": now + 600, "i": item_id, "u": user_id})
+
+
+def saved_ago(store, annotation_id: int, seconds: float) -> None:
+    """Make an annotation look last saved ``seconds`` ago (an amend may claim at most that much time)."""
+    import time
+
+    from sqlalchemy import text
+
+    with store.write() as conn:
+        conn.execute(text("UPDATE annotations SET updated_at = :t WHERE id = :a"),
+                     {"t": time.time() - seconds, "a": annotation_id})

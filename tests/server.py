@@ -227,26 +227,30 @@ def export_jsonl(url: str, owner_token: str, project: str) -> list[dict]:
 
 
 ITEM_STATE_SQL = """
-SELECT i.id, i.n_assigned, i.n_done, i.is_open,
+SELECT i.id, i.n_assigned, i.n_done, i.is_open, i.target,
        (SELECT count(*) FROM leases l WHERE l.item_id = i.id) AS n_leases,
        (SELECT count(*) FROM annotations a WHERE a.item_id = i.id) AS n_annotations
 FROM items i WHERE i.project_id = :p ORDER BY i.id
 """
 
 
-def item_state_violations(conn, project_id: int, overlap: int) -> list[str]:
-    """The queue invariants of labelwright.services.queue, checked on one consistent snapshot:
-    n_assigned = annotations + lease rows <= overlap, n_done = annotations, is_open = n_assigned < overlap."""
+def item_state_violations(conn, project_id: int, overlap: int, strict: bool = True) -> list[str]:
+    """The queue invariants of labelwright.services.queue, checked on one consistent snapshot, where an
+    item wants ``want = COALESCE(target, overlap)`` answers: n_assigned = annotations + lease rows,
+    n_done = annotations, is_open = n_assigned < want, and no lease beyond want (an item may hold more
+    answers than it now wants, e.g. a gold item made ordinary, but is then handed to nobody). ``strict``
+    False allows a lease taken before the item's target went down."""
     from sqlalchemy import text
 
     bad = []
     for r in conn.execute(text(ITEM_STATE_SQL), {"p": project_id}):
+        want = overlap if r.target is None else r.target
         if r.n_assigned != r.n_leases + r.n_annotations:
             bad.append(f"item {r.id}: n_assigned {r.n_assigned} != leases {r.n_leases} + annotations {r.n_annotations}")
-        if r.n_leases + r.n_annotations > overlap:
-            bad.append(f"item {r.id}: leases {r.n_leases} + annotations {r.n_annotations} > overlap {overlap}")
+        if strict and r.n_leases and r.n_leases + r.n_annotations > want:
+            bad.append(f"item {r.id}: leases {r.n_leases} + annotations {r.n_annotations} > want {want}")
         if r.n_done != r.n_annotations:
             bad.append(f"item {r.id}: n_done {r.n_done} != annotations {r.n_annotations}")
-        if bool(r.is_open) != (r.n_assigned < overlap):
-            bad.append(f"item {r.id}: is_open {r.is_open} but n_assigned {r.n_assigned}, overlap {overlap}")
+        if bool(r.is_open) != (r.n_assigned < want):
+            bad.append(f"item {r.id}: is_open {r.is_open} but n_assigned {r.n_assigned}, want {want}")
     return bad

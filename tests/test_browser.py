@@ -135,7 +135,8 @@ QUALITY_SCHEMA = {
 
 def _seed_quality(store, owner):
     """Three annotators' answers to ten comments (two contested) and one gold item."""
-    from labelwright.services import access, items, projects, queue, users
+    from labelwright.services import access, items, projects, users
+    from tests.conftest import seed_answer
 
     p = projects.create_project(store, QUALITY_SCHEMA, created_by=owner.id)
     items.add_items(store, p, [{"id": f"q{i}", "text": f"comment {i}"} for i in range(10)]
@@ -147,7 +148,7 @@ def _seed_quality(store, owner):
         for n, w in enumerate(workers):
             truth = "spam" if item_id % 2 else "ham"
             contested = item_id in (3, 4) and n == 2
-            queue.submit(store, (item_id + _first_item_id(store, p) - 1), w,
+            seed_answer(store, (item_id + _first_item_id(store, p) - 1), w,
                          {"spam": ("ham" if truth == "spam" else "spam") if contested else truth},
                          active_ms=4000 + 500 * n)
 

@@ -260,8 +260,6 @@ def test_annotations_of_another_project_are_not_found_there(http, two):
     assert not failures, "\n".join(failures)
 
 
-@pytest.mark.xfail(strict=True, reason="labelwright/services/queue.py still answers 403 naming the project "
-                                       "(_submit_checks, skip, amend): see access.require(missing=...)")
 def test_an_item_id_alone_tells_a_non_member_nothing(http, store, two):
     """``/api/v1/items/{id}/...`` and ``/api/v1/annotations/{id}`` name no project: for a non-member, or a
     member blocked since, the thing is not found, exactly as a missing one."""

@@ -8,12 +8,11 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import text
 
-from labelwright.services import queue
 from labelwright.services.export import write_export
 from labelwright.services.items import add_items
 from labelwright.services.labels import project_labels
 from labelwright.services.projects import create_project
-from tests.conftest import SHARED, bearer, join
+from tests.conftest import SHARED, bearer, join, seed_answer
 from tests.test_web import hidden, sign_in
 
 SCHEMA = {
@@ -45,7 +44,7 @@ def mixed(store, owner, make_annotator):
     users = [make_annotator(n)[0] for n in ("ann", "bob", "cy")]
     for ext, answers in votes.items():
         for u, (spam, tags, order, pref) in zip(users, answers):
-            queue.submit(store, ids[ext], u, {"spam": spam, "tags": tags, "order": order,
+            seed_answer(store, ids[ext], u, {"spam": spam, "tags": tags, "order": order,
                                              "pref": {"choice": pref}, "note": "free text"})
     return p, ids
 
@@ -166,7 +165,7 @@ def test_real_answers_give_the_library_result(store, owner):
         if u is None:
             u = workers[row["worker"]] = users.create_user(store, f"w{len(workers)}", "annotator")
             join(store, u.name, [p])
-        queue.submit(store, ids[row["item"]], u, {"y": row["label"]})
+        seed_answer(store, ids[row["item"]], u, {"y": row["label"]})
     got = project_labels(store, p)["y"]
     want = aggregate(answers.rename(columns={"item": "task"})[["task", "worker", "label"]])
     for ext, row in want.iterrows():
@@ -186,7 +185,7 @@ def test_ratings_are_coded_by_the_database(store, owner, make_annotator):
     for name, stars in (("u1", (4, 1)), ("u2", (4, 2)), ("u3", (5, 2))):
         u = make_annotator(name)[0]
         for ext, s in zip("ab", stars):
-            queue.submit(store, ids[ext], u, {"stars": s})
+            seed_answer(store, ids[ext], u, {"stars": s})
     got = project_labels(store, p)["stars"]
     assert got.get(ids["a"])["label"] == 4 and got.get(ids["b"])["label"] == 2
     assert len(got.tasks) == 2

@@ -7,11 +7,11 @@ import pytest
 from click.testing import CliRunner
 
 from labelwright.cli import main
-from labelwright.services import queue, users
+from labelwright.services import users
 from labelwright.services.items import add_items
 from labelwright.services.projects import create_project
 from labelwright.services.quality import project_quality
-from tests.conftest import SHARED, bearer, join, post_login
+from tests.conftest import SHARED, bearer, join, post_login, seed_answer
 
 WSD = SHARED / "snow2008_wsd" / "labels.csv"
 
@@ -38,11 +38,11 @@ def wsd_project(store, owner):
             workers[row["worker"]] = users.create_user(store, f"w{len(workers)}", "annotator")
             join(store, workers[row["worker"]].name, [p])
         u = workers[row["worker"]]
-        queue.submit(store, ids[row["item"]], u, {"sense": row["label"]}, active_ms=8000)
+        seed_answer(store, ids[row["item"]], u, {"sense": row["label"]}, active_ms=8000)
     clicker = users.create_user(store, "clicker", "annotator")
     join(store, "clicker", [p])
     for i in items:
-        queue.submit(store, ids[i], clicker, {"sense": "3"}, active_ms=300)
+        seed_answer(store, ids[i], clicker, {"sense": "3"}, active_ms=300)
     return p
 
 

@@ -55,10 +55,32 @@ def test_expired_lease_puts_the_item_back(store, make_annotator, owner):
         assert conn.execute(text("SELECT count(*) FROM annotations")).scalar_one() == 1
 
 
-def test_submit_without_lease_uses_a_free_slot(store, spam_project, make_annotator):
-    (a,) = users(make_annotator, 1)
-    ann, created = queue.submit(store, 1, a, {"spam": "spam"})
+def test_submit_with_a_lapsed_lease_uses_a_free_slot(store, make_annotator, owner):
+    p = create_project(store, {**SPAM_SCHEMA, "slug": "lapse", "overlap": 2, "lease_seconds": 60})
+    add_items(store, p, [{"id": "x", "text": "x"}])
+    a, b = users(make_annotator, 2)
+    t0 = 1_000_000.0
+    item = queue.claim_next(store, p, a, now=t0)
+    assert queue.claim_next(store, p, b, now=t0 + 61)["id"] == item["id"]  # reclaims a's lease
+    ann, created = queue.submit(store, item["id"], a, {"spam": "spam"}, active_ms=3_600_000, now=t0 + 90)
     assert created and ann["answers"] == {"spam": "spam"}
+    assert ann["active_ms"] == 60_000  # the lease's life, not the hour claimed nor the 90 s since
+    with store.read() as conn:
+        assert conn.execute(text("SELECT n_assigned, n_done, is_open FROM items")).one() == (2, 1, 0)
+        assert conn.execute(text("SELECT count(*) FROM lapsed_leases")).scalar_one() == 0
+
+
+def test_submit_needs_an_item_handed_to_you(store, spam_project, make_annotator):
+    (a,) = users(make_annotator, 1)
+    item = queue.claim_next(store, spam_project, a)
+    with pytest.raises(Conflict, match="not handed to you"):
+        queue.submit(store, item["id"] + 1, a, {"spam": "spam"})
+    queue.release(store, item["id"], a)
+    with pytest.raises(Conflict, match="not handed to you"):
+        queue.submit(store, item["id"], a, {"spam": "spam"})
+    with store.read() as conn:
+        assert conn.execute(text("SELECT count(*) FROM annotations")).scalar_one() == 0
+        assert conn.execute(text("SELECT sum(n_assigned), sum(n_done) FROM items")).one() == (0, 0)
 
 
 def test_idempotency_key(store, spam_project, make_annotator):
@@ -108,11 +130,12 @@ def test_amend_keeps_history_and_respects_window(store, make_annotator):
     add_items(store, p, [{"id": str(i), "text": "x"} for i in range(4)])
     a, b = users(make_annotator, 2)
     anns = []
-    for _ in range(3):
-        item = queue.claim_next(store, p, a)
-        anns.append(queue.submit(store, item["id"], a, {"spam": "spam"}, active_ms=1000)[0])
+    t0 = 1_000_000.0
+    for k in range(3):
+        item = queue.claim_next(store, p, a, now=t0 + 10 * k)
+        anns.append(queue.submit(store, item["id"], a, {"spam": "spam"}, active_ms=1000, now=t0 + 10 * k + 2)[0])
     assert [h["id"] for h in queue.history(store, p, a)] == [anns[2]["id"], anns[1]["id"]]
-    new = queue.amend(store, anns[1]["id"], a, {"spam": "ham"}, active_ms=500)
+    new = queue.amend(store, anns[1]["id"], a, {"spam": "ham"}, active_ms=500, now=t0 + 40)
     assert new["revision"] == 2 and new["answers"] == {"spam": "ham"} and new["active_ms"] == 1500
     with pytest.raises(Forbidden, match="last 2"):
         queue.amend(store, anns[0]["id"], a, {"spam": "ham"})

@@ -15,7 +15,7 @@ from labelwright.services import queue as queue_svc
 from labelwright.services import users as users_svc
 from labelwright.web.markdown import is_safe_url, render_markdown
 from labelwright.web.pages import image_src, parse_answers
-from tests.conftest import SPAM_SCHEMA, join, post_login
+from tests.conftest import SPAM_SCHEMA, held_for, join, post_login, saved_ago
 
 XSS = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>"]
 
@@ -132,8 +132,13 @@ def test_label_page_renders_item_counts_and_security_headers(signed_in):
     assert signed_in.get("/projects/spam/label").text.count("comment 0") == 1  # a reload keeps the item
 
 
+def item_in(page: str) -> int:
+    return int(re.search(r"/items/(\d+)/submit", form_action(page)).group(1))
+
+
 def test_submit_via_form_and_double_submit(signed_in, store, spam_project, ana):
     page = signed_in.get("/projects/spam/label").text
+    held_for(store, item_in(page), ana.id, 5)  # the 1234 ms the form reports fit in the time it was held
     r = answer(signed_in, page, spam="ham")
     assert r.status_code == 303 and r.headers["location"] == "/projects/spam/label"
     assert answer(signed_in, page, spam="ham").status_code == 303  # the same form again: no second answer
@@ -170,8 +175,11 @@ def test_skip(signed_in, store, spam_project, ana):
 
 def test_amend_goes_back_through_history(signed_in, store, spam_project, ana):
     for choice in ("ham", "spam"):
-        assert answer(signed_in, signed_in.get("/projects/spam/label").text, spam=choice).status_code == 303
+        page = signed_in.get("/projects/spam/label").text
+        held_for(store, item_in(page), ana.id, 5)
+        assert answer(signed_in, page, spam=choice).status_code == 303
     first, second = reversed(queue_svc.history(store, spam_project, ana))
+    saved_ago(store, first["id"], 5)  # an amend claims at most the time since the last save
     page = signed_in.get("/projects/spam/label").text
     assert f'id="back-link" href="/projects/spam/history/{second["id"]}"' in page
 

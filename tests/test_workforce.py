@@ -15,7 +15,8 @@ from sqlalchemy import text
 from labelwright.services import pay as pay_svc
 from labelwright.services.items import add_items
 from labelwright.services.projects import create_project, get_project
-from tests.conftest import SPAM_SCHEMA, bearer, join
+from labelwright.services import users
+from tests.conftest import SPAM_SCHEMA, bearer, held_for, join
 
 
 def _rows(store, sql, **params):
@@ -28,6 +29,9 @@ def _label(http, tok, project="spam", answer="spam", active_ms=0):
     if item.status_code == 204:
         return None
     item = item.json()
+    if active_ms:  # the time claimed must have passed since the item was handed out
+        store = http.app.state.store
+        held_for(store, item["id"], users.user_for_api_token(store, tok).id, active_ms / 1000 + 1)
     r = http.post(f"/api/v1/items/{item['id']}/annotations", json={"answers": {"spam": answer}, "active_ms": active_ms},
                   headers=bearer(tok))
     assert r.status_code == 201, r.text
@@ -352,7 +356,8 @@ def test_my_work(http, store, reviewed, owner):
     work = http.get("/api/v1/me/work", headers=bearer(ann)).json()
     (mine,) = work["projects"]
     assert mine["done_today"] == 2 and mine["done_this_week"] == 2 and mine["queue"]["done"] == 2
-    assert mine["agreement_checked"] == 1 and mine["agreement"] in (0.0, 1.0)
+    # fewer answers than one batch (services/home.py): no agreement figure yet
+    assert mine["agreement_checked"] == 0 and mine["agreement"] is None
     assert mine["pay"]["items"] == 2 and mine["pay"]["currency"] == "USD"
     assert work["feedback"][0]["decision"] == "rejected" and work["messages"][0]["body"] == "hello"
     assert "bob" not in json.dumps(work)  # only the annotator's own work
@@ -369,7 +374,7 @@ def test_submissions_raise_events_only_when_someone_listens(http, store, owner, 
     assert _rows(store, "SELECT count(*) FROM events") == [(0,)]  # no webhook: nothing stored
     from labelwright.services import webhooks
 
-    webhooks.create_webhook(store, "http://127.0.0.1:9/x", p)
+    webhooks.create_webhook(store, "http://127.0.0.1:9/x", p, allow_private=True)
     _label(http, tok, project="ev")
     kinds = [r[0] for r in _rows(store, "SELECT kind FROM events ORDER BY id")]
     assert kinds == ["annotation.submitted", "item.completed", "project.completed"]
@@ -408,8 +413,9 @@ def test_workforce_commands(store, spam_project, make_annotator, db_url, tmp_pat
                                                   "min_fair_hourly": "100"}})
     u = make_annotator("ann")[0]
     p = get_project(store, "spam")
-    item = queue.claim_next(store, p, u)
-    queue.submit(store, item["id"], u, {"spam": "spam"}, active_ms=60_000)
+    t0 = time.time()
+    item = queue.claim_next(store, p, u, now=t0 - 61)
+    queue.submit(store, item["id"], u, {"spam": "spam"}, active_ms=60_000, now=t0)
 
     def run(*args):
         res = CliRunner().invoke(main, ["--db", db_url, *args], env={"COLUMNS": "200"})

@@ -21,6 +21,7 @@ import re
 import orjson
 
 from labelwright.errors import LabelwrightError
+from labelwright.store import TIMED_OUT, timed_out
 from labelwright.services import users as users_svc
 
 _NEXT = re.compile(r"/api/v1/projects/([^/]+)/next")
@@ -85,6 +86,10 @@ class HotRoutes:
             status, body = await work
         except LabelwrightError as e:
             status, body = e.status, orjson.dumps(e.to_dict())
+        except Exception as e:
+            if not timed_out(e):
+                raise
+            status, body = 503, orjson.dumps({"error": TIMED_OUT})
         if body is None:
             await send({"type": "http.response.start", "status": status, "headers": []})
             await send({"type": "http.response.body", "body": b""})

@@ -24,6 +24,8 @@ class DecisionIn(BaseModel):
     decision: str = Field(description="accepted, fixed or rejected")
     answers: dict[str, Any] | None = Field(default=None, description="the corrected answers (for 'fixed')")
     feedback: str | None = Field(default=None, description="for the annotator; required for 'rejected'")
+    revision: int | None = Field(default=None, ge=1, le=2**31 - 1,
+                                 description="the revision you reviewed; 409 if the annotator changed it since")
 
 
 class MessageIn(BaseModel):
@@ -90,7 +92,7 @@ def build_router() -> APIRouter:
                       user: User = Depends(current_user)):
         store, p = _managed(request, project, user, "reviewer")
         return review.decide(store, p, user, annotation_id, body.decision, fixed_answers=body.answers,
-                             feedback=body.feedback)
+                             feedback=body.feedback, revision=body.revision)
 
     @r.get("/projects/{project}/review", summary="Submissions by review status (reviewer)")
     def review_counts(project: str, request: Request, user: User = Depends(current_user)):

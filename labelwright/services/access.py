@@ -27,6 +27,7 @@ from sqlalchemy import text
 from labelwright.errors import Forbidden, NotFound, ValidationError
 from labelwright.services import audit
 from labelwright.services.projects import PROJECT_COLUMNS, Project, project_from_row
+from labelwright.store.slots import release_sql
 
 ORG_ROLES = ("owner", "manager", "reviewer", "annotator")
 PROJECT_ROLES = ("annotator", "reviewer", "manager")
@@ -183,7 +184,7 @@ def release_leases(conn, project_id: int, user_id: int) -> int:
     gone = conn.execute(text("DELETE FROM leases WHERE project_id = :p AND user_id = :u RETURNING item_id"),
                         {"p": project_id, "u": user_id}).scalars().all()
     for item_id in gone:
-        conn.execute(text("UPDATE items SET n_assigned = n_assigned - 1, is_open = 1 WHERE id = :i"), {"i": item_id})
+        conn.execute(text(release_sql()), {"i": item_id})
     return len(gone)
 
 

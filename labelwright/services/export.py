@@ -100,7 +100,7 @@ def _read_chunks(store, project: Project, chunk: int) -> Iterator[tuple[list, li
             rows = _cursor_rows(
                 conn,
                 "SELECT a.item_id, u.name, a.answers, a.active_ms, a.created_at, a.updated_at, a.revision, "
-                "a.review_status, a.reviewed_answers "
+                "a.review_status, a.reviewed_answers, a.reviewed_revision "
                 "FROM annotations a JOIN users u ON u.id = a.user_id "
                 "WHERE a.item_id >= ? AND a.item_id <= ? AND " + _PLUS[store.dialect] + "a.project_id = ? "
                 "ORDER BY a.item_id, a.id",
@@ -152,7 +152,7 @@ def iter_items(store, project: Project, chunk: int = CHUNK) -> Iterator[tuple[in
     """``(item_id, external_id, data_json, annotations, answers_key, is_gold)`` for every item, in id order.
 
     Each annotation is a tuple ``(annotator, active_ms, created_at, updated_at, revision, review,
-    answers, reviewed_answers_json)`` (times as ISO text, answers parsed). ``answers_key`` is the tuple of
+    answers, reviewed_answers_json, reviewed_revision)`` (times as ISO text, answers parsed). ``answers_key`` is the tuple of
     what the vote counts, as stored JSON (a fix instead of the answers, None for a rejection): the key
     under which :class:`_Majority` remembers the vote.
     """
@@ -160,10 +160,11 @@ def iter_items(store, project: Project, chunk: int = CHUNK) -> Iterator[tuple[in
         by_item: dict[int, list] = {}
         keys: dict[int, list] = {}
         created_isos = iso_many([r[4] for r in rows])
-        for (item_id, name, answers, ms, created, updated, rev, status, fixed), created_iso in zip(rows, created_isos):
+        for (item_id, name, answers, ms, created, updated, rev, status, fixed, seen), created_iso in zip(
+                rows, created_isos):
             by_item.setdefault(item_id, []).append(
                 (name, ms, created_iso, created_iso if updated == created else iso(updated), rev, status,
-                 orjson.loads(answers), fixed))
+                 orjson.loads(answers), fixed, seen))
             keys.setdefault(item_id, []).append(fixed or answers if status != "rejected" else None)
         for item_id, ext, data, is_gold in items:
             anns = by_item.get(item_id)
@@ -188,7 +189,7 @@ class _Majority:
         out = self.memo.get(key)
         if out is None:
             out = majority(self.schema, [orjson.loads(fixed) if fixed is not None else ans
-                                         for _, _, _, _, _, status, ans, fixed in anns if status != "rejected"])
+                                         for _, _, _, _, _, status, ans, fixed, _ in anns if status != "rejected"])
             if len(self.memo) >= self.size:
                 self.memo.clear()
             self.memo[key] = out
@@ -197,9 +198,11 @@ class _Majority:
 
 def _annotation(a: tuple) -> dict:
     """One annotation of :func:`iter_items` as the JSONL writes it."""
-    name, ms, created, updated, rev, status, answers, fixed = a
+    name, ms, created, updated, rev, status, answers, fixed, seen = a
     out = {"annotator": name, "answers": answers, "active_ms": ms, "created_at": created, "updated_at": updated,
            "revision": rev, "review": status}
+    if seen is not None:  # the revision the reviewer decided on (reviewed work is frozen: the current one)
+        out["reviewed_revision"] = seen
     if fixed is not None:
         out["reviewed_answers"] = orjson.loads(fixed)
     return out
@@ -281,7 +284,7 @@ def flat_rows(store, project: Project) -> Iterator[list]:
         tail = [_cell(maj[q]["label"]) if q in maj else None for q in qs]
         tail += [maj[q]["agreement"] if q in maj else None for q in qs]
         tail += aggregated
-        for name, ms, created, updated, rev, status, ans, _ in anns:
+        for name, ms, created, updated, rev, status, ans, _, _ in anns:
             yield base + [name, ms, created, updated, rev, status] + [_cell(ans.get(q)) for q in qs] + tail
 
 

@@ -21,6 +21,7 @@ from labelwright.errors import NotFound, ValidationError
 from labelwright.schema import FreeText, ProjectSchema, answer_label
 from labelwright.services.projects import Project
 from labelwright.store import dumps, loads
+from labelwright.store.slots import open_flag
 
 GOLD_TARGET = 1_000_000_000  # "every annotator may answer it once": above any number of annotators
 
@@ -72,8 +73,8 @@ def store_gold(conn, project_id: int, pairs: list[tuple[int, str]], user_id: int
         "created_at = excluded.created_at"),
         [{"i": i, "p": project_id, "a": a, "u": user_id, "now": now} for i, a in pairs])
     conn.execute(text(
-        "UPDATE items SET is_gold = 1, target = :t, is_open = 1 WHERE id IN "
-        "(SELECT item_id FROM gold WHERE project_id = :p) AND is_gold = 0"),
+        "UPDATE items SET is_gold = 1, target = :t, is_open = " + open_flag("n_assigned", ":t", ":t")
+        + " WHERE id IN (SELECT item_id FROM gold WHERE project_id = :p) AND is_gold = 0"),
         {"t": GOLD_TARGET, "p": project_id})
 
 
@@ -97,8 +98,8 @@ def unset_gold(store, project: Project, item_id: int, user=None) -> bool:
         _item_of(conn, project, item_id)
         gone = conn.execute(text("DELETE FROM gold WHERE item_id = :i RETURNING item_id"), {"i": item_id}).first()
         conn.execute(text(
-            "UPDATE items SET is_gold = 0, target = NULL, "
-            "is_open = CASE WHEN n_assigned < :o THEN 1 ELSE 0 END WHERE id = :i"),
+            "UPDATE items SET is_gold = 0, target = NULL, is_open = " + open_flag("n_assigned", "NULL")
+            + " WHERE id = :i"),
             {"i": item_id, "o": project.overlap})
         if gone is not None:
             audit.record(conn, user, "gold.unset", project.id, str(item_id))

@@ -14,7 +14,8 @@ from sqlalchemy import text
 
 from labelwright.consensus import majority
 from labelwright.services import access, messages, pay, qualification, queue, review
-from labelwright.services.gold import answer_matches, score
+from labelwright.schema import FreeText, MultipleChoice, answer_label
+from labelwright.services.gold import score
 from labelwright.services.projects import list_projects
 from labelwright.store import loads
 
@@ -25,37 +26,62 @@ def _starts(now: float) -> tuple[float, float]:
     return day.timestamp(), week.timestamp()
 
 
+# An annotator's own gold accuracy and agreement move only in whole batches of their answers, so no
+# sequence of submissions tells them whether one particular answer matched.
+GOLD_BATCH = 5
+AGREEMENT_BATCH = 10
+# Each annotation's first answers (an amend never changes what these figures count).
+_FIRST = ("COALESCE((SELECT r.answers FROM annotation_revisions r WHERE r.annotation_id = a.id "
+          "AND r.revision = 1), a.answers)")
+
+
+def _agrees(question, answer, label) -> bool | None:
+    if answer is None or label is None or isinstance(question, FreeText):
+        return None
+    if isinstance(question, MultipleChoice):
+        return set(answer) == set(label)
+    return answer_label(question, answer) == label
+
+
 def _quality(conn, project, user) -> dict:
-    """Gold accuracy and agreement with the majority, over the user's own answers in the project."""
+    """Gold accuracy and agreement with the majority, over the user's own first answers in the project.
+
+    Gold accuracy counts the first ``GOLD_BATCH * k`` gold answers (k whole batches), agreement the
+    first ``AGREEMENT_BATCH * k`` ordinary ones, compared with the others' first answers given before
+    the last answer of the batch: amending, or answering one more item, moves neither figure."""
     questions = {q.name: q for q in project.schema.questions}
     mine = conn.execute(text(
-        "SELECT a.item_id, COALESCE(a.reviewed_answers, a.answers), g.answers FROM annotations a "
-        "LEFT JOIN gold g ON g.item_id = a.item_id WHERE a.user_id = :u AND a.project_id = :p"),
+        f"SELECT a.item_id, {_FIRST}, g.answers, a.created_at FROM annotations a "
+        "LEFT JOIN gold g ON g.item_id = a.item_id WHERE a.user_id = :u AND a.project_id = :p ORDER BY a.id"),
         {"u": user.id, "p": project.id}).all()
+    on_gold = [r for r in mine if r[2] is not None]
+    on_gold = on_gold[:len(on_gold) // GOLD_BATCH * GOLD_BATCH]
     gold_right = gold_checked = 0
-    for _, answers, gold in mine:
-        if gold is not None:
-            right, checked = score(questions, loads(answers), loads(gold))
-            gold_right += right
-            gold_checked += checked
+    for _, answers, gold, _ in on_gold:
+        right, checked = score(questions, loads(answers), loads(gold))
+        gold_right += right
+        gold_checked += checked
+    ordinary = [r for r in mine if r[2] is None]
+    ordinary = ordinary[:len(ordinary) // AGREEMENT_BATCH * AGREEMENT_BATCH]
+    cutoff = ordinary[-1][3] if ordinary else 0.0
     others: dict[int, list] = {}
-    ordinary = [i for i, _, g in mine if g is None]
-    for start in range(0, len(ordinary), 500):
-        chunk = ordinary[start:start + 500]
+    ids = [r[0] for r in ordinary]
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
         marks = ", ".join(f":i{k}" for k in range(len(chunk)))
         for item_id, answers in conn.execute(text(
-                f"SELECT item_id, COALESCE(reviewed_answers, answers) FROM annotations WHERE item_id IN ({marks}) "
-                "AND user_id <> :u AND review_status <> 'rejected'"),
-                {"u": user.id, **{f"i{k}": v for k, v in enumerate(chunk)}}):
+                f"SELECT a.item_id, {_FIRST} FROM annotations a WHERE a.item_id IN ({marks}) "
+                "AND a.user_id <> :u AND a.created_at <= :cutoff"),
+                {"u": user.id, "cutoff": cutoff, **{f"i{k}": v for k, v in enumerate(chunk)}}):
             others.setdefault(item_id, []).append(loads(answers))
     agree = compared = 0
-    for item_id, answers, gold in mine:
-        if gold is not None or item_id not in others:
+    for item_id, answers, _, _ in ordinary:
+        if item_id not in others:
             continue
         answers = loads(answers)
         votes = majority(project.schema, others[item_id] + [answers])
         for name, v in votes.items():
-            ok = answer_matches(questions[name], answers.get(name), v["label"])
+            ok = _agrees(questions[name], answers.get(name), v["label"])
             if ok is not None and v["n"] >= 2:
                 compared += 1
                 agree += int(ok)

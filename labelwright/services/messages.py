@@ -10,6 +10,7 @@ from sqlalchemy import text
 from labelwright.errors import NotFound, ValidationError
 from labelwright.services import audit
 from labelwright.services.projects import Project, get_project
+from labelwright.store.slots import retarget_sql
 
 
 def send(store, project: Project, by, body: str, to: str | None = None) -> dict:
@@ -57,8 +58,8 @@ def more_answers(store, project: Project, external_ids: list[str], extra: int, b
         missing = []
         for ext in external_ids:
             n = conn.execute(text(
-                "UPDATE items SET target = COALESCE(target, :o) + :x, is_open = 1 "
-                "WHERE project_id = :p AND external_id = :e AND is_gold = 0 RETURNING id"),
+                retarget_sql("COALESCE(target, :o) + :x", "project_id = :p AND external_id = :e AND is_gold = 0")
+                + " RETURNING id"),
                 {"o": project.overlap, "x": extra, "p": project.id, "e": str(ext)}).first()
             if n is None:
                 missing.append(ext)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, text, update
 
 from labelwright.errors import Conflict, NotFound
 from labelwright.schema import ProjectSchema, parse_schema
 from labelwright.store import loads, tables as t
+from labelwright.store.slots import open_flag
 
 
 @dataclass(frozen=True)
@@ -103,12 +104,11 @@ def set_overlap(store, project: Project, overlap: int) -> Project:
         r = project.schema.redundancy
         update_schema["redundancy"] = r.model_copy(update={"min": overlap, "max": max(r.max, overlap)})
     schema = project.schema.model_copy(update=update_schema)
-    want = func.coalesce(t.items.c.target, overlap)
     with store.write() as conn:
         conn.execute(update(t.projects).where(t.projects.c.id == project.id).values(
             overlap=overlap, schema=schema.to_json(), updated_at=time.time()))
-        conn.execute(update(t.items).where(t.items.c.project_id == project.id).values(
-            is_open=(t.items.c.n_assigned < want).cast(t.items.c.is_open.type)))
+        conn.execute(text("UPDATE items SET is_open = " + open_flag() + " WHERE project_id = :p"),
+                     {"o": overlap, "p": project.id})
     return get_project(store, project.id)
 
 

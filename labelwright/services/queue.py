@@ -30,11 +30,12 @@ from typing import NamedTuple
 
 from sqlalchemy import text
 
-from labelwright.errors import Conflict, Forbidden, NotFound, ValidationError
+from labelwright.errors import Busy, Conflict, Forbidden, NotFound, ValidationError
 from labelwright.services import events as _events
 from labelwright.services.projects import Project, get_project, project_from_row
 from labelwright.services.users import User
 from labelwright.store import dumps, loads
+from labelwright.store.slots import open_flag, release_sql
 
 # What an annotator may be given: not answered, leased or skipped by them, and they are not paused.
 _PICK_TAIL = """
@@ -45,7 +46,8 @@ _PICK_TAIL = """
 ORDER BY i.id
 LIMIT 1
 """
-_PICK = "SELECT i.id FROM items i\nWHERE i.project_id = :p AND i.is_open = 1 AND i.is_gold = 0" + _PICK_TAIL
+_PICK = ("SELECT i.id FROM items i\nWHERE i.project_id = :p AND i.is_open = 1 AND i.is_gold = 0"
+         "\n  AND i.n_assigned < COALESCE(i.target, :o)" + _PICK_TAIL)
 # A gold item (each annotator answers each once; never served once the annotator's real work is done).
 # The qualification test's items (the first :qs gold items) are not mixed in again afterwards.
 _PICK_GOLD = ("SELECT i.id FROM items i\nWHERE i.project_id = :p AND i.is_gold = 1\n"
@@ -60,8 +62,8 @@ _WANT = "COALESCE(target, :o)"
 # takes the slot and writes the lease in one statement; the outer row says what was picked and what
 # was taken, so a lost race (picked but not taken) is told apart from an empty queue.
 def _take_sqlite(pick: str) -> str:
-    return (f"UPDATE items SET n_assigned = n_assigned + 1, is_open = CASE WHEN n_assigned + 1 < {_WANT} "
-            f"THEN 1 ELSE 0 END WHERE id = ({pick}) AND n_assigned < {_WANT} RETURNING id, external_id, data")
+    return (f"UPDATE items SET n_assigned = n_assigned + 1, is_open = {open_flag('n_assigned + 1')} "
+            f"WHERE id = ({pick}) AND n_assigned < {_WANT} RETURNING id, external_id, data")
 
 
 _TAKE_SQLITE = {False: _take_sqlite(_PICK), True: _take_sqlite(_PICK_GOLD)}
@@ -75,7 +77,7 @@ def _take_pg(pick: str, wait: str) -> str:
     return ("WITH pick AS (" + head + "AND NOT EXISTS (" + _LIVE_LEASE + ")\nORDER BY" + tail
             + f" FOR UPDATE OF i {wait}), "
             "took AS (UPDATE items SET n_assigned = items.n_assigned + 1, "
-            "is_open = CASE WHEN items.n_assigned + 1 < COALESCE(items.target, :o) THEN 1 ELSE 0 END "
+            "is_open = " + open_flag("items.n_assigned + 1", "items.target") + " "
             "FROM pick WHERE items.id = pick.id AND items.n_assigned < COALESCE(items.target, :o) "
             "RETURNING items.id, items.external_id, items.data), "
             "leased AS (INSERT INTO leases (item_id, user_id, project_id, created_at, expires_at) "
@@ -96,10 +98,16 @@ _HELD = ("SELECT item_id FROM leases WHERE user_id = :u AND project_id = :p AND 
 # its item. (The statement's parts see the same snapshot: the expired leases it deletes are not the
 # live one it renews.)
 _RECLAIM_AND_RENEW_PG = (
-    "WITH gone AS (DELETE FROM leases WHERE project_id = :p AND expires_at <= :now RETURNING item_id), "
+    "WITH gone AS (DELETE FROM leases WHERE project_id = :p AND expires_at <= :now "
+    "RETURNING item_id, user_id, created_at, expires_at), "
     "per_item AS (SELECT item_id, count(*) AS n FROM gone GROUP BY item_id), "
-    "released AS (UPDATE items SET n_assigned = items.n_assigned - per_item.n, is_open = 1 "
+    "released AS (UPDATE items SET n_assigned = items.n_assigned - per_item.n, "
+    "is_open = " + open_flag("items.n_assigned - per_item.n", "items.target") + " "
     "FROM per_item WHERE items.id = per_item.item_id), "
+    "lapsed AS (INSERT INTO lapsed_leases (item_id, user_id, project_id, created_at, expires_at, lapsed_at) "
+    "SELECT item_id, user_id, :p, created_at, expires_at, :now FROM gone ON CONFLICT (item_id, user_id) "
+    "DO UPDATE SET created_at = excluded.created_at, expires_at = excluded.expires_at, "
+    "lapsed_at = excluded.lapsed_at), "
     "held AS (" + _HELD + "), "
     "renewed AS (UPDATE leases SET expires_at = :e FROM held "
     "WHERE leases.item_id = held.item_id AND leases.user_id = :u RETURNING leases.item_id) "
@@ -115,18 +123,32 @@ def _item_payload(project: Project, row, expires_at: float | None) -> dict:
             "data": loads(row[2]), "lease_expires_at": expires_at}
 
 
-def _reclaim_expired_sqlite(store, cur, project_id: int, now: float) -> int:
-    cur.execute("DELETE FROM leases WHERE project_id = :p AND expires_at <= :now RETURNING item_id",
-                {"p": project_id, "now": now})
+_LAPSE_SQLITE = ("INSERT INTO lapsed_leases (item_id, user_id, project_id, created_at, expires_at, lapsed_at) "
+                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (item_id, user_id) DO UPDATE "
+                 "SET created_at = excluded.created_at, expires_at = excluded.expires_at, "
+                 "lapsed_at = excluded.lapsed_at")
+_RELEASE_ONE = release_sql()
+
+
+def _reclaim_expired_sqlite(store, cur, project_id: int, now: float, overlap: int) -> int:
+    """Delete the project's expired leases, give their slots back, and remember them as lapsed (their
+    holders may still submit while the item has room)."""
+    cur.execute("DELETE FROM leases WHERE project_id = :p AND expires_at <= :now "
+                "RETURNING item_id, user_id, created_at, expires_at", {"p": project_id, "now": now})
     gone = cur.fetchall()
     if gone:
-        cur.executemany("UPDATE items SET n_assigned = n_assigned - 1, is_open = 1 WHERE id = ?", gone)
+        cur.executemany("UPDATE items SET n_assigned = n_assigned - 1, is_open = "
+                        + open_flag("n_assigned - 1", "target", "?") + " WHERE id = ?",
+                        [(overlap, g[0]) for g in gone])
+        cur.executemany(_LAPSE_SQLITE, [(g[0], g[1], project_id, g[2], g[3], now) for g in gone])
     return len(gone)
 
 
 def _release_slot(conn, item_id: int) -> None:
-    conn.execute(text(
-        "UPDATE items SET n_assigned = n_assigned - 1, is_open = 1 WHERE id = :i"), {"i": item_id})
+    conn.execute(text(_RELEASE_ONE), {"i": item_id})
+
+
+_CLAIM_TRIES = 8  # lost races in a row before a claim gives up (503); each try is one round trip
 
 
 def _claim_pg(store, params: dict, gold: bool):
@@ -135,7 +157,7 @@ def _claim_pg(store, params: dict, gold: bool):
     asynchronously (``synchronous_commit`` off: a crash may forget a lease, never half of one);
     submissions commit synchronously. ``gold``: take a gold item if the caller has one left."""
     wait = False
-    while True:
+    for _ in range(_CLAIM_TRIES):
         with store.pipeline() as tx:
             tx.execute(_LOCK_CLAIMER, params)
             renewed = tx.execute(_RECLAIM_AND_RENEW_PG, params)
@@ -154,6 +176,7 @@ def _claim_pg(store, params: dict, gold: bool):
         elif row[0] is not None:
             return row
         # else: picked a row whose last slot another claim took meanwhile; look again
+    raise Busy("the queue is busy; please ask for the next item again")
 
 
 def claim_next(store, project: Project, user: User, now: float | None = None) -> dict | None:
@@ -194,7 +217,7 @@ def claim_next(store, project: Project, user: User, now: float | None = None) ->
             cur.execute("SELECT id, external_id, data FROM items WHERE id = :i", params)
             row = cur.fetchone()
         else:
-            _reclaim_expired_sqlite(store, cur, params["p"], now)
+            _reclaim_expired_sqlite(store, cur, params["p"], now, project.overlap)
             row = None
             if gold:
                 cur.execute(_TAKE_SQLITE[True], params)
@@ -251,7 +274,7 @@ def skip(store, item_id: int, user: User, now: float | None = None) -> None:
     now = now or time.time()
     with store.write() as conn:
         row, project = _item_and_project(store, conn, item_id)
-        require(store, user, project)
+        require(store, user, project, missing=f"no item {item_id}")
         gone = conn.execute(text("DELETE FROM leases WHERE item_id = :i AND user_id = :u RETURNING item_id"),
                             {"i": item_id, "u": user.id}).first()
         if gone:
@@ -283,21 +306,35 @@ _ITEM_PROJECT = ("SELECT p.id, p.slug, p.name, p.schema, p.overlap, p.lease_seco
 # held; one without a lease (it expired and was reclaimed) must find a free slot, or nothing is saved.
 _COUNT_SQLITE = (
     "UPDATE items SET n_done = n_done + 1, n_assigned = n_assigned + :take, "
-    f"is_open = CASE WHEN n_assigned + :take < {_WANT} THEN 1 ELSE 0 END "
+    f"is_open = {open_flag('n_assigned + :take')} "
     f"WHERE id = :i AND (:take = 0 OR n_assigned < {_WANT}) RETURNING n_done, {_WANT}")
 _INSERT_ANNOTATION = (
     "INSERT INTO annotations (item_id, project_id, user_id, answers, active_ms, idempotency_key, "
-    "revision, created_at, updated_at) ")
-# PostgreSQL: release the lease, drop a skip, count the answer and store it in one statement.
+    "revision, created_at, updated_at, reported_ms, bound_ms) ")
+# PostgreSQL: release the lease, drop a skip, count the answer and store it in one statement. Its row:
+# (annotation id, answers so far, answers wanted, lease start, active ms kept); the first is NULL when
+# nothing was saved, the lease start NULL when the item was never handed to the caller.
+_SUBMIT_PG_RESULT = ("SELECT ins.id, counted.n_done, counted.want, take.started, counted.ms "
+                     "FROM take LEFT JOIN counted ON true LEFT JOIN ins ON true")
+# The item must have been handed to the caller: their lease (live, or expired but not yet reclaimed), or
+# else their lapsed lease while the item has room. The lease's life bounds the active time claimed.
 _SUBMIT_PG = (
-    "WITH gone AS (DELETE FROM leases WHERE item_id = :i AND user_id = :u RETURNING item_id), "
-    "take AS (SELECT CASE WHEN EXISTS (SELECT 1 FROM gone) THEN 0 ELSE 1 END AS n), "
-    "counted AS (UPDATE items SET n_done = n_done + 1, n_assigned = n_assigned + take.n, "
-    "is_open = CASE WHEN n_assigned + take.n < COALESCE(items.target, :o) THEN 1 ELSE 0 END "
-    "FROM take WHERE items.id = :i AND (take.n = 0 OR items.n_assigned < COALESCE(items.target, :o)) "
-    "RETURNING items.id, items.n_done, COALESCE(items.target, :o) AS want), "
+    "WITH gone AS (DELETE FROM leases WHERE item_id = :i AND user_id = :u RETURNING created_at, expires_at), "
+    "lapsed AS (DELETE FROM lapsed_leases WHERE item_id = :i AND user_id = :u "
+    "AND NOT EXISTS (SELECT 1 FROM gone) RETURNING created_at, expires_at), "
+    "lease AS (SELECT 0 AS n, created_at, expires_at FROM gone UNION ALL "
+    "SELECT 1, created_at, expires_at FROM lapsed), "
+    "take AS (SELECT max(n) AS n, max(created_at) AS started, max(expires_at) AS ends FROM lease), "
+    "held AS (SELECT n, LEAST(CAST(:maxms AS bigint), GREATEST(0, floor((LEAST(:now, ends) - started) * 1000)))"
+    "::bigint AS bound FROM take WHERE started IS NOT NULL), "
+    "counted AS (UPDATE items SET n_done = n_done + 1, n_assigned = n_assigned + held.n, "
+    "is_open = " + open_flag("items.n_assigned + held.n", "items.target") + " "
+    "FROM held WHERE items.id = :i AND (held.n = 0 OR items.n_assigned < COALESCE(items.target, :o)) "
+    "RETURNING items.id, items.n_done, COALESCE(items.target, :o) AS want, held.bound, "
+    "LEAST(CAST(:ms AS bigint), held.bound) AS ms), "
     "unskip AS (DELETE FROM skips USING counted WHERE skips.item_id = counted.id AND skips.user_id = :u), "
-    "ins AS (" + _INSERT_ANNOTATION + "SELECT id, :p, :u, :a, :ms, :k, 1, :now, :now FROM counted RETURNING id), "
+    "ins AS (" + _INSERT_ANNOTATION + "SELECT id, :p, :u, :a, ms, :k, 1, :now, :now, :ms, bound FROM counted "
+    "RETURNING id), "
     # the events of the submission, in its transaction (stored only when a webhook wants them)
     "ev1 AS (INSERT INTO events (at, kind, project_id, payload) "
     "SELECT :now, 'annotation.submitted', :p, jsonb_set(CAST(:d1 AS jsonb), '{annotation_id}', to_jsonb(ins.id))::text "
@@ -315,17 +352,25 @@ _SUBMIT_PG = (
     "SELECT w.id, e.id, 'pending', 0, :now, :now FROM (SELECT id, 'annotation.submitted' AS kind FROM ev1 "
     "UNION ALL SELECT id, kind FROM ev2 UNION ALL SELECT id, kind FROM ev3) e JOIN webhooks w ON w.active = 1 "
     "AND (w.project_id IS NULL OR w.project_id = :p) AND (w.kinds = '*' OR strpos(w.kinds, '\"' || e.kind || '\"') > 0)) "
-    "SELECT ins.id, counted.n_done, counted.want FROM ins, counted")
+    + _SUBMIT_PG_RESULT)
 # The project is complete when, besides the item just completed, no ordinary item is open or leased.
 _PROJECT_DONE = ("NOT EXISTS (SELECT 1 FROM items oi WHERE oi.project_id = :p AND oi.is_open = 1 AND oi.is_gold = 0 "
                  "AND oi.id <> :i) AND NOT EXISTS (SELECT 1 FROM leases ol JOIN items li ON li.id = ol.item_id "
                  "WHERE ol.project_id = :p AND li.is_gold = 0 AND ol.item_id <> :i)")
 _SUBMIT_PG = _SUBMIT_PG.replace("{done}", _PROJECT_DONE)
 # The same without the events, for when no webhook listens (see events.wanted): what most submissions run.
-_SUBMIT_PG_QUIET = _SUBMIT_PG[:_SUBMIT_PG.index("ev1 AS (")].rstrip().rstrip(",") + (
-    " SELECT ins.id, counted.n_done, counted.want FROM ins, counted")
+_SUBMIT_PG_QUIET = _SUBMIT_PG[:_SUBMIT_PG.index("ev1 AS (")].rstrip().rstrip(",") + " " + _SUBMIT_PG_RESULT
 _LEASE_EXPIRED = ("your lease on this item expired and it has since been given to other "
                   "annotators; nothing was saved, please take the next item")
+_NOT_HANDED = ("this item was not handed to you (ask for the next item first, and answer the item it "
+               "gives you); nothing was saved")
+MAX_ACTIVE_MS = 24 * 3600 * 1000  # no one save claims more active time than this
+
+
+def _bound_ms(start: float, end: float) -> int:
+    """The time from ``start`` to ``end`` in ms (never negative, at most a day): the most active time a
+    save may claim for that stretch."""
+    return min(max(0, int((end - start) * 1000)), MAX_ACTIVE_MS)
 
 
 def _submit_checks(store, user: User, item_id: int, key: str, answers, earlier: list, prow) -> tuple:
@@ -340,7 +385,7 @@ def _submit_checks(store, user: User, item_id: int, key: str, answers, earlier: 
         raise NotFound(f"no item {item_id}")
     project = project_from_row(store, prow[:8])
     if prow[10] != "active" and not user.is_owner:
-        raise Forbidden(f"you are not a member of project {project.slug!r}; ask its manager to add you")
+        raise NotFound(f"no item {item_id}")  # a non-member learns nothing of the item or its project
     if prow[9]:
         raise Forbidden(_PAUSED_MESSAGE)
     if project.schema.qualification is not None:
@@ -381,6 +426,12 @@ def submit(store, item_id: int, user: User, answers, *, active_ms: int = 0,
            idempotency_key: str | None = None, now: float | None = None) -> tuple[dict, bool]:
     """Record the user's answers for an item. Returns ``(annotation, created)``.
 
+    The item must have been handed to the user: they hold its lease, or held one that lapsed while the
+    item still has room (else :class:`Conflict`, nothing saved). ``active_ms`` is what the client
+    measured; the annotation keeps it as ``reported_ms`` and counts (``active_ms``: pay, rates, export)
+    no more than the server saw the item held: from the lease's start to now or to its expiry, whichever
+    came first (``bound_ms``; renewing the lease by asking for the next item again extends it).
+
     A retry with the same idempotency key returns the first annotation with ``created=False``. In a
     project with adaptive redundancy the item's target is then revised
     (:func:`labelwright.services.redundancy.decide`).
@@ -388,11 +439,11 @@ def submit(store, item_id: int, user: User, answers, *, active_ms: int = 0,
     now = now or time.time()
     if isinstance(active_ms, bool) or not isinstance(active_ms, int) or active_ms < 0:
         raise ValidationError("active_ms must be a non-negative integer", field="active_ms")
-    active_ms = min(active_ms, 24 * 3600 * 1000)
+    reported = active_ms = min(active_ms, MAX_ACTIVE_MS)
     key = idempotency_key or str(uuid.uuid4())
     if len(key) > 200:
         raise ValidationError("an idempotency key has at most 200 characters", field="idempotency_key")
-    params = {"u": user.id, "i": item_id, "k": key, "ms": active_ms, "now": now}
+    params = {"u": user.id, "i": item_id, "k": key, "ms": active_ms, "now": now, "maxms": MAX_ACTIVE_MS}
     if store.dialect == "postgresql":
         with store.pipeline() as tx:
             tx.execute(_LOCK_USER, params)
@@ -408,9 +459,9 @@ def submit(store, item_id: int, user: User, answers, *, active_ms: int = 0,
                 got = tx.commit_with(_SUBMIT_PG, params).fetchone()
             else:
                 got = tx.commit_with(_SUBMIT_PG_QUIET, params).fetchone()
-        if got is None:
-            raise Conflict(_LEASE_EXPIRED)  # the statement changed nothing
-        ann_id = got[0]
+        if got[0] is None:  # the statement changed nothing
+            raise Conflict(_LEASE_EXPIRED if got[3] is not None else _NOT_HANDED)
+        ann_id, active_ms = got[0], got[4]
     else:
         with store.write() as conn:
             cur = store.cursor(conn)
@@ -420,14 +471,24 @@ def submit(store, item_id: int, user: User, answers, *, active_ms: int = 0,
             if replay is not None:
                 return replay, False
             params.update(p=project.id, o=project.overlap, a=dumps(clean))
-            cur.execute("DELETE FROM leases WHERE item_id = :i AND user_id = :u", params)
-            params["take"] = 0 if cur.rowcount == 1 else 1
+            held = cur.execute("DELETE FROM leases WHERE item_id = :i AND user_id = :u "
+                               "RETURNING created_at, expires_at", params).fetchone()
+            if held is None:
+                held = cur.execute("DELETE FROM lapsed_leases WHERE item_id = :i AND user_id = :u "
+                                   "RETURNING created_at, expires_at", params).fetchone()
+                if held is None:
+                    raise Conflict(_NOT_HANDED)
+                params["take"] = 1
+            else:
+                params["take"] = 0
+            params["bound"] = bound = _bound_ms(held[0], min(now, held[1]))
+            params["kept"] = active_ms = min(reported, bound)
             counted = cur.execute(_COUNT_SQLITE, params).fetchone()
             if counted is None:
                 raise Conflict(_LEASE_EXPIRED)
             cur.execute("DELETE FROM skips WHERE item_id = :i AND user_id = :u", params)
-            cur.execute(_INSERT_ANNOTATION + "VALUES (:i, :p, :u, :a, :ms, :k, 1, :now, :now) RETURNING id",
-                        params)
+            cur.execute(_INSERT_ANNOTATION + "VALUES (:i, :p, :u, :a, :kept, :k, 1, :now, :now, :ms, :bound) "
+                        "RETURNING id", params)
             ann_id = cur.fetchone()[0]
             if _events.wanted(store, _SUBMISSION_EVENTS, project.id):
                 ev = _event_params(project, user, item_id, prow, clean, ann_id)
@@ -440,8 +501,8 @@ def submit(store, item_id: int, user: User, answers, *, active_ms: int = 0,
         from labelwright.services.redundancy import decide
 
         decide(store, project, item_id)
-    return {"id": ann_id, "item_id": item_id, "answers": clean, "active_ms": active_ms, "revision": 1,
-            "created_at": now, "updated_at": now}, True
+    return {"id": ann_id, "item_id": item_id, "answers": clean, "active_ms": active_ms,
+            "reported_ms": reported, "revision": 1, "created_at": now, "updated_at": now}, True
 
 
 class _AnnRow(NamedTuple):
@@ -486,21 +547,36 @@ def get_annotation(store, annotation_id: int, user: User) -> tuple[dict, Project
     return _annotation_dict(row), project
 
 
+_FROZEN = {"accepted": "accepted", "fixed": "fixed by a reviewer", "rejected": "rejected"}
+
+
 def amend(store, annotation_id: int, user: User, answers, *, active_ms: int = 0,
           now: float | None = None) -> dict:
-    """Replace the answers of one of the user's recent annotations; the old version is kept."""
+    """Replace the answers of one of the user's recent annotations; the old version is kept.
+
+    Reviewed work is frozen for its author: an annotation a reviewer accepted, fixed or rejected, or is
+    checking right now (a live review lease), answers :class:`Conflict`. The active time an amend adds
+    is at most the time since the annotation was last saved, and at most the project's lease time."""
+    from labelwright.services.access import require
+
     now = now or time.time()
     if isinstance(active_ms, bool) or not isinstance(active_ms, int) or active_ms < 0:
         raise ValidationError("active_ms must be a non-negative integer", field="active_ms")
     with store.write() as conn:
-        row = conn.execute(text(f"SELECT {_ANN_COLS}, project_id FROM annotations WHERE id = :a"),
-                           {"a": annotation_id}).first()
+        row = conn.execute(text(
+            f"SELECT {_ANN_COLS}, project_id, review_status, reported_ms, bound_ms, "
+            "EXISTS (SELECT 1 FROM review_leases rl WHERE rl.annotation_id = annotations.id "
+            "AND rl.expires_at > :now) FROM annotations WHERE id = :a"),
+            {"a": annotation_id, "now": now}).first()
         if row is None or row.user_id != user.id:
             raise NotFound(f"no annotation {annotation_id} of yours")
         project = get_project(store, row.project_id, conn=conn)
-        from labelwright.services.access import require
-
-        require(store, user, project)
+        require(store, user, project, missing=f"no annotation {annotation_id} of yours")
+        if row.review_status in _FROZEN:
+            raise Conflict(f"this answer was {_FROZEN[row.review_status]} in review and can no longer be "
+                           "changed; ask the project's reviewers if it is wrong")
+        if row[-1]:
+            raise Conflict("a reviewer is checking this answer right now; it cannot be changed")
         recent = [r[0] for r in conn.execute(text(
             "SELECT id FROM annotations WHERE user_id = :u AND project_id = :p ORDER BY id DESC LIMIT :n"),
             {"u": user.id, "p": project.id, "n": max(project.schema.history_size, 0)})]
@@ -511,13 +587,20 @@ def amend(store, annotation_id: int, user: User, answers, *, active_ms: int = 0,
             "INSERT INTO annotation_revisions (annotation_id, revision, answers, active_ms, replaced_at) "
             "VALUES (:a, :r, :ans, :ms, :now)"),
             {"a": annotation_id, "r": row.revision, "ans": row.answers, "ms": row.active_ms, "now": now})
-        total_ms = row.active_ms + min(active_ms, 24 * 3600 * 1000)
-        conn.execute(text(
-            "UPDATE annotations SET answers = :ans, active_ms = :ms, revision = revision + 1, "
-            "updated_at = :now WHERE id = :a"),
-            {"ans": dumps(clean), "ms": total_ms, "now": now, "a": annotation_id})
+        reported = min(active_ms, MAX_ACTIVE_MS)
+        bound = min(_bound_ms(row.updated_at, now), project.lease_seconds * 1000)
+        total_ms = row.active_ms + min(reported, bound)
+        changed = conn.execute(text(
+            "UPDATE annotations SET answers = :ans, active_ms = :ms, reported_ms = reported_ms + :rep, "
+            "bound_ms = bound_ms + :bound, revision = revision + 1, updated_at = :now "
+            "WHERE id = :a AND revision = :r AND review_status = 'pending'"),
+            {"ans": dumps(clean), "ms": total_ms, "rep": reported, "bound": bound, "now": now,
+             "a": annotation_id, "r": row.revision}).rowcount
+        if changed != 1:  # a reviewer decided, or another amend won, since the row was read
+            raise Conflict("this answer changed or was reviewed meanwhile; reload it and try again")
     return {"id": annotation_id, "item_id": row.item_id, "answers": clean, "active_ms": total_ms,
-            "revision": row.revision + 1, "created_at": row.created_at, "updated_at": now}
+            "reported_ms": row.reported_ms + reported, "revision": row.revision + 1,
+            "created_at": row.created_at, "updated_at": now}
 
 
 def counts_for_user(store, project: Project, user: User) -> dict:

@@ -31,6 +31,7 @@ from labelwright.quality.adaptive import AdaptivePolicy, fit_skills, item_poster
 from labelwright.schema import answer_label, label_values
 from labelwright.services.projects import Project
 from labelwright.store import loads
+from labelwright.store.slots import retarget_sql
 
 MIN_FIT_ANSWERS = 20  # below this, skills are not estimated: every annotator counts as 0.7 accurate
 REFIT_MIN_NEW = 10
@@ -169,9 +170,7 @@ def decide(store, project: Project, item_id: int) -> dict:
         target = None
         if more:
             target = max(n + 1, project.overlap)
-            conn.execute(text(
-                "UPDATE items SET target = :t, is_open = CASE WHEN n_assigned < :t THEN 1 ELSE 0 END "
-                "WHERE id = :i AND is_gold = 0 AND COALESCE(target, :o) < :t"),
+            conn.execute(text(retarget_sql(":t", "id = :i AND is_gold = 0 AND COALESCE(target, :o) < :t")),
                 {"t": target, "i": item_id, "o": project.overlap})
         else:
             _completed(conn, project, item_id)

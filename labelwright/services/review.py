@@ -29,6 +29,7 @@ from labelwright.services import audit, events
 from labelwright.services.gold import answer_matches, score
 from labelwright.services.projects import Project
 from labelwright.store import dumps, loads
+from labelwright.store.slots import retarget_sql
 
 DECISIONS = ("accepted", "fixed", "rejected")
 _SAMPLE_MOD = 10_000
@@ -42,7 +43,7 @@ def in_sample(annotation_id: int, rate: float) -> bool:
 
 def _candidates(conn, project: Project, reviewer, now: float, after: int):
     return conn.execute(text(
-        "SELECT a.id, a.item_id, a.user_id, a.answers, a.active_ms, a.created_at, u.name "
+        "SELECT a.id, a.item_id, a.user_id, a.answers, a.active_ms, a.created_at, u.name, a.revision "
         "FROM annotations a JOIN users u ON u.id = a.user_id "
         "WHERE a.project_id = :p AND a.review_status = 'pending' AND a.user_id <> :r AND a.id > :after "
         "AND NOT EXISTS (SELECT 1 FROM review_leases rl WHERE rl.annotation_id = a.id "
@@ -123,15 +124,20 @@ def next_for_review(store, project: Project, reviewer, now: float | None = None)
             "WHERE a.item_id = :i AND a.id <> :a AND a.review_status <> 'rejected' ORDER BY a.id"),
             {"i": chosen[1], "a": chosen[0]}).all()
     return {"annotation_id": chosen[0], "annotator": chosen[6], "answers": loads(chosen[3]),
-            "active_ms": chosen[4], "created_at": chosen[5],
+            "active_ms": chosen[4], "created_at": chosen[5], "revision": chosen[7],
             "item": {"id": chosen[1], "external_id": item[0], "data": loads(item[1])},
             "other_answers": [{"annotator": n, "answers": loads(a)} for n, a in others],
             "lease_expires_at": now + settings.lease_seconds}
 
 
 def decide(store, project: Project, reviewer, annotation_id: int, decision: str, *,
-           fixed_answers: dict | None = None, feedback: str | None = None, now: float | None = None) -> dict:
-    """Record a decision on one submission of ``project``; returns the review."""
+           fixed_answers: dict | None = None, feedback: str | None = None, revision: int | None = None,
+           now: float | None = None) -> dict:
+    """Record a decision on one submission of ``project``; returns the review.
+
+    The decision is on the submission's current revision (kept as ``reviewed_revision``; from then on
+    its author cannot amend it). ``revision``, when given, is the one the reviewer saw: if the
+    annotator amended it since, nothing is recorded (:class:`Conflict`)."""
     if decision not in DECISIONS:
         raise ValidationError(f"decision must be one of {list(DECISIONS)}", field="decision")
     feedback = (feedback or "").strip() or None
@@ -147,24 +153,34 @@ def decide(store, project: Project, reviewer, annotation_id: int, decision: str,
     now = now or time.time()
     with store.write() as conn:
         row = conn.execute(text(
-            "SELECT a.user_id, a.item_id, a.review_status, u.name FROM annotations a JOIN users u ON u.id = a.user_id "
-            "WHERE a.id = :a AND a.project_id = :p"), {"a": annotation_id, "p": project.id}).first()
+            "SELECT a.user_id, a.item_id, a.review_status, u.name, a.revision FROM annotations a "
+            "JOIN users u ON u.id = a.user_id WHERE a.id = :a AND a.project_id = :p"),
+            {"a": annotation_id, "p": project.id}).first()
         if row is None:
             raise NotFound(f"no submission {annotation_id} in project {project.slug!r}")
         if row[0] == reviewer.id:
             raise Conflict("you cannot review your own submission")
+        if revision is not None and revision != row[4]:
+            raise Conflict(f"the annotator changed this submission (revision {row[4]}, you saw {revision}); "
+                           "look at it again", field="revision")
         review_id = conn.execute(text(
             "INSERT INTO reviews (annotation_id, project_id, reviewer_id, decision, fixed_answers, feedback, "
-            "created_at) VALUES (:a, :p, :r, :d, :f, :fb, :now) RETURNING id"),
+            "created_at, revision) VALUES (:a, :p, :r, :d, :f, :fb, :now, :rev) RETURNING id"),
             {"a": annotation_id, "p": project.id, "r": reviewer.id, "d": decision,
-             "f": dumps(clean) if clean is not None else None, "fb": feedback, "now": now}).scalar_one()
-        conn.execute(text("UPDATE annotations SET review_status = :d, reviewed_answers = :f WHERE id = :a"),
-                     {"d": decision, "f": dumps(clean) if clean is not None else None, "a": annotation_id})
+             "f": dumps(clean) if clean is not None else None, "fb": feedback, "now": now,
+             "rev": row[4]}).scalar_one()
+        # the revision guard: an amend that committed after the read above makes this change nothing
+        changed = conn.execute(text(
+            "UPDATE annotations SET review_status = :d, reviewed_answers = :f, reviewed_revision = revision "
+            "WHERE id = :a AND revision = :rev"),
+            {"d": decision, "f": dumps(clean) if clean is not None else None, "a": annotation_id,
+             "rev": row[4]}).rowcount
+        if changed != 1:
+            raise Conflict("the annotator changed this submission meanwhile; look at it again", field="revision")
         if decision == "rejected" and row[2] != "rejected":
             # the rejected answer no longer counts: ask for one more, from someone else
-            conn.execute(text(
-                "UPDATE items SET target = COALESCE(target, :o) + 1, is_open = 1 WHERE id = :i AND is_gold = 0"),
-                {"o": project.overlap, "i": row[1]})
+            conn.execute(text(retarget_sql("COALESCE(target, :o) + 1", "id = :i AND is_gold = 0")),
+                         {"o": project.overlap, "i": row[1]})
         conn.execute(text("DELETE FROM review_leases WHERE annotation_id = :a"), {"a": annotation_id})
         audit.record(conn, reviewer, "review.decide", project.id, str(annotation_id),
                      {"decision": decision, "annotator": row[3]})
@@ -172,7 +188,7 @@ def decide(store, project: Project, reviewer, annotation_id: int, decision: str,
             "project": project.slug, "annotation_id": annotation_id, "item_id": row[1], "annotator": row[3],
             "reviewer": reviewer.name, "decision": decision, "fixed_answers": clean, "feedback": feedback}, now)
     return {"id": review_id, "annotation_id": annotation_id, "decision": decision, "fixed_answers": clean,
-            "feedback": feedback, "reviewer": reviewer.name, "created_at": now}
+            "feedback": feedback, "reviewer": reviewer.name, "revision": row[4], "created_at": now}
 
 
 def feedback_for(store, user, project: Project | None = None, limit: int = 50) -> list[dict]:

@@ -42,13 +42,21 @@ def dumps(value) -> str:
 
 loads = orjson.loads
 
+def timed_out(exc: BaseException) -> bool:
+    """Whether ``exc`` is PostgreSQL cancelling a statement that ran past ``statement_timeout``."""
+    orig = getattr(exc, "orig", exc)
+    return type(orig).__name__ == "QueryCanceled"
+
+
+TIMED_OUT = "the database took too long to answer; please try again"
+
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 MAX_BATCH = 256  # most calls the SQLite writer runs in one transaction
 
 
 class Store:
     def __init__(self, db_url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 20,
-                 pg_schema: str | None = None, pg_threads: bool = False):
+                 pg_schema: str | None = None, pg_threads: bool = False, statement_timeout_ms: int = 0):
         self.url = db_url
         self._tls = threading.local()
         self._sql_cache: dict[str, str] = {}
@@ -71,7 +79,15 @@ class Store:
                                         pool_pre_ping=False, connect_args=connect_args)
             self.write_engine = self.engine
             # Lookups and the pipelined hot transactions run on autocommit connections of their own.
-            self._pg_hot = _PgConnections(db_url, connect_args, keep=pool_size)
+            self._pg_hot = _PgConnections(db_url, connect_args, keep=pool_size, timeout_ms=statement_timeout_ms)
+            if statement_timeout_ms:
+                # No statement runs longer than this (a runaway query cannot hold a worker); set per
+                # connection, once, when it opens.
+                @event.listens_for(self.engine, "connect")
+                def _on_pg_connect(dbapi_conn, _record):
+                    with dbapi_conn.cursor() as cur:
+                        cur.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
+                    dbapi_conn.commit()
         else:
             raise ValueError(f"unsupported database URL: {db_url}")
 
@@ -282,17 +298,21 @@ class _PgConnections:
     stays in pipeline mode for its whole life (entering and leaving it costs a round trip each time);
     ``get()`` a plain connection, cheaper for a single statement."""
 
-    def __init__(self, db_url: str, connect_args: dict, keep: int):
+    def __init__(self, db_url: str, connect_args: dict, keep: int, timeout_ms: int = 0):
         self.conninfo = db_url.replace("postgresql+psycopg://", "postgresql://", 1)
         self.connect_args = connect_args
         self.keep = keep
+        self.timeout_ms = int(timeout_ms)
         self.plain: list = []  # list.append / list.pop are atomic: safe from any thread
         self.pipelined: list = []
 
     def _connect(self):
         import psycopg
 
-        return psycopg.connect(self.conninfo, autocommit=True, **self.connect_args)
+        conn = psycopg.connect(self.conninfo, autocommit=True, **self.connect_args)
+        if self.timeout_ms:
+            conn.execute(f"SET statement_timeout = {self.timeout_ms}")
+        return conn
 
     def get(self, pipelined: bool = False):
         try:

@@ -82,6 +82,9 @@ annotations = Table(
     Column("updated_at", Float, nullable=False),
     Column("review_status", Text, nullable=False),
     Column("reviewed_answers", Text),
+    Column("reported_ms", BigInteger, nullable=False),
+    Column("bound_ms", BigInteger, nullable=False),
+    Column("reviewed_revision", Integer),
 )
 
 annotation_revisions = Table(
@@ -92,6 +95,16 @@ annotation_revisions = Table(
     Column("answers", Text, nullable=False),
     Column("active_ms", BigInteger, nullable=False),
     Column("replaced_at", Float, nullable=False),
+)
+
+lapsed_leases = Table(
+    "lapsed_leases", metadata,
+    Column("item_id", BigInteger, primary_key=True),
+    Column("user_id", BigInteger, primary_key=True),
+    Column("project_id", BigInteger, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("lapsed_at", Float, nullable=False),
 )
 
 skips = Table(
@@ -202,6 +215,7 @@ reviews = Table(
     Column("fixed_answers", Text),
     Column("feedback", Text),
     Column("created_at", Float, nullable=False),
+    Column("revision", Integer),
 )
 
 review_leases = Table(

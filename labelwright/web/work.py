@@ -50,13 +50,20 @@ def review_page(slug: str, request: Request):
     return _render_review(request, project, review.next_for_review(store, project, session.user))
 
 
+def _revision(form) -> int | None:
+    """The revision the reviewer saw (a hidden field of the review form)."""
+    raw = _text(form.get("revision"))
+    return int(raw) if raw and raw.isascii() and raw.isdigit() and len(raw) < 10 else None
+
+
 def review_decide(slug: str, annotation_id: int, request: Request, form):
     session, store, project = project_for_page(slug, request, "reviewer", form)
     decision = _text(form.get("decision"))
     parsed = parse_answers(project.schema, form) if decision == "fixed" else None
     try:
         review.decide(store, project, session.user, annotation_id, decision,
-                      fixed_answers=parsed.answers if parsed else None, feedback=_text(form.get("feedback")))
+                      fixed_answers=parsed.answers if parsed else None, feedback=_text(form.get("feedback")),
+                      revision=_revision(form))
     except ValidationError as e:
         sub = review.next_for_review(store, project, session.user)
         errors, form_error = errors_by_question(project.schema, e)
