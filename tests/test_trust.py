@@ -350,3 +350,17 @@ def test_statements_have_a_time_limit(db_url):
         assert timed_out(e.value)
     finally:
         s.close()
+
+
+def test_a_crafted_csrf_token_is_refused_not_a_500(http, store, owner, make_annotator):
+    """A non-ASCII CSRF field made the constant-time comparison raise (500)."""
+    from tests.test_web import sign_in
+
+    create_project(store, PAID, created_by=owner[0].id)
+    make_annotator("mallory", password="mallory-password")
+    sign_in(http, "mallory", "mallory-password")
+    r = http.post("/account/password", data={"csrf": "é" * 20, "current": "x", "new": "y" * 12},
+                  follow_redirects=False)
+    assert r.status_code == 403
+    r = http.post("/api/v1/tokens", headers={"X-CSRF-Token": b"\xe9" * 20})
+    assert r.status_code == 403

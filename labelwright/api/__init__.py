@@ -6,6 +6,7 @@ an ``X-CSRF-Token`` header on every request that changes something.
 
 from __future__ import annotations
 
+import hmac
 import tempfile
 from typing import Annotated, Any
 
@@ -64,7 +65,8 @@ async def current_user(request: Request) -> User:
     session = users_svc.session_for_cookie(store, cookie) if cookie else None
     if session is None:
         raise Unauthorized("sign in, or send 'Authorization: Bearer <token>'")
-    if request.method not in SAFE_METHODS and request.headers.get("x-csrf-token") != session.csrf:
+    if request.method not in SAFE_METHODS and not hmac.compare_digest(
+            (request.headers.get("x-csrf-token") or "").encode(), session.csrf.encode()):
         raise Forbidden("missing or wrong X-CSRF-Token header")
     return session.user
 

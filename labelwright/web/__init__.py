@@ -83,7 +83,8 @@ def project_for_page(slug: str, request: Request, at_least: str, form=None):
 
 
 def check_csrf(session: Session, token: str | None) -> None:
-    if not token or not hmac.compare_digest(token, session.csrf):
+    # bytes: compare_digest refuses str with non-ASCII characters (a crafted field would answer 500)
+    if not token or not hmac.compare_digest(str(token).encode(), session.csrf.encode()):
         raise Forbidden("the form's security token is missing or stale: reload the page and try again")
 
 
