@@ -23,6 +23,10 @@ from labelwright.services.projects import Project
 from labelwright.store import dumps, loads
 from labelwright.store.slots import open_flag
 
+# SQL for an annotation's first answers (alias ``a``): what gold accuracy is measured on wherever an
+# annotator can see it or be paid for it, so amending an answer never changes the verdict on it.
+FIRST_ANSWERS = ("COALESCE((SELECT r.answers FROM annotation_revisions r WHERE r.annotation_id = a.id "
+                 "AND r.revision = 1), a.answers)")
 GOLD_TARGET = 1_000_000_000  # "every annotator may answer it once": above any number of annotators
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from labelwright.consensus import majority
 from labelwright.services import access, messages, pay, qualification, queue, review
 from labelwright.schema import FreeText, MultipleChoice, answer_label
-from labelwright.services.gold import score
+from labelwright.services.gold import FIRST_ANSWERS, score
 from labelwright.services.projects import list_projects
 from labelwright.store import loads
 
@@ -31,8 +31,7 @@ def _starts(now: float) -> tuple[float, float]:
 GOLD_BATCH = 5
 AGREEMENT_BATCH = 10
 # Each annotation's first answers (an amend never changes what these figures count).
-_FIRST = ("COALESCE((SELECT r.answers FROM annotation_revisions r WHERE r.annotation_id = a.id "
-          "AND r.revision = 1), a.answers)")
+_FIRST = FIRST_ANSWERS
 
 
 def _agrees(question, answer, label) -> bool | None:

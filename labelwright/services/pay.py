@@ -37,7 +37,7 @@ from fractions import Fraction
 from sqlalchemy import text
 
 from labelwright.errors import ValidationError
-from labelwright.services.gold import score
+from labelwright.services.gold import FIRST_ANSWERS, score
 from labelwright.services.projects import Project
 from labelwright.store import loads
 
@@ -163,7 +163,7 @@ def _bonuses(conn, project: Project, now: float) -> list[tuple]:
         "SELECT user_id, period FROM ledger WHERE project_id = :p AND kind = 'bonus'"), {"p": project.id})}
     tally: dict[tuple[int, str], list[int]] = {}
     for user_id, answers, gold, created_at in conn.execute(text(
-            "SELECT a.user_id, a.answers, g.answers, a.created_at FROM annotations a JOIN gold g ON g.item_id = a.item_id "
+            f"SELECT a.user_id, {FIRST_ANSWERS}, g.answers, a.created_at FROM annotations a JOIN gold g ON g.item_id = a.item_id "
             "WHERE a.project_id = :p"), {"p": project.id}):
         week = iso_week(created_at)
         if week == iso_week(now):
