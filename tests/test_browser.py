@@ -172,9 +172,10 @@ def _seed_review(store, owner):
     access.set_member(store, p, "ana", "annotator")
     users.create_user(store, "rita", "reviewer", PASSWORDS["rita"])
     access.set_member(store, p, "rita", "reviewer")
-    for _ in range(3):
-        item = queue.claim_next(store, p, ana)
-        queue.submit(store, item["id"], ana, {"spam": "ham"}, active_ms=40_000)
+    for k in range(3):  # each item held 60 s under its lease, 40 s of it active
+        t = time.time() - 600 + 100 * k
+        item = queue.claim_next(store, p, ana, now=t)
+        queue.submit(store, item["id"], ana, {"spam": "ham"}, active_ms=40_000, now=t + 60)
     messages.send(store, p, owner, "New batch tomorrow: thank you for the careful work.")
 
 
