@@ -364,3 +364,18 @@ def test_a_crafted_csrf_token_is_refused_not_a_500(http, store, owner, make_anno
     assert r.status_code == 403
     r = http.post("/api/v1/tokens", headers={"X-CSRF-Token": b"\xe9" * 20})
     assert r.status_code == 403
+
+
+def test_left_drops_alike_after_a_gold_and_an_ordinary_answer(http, store, owner, make_annotator):
+    """'left' that did not drop after an answer told the annotator the item was gold."""
+    p = _gold_project(store, owner, n_gold=2, n_items=5)
+    _, tok = make_annotator("mallory")
+    assert http.get("/api/v1/projects/g/mine", headers=bearer(tok)).json() == {"done": 0, "left": 7}
+    kinds = []
+    for n in range(7):
+        item = http.post("/api/v1/projects/g/next", headers=bearer(tok)).json()
+        kinds.append(item["external_id"][0])
+        http.post(f"/api/v1/items/{item['id']}/annotations", json={"answers": {"spam": "ham"}}, headers=bearer(tok))
+        assert http.get("/api/v1/projects/g/mine", headers=bearer(tok)).json() == {"done": n + 1, "left": 6 - n}
+    assert sorted(kinds) == ["c"] * 5 + ["g"] * 2  # both kinds were answered, and 'left' fell by one each time
+    assert http.post("/api/v1/projects/g/next", headers=bearer(tok)).status_code == 204

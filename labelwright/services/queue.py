@@ -603,15 +603,24 @@ def amend(store, annotation_id: int, user: User, answers, *, active_ms: int = 0,
             "created_at": row.created_at, "updated_at": now}
 
 
+_LEFT = ("SELECT i.is_gold, count(*) FROM items i WHERE i.project_id = :p "
+         "AND i.n_done < COALESCE(i.target, :o) "
+         "AND i.id NOT IN (SELECT q.id FROM items q WHERE q.project_id = :p AND q.is_gold = 1 ORDER BY q.id LIMIT :qs) "
+         "AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.item_id = i.id AND a.user_id = :u) "
+         "AND NOT EXISTS (SELECT 1 FROM skips s WHERE s.item_id = i.id AND s.user_id = :u) GROUP BY i.is_gold")
+
+
 def counts_for_user(store, project: Project, user: User) -> dict:
-    """What this annotator has done in the project and how many items are still open to them."""
+    """What this annotator has done in the project and how many items are still open to them.
+
+    ``left`` counts the gold items they have not answered too (while they have ordinary work left, as
+    the queue serves them), so answering a gold item lowers it exactly as answering any item does: the
+    count never tells which of their items were gold."""
+    qs = project.schema.qualification.size if project.schema.qualification is not None else 0
     with store.read() as conn:
         done = conn.execute(text("SELECT count(*) FROM annotations WHERE user_id = :u AND project_id = :p"),
                             {"u": user.id, "p": project.id}).scalar_one()
-        left = conn.execute(text(
-            "SELECT count(*) FROM items i WHERE i.project_id = :p AND i.is_gold = 0 "
-            "AND i.n_done < COALESCE(i.target, :o) "
-            "AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.item_id = i.id AND a.user_id = :u) "
-            "AND NOT EXISTS (SELECT 1 FROM skips s WHERE s.item_id = i.id AND s.user_id = :u)"),
-            {"p": project.id, "o": project.overlap, "u": user.id}).scalar_one()
-    return {"done": int(done), "left": int(left)}
+        left = dict(conn.execute(text(_LEFT), {"p": project.id, "o": project.overlap, "u": user.id,
+                                               "qs": qs}).all())
+    ordinary = int(left.get(0, 0))
+    return {"done": int(done), "left": ordinary + int(left.get(1, 0)) if ordinary else 0}
