@@ -190,8 +190,8 @@ def test_item_ids_follow_the_file_order(store, owner):
 def test_a_large_sqlite_import_holds_the_database_only_to_insert(tmp_path):
     """A 200,000-item import (as `labelwright import` runs it, on connections of its own: another process)
     while an annotator claims and submits in another project: nothing fails, labelling goes on while
-    the file is read and checked (the import held the database from its first line before), and no
-    submission waits longer than the one transaction that inserts the checked rows."""
+    the file is read, checked and staged (the import held the database from its first line before), and
+    no submission waits longer than the one INSERT ... SELECT that publishes the staged rows."""
     import threading
     import time
 
@@ -245,7 +245,9 @@ def test_a_large_sqlite_import_holds_the_database_only_to_insert(tmp_path):
         halfway = (marks["start"] + marks["checked"]) / 2
         assert sum(halfway < end < marks["checked"] for _, end in submits) >= 10, marks  # while checking
         longest = max(end - start for start, end in submits)
-        assert longest < marks["end"] - marks["checked"] + 0.5, (longest, marks)
+        # the staging after the check takes no lock: submissions wait only for the one INSERT ... SELECT
+        # (about a quarter of the time from the end of the check to the end of the import, here)
+        assert longest < 0.6 * (marks["end"] - marks["checked"]) + 0.1, (longest, marks)
     finally:
         importer.close()
         server.close()

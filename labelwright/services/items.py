@@ -6,12 +6,13 @@ An import lands whole or not at all. It runs in two steps:
    the rows to insert are spooled (in memory, then in a temporary file past 16 MiB, so memory stays flat).
    The first bad record raises a :class:`ValidationError` naming the file, line and field, and nothing
    has been written.
-2. **Insert**: one write transaction that only inserts the prepared rows (SQLite: ``executemany``;
-   PostgreSQL: ``COPY``) and marks the gold items. It commits everything or, on any error, nothing, and
-   a crash leaves nothing behind. On SQLite it is the only time the import holds the write lock, so
-   other writers (annotators' submissions) wait for the inserting, never for the reading of the file.
-   The inserting is still most of an import's time (about 2/3 of it), and atomic visibility needs it in
-   one transaction: a very large import still makes submissions wait for seconds (see docs/cli.md).
+2. **Insert**: one write transaction that only inserts the prepared rows and marks the gold items. It
+   commits everything or, on any error, nothing, and a crash leaves nothing behind. On SQLite the rows
+   are first staged in a TEMP table of the import's connection (private to it, no lock on the database),
+   and the transaction is one ``INSERT ... SELECT`` that SQLite runs itself: the only time the import
+   holds the write lock, about a third of what inserting from Python takes (0.3 s per 200,000 items
+   here), so other writers (annotators' submissions) wait for that, never for reading, checking or
+   staging. On PostgreSQL (no database-wide write lock) the rows go in by ``COPY``.
 
 A record may carry gold answers in the schema's ``gold.field`` column (see :mod:`labelwright.services.gold`):
 they are checked, kept out of the item's data, and the item is marked gold (importing an item again with
@@ -62,13 +63,16 @@ def import_items(store, project: Project, records: Iterable[tuple[int, dict]], *
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
         seen, batches, gold = _prepare(project, records, spool, file=file, on_progress=on_progress)
         spool.seek(0)
-        inserted = 0
-        with store.write() as conn:  # the import's only write: inserting rows already checked
-            writer = _writer(store, conn, project.id)
-            for _ in range(batches):
-                inserted += writer(pickle.load(spool), now)
-            if gold:
-                _mark_gold(conn, project, gold, now)
+        if store.dialect == "sqlite":
+            inserted = _insert_sqlite(store, project, spool, batches, gold, now)
+        else:
+            inserted = 0
+            with store.write() as conn:  # the import's only write: inserting rows already checked
+                writer = _writer(store, conn, project.id)
+                for _ in range(batches):
+                    inserted += writer(pickle.load(spool), now)
+                if gold:
+                    _mark_gold(conn, project, gold, now)
     if on_progress:
         on_progress(seen)
     return {"received": seen, "inserted": inserted, "duplicates": seen - inserted, "gold": len(gold)}
@@ -133,18 +137,36 @@ def _mark_gold(conn, project: Project, gold: dict[str, str], now: float) -> None
     store_gold(conn, project.id, ids, None, now)
 
 
-def _writer(store, conn, project_id: int):
-    if store.dialect == "sqlite":
-        sql = ("INSERT INTO items (project_id, external_id, data, n_assigned, n_done, is_open, created_at) "
-               "VALUES (?, ?, ?, 0, 0, 1, ?) ON CONFLICT (project_id, external_id) DO NOTHING")
+def _insert_sqlite(store, project: Project, spool, batches: int, gold: dict[str, str], now: float) -> int:
+    """SQLite: stage the checked rows in a TEMP table of one write connection (private to it: no lock on
+    the database, so annotators' submissions go on), then copy them into ``items`` in one write
+    transaction, one ``INSERT ... SELECT`` run by SQLite itself (about a third of the time of inserting
+    the rows from Python, which is how long other writers wait). Ids follow the file's order and the
+    first of a repeated external id is kept, as on PostgreSQL."""
+    with store.staging() as conn:
         raw = conn.connection.dbapi_connection
+        raw.execute("DROP TABLE IF EXISTS temp.lw_import")
+        raw.execute("CREATE TEMP TABLE lw_import (n INTEGER PRIMARY KEY, external_id TEXT NOT NULL, "
+                    "data TEXT NOT NULL)")
+        try:
+            for _ in range(batches):
+                raw.executemany("INSERT INTO temp.lw_import (external_id, data) VALUES (?, ?)", pickle.load(spool))
+            with store.write(conn):
+                before = raw.total_changes
+                # "WHERE true" lets SQLite tell the upsert's ON CONFLICT from a join's ON
+                raw.execute(
+                    "INSERT INTO items (project_id, external_id, data, n_assigned, n_done, is_open, created_at) "
+                    "SELECT ?, external_id, data, 0, 0, 1, ? FROM temp.lw_import WHERE true ORDER BY n "
+                    "ON CONFLICT (project_id, external_id) DO NOTHING", (project.id, now))
+                inserted = raw.total_changes - before
+                if gold:
+                    _mark_gold(conn, project, gold, now)
+        finally:
+            raw.execute("DROP TABLE IF EXISTS temp.lw_import")
+    return inserted
 
-        def write(batch, now):
-            before = raw.total_changes
-            raw.executemany(sql, [(project_id, ext, data, now) for ext, data in batch])
-            return raw.total_changes - before
-        return write
 
+def _writer(store, conn, project_id: int):
     # PostgreSQL: COPY into a temporary table, then one INSERT ... ON CONFLICT DO NOTHING.
     raw = conn.connection.dbapi_connection
     with raw.cursor() as cur:

@@ -131,12 +131,22 @@ class Store:
                 yield conn
 
     @contextmanager
-    def write(self):
+    def write(self, conn=None):
         """One write transaction; commits on success (durably: the commit returns after fsync).
 
         In the SQLite writer thread this is a savepoint of the shared transaction, which the writer
-        commits before the caller of :meth:`run` gets its answer.
+        commits before the caller of :meth:`run` gets its answer. ``conn``: a connection from
+        :meth:`staging` to run the transaction on (under the same write lock).
         """
+        if conn is not None and getattr(self._tls, "batch", None) is None:
+            if self._write_lock is None:
+                with conn.begin():
+                    yield conn
+                return
+            with self._write_lock:
+                with conn.begin():
+                    yield conn
+            return
         batch = getattr(self._tls, "batch", None)
         if batch is not None:
             raw = batch.connection.dbapi_connection
@@ -159,6 +169,18 @@ class Store:
             with self.write_engine.connect() as conn:
                 with conn.begin():
                     yield conn
+
+    @contextmanager
+    def staging(self):
+        """A write connection held outside any transaction, for work that prepares a large write.
+
+        On SQLite, TEMP tables filled through its DB-API connection (``conn.connection.dbapi_connection``,
+        which runs each statement on its own) are private to the connection and take no lock on the
+        database, so other writers go on meanwhile; ``with store.write(conn):`` then runs the one write
+        transaction on the same connection, which sees them (see :func:`labelwright.services.items.import_items`).
+        """
+        with self.write_engine.connect() as conn:
+            yield conn
 
     async def run(self, fn, *args, **kwargs):
         """``fn(*args, **kwargs)``, a service call doing one unit of writing, without holding up the event loop.
