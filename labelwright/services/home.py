@@ -30,8 +30,6 @@ def _starts(now: float) -> tuple[float, float]:
 # sequence of submissions tells them whether one particular answer matched.
 GOLD_BATCH = 5
 AGREEMENT_BATCH = 10
-# Each annotation's first answers (an amend never changes what these figures count).
-_FIRST = FIRST_ANSWERS
 
 
 def _agrees(question, answer, label) -> bool | None:
@@ -50,7 +48,7 @@ def _quality(conn, project, user) -> dict:
     the last answer of the batch: amending, or answering one more item, moves neither figure."""
     questions = {q.name: q for q in project.schema.questions}
     mine = conn.execute(text(
-        f"SELECT a.item_id, {_FIRST}, g.answers, a.created_at FROM annotations a "
+        f"SELECT a.item_id, {FIRST_ANSWERS}, g.answers, a.created_at FROM annotations a "
         "LEFT JOIN gold g ON g.item_id = a.item_id WHERE a.user_id = :u AND a.project_id = :p ORDER BY a.id"),
         {"u": user.id, "p": project.id}).all()
     on_gold = [r for r in mine if r[2] is not None]
@@ -69,7 +67,7 @@ def _quality(conn, project, user) -> dict:
         chunk = ids[start:start + 500]
         marks = ", ".join(f":i{k}" for k in range(len(chunk)))
         for item_id, answers in conn.execute(text(
-                f"SELECT a.item_id, {_FIRST} FROM annotations a WHERE a.item_id IN ({marks}) "
+                f"SELECT a.item_id, {FIRST_ANSWERS} FROM annotations a WHERE a.item_id IN ({marks}) "
                 "AND a.user_id <> :u AND a.created_at <= :cutoff"),
                 {"u": user.id, "cutoff": cutoff, **{f"i{k}": v for k, v in enumerate(chunk)}}):
             others.setdefault(item_id, []).append(loads(answers))

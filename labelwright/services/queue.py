@@ -35,7 +35,7 @@ from labelwright.services import events as _events
 from labelwright.services.projects import Project, get_project, project_from_row
 from labelwright.services.users import User
 from labelwright.store import dumps, loads
-from labelwright.store.slots import open_flag, release_sql
+from labelwright.store.slots import open_flag, release_sql, want
 
 # What an annotator may be given: not answered, leased or skipped by them, and they are not paused.
 _PICK_TAIL = """
@@ -47,7 +47,7 @@ ORDER BY i.id
 LIMIT 1
 """
 _PICK = ("SELECT i.id FROM items i\nWHERE i.project_id = :p AND i.is_open = 1 AND i.is_gold = 0"
-         "\n  AND i.n_assigned < COALESCE(i.target, :o)" + _PICK_TAIL)
+         "\n  AND i.n_assigned < " + want("i.target") + _PICK_TAIL)
 # A gold item (each annotator answers each once; never served once the annotator's real work is done).
 # The qualification test's items (the first :qs gold items) are not mixed in again afterwards.
 _PICK_GOLD = ("SELECT i.id FROM items i\nWHERE i.project_id = :p AND i.is_gold = 1\n"
@@ -55,7 +55,7 @@ _PICK_GOLD = ("SELECT i.id FROM items i\nWHERE i.project_id = :p AND i.is_gold =
               "ORDER BY q.id LIMIT :qs)\n"
               "  AND EXISTS (SELECT 1 FROM (" + _PICK.strip() + ") AS work)" + _PICK_TAIL)
 # An item wants COALESCE(target, overlap) answers: target is set for gold items and by adaptive redundancy.
-_WANT = "COALESCE(target, :o)"
+_WANT = want()
 
 # The claim in as few statements as each database allows. SQLite has one writer, so picking the item
 # and taking its slot is one UPDATE. PostgreSQL locks the picked row (skipping rows other claims hold),
@@ -128,6 +128,8 @@ _LAPSE_SQLITE = ("INSERT INTO lapsed_leases (item_id, user_id, project_id, creat
                  "SET created_at = excluded.created_at, expires_at = excluded.expires_at, "
                  "lapsed_at = excluded.lapsed_at")
 _RELEASE_ONE = release_sql()
+_RELEASE_EXPIRED_SQLITE = ("UPDATE items SET n_assigned = n_assigned - 1, is_open = "
+                           + open_flag("n_assigned - 1", "target", "?") + " WHERE id = ?")
 
 
 def _reclaim_expired_sqlite(store, cur, project_id: int, now: float, overlap: int) -> int:
@@ -137,9 +139,7 @@ def _reclaim_expired_sqlite(store, cur, project_id: int, now: float, overlap: in
                 "RETURNING item_id, user_id, created_at, expires_at", {"p": project_id, "now": now})
     gone = cur.fetchall()
     if gone:
-        cur.executemany("UPDATE items SET n_assigned = n_assigned - 1, is_open = "
-                        + open_flag("n_assigned - 1", "target", "?") + " WHERE id = ?",
-                        [(overlap, g[0]) for g in gone])
+        cur.executemany(_RELEASE_EXPIRED_SQLITE, [(overlap, g[0]) for g in gone])
         cur.executemany(_LAPSE_SQLITE, [(g[0], g[1], project_id, g[2], g[3], now) for g in gone])
     return len(gone)
 

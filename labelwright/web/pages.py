@@ -28,7 +28,6 @@ from labelwright.web import check_csrf, current_session, project_for_page, rende
 
 PAIRWISE_LABELS = (("A", "A is better"), ("B", "B is better"), ("tie", "Tie"), ("both_bad", "Both bad"))
 CHAT_ROLES = ("user", "assistant", "system", "tool")
-MAX_ACTIVE_MS = 24 * 3600 * 1000
 
 
 # ---- answers <-> form fields ----------------------------------------------------------------------
@@ -108,7 +107,7 @@ def state_from_answers(schema: ProjectSchema, answers: dict) -> dict:
 
 def _active_ms(form) -> int:
     try:
-        return max(0, min(int(str(form.get("active_ms") or 0)), MAX_ACTIVE_MS))
+        return max(0, min(int(str(form.get("active_ms") or 0)), queue_svc.MAX_ACTIVE_MS))
     except ValueError:
         return 0
 
