@@ -251,6 +251,50 @@ class Pay(_Model):
         return self
 
 
+class AutoLabel(_Model):
+    """Auto-labelling with a guarantee: label items whose prediction clears a per-class threshold chosen so
+    that the machine labels' accuracy is at least ``target_accuracy`` with ``confidence``
+    (see :mod:`labelwright.assist.thresholds`)."""
+
+    target_accuracy: float = Field(ge=0.5, lt=1, description="the accuracy machine labels must reach")
+    confidence: float = Field(default=0.95, ge=0.5, lt=1,
+                              description="how sure the lower bound on that accuracy must be")
+    audit_rate: float = Field(default=0.05, ge=0, le=1,
+                              description="share of machine labels sent to reviewers to check the estimate")
+
+
+class Assist(_Model):
+    """The project assistant: a model that answers one categorical question (see docs/assist.md)."""
+
+    question: str | None = Field(default=None, description="the question the assistant answers (default: the "
+                                                           "first single choice, rating or pairwise question)")
+    model: str = Field(default="builtin", description="builtin | an http(s) URL | python:package.module:attr")
+    suggestions: bool = Field(default=True, description="show the assistant's answer pre-selected to people")
+    suggestion_control: float = Field(default=0.0, ge=0, le=0.9,
+                                      description="share of annotators never shown suggestions (the anchoring "
+                                                  "control group)")
+    order: Literal["import", "uncertainty"] = "import"
+    auto_label: AutoLabel | None = None
+    retrain_every: int = Field(default=50, ge=1, le=1_000_000,
+                               description="retrain after this many new human labels")
+    min_train: int = Field(default=20, ge=4, description="human labels needed before the first model")
+    label_errors: bool = Field(default=True, description="send items whose label is probably wrong to the "
+                                                         "check queue")
+    llm_first: bool = Field(default=False, description="people get items an LLM annotator has answered first; "
+                                                       "adaptive redundancy asks them only where it is in doubt")
+    features: Literal["auto", "tfidf", "minilm"] = Field(default="auto", description="text features: auto uses "
+                                                        "all-MiniLM-L6-v2 when installed, else TF-IDF")
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, v: str) -> str:
+        if v == "builtin" or v.startswith(("http://", "https://")):
+            return v
+        if re.match(r"^python:[A-Za-z_][\w.]*:[A-Za-z_]\w*$", v):
+            return v
+        raise ValueError(f"assist.model must be builtin, an http(s) URL or python:package.module:attr, got {v!r}")
+
+
 class ProjectSchema(_Model):
     name: str = Field(min_length=1, max_length=200)
     slug: str | None = None
@@ -268,6 +312,7 @@ class ProjectSchema(_Model):
     qualification: Qualification | None = None
     review: Review | None = None
     pay: Pay | None = None
+    assist: Assist | None = None
     expires_at: float | None = Field(default=None, description="after this time no new work is handed out")
 
     @model_validator(mode="before")
@@ -320,7 +365,28 @@ class ProjectSchema(_Model):
                 if not is_categorical(q):
                     raise ValueError(f"redundancy.question {name!r} is a {q.type} question; it must be "
                                      "single choice, rating or pairwise")
+        if self.assist is not None:
+            self._check_assist(self.assist)
         return self
+
+    def _check_assist(self, a: Assist) -> None:
+        name = a.question
+        if name is None:
+            if not any(is_categorical(q) for q in self.questions):
+                raise ValueError("assist needs a single choice, rating or pairwise question to answer")
+        else:
+            q = next((q for q in self.questions if q.name == name), None)
+            if q is None:
+                raise ValueError(f"assist.question {name!r} is not one of the questions")
+            if not is_categorical(q):
+                raise ValueError(f"assist.question {name!r} is a {q.type} question; the assistant answers single "
+                                 "choice, rating or pairwise questions")
+        if a.llm_first and self.redundancy is None:
+            raise ValueError("assist.llm_first needs adaptive redundancy (a redundancy block, e.g. min: 1): it "
+                             "decides where the LLM's answer is in doubt and people are needed")
+        if a.llm_first and a.order == "uncertainty":
+            raise ValueError("assist.llm_first and assist.order: uncertainty both set the queue's order; "
+                             "choose one")
 
     # ---- derived --------------------------------------------------------------------------
 
@@ -342,6 +408,14 @@ class ProjectSchema(_Model):
             return None
         if self.redundancy.question:
             return self.question(self.redundancy.question)
+        return next(q for q in self.questions if is_categorical(q))
+
+    def assist_question(self):
+        """The question the assistant answers, or None when the project has no assist block."""
+        if self.assist is None:
+            return None
+        if self.assist.question:
+            return self.question(self.assist.question)
         return next(q for q in self.questions if is_categorical(q))
 
     def slugified(self) -> str:

@@ -4,7 +4,7 @@ The DDL itself lives in the numbered files under ``migrations/``; ``tests/test_m
 checks that these objects and the migrated database agree, on SQLite and on PostgreSQL.
 """
 
-from sqlalchemy import BigInteger, Column, Float, Integer, MetaData, Table, Text
+from sqlalchemy import BigInteger, Column, Float, Integer, LargeBinary, MetaData, Table, Text
 
 metadata = MetaData()
 
@@ -57,6 +57,7 @@ items = Table(
     Column("created_at", Float, nullable=False),
     Column("target", Integer),
     Column("is_gold", Integer, nullable=False),
+    Column("queue_rank", Integer, nullable=False),
 )
 
 leases = Table(
@@ -85,6 +86,8 @@ annotations = Table(
     Column("reported_ms", BigInteger, nullable=False),
     Column("bound_ms", BigInteger, nullable=False),
     Column("reviewed_revision", Integer),
+    Column("suggestion", Text),
+    Column("suggestion_arm", Text),
 )
 
 annotation_revisions = Table(
@@ -278,5 +281,117 @@ signin_failures = Table(
     Column("account", Text, nullable=False),
     Column("user_id", BigInteger),
     Column("address", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+featurisers = Table(
+    "featurisers", metadata,
+    Column("project_id", BigInteger, primary_key=True),
+    Column("version", Text, nullable=False),
+    Column("blob", LargeBinary, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+item_features = Table(
+    "item_features", metadata,
+    Column("item_id", BigInteger, primary_key=True),
+    Column("project_id", BigInteger, nullable=False),
+    Column("version", Text, nullable=False),
+    Column("vector", LargeBinary, nullable=False),
+)
+
+assist_models = Table(
+    "assist_models", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("project_id", BigInteger, nullable=False),
+    Column("question", Text, nullable=False),
+    Column("version", Text, nullable=False),
+    Column("n_train", Integer, nullable=False),
+    Column("n_validation", Integer, nullable=False),
+    Column("accuracy", Float),
+    Column("thresholds", Text),
+    Column("details", Text),
+    Column("created_at", Float, nullable=False),
+)
+
+predictions = Table(
+    "predictions", metadata,
+    Column("item_id", BigInteger, primary_key=True),
+    Column("project_id", BigInteger, nullable=False),
+    Column("model_id", BigInteger, nullable=False),
+    Column("label", Text, nullable=False),
+    Column("confidence", Float, nullable=False),
+    Column("probas", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+machine_labels = Table(
+    "machine_labels", metadata,
+    Column("item_id", BigInteger, primary_key=True),
+    Column("project_id", BigInteger, nullable=False),
+    Column("question", Text, nullable=False),
+    Column("label", Text, nullable=False),
+    Column("confidence", Float, nullable=False),
+    Column("model_id", BigInteger, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("audit", Text, nullable=False),
+    Column("audited_by", BigInteger),
+    Column("audited_label", Text),
+    Column("audited_at", Float),
+)
+
+assist_checks = Table(
+    "assist_checks", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("project_id", BigInteger, nullable=False),
+    Column("item_id", BigInteger, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("question", Text, nullable=False),
+    Column("shown_label", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("leased_by", BigInteger),
+    Column("lease_until", Float),
+    Column("checked_by", BigInteger),
+    Column("checked_label", Text),
+    Column("checked_at", Float),
+)
+
+assist_state = Table(
+    "assist_state", metadata,
+    Column("project_id", BigInteger, primary_key=True),
+    Column("auto_label", Text, nullable=False),
+    Column("reason", Text),
+    Column("audit_since", Float, nullable=False),
+    Column("labels_at_train", Integer, nullable=False),
+    Column("worker_until", Float, nullable=False),
+    Column("features_done", Integer, nullable=False),
+    Column("features_total", Integer, nullable=False),
+    Column("ranked_at", Float),
+    Column("updated_at", Float, nullable=False),
+)
+
+machine_annotators = Table(
+    "machine_annotators", metadata,
+    Column("user_id", BigInteger, primary_key=True),
+    Column("project_id", BigInteger, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("config", Text, nullable=False),
+    Column("enabled", Integer, nullable=False),
+    Column("created_by", BigInteger),
+    Column("created_at", Float, nullable=False),
+)
+
+llm_calls = Table(
+    "llm_calls", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("project_id", BigInteger, nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("item_id", BigInteger),
+    Column("prompt_tokens", Integer),
+    Column("completion_tokens", Integer),
+    Column("cost", Text),
+    Column("latency_ms", Integer, nullable=False),
+    Column("error", Text),
     Column("created_at", Float, nullable=False),
 )
