@@ -56,13 +56,13 @@ def test_labels_for_every_item_and_question(store, mixed):
     assert labels["spam"].get(ids["i0"])["label"] == "spam"
     assert labels["spam"].get(ids["i1"])["label"] == "ham"
     assert 0.5 < labels["spam"].get(ids["i0"])["confidence"] <= 1
-    assert labels["spam"].get(ids["g"]) == {"label": "ham", "confidence": 1.0, "method": "gold"}
+    assert labels["spam"].get(ids["g"]) == {"label": "ham", "confidence": 1.0, "method": "gold", "source": "people"}
     assert labels["pref"].get(ids["g"])["label"] == "B"
     assert labels["tags"].get(ids["i0"])["label"] == ["x"]
     assert labels["tags"].get(ids["i2"])["label"] == ["y"]
     assert labels["tags"].get(ids["i0"])["method"].startswith("per option: ")
     assert labels["order"].get(ids["i1"]) == {"label": ["b", "a"], "confidence": 1.0,
-                                             "method": labels["order"].method}
+                                             "method": labels["order"].method, "source": "people"}
     assert labels["order"].method.startswith("Borda")
 
 
@@ -72,14 +72,15 @@ def test_export_carries_label_confidence_and_method(http, store, owner, mixed, t
     recs = {r["external_id"]: r for r in map(json.loads, http.get("/api/v1/projects/mixed/export?format=jsonl",
                                                                    headers=h).text.splitlines())}
     assert recs["g"]["gold"] is True and recs["i0"]["gold"] is False
-    assert recs["g"]["aggregate"]["spam"] == {"label": "ham", "confidence": 1.0, "method": "gold"}
+    assert recs["g"]["aggregate"]["spam"] == {"label": "ham", "confidence": 1.0, "method": "gold", "source": "people"}
     agg = recs["i0"]["aggregate"]
     assert set(agg) == {"spam", "tags", "order", "pref"}
     assert agg["spam"]["label"] == "spam" and agg["spam"]["method"]
     assert agg["pref"]["label"] == "A"
     df = pd.read_csv(io.StringIO(http.get("/api/v1/projects/mixed/export?format=csv", headers=h).text))
-    for part in ("label", "confidence", "method"):
+    for part in ("label", "confidence", "method", "source"):
         assert f"{part}.spam" in df.columns and f"{part}.note" in df.columns
+    assert (df[df["external_id"] == "i0"]["source.spam"] == "people").all()
     first = df[df["external_id"] == "i0"].iloc[0]
     assert first["label.spam"] == "spam" and 0.5 < first["confidence.spam"] <= 1
     assert json.loads(first["label.tags"]) == ["x"] and pd.isna(first["label.note"])

@@ -12,18 +12,20 @@ share one reader:
                       "created_at": "2026-11-25T18:00:00.123+00:00", "updated_at": "...", "revision": 1,
                       "review": "pending"}],
      "majority": {"spam": {"label": "spam", "agreement": 0.6667, "n": 3}},
-     "aggregate": {"spam": {"label": "spam", "confidence": 0.9731, "method": "DawidSkene"}},
+     "aggregate": {"spam": {"label": "spam", "confidence": 0.9731, "method": "DawidSkene",
+                            "source": "people"}},
      "gold": false}
 
 * ``csv`` and ``parquet``: flat, one row per annotation (an item with no annotation has one row with
   empty annotation columns): ``item_id, external_id, data.<field>..., gold, annotator, active_ms,
   created_at, updated_at, revision, review, answer.<question>..., majority.<question>..., agreement.<question>...,
-  label.<question>..., confidence.<question>..., method.<question>...``.
+  label.<question>..., confidence.<question>..., method.<question>..., source.<question>...``.
   Lists and objects (chat turns, multiple choices, pairwise answers, rankings) are JSON text.
 
 ``aggregate`` / ``label.*``: see :mod:`labelwright.services.labels` (gold items carry their gold answer
-with method ``gold``; ``gold`` says whether the item is one). Gold answers appear only here, in the
-owner's export.
+with method ``gold``; ``gold`` says whether the item is one). ``source`` is ``people`` or, for an item the
+assistant labelled (auto-labelling), ``machine`` with ``method`` naming the model version. Gold answers
+appear only here, in the owner's export.
 """
 
 from __future__ import annotations
@@ -245,7 +247,8 @@ def flat_columns(project: Project) -> list[str]:
     cols += ["annotator", "active_ms", "created_at", "updated_at", "revision", "review"]
     cols += [f"answer.{q.name}" for q in s.questions]
     cols += [f"majority.{q.name}" for q in s.questions] + [f"agreement.{q.name}" for q in s.questions]
-    cols += [f"{part}.{q.name}" for part in ("label", "confidence", "method") for q in s.questions]
+    cols += [f"{part}.{q.name}" for part in ("label", "confidence", "method", "source")
+             for q in s.questions]
     return cols
 
 
@@ -260,7 +263,7 @@ def flat_rows(store, project: Project) -> Iterator[list]:
     fields = [f.name for f in s.fields]
     qs = [q.name for q in s.questions]
     empty = [None] * (6 + 3 * len(qs))  # no annotation: no answers, no majority
-    no_labels = [None] * (3 * len(qs))
+    no_labels = [None] * (4 * len(qs))
     vote = _Majority(s)
     labels_of = LabelWalker(project_labels(store, project))
     for item_id, ext, data, anns, key, is_gold in iter_items(store, project):
@@ -275,6 +278,7 @@ def flat_rows(store, project: Project) -> Iterator[list]:
             aggregated = [_cell(labels[q]["label"]) if q in labels else None for q in qs]
             aggregated += [labels[q]["confidence"] if q in labels else None for q in qs]
             aggregated += [labels[q]["method"] if q in labels else None for q in qs]
+            aggregated += [labels[q]["source"] if q in labels else None for q in qs]
         else:
             aggregated = no_labels
         if not anns:

@@ -34,6 +34,17 @@ from labelwright.services.projects import Project
 from labelwright.store import loads
 
 GOLD_METHOD = "gold"
+CHECK_METHOD = "check"  # a reviewer's label from the check queue (a suspected label error)
+PEOPLE, MACHINE = "people", "machine"
+
+
+def _entry(label, confidence: float, method: str, special: tuple | None) -> dict:
+    """One item's aggregate as the export gives it: label, confidence, method and source (people/machine)."""
+    if special is not None:
+        return {"label": label, "confidence": confidence, "method": special[0], "source": special[1]}
+    if confidence != confidence:
+        return {"label": label, "confidence": 1.0, "method": GOLD_METHOD, "source": PEOPLE}
+    return {"label": label, "confidence": confidence, "method": method, "source": PEOPLE}
 
 
 @dataclass
@@ -49,15 +60,14 @@ class QuestionLabels:
     # and the posterior per task and label
     answers: pd.DataFrame | None = None
     probas: pd.DataFrame | None = None
+    # items whose label came another way (a machine label, a reviewer's check): {item_id: (method, source)}
+    special: dict = field(default_factory=dict)
 
     def get(self, item_id: int) -> dict | None:
         i = int(np.searchsorted(self.tasks, item_id))
         if i >= len(self.tasks) or self.tasks[i] != item_id:
             return None
-        c = float(self.confidence[i])
-        if c != c:
-            return {"label": self.values[i], "confidence": 1.0, "method": GOLD_METHOD}
-        return {"label": self.values[i], "confidence": c, "method": self.method}
+        return _entry(self.values[i], float(self.confidence[i]), self.method, self.special.get(item_id))
 
     def items(self):
         """``(item_id, label, confidence or None for gold)`` in item order."""
@@ -66,11 +76,20 @@ class QuestionLabels:
 
     def with_gold(self, gold: dict) -> "QuestionLabels":
         """The same labels with gold items' answers put in (confidence NaN)."""
-        if not gold:
+        return self.with_labels({item_id: (label, float("nan")) for item_id, label in gold.items()})
+
+    def with_labels(self, labels: dict, method: str | None = None, source: str = PEOPLE) -> "QuestionLabels":
+        """The same labels with ``{item_id: (label, confidence)}`` put in; unless ``method`` is None, those
+        items are reported with that method and source."""
+        if not labels:
             return self
         merged = dict(zip(self.tasks.tolist(), zip(self.values, self.confidence.tolist())))
-        for item_id, label in gold.items():
-            merged[item_id] = (label, float("nan"))
+        for item_id, value in labels.items():
+            merged[item_id] = value
+            if method is not None:
+                self.special[item_id] = (method if isinstance(method, str) else method[item_id], source)
+            else:
+                self.special.pop(item_id, None)
         tasks = np.fromiter(sorted(merged), dtype=np.int64, count=len(merged))
         self.values = [merged[t][0] for t in tasks.tolist()]
         self.confidence = np.array([merged[t][1] for t in tasks.tolist()], dtype=float)
@@ -234,11 +253,14 @@ def _ranking(entry, gold: dict) -> QuestionLabels:
     return out.with_gold({i: ans[q.name] for i, ans in gold.items() if q.name in ans})
 
 
-def project_labels(store, project: Project, rows=None, *, keep_answers: bool = False) -> dict[str, QuestionLabels]:
+def project_labels(store, project: Project, rows=None, *, keep_answers: bool = False,
+                   machine: bool = True) -> dict[str, QuestionLabels]:
     """``{question name: QuestionLabels}`` for every question with a label (all but free text).
 
     ``rows`` (``(item_id, user_id, answers)``) saves reading the annotations again; ``keep_answers``
-    keeps each categorical question's long table and posterior (for the quality summary)."""
+    keeps each categorical question's long table and posterior (for the quality summary). A reviewer's
+    label from the check queue replaces the aggregate (method ``check``); with ``machine``, the assistant's
+    machine labels are put in too (source ``machine``, method the model version)."""
     collected = collect(store, project, rows)
     gold = gold_answers(store, project)
     out: dict[str, QuestionLabels] = {}
@@ -251,7 +273,27 @@ def project_labels(store, project: Project, rows=None, *, keep_answers: bool = F
             out[q.name] = _multiple_choice(collected.multi[q.name], gold)
         elif q.name in collected.rankings:
             out[q.name] = _ranking(collected.rankings[q.name], gold)
+    if project.schema.assist is not None:
+        _with_assist(store, project, out, machine)
     return out
+
+
+def _with_assist(store, project: Project, out: dict, machine: bool) -> None:
+    from labelwright.services.autolabel import machine_labels
+    from labelwright.services.checks import checked_labels
+
+    q = project.schema.assist_question()
+    ql = out.setdefault(q.name, QuestionLabels(method=""))
+    if machine:
+        got = machine_labels(store, project)
+        by_machine = {i: (m["label"], m["confidence"]) for i, m in got.items() if m["audit"] != "wrong"}
+        ql.with_labels(by_machine, {i: m["model"] + (", audited" if m["audit"] == "correct" else "")
+                                    for i, m in got.items()}, MACHINE)
+        ql.with_labels({i: (m["audited_label"], 1.0) for i, m in got.items() if m["audit"] == "wrong"},
+                       "audit", PEOPLE)
+    for name, labels in checked_labels(store, project).items():
+        if name in out:
+            out[name].with_labels({i: (v, 1.0) for i, v in labels.items()}, CHECK_METHOD, PEOPLE)
 
 
 def item_labels(labels: dict[str, QuestionLabels], item_id: int) -> dict:
@@ -269,20 +311,18 @@ class LabelWalker:
     question's sorted arrays once instead of searching them for every item."""
 
     def __init__(self, labels: dict[str, QuestionLabels]):
-        self.columns = [(name, ql.tasks.tolist(), ql.values, ql.confidence.tolist(), ql.method)
+        self.columns = [(name, ql.tasks.tolist(), ql.values, ql.confidence.tolist(), ql.method, ql.special)
                         for name, ql in labels.items()]
         self.pos = [0] * len(self.columns)
 
     def __call__(self, item_id: int) -> dict:
         out = {}
-        for k, (name, tasks, values, conf, method) in enumerate(self.columns):
+        for k, (name, tasks, values, conf, method, special) in enumerate(self.columns):
             i = self.pos[k]
             n = len(tasks)
             while i < n and tasks[i] < item_id:
                 i += 1
             self.pos[k] = i
             if i < n and tasks[i] == item_id:
-                c = conf[i]
-                out[name] = ({"label": values[i], "confidence": 1.0, "method": GOLD_METHOD} if c != c
-                             else {"label": values[i], "confidence": c, "method": method})
+                out[name] = _entry(values[i], conf[i], method, special.get(item_id) if special else None)
         return out

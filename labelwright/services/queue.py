@@ -43,7 +43,7 @@ _PICK_TAIL = """
   AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.item_id = i.id AND l.user_id = :u)
   AND NOT EXISTS (SELECT 1 FROM skips s WHERE s.item_id = i.id AND s.user_id = :u)
   AND NOT EXISTS (SELECT 1 FROM paused_annotators pa WHERE pa.project_id = :p AND pa.user_id = :u)
-ORDER BY i.id
+ORDER BY i.queue_rank, i.id
 LIMIT 1
 """
 _PICK = ("SELECT i.id FROM items i\nWHERE i.project_id = :p AND i.is_open = 1 AND i.is_gold = 0"
@@ -186,7 +186,19 @@ def claim_next(store, project: Project, user: User, now: float | None = None) ->
     renewed), so reloading the page or retrying a request never takes a second item. With the
     project's ``gold.rate`` chance the item is a gold one the user has not answered yet (while they have
     ordinary work left); it looks like any other item. A paused annotator gets :class:`Forbidden`.
+    Items come in ``queue_rank`` order, then import order (ranks are 0 unless the assistant orders the
+    queue). With assist suggestions on, the item carries ``suggestion``
+    (:mod:`labelwright.services.suggestions`).
     """
+    item = _claim(store, project, user, now)
+    if item is not None and project.schema.assist is not None and project.schema.assist.suggestions:
+        from labelwright.services import suggestions
+
+        item["suggestion"] = suggestions.for_item(store, project, user.id, item["id"])
+    return item
+
+
+def _claim(store, project: Project, user: User, now: float | None) -> dict | None:
     now = now or time.time()
     schema = project.schema
     if schema.expires_at is not None and now >= schema.expires_at:
@@ -501,6 +513,10 @@ def submit(store, item_id: int, user: User, answers, *, active_ms: int = 0,
         from labelwright.services.redundancy import decide
 
         decide(store, project, item_id)
+    if project.schema.assist is not None and project.schema.assist.suggestions:
+        from labelwright.services import suggestions
+
+        suggestions.record(store, project, user.id, item_id)
     return {"id": ann_id, "item_id": item_id, "answers": clean, "active_ms": active_ms,
             "reported_ms": reported, "revision": 1, "created_at": now, "updated_at": now}, True
 

@@ -1,0 +1,105 @@
+"""Suggestions: the assistant's answer shown pre-selected to people, and what it does to them (issue 9 item 4).
+
+With ``assist.suggestions`` on, an item handed out by the queue carries ``suggestion`` (the stored prediction
+for the assisted question: label, confidence, model version) for annotators in the ``shown`` arm. The
+anchoring control: a share ``assist.suggestion_control`` of the project's annotators (chosen by a hash of
+project and annotator, so the same person is always in the same arm) never sees suggestions: the ``hidden``
+arm. Gold items carry suggestions like any other item (so they cannot be told apart by their absence), and
+the builtin model never trains on gold answers (so its suggestions on gold items are no better than on any
+item): gold accuracy then measures people, with and without suggestions.
+
+Each submission records what its author was shown (``annotations.suggestion``, ``suggestion_arm``) for items
+that had a prediction. :func:`report` gives, per arm: submissions, acceptance (the answer equals the
+suggestion), median active time, and gold accuracy; the difference in gold accuracy between the arms is the
+measured anchoring effect (with both arms' counts, so its noise can be judged).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import statistics
+
+from sqlalchemy import text
+
+from labelwright.schema import answer_label
+from labelwright.services.projects import Project
+from labelwright.store import dumps, loads
+
+SHOWN, HIDDEN = "shown", "hidden"
+
+
+def arm(project: Project, user_id: int) -> str:
+    """The annotator's arm in this project: ``shown`` or ``hidden`` (the anchoring control group)."""
+    share = project.schema.assist.suggestion_control if project.schema.assist else 0.0
+    if share <= 0:
+        return SHOWN
+    h = int.from_bytes(hashlib.sha256(f"suggestions:{project.id}:{user_id}".encode()).digest()[:8], "big")
+    return HIDDEN if h / 2**64 < share else SHOWN
+
+
+def enabled(project: Project) -> bool:
+    return project.schema.assist is not None and project.schema.assist.suggestions
+
+
+def for_item(store, project: Project, user_id: int, item_id: int) -> dict | None:
+    """The suggestion to show ``user_id`` on ``item_id``: ``{question, label, confidence, model}``, or None."""
+    if not enabled(project) or arm(project, user_id) != SHOWN:
+        return None
+    from labelwright.services.assistant import prediction_for
+
+    pred = prediction_for(store, item_id)
+    if pred is None:
+        return None
+    return {"question": project.schema.assist_question().name, **pred}
+
+
+def record(store, project: Project, user_id: int, item_id: int) -> None:
+    """Note on the user's new annotation of ``item_id`` what they were shown (nothing when no prediction)."""
+    from labelwright.services.assistant import prediction_for
+
+    pred = prediction_for(store, item_id)
+    if pred is None:
+        return
+    with store.write() as conn:
+        conn.execute(text("UPDATE annotations SET suggestion = :s, suggestion_arm = :a "
+                          "WHERE item_id = :i AND user_id = :u AND suggestion_arm IS NULL"),
+                     {"s": dumps(pred["label"]), "a": arm(project, user_id), "i": item_id, "u": user_id})
+
+
+def report(store, project: Project) -> dict:
+    """Per arm: submissions, acceptance rate, median active seconds, gold answers and gold accuracy; and the
+    gold accuracy difference (shown minus hidden). People only (machine annotators are left out)."""
+    q = project.schema.assist_question()
+    with store.read() as conn:
+        rows = conn.execute(text(
+            "SELECT a.suggestion_arm, a.suggestion, a.answers, a.active_ms, g.answers FROM annotations a "
+            "LEFT JOIN gold g ON g.item_id = a.item_id WHERE a.project_id = :p "
+            "AND a.user_id NOT IN (SELECT user_id FROM machine_annotators) "
+            "AND (a.reviewed_revision IS NULL OR a.reviewed_revision >= 1)"), {"p": project.id}).all()
+    arms: dict[str, dict] = {}
+    for arm_name, suggestion, answers, ms, gold in rows:
+        key = arm_name or "none"
+        a = arms.setdefault(key, {"submissions": 0, "accepted": 0, "ms": [], "gold": 0, "gold_right": 0})
+        a["submissions"] += 1
+        a["ms"].append(ms)
+        label = answer_label(q, loads(answers).get(q.name))
+        if suggestion is not None and label == loads(suggestion):
+            a["accepted"] += 1
+        if gold is not None:
+            want = loads(gold).get(q.name)
+            if want is not None:
+                a["gold"] += 1
+                a["gold_right"] += label == answer_label(q, want)
+    out = {}
+    for key, a in arms.items():
+        out[key] = {"submissions": a["submissions"],
+                    "acceptance": round(a["accepted"] / a["submissions"], 4) if key == SHOWN else None,
+                    "median_active_seconds": round(statistics.median(a["ms"]) / 1000, 2) if a["ms"] else None,
+                    "gold_answers": a["gold"],
+                    "gold_accuracy": round(a["gold_right"] / a["gold"], 4) if a["gold"] else None}
+    shown, hidden = out.get(SHOWN, {}), out.get(HIDDEN, {})
+    diff = None
+    if shown.get("gold_accuracy") is not None and hidden.get("gold_accuracy") is not None:
+        diff = round(shown["gold_accuracy"] - hidden["gold_accuracy"], 4)
+    return {"arms": out, "gold_accuracy_difference": diff,
+            "control_share": project.schema.assist.suggestion_control if project.schema.assist else 0.0}
