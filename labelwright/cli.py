@@ -547,6 +547,11 @@ from labelwright.cli_webhooks import webhooks  # noqa: E402 - the webhooks comma
 
 main.add_command(webhooks)
 
+# the LLM annotators' command group lives in its own module
+from labelwright.cli_llm import llm
+
+main.add_command(llm)
+
 # ---- project members and the audit log ------------------------------------------------------
 
 

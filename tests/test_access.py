@@ -77,6 +77,9 @@ EXPECTED = {
     ("POST", "/api/v1/projects/{project}/items/more-answers"): "manager",
     ("POST", "/api/v1/projects/{project}/expire"): "manager",
     ("PATCH", "/api/v1/projects/{project}/settings"): "manager",
+    ("GET", "/api/v1/projects/{project}/machine-annotators"): "manager",
+    ("POST", "/api/v1/projects/{project}/machine-annotators"): "manager",
+    ("POST", "/api/v1/projects/{project}/machine-annotators/{name}/enabled"): "manager",
     ("POST", "/api/v1/webhooks"): "manager",
     ("GET", "/api/v1/webhooks"): "manager",
     ("PATCH", "/api/v1/webhooks/{webhook_id}"): "manager",
@@ -226,6 +229,9 @@ def _request(http, method: str, path: str, w: dict, caller: str, n: int):
         "/api/v1/projects/{project}/items/more-answers": {"items": ["c1"], "answers": 1},
         "/api/v1/webhooks": {"url": f"https://example.org/hook{n}", "project": "spam"},
         "/api/v1/webhooks/{webhook_id}": {"active": True},
+        "/api/v1/projects/{project}/machine-annotators": {"name": f"bot{n}", "base_url": "http://127.0.0.1:9/v1",
+                                                          "model": "fake"},
+        "/api/v1/projects/{project}/machine-annotators/{name}/enabled": {"enabled": True},
     }
     kwargs = {}
     if path.startswith("/api/"):

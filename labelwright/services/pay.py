@@ -45,6 +45,8 @@ from labelwright.store import loads
 MINOR_DIGITS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "UGX": 0, "XOF": 0, "XAF": 0,
                 "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3, "LYD": 3, "IQD": 3}
 _MS_PER_HOUR = Decimal(3_600_000)
+# Machine annotators (LLMs, see labelwright.services.machines) are never paid: their annotations earn nothing.
+_PEOPLE = "NOT EXISTS (SELECT 1 FROM machine_annotators ma WHERE ma.user_id = {a}.user_id)"
 
 
 def digits(currency: str) -> int:
@@ -108,7 +110,7 @@ def settle(store, project: Project, now: float | None = None) -> dict:
             conn.execute(text("SELECT pg_advisory_xact_lock(7420003, :p)"), {"p": project.id})
         anns = conn.execute(text(
             "SELECT id, user_id, active_ms, review_status, created_at FROM annotations WHERE project_id = :p "
-            "ORDER BY id"), {"p": project.id}).all()
+            f"AND {_PEOPLE.format(a='annotations')} ORDER BY id"), {"p": project.id}).all()
         held: dict[tuple[int, str], int] = {}
         for ann_id, kind, note, total in conn.execute(text(
                 "SELECT annotation_id, kind, note, sum(amount_minor) FROM ledger WHERE project_id = :p "
@@ -164,7 +166,7 @@ def _bonuses(conn, project: Project, now: float) -> list[tuple]:
     tally: dict[tuple[int, str], list[int]] = {}
     for user_id, answers, gold, created_at in conn.execute(text(
             f"SELECT a.user_id, {FIRST_ANSWERS}, g.answers, a.created_at FROM annotations a JOIN gold g ON g.item_id = a.item_id "
-            "WHERE a.project_id = :p"), {"p": project.id}):
+            f"WHERE a.project_id = :p AND {_PEOPLE.format(a='a')}"), {"p": project.id}):
         week = iso_week(created_at)
         if week == iso_week(now):
             continue  # the week is not over yet
@@ -229,7 +231,8 @@ def summary(store, project: Project, user=None) -> list[dict]:
     with store.read() as conn:
         work = conn.execute(text(
             "SELECT u.id, u.name, count(a.id), coalesce(sum(a.active_ms), 0) FROM annotations a "
-            f"JOIN users u ON u.id = a.user_id WHERE a.project_id = :p{only} GROUP BY u.id, u.name ORDER BY u.name"),
+            f"JOIN users u ON u.id = a.user_id WHERE a.project_id = :p AND {_PEOPLE.format(a='a')}{only} GROUP BY u.id, u.name "
+            "ORDER BY u.name"),
             params).all()
         earned = {uid: int(total) for uid, total in conn.execute(text(
             "SELECT user_id, sum(amount_minor) FROM ledger WHERE project_id = :p GROUP BY user_id"), {"p": project.id})}

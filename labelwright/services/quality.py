@@ -28,6 +28,7 @@ from labelwright.schema import FreeText, Rating, is_categorical, label_values
 from labelwright.services import pauses
 from labelwright.services.gold import gold_accuracy, gold_answers
 from labelwright.services.labels import project_labels
+from labelwright.services.machines import machine_user_ids
 from labelwright.services.projects import Project
 from labelwright.store import loads
 
@@ -128,13 +129,17 @@ def project_quality(store, project: Project, *, doubt_limit: int = 20) -> dict:
             })
     out["items_in_doubt"] = sorted(doubt_rows, key=lambda d: d["confidence"])[:doubt_limit]
     checked = gold_accuracy(project.schema, zip(ann["item_id"], ann["annotator"], ann["answers"]), gold)
-    out["annotators"] = _annotator_table(ann, per_worker, checked, pauses.paused(store, project))
+    machine_ids = machine_user_ids(store, project)
+    machines = {name for uid, name in names.items() if uid in machine_ids}
+    out["annotators"] = _annotator_table(ann, per_worker, checked, pauses.paused(store, project), machines)
     return out
 
 
-def _annotator_table(ann: pd.DataFrame, per_worker: dict, gold: dict, paused: dict) -> list[dict]:
+def _annotator_table(ann: pd.DataFrame, per_worker: dict, gold: dict, paused: dict,
+                     machines: set[str] = frozenset()) -> list[dict]:
     seconds = ann.groupby("annotator")["active_ms"].median() / 1000
-    overall = statistics.median(seconds.tolist()) if len(seconds) else 0
+    people = [v for k, v in seconds.items() if k not in machines]  # a machine's speed is no yardstick
+    overall = statistics.median(people) if people else 0
     table = []
     for name, group in ann.groupby("annotator"):
         w = per_worker.get(name, {"agree": 0, "compared": 0, "p": 0.0, "chance": []})
@@ -150,7 +155,7 @@ def _annotator_table(ann: pd.DataFrame, per_worker: dict, gold: dict, paused: di
         if g and g["checked"] >= MIN_GOLD_CHECKS and chance is not None and gold_acc <= chance + CHANCE_MARGIN:
             reasons.append(f"right on {gold_acc:.0%} of {g['checked']} gold answers (chance {chance:.0%})")
         med = float(seconds.get(name, 0))
-        if len(group) >= MIN_ANSWERS and overall > 0 and med < FAST_SHARE * overall:
+        if name not in machines and len(group) >= MIN_ANSWERS and overall > 0 and med < FAST_SHARE * overall:
             reasons.append(f"median {med:.1f} s per item against {overall:.1f} s for the team")
         table.append({"annotator": name, "annotations": len(group),
                       "gold_checked": g["checked"] if g else 0,
@@ -158,7 +163,7 @@ def _annotator_table(ann: pd.DataFrame, per_worker: dict, gold: dict, paused: di
                       "skill": None if skill is None else round(skill, 4),
                       "agreement_with_consensus": None if agreement is None else round(agreement, 4),
                       "median_seconds": round(med, 2), "likely_spammer": bool(reasons), "reasons": reasons,
-                      "paused": name in paused})
+                      "paused": name in paused, "machine": name in machines})
     table.sort(key=lambda r: (not r["likely_spammer"], -(r["annotations"])))
     return table
 

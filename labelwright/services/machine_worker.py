@@ -1,0 +1,95 @@
+"""The machine worker: lets the projects' LLM annotators work the queue in the background.
+
+Each pass (:meth:`MachineWorker.run_once`) visits every project with an enabled LLM annotator and calls
+:func:`labelwright.services.machines.run_llm_annotators` with a small ``batch``, so no project waits long
+behind another and a stop request is honoured within one model call. No transaction is held over a model
+call (claims and submissions are short transactions of their own), so several server processes sharing a
+PostgreSQL database may each run a worker: the queue hands each item out once, and a session-level advisory
+lock keeps one machine annotator to one process at a time.
+
+A project whose pass answered nothing and failed (the endpoint is down, the key is missing) is left alone
+for a while: the wait doubles from ``interval`` up to :data:`MAX_BACKOFF` seconds, and any answer resets it.
+
+:meth:`MachineWorker.start` runs passes in a daemon thread every ``interval`` seconds (sooner while there is
+work); :meth:`MachineWorker.stop` ends it. Tests call :meth:`run_once`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from labelwright.errors import NotFound
+from labelwright.services import machines
+from labelwright.services.projects import get_project
+
+log = logging.getLogger("labelwright.machines")
+
+MAX_BACKOFF = 300.0  # the longest wait before a failing project is tried again, in seconds
+
+
+class MachineWorker:
+    """Runs the LLM annotators of ``store``'s projects: ``run_once()`` for one pass, ``start()``/``stop()``
+    for a thread. ``interval``: seconds between passes when there is nothing to do; ``batch``: items each
+    annotator answers per project and pass; ``transport``: an httpx transport (tests)."""
+
+    def __init__(self, store, interval: float = 2.0, *, batch: int = 5, transport=None):
+        self.store = store
+        self.interval = interval
+        self.batch = batch
+        self.transport = transport
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._backoff: dict[int, tuple[float, float]] = {}  # project id -> (not before, current wait)
+
+    def run_once(self, now: float | None = None) -> dict:
+        """One pass over the projects with enabled LLM annotators; returns ``{"answered", "failed"}``."""
+        clock = time.time() if now is None else now
+        done = {"answered": 0, "failed": 0}
+        for project_id in machines.projects_with_machine_annotators(self.store):
+            if self._stop.is_set():
+                break
+            not_before, wait = self._backoff.get(project_id, (0.0, 0.0))
+            if clock < not_before:
+                continue
+            try:
+                project = get_project(self.store, project_id)
+            except NotFound:
+                continue
+            result = machines.run_llm_annotators(self.store, project, max_items=self.batch, now=now,
+                                                 transport=self.transport, cancel=self._stop.is_set)
+            done["answered"] += result["answered"]
+            done["failed"] += result["failed"]
+            stuck = not result["answered"] and (result["failed"] or any(a["stopped"] for a in result["annotators"]))
+            if stuck:
+                wait = min(max(wait * 2, self.interval), MAX_BACKOFF)
+                self._backoff[project_id] = (clock + wait, wait)
+            else:
+                self._backoff.pop(project_id, None)
+        return done
+
+    # ---- the thread ---------------------------------------------------------------------------
+
+    def start(self) -> MachineWorker:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="labelwright-machines", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float | None = 70.0) -> None:
+        """Stop after the model call in flight, if any (waits at most ``timeout`` seconds)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.run_once()["answered"] > 0  # answers came: there may be more, go again
+            except Exception:  # a bad pass (database restarting...) must not end the thread
+                log.exception("machine worker pass failed")
+                busy = False
+            if not busy:
+                self._stop.wait(self.interval)

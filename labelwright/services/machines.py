@@ -1,0 +1,420 @@
+"""Machine annotators: LLMs added to a project as annotators, working through the same queue as people.
+
+A machine annotator is a user of its own (``llm:<name>``, role annotator, no password, a member of its one
+project) and a ``machine_annotators`` row holding its endpoint: an OpenAI-compatible chat-completions server
+(:class:`labelwright.assist.llm.LLMEndpoint`), the model, prices, and the *name of the environment variable*
+holding its API key, read at call time, never stored.
+
+:func:`run_llm_annotators` works like a person at the queue: :func:`labelwright.services.queue.claim_next`
+(so gold items, overlap, "never twice" and leases hold for it too), ask the model, then
+:func:`labelwright.services.queue.submit`. No transaction is open while the model is asked. Every call is
+recorded in ``llm_calls`` (tokens, exact cost, latency, error). A failed call gives the lease back at once,
+so people get the item; three failures in a row stop that annotator for the run, and an item it failed on
+three times is skipped by it (left to people).
+
+Its answers are annotations, so quality reports, truth inference and gold accuracy treat it like any
+worker; pay leaves it out (:mod:`labelwright.services.pay`).
+
+With the schema's ``assist.llm_first``, items no machine annotator has answered yet get ``queue_rank`` 1
+and those one has answered 0, so people's queue (``ORDER BY queue_rank, id``) serves the machine-answered
+items first: with adaptive redundancy, "the LLM first, people where it is in doubt". See docs/assist.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from contextlib import contextmanager
+from decimal import Decimal
+
+import httpx
+import pydantic
+from sqlalchemy import text
+
+from labelwright.assist.llm import LLMAnnotator, LLMEndpoint, LLMError, build_messages
+from labelwright.errors import Busy, Conflict, Forbidden, NotFound, ValidationError
+from labelwright.services import audit, qualification, queue
+from labelwright.services.projects import Project
+from labelwright.services.users import NAME_RE, User
+from labelwright.store import dumps, loads
+
+log = logging.getLogger(__name__)
+
+KIND_LLM = "llm"
+USER_PREFIX = "llm:"  # a machine annotator's user name; create_user refuses ':', so no person can take one
+MAX_FAILURES_IN_A_ROW = 3  # failed calls in a row before an annotator stops for the run
+MAX_ITEM_FAILURES = 3  # failed calls on one item before the annotator skips it (people get it)
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+# LLMEndpoint fields that may be tuned besides the ones add_llm_annotator names (never api_key).
+OPTIONS = ("temperature", "timeout_s", "max_retries", "backoff_s", "use_json_schema")
+_FIELD_NAMES = {"price_per_million_input": "price_input_per_million",
+                "price_per_million_output": "price_output_per_million"}
+_PG_LOCK = 7420010  # advisory lock class: one run per machine annotator across server processes
+
+_MACHINE_ANSWERED = ("EXISTS (SELECT 1 FROM annotations a JOIN machine_annotators m ON m.user_id = a.user_id "
+                     "WHERE a.item_id = items.id)")
+
+
+def _endpoint(config: dict, api_key: str | None = None) -> LLMEndpoint:
+    """The endpoint of a stored (or proposed) config, checked by :class:`LLMEndpoint` itself."""
+    values = {k: v for k, v in config.items() if k != "api_key_env"}
+    try:
+        return LLMEndpoint(**values, api_key=api_key)
+    except pydantic.ValidationError as e:
+        first = e.errors()[0]
+        where = str(first["loc"][0]) if first.get("loc") else None
+        message = first["msg"].removeprefix("Value error, ")
+        raise ValidationError(message, field=_FIELD_NAMES.get(where, where)) from None
+
+
+def _short(user_name: str) -> str:
+    return user_name.removeprefix(USER_PREFIX)
+
+
+# ---- adding, listing, enabling -----------------------------------------------------------------
+
+
+def add_llm_annotator(store, project: Project, *, name: str, base_url: str, model: str,
+                      api_key_env: str | None = None, price_input_per_million: str = "0",
+                      price_output_per_million: str = "0", send_image_urls: bool = False,
+                      options: dict | None = None, by: User | None = None) -> dict:
+    """Add an LLM to ``project`` as annotator ``llm:<name>``; returns its entry (as :func:`list_machine_annotators`).
+
+    ``api_key_env`` names the environment variable that holds the API key of the server process that calls
+    the model; the key itself is never stored. Prices are decimal strings per million tokens. ``options``:
+    other :class:`LLMEndpoint` settings (``temperature``, ``timeout_s``, ``max_retries``, ``backoff_s``,
+    ``use_json_schema``). Recorded in the audit log."""
+    if not NAME_RE.match(name or ""):
+        raise ValidationError("a machine annotator's name is 1-64 letters, digits, '_', '.', '@' or '-'",
+                              field="name")
+    if api_key_env is not None and not ENV_NAME_RE.match(api_key_env):
+        raise ValidationError("api_key_env is the NAME of an environment variable (letters, digits, '_'), "
+                              "such as OPENAI_API_KEY, never the key itself", field="api_key_env")
+    extra = dict(options or {})
+    unknown = sorted(set(extra) - set(OPTIONS))
+    if unknown:
+        raise ValidationError(f"unknown option(s) {unknown}; options are {list(OPTIONS)}", field="options")
+    config = {"base_url": base_url, "model": model, "price_per_million_input": str(price_input_per_million),
+              "price_per_million_output": str(price_output_per_million), "send_image_urls": bool(send_image_urls),
+              **extra}
+    endpoint = _endpoint(config)
+    build_messages(project.schema, {})  # refuses, now, a schema the model could not answer
+    config = {**endpoint.model_dump(include=set(config)), "api_key_env": api_key_env}
+    user_name = USER_PREFIX + name
+    now = time.time()
+    with store.write() as conn:
+        if conn.execute(text("SELECT 1 FROM users WHERE name = :n"), {"n": user_name}).first():
+            raise Conflict(f"a machine annotator named {name!r} already exists (each name is used once, in one "
+                           "project): choose another name", field="name")
+        uid = conn.execute(text(
+            "INSERT INTO users (name, role, password_hash, disabled, created_at) "
+            "VALUES (:n, 'annotator', NULL, 0, :now) RETURNING id"), {"n": user_name, "now": now}).scalar_one()
+        conn.execute(text(
+            "INSERT INTO memberships (project_id, user_id, role, status, added_by, added_at) "
+            "VALUES (:p, :u, 'annotator', 'active', :b, :now)"),
+            {"p": project.id, "u": uid, "b": getattr(by, "id", None), "now": now})
+        conn.execute(text(
+            "INSERT INTO machine_annotators (user_id, project_id, kind, config, enabled, created_by, created_at) "
+            "VALUES (:u, :p, :k, :c, 1, :b, :now)"),
+            {"u": uid, "p": project.id, "k": KIND_LLM, "c": dumps(config), "b": getattr(by, "id", None),
+             "now": now})
+        audit.record(conn, by, "machine.add", project.id, user_name,
+                     {"model": endpoint.model, "base_url": endpoint.base_url, "api_key_env": api_key_env})
+    if _llm_first(project):
+        rank_for_llm_first(store, project)
+    return next(m for m in list_machine_annotators(store, project) if m["name"] == name)
+
+
+def list_machine_annotators(store, project: Project) -> list[dict]:
+    """The project's machine annotators with what they did: calls, errors, tokens, total cost (a decimal
+    string, exact), items answered, and the last error."""
+    p = {"p": project.id}
+    with store.read() as conn:
+        rows = conn.execute(text(
+            "SELECT m.user_id, u.name, m.kind, m.config, m.enabled, m.created_at FROM machine_annotators m "
+            "JOIN users u ON u.id = m.user_id WHERE m.project_id = :p ORDER BY u.name"), p).all()
+        calls = {r[0]: r[1:] for r in conn.execute(text(
+            "SELECT user_id, count(*), count(error), coalesce(sum(prompt_tokens), 0), "
+            "coalesce(sum(completion_tokens), 0) FROM llm_calls WHERE project_id = :p GROUP BY user_id"), p)}
+        costs: dict[int, Decimal] = {}
+        for uid, cost, n in conn.execute(text(
+                "SELECT user_id, cost, count(*) FROM llm_calls WHERE project_id = :p AND cost IS NOT NULL "
+                "GROUP BY user_id, cost"), p):
+            costs[uid] = costs.get(uid, Decimal(0)) + Decimal(cost) * int(n)
+        answered = dict(conn.execute(text(
+            "SELECT a.user_id, count(*) FROM annotations a JOIN machine_annotators m ON m.user_id = a.user_id "
+            "WHERE a.project_id = :p GROUP BY a.user_id"), p).all())
+        last_error = {r[0]: (r[1], r[2]) for r in conn.execute(text(
+            "SELECT user_id, error, created_at FROM llm_calls WHERE id IN (SELECT max(id) FROM llm_calls "
+            "WHERE project_id = :p AND error IS NOT NULL GROUP BY user_id)"), p)}
+    out = []
+    for uid, user_name, kind, config, enabled, created_at in rows:
+        c = loads(config)
+        n, errors, prompt_tokens, completion_tokens = calls.get(uid, (0, 0, 0, 0))
+        err, err_at = last_error.get(uid, (None, None))
+        out.append({"name": _short(user_name), "user": user_name, "kind": kind, "model": c.get("model"),
+                    "base_url": c.get("base_url"), "api_key_env": c.get("api_key_env"),
+                    "price_input_per_million": c.get("price_per_million_input"),
+                    "price_output_per_million": c.get("price_per_million_output"),
+                    "send_image_urls": bool(c.get("send_image_urls")), "enabled": bool(enabled),
+                    "calls": int(n), "errors": int(errors), "prompt_tokens": int(prompt_tokens),
+                    "completion_tokens": int(completion_tokens), "cost": _money(costs.get(uid, Decimal(0))),
+                    "items_answered": int(answered.get(uid, 0)), "last_error": err, "last_error_at": err_at,
+                    "created_at": created_at})
+    return out
+
+
+def set_enabled(store, project: Project, name: str, enabled: bool, *, by: User | None = None) -> dict:
+    """Enable or disable machine annotator ``name`` of ``project`` (disabling gives back its leases);
+    recorded in the audit log. Returns its entry."""
+    from labelwright.services.access import release_leases
+
+    with store.write() as conn:
+        row = conn.execute(text(
+            "SELECT m.user_id, m.enabled FROM machine_annotators m JOIN users u ON u.id = m.user_id "
+            "WHERE m.project_id = :p AND u.name = :n"), {"p": project.id, "n": USER_PREFIX + name}).first()
+        if row is None:
+            raise NotFound(f"no machine annotator {name!r} in project {project.slug!r}")
+        if bool(row[1]) != enabled:
+            conn.execute(text("UPDATE machine_annotators SET enabled = :e WHERE user_id = :u"),
+                         {"e": int(enabled), "u": row[0]})
+            if not enabled:
+                release_leases(conn, project.id, row[0])
+            audit.record(conn, by, "machine.enable" if enabled else "machine.disable", project.id,
+                         USER_PREFIX + name)
+    return next(m for m in list_machine_annotators(store, project) if m["name"] == name)
+
+
+def machine_user_ids(store, project: Project | None = None) -> set[int]:
+    """The user ids of the machine annotators (of one project, or of all)."""
+    sql, params = "SELECT user_id FROM machine_annotators", {}
+    if project is not None:
+        sql, params = sql + " WHERE project_id = :p", {"p": project.id}
+    with store.read() as conn:
+        return {r[0] for r in conn.execute(text(sql), params)}
+
+
+def projects_with_machine_annotators(store) -> list[int]:
+    """Ids of the projects that have an enabled LLM annotator (what the machine worker visits)."""
+    with store.read() as conn:
+        return [r[0] for r in conn.execute(text(
+            "SELECT DISTINCT project_id FROM machine_annotators WHERE enabled = 1 AND kind = :k "
+            "ORDER BY project_id"), {"k": KIND_LLM})]
+
+
+# ---- llm_first: the queue's order --------------------------------------------------------------
+
+
+def _llm_first(project: Project) -> bool:
+    return project.schema.assist is not None and project.schema.assist.llm_first
+
+
+def rank_for_llm_first(store, project: Project) -> int:
+    """Set ``queue_rank`` of the project's non-gold items: 0 where a machine annotator has answered, 1 where
+    none has. Only rows whose rank changes are written (never the slot counters). Returns how many."""
+    p = {"p": project.id}
+    with store.write() as conn:
+        done = conn.execute(text(
+            "UPDATE items SET queue_rank = 0 WHERE project_id = :p AND is_gold = 0 AND queue_rank <> 0 AND "
+            + _MACHINE_ANSWERED), p).rowcount
+        waiting = conn.execute(text(
+            "UPDATE items SET queue_rank = 1 WHERE project_id = :p AND is_gold = 0 AND queue_rank <> 1 AND NOT "
+            + _MACHINE_ANSWERED), p).rowcount
+    return done + waiting
+
+
+def _rank_new_items(store, project: Project) -> None:
+    """Rank 1 for open items that came in since (imported with rank 0) and no machine annotator answered:
+    the cheap part of :func:`rank_for_llm_first` that each run repeats."""
+    with store.write() as conn:
+        conn.execute(text(
+            "UPDATE items SET queue_rank = 1 WHERE project_id = :p AND is_open = 1 AND is_gold = 0 "
+            "AND queue_rank = 0 AND NOT " + _MACHINE_ANSWERED), {"p": project.id})
+
+
+def _rank_answered(store, item_id: int) -> None:
+    with store.write() as conn:
+        conn.execute(text("UPDATE items SET queue_rank = 0 WHERE id = :i AND is_gold = 0 AND queue_rank <> 0"),
+                     {"i": item_id})
+
+
+# ---- running -----------------------------------------------------------------------------------
+
+
+def _money(d: Decimal) -> str:
+    """A plain decimal string (never '1E-7')."""
+    return format(d.normalize(), "f") if d else "0"
+
+
+def _record(store, project: Project, user_id: int, item_id: int | None, *, prompt_tokens, completion_tokens,
+            cost: Decimal | None, latency_ms: int, error: str | None, now: float | None) -> None:
+    with store.write() as conn:
+        conn.execute(text(
+            "INSERT INTO llm_calls (project_id, user_id, item_id, prompt_tokens, completion_tokens, cost, "
+            "latency_ms, error, created_at) VALUES (:p, :u, :i, :pt, :ct, :c, :ms, :e, :now)"),
+            {"p": project.id, "u": user_id, "i": item_id, "pt": prompt_tokens, "ct": completion_tokens,
+             "c": None if cost is None else _money(cost), "ms": latency_ms,
+             "e": None if error is None else error[:2000], "now": now or time.time()})
+
+
+def _item_failures(store, user_id: int, item_id: int) -> int:
+    row = store.lookup("SELECT count(*) FROM llm_calls WHERE user_id = :u AND item_id = :i AND error IS NOT NULL",
+                       {"u": user_id, "i": item_id})
+    return int(row[0])
+
+
+@contextmanager
+def _exclusive(store, user_id: int):
+    """Whether this process may run machine annotator ``user_id`` now (another run of it is not under way,
+    here or, on PostgreSQL, in another server process). No transaction is held: on PostgreSQL a
+    session-level advisory lock on an idle autocommit connection."""
+    if store.dialect == "postgresql":
+        with store.engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:c, :u)"), {"c": _PG_LOCK, "u": user_id}).scalar()
+            try:
+                yield bool(got)
+            finally:
+                if got:
+                    conn.execute(text("SELECT pg_advisory_unlock(:c, :u)"), {"c": _PG_LOCK, "u": user_id})
+        return
+    locks = store.__dict__.setdefault("_machine_locks", {})
+    lock = locks.setdefault(user_id, threading.Lock())
+    got = lock.acquire(blocking=False)
+    try:
+        yield got
+    finally:
+        if got:
+            lock.release()
+
+
+def _enabled(store, project: Project) -> list[tuple]:
+    """(user id, user name, config) of the project's enabled LLM annotators that are active members."""
+    with store.read() as conn:
+        return [tuple(r) for r in conn.execute(text(
+            "SELECT m.user_id, u.name, m.config FROM machine_annotators m JOIN users u ON u.id = m.user_id "
+            "JOIN memberships ms ON ms.project_id = m.project_id AND ms.user_id = m.user_id "
+            "WHERE m.project_id = :p AND m.kind = :k AND m.enabled = 1 AND ms.status = 'active' "
+            "AND u.disabled = 0 ORDER BY m.user_id"), {"p": project.id, "k": KIND_LLM})]
+
+
+def run_llm_annotators(store, project: Project, *, max_items: int = 50, now: float | None = None,
+                       transport: httpx.BaseTransport | None = None, environ: Mapping[str, str] | None = None,
+                       on_progress: Callable[[dict], None] | None = None,
+                       cancel: Callable[[], bool] | None = None) -> dict:
+    """Let each enabled LLM annotator of ``project`` answer up to ``max_items`` items from the queue.
+
+    Returns ``{"answered", "failed", "cost" (decimal string), "annotators": [per annotator: name,
+    answered, failed, cost, stopped (why it stopped early, or None)]}``. ``now``: the clock for claims and
+    submissions (default: the time of each); ``transport``: the httpx transport (tests); ``environ``: where
+    API keys are read (default ``os.environ``); ``on_progress(event)`` after each call; ``cancel()``:
+    checked before each item, True ends the run."""
+    environ = os.environ if environ is None else environ
+    if _llm_first(project):
+        _rank_new_items(store, project)
+    total = {"answered": 0, "failed": 0, "cost": Decimal(0), "annotators": []}
+    for user_id, user_name, config in _enabled(store, project):
+        with _exclusive(store, user_id) as mine:
+            if not mine:
+                result = {"name": _short(user_name), "answered": 0, "failed": 0, "cost": Decimal(0),
+                          "stopped": "already running elsewhere"}
+            else:
+                result = _run_one(store, project, User(user_id, user_name, "annotator"), loads(config),
+                                  max_items=max_items, now=now, transport=transport, environ=environ,
+                                  on_progress=on_progress, cancel=cancel)
+        total["answered"] += result["answered"]
+        total["failed"] += result["failed"]
+        total["cost"] += result["cost"]
+        total["annotators"].append({**result, "cost": _money(result["cost"])})
+    total["cost"] = _money(total["cost"])
+    return total
+
+
+def _run_one(store, project: Project, user: User, config: dict, *, max_items: int, now, transport, environ,
+             on_progress, cancel) -> dict:
+    result = {"name": _short(user.name), "answered": 0, "failed": 0, "cost": Decimal(0), "stopped": None}
+    key = None
+    env = config.get("api_key_env")
+    if env:
+        key = environ.get(env)
+        if not key:
+            result["stopped"] = f"the environment variable {env} (its API key) is not set in this process"
+            log.warning("machine annotator %s: %s", user.name, result["stopped"])
+            return result
+    endpoint = _endpoint(config, key)
+
+    def redact(message: str) -> str:
+        return message.replace(key, "[api key]") if key else message
+
+    in_a_row = 0
+    client = httpx.Client(timeout=httpx.Timeout(endpoint.timeout_s), transport=transport)
+    with client, LLMAnnotator(endpoint, project.schema, client=client) as annotator:
+        while result["answered"] + result["failed"] < max_items:
+            if cancel is not None and cancel():
+                result["stopped"] = "cancelled"
+                break
+            try:
+                item = queue.claim_next(store, project, user, now=now)
+            except (Forbidden, Busy) as e:  # paused, qualification failed, the queue busy
+                result["stopped"] = str(e)
+                break
+            if item is None:
+                break
+            started = time.perf_counter()
+            try:
+                answer = annotator.annotate(item["data"])
+            except (LLMError, httpx.HTTPError) as e:
+                queue.release(store, item["id"], user)  # people get it meanwhile
+                cost = getattr(e, "cost", None)
+                _record(store, project, user.id, item["id"], prompt_tokens=getattr(e, "prompt_tokens", None),
+                        completion_tokens=getattr(e, "completion_tokens", None), cost=cost,
+                        latency_ms=int((time.perf_counter() - started) * 1000),
+                        error=redact(f"{type(e).__name__}: {e}"), now=now)
+                result["failed"] += 1
+                result["cost"] += cost or 0
+                in_a_row += 1
+                if item.get("stage") != "qualification" and _item_failures(store, user.id, item["id"]) >= MAX_ITEM_FAILURES:
+                    queue.skip(store, item["id"], user)  # the model cannot answer this one: leave it to people
+                _progress(on_progress, user, item, ok=False, result=result)
+                if in_a_row >= MAX_FAILURES_IN_A_ROW:
+                    result["stopped"] = f"{in_a_row} failures in a row; last: {redact(str(e))}"
+                    log.warning("machine annotator %s stopped: %s", user.name, result["stopped"])
+                    break
+                continue
+            except BaseException:
+                queue.release(store, item["id"], user)
+                raise
+            in_a_row = 0
+            latency_ms = int(answer.latency_s * 1000)
+            error = None
+            try:
+                if item.get("stage") == "qualification":
+                    qualification.answer(store, project, user, item["id"], answer.answers, now=now)
+                else:
+                    queue.submit(store, item["id"], user, answer.answers, active_ms=latency_ms, now=now)
+            except (Conflict, Forbidden, NotFound, ValidationError) as e:
+                error = f"answer not saved: {e}"
+                queue.release(store, item["id"], user)
+            _record(store, project, user.id, item["id"], prompt_tokens=answer.prompt_tokens,
+                    completion_tokens=answer.completion_tokens, cost=answer.cost, latency_ms=latency_ms,
+                    error=error, now=now)
+            result["cost"] += answer.cost or 0
+            if error is not None:
+                result["failed"] += 1
+                _progress(on_progress, user, item, ok=False, result=result)
+                continue
+            result["answered"] += 1
+            if _llm_first(project) and item.get("stage") != "qualification":
+                _rank_answered(store, item["id"])
+            _progress(on_progress, user, item, ok=True, result=result)
+    return result
+
+
+def _progress(on_progress, user: User, item: dict, *, ok: bool, result: dict) -> None:
+    if on_progress is not None:
+        on_progress({"annotator": _short(user.name), "item_id": item["id"], "ok": ok,
+                     "answered": result["answered"], "failed": result["failed"], "cost": _money(result["cost"])})
