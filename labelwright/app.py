@@ -15,6 +15,8 @@ from fastapi.staticfiles import StaticFiles
 
 from labelwright import __version__
 from labelwright.errors import Busy, LabelwrightError
+from labelwright.services.assist_worker import AssistWorker
+from labelwright.services.machine_worker import MachineWorker
 from labelwright.services.webhook_worker import WebhookWorker
 from labelwright.settings import Settings
 from labelwright.store import TIMED_OUT, Store, timed_out
@@ -37,9 +39,16 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         worker = (WebhookWorker(store, allow_private=settings.webhook_allow_private).start()
                   if settings.webhook_worker else None)
         app.state.webhook_worker = worker
+        # The assist worker (labelwright.services.assist_worker) and the machine annotators' worker
+        # (labelwright.services.machine_worker): threads too, safe to run in several processes at once.
+        assist = (AssistWorker(store, interval=settings.assist_interval_seconds).start()
+                  if settings.assist_worker else None)
+        machines = MachineWorker(store).start() if settings.machine_worker else None
+        app.state.assist_worker, app.state.machine_worker = assist, machines
         yield
-        if worker is not None:
-            await asyncio.to_thread(worker.stop)
+        for running in (worker, assist, machines):
+            if running is not None:
+                await asyncio.to_thread(running.stop)
         if own_store:
             store.close()
 

@@ -552,6 +552,10 @@ from labelwright.cli_llm import llm
 
 main.add_command(llm)
 
+from labelwright.cli_assist import assist  # noqa: E402 - the assistant's command group lives in its own module
+
+main.add_command(assist)
+
 # ---- project members and the audit log ------------------------------------------------------
 
 

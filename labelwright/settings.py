@@ -54,6 +54,12 @@ class Settings:
     # Run the webhook delivery worker (a background thread in each server process) with the app;
     # env LABELWRIGHT_WEBHOOK_WORKER=0 turns it off (events still queue, for a worker elsewhere).
     webhook_worker: bool = True
+    # Run the assist worker (features, the assistant's training and predictions, auto-labelling) and the
+    # machine-annotator worker (LLMs answering the queue) in each server process; 0 turns either off.
+    assist_worker: bool = True
+    machine_worker: bool = True
+    # Seconds between the assist worker's passes over the assisted projects.
+    assist_interval_seconds: int = 10
     # ---- limits (docs/operations.md, "Security") ---------------------------------------------------
     # Largest request body, in bytes, on every route but item imports; a larger one is answered 413
     # before it is read.

@@ -95,7 +95,9 @@ def store(db_url):
 
 @pytest.fixture
 def settings(db_url):
-    return Settings(db_url=db_url)
+    # The assist and machine-annotator workers stay off in tests, which run their steps themselves (with the
+    # clock they want); tests/test_assist_service.py starts them on purpose.
+    return Settings(db_url=db_url, assist_worker=False, machine_worker=False)
 
 
 @pytest.fixture

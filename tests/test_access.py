@@ -10,6 +10,7 @@ import time
 
 import pytest
 from fastapi.routing import APIRoute
+from sqlalchemy import text as sa_text
 
 from labelwright.services import access, audit, events, invites, queue, webhooks
 from labelwright.services import users as users_svc
@@ -80,6 +81,12 @@ EXPECTED = {
     ("GET", "/api/v1/projects/{project}/machine-annotators"): "manager",
     ("POST", "/api/v1/projects/{project}/machine-annotators"): "manager",
     ("POST", "/api/v1/projects/{project}/machine-annotators/{name}/enabled"): "manager",
+    ("GET", "/api/v1/projects/{project}/assist"): "manager",
+    ("POST", "/api/v1/projects/{project}/assist/run"): "manager",
+    ("POST", "/api/v1/projects/{project}/assist/resume"): "manager",
+    ("GET", "/api/v1/projects/{project}/checks"): "manager",
+    ("POST", "/api/v1/projects/{project}/checks/next"): "reviewer",
+    ("POST", "/api/v1/checks/{check_id}"): "reviewer",
     ("POST", "/api/v1/webhooks"): "manager",
     ("GET", "/api/v1/webhooks"): "manager",
     ("PATCH", "/api/v1/webhooks/{webhook_id}"): "manager",
@@ -133,7 +140,8 @@ CALLERS = [
 ]
 # Routes reached by a thing's own id alone (no project in the path): a caller who may not use them learns
 # nothing of the thing, so the refusal is 404, as for a thing that does not exist.
-BY_ID = {("POST", "/api/v1/items/{item_id}/annotations"), ("POST", "/api/v1/items/{item_id}/skip")}
+BY_ID = {("POST", "/api/v1/items/{item_id}/annotations"), ("POST", "/api/v1/items/{item_id}/skip"),
+         ("POST", "/api/v1/checks/{check_id}")}
 
 RANK = {"public": 0, "anyone": 1, "member": 2, "reviewer": 3, "manager": 4, "org-manager": 4, "owner": 5}
 
@@ -199,7 +207,12 @@ def world(store, owner, make_annotator):
     with store.write() as conn:
         events.emit(conn, "item.completed", p.id, {"item": "c0"}, now=time.time() + 86400)  # not sent before a retry
     delivery = webhooks.delivery_log(store, webhook_ids=[hook["id"]])[0]["id"]
-    return {"project": p, "tokens": tokens, "users": users, "item": item["id"], "annotation": annotation["id"],
+    with store.write() as conn:  # a check in the check queue (an assisted project's; its decision needs a lease)
+        check = conn.execute(sa_text(
+            "INSERT INTO assist_checks (project_id, item_id, kind, question, shown_label, reason, created_at) "
+            "VALUES (:p, :i, 'label_error', 'spam', '\"spam\"', 'test', :now) RETURNING id"),
+            {"p": p.id, "i": item["id"], "now": time.time()}).scalar_one()
+    return {"check": check, "project": p, "tokens": tokens, "users": users, "item": item["id"], "annotation": annotation["id"],
             "spare": spare, "spare_ids": spare_ids, "invite": invite["id"], "webhook": hook["id"],
             "spare_webhook": spare_hook["id"], "delivery": delivery}
 
@@ -210,6 +223,7 @@ def _request(http, method: str, path: str, w: dict, caller: str, n: int):
            .replace("{token_id}", str(w["spare_ids"].get(caller, 999999)))
            .replace("{invite_id}", str(w["invite"])).replace("{token}", "not-a-real-token")
            .replace("{path:path}", "x.png").replace("{delivery_id}", str(w["delivery"]))
+           .replace("{check_id}", str(w["check"]))
            .replace("{webhook_id}", str(w["spare_webhook" if method == "DELETE" else "webhook"])))
     bodies = {
         "/api/v1/users": {"name": f"new{n}", "role": "annotator"},
@@ -232,6 +246,7 @@ def _request(http, method: str, path: str, w: dict, caller: str, n: int):
         "/api/v1/projects/{project}/machine-annotators": {"name": f"bot{n}", "base_url": "http://127.0.0.1:9/v1",
                                                           "model": "fake"},
         "/api/v1/projects/{project}/machine-annotators/{name}/enabled": {"enabled": True},
+        "/api/v1/checks/{check_id}": {"label": "spam"},
     }
     kwargs = {}
     if path.startswith("/api/"):

@@ -461,8 +461,9 @@ def build_router() -> APIRouter:
         queue_svc.release(_store(request), item_id, user)
         return Response(status_code=204)
 
-    from labelwright.api import machines, workforce
+    from labelwright.api import assist, machines, workforce
 
     r.include_router(workforce.build_router())
     r.include_router(machines.build_router())
+    r.include_router(assist.build_router())
     return r

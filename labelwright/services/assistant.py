@@ -8,10 +8,11 @@ foreground). Each step does what is due, in order, and never holds a transaction
    computed once and stored in ``item_features``. The featuriser (TF-IDF + SVD, or all-MiniLM-L6-v2 when the
    ``embeddings`` extra is installed) is fitted once per project on the items there and kept in
    ``featurisers``, so items imported later get comparable vectors.
-2. **The model.** ``builtin``: a logistic regression on the features, trained on the people's aggregated
+2. **The model.** ``builtin``: logistic regressions on the features, trained on the people's aggregated
    labels of finished items (never gold answers) once there are ``min_train`` of them, and retrained after every
-   ``retrain_every`` new ones. Each training gives cross-validated (out-of-sample) probabilities for the
-   labelled items: the validation sample for the thresholds and for label errors. An ``http(s)`` or
+   ``retrain_every`` new ones. Training is cross-fitted: five fold models, each scoring the labelled items it
+   did not see (out-of-sample probabilities: the validation sample for the thresholds and for label errors),
+   and together, averaged, scoring every item. An ``http(s)`` or
    ``python:`` model (:mod:`labelwright.assist.models`) is asked for the items it has not scored; its
    validation figures are its predictions on the people-labelled items. Every prediction is stored in
    ``predictions`` with the model (``assist_models``) that made it.
@@ -249,22 +250,28 @@ def _full_probas(model, x: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def _out_of_sample(x: np.ndarray, y: np.ndarray, k: int, seed: int = 0) -> np.ndarray | None:
-    """Cross-validated probabilities (each item scored by a model that did not see it), or None when a class
-    has fewer than 2 labels (no fold could hold it out)."""
+def _cross_fitted(x: np.ndarray, y: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray | None, list]:
+    """Cross-fitting: ``(out-of-sample probabilities, fold models)``. Each labelled item is scored by the
+    model of the fold that held it out; the fold models together are the deployed model (the mean of their
+    probabilities), so the scores the thresholds are chosen on come from the same models as the scores they
+    are applied to. (A model refitted on every label would be more confident than the validation saw, and
+    more items would clear a threshold than it was validated for.) ``(None, [])`` when a class has fewer
+    than 2 labels: no fold could hold it out."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
 
     counts = np.bincount(y, minlength=k)
     present = counts[counts > 0]
     if len(present) < 2 or present.min() < 2:
-        return None
+        return None, []
     folds = StratifiedKFold(n_splits=int(min(5, present.min())), shuffle=True, random_state=seed)
     out = np.zeros((len(y), k))
+    models = []
     for train, test in folds.split(x, y):
         m = LogisticRegression(max_iter=1000).fit(x[train], y[train])
         out[test] = _full_probas(m, x[test], k)
-    return out
+        models.append(m)
+    return out, models
 
 
 @dataclass
@@ -339,16 +346,21 @@ def train_builtin(store, project: Project, *, now: float | None = None, force: b
     if len(np.unique(y)) < 2:
         return None
     started = time.perf_counter()
-    val = Validation(lab_ids, y, _out_of_sample(xl, y, k))
-    model = LogisticRegression(max_iter=1000).fit(xl, y)
-    probas = _full_probas(model, x, k)
+    oos, models = _cross_fitted(xl, y, k)
+    val = Validation(lab_ids, y, oos)
+    if models:
+        probas = np.mean([_full_probas(m, x, k) for m in models], axis=0)
+    else:
+        probas = _full_probas(LogisticRegression(max_iter=1000).fit(xl, y), x, k)
     seconds = time.perf_counter() - started
     with store.read() as conn:
         n = conn.execute(text("SELECT count(*) FROM assist_models WHERE project_id = :p"), {"p": project.id}).scalar()
     with store.read() as conn:
         fv = conn.execute(text("SELECT version FROM featurisers WHERE project_id = :p"), {"p": project.id}).scalar()
     version = f"builtin-{n + 1}"
-    details = {"kind": "builtin", "classifier": "logistic regression", "features": fv,
+    details = {"kind": "builtin", "features": fv,
+               "classifier": f"logistic regression, mean of {len(models)} cross-fitted fold models" if models
+               else "logistic regression (too few labels per class to cross-fit: no thresholds)",
                "train_seconds": round(seconds, 3), "classes": label_values(project.schema.assist_question())}
     with store.write() as conn:
         model_id = _insert_model(conn, project, version, len(y), val, details, now)

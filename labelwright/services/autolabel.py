@@ -14,10 +14,12 @@ class's threshold and nobody has started on it (``n_assigned = 0``: no answer, n
 becomes 0, so it leaves the queue in the same UPDATE that checks nobody took it meanwhile; the label is kept in
 ``machine_labels`` with its model. With every item answered or machine-labelled, ``next`` answers 204.
 
-**Audit.** A random ``audit_rate`` share of each batch of machine labels goes to the check queue, where a
-reviewer labels the item without seeing the machine's label. :func:`evaluate` compares them
-(:func:`labelwright.assist.thresholds.audit`): when even the upper Clopper-Pearson bound of the audited
-accuracy is below the target, the estimate has failed: auto-labelling stops with the reason, and every
+**Audit.** A random ``audit_rate`` share of each batch of machine labels goes to the check queue (in random
+order), where a reviewer labels the item without seeing the machine's label. :func:`evaluate` compares them
+(:func:`labelwright.assist.thresholds.audit`) at planned looks (after 10, 20, 40, ... audited labels, look
+``j`` at confidence ``1 - (1 - confidence) / 2**j``, so looking again as reviewers work does not inflate
+false alarms): when even the upper Clopper-Pearson bound of the audited accuracy is below the target, the
+estimate has failed: auto-labelling stops with the reason, and every
 machine label not confirmed by a reviewer is withdrawn, its item going back to people.
 :func:`resume` turns it on again (audits counted from then).
 """
@@ -25,6 +27,7 @@ machine label not confirmed by a reviewer is withdrawn, its item going back to p
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 from sqlalchemy import text
@@ -93,7 +96,11 @@ def apply(store, project: Project, model: dict, *, now: float | None = None, see
                      for i in closed])
             labelled += closed
     if labelled and auto.audit_rate > 0:
-        sample = audit_sample(sorted(labelled), auto.audit_rate, seed if seed is not None else int(now * 1000) % 2**32)
+        rng_seed = seed if seed is not None else int(now * 1000) % 2**32
+        sample = audit_sample(sorted(labelled), auto.audit_rate, rng_seed)
+        # Checks are served in id order: insert them shuffled, so every prefix of the audit (what the looks
+        # test) is a random sample, not the oldest items.
+        sample = [sample[j] for j in np.random.default_rng(rng_seed + 1).permutation(len(sample))]
         _send_to_audit(store, project, sample, now)
     return len(labelled)
 
@@ -102,9 +109,11 @@ def _send_to_audit(store, project: Project, item_ids: list[int], now: float) -> 
     q = project.schema.assist_question().name
     with store.write() as conn:
         for start in range(0, len(item_ids), CHUNK):
-            part = ", ".join(str(int(i)) for i in item_ids[start:start + CHUNK])
-            rows = conn.execute(text(f"UPDATE machine_labels SET audit = 'sampled' WHERE item_id IN ({part}) "
-                                     "AND audit = 'none' RETURNING item_id, label")).all()
+            part = item_ids[start:start + CHUNK]
+            got = dict(conn.execute(text(
+                f"UPDATE machine_labels SET audit = 'sampled' WHERE item_id IN ({', '.join(str(int(i)) for i in part)}) "
+                "AND audit = 'none' RETURNING item_id, label")).all())
+            rows = [(i, got[i]) for i in part if i in got]  # in the shuffled order
             if rows:
                 conn.execute(text(
                     "INSERT INTO assist_checks (project_id, item_id, kind, question, shown_label, reason, created_at) "
@@ -126,9 +135,24 @@ def record_audit(conn, item_id: int, reviewer_id: int, label, now: float) -> boo
     return agrees
 
 
+FIRST_LOOK = 10  # audited labels before the first look; then looks at 20, 40, 80, ...
+
+
+def looks(n: int) -> tuple[int, int]:
+    """``(look, size)``: the audit is tested at planned looks, after 10, 20, 40, ... audited labels (``size``);
+    look ``j`` spends ``alpha / 2**j`` of the error rate, so testing again and again as reviewers work never
+    stops auto-labelling more often than ``1 - confidence`` of the time when the estimate holds (the looks'
+    alphas sum to less than alpha). ``(0, 0)`` before the first look."""
+    if n < FIRST_LOOK:
+        return 0, 0
+    j = (n // FIRST_LOOK).bit_length()
+    return j, FIRST_LOOK * 2 ** (j - 1)
+
+
 def evaluate(store, project: Project, *, now: float | None = None) -> AuditResult:
-    """Compare the audited machine labels (since auto-labelling was last turned on) with the reviewers' labels;
-    stop auto-labelling when the estimate fails."""
+    """Test the audited machine labels (since auto-labelling was last turned on, in the order reviewers checked
+    them) against the target at the latest planned look (:func:`looks`); stop auto-labelling when the estimate
+    fails."""
     from labelwright.services.assistant import get_state
 
     now = now or time.time()
@@ -137,8 +161,18 @@ def evaluate(store, project: Project, *, now: float | None = None) -> AuditResul
     with store.read() as conn:
         rows = conn.execute(text(
             "SELECT label, audited_label FROM machine_labels WHERE project_id = :p AND audit IN ('correct', 'wrong') "
-            "AND created_at >= :since"), {"p": project.id, "since": state["audit_since"] or 0}).all()
-    result = audit([r[0] for r in rows], [r[1] for r in rows], auto.target_accuracy, auto.confidence)
+            "AND created_at >= :since ORDER BY audited_at, item_id"), {"p": project.id, "since": state["audit_since"] or 0}).all()
+    look, size = looks(len(rows))
+    if look == 0:
+        right = sum(r[0] == r[1] for r in rows)
+        return AuditResult(True, len(rows), right, right / len(rows) if rows else float("nan"), 1.0,
+                           auto.target_accuracy, auto.confidence,
+                           f"{len(rows)} machine labels audited; the audit is first tested at {FIRST_LOOK}")
+    rows = rows[:size]
+    confidence = 1.0 - (1.0 - auto.confidence) / 2 ** look
+    result = audit([r[0] for r in rows], [r[1] for r in rows], auto.target_accuracy, confidence)
+    result = replace(result, confidence=auto.confidence,
+                     reason=f"look {look} (the first {size} audited, at {confidence:.4g} confidence): " + result.reason)
     if not result.passed and state["auto_label"] == "on":
         stop(store, project, "the audit failed: " + result.reason, now=now)
     return result

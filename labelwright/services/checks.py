@@ -162,3 +162,11 @@ def checked_labels(store, project: Project) -> dict[str, dict[int, object]]:
             out.setdefault(question, {})[item_id] = loads(label)
     return out
 
+
+
+def project_of(store, check_id: int) -> int:
+    """The id of the project a check belongs to (:class:`NotFound` when there is no such check)."""
+    row = store.lookup("SELECT project_id FROM assist_checks WHERE id = :c", {"c": check_id})
+    if row is None:
+        raise NotFound(f"no check {check_id}")
+    return row[0]
