@@ -261,6 +261,10 @@ class AutoLabel(_Model):
                               description="how sure the lower bound on that accuracy must be")
     audit_rate: float = Field(default=0.05, ge=0, le=1,
                               description="share of machine labels sent to reviewers to check the estimate")
+    validation_share: float = Field(default=0.1, gt=0, le=1,
+                                    description="share of the items drawn at random as the validation sample "
+                                                "(people label them first; the thresholds are chosen on them)")
+    min_validation: int = Field(default=300, ge=20, description="the validation sample's smallest size")
 
 
 class Assist(_Model):

@@ -165,7 +165,8 @@ class AuditResult:
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """A JSON-ready dict (an undefined accuracy, with nothing audited, is None)."""
+        return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in asdict(self).items()}
 
 
 def audit(machine_labels: Sequence[Any], reviewer_labels: Sequence[Any], target_accuracy: float,

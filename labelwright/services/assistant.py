@@ -11,8 +11,8 @@ foreground). Each step does what is due, in order, and never holds a transaction
 2. **The model.** ``builtin``: logistic regressions on the features, trained on the people's aggregated
    labels of finished items (never gold answers) once there are ``min_train`` of them, and retrained after every
    ``retrain_every`` new ones. Training is cross-fitted: five fold models, each scoring the labelled items it
-   did not see (out-of-sample probabilities: the validation sample for the thresholds and for label errors),
-   and together, averaged, scoring every item. An ``http(s)`` or
+   did not see (out-of-sample probabilities, for label errors and, on the random validation sample, for the
+   thresholds: see :func:`ensure_holdout`), and together, averaged, scoring every item. An ``http(s)`` or
    ``python:`` model (:mod:`labelwright.assist.models`) is asked for the items it has not scored; its
    validation figures are its predictions on the people-labelled items. Every prediction is stored in
    ``predictions`` with the model (``assist_models``) that made it.
@@ -194,6 +194,47 @@ def load_features(store, project: Project) -> tuple[np.ndarray, np.ndarray]:
     return ids, x
 
 
+def holdout_ids(store, project: Project) -> set[int]:
+    """The items of the random validation sample (see :func:`ensure_holdout`)."""
+    with store.read() as conn:
+        return {r[0] for r in conn.execute(text(
+            "SELECT item_id FROM item_features WHERE project_id = :p AND holdout = 1"), {"p": project.id})}
+
+
+def ensure_holdout(store, project: Project, *, now: float | None = None) -> int:
+    """With auto-labelling on, draw the random validation sample: ``max(min_validation, validation_share *
+    items)`` ordinary items (all of them in a small project), drawn uniformly from the items nobody has
+    started on, so they are exchangeable with the items the machine may label. They go to people first (a
+    negative ``queue_rank``, in random order), are never machine-labelled, and the thresholds are chosen on
+    them alone: items people labelled in some other order (import order, the uncertainty order) are not a
+    random sample of what is left, and a threshold validated on them promises nothing about the rest.
+    Returns how many items were added to the sample."""
+    auto = project.schema.assist.auto_label
+    if auto is None:
+        return 0
+    with store.read() as conn:
+        n = conn.execute(text("SELECT count(*) FROM items WHERE project_id = :p AND is_gold = 0"),
+                         {"p": project.id}).scalar()
+        have = conn.execute(text("SELECT count(*) FROM item_features WHERE project_id = :p AND holdout = 1"),
+                            {"p": project.id}).scalar()
+        want = min(n, max(auto.min_validation, int(np.ceil(auto.validation_share * n))))
+        if have >= want:
+            return 0
+        pool = [r[0] for r in conn.execute(text(
+            "SELECT f.item_id FROM item_features f JOIN items i ON i.id = f.item_id WHERE f.project_id = :p "
+            "AND f.holdout = 0 AND i.is_gold = 0 AND i.n_assigned = 0 AND i.n_done = 0 AND NOT EXISTS "
+            "(SELECT 1 FROM machine_labels ml WHERE ml.item_id = i.id) ORDER BY f.item_id"), {"p": project.id})]
+    if not pool:
+        return 0
+    rng = np.random.default_rng([project.id, have])
+    picked = rng.choice(len(pool), size=min(len(pool), want - have), replace=False)
+    rows = [{"i": pool[int(j)], "r": -(have + k + 1)} for k, j in enumerate(picked)]
+    with store.write() as conn:
+        conn.execute(text("UPDATE item_features SET holdout = 1 WHERE item_id = :i"), rows)
+        conn.execute(text("UPDATE items SET queue_rank = :r WHERE id = :i"), rows)
+    return len(rows)
+
+
 # ---- people's labels -----------------------------------------------------------------------------
 
 
@@ -283,6 +324,14 @@ class Validation:
     probas: np.ndarray | None
 
 
+def _holdout_only(store, project: Project, val: Validation) -> Validation:
+    """With auto-labelling on, the validation sample is the random holdout (:func:`ensure_holdout`) only."""
+    if project.schema.assist.auto_label is None or val.probas is None:
+        return val
+    keep = np.isin(val.ids, np.fromiter(holdout_ids(store, project), dtype=np.int64))
+    return Validation(val.ids[keep], val.labels[keep], val.probas[keep] if keep.any() else None)
+
+
 def _figures(project: Project, val: Validation) -> tuple[float | None, dict | None]:
     from labelwright.assist.thresholds import choose_thresholds
 
@@ -347,7 +396,8 @@ def train_builtin(store, project: Project, *, now: float | None = None, force: b
         return None
     started = time.perf_counter()
     oos, models = _cross_fitted(xl, y, k)
-    val = Validation(lab_ids, y, oos)
+    everything = Validation(lab_ids, y, oos)
+    val = _holdout_only(store, project, everything)
     if models:
         probas = np.mean([_full_probas(m, x, k) for m in models], axis=0)
     else:
@@ -368,7 +418,7 @@ def train_builtin(store, project: Project, *, now: float | None = None, force: b
         conn.execute(text("UPDATE assist_state SET labels_at_train = :n, updated_at = :now WHERE project_id = :p"),
                      {"n": n_labels, "now": now, "p": project.id})
     _store_predictions(store, project, model_id, ids, probas, now)
-    return {"model": latest_model(store, project), "validation": val}
+    return {"model": latest_model(store, project), "validation": val, "labelled": everything}
 
 
 def predict_external(store, project: Project, predictor, *, now: float | None = None,
@@ -402,7 +452,8 @@ def predict_external(store, project: Project, predictor, *, now: float | None = 
     if predicted == 0 and len(lab_ids) - state["labels_at_train"] < project.schema.assist.retrain_every \
             and model["n_validation"] > 0:
         return {"model": model, "validation": None, "predicted": 0}
-    val = _validation_of_predictions(store, project, model["id"], lab_ids, y, len(classes))
+    val = _holdout_only(store, project, _validation_of_predictions(store, project, model["id"], lab_ids, y,
+                                                                   len(classes)))
     accuracy, thresholds = _figures(project, val)
     with store.write() as conn:
         conn.execute(text("UPDATE assist_models SET n_validation = :nv, accuracy = :a, thresholds = :t "
@@ -467,7 +518,8 @@ def rank(store, project: Project, *, now: float | None = None, seed: int = 0) ->
     now = now or time.time()
     with store.read() as conn:
         open_ids = np.array([r[0] for r in conn.execute(text(
-            "SELECT id FROM items WHERE project_id = :p AND is_open = 1 AND is_gold = 0 ORDER BY id"),
+            "SELECT id FROM items WHERE project_id = :p AND is_open = 1 AND is_gold = 0 AND NOT EXISTS "
+            "(SELECT 1 FROM item_features f WHERE f.item_id = items.id AND f.holdout = 1) ORDER BY id"),
             {"p": project.id})], dtype=np.int64)
         preds = {r[0]: loads(r[1]) for r in conn.execute(text(
             "SELECT item_id, probas FROM predictions WHERE project_id = :p"), {"p": project.id})}
@@ -519,6 +571,9 @@ def step(store, project: Project, *, now: float | None = None, predictor=None, f
         report.error = "the project has no assist block"
         return report
     report.featurised = featurise(store, project, now=now)
+    held = ensure_holdout(store, project, now=now)
+    if held:
+        report.notes.append(f"{held} items drawn into the validation sample")
     trained = None
     try:
         if a.model == "builtin":
@@ -549,7 +604,8 @@ def step(store, project: Project, *, now: float | None = None, predictor=None, f
     if a.auto_label is not None and model is not None:
         report.auto_labelled = autolabel.apply(store, project, model, now=now)
         report.audit = autolabel.evaluate(store, project, now=now).to_dict()
-    if a.label_errors and trained is not None and trained.get("validation") is not None:
-        report.label_errors = checks.add_label_errors(store, project, trained["model"], trained["validation"],
+    labelled = (trained or {}).get("labelled") or (trained or {}).get("validation")
+    if a.label_errors and labelled is not None:
+        report.label_errors = checks.add_label_errors(store, project, trained["model"], labelled,
                                                       now=now, limit=LABEL_ERRORS_PER_TRAIN)
     return report

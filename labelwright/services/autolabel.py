@@ -1,7 +1,9 @@
 """Auto-labelling with a guarantee, and its audit (issue 9 item 6).
 
-**Thresholds.** Each model's validation sample is the people-labelled items with out-of-sample predictions
-(:mod:`labelwright.services.assistant`). :func:`labelwright.assist.thresholds.choose_thresholds` picks, per
+**Thresholds.** Each model's validation sample is the random holdout (drawn uniformly from the items nobody
+had started on, labelled by people first, never machine-labelled: :func:`labelwright.services.assistant.
+ensure_holdout`) with out-of-sample predictions. A random sample is what makes the bound mean anything for the
+items that are left: items people labelled in import or uncertainty order are not one. :func:`labelwright.assist.thresholds.choose_thresholds` picks, per
 predicted class, the lowest score whose one-sided Clopper-Pearson lower bound on accuracy meets
 ``auto_label.target_accuracy`` at ``auto_label.confidence`` (Bonferroni-corrected over the classes, tested in
 a fixed sequence from the highest score down). Clopper-Pearson is exact for a binomial proportion: it never
@@ -67,7 +69,9 @@ def apply(store, project: Project, model: dict, *, now: float | None = None, see
         rows = conn.execute(text(
             "SELECT p.item_id, p.probas FROM predictions p JOIN items i ON i.id = p.item_id "
             "WHERE p.project_id = :p AND p.model_id = :m AND i.is_gold = 0 AND i.n_assigned = 0 AND i.n_done = 0 "
-            "AND NOT EXISTS (SELECT 1 FROM machine_labels ml WHERE ml.item_id = i.id) ORDER BY p.item_id"),
+            "AND NOT EXISTS (SELECT 1 FROM machine_labels ml WHERE ml.item_id = i.id) "
+            "AND NOT EXISTS (SELECT 1 FROM item_features f WHERE f.item_id = i.id AND f.holdout = 1) "
+            "ORDER BY p.item_id"),
             {"p": project.id, "m": model["id"]}).all()
     if not rows:
         return 0

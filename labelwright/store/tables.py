@@ -298,6 +298,7 @@ item_features = Table(
     Column("project_id", BigInteger, nullable=False),
     Column("version", Text, nullable=False),
     Column("vector", LargeBinary, nullable=False),
+    Column("holdout", Integer, nullable=False),
 )
 
 assist_models = Table(

@@ -20,12 +20,14 @@ CREATE TABLE featurisers (
     created_at {float} NOT NULL
 );
 
--- One vector per item (float32, little-endian), computed once by the assist worker.
+-- One vector per item (float32, little-endian), computed once by the assist worker. holdout = 1: the item is
+-- in the random validation sample auto-labelling's thresholds are chosen on (people label those first).
 CREATE TABLE item_features (
     item_id {bigint} PRIMARY KEY REFERENCES items(id),
     project_id {bigint} NOT NULL REFERENCES projects(id),
     version TEXT NOT NULL,
-    vector {blob} NOT NULL
+    vector {blob} NOT NULL,
+    holdout INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX item_features_project ON item_features (project_id, item_id);
 
