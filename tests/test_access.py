@@ -123,6 +123,11 @@ EXPECTED = {
     ("GET", "/projects/{slug}/review"): "reviewer",
     ("POST", "/projects/{slug}/review/{annotation_id}"): "reviewer",
     ("GET", "/projects/{slug}/pay"): "manager",
+    ("GET", "/projects/{slug}/assist"): "manager",
+    ("POST", "/projects/{slug}/assist/run"): "manager",
+    ("POST", "/projects/{slug}/assist/resume"): "manager",
+    ("GET", "/projects/{slug}/checks"): "reviewer",
+    ("POST", "/projects/{slug}/checks/{check_id}"): "reviewer",
     ("GET", "/audit"): "owner",
     ("GET", "/healthz"): "public",
 }

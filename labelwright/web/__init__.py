@@ -121,7 +121,7 @@ def _safe_next(target: str | None) -> str:
 
 
 def build_router(settings) -> APIRouter:
-    from labelwright.web import owner, pages, webhooks, work
+    from labelwright.web import assist, owner, pages, webhooks, work
 
     r = APIRouter(include_in_schema=False)
 
@@ -286,4 +286,5 @@ def build_router(settings) -> APIRouter:
     owner.add_routes(r)
     work.add_routes(r)
     webhooks.add_routes(r)
+    assist.add_routes(r)
     return r

@@ -237,11 +237,16 @@ def _render_item(request: Request, project, item: dict, *, mode: str, status: in
     session = request.state.session
     schema = project.schema
     data = item["data"]
+    questions = question_views(schema, data, state or {}, errors or {})
+    if mode == "label" and item.get("stage") != "qualification":  # a test item never shows the assistant's answer
+        from labelwright.web.assist import suggest
+
+        suggest(questions, item.get("suggestion"))
     return render(
         request, "label.html", status=status, project=project, item=item, mode=mode,
         counts=queue_svc.counts_for_user(_store(request), project, session.user),
         instructions=schema.instructions, blocks=layout(schema, data, _media_enabled(request)),
-        questions=question_views(schema, data, state or {}, errors or {}), form_error=form_error,
+        questions=questions, form_error=form_error,
         idempotency_key=idempotency_key or str(uuid.uuid4()), annotation=annotation, back_url=back_url,
         action=(f"/projects/{project.slug}/history/{annotation['id']}" if mode == "amend"
                 else f"/projects/{project.slug}/qualification/{item['id']}" if item.get("stage") == "qualification"

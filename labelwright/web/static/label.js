@@ -9,6 +9,10 @@
 //   Backspace  go back to your previous answer to change it (on a change page: further back)
 //
 // Keys never fire while typing in a text box or a select, except Ctrl+Enter.
+//
+// A question with the assistant's answer pre-selected (class has-suggestion) shows it marked as a suggestion
+// until the person chooses there (a click or a key, even on the suggested option): then the mark goes away
+// and the choice is theirs. Enter with the suggestion still selected submits it as is.
 import { ActiveTimer } from "./activity.js";
 
 const form = document.getElementById("answer-form");
@@ -116,6 +120,11 @@ function submitAnswers() {
 
 if (form) {
   questions.forEach((q, i) => {
+    if (q.classList.contains("has-suggestion")) {
+      const chosen = () => q.classList.remove("has-suggestion");
+      q.addEventListener("change", chosen);
+      q.addEventListener("click", (event) => { if (event.target.tagName === "INPUT") chosen(); });
+    }
     q.addEventListener("focusin", () => { if (active !== i) activate(i, { scroll: false }); });
     q.addEventListener("pointerdown", () => { if (active !== i) activate(i, { scroll: false }); });
     if (q.dataset.qtype === "ranking") {
@@ -136,7 +145,7 @@ if (form) {
       return;
     }
     sending = true;
-    activeField.value = String(timer.ms);
+    if (activeField) activeField.value = String(timer.ms);
     for (const b of document.querySelectorAll("button[type=submit]")) b.disabled = true;
   });
 }
