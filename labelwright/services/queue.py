@@ -43,17 +43,18 @@ _PICK_TAIL = """
   AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.item_id = i.id AND l.user_id = :u)
   AND NOT EXISTS (SELECT 1 FROM skips s WHERE s.item_id = i.id AND s.user_id = :u)
   AND NOT EXISTS (SELECT 1 FROM paused_annotators pa WHERE pa.project_id = :p AND pa.user_id = :u)
-ORDER BY i.queue_rank, i.id
-LIMIT 1
 """
+# Ordinary items in queue_rank order (0 for all unless the assistant orders the queue), then import order:
+# the queue index (project_id, is_open, is_gold, queue_rank, id) gives them in that order, no sort.
 _PICK = ("SELECT i.id FROM items i\nWHERE i.project_id = :p AND i.is_open = 1 AND i.is_gold = 0"
-         "\n  AND i.n_assigned < " + want("i.target") + _PICK_TAIL)
+         "\n  AND i.n_assigned < " + want("i.target") + _PICK_TAIL + "ORDER BY i.queue_rank, i.id\nLIMIT 1\n")
 # A gold item (each annotator answers each once; never served once the annotator's real work is done).
 # The qualification test's items (the first :qs gold items) are not mixed in again afterwards.
 _PICK_GOLD = ("SELECT i.id FROM items i\nWHERE i.project_id = :p AND i.is_gold = 1\n"
               "  AND i.id NOT IN (SELECT q.id FROM items q WHERE q.project_id = :p AND q.is_gold = 1 "
               "ORDER BY q.id LIMIT :qs)\n"
-              "  AND EXISTS (SELECT 1 FROM (" + _PICK.strip() + ") AS work)" + _PICK_TAIL)
+              "  AND EXISTS (SELECT 1 FROM (" + _PICK.strip() + ") AS work)" + _PICK_TAIL
+              + "ORDER BY i.id\nLIMIT 1\n")
 # An item wants COALESCE(target, overlap) answers: target is set for gold items and by adaptive redundancy.
 _WANT = want()
 
