@@ -400,6 +400,9 @@ def train_builtin(store, project: Project, *, now: float | None = None, force: b
     val = _holdout_only(store, project, everything)
     if models:
         probas = np.mean([_full_probas(m, x, k) for m in models], axis=0)
+        # A labelled item keeps its out-of-sample score: a prediction from models that learned its own label
+        # would hand that label back (as a suggestion, to someone asked for one more answer).
+        probas[pos[have]] = oos
     else:
         probas = _full_probas(LogisticRegression(max_iter=1000).fit(xl, y), x, k)
     seconds = time.perf_counter() - started
