@@ -20,8 +20,7 @@ fixed width, cosine similarity as a dot product, a few hundred floats per item t
 sparse row over 50,000 terms whose columns only mean something to the vectoriser that made them. The
 character n-grams carry misspellings, URLs and "subscribe!!1"-style spam that word n-grams miss.
 
-Images: not here yet. The pixel-statistics fallback needs Pillow to decode images, and Pillow is not a
-dependency of labelwright.
+Images: :mod:`labelwright.assist.images` (pixel statistics, with the optional ``images`` extra, Pillow).
 
 ``version`` goes into stored predictions: it names the model or the vectoriser settings, and for a fitted
 TF-IDF a digest of the fitted state, so vectors from two different fits are never mixed.

@@ -118,12 +118,16 @@ def item_text(schema, data: dict) -> str:
 
 
 def _featuriser(store, project: Project, now: float):
+    """The project's fitted text featuriser (fitted and stored on first use), or None when the project has no
+    text to featurise (only image fields, or no words at all)."""
     from labelwright.assist.features import TextFeatures, text_features
 
+    if all(f.type == "image" for f in project.schema.fields):
+        return None
     with store.read() as conn:
         row = conn.execute(text("SELECT blob FROM featurisers WHERE project_id = :p"), {"p": project.id}).first()
     if row is not None:
-        return TextFeatures.from_bytes(bytes(row[0]))
+        return TextFeatures.from_bytes(bytes(row[0])) if row[0] else None
     prefer = {"auto": "auto", "tfidf": "tfidf", "minilm": "embeddings"}[project.schema.assist.features]
     feats = text_features(prefer)
     with store.read() as conn:
@@ -134,21 +138,41 @@ def _featuriser(store, project: Project, now: float):
         texts = [texts[i] for i in np.sort(pick)]
     if not texts:
         return None
-    feats.fit(texts)
+    try:
+        feats.fit(texts)
+        blob, version = feats.to_bytes(), feats.version
+    except ValueError:  # no term occurs twice (an empty vocabulary): the items have no usable text
+        feats, blob, version = None, b"", "none"
     with store.write() as conn:
         conn.execute(text("INSERT INTO featurisers (project_id, version, blob, created_at) VALUES (:p, :v, :b, :now) "
                           "ON CONFLICT (project_id) DO NOTHING"),
-                     {"p": project.id, "v": feats.version, "b": feats.to_bytes(), "now": now})
+                     {"p": project.id, "v": version, "b": blob, "now": now})
     return feats
 
 
+def _image_fields(project: Project):
+    from labelwright.assist.images import pixels_available
+
+    fields = [f.name for f in project.schema.fields if f.type == "image"]
+    return fields if fields and pixels_available() else []
+
+
 def featurise(store, project: Project, *, now: float | None = None, batch: int = FEATURE_BATCH,
-              on_progress=None) -> int:
-    """Compute and store the features of every item that has none; return how many were computed."""
+              on_progress=None, media_root=None) -> int:
+    """Compute and store the features of every item that has none; return how many were computed.
+
+    An item's vector is its text features (:mod:`labelwright.assist.features`) followed by the pixel
+    statistics of each image field (:mod:`labelwright.assist.images`, images under ``media_root``), the
+    whole scaled to norm 1."""
+    from labelwright.assist.images import PixelStatistics
+
     now = now or time.time()
     feats = _featuriser(store, project, now)
-    if feats is None:
+    images = _image_fields(project)
+    if feats is None and not images:
         return 0
+    pixels = PixelStatistics(media_root) if images else None
+    version = "+".join(([feats.version] if feats is not None else []) + ([pixels.version] if images else []))
     done = 0
     while True:
         with store.read() as conn:
@@ -158,11 +182,19 @@ def featurise(store, project: Project, *, now: float | None = None, batch: int =
                 {"p": project.id, "n": batch}).all()
         if not rows:
             break
-        x = feats.transform([item_text(project.schema, loads(r[1])) for r in rows]).astype("<f4")
+        data = [loads(r[1]) for r in rows]
+        parts = []
+        if feats is not None:
+            parts.append(feats.transform([item_text(project.schema, d) for d in data]))
+        for name in images:
+            parts.append(pixels.transform([d.get(name) for d in data]))
+        x = np.concatenate(parts, axis=1).astype(np.float32)
+        norms = np.linalg.norm(x, axis=1, keepdims=True)
+        x = np.divide(x, norms, out=np.zeros_like(x), where=norms > 0).astype("<f4")
         with store.write() as conn:
             conn.execute(text("INSERT INTO item_features (item_id, project_id, version, vector) "
                               "VALUES (:i, :p, :v, :x) ON CONFLICT (item_id) DO NOTHING"),
-                         [{"i": r[0], "p": project.id, "v": feats.version, "x": x[k].tobytes()}
+                         [{"i": r[0], "p": project.id, "v": version, "x": x[k].tobytes()}
                           for k, r in enumerate(rows)])
         done += len(rows)
         _progress(store, project, now)
@@ -560,10 +592,10 @@ def rank(store, project: Project, *, now: float | None = None, seed: int = 0) ->
 # ---- one step ------------------------------------------------------------------------------------
 
 
-def step(store, project: Project, *, now: float | None = None, predictor=None, force_train: bool = False
-         ) -> StepReport:
+def step(store, project: Project, *, now: float | None = None, predictor=None, force_train: bool = False,
+         media_root=None) -> StepReport:
     """Do the assistant's due work for one project (see the module docstring). Model failures are reported
-    in ``error``, not raised."""
+    in ``error``, not raised. ``media_root``: where image fields' files are (the server's ``--media-root``)."""
     from labelwright.assist.models import ModelError
     from labelwright.services import autolabel, checks
 
@@ -573,7 +605,7 @@ def step(store, project: Project, *, now: float | None = None, predictor=None, f
     if a is None:
         report.error = "the project has no assist block"
         return report
-    report.featurised = featurise(store, project, now=now)
+    report.featurised = featurise(store, project, now=now, media_root=media_root)
     held = ensure_holdout(store, project, now=now)
     if held:
         report.notes.append(f"{held} items drawn into the validation sample")
