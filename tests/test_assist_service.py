@@ -359,3 +359,45 @@ def test_assist_routes(http, store, owner, youtube, make_annotator):
                                                            "options": ["a", "b"]}]}, created_by=owner[0].id)
     r = http.get("/api/v1/projects/plain/assist", headers=h)
     assert r.status_code == 422 and "assist" in r.text
+
+
+@pytest.mark.slow
+def test_an_http_model_served_by_the_example_server(store, owner, youtube):
+    """The assistant asks a real model server (examples/model_server.py, a separate process) over HTTP."""
+    import subprocess
+    import sys
+    import time as _time
+    from pathlib import Path
+
+    from tests.test_assist_models import free_port, port_open
+
+    records, truth = youtube
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).parents[1] / "examples" / "model_server.py"),
+                             "--port", str(port), "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = _time.monotonic() + 15
+        while not port_open(port):
+            assert proc.poll() is None and _time.monotonic() < deadline, "the example server did not start"
+            _time.sleep(0.05)
+        p = _project(store, owner, records[:400], model=f"http://127.0.0.1:{port}/predict",
+                     auto_label={"target_accuracy": 0.9, "min_validation": 100}, order="uncertainty")
+        ann = _member(store, p, "ann")
+        rep = assistant.step(store, p)
+        assert rep.error is None and rep.predicted == 400
+        model = assistant.latest_model(store, p)
+        assert model["version"] == "keyword-spam-1" and model["details"]["kind"] == "external"
+        # people label the validation sample first (the holdout comes before the uncertainty order)
+        holdout = assistant.holdout_ids(store, p)
+        assert len(holdout) == 100
+        for _ in range(100):
+            item = queue.claim_next(store, p, ann)
+            assert item["id"] in holdout
+            queue.submit(store, item["id"], ann, {"spam": truth[item["data"]["text"]]})
+        rep = assistant.step(store, p)
+        model = assistant.latest_model(store, p)
+        assert model["n_validation"] == 100 and model["accuracy"] > 0.6 and model["thresholds"] is not None
+        assert rep.predicted == 0  # every item was scored already by this version
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

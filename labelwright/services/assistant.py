@@ -465,22 +465,27 @@ def predict_external(store, project: Project, predictor, *, now: float | None = 
     classes = label_values(q)
     predicted = 0
     model_id = None
+    # The version the model last answered with (a new HttpModel knows its own only after a reply).
+    latest = latest_model(store, project)
+    version = latest["version"] if latest is not None and latest["details"].get("kind") == "external" \
+        else predictor.version
     while True:
         with store.read() as conn:
             rows = conn.execute(text(
                 "SELECT i.id, i.data FROM items i WHERE i.project_id = :p AND NOT EXISTS "
                 "(SELECT 1 FROM predictions pr JOIN assist_models m ON m.id = pr.model_id "
                 " WHERE pr.item_id = i.id AND m.version = :v) ORDER BY i.id LIMIT :n"),
-                {"p": project.id, "v": predictor.version, "n": batch}).all()
+                {"p": project.id, "v": version, "n": batch}).all()
         if not rows:
             break
         probas = predictor.predict_proba([{"id": r[0], "data": loads(r[1])} for r in rows], classes)
-        model_id = _external_model_id(store, project, predictor.version, now)
+        version = predictor.version  # a model that changed version re-scores every item
+        model_id = _external_model_id(store, project, version, now)
         predicted += _store_predictions(store, project, model_id, [r[0] for r in rows], np.asarray(probas), now)
     state = get_state(store, project)
     lab_ids, y = people_labels(store, project)
     model = latest_model(store, project)
-    if model is None or model["version"] != predictor.version:
+    if model is None or model["version"] != version:
         if model_id is None:
             return None
         model = latest_model(store, project)
