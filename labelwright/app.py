@@ -41,7 +41,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         app.state.webhook_worker = worker
         # The assist worker (labelwright.services.assist_worker) and the machine annotators' worker
         # (labelwright.services.machine_worker): threads too, safe to run in several processes at once.
-        assist = (AssistWorker(store, interval=settings.assist_interval_seconds, media_root=settings.media_root).start()
+        assist = (AssistWorker(store, interval=settings.assist_interval_seconds, media_root=settings.media_root,
+                               python_models=settings.python_models).start()
                   if settings.assist_worker else None)
         machines = MachineWorker(store).start() if settings.machine_worker else None
         app.state.assist_worker, app.state.machine_worker = assist, machines

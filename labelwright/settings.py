@@ -60,6 +60,13 @@ class Settings:
     machine_worker: bool = True
     # Seconds between the assist worker's passes over the assisted projects.
     assist_interval_seconds: int = 10
+    # Packages (comma-separated) whose modules a project's assist.model may name as python:package.module:attr.
+    # Empty: no python: models (the server would import and call code a schema names).
+    assist_python_models: str = ""
+
+    @property
+    def python_models(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.assist_python_models.split(",") if p.strip())
     # ---- limits (docs/operations.md, "Security") ---------------------------------------------------
     # Largest request body, in bytes, on every route but item imports; a larger one is answered 413
     # before it is read.

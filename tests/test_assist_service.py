@@ -279,10 +279,12 @@ def test_a_model_that_fails_never_blocks_the_queue(store, owner, youtube):
     assert _label(store, p, ann, truth, 50) == 50  # people work on regardless
     p2 = _project_slug(store, owner, records[:30], "bad", model="python:tests.assist_model_fixture:with_nan")
     rep = assistant.step(store, p2)
+    assert rep.error and "must be allowed by the server's operator" in rep.error  # no python: models by default
+    rep = assistant.step(store, p2, python_models=("tests",))
     assert rep.error and "with_nan" in rep.error
     from labelwright.services.assist_worker import AssistWorker
 
-    worker = AssistWorker(store, interval=30)
+    worker = AssistWorker(store, interval=30, python_models=("tests",))
     done = worker.run_once()
     assert done[p.id]["error"] and done[p2.id]["error"]
     assert worker.run_once() == {}  # both are tried again only after a back-off (30 s, then doubling)
@@ -303,12 +305,14 @@ def test_a_python_model_predicts_and_is_validated_on_peoples_labels(store, owner
     p = _project(store, owner, records[:300], model="python:tests.assist_model_fixture:KeywordModel",
                  auto_label={"target_accuracy": 0.95})
     ann = _member(store, p, "ann")
-    rep = assistant.step(store, p)
+    assert "LABELWRIGHT_ASSIST_PYTHON_MODELS" in assistant.step(store, p).error
+    assert "allowed" in assistant.step(store, p, python_models=("tests.other", "test")).error  # a prefix is no package
+    rep = assistant.step(store, p, python_models=("tests",))
     assert rep.error is None and rep.predicted == 300
     model = assistant.latest_model(store, p)
     assert model["version"] == "keyword-fixture-2" and model["n_train"] == 0
     _label(store, p, ann, truth, 100)
-    assistant.step(store, p)
+    assistant.step(store, p, python_models=("tests",))
     model = assistant.latest_model(store, p)
     assert model["n_validation"] == 100 and 0 < model["accuracy"] < 1  # the holdout: people labelled it first
     item = queue.claim_next(store, get_project(store, p.id), ann)

@@ -18,7 +18,7 @@ SAMPLES = {
     "sqlite_synchronous": "NORMAL", "pool_size": "7", "webhook_worker": "off", "max_body_bytes": "2048",
     "max_import_bytes": "4096", "login_failures_per_account": "3", "login_failures_per_address": "9",
     "login_window_seconds": "60", "webhook_allow_private": "1", "statement_timeout_ms": "1234",
-    "assist_worker": "no", "machine_worker": "0", "assist_interval_seconds": "3",
+    "assist_worker": "no", "machine_worker": "0", "assist_interval_seconds": "3", "assist_python_models": "my_models",
 }
 
 

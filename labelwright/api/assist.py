@@ -43,7 +43,8 @@ def build_router() -> APIRouter:
             summary="Run one assistant step now: features, training, predictions, order, auto-labelling (manager)")
     def run_assist(project: str, request: Request, user: Caller):
         store, p = _assisted(request, project, user)
-        return assistant.step(store, p, media_root=request.app.state.settings.media_root).to_dict()
+        settings = request.app.state.settings
+        return assistant.step(store, p, media_root=settings.media_root, python_models=settings.python_models).to_dict()
 
     @r.post("/projects/{project}/assist/resume",
             summary="Turn auto-labelling on again after its audit stopped it (manager)")

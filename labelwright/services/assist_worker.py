@@ -29,9 +29,10 @@ class AssistWorker:
     """``run_once()`` does one step for each assisted project that is due; ``start()``/``stop()`` run passes
     in a thread every ``interval`` seconds. ``last`` keeps each project's last report (by project id)."""
 
-    def __init__(self, store, interval: float = 10.0, *, media_root=None):
+    def __init__(self, store, interval: float = 10.0, *, media_root=None, python_models: tuple[str, ...] = ()):
         self.store = store
         self.media_root = media_root
+        self.python_models = tuple(python_models)
         self.interval = interval
         self.last: dict[int, dict] = {}
         self._backoff: dict[int, tuple[float, float]] = {}
@@ -50,7 +51,8 @@ class AssistWorker:
             if not assistant.claim_worker(self.store, project.id, now or time.time(), LEASE_SECONDS):
                 continue  # another process is on it
             try:
-                report = assistant.step(self.store, project, now=now, media_root=self.media_root).to_dict()
+                report = assistant.step(self.store, project, now=now, media_root=self.media_root,
+                                        python_models=self.python_models).to_dict()
             except Exception as e:  # the database went away mid-step...: log, back off, carry on
                 log.exception("assist step failed for project %s", project.slug)
                 report = {"error": f"{type(e).__name__}: {e}"}

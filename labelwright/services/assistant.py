@@ -528,13 +528,27 @@ def _validation_of_predictions(store, project: Project, model_id: int, lab_ids, 
     return Validation(lab_ids[keep], y[keep], probas)
 
 
-def load_predictor(project: Project):
-    """The project's external model (:mod:`labelwright.assist.models`), or None for ``builtin``."""
+def python_model_allowed(spec: str, allowed: tuple[str, ...] | list[str]) -> bool:
+    """Whether ``python:package.module:attr`` names a module under one of the ``allowed`` packages."""
+    module = spec.removeprefix("python:").partition(":")[0]
+    return any(module == a or module.startswith(a + ".") for a in allowed if a)
+
+
+def load_predictor(project: Project, python_models: tuple[str, ...] | list[str] = ()):
+    """The project's external model (:mod:`labelwright.assist.models`), or None for ``builtin``.
+
+    A ``python:`` model is code the server imports and calls with item data; a schema comes from whoever may
+    create projects, so only modules under the packages the server's operator lists in the setting
+    ``assist_python_models`` may be named (none by default). Raises :class:`ModelError` otherwise."""
+    from labelwright.assist.models import ModelError, load_model
+
     spec = project.schema.assist.model
     if spec == "builtin":
         return None
-    from labelwright.assist.models import load_model
-
+    if spec.startswith("python:") and not python_model_allowed(spec, python_models):
+        raise ModelError(f"model {spec}: python: models must be allowed by the server's operator; start the "
+                         "server with LABELWRIGHT_ASSIST_PYTHON_MODELS=<package> (comma-separated) to allow "
+                         "modules under that package")
     return load_model(spec, question=project.schema.assist_question().name)
 
 
@@ -598,9 +612,10 @@ def rank(store, project: Project, *, now: float | None = None, seed: int = 0) ->
 
 
 def step(store, project: Project, *, now: float | None = None, predictor=None, force_train: bool = False,
-         media_root=None) -> StepReport:
+         media_root=None, python_models: tuple[str, ...] | list[str] = ()) -> StepReport:
     """Do the assistant's due work for one project (see the module docstring). Model failures are reported
-    in ``error``, not raised. ``media_root``: where image fields' files are (the server's ``--media-root``)."""
+    in ``error``, not raised. ``media_root``: where image fields' files are (the server's ``--media-root``);
+    ``python_models``: the packages ``python:`` models may come from (:func:`load_predictor`)."""
     from labelwright.assist.models import ModelError
     from labelwright.services import autolabel, checks
 
@@ -620,7 +635,7 @@ def step(store, project: Project, *, now: float | None = None, predictor=None, f
             trained = train_builtin(store, project, now=now, force=force_train)
         else:
             own = predictor is None
-            predictor = predictor or load_predictor(project)
+            predictor = predictor or load_predictor(project, python_models)
             try:
                 trained = predict_external(store, project, predictor, now=now)
             finally:
