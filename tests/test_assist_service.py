@@ -405,3 +405,34 @@ def test_an_http_model_served_by_the_example_server(store, owner, youtube):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_a_model_servers_answer_is_shown_to_owners_only(http, store, owner, youtube, make_annotator):
+    """A manager may point the model at any URL; the text it answers (an internal page, say) must not come back
+    to them through the step's error, only to owners and the server's log."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Internal(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = b"INTERNAL ADMIN PAGE: db password hunter2"
+            self.send_response(500)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Internal)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        records, _ = youtube
+        _project(store, owner, records[:20], model=f"http://127.0.0.1:{server.server_port}/predict")
+        _, mgr_tok = make_annotator("mia", role="manager")
+        mine = http.post("/api/v1/projects/yt/assist/run", headers=bearer(mgr_tok)).json()
+        assert "HTTP 500" in mine["error"] and "hunter2" not in mine["error"] and "public_error" not in mine
+        theirs = http.post("/api/v1/projects/yt/assist/run", headers=bearer(owner[1])).json()
+        assert "hunter2" in theirs["error"]
+    finally:
+        server.shutdown()

@@ -62,9 +62,18 @@ MAX_VERSION_LENGTH = 200
 
 
 class ModelError(LabelwrightError):
-    """A model gave no usable predictions: unreachable, too slow, refused, or replied with invalid ones."""
+    """A model gave no usable predictions: unreachable, too slow, refused, or replied with invalid ones.
+
+    ``excerpt``: the start of what the server answered, when that is the problem; it ends the message, and
+    ``public`` is the message without it (for people who may configure a URL but not read other services'
+    pages through it)."""
 
     status = 502
+
+    def __init__(self, message: str, *, excerpt: str | None = None):
+        super().__init__(message + (f": {excerpt!r}" if excerpt is not None else ""))
+        self.public = message
+        self.excerpt = excerpt
 
 
 @runtime_checkable
@@ -291,11 +300,11 @@ class HttpModel:
             raise ModelError(f"{where}: HTTP {r.status_code} redirect to {r.headers.get('location')!r}; "
                              "redirects are not followed, so configure the final URL")
         if not r.is_success:
-            raise ModelError(f"{where}: HTTP {r.status_code}: {r.text[:300]!r}")
+            raise ModelError(f"{where}: HTTP {r.status_code}", excerpt=r.text[:300])
         try:
             return json.loads(r.content)
         except ValueError as e:
-            raise ModelError(f"{where}: the reply is not valid JSON ({e}): {r.text[:200]!r}") from None
+            raise ModelError(f"{where}: the reply is not valid JSON ({e})", excerpt=r.text[:200]) from None
 
 
 def _parse_reply(reply: Any, labels: list, index: dict[str, int], ids: list) -> tuple[str, np.ndarray]:

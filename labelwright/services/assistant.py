@@ -61,6 +61,8 @@ class StepReport:
     label_errors: int = 0
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    # the error without the excerpt of a model server's answer (what non-owners see; see api/assist.py)
+    public_error: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -645,9 +647,10 @@ def step(store, project: Project, *, now: float | None = None, predictor=None, f
                 report.predicted = trained.get("predicted", 0)
     except ModelError as e:
         report.error = str(e)
+        report.public_error = e.public
         log.warning("assist model failed for project %s: %s", project.slug, e)
     except Exception as e:  # a broken model must not stop the worker
-        report.error = f"{type(e).__name__}: {e}"
+        report.error = report.public_error = f"{type(e).__name__}: {e}"
         log.exception("assist step failed for project %s", project.slug)
     if trained is not None and a.model == "builtin":
         report.trained = trained["model"]["version"]
