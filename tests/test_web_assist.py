@@ -307,7 +307,14 @@ def test_run_a_step_and_resume_auto_labelling(http, store, spam, people):
     r = http.post("/projects/aspam/assist/resume", data={"csrf": csrf}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/projects/aspam/assist"
     assert assistant.get_state(store, p)["auto_label"] == "on"
-    assert "auto-labelling on" in http.get("/projects/aspam/assist").text
+    page = http.get("/projects/aspam/assist").text
+    assert "auto-labelling on" in page and "off in this server" in page  # the worker is off in tests
+    http.app.state.assist_worker = type("Worker", (), {"last": {p.id: {"error": "ModelError: <b>down</b>"}}})()
+    try:
+        page = http.get("/projects/aspam/assist").text
+    finally:
+        http.app.state.assist_worker = None
+    assert "its last step failed:</span> ModelError: &lt;b&gt;down&lt;/b&gt;" in page
     sign_in(http, "rita")
     assert http.post("/projects/aspam/assist/resume", data={"csrf": csrf}).status_code == 403
 

@@ -153,9 +153,12 @@ def _render_assist(request: Request, project, *, status: int = 200, step: dict |
                  for name in ("shown", "hidden", "none") if name in arms]
     diff = rep["suggestions"]["gold_accuracy_difference"]
     audit = rep["audit"]
+    worker = getattr(request.app.state, "assist_worker", None)  # this process's (None: turned off)
+    worker_last = None if worker is None else worker.last.get(project.id)
     return render(request, "assist.html", status=status, project=project, rep=rep, question=question,
                   settings=project.schema.assist, model_spec=_model_spec(project.schema.assist.model),
                   models=models, arms=arms_view, step=step, chart=labels_chart(rep["over_time"]),
+                  worker_on=worker is not None, worker_last=worker_last,
                   diff=None if diff is None else f"{diff * 100:+.1f} points",
                   machine_by_label=[(texts.get(str(k), str(k)), n) for k, n in rep["machine_by_label"].items()],
                   audit_accuracy=None if audit is None else _pct(audit["accuracy"]),
