@@ -47,7 +47,7 @@ def run(obj, project, steps, retrain, as_json):
     store, p = _assisted(obj, project)
     for n in range(steps):
         with console.status(f"assist step {n + 1} of {steps} for {p.slug}..."):
-            report = assistant.step(store, p, force_train=retrain and n == 0,
+            report = assistant.step_now(store, p, force_train=retrain and n == 0,
                                     media_root=obj.settings.media_root,
                                     python_models=obj.settings.python_models).to_dict()
         if as_json:

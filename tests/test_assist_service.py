@@ -327,6 +327,18 @@ def test_the_worker_lease_lets_one_process_work_on_a_project(store, owner, youtu
     assert assistant.claim_worker(store, p.id, 1061.0, 60)  # the first died: its lease ran out
     assistant.release_worker(store, p.id)
     assert assistant.claim_worker(store, p.id, 1062.0, 60)
+    # a step asked for by a person waits its turn too: while a worker holds the project, it is refused
+    import time as _time
+
+    from labelwright.errors import Conflict
+
+    assistant.release_worker(store, p.id)
+    assert assistant.claim_worker(store, p.id, _time.time(), 60)
+    with pytest.raises(Conflict, match="already running a step"):
+        assistant.step_now(store, p)
+    assistant.release_worker(store, p.id)
+    assert assistant.step_now(store, p).featurised == 30
+    assert assistant.claim_worker(store, p.id, _time.time(), 60)  # step_now gave the lease back
 
 
 def test_assist_routes(http, store, owner, youtube, make_annotator):

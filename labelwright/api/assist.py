@@ -44,7 +44,7 @@ def build_router() -> APIRouter:
     def run_assist(project: str, request: Request, user: Caller):
         store, p = _assisted(request, project, user)
         settings = request.app.state.settings
-        report = assistant.step(store, p, media_root=settings.media_root,
+        report = assistant.step_now(store, p, media_root=settings.media_root,
                                 python_models=settings.python_models).to_dict()
         public = report.pop("public_error")
         if not user.is_owner:  # a model URL may point anywhere: its answer's text is for owners (and the log)

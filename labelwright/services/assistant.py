@@ -97,6 +97,19 @@ def claim_worker(store, project_id: int, now: float, seconds: float) -> bool:
     return row is not None
 
 
+def step_now(store, project: Project, *, lease_seconds: float = 600.0, **kwargs) -> StepReport:
+    """:func:`step` under the project's assist lease, for a step asked for by a person (API, CLI): one step at
+    a time per project, whoever starts it. :class:`Conflict` when a step is already running."""
+    from labelwright.errors import Conflict
+
+    if not claim_worker(store, project.id, time.time(), lease_seconds):
+        raise Conflict("the assistant is already running a step for this project; try again in a moment")
+    try:
+        return step(store, project, **kwargs)
+    finally:
+        release_worker(store, project.id)
+
+
 def release_worker(store, project_id: int) -> None:
     with store.write() as conn:
         conn.execute(text("UPDATE assist_state SET worker_until = 0 WHERE project_id = :p"), {"p": project_id})

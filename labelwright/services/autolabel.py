@@ -42,7 +42,8 @@ from labelwright.store.slots import retarget_sql
 
 CHUNK = 500
 
-_CLOSE = retarget_sql("0", where="id IN ({ids}) AND n_assigned = 0 AND n_done = 0 AND is_gold = 0")
+_CLOSE = retarget_sql("0", where="id IN ({ids}) AND n_assigned = 0 AND n_done = 0 AND is_gold = 0 "
+                                 "AND COALESCE(target, -1) <> 0")
 _REOPEN = retarget_sql("NULL", where="id IN ({ids}) AND n_done = 0 AND target = 0")
 
 
@@ -94,7 +95,8 @@ def apply(store, project: Project, model: dict, *, now: float | None = None, see
             if closed:
                 conn.execute(text(
                     "INSERT INTO machine_labels (item_id, project_id, question, label, confidence, model_id, "
-                    "created_at, audit) VALUES (:i, :p, :q, :l, :c, :m, :now, 'none')"),
+                    "created_at, audit) VALUES (:i, :p, :q, :l, :c, :m, :now, 'none') "
+                    "ON CONFLICT (item_id) DO NOTHING"),
                     [{"i": i, "p": project.id, "q": project.schema.assist_question().name,
                       "l": dumps(chosen[i][0]), "c": round(chosen[i][1], 5), "m": model["id"], "now": now}
                      for i in closed])
