@@ -425,3 +425,23 @@ def test_links_to_the_check_queue(http, store, spam, people):
     assert 'href="/projects/aspam/checks"' in http.get("/").text
     sign_in(http, "ana")
     assert 'href="/projects/aspam/checks"' not in http.get("/").text
+
+
+def test_a_qualification_test_never_shows_the_assistants_answer(http, store, owner, people):
+    from labelwright.services import gold
+    from labelwright.services.projects import update_settings
+
+    p, _ = make_assisted(store, owner[0], assisted_schema("quals"))
+    with store.read() as conn:
+        untouched = conn.execute(text("SELECT min(id) FROM items WHERE project_id = :p AND n_assigned = 0"),
+                                 {"p": p.id}).scalar_one()
+    gold.set_gold(store, p, untouched, {"spam": "spam"})
+    p = update_settings(store, p, {"qualification": {"size": 1}})
+    access.set_member(store, p, "ana", "annotator")
+    item = held_item(store, p, people["ana"])
+    assert item["stage"] == "qualification" and item["id"] == untouched
+    assert assistant.prediction_for(store, untouched) is not None  # the item has a prediction...
+    sign_in(http, "ana")
+    page = http.get("/projects/quals/label").text
+    assert "Qualification test" in page
+    assert "suggest" not in page and checked_values(fieldset(page, "spam")) == []  # ...which the test never shows
