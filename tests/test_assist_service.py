@@ -448,3 +448,67 @@ def test_a_model_servers_answer_is_shown_to_owners_only(http, store, owner, yout
         assert "hunter2" in theirs["error"]
     finally:
         server.shutdown()
+
+
+def test_the_quality_page_reports_the_anchoring_difference_on_gold(store, owner, youtube, http):
+    """Gold items carry suggestions like any item; the quality page gives gold accuracy per arm and the
+    difference (here: the shown arm accepts every suggestion, the hidden arm answers from the truth)."""
+    import re
+
+    records, truth = youtube
+    gold = [{**r, "gold": {"spam": truth[r["text"]]}} for r in records[:60]]
+    p = _project(store, owner, gold + records[60:400], suggestion_control=0.5)
+    p = get_project(store, p.id)
+    first = _member(store, p, "first")
+    _label(store, p, first, truth, 80)
+    assistant.step(store, p)
+    people = [_member(store, p, f"g{i}") for i in range(8)]
+    with store.read() as conn:
+        gold_ids = [r[0] for r in conn.execute(text("SELECT id FROM items WHERE project_id = :p AND is_gold = 1"),
+                                               {"p": p.id})]
+    texts = _texts(store, p)
+    for u in people:
+        shown = suggestions.arm(p, u.id) == "shown"
+        for i in gold_ids[:20]:
+            s = suggestions.for_item(store, p, u.id, i)
+            assert (s is not None) == shown
+            answer = s["label"] if shown else truth[texts[i]]
+            seed_answer(store, i, u, {"spam": answer})
+    r = suggestions.report(store, p)
+    shown, hidden = r["arms"]["shown"], r["arms"]["hidden"]
+    assert hidden["gold_accuracy"] == 1.0 and shown["gold_answers"] > 0 and hidden["gold_answers"] > 0
+    assert r["gold_accuracy_difference"] == round(shown["gold_accuracy"] - 1.0, 4)
+    from tests.conftest import post_login
+
+    users.set_password(store, owner[0], "owner-password")
+    post_login(http, "olive", "owner-password")
+    page = http.get(f"/projects/{p.slug}/quality").text
+    assert "Suggestions and anchoring" in page
+    shown_points = re.search(r'id="anchoring-difference">([^<]+)<', page).group(1)
+    assert shown_points == "%+.1f points" % (100 * r["gold_accuracy_difference"])
+
+
+def test_no_suggestion_during_a_qualification_test(store, owner, youtube, http, make_annotator):
+    """A qualification test measures the person on gold items: the API never hands them the model's answer."""
+    records, truth = youtube
+    gold = [{**r, "gold": {"spam": truth[r["text"]]}} for r in records[:10]]
+    schema = {"name": "Q", "slug": "q", "overlap": 1, "id_field": "id", "fields": [{"name": "text"}],
+              "questions": [{"name": "spam", "type": "single_choice", "options": ["spam", "ham"]}],
+              "qualification": {"size": 5, "pass_mark": 0.6}, "assist": {"min_train": 20}}
+    p = create_project(store, schema, created_by=owner[0].id)
+    add_items(store, p, gold + records[10:200])
+    trainer = _member(store, p, "trainer")
+    with store.write() as conn:  # the trainer is qualified already (as if they had passed)
+        conn.execute(text("INSERT INTO qualification_attempts (project_id, user_id, started_at, finished_at, "
+                          "correct, total, passed) VALUES (:p, :u, 0, 1, 5, 5, 1)"), {"p": p.id, "u": trainer.id})
+    assert _label(store, p, trainer, truth, 60) == 60
+    assert assistant.step(store, p).trained == "builtin-1"
+    _, tok = make_annotator("newbie")
+    for _ in range(5):
+        item = http.post("/api/v1/projects/q/next", headers=bearer(tok)).json()
+        assert item["stage"] == "qualification" and "suggestion" not in item
+        r = http.post(item["submit_to"], json={"answers": {"spam": truth[item["data"]["text"]]}},
+                      headers=bearer(tok))
+        assert r.status_code in (200, 201), r.text
+    after = http.post("/api/v1/projects/q/next", headers=bearer(tok)).json()
+    assert after.get("stage") != "qualification" and after["suggestion"]["model"] == "builtin-1"

@@ -59,6 +59,10 @@ def project_quality(store, project: Project, *, doubt_limit: int = 20) -> dict:
     gold = gold_answers(store, project)
     out = {"project": project.slug, "annotations": len(ann), "gold_items": len(gold), "questions": [],
            "annotators": [], "items_in_doubt": []}
+    if project.schema.assist is not None and project.schema.assist.suggestions:
+        from labelwright.services.suggestions import report as suggestions_report
+
+        out["suggestions"] = suggestions_report(store, project)  # the anchoring control's gold accuracy per arm
     if ann.empty:
         return out
     labels = project_labels(store, project, rows=zip(ann["item_id"], ann["user_id"], ann["answers"]),

@@ -192,7 +192,9 @@ def claim_next(store, project: Project, user: User, now: float | None = None) ->
     (:mod:`labelwright.services.suggestions`).
     """
     item = _claim(store, project, user, now)
-    if item is not None and project.schema.assist is not None and project.schema.assist.suggestions:
+    # No suggestion in a qualification test: it measures the person, and its items are gold.
+    if item is not None and project.schema.assist is not None and project.schema.assist.suggestions \
+            and item.get("stage") != "qualification":
         from labelwright.services import suggestions
 
         item["suggestion"] = suggestions.for_item(store, project, user.id, item["id"])
