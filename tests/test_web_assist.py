@@ -309,7 +309,8 @@ def test_run_a_step_and_resume_auto_labelling(http, store, spam, people):
     assert assistant.get_state(store, p)["auto_label"] == "on"
     page = http.get("/projects/aspam/assist").text
     assert "auto-labelling on" in page and "off in this server" in page  # the worker is off in tests
-    http.app.state.assist_worker = type("Worker", (), {"last": {p.id: {"error": "ModelError: <b>down</b>"}}})()
+    http.app.state.assist_worker = type("Worker", (), {"last": {p.id: {"error": "ModelError: <b>down</b>",
+                                                                        "public_error": "ModelError: <b>down</b>"}}})()
     try:
         page = http.get("/projects/aspam/assist").text
     finally:
@@ -445,3 +446,48 @@ def test_a_qualification_test_never_shows_the_assistants_answer(http, store, own
     page = http.get("/projects/quals/label").text
     assert "Qualification test" in page
     assert "suggest" not in page and checked_values(fieldset(page, "spam")) == []  # ...which the test never shows
+
+
+def test_the_run_button_waits_for_a_running_step_and_hides_a_model_servers_answer(http, store, owner, make_annotator):
+    """The page's "Run a step now" takes the project's assist lease like the API (409 while a step runs), and a
+    manager never reads what a model server answered (an internal page, say): only owners do."""
+    import re
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from labelwright.services import assistant as assistant_svc
+    from labelwright.services.items import add_items as _add
+    from labelwright.services.projects import create_project as _create
+    from tests.conftest import post_login as _login
+
+    class Internal(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = b"INTERNAL PAGE secret-token-42"
+            self.send_response(500)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Internal)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        schema = {"name": "Ext", "slug": "ext", "fields": [{"name": "text"}],
+                  "questions": [{"name": "spam", "type": "single_choice", "options": ["spam", "ham"]}],
+                  "assist": {"model": f"http://127.0.0.1:{server.server_port}/predict"}}
+        p = _create(store, schema, created_by=owner[0].id)
+        _add(store, p, [{"text": f"comment number {i}"} for i in range(10)])
+        make_annotator("mia", "mia-password", role="manager")
+        _login(http, "mia", "mia-password")
+        page = http.get("/projects/ext/assist").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+        r = http.post("/projects/ext/assist/run", data={"csrf": csrf})
+        assert r.status_code == 200 and "HTTP 500" in r.text and "secret-token-42" not in r.text
+        assert assistant_svc.claim_worker(store, p.id, time.time(), 60)  # a step is running elsewhere
+        r = http.post("/projects/ext/assist/run", data={"csrf": csrf})
+        assert r.status_code == 409 and "already running a step" in r.text
+    finally:
+        server.shutdown()

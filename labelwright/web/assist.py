@@ -135,7 +135,7 @@ def labels_chart(over_time: list[dict], width: int = 960, height: int = 160, day
     return {"width": width, "height": height, "bars": bars, "max": top, "first": span[0], "last": span[-1]}
 
 
-def _render_assist(request: Request, project, *, status: int = 200, step: dict | None = None):
+def _render_assist(request: Request, project, *, status: int = 200, step: dict | None = None, user=None):
     store = request.app.state.store
     if project.schema.assist is None:
         return render(request, "assist.html", status=status, project=project, rep=None)
@@ -155,6 +155,8 @@ def _render_assist(request: Request, project, *, status: int = 200, step: dict |
     audit = rep["audit"]
     worker = getattr(request.app.state, "assist_worker", None)  # this process's (None: turned off)
     worker_last = None if worker is None else worker.last.get(project.id)
+    if worker_last is not None and user is not None:
+        worker_last = _shown_report(worker_last, user)
     return render(request, "assist.html", status=status, project=project, rep=rep, question=question,
                   settings=project.schema.assist, model_spec=_model_spec(project.schema.assist.model),
                   models=models, arms=arms_view, step=step, chart=labels_chart(rep["over_time"]),
@@ -167,18 +169,35 @@ def _render_assist(request: Request, project, *, status: int = 200, step: dict |
 
 
 def assist_page(slug: str, request: Request):
-    _, _, project = project_for_page(slug, request, "manager")
-    return _render_assist(request, project)
+    session, _, project = project_for_page(slug, request, "manager")
+    return _render_assist(request, project, user=session.user)
 
 
 def run_step(slug: str, request: Request, form):
     """Run one assistant step now and show the page with what it did (a step may take a while: the page is
     rendered, not redirected to, so that what it did can be shown)."""
-    _, store, project = project_for_page(slug, request, "manager", form)
+    session, store, project = project_for_page(slug, request, "manager", form)
     if project.schema.assist is None:
         return RedirectResponse(f"/projects/{project.slug}/assist", status_code=303)
-    report = assistant.step(store, project).to_dict()
-    return _render_assist(request, project, step=report)
+    settings = request.app.state.settings
+    try:
+        report = assistant.step_now(store, project, media_root=settings.media_root,
+                                    python_models=settings.python_models).to_dict()
+    except Conflict as e:  # a step of this project is running already (the worker's, or someone's)
+        return _render_assist(request, project, status=409, step={"busy": e.message}, user=session.user)
+    return _render_assist(request, project, step=_shown_report(report, session.user), user=session.user)
+
+
+def _shown_report(report: dict | None, user) -> dict | None:
+    """A step's report as the caller may see it: the text a model server answered is for owners only (a
+    manager may point the model URL anywhere, an internal page included)."""
+    if report is None:
+        return None
+    report = dict(report)
+    public = report.pop("public_error", None)
+    if not user.is_owner and report.get("error"):
+        report["error"] = public or "the model failed (its answer is in the server's log)"
+    return report
 
 
 def resume(slug: str, request: Request, form):
