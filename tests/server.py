@@ -254,3 +254,35 @@ def item_state_violations(conn, project_id: int, overlap: int, strict: bool = Tr
         if bool(r.is_open) != (r.n_assigned < want):
             bad.append(f"item {r.id}: is_open {r.is_open} but n_assigned {r.n_assigned}, want {want}")
     return bad
+
+
+class internal_page:
+    """A local HTTP server that answers every POST with 500 and ``body``: a stand-in for an internal page a
+    model URL might point at. ``with internal_page(b"...") as port:``."""
+
+    def __init__(self, body: bytes):
+        self.body = body
+
+    def __enter__(self) -> int:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        body = self.body
+
+        class Internal(BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.send_response(500)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Internal)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self.server.server_port
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()

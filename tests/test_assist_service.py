@@ -422,32 +422,16 @@ def test_an_http_model_served_by_the_example_server(store, owner, youtube):
 def test_a_model_servers_answer_is_shown_to_owners_only(http, store, owner, youtube, make_annotator):
     """A manager may point the model at any URL; the text it answers (an internal page, say) must not come back
     to them through the step's error, only to owners and the server's log."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from tests.server import internal_page
 
-    class Internal(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = b"INTERNAL ADMIN PAGE: db password hunter2"
-            self.send_response(500)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Internal)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with internal_page(b"INTERNAL ADMIN PAGE: db password hunter2") as port:
         records, _ = youtube
-        _project(store, owner, records[:20], model=f"http://127.0.0.1:{server.server_port}/predict")
+        _project(store, owner, records[:20], model=f"http://127.0.0.1:{port}/predict")
         _, mgr_tok = make_annotator("mia", role="manager")
         mine = http.post("/api/v1/projects/yt/assist/run", headers=bearer(mgr_tok)).json()
         assert "HTTP 500" in mine["error"] and "hunter2" not in mine["error"] and "public_error" not in mine
         theirs = http.post("/api/v1/projects/yt/assist/run", headers=bearer(owner[1])).json()
         assert "hunter2" in theirs["error"]
-    finally:
-        server.shutdown()
 
 
 def test_the_quality_page_reports_the_anchoring_difference_on_gold(store, owner, youtube, http):
@@ -512,3 +496,26 @@ def test_no_suggestion_during_a_qualification_test(store, owner, youtube, http, 
         assert r.status_code in (200, 201), r.text
     after = http.post("/api/v1/projects/q/next", headers=bearer(tok)).json()
     assert after.get("stage") != "qualification" and after["suggestion"]["model"] == "builtin-1"
+
+
+def test_the_server_runs_the_assist_worker_in_the_background(store, owner, youtube, settings):
+    """With the setting on (the default), the app starts the assist worker: it featurises a new project's
+    items without anyone asking, and stops with the app."""
+    import time as _time
+
+    from fastapi.testclient import TestClient
+
+    from labelwright.app import create_app
+
+    records, _ = youtube
+    p = _project(store, owner, records[:40])
+    app = create_app(settings.with_(assist_worker=True, assist_interval_seconds=1), store=store)
+    with TestClient(app):
+        worker = app.state.assist_worker
+        assert worker is not None and worker._thread.is_alive()
+        deadline = _time.monotonic() + 30
+        while p.id not in worker.last and _time.monotonic() < deadline:
+            _time.sleep(0.1)
+        assert worker.last[p.id]["featurised"] == 40 and worker.last[p.id]["error"] is None
+    assert worker._thread is None  # stopped with the app
+    assert assistant.get_state(store, p)["features_done"] == 40

@@ -452,32 +452,18 @@ def test_the_run_button_waits_for_a_running_step_and_hides_a_model_servers_answe
     """The page's "Run a step now" takes the project's assist lease like the API (409 while a step runs), and a
     manager never reads what a model server answered (an internal page, say): only owners do."""
     import re
-    import threading
     import time
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     from labelwright.services import assistant as assistant_svc
     from labelwright.services.items import add_items as _add
     from labelwright.services.projects import create_project as _create
     from tests.conftest import post_login as _login
+    from tests.server import internal_page
 
-    class Internal(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = b"INTERNAL PAGE secret-token-42"
-            self.send_response(500)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Internal)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with internal_page(b"INTERNAL PAGE secret-token-42") as port:
         schema = {"name": "Ext", "slug": "ext", "fields": [{"name": "text"}],
                   "questions": [{"name": "spam", "type": "single_choice", "options": ["spam", "ham"]}],
-                  "assist": {"model": f"http://127.0.0.1:{server.server_port}/predict"}}
+                  "assist": {"model": f"http://127.0.0.1:{port}/predict"}}
         p = _create(store, schema, created_by=owner[0].id)
         _add(store, p, [{"text": f"comment number {i}"} for i in range(10)])
         make_annotator("mia", "mia-password", role="manager")
@@ -489,5 +475,3 @@ def test_the_run_button_waits_for_a_running_step_and_hides_a_model_servers_answe
         assert assistant_svc.claim_worker(store, p.id, time.time(), 60)  # a step is running elsewhere
         r = http.post("/projects/ext/assist/run", data={"csrf": csrf})
         assert r.status_code == 409 and "already running a step" in r.text
-    finally:
-        server.shutdown()

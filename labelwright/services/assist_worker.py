@@ -13,10 +13,10 @@ answers only means no suggestions, order or machine labels.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 from labelwright.services import assistant
+from labelwright.services.background import Background
 from labelwright.services.projects import list_projects
 
 log = logging.getLogger("labelwright.assist")
@@ -25,19 +25,19 @@ LEASE_SECONDS = 600.0
 MAX_BACKOFF = 600.0
 
 
-class AssistWorker:
+class AssistWorker(Background):
     """``run_once()`` does one step for each assisted project that is due; ``start()``/``stop()`` run passes
     in a thread every ``interval`` seconds. ``last`` keeps each project's last report (by project id)."""
 
+    name = "labelwright-assist"
+    max_backoff = MAX_BACKOFF
+
     def __init__(self, store, interval: float = 10.0, *, media_root=None, python_models: tuple[str, ...] = ()):
+        super().__init__(interval)
         self.store = store
         self.media_root = media_root
         self.python_models = tuple(python_models)
-        self.interval = interval
         self.last: dict[int, dict] = {}
-        self._backoff: dict[int, tuple[float, float]] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def run_once(self, now: float | None = None) -> dict[int, dict]:
         done: dict[int, dict] = {}
@@ -45,8 +45,7 @@ class AssistWorker:
             if project.schema.assist is None or self._stop.is_set():
                 continue
             clock = time.monotonic()
-            until, wait = self._backoff.get(project.id, (0.0, 0.0))
-            if clock < until:
+            if self.waiting(project.id, clock):
                 continue
             if not assistant.claim_worker(self.store, project.id, now or time.time(), LEASE_SECONDS):
                 continue  # another process is on it
@@ -55,34 +54,12 @@ class AssistWorker:
                                         python_models=self.python_models).to_dict()
             except Exception as e:  # the database went away mid-step...: log, back off, carry on
                 log.exception("assist step failed for project %s", project.slug)
-                report = {"error": f"{type(e).__name__}: {e}"}
+                report = {"error": f"{type(e).__name__}: {e}", "public_error": f"{type(e).__name__}"}
             finally:
                 assistant.release_worker(self.store, project.id)
             done[project.id] = self.last[project.id] = report
             if report.get("error"):
-                wait = min(max(wait * 2, self.interval), MAX_BACKOFF)
-                self._backoff[project.id] = (clock + wait, wait)
+                self.back_off(project.id, clock)
             else:
-                self._backoff.pop(project.id, None)
+                self.forgive(project.id)
         return done
-
-    def start(self) -> AssistWorker:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="labelwright-assist", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float | None = 120.0) -> None:
-        """Stop after the step in flight, if any (waits at most ``timeout`` seconds)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-            except Exception:  # listing projects failed (database restarting...): try again later
-                log.exception("assist worker pass failed")
-            self._stop.wait(self.interval)

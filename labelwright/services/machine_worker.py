@@ -17,11 +17,11 @@ work); :meth:`MachineWorker.stop` ends it. Tests call :meth:`run_once`.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 from labelwright.errors import NotFound
 from labelwright.services import machines
+from labelwright.services.background import Background
 from labelwright.services.projects import get_project
 
 log = logging.getLogger("labelwright.machines")
@@ -29,19 +29,19 @@ log = logging.getLogger("labelwright.machines")
 MAX_BACKOFF = 300.0  # the longest wait before a failing project is tried again, in seconds
 
 
-class MachineWorker:
+class MachineWorker(Background):
     """Runs the LLM annotators of ``store``'s projects: ``run_once()`` for one pass, ``start()``/``stop()``
     for a thread. ``interval``: seconds between passes when there is nothing to do; ``batch``: items each
     annotator answers per project and pass; ``transport``: an httpx transport (tests)."""
 
+    name = "labelwright-machines"
+    max_backoff = MAX_BACKOFF
+
     def __init__(self, store, interval: float = 2.0, *, batch: int = 5, transport=None):
+        super().__init__(interval)
         self.store = store
-        self.interval = interval
         self.batch = batch
         self.transport = transport
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._backoff: dict[int, tuple[float, float]] = {}  # project id -> (not before, current wait)
 
     def run_once(self, now: float | None = None) -> dict:
         """One pass over the projects with enabled LLM annotators; returns ``{"answered", "failed"}``."""
@@ -50,8 +50,7 @@ class MachineWorker:
         for project_id in machines.projects_with_machine_annotators(self.store):
             if self._stop.is_set():
                 break
-            not_before, wait = self._backoff.get(project_id, (0.0, 0.0))
-            if clock < not_before:
+            if self.waiting(project_id, clock):
                 continue
             try:
                 project = get_project(self.store, project_id)
@@ -63,33 +62,10 @@ class MachineWorker:
             done["failed"] += result["failed"]
             stuck = not result["answered"] and (result["failed"] or any(a["stopped"] for a in result["annotators"]))
             if stuck:
-                wait = min(max(wait * 2, self.interval), MAX_BACKOFF)
-                self._backoff[project_id] = (clock + wait, wait)
+                self.back_off(project_id, clock)
             else:
-                self._backoff.pop(project_id, None)
+                self.forgive(project_id)
         return done
 
-    # ---- the thread ---------------------------------------------------------------------------
-
-    def start(self) -> MachineWorker:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="labelwright-machines", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float | None = 70.0) -> None:
-        """Stop after the model call in flight, if any (waits at most ``timeout`` seconds)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                busy = self.run_once()["answered"] > 0  # answers came: there may be more, go again
-            except Exception:  # a bad pass (database restarting...) must not end the thread
-                log.exception("machine worker pass failed")
-                busy = False
-            if not busy:
-                self._stop.wait(self.interval)
+    def busy(self, result) -> bool:
+        return result["answered"] > 0  # answers came: there may be more, go again
