@@ -437,3 +437,28 @@ def test_it_takes_the_qualification_test_like_a_person(store, owner, fake):
     result = machines.run_llm_annotators(store, fails, max_items=100)
     assert result["answered"] == 2 and "did not pass" in result["annotators"][0]["stopped"]
     assert rows(store, "SELECT count(*) FROM annotations WHERE project_id = :p", p=fails.id)[0][0] == 0
+
+
+@pytest.mark.parametrize("wrong_share", [0.0, 0.4])
+def test_llm_first_people_only_where_it_is_in_doubt(store, owner, fake, make_annotator, wrong_share):
+    """``assist.llm_first`` with adaptive redundancy from 1 answer: the LLM answers first (gold too, so its
+    skill is measured like a person's); an item its answer settles needs nobody else; where it is in doubt,
+    adaptive redundancy asks people. A reliable LLM leaves people (almost) nothing; an unreliable one, most."""
+    slug = f"first{int(wrong_share * 10)}"
+    p = project(store, owner, slug=slug, n=40, gold_items=tuple(range(20)), overlap=1,
+                redundancy={"min": 1, "max": 3, "confidence": 0.9}, assist={"llm_first": True})
+    fake.answers = {f"comment {i}": (truth(i) if (i * 7) % 10 >= wrong_share * 10 else
+                                     ("ham" if truth(i) == "spam" else "spam")) for i in range(40)}
+    add(store, p, fake, name=f"llm-{slug}")
+    assert machines.run_llm_annotators(store, p, max_items=40)["answered"] == 40  # 20 gold + 20 ordinary
+    person, _ = make_annotator(f"pat-{slug}", member=False)
+    join(store, person.name, [p])
+    asked = 0
+    while (item := queue.claim_next(store, p, person)) is not None:
+        i = int(item["data"]["text"].split()[1])
+        queue.submit(store, item["id"], person, {"spam": truth(i)})
+        asked += i >= 20  # ordinary items (the gold ones come first: gold rate 1)
+    if wrong_share == 0:
+        assert asked <= 2, f"a reliable LLM left people {asked} of 20 items"
+    else:
+        assert asked >= 10, f"an unreliable LLM left people only {asked} of 20 items"
