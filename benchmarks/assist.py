@@ -1,6 +1,13 @@
-"""Active learning (part a): labels needed to come within 1 point of the full-pool model, active vs random.
+"""The project assistant's benchmarks (issue 9): active learning (a), auto-labelling (b), throughput (c).
 
-    .venv/bin/python benchmarks/assist.py [--seeds 3] [--max-pool 10000] [--sets youtube_spam,...]
+    .venv/bin/python benchmarks/assist.py [--parts a,b,c] [--sets youtube_spam,...]
+    .venv/bin/python benchmarks/assist.py --parts a [--seeds 3] [--max-pool 10000]
+    .venv/bin/python benchmarks/assist.py --parts b [--max-items N] [--overlap 3 --noise 0.1] [--features minilm]
+    .venv/bin/python benchmarks/assist.py --parts c [--hot-rounds 3] [--hot-duration 10]
+
+Part b is benchmarks/assist_autolabel.py, part c benchmarks/assist_throughput.py (see their docstrings).
+
+Part a: labels needed to come within 1 point of the full-pool model, active vs random.
 
 For each shared text dataset: TF-IDF features (labelwright.assist.features.TfidfFeatures) fitted once on
 all texts (unsupervised, no labels), then per seed a 30% held-out test split. A logistic regression is
@@ -16,6 +23,7 @@ machine sets them.
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import statistics
 import sys
@@ -130,13 +138,20 @@ def run(name: str, seeds: int, max_pool: int) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=3, help="seeds (test split, random order, cold start)")
-    parser.add_argument("--max-pool", type=int, default=10_000, help="largest labelling pool per dataset")
-    parser.add_argument("--sets", default=",".join(SETS), help="comma-separated shared dataset names")
-    args = parser.parse_args()
-    print(f"CPU: {cpu_model()}; Python {platform.python_version()}")
+def code_version() -> str:
+    """The commit the figures come from, and any uncommitted change to the package beside it."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    def git(*a: str) -> str:
+        return subprocess.run(["git", *a], check=False, cwd=root, capture_output=True, text=True).stdout.strip()
+
+    dirty = git("status", "--porcelain", "--", "labelwright").splitlines()
+    return f"commit {git('rev-parse', '--short', 'HEAD')}" + (
+        f" + uncommitted changes to {len(dirty)} files of labelwright/" if dirty else "")
+
+
+def part_a(args) -> None:
     print("| Set | Items | Pool | Batch | Full-pool accuracy | Labels needed, random | Labels needed, active "
           "| Active / random | Target (<= 0.5) | Per seed (random; active) | Time |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|")
@@ -149,6 +164,66 @@ def main() -> None:
             f"| {r['runs'][0]}; {r['runs'][1]} | {r['total_s']:.0f} s |",
             flush=True,
         )
+
+
+def part_b(args) -> None:
+    from benchmarks import assist_autolabel as b
+    from benchmarks.assist_svg import write_svg
+
+    print(f"part b: overlap {args.overlap}, annotators {1 - args.noise:.0%} accurate, {args.annotators} annotators, "
+          f"features {args.features}, target {args.target}, max items {args.max_items or 'all'}", flush=True)
+    results = []
+    for name in args.sets.split(","):
+        r = b.run_dataset(name, max_items=args.max_items, n_annotators=args.annotators, overlap=args.overlap,
+                          noise=args.noise, features=args.features, target=args.target,
+                          round_share=args.round_share, min_round=args.min_round,
+                          log=lambda m: print(m, flush=True))
+        results.append(r)
+        print(json.dumps({k: v for k, v in r.items() if k != "history"}, default=str), flush=True)
+        print(b.table([r]).splitlines()[-1], flush=True)
+    print(b.table(results))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": cpu_model(), "results": results}, f, indent=1, default=str)
+    if args.svg:
+        write_svg(results, args.svg)
+        print(f"wrote {args.svg}")
+
+
+def part_c(args) -> None:
+    from benchmarks import assist_throughput as c
+
+    c.main(args)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", default="a", help="comma-separated parts to run: a, b, c")
+    parser.add_argument("--sets", default=",".join(SETS), help="comma-separated shared dataset names")
+    parser.add_argument("--seeds", type=int, default=3, help="a: seeds (test split, random order, cold start)")
+    parser.add_argument("--max-pool", type=int, default=10_000, help="a: largest labelling pool per dataset")
+    parser.add_argument("--max-items", type=int, default=None, help="b: cap each set at this many items "
+                                                                     "(a seeded random sample)")
+    parser.add_argument("--annotators", type=int, default=8, help="b: simulated annotators working at once")
+    parser.add_argument("--overlap", type=int, default=1, help="b: annotators per item")
+    parser.add_argument("--noise", type=float, default=0.0, help="b: share of wrong answers per annotator")
+    parser.add_argument("--features", default="tfidf", choices=("tfidf", "minilm"), help="b: assist.features")
+    parser.add_argument("--target", type=float, default=0.95, help="b: auto_label.target_accuracy")
+    parser.add_argument("--round-share", type=float, default=0.02,
+                        help="b: items answered by people between two assistant steps, as a share of the set")
+    parser.add_argument("--min-round", type=int, default=50, help="b: at least this many items per round")
+    parser.add_argument("--json", help="b: also write every figure (and each round's history) to this file")
+    parser.add_argument("--svg", help="b: also draw the results as an SVG chart in this file")
+    parser.add_argument("--hot-items", type=int, default=50_000, help="c: items in the hot-path project")
+    parser.add_argument("--hot-rounds", type=int, default=3, help="c: alternating rounds of the hot path")
+    parser.add_argument("--hot-duration", type=float, default=10, help="c: measured seconds per hot-path run")
+    parser.add_argument("--hot-annotators", type=int, default=8, help="c: concurrent annotators (K)")
+    parser.add_argument("--train-set", default="rt_polarity", help="c: the set the step timings use")
+    args = parser.parse_args()
+    print(f"CPU: {cpu_model()}; Python {platform.python_version()}; {code_version()}")
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    for part in parts:
+        {"a": part_a, "b": part_b, "c": part_c}[part](args)
 
 
 if __name__ == "__main__":
