@@ -181,7 +181,8 @@ class TfidfFeatures(TextFeatures):
             )
         x = self._sparse(texts)
         k = max(1, min(self.n_components, x.shape[1] - 1, len(texts) - 1))
-        self.svd_ = TruncatedSVD(n_components=k, algorithm="randomized", random_state=self.seed).fit(x)
+        with np.errstate(invalid="ignore", divide="ignore"):  # a tiny corpus: 0/0 in explained_variance_ratio_ only
+            self.svd_ = TruncatedSVD(n_components=k, algorithm="randomized", random_state=self.seed).fit(x)
         self.n_components_ = k
         self._digest = _digest(self._arrays())
         return self
