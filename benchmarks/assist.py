@@ -171,12 +171,14 @@ def part_b(args) -> None:
     from benchmarks.assist_svg import write_svg
 
     print(f"part b: overlap {args.overlap}, annotators {1 - args.noise:.0%} accurate, {args.annotators} annotators, "
-          f"features {args.features}, target {args.target}, max items {args.max_items or 'all'}", flush=True)
+          f"features {args.features}, target {args.target}, validation share {args.validation_share or 'default'}, "
+          f"max items {args.max_items or 'all'}", flush=True)
     results = []
     for name in args.sets.split(","):
         r = b.run_dataset(name, max_items=args.max_items, n_annotators=args.annotators, overlap=args.overlap,
                           noise=args.noise, features=args.features, target=args.target,
                           round_share=args.round_share, min_round=args.min_round,
+                          validation_share=args.validation_share,
                           log=lambda m: print(m, flush=True))
         results.append(r)
         print(json.dumps({k: v for k, v in r.items() if k != "history"}, default=str), flush=True)
@@ -209,6 +211,8 @@ def main() -> None:
     parser.add_argument("--noise", type=float, default=0.0, help="b: share of wrong answers per annotator")
     parser.add_argument("--features", default="tfidf", choices=("tfidf", "minilm"), help="b: assist.features")
     parser.add_argument("--target", type=float, default=0.95, help="b: auto_label.target_accuracy")
+    parser.add_argument("--validation-share", type=float, default=None,
+                        help="b: auto_label.validation_share (default: the schema's, 0.1 with at least 300 items)")
     parser.add_argument("--round-share", type=float, default=0.02,
                         help="b: items answered by people between two assistant steps, as a share of the set")
     parser.add_argument("--min-round", type=int, default=50, help="b: at least this many items per round")

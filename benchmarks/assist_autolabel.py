@@ -56,11 +56,15 @@ def load_items(name: str, max_items: int | None = None, seed: int = 0) -> pd.Dat
     return items.reset_index(drop=True)
 
 
-def project_schema(slug: str, options: list[str], overlap: int, features: str, target: float) -> dict:
+def project_schema(slug: str, options: list[str], overlap: int, features: str, target: float,
+                   validation_share: float | None = None) -> dict:
+    auto = {"target_accuracy": target}
+    if validation_share is not None:  # else the schema's default (0.1, at least 300 items)
+        auto["validation_share"] = validation_share
     return {"name": slug, "slug": slug, "overlap": overlap, "id_field": "id",
             "fields": [{"name": "text", "type": "text"}],
             "questions": [{"name": QUESTION, "type": "single_choice", "options": options}],
-            "assist": {"auto_label": {"target_accuracy": target}, "order": "uncertainty", "features": features}}
+            "assist": {"auto_label": auto, "order": "uncertainty", "features": features}}
 
 
 def prepare(db: Database, items: pd.DataFrame, schema: dict, n_annotators: int) -> dict:
@@ -155,7 +159,8 @@ def _review(client: httpx.Client, slug: str, token: str, truth: dict) -> dict:
 
 
 def run_dataset(name: str, *, max_items: int | None, n_annotators: int, overlap: int, noise: float,
-                features: str, target: float, round_share: float, min_round: int, log=print) -> dict:
+                features: str, target: float, round_share: float, min_round: int,
+                validation_share: float | None = None, log=print) -> dict:
     items = load_items(name, max_items)
     options = sorted(items["label"].unique().tolist())
     truth = dict(zip(items["id"], items["label"]))
@@ -163,8 +168,8 @@ def run_dataset(name: str, *, max_items: int | None, n_annotators: int, overlap:
     quota = max(min_round, round(round_share * n)) * overlap  # answers per round
     with Database("sqlite") as db:
         t0 = time.perf_counter()
-        tok = prepare(db, items, project_schema(name.replace("_", "-"), options, overlap, features, target),
-                      n_annotators)
+        schema = project_schema(name.replace("_", "-"), options, overlap, features, target, validation_share)
+        tok = prepare(db, items, schema, n_annotators)
         setup_s = time.perf_counter() - t0
         server = Server(db.url, extra=["--set", "assist_worker=false"])
         slug = tok["slug"]
@@ -211,7 +216,7 @@ def run_dataset(name: str, *, max_items: int | None, n_annotators: int, overlap:
         finally:
             server.stop()
     return score(name, n, export.text, truth, report, history, steps, reviewed, people_answers, wall, setup_s,
-                 report_500s=len(failures), overlap=overlap, noise=noise, features=features, quota=quota)
+                 report_500s=len(failures), validation_share=validation_share, overlap=overlap, noise=noise, features=features, quota=quota)
 
 
 def _report(client: httpx.Client, slug: str, owner: dict, db: Database, failures: list) -> dict:
@@ -282,6 +287,11 @@ def score(name, n, jsonl: str, truth: dict, report: dict, history, steps, review
     }
 
 
+def _variant(r: dict) -> str:
+    share = r.get("validation_share")
+    return r["features"] + (f", validation sample {share:.0%}" if share else "")
+
+
 def table(results: list[dict]) -> str:
     head = ("| Set | Items | Overlap, annotator accuracy | Features | People share | Machine share | Final accuracy "
             "| Machine labels' true accuracy (labels) | Estimated (lower bound) | Audit | Reviewer checks (audit; label "
@@ -296,7 +306,7 @@ def table(results: list[dict]) -> str:
         m = "-" if r["machine_label_accuracy"] is None else f"{r['machine_label_accuracy']:.3f}"
         est = "-" if r["estimated_accuracy"] is None else f"{r['estimated_accuracy']:.3f}"
         lines.append(
-            f"| {r['set']} | {r['items']:,} | {r['overlap']}, {1 - r['noise']:.0%} | {r['features']} "
+            f"| {r['set']} | {r['items']:,} | {r['overlap']}, {1 - r['noise']:.0%} | {_variant(r)} "
             f"| {r['people_share']:.1%} ({ok_people}) | {r['machine_share']:.1%} | {r['final_accuracy']:.3f} ({ok_acc}) "
             f"| {m} ({r['machine_labels']:,}) | {est} | {audit} | {r['reviewed'].get('audit', 0)}; "
             f"{r['reviewed'].get('label_error', 0)} | {r['models']} | {r['rounds']} | {r['wall_s']:.0f} s |")

@@ -18,7 +18,8 @@ W, H, PAD = 460, 330, 52
 
 
 def _variant(r: dict) -> str:
-    return f"{r['features']}, overlap {r['overlap']}" + (f", {1 - r['noise']:.0%} accurate" if r["noise"] else "")
+    return (f"{r['features']}, overlap {r['overlap']}" + (f", {1 - r['noise']:.0%} accurate" if r["noise"] else "")
+            + (f", validation {r['validation_share']:.0%}" if r.get("validation_share") else ""))
 
 
 def _axes(x0: float, title: str, xlabel: str, ylabel: str, xr, yr, ticks_x, ticks_y, fmt_x, fmt_y) -> list[str]:
@@ -51,9 +52,12 @@ def write_svg(results: list[dict], path: str) -> None:
     def pct(v: float) -> str:
         return f"{v:.0%}"
 
-    xr, yr = (0.0, 1.0), (0.80, 1.0)
+    low = min([0.9] + [int(r["final_accuracy"] * 20) / 20 for r in results])
+    xr, yr = (0.0, 1.0), (low, 1.0)
+    ticks_y = [round(low + 0.025 * i, 3) for i in range(int(round((1 - low) / 0.025)) + 1)]
     parts = _axes(0, "Share labelled by people vs final accuracy", "items labelled by people",
-                  "accuracy of the final labels", xr, yr, [0, .2, .4, .6, .8, 1], [.8, .85, .9, .95, 1], pct, pct)
+                  "accuracy of the final labels", xr, yr, [0, .2, .4, .6, .8, 1], ticks_y, pct,
+                  lambda v: f"{v:.1%}")
     # the target region: x <= 30%, y >= 95%
     parts.insert(0, f'<rect x="{_sx(0, 0, xr)}" y="{_sy(1, yr)}" width="{_sx(0, .3, xr) - _sx(0, 0, xr)}" '
                     f'height="{_sy(.95, yr) - _sy(1, yr)}" fill="#d9f0d3"/>'
@@ -79,11 +83,10 @@ def write_svg(results: list[dict], path: str) -> None:
                      f'stroke-width="1.8"{dash}><title>{escape(r["set"])} ({escape(_variant(r))})</title></polyline>')
     # legends
     ly = H + 8
-    for i, (name, c) in enumerate(COLOURS.items()):
-        if any(r["set"] == name for r in results):
-            parts.append(f'<rect x="{PAD + i * 215 % 860}" y="{ly + 18 * (i // 4)}" width="10" height="10" '
-                         f'fill="{c}"/><text x="{PAD + 14 + i * 215 % 860}" y="{ly + 9 + 18 * (i // 4)}">'
-                         f'{escape(name)}</text>')
+    present = [(name, c) for name, c in COLOURS.items() if any(r["set"] == name for r in results)]
+    for i, (name, c) in enumerate(present):
+        parts.append(f'<rect x="{PAD + i * 215}" y="{ly}" width="10" height="10" fill="{c}"/>'
+                     f'<text x="{PAD + 14 + i * 215}" y="{ly + 9}">{escape(name)}</text>')
     for i, v in enumerate(variants):
         parts.append(_marker(shapes[i % len(shapes)], PAD + 5 + i * 215, ly + 26, "#555", v) +
                      f'<text x="{PAD + 14 + i * 215}" y="{ly + 30}">{escape(v)}</text>')
