@@ -519,3 +519,32 @@ def test_the_server_runs_the_assist_worker_in_the_background(store, owner, youtu
         assert worker.last[p.id]["featurised"] == 40 and worker.last[p.id]["error"] is None
     assert worker._thread is None  # stopped with the app
     assert assistant.get_state(store, p)["features_done"] == 40
+
+
+def test_an_annotator_who_accepts_every_suggestion_is_flagged(store, owner, youtube):
+    """Pressing Enter on every suggestion scores the model's accuracy on gold, which can pass a gold check; on
+    the gold items where the suggestion was wrong it corrects nothing, and the quality page says so."""
+    from labelwright.services.quality import project_quality
+
+    records, truth = youtube
+    gold = [{**r, "gold": {"spam": truth[r["text"]]}} for r in records[:300]]
+    p = _project(store, owner, gold + records[300:600])
+    first = _member(store, p, "first")
+    _label(store, p, first, truth, 25)  # enough for a weak first model, wrong on many gold items
+    assert assistant.step(store, p).trained == "builtin-1"
+    stamper, honest = _member(store, p, "stamper"), _member(store, p, "honest")
+    texts = _texts(store, p)
+    with store.read() as conn:
+        gold_ids = [r[0] for r in conn.execute(text("SELECT id FROM items WHERE project_id = :p AND is_gold = 1 "
+                                                    "ORDER BY id"), {"p": p.id})]
+    wrong = [i for i in gold_ids if suggestions.for_item(store, p, stamper.id, i)["label"] != truth[texts[i]]]
+    assert len(wrong) >= suggestions.MIN_WRONG_SUGGESTIONS
+    for i in gold_ids[:200]:
+        shown = suggestions.for_item(store, p, stamper.id, i)["label"]
+        seed_answer(store, i, stamper, {"spam": shown})
+        seed_answer(store, i, honest, {"spam": truth[texts[i]]})
+    rows = {r["annotator"]: r for r in project_quality(store, p)["annotators"]}
+    assert rows["stamper"]["suggestions_accepted"] == 1.0 and rows["stamper"]["likely_spammer"]
+    assert any("rubber-stamping" in why for why in rows["stamper"]["reasons"])
+    assert rows["stamper"]["gold_accuracy"] > 0.6  # the gold check alone would not have caught it
+    assert not rows["honest"]["likely_spammer"] and rows["honest"]["suggestions_accepted"] < 1.0

@@ -135,12 +135,19 @@ def project_quality(store, project: Project, *, doubt_limit: int = 20) -> dict:
     checked = gold_accuracy(project.schema, zip(ann["item_id"], ann["annotator"], ann["answers"]), gold)
     machine_ids = machine_user_ids(store, project)
     machines = {name for uid, name in names.items() if uid in machine_ids}
-    out["annotators"] = _annotator_table(ann, per_worker, checked, pauses.paused(store, project), machines)
+    stamps = {}
+    if project.schema.assist is not None and project.schema.assist.suggestions:
+        from labelwright.services.suggestions import per_annotator
+
+        stamps = {names[uid]: c for uid, c in per_annotator(store, project).items() if uid in names}
+    out["annotators"] = _annotator_table(ann, per_worker, checked, pauses.paused(store, project), machines, stamps)
     return out
 
 
 def _annotator_table(ann: pd.DataFrame, per_worker: dict, gold: dict, paused: dict,
-                     machines: set[str] = frozenset()) -> list[dict]:
+                     machines: set[str] = frozenset(), stamps: dict | None = None) -> list[dict]:
+    from labelwright.services.suggestions import rubber_stamping
+
     seconds = ann.groupby("annotator")["active_ms"].median() / 1000
     people = [v for k, v in seconds.items() if k not in machines]  # a machine's speed is no yardstick
     overall = statistics.median(people) if people else 0
@@ -161,7 +168,11 @@ def _annotator_table(ann: pd.DataFrame, per_worker: dict, gold: dict, paused: di
         med = float(seconds.get(name, 0))
         if name not in machines and len(group) >= MIN_ANSWERS and overall > 0 and med < FAST_SHARE * overall:
             reasons.append(f"median {med:.1f} s per item against {overall:.1f} s for the team")
+        stamp = (stamps or {}).get(name)
+        if (why := rubber_stamping(stamp)) is not None:
+            reasons.append(why)
         table.append({"annotator": name, "annotations": len(group),
+                      "suggestions_accepted": None if not stamp else round(stamp["accepted"] / stamp["shown"], 4),
                       "gold_checked": g["checked"] if g else 0,
                       "gold_accuracy": None if gold_acc is None else round(gold_acc, 4),
                       "skill": None if skill is None else round(skill, 4),

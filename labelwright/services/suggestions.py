@@ -12,6 +12,13 @@ Each submission records what its author was shown (``annotations.suggestion``, `
 that had a prediction. :func:`report` gives, per arm: submissions, acceptance (the answer equals the
 suggestion), median active time, and gold accuracy; the difference in gold accuracy between the arms is the
 measured anchoring effect (with both arms' counts, so its noise can be judged).
+
+**Rubber-stamping.** Accepting every suggestion is fast, and on gold items it scores the model's accuracy,
+which may pass a gold check. What gives it away is the gold items where the suggestion was *wrong*: an
+annotator who reads the item corrects it there, one who only presses Enter does not. :func:`per_annotator`
+counts, for each person, the suggestions shown and accepted and, on gold items, the wrong suggestions and how
+many they corrected; the quality page flags a person who corrected at most half of at least
+:data:`MIN_WRONG_SUGGESTIONS` wrong ones.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from labelwright.services.projects import Project
 from labelwright.store import dumps, loads
 
 SHOWN, HIDDEN = "shown", "hidden"
+MIN_WRONG_SUGGESTIONS = 5  # gold answers under a wrong suggestion before an annotator can be flagged
 
 
 def arm(project: Project, user_id: int) -> str:
@@ -103,3 +111,35 @@ def report(store, project: Project) -> dict:
         diff = round(shown["gold_accuracy"] - hidden["gold_accuracy"], 4)
     return {"arms": out, "gold_accuracy_difference": diff,
             "control_share": project.schema.assist.suggestion_control if project.schema.assist else 0.0}
+
+
+def per_annotator(store, project: Project) -> dict[int, dict]:
+    """``{user_id: {shown, accepted, wrong_on_gold, corrected}}`` for the people shown suggestions."""
+    q = project.schema.assist_question()
+    with store.read() as conn:
+        rows = conn.execute(text(
+            "SELECT a.user_id, a.suggestion, COALESCE(a.reviewed_answers, a.answers), g.answers FROM annotations a "
+            "LEFT JOIN gold g ON g.item_id = a.item_id WHERE a.project_id = :p AND a.suggestion_arm = 'shown' "
+            "AND a.suggestion IS NOT NULL"), {"p": project.id}).all()
+    out: dict[int, dict] = {}
+    for user_id, suggestion, answers, gold in rows:
+        d = out.setdefault(user_id, {"shown": 0, "accepted": 0, "wrong_on_gold": 0, "corrected": 0})
+        shown = loads(suggestion)
+        label = answer_label(q, loads(answers).get(q.name))
+        d["shown"] += 1
+        d["accepted"] += label == shown
+        want = answer_label(q, loads(gold).get(q.name)) if gold is not None else None
+        if want is not None and want != shown:
+            d["wrong_on_gold"] += 1
+            d["corrected"] += label == want
+    return out
+
+
+def rubber_stamping(counts: dict | None) -> str | None:
+    """The reason to flag an annotator, from :func:`per_annotator`'s counts, or None."""
+    if not counts or counts["wrong_on_gold"] < MIN_WRONG_SUGGESTIONS:
+        return None
+    if counts["corrected"] * 2 > counts["wrong_on_gold"]:
+        return None
+    return (f"corrected {counts['corrected']} of {counts['wrong_on_gold']} wrong suggestions on gold items "
+            f"(accepted {counts['accepted']} of {counts['shown']} suggestions): rubber-stamping the assistant")
