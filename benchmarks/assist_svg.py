@@ -77,8 +77,8 @@ def write_svg(results: list[dict], path: str) -> None:
     for r in results:
         pts = [(0.0, 0.0)] + [(h["people_answers"] / r["items"], h["machine"] / r["items"]) for h in r["history"]]
         xy = " ".join(f"{_sx(x0, min(a, 3), (0, 3))},{_sy(b, (0, 1))}" for a, b in pts)
-        dash = ' stroke-dasharray="5,3"' if r["overlap"] > 1 else (' stroke-dasharray="1,2"'
-                                                                   if r["features"] != "tfidf" else "")
+        dash = (' stroke-dasharray="5,3"' if r["overlap"] > 1 else ' stroke-dasharray="1,2"'
+                if r["features"] != "tfidf" else ' stroke-dasharray="9,2,2,2"' if r.get("validation_share") else "")
         parts.append(f'<polyline points="{xy}" fill="none" stroke="{COLOURS.get(r["set"], "#333")}" '
                      f'stroke-width="1.8"{dash}><title>{escape(r["set"])} ({escape(_variant(r))})</title></polyline>')
     # legends
@@ -91,7 +91,7 @@ def write_svg(results: list[dict], path: str) -> None:
         parts.append(_marker(shapes[i % len(shapes)], PAD + 5 + i * 215, ly + 26, "#555", v) +
                      f'<text x="{PAD + 14 + i * 215}" y="{ly + 30}">{escape(v)}</text>')
     parts.append(f'<text x="{PAD}" y="{ly + 50}" font-size="10" fill="#555">right panel: solid = TF-IDF overlap 1, '
-                 'dashed = overlap 3 with noisy annotators, dotted = MiniLM</text>')
+                 'dashed = overlap 3 with noisy annotators, dotted = MiniLM, dash-dot = 30% validation sample</text>')
     total_w, total_h = 2 * W + 20, H + 70
     svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{total_w}" height="{total_h}" '
            f'viewBox="0 0 {total_w} {total_h}" font-family="sans-serif" font-size="11">'
