@@ -375,6 +375,26 @@ _PROJECT_DONE = ("NOT EXISTS (SELECT 1 FROM items oi WHERE oi.project_id = :p AN
 _SUBMIT_PG = _SUBMIT_PG.replace("{done}", _PROJECT_DONE)
 # The same without the events, for when no webhook listens (see events.wanted): what most submissions run.
 _SUBMIT_PG_QUIET = _SUBMIT_PG[:_SUBMIT_PG.index("ev1 AS (")].rstrip().rstrip(",") + " " + _SUBMIT_PG_RESULT
+# In a project whose assistant shows suggestions, the annotation also records, in the same INSERT, what its
+# author was shown: the item's prediction (NULL when it has none) and the arm (:sa, shown or hidden).
+_SUGGESTED_COLS = ("reported_ms, bound_ms) ", "reported_ms, bound_ms, suggestion, suggestion_arm) ")
+_SUGGESTED_VALUES = (", (SELECT pr.label FROM predictions pr WHERE pr.item_id = :i), "
+                     "(SELECT CAST(:sa AS text) FROM predictions pr WHERE pr.item_id = :i)")
+_PG_INS = "SELECT id, :p, :u, :a, ms, :k, 1, :now, :now, :ms, bound FROM counted"
+
+
+def _suggested_pg(statement: str) -> str:
+    return statement.replace(_INSERT_ANNOTATION, _INSERT_ANNOTATION.replace(*_SUGGESTED_COLS)).replace(
+        _PG_INS, _PG_INS.replace("bound FROM counted", "bound" + _SUGGESTED_VALUES + " FROM counted"))
+
+
+_SUBMIT_PG_BY = {(events, suggested): (_suggested_pg(s) if suggested else s)
+                 for events, s in ((True, _SUBMIT_PG), (False, _SUBMIT_PG_QUIET)) for suggested in (False, True)}
+_INSERT_SQLITE = {
+    False: _INSERT_ANNOTATION + "VALUES (:i, :p, :u, :a, :kept, :k, 1, :now, :now, :ms, :bound) RETURNING id",
+    True: _INSERT_ANNOTATION.replace(*_SUGGESTED_COLS) + "VALUES (:i, :p, :u, :a, :kept, :k, 1, :now, :now, :ms, "
+          ":bound" + _SUGGESTED_VALUES + ") RETURNING id",
+}
 _LEASE_EXPIRED = ("your lease on this item expired and it has since been given to other "
                   "annotators; nothing was saved, please take the next item")
 _NOT_HANDED = ("this item was not handed to you (ask for the next item first, and answer the item it "
@@ -469,11 +489,11 @@ def submit(store, item_id: int, user: User, answers, *, active_ms: int = 0,
             if replay is not None:
                 return replay, False
             params.update(p=project.id, o=project.overlap, a=dumps(clean))
-            if _events.wanted(store, _SUBMISSION_EVENTS, project.id):
+            suggested = _suggested(project, user, params)
+            events = _events.wanted(store, _SUBMISSION_EVENTS, project.id)
+            if events:
                 params.update(_event_params(project, user, item_id, prow, clean))
-                got = tx.commit_with(_SUBMIT_PG, params).fetchone()
-            else:
-                got = tx.commit_with(_SUBMIT_PG_QUIET, params).fetchone()
+            got = tx.commit_with(_SUBMIT_PG_BY[events, suggested], params).fetchone()
         if got[0] is None:  # the statement changed nothing
             raise Conflict(_LEASE_EXPIRED if got[3] is not None else _NOT_HANDED)
         ann_id, active_ms = got[0], got[4]
@@ -502,8 +522,7 @@ def submit(store, item_id: int, user: User, answers, *, active_ms: int = 0,
             if counted is None:
                 raise Conflict(_LEASE_EXPIRED)
             cur.execute("DELETE FROM skips WHERE item_id = :i AND user_id = :u", params)
-            cur.execute(_INSERT_ANNOTATION + "VALUES (:i, :p, :u, :a, :kept, :k, 1, :now, :now, :ms, :bound) "
-                        "RETURNING id", params)
+            cur.execute(_INSERT_SQLITE[_suggested(project, user, params)], params)
             ann_id = cur.fetchone()[0]
             if _events.wanted(store, _SUBMISSION_EVENTS, project.id):
                 ev = _event_params(project, user, item_id, prow, clean, ann_id)
@@ -516,12 +535,18 @@ def submit(store, item_id: int, user: User, answers, *, active_ms: int = 0,
         from labelwright.services.redundancy import decide
 
         decide(store, project, item_id)
-    if project.schema.assist is not None and project.schema.assist.suggestions:
-        from labelwright.services import suggestions
-
-        suggestions.record(store, project, user.id, item_id)
     return {"id": ann_id, "item_id": item_id, "answers": clean, "active_ms": active_ms,
             "reported_ms": reported, "revision": 1, "created_at": now, "updated_at": now}, True
+
+
+def _suggested(project: Project, user: User, params: dict) -> bool:
+    """Whether the submission records what its author was suggested (setting ``:sa``, their arm)."""
+    if project.schema.assist is None or not project.schema.assist.suggestions:
+        return False
+    from labelwright.services.suggestions import arm
+
+    params["sa"] = arm(project, user.id)
+    return True
 
 
 class _AnnRow(NamedTuple):

@@ -9,7 +9,7 @@ the builtin model never trains on gold answers (so its suggestions on gold items
 item): gold accuracy then measures people, with and without suggestions.
 
 Each submission records what its author was shown (``annotations.suggestion``, ``suggestion_arm``) for items
-that had a prediction. :func:`report` gives, per arm: submissions, acceptance (the answer equals the
+that had a prediction, in the submission's own INSERT (:mod:`labelwright.services.queue`). :func:`report` gives, per arm: submissions, acceptance (the answer equals the
 suggestion), median active time, and gold accuracy; the difference in gold accuracy between the arms is the
 measured anchoring effect (with both arms' counts, so its noise can be judged).
 
@@ -30,7 +30,7 @@ from sqlalchemy import text
 
 from labelwright.schema import answer_label
 from labelwright.services.projects import Project
-from labelwright.store import dumps, loads
+from labelwright.store import loads
 
 SHOWN, HIDDEN = "shown", "hidden"
 MIN_WRONG_SUGGESTIONS = 5  # gold answers under a wrong suggestion before an annotator can be flagged
@@ -59,19 +59,6 @@ def for_item(store, project: Project, user_id: int, item_id: int) -> dict | None
     if pred is None:
         return None
     return {"question": project.schema.assist_question().name, **pred}
-
-
-def record(store, project: Project, user_id: int, item_id: int) -> None:
-    """Note on the user's new annotation of ``item_id`` what they were shown (nothing when no prediction)."""
-    from labelwright.services.assistant import prediction_for
-
-    pred = prediction_for(store, item_id)
-    if pred is None:
-        return
-    with store.write() as conn:
-        conn.execute(text("UPDATE annotations SET suggestion = :s, suggestion_arm = :a "
-                          "WHERE item_id = :i AND user_id = :u AND suggestion_arm IS NULL"),
-                     {"s": dumps(pred["label"]), "a": arm(project, user_id), "i": item_id, "u": user_id})
 
 
 def report(store, project: Project) -> dict:
