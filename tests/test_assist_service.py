@@ -548,3 +548,26 @@ def test_an_annotator_who_accepts_every_suggestion_is_flagged(store, owner, yout
     assert any("rubber-stamping" in why for why in rows["stamper"]["reasons"])
     assert rows["stamper"]["gold_accuracy"] > 0.6  # the gold check alone would not have caught it
     assert not rows["honest"]["likely_spammer"] and rows["honest"]["suggestions_accepted"] < 1.0
+
+
+def test_the_estimate_counts_each_machine_label_with_the_model_that_made_it(store, owner, youtube, monkeypatch):
+    """A later model without thresholds (or other ones) does not erase the estimate for labels an earlier model
+    made; and a step with nothing to featurise does not read the featuriser back."""
+    from labelwright.services.assist_report import estimated_accuracy
+
+    records, truth = youtube
+    p = _project(store, owner, records, auto_label={"target_accuracy": 0.9, "min_validation": 150})
+    ann = _member(store, p, "ann")
+    assistant.step(store, p)
+    _label(store, p, ann, truth, 200)
+    assert assistant.step(store, p).auto_labelled > 0
+    models = assistant.list_models(store, p)
+    machine = autolabel.machine_labels(store, p)
+    first = estimated_accuracy(models, machine)
+    assert 0.9 <= first <= 1
+    later = {**models[-1], "version": "builtin-2", "thresholds": None}
+    assert estimated_accuracy(models + [later], machine) == first
+    calls = []
+    original = assistant._featuriser
+    monkeypatch.setattr(assistant, "_featuriser", lambda *a: calls.append(a) or original(*a))
+    assert assistant.featurise(store, p) == 0 and calls == []

@@ -45,19 +45,23 @@ def labels_over_time(store, project: Project) -> list[dict]:
     return [days[k] for k in sorted(days)]
 
 
-def estimated_accuracy(model: dict | None, counts: dict) -> float | None:
-    """The thresholds' lower bound for the machine-labelled share: per class, the bound of that class's
-    threshold, weighted by how many items the machine labelled with that class."""
-    if not model or not model.get("thresholds") or not counts:
-        return None
-    th = model["thresholds"]
-    classes = model["details"].get("classes") or []
+def estimated_accuracy(models: list[dict], machine: dict[int, dict]) -> float | None:
+    """The thresholds' lower bound for the machine-labelled share: each machine label counts the lower bound of
+    its class's threshold in the model that made it (labels from an earlier model keep that model's bound)."""
+    by_version = {m["version"]: m for m in models}
     total = weight = 0.0
-    for c, bound in enumerate(th["lower_bound"]):
-        n = counts.get(classes[c] if c < len(classes) else c, 0)
-        if n and th["thresholds"][c] is not None:
-            total += n * bound
-            weight += n
+    for m in machine.values():
+        model = by_version.get(m["model"])
+        if model is None or not model.get("thresholds"):
+            continue
+        th = model["thresholds"]
+        classes = model["details"].get("classes") or []
+        if m["label"] not in classes:
+            continue
+        c = classes.index(m["label"])
+        if th["thresholds"][c] is not None:
+            total += th["lower_bound"][c]
+            weight += 1
     return round(total / weight, 4) if weight else None
 
 
@@ -67,7 +71,6 @@ def report(store, project: Project, *, now: float | None = None) -> dict:
     q = project.schema.assist_question()
     state = assistant.get_state(store, project)
     models = assistant.list_models(store, project)
-    latest = models[-1] if models else None
     machine = autolabel.machine_labels(store, project)
     by_class: dict = {}
     for m in machine.values():
@@ -107,7 +110,7 @@ def report(store, project: Project, *, now: float | None = None) -> dict:
         "machine_labelled": len(machine),
         "machine_share": round(len(machine) / n_items, 4) if n_items else 0.0,
         "machine_by_label": by_class,
-        "estimated_accuracy": estimated_accuracy(latest, by_class),
+        "estimated_accuracy": estimated_accuracy(models, machine),
         "audited": len(audited),
         "audit": audit,
         "over_time": labels_over_time(store, project),

@@ -182,6 +182,12 @@ def featurise(store, project: Project, *, now: float | None = None, batch: int =
     from labelwright.assist.images import PixelStatistics
 
     now = now or time.time()
+    with store.read() as conn:
+        missing = conn.execute(text(
+            "SELECT 1 FROM items i WHERE i.project_id = :p AND NOT EXISTS "
+            "(SELECT 1 FROM item_features f WHERE f.item_id = i.id) LIMIT 1"), {"p": project.id}).first()
+    if missing is None:  # nothing to do: do not read the stored featuriser back (tens of MB) for nothing
+        return 0
     feats = _featuriser(store, project, now)
     images = _image_fields(project)
     if feats is None and not images:
@@ -528,7 +534,8 @@ def _external_model_id(store, project: Project, version: str, now: float) -> int
         if row is not None:
             return row[0]
         return _insert_model(conn, project, version, 0, Validation(np.zeros(0), np.zeros(0), None),
-                             {"kind": "external", "model": project.schema.assist.model}, now)
+                             {"kind": "external", "model": project.schema.assist.model,
+                              "classes": label_values(project.schema.assist_question())}, now)
 
 
 def _validation_of_predictions(store, project: Project, model_id: int, lab_ids, y, k: int) -> Validation:
