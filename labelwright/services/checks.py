@@ -25,6 +25,11 @@ from labelwright.services.users import User
 from labelwright.store import dumps, loads
 
 LEASE_SECONDS = 600
+# Confident learning flags every item its thresholds single out; a reviewer's time is dearer. A suspected label
+# error goes to the check queue only when the model gives the other label at least this probability, and no
+# more are added while this many wait.
+MIN_SUGGESTED_PROBA = 0.7
+MAX_OPEN_LABEL_ERRORS = 100
 
 _NEXT = ("UPDATE assist_checks SET leased_by = :u, lease_until = :e WHERE id = ("
          "SELECT id FROM assist_checks WHERE project_id = :p AND checked_at IS NULL AND "
@@ -37,8 +42,9 @@ _NEXT = ("UPDATE assist_checks SET leased_by = :u, lease_until = :e WHERE id = (
 def add_label_errors(store, project: Project, model: dict, validation, *, now: float | None = None,
                      limit: int = 50) -> int:
     """Put the likely label errors of ``validation`` (people-labelled items, out-of-sample probabilities) in
-    the check queue, most likely first, at most ``limit``; gold items are never questioned. Returns how many
-    were added."""
+    the check queue, most likely first, at most ``limit``, only those the model contradicts with at least
+    :data:`MIN_SUGGESTED_PROBA`, and never more than :data:`MAX_OPEN_LABEL_ERRORS` waiting; gold items are never
+    questioned. Returns how many were added."""
     from labelwright.assist.label_errors import find_label_issues
 
     now = now or time.time()
@@ -49,7 +55,14 @@ def add_label_errors(store, project: Project, model: dict, validation, *, now: f
     with store.read() as conn:
         gold = {r[0] for r in conn.execute(text("SELECT id FROM items WHERE project_id = :p AND is_gold = 1"),
                                            {"p": project.id})}
+    with store.read() as conn:
+        waiting = conn.execute(text("SELECT count(*) FROM assist_checks WHERE project_id = :p AND kind = 'label_error' "
+                                    "AND checked_at IS NULL"), {"p": project.id}).scalar()
+    limit = min(limit, MAX_OPEN_LABEL_ERRORS - waiting)
+    if limit <= 0:
+        return 0
     issues = find_label_issues(validation.labels, validation.probas, [str(c) for c in classes])
+    issues = issues[issues["suggested_proba"] >= MIN_SUGGESTED_PROBA]
     rows = []
     for _, issue in issues.iterrows():
         item_id = int(validation.ids[int(issue["index"])])
