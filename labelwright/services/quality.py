@@ -65,7 +65,8 @@ def project_quality(store, project: Project, *, doubt_limit: int = 20) -> dict:
         out["suggestions"] = suggestions_report(store, project)  # the anchoring control's gold accuracy per arm
     if ann.empty:
         return out
-    labels = project_labels(store, project, rows=zip(ann["item_id"], ann["user_id"], ann["answers"]),
+    # People's answers only: machine labels (items nobody answered) are the assist page's business.
+    labels = project_labels(store, project, rows=zip(ann["item_id"], ann["user_id"], ann["answers"]), machine=False,
                             keep_answers=True)
     names = dict(zip(ann["user_id"], ann["annotator"]))
     per_worker: dict[str, dict] = {}
