@@ -358,33 +358,26 @@ class ProjectSchema(_Model):
         if self.gold.field in fields:
             raise ValueError(f"gold.field {self.gold.field!r} is also a display field; name another column")
         if self.redundancy is not None:
-            name = self.redundancy.question
-            if name is None:
-                if not any(is_categorical(q) for q in self.questions):
-                    raise ValueError("redundancy needs a single choice, rating or pairwise question to decide on")
-            else:
-                q = next((q for q in self.questions if q.name == name), None)
-                if q is None:
-                    raise ValueError(f"redundancy.question {name!r} is not one of the questions")
-                if not is_categorical(q):
-                    raise ValueError(f"redundancy.question {name!r} is a {q.type} question; it must be "
-                                     "single choice, rating or pairwise")
+            self._check_categorical(self.redundancy.question, "redundancy", "decide on")
         if self.assist is not None:
             self._check_assist(self.assist)
         return self
 
-    def _check_assist(self, a: Assist) -> None:
-        name = a.question
+    def _check_categorical(self, name: str | None, block: str, purpose: str) -> None:
+        """``block.question`` names a single choice, rating or pairwise question (or, left out, one exists)."""
         if name is None:
             if not any(is_categorical(q) for q in self.questions):
-                raise ValueError("assist needs a single choice, rating or pairwise question to answer")
-        else:
-            q = next((q for q in self.questions if q.name == name), None)
-            if q is None:
-                raise ValueError(f"assist.question {name!r} is not one of the questions")
-            if not is_categorical(q):
-                raise ValueError(f"assist.question {name!r} is a {q.type} question; the assistant answers single "
-                                 "choice, rating or pairwise questions")
+                raise ValueError(f"{block} needs a single choice, rating or pairwise question to {purpose}")
+            return
+        q = next((q for q in self.questions if q.name == name), None)
+        if q is None:
+            raise ValueError(f"{block}.question {name!r} is not one of the questions")
+        if not is_categorical(q):
+            raise ValueError(f"{block}.question {name!r} is a {q.type} question; it must be "
+                             "single choice, rating or pairwise")
+
+    def _check_assist(self, a: Assist) -> None:
+        self._check_categorical(a.question, "assist", "answer")
         if a.llm_first and self.redundancy is None:
             raise ValueError("assist.llm_first needs adaptive redundancy (a redundancy block, e.g. min: 1): it "
                              "decides where the LLM's answer is in doubt and people are needed")

@@ -146,3 +146,32 @@ def test_item_id_field_is_checked():
     with pytest.raises(ValidationError, match="string or integer"):
         s.validate_item({**good, "key": [1]})
     assert s.validate_item({**good, "key": 12}) == {**good, "key": 12}
+
+
+@pytest.mark.parametrize("assist, message", [
+    ({"model": "os.system"}, "assist.model must be builtin, an http(s) URL or python:package.module:attr"),
+    ({"model": "python:os"}, "assist.model must be builtin"),
+    ({"question": "note"}, "assist.question 'note' is a text question; it must be single choice, rating or pairwise"),
+    ({"question": "nope"}, "assist.question 'nope' is not one of the questions"),
+    ({"llm_first": True}, "assist.llm_first needs adaptive redundancy"),
+    ({"order": "sideways"}, "order"),
+    ({"auto_label": {"target_accuracy": 1.0}}, "target_accuracy"),
+    ({"suggestion_control": 0.95}, "suggestion_control"),
+])
+def test_the_assist_block_is_checked(assist, message):
+    base = {"name": "x", "fields": [{"name": "text"}],
+            "questions": [{"name": "spam", "type": "single_choice", "options": ["spam", "ham"]},
+                          {"name": "note", "type": "text", "required": False}]}
+    with pytest.raises(ValidationError) as e:
+        parse_schema({**base, "assist": assist})
+    assert message in str(e.value) and "assist" in str(e.value)
+
+
+def test_llm_first_and_the_uncertainty_order_exclude_each_other():
+    base = {"name": "x", "fields": [{"name": "text"}], "redundancy": {"min": 1, "max": 3},
+            "questions": [{"name": "spam", "type": "single_choice", "options": ["spam", "ham"]}]}
+    assert parse_schema({**base, "assist": {"llm_first": True}}).assist.llm_first
+    with pytest.raises(ValidationError, match="choose one"):
+        parse_schema({**base, "assist": {"llm_first": True, "order": "uncertainty"}})
+    s = parse_schema({**base, "assist": {}})
+    assert s.assist_question().name == "spam" and s.assist.model == "builtin" and s.assist.auto_label is None
