@@ -8,12 +8,12 @@ from sqlalchemy import text
 
 pytest.importorskip("PIL", reason="image features need the 'images' extra (Pillow); the test extra installs it")
 
-from PIL import Image  # noqa: E402
+from PIL import Image
 
-from labelwright.assist.images import DIM, PixelStatistics  # noqa: E402
-from labelwright.services import access, assistant, queue, users  # noqa: E402
-from labelwright.services.items import add_items  # noqa: E402
-from labelwright.services.projects import create_project  # noqa: E402
+from labelwright.assist.images import DIM, PixelStatistics
+from labelwright.services import access, assistant, queue, users
+from labelwright.services.items import add_items
+from labelwright.services.projects import create_project
 
 
 def _picture(path, colour: str, rng) -> None:
@@ -84,3 +84,14 @@ def test_the_assistant_learns_from_pictures(store, owner, pictures):
 
     right = sum(json.loads(label) == truth[json.loads(data)["photo"]] for data, label in rows)
     assert len(rows) == 60 and right / len(rows) >= 0.95
+
+
+def test_an_oversized_image_gets_no_features_and_stops_nothing(tmp_path, monkeypatch):
+    """A picture past the pixel limit (a decompression bomb) is refused like a broken file."""
+    from labelwright.assist import images
+
+    Image.new("RGB", (300, 300), (200, 20, 20)).save(tmp_path / "big.png")
+    Image.new("RGB", (30, 30), (200, 20, 20)).save(tmp_path / "small.png")
+    monkeypatch.setattr(images, "MAX_PIXELS", 10_000)  # 300x300 is then over twice the limit: Pillow refuses it
+    x = PixelStatistics(tmp_path).transform(["big.png", "small.png"])
+    assert not x[0].any() and x[1].any()

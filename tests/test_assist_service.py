@@ -12,7 +12,15 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from labelwright.services import access, assistant, autolabel, checks, queue, suggestions, users
+from labelwright.services import (
+    access,
+    assistant,
+    autolabel,
+    checks,
+    queue,
+    suggestions,
+    users,
+)
 from labelwright.services.assist_report import report
 from labelwright.services.items import add_items
 from labelwright.services.labels import project_labels
@@ -351,7 +359,7 @@ def test_assist_routes(http, store, owner, youtube, make_annotator):
     records, truth = youtube
     p = _project(store, owner, records[:200], auto_label={"target_accuracy": 0.9})
     ann, ann_tok = make_annotator("ann")
-    rev, rev_tok = make_annotator("rev", role="reviewer")
+    _, rev_tok = make_annotator("rev", role="reviewer")
     h = bearer(owner_token(store, owner))
     assert http.get("/api/v1/projects/yt/assist", headers=bearer(ann_tok)).status_code == 403
     assert http.post("/api/v1/projects/yt/assist/run", headers=bearer(ann_tok)).status_code == 403

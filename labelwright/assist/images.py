@@ -23,10 +23,13 @@ missing or unreadable file. Example::
 from __future__ import annotations
 
 import importlib.util
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+log = logging.getLogger("labelwright.assist")
 
 DIM = 3 + 3 + 24 + 16 + 1 + 2  # mean, std, histograms, 4x4 grey thumbnail, edge density, aspect (w/h, h/w)
 SIDE = 64  # images are reduced to at most SIDE x SIDE before measuring
@@ -78,6 +81,9 @@ class PixelStatistics:
         return np.concatenate([mean, std, hist, grid, [float((edges > 0.25).mean())], np.minimum(aspect, 4.0)])
 
     def transform(self, values: Sequence) -> np.ndarray:
+        from PIL import Image
+
+        unreadable = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
         out = np.zeros((len(values), DIM), dtype=np.float32)
         for i, value in enumerate(values):
             path = self._path(value)
@@ -85,6 +91,6 @@ class PixelStatistics:
                 continue
             try:
                 out[i] = self.describe(path)
-            except Exception:  # not an image, truncated, too large: no features, like a missing file
-                continue
+            except unreadable as e:  # not an image, truncated, too large: no features, like a missing file
+                log.info("no pixel features for %s: %s", path, e)
         return out

@@ -405,7 +405,7 @@ def _insert_model(conn, project: Project, version: str, n_train: int, val: Valid
         "INSERT INTO assist_models (project_id, question, version, n_train, n_validation, accuracy, thresholds, "
         "details, created_at) VALUES (:p, :q, :v, :n, :nv, :a, :t, :d, :now) RETURNING id"),
         {"p": project.id, "q": project.schema.assist_question().name, "v": version, "n": n_train,
-         "nv": int(len(val.labels)) if val.probas is not None else 0, "a": accuracy,
+         "nv": len(val.labels) if val.probas is not None else 0, "a": accuracy,
          "t": dumps(thresholds) if thresholds else None, "d": dumps(details), "now": now}).scalar_one()
 
 
