@@ -13,7 +13,8 @@ import pytest
 from labelwright.settings import normalise_db_url
 from labelwright.store import Store
 from tests.server import ServerProcess
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, _require_chromium, press
+# browser, page: the same fixtures as the other browser tests (they use this module's server)
+from tests.test_browser import _require_chromium, browser, page, press  # noqa: F401
 from tests.test_web_assist import YOUTUBE, assisted_schema, make_assisted
 
 pytestmark = [pytest.mark.browser,
@@ -53,29 +54,6 @@ def server(tmp_path_factory):
     with proc.start():
         proc.tokens = tokens
         yield proc
-
-
-@pytest.fixture(scope="module")
-def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-    yield page
-    context.close()
-    assert not errors, f"the page logged errors: {errors}"
 
 
 def sign_in(page, server, name: str, target: str):
