@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import secrets
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import psycopg
 import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from labelwright import __version__
@@ -22,6 +24,7 @@ from labelwright.settings import Settings
 from labelwright.store import TIMED_OUT, Store, timed_out
 
 STATIC_DIR = Path(__file__).parent / "web" / "static"
+log = logging.getLogger("labelwright")
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
@@ -62,7 +65,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     from labelwright.api.hot import HotRoutes
     from labelwright.api.limits import BodyLimit
     from labelwright.api.webhooks import build_router as webhooks_router
-    from labelwright.web import build_router as web_router, make_env, render_error
+    from labelwright.web import build_router as web_router, make_env, render_error, render_server_error
 
     app.state.jinja = make_env()
 
@@ -86,6 +89,21 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     for kind in (sqlalchemy.exc.OperationalError, psycopg.errors.QueryCanceled):
         app.add_exception_handler(kind, _db_timeout)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        # A bug: log the traceback under a short reference the person can quote, and answer with a
+        # styled page (or JSON for the API) that shows the reference and nothing of the traceback.
+        ref = secrets.token_hex(4)
+        log.error("unexpected error %s on %s %s", ref, request.method, request.url.path, exc_info=exc)
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": "internal error: the server's log has the details",
+                                 "reference": ref}, status_code=500)
+        try:
+            return render_server_error(request, ref)
+        except Exception:  # noqa: BLE001 - the page itself failed: plain text still tells the reference
+            return HTMLResponse(f"Internal error (reference {ref}): the server's log has the details.",
+                                status_code=500)
 
     @app.exception_handler(RequestValidationError)
     async def _request_error(request: Request, exc: RequestValidationError):

@@ -63,6 +63,16 @@ def render_error(request: Request, exc: LabelwrightError):
     return render(request, "error.html", status=exc.status, error=exc)
 
 
+def render_server_error(request: Request, reference: str) -> HTMLResponse:
+    """The styled page for an unexpected error (a bug): what happened, the log reference, what to do."""
+    if getattr(request.state, "session", None) is None:
+        try:  # the header shows who is signed in, when the database still answers
+            current_session(request)
+        except Exception:  # noqa: BLE001 - signed out, or the database is what failed
+            request.state.session = None
+    return render(request, "server_error.html", status=500, reference=reference)
+
+
 def current_session(request: Request) -> Session:
     cookie = request.cookies.get(SESSION_COOKIE)
     session = users_svc.session_for_cookie(request.app.state.store, cookie) if cookie else None
