@@ -1,0 +1,52 @@
+"""The docs' schema examples are real schemas: every ```yaml block in docs/*.md goes through the real parser.
+
+A block holding a whole schema (it has ``questions``) is parsed as it is; a fragment (``review:``,
+``gold:``, ``assist:``...) is parsed as part of a small schema whose one question, ``spam``, is the one the
+docs' fragments refer to. A reader who copies an example gets a schema that loads.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from labelwright.schema import parse_schema
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+BLOCK = re.compile(r"^```ya?ml[ \t]*\n(.*?)^```", re.S | re.M)
+BASE = {"name": "docs example", "fields": [{"name": "text", "type": "text"}],
+        "questions": [{"name": "spam", "type": "single_choice", "options": ["spam", "ham"]}]}
+
+
+def _blocks():
+    for path in sorted(DOCS.glob("*.md")):
+        text = path.read_text(encoding="utf-8")
+        for m in BLOCK.finditer(text):
+            line = text.count("\n", 0, m.start()) + 1
+            yield pytest.param(path.name, line, m.group(1), id=f"{path.name}:{line}")
+
+
+BLOCKS = list(_blocks())
+
+
+def test_the_docs_have_yaml_examples():
+    assert any(name == "schema.md" for name, _, _ in (b.values for b in BLOCKS))
+
+
+@pytest.mark.parametrize("name,line,block", BLOCKS)
+def test_every_yaml_example_in_the_docs_is_a_valid_schema(name, line, block):
+    data = yaml.safe_load(block)  # a YAML error here names the docs file and line in the test id
+    assert isinstance(data, dict), f"{name}:{line}: the example is not a mapping"
+    schema = parse_schema(data if "questions" in data else {**BASE, **data}, file=f"{name}:{line}")
+    assert schema.name
+
+
+def test_the_first_schema_example_is_a_whole_schema():
+    """docs/schema.md opens with a complete schema; it parses as written (its prompt has a '?', quoted)."""
+    name, line, block = next(b.values for b in BLOCKS if b.values[0] == "schema.md")
+    schema = parse_schema(block)
+    assert schema.slug == "llm-preference" and [q.name for q in schema.questions] == ["preference", "quality"]
+    assert schema.questions[0].prompt == "Which response is better?"
