@@ -25,6 +25,7 @@ from labelwright.services import access
 from labelwright.services import projects as projects_svc
 from labelwright.services import queue as queue_svc
 from labelwright.web import check_csrf, current_session, project_for_page, render
+from labelwright.web.charts import throughput_chart
 
 PAIRWISE_LABELS = (("A", "A is better"), ("B", "B is better"), ("tie", "Tie"), ("both_bad", "Both bad"))
 CHAT_ROLES = ("user", "assistant", "system", "tool")
@@ -385,7 +386,8 @@ def project_page(slug: str, request: Request):
                    "per_item": duration(a["active_seconds"] / a["annotations"]) if a["annotations"] else "–",
                    "last": _when(a["last_at"])} for a in stats["annotators"]]
     return render(request, "project.html", project=project, stats=stats, annotators=annotators,
-                  chart=throughput_chart(stats["last_hour"]["per_minute"]))
+                  chart=throughput_chart(stats["last_hour"]["per_minute"]),
+                  chart_max=max(stats["last_hour"]["per_minute"], default=0))
 
 
 def quality_page(slug: str, request: Request):
@@ -412,19 +414,6 @@ def _when(ts: float | None) -> str:
     if ts is None:
         return "–"
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def throughput_chart(per_minute: list[int], width: int = 960, height: int = 140) -> dict:
-    """Bar geometry for an inline SVG: one bar per minute, oldest on the left."""
-    top = max(per_minute) if per_minute else 0
-    n = max(len(per_minute), 1)
-    step = width / n
-    bars = []
-    for i, count in enumerate(per_minute):
-        h = 0 if top == 0 else round(count / top * (height - 14), 1)
-        bars.append({"x": round(i * step + 1, 1), "y": round(height - h, 1), "w": round(step - 2, 1),
-                     "h": h, "count": count, "ago": len(per_minute) - i})
-    return {"width": width, "height": height, "bars": bars, "max": top}
 
 
 def index_rows(store, user, projects) -> list[dict]:
