@@ -318,6 +318,9 @@ class ProjectSchema(_Model):
     pay: Pay | None = None
     assist: Assist | None = None
     expires_at: float | None = Field(default=None, description="after this time no new work is handed out")
+    send_fields: Literal["shown", "all"] | list[str] = Field(
+        default="shown", description="which item fields `next` sends to annotators: the display fields "
+        "(shown), every stored field (all), or the display fields plus the ones listed")
 
     @model_validator(mode="before")
     @classmethod
@@ -357,6 +360,11 @@ class ProjectSchema(_Model):
                     raise ValueError(f"question {q.name!r} refers to field {r!r}, which is not in fields")
         if self.gold.field in fields:
             raise ValueError(f"gold.field {self.gold.field!r} is also a display field; name another column")
+        if isinstance(self.send_fields, list):
+            _check_unique(self.send_fields, "send_fields")
+            if self.gold.field in self.send_fields:
+                raise ValueError(f"send_fields names gold.field {self.gold.field!r}: gold answers are never "
+                                 "sent to annotators")
         if self.redundancy is not None:
             self._check_categorical(self.redundancy.question, "redundancy", "decide on")
         if self.assist is not None:
@@ -425,6 +433,14 @@ class ProjectSchema(_Model):
         return self.model_dump_json(exclude_none=True)
 
     # ---- items ----------------------------------------------------------------------------
+
+    def sent_data(self, data: dict) -> dict:
+        """The part of an item's ``data`` that annotators are sent (``send_fields``): by default only the
+        display fields, so answer keys and personal data kept with an item stay on the server."""
+        if self.send_fields == "all":
+            return {k: v for k, v in data.items() if k != self.gold.field}
+        keep = [f.name for f in self.fields] + (self.send_fields if isinstance(self.send_fields, list) else [])
+        return {k: data[k] for k in keep if k in data}
 
     def validate_item(self, data: Any, *, file: str | None = None, line: int | None = None) -> dict:
         """Check one item's data against the display fields; return it unchanged.

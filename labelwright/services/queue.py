@@ -189,9 +189,12 @@ def claim_next(store, project: Project, user: User, now: float | None = None) ->
     ordinary work left); it looks like any other item. A paused annotator gets :class:`Forbidden`.
     Items come in ``queue_rank`` order, then import order (ranks are 0 unless the assistant orders the
     queue). With assist suggestions on, the item carries ``suggestion``
-    (:mod:`labelwright.services.suggestions`).
+    (:mod:`labelwright.services.suggestions`). Its ``data`` holds only the fields the schema sends
+    (:meth:`labelwright.schema.ProjectSchema.sent_data`: the display fields unless ``send_fields`` says more).
     """
     item = _claim(store, project, user, now)
+    if item is not None:
+        item["data"] = project.schema.sent_data(item["data"])
     # No suggestion in a qualification test: it measures the person, and its items are gold.
     if item is not None and project.schema.assist is not None and project.schema.assist.suggestions \
             and item.get("stage") != "qualification":
