@@ -12,46 +12,39 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from labelwright.cli_db import Ctx, explain
 from labelwright.errors import LabelwrightError
 from labelwright.settings import DEFAULT_DB, Settings
 
-console = Console(stderr=True)
-out = Console()
-
-
-class Ctx:
-    def __init__(self, db: str):
-        self.db = db
-        self._store = None
-
-    @property
-    def settings(self) -> Settings:
-        return Settings.from_env(db_url=self.db)
-
-    def store(self, migrate: bool = True):
-        from labelwright.store import Store
-
-        if self._store is None:
-            s = self.settings
-            self._store = Store(s.db_url, sqlite_synchronous=s.sqlite_synchronous, pool_size=4)
-            if migrate:
-                self._store.migrate()
-        return self._store
+# soft_wrap: a line is never broken at the terminal's width (nor at 80 columns when the output is a pipe
+# or a file, which is where error lines are read by scripts and people alike); tables still fit the width.
+console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 
 def _fail(e: Exception) -> None:
-    console.print(f"[bold red]error:[/] {e}", highlight=False)
+    console.print(f"[bold red]error:[/] {e}", highlight=False, markup=True)
     sys.exit(2)
 
 
 class Group(click.Group):
-    """Turns labelwright's own errors into one clear line and exit code 2."""
+    """Turns labelwright's own errors, and a database that cannot be used, into one clear line and exit
+    code 2."""
 
     def invoke(self, ctx):
+        from sqlalchemy.exc import DBAPIError
+
         try:
             return super().invoke(ctx)
         except LabelwrightError as e:
             _fail(e)
+        except DBAPIError as e:
+            # the database went away, or was not one, in the middle of a command (opening it is
+            # checked in Ctx.store); a constraint or a bug in a statement stays a traceback
+            obj = ctx.find_object(Ctx)
+            if obj is None or type(e.orig).__name__ not in ("OperationalError", "DatabaseError"):
+                raise
+            _fail(explain(obj.settings.db_url, e))
         except ValueError as e:
             if "database URL" in str(e):
                 _fail(e)
@@ -60,12 +53,17 @@ class Group(click.Group):
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", envvar="LABELWRIGHT_DB", default=DEFAULT_DB, show_default=True,
-              help="SQLite file path or postgresql://user@host:port/dbname URL (env LABELWRIGHT_DB).")
+              help="SQLite file path or postgresql://user@host:port/dbname URL (env LABELWRIGHT_DB); "
+                   "may also follow the command.")
+@click.option("--base-url", envvar="LABELWRIGHT_BASE_URL", default=None, metavar="URL",
+              help="The server's public address, used in every printed link, e.g. https://label.example.org "
+                   "(env LABELWRIGHT_BASE_URL; default http://HOST:PORT from the serve settings).")
 @click.version_option(package_name="labelwright")
 @click.pass_context
-def main(ctx, db):
+def main(ctx, db, base_url):
     """labelwright: make training data with a team. Projects, annotators, overlap, export."""
-    ctx.obj = Ctx(db)
+    given = ctx.get_parameter_source("db") is not click.core.ParameterSource.DEFAULT
+    ctx.obj = Ctx(db, base_url, db_given=given)
 
 
 # ---- database -------------------------------------------------------------------------------
@@ -73,9 +71,17 @@ def main(ctx, db):
 
 @main.command()
 @click.pass_obj
+def init(obj: Ctx):
+    """Create the database (a new SQLite file, or the tables in an existing PostgreSQL database)."""
+    store = obj.store(create=True)
+    console.print(f"database ready: {obj.display_db} (schema version {store.schema_version()})", highlight=False)
+
+
+@main.command()
+@click.pass_obj
 def migrate(obj: Ctx):
-    """Create or upgrade the database schema (the other commands do this too)."""
-    store = obj.store(migrate=False)
+    """Create or upgrade the database schema (the other commands upgrade it too)."""
+    store = obj.store(migrate=False, create=True)
     done = store.migrate()
     console.print(f"schema at version {store.schema_version()}" + (f" (applied {done})" if done else ""))
 
@@ -96,16 +102,42 @@ def _serve(obj: Ctx, workers: int, log_level: str = "warning", **overrides):
 
     from labelwright.settings import to_env
 
-    settings = Settings.from_env(db_url=obj.db, **overrides)
-    os.environ.update(to_env(settings))  # the worker processes build the same settings from it
-    obj.store()  # migrate before any worker starts
+    settings = Settings.from_env(**{"db_url": obj.db, "base_url": obj.base_url, **overrides})
     host, port = settings.host, settings.port
-    console.print(f"labelwright serving on [bold]http://{host}:{port}/[/] (database {settings.db_url})",
+    _check_bind(host, port)  # before anything is created or printed
+    os.environ.update(to_env(settings))  # the worker processes build the same settings from it
+    obj.store(create=True)  # migrate before any worker starts
+    console.print(f"labelwright serving on [bold]http://{host}:{port}/[/] (database {obj.display_db})",
                   highlight=False)
     if host not in ("127.0.0.1", "localhost", "::1"):
         console.print("[yellow]warning:[/] listening beyond this machine; put it behind HTTPS", highlight=False)
     uvicorn.run("labelwright.cli:app_from_env", factory=True, host=host, port=port, workers=workers,
                 log_level=log_level, access_log=False)
+
+
+def _check_bind(host: str, port: int) -> None:
+    """Refuse, in one line, an address that cannot be listened on (the port in use, a host that is not this
+    machine's), by binding it as uvicorn will (SO_REUSEADDR) and letting it go again."""
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        raise LabelwrightError(f"cannot listen on {host}:{port}: unknown host ({e.strerror}); check --host")
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(address)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise LabelwrightError(f"port {port} on {host} is already in use (another labelwright or another "
+                                       "program): stop it, or choose another with --port") from None
+            if e.errno == errno.EACCES:
+                raise LabelwrightError(f"not allowed to listen on port {port}: ports below 1024 need privileges; "
+                                       "choose another with --port") from None
+            raise LabelwrightError(f"cannot listen on {host}:{port}: {e.strerror}; check --host and --port") from None
 
 
 @main.command()
@@ -137,20 +169,26 @@ def serve(obj: Ctx, host, port, workers, media_root, secure_cookies, assignments
     _serve(obj, workers, log_level, **overrides)
 
 
+DEMO_DB = "labelwright-demo.db"
+
+
 @main.command()
-@click.option("--db", "demo_db", default="labelwright-demo.db", show_default=True,
-              help="Where to create the demo database (SQLite path or PostgreSQL URL).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--no-serve", is_flag=True, help="Create the demo data and print the sign-in URL, then exit.")
 @click.pass_obj
-def demo(obj: Ctx, demo_db, host, port, no_serve):
-    """Create a demo database with two real-data projects and start the server."""
+def demo(obj: Ctx, host, port, no_serve):
+    """Create a demo database with two real-data projects and start the server.
+
+    The database is --db (or LABELWRIGHT_DB) when given, else labelwright-demo.db in this folder."""
     from labelwright.demo import build_demo
 
-    obj.db = demo_db
-    settings = Settings.from_env(db_url=demo_db, host=host, port=port)
-    info = build_demo(obj.store(), settings)
+    if not obj.db_given:
+        obj.db = DEMO_DB
+    settings = Settings.from_env(db_url=obj.db, base_url=obj.base_url, host=host, port=port)
+    if not no_serve:
+        _check_bind(host, port)
+    info = build_demo(obj.store(create=True), settings)
     for p in info["projects"]:
         console.print(f"  project [bold]{p['slug']}[/]: {p['items']} items, overlap {p['overlap']}", highlight=False)
     console.print(f"\nOwner sign-in (one-time link): [bold green]{info['signin_url']}[/]\n", highlight=False)
@@ -176,7 +214,7 @@ def projects_create(obj: Ctx, schema_file):
     from labelwright.services.projects import create_project
 
     schema = parse_schema(Path(schema_file))
-    p = create_project(obj.store(), schema)
+    p = create_project(obj.store(create=True), schema)
     out.print(f"created project [bold]{p.slug}[/] (id {p.id}, overlap {p.overlap})", highlight=False)
 
 
@@ -428,7 +466,7 @@ def users_create(obj: Ctx, name, role, projects, project_role, password):
     from labelwright.services.projects import get_project
 
     pw = click.prompt("password", hide_input=True, confirmation_prompt=True) if password else None
-    store = obj.store()
+    store = obj.store(create=True)
     found = [get_project(store, ref) for ref in projects]
     user = svc.create_user(store, name, role, pw)
     for p in found:
@@ -735,6 +773,46 @@ def _when(ts) -> str:
     from datetime import datetime, timezone
 
     return "" if ts is None else datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+# ---- --db and --base-url after the command too ------------------------------------------------
+
+LINK_COMMANDS = {"serve", "demo", "users create", "users link", "users reset-link"}  # they print links
+
+
+def _late_option(name: str):
+    def callback(ctx, param, value):
+        if value is not None:
+            obj = ctx.find_object(Ctx)
+            setattr(obj, name, value)
+            if name == "db":
+                obj.db_given = True
+    return callback
+
+
+def accept_global_options_anywhere(group: click.Group, prefix: str = "") -> None:
+    """Give every command of ``group`` (and of its subgroups) a ``--db`` option, and the commands that print
+    links a ``--base-url``, so that ``labelwright import --db x.db ...`` means what
+    ``labelwright --db x.db import ...`` does. A command's own option of that name (``llm add --base-url``,
+    the LLM's address) is left alone."""
+    for name, cmd in group.commands.items():
+        path = f"{prefix}{name}"
+        if isinstance(cmd, click.Group):
+            accept_global_options_anywhere(cmd, path + " ")
+            continue
+        taken = {opt for param in cmd.params for opt in getattr(param, "opts", ())}
+        if "--db" not in taken:
+            cmd.params.append(click.Option(
+                ["--db"], default=None, expose_value=False, callback=_late_option("db"), metavar="PATH_OR_URL",
+                help="The database, as for `labelwright --db` (SQLite file or postgresql:// URL; env LABELWRIGHT_DB)."))
+        if path in LINK_COMMANDS and "--base-url" not in taken:
+            cmd.params.append(click.Option(
+                ["--base-url"], default=None, expose_value=False, callback=_late_option("base_url"), metavar="URL",
+                help="The server's public address for printed links, as for `labelwright --base-url` "
+                     "(env LABELWRIGHT_BASE_URL)."))
+
+
+accept_global_options_anywhere(main)
 
 
 if __name__ == "__main__":  # pragma: no cover

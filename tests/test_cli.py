@@ -98,6 +98,7 @@ def test_bad_schema_and_unknown_project(db, tmp_path):
     schema.write_text("name: x\nfields: [{name: a}]\nquestions: [{name: q, type: rating, min: 3, max: 1}]\n")
     res = run(db, "projects", "create", "--schema", str(schema), ok=False)
     assert res.exit_code == 2 and "max (1) must be greater than min (3)" in res.output
+    run(db, "init")  # the refused schema created nothing, not even the database
     res = run(db, "export", "nope", "-o", str(tmp_path / "x.jsonl"), ok=False)
     assert res.exit_code == 2 and "no project 'nope'" in res.output
 

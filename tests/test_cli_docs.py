@@ -16,7 +16,7 @@ import yaml
 from labelwright.schema import parse_schema
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-BLOCK = re.compile(r"^```ya?ml[ \t]*\n(.*?)^```", re.S | re.M)
+BLOCK = re.compile(r"^```ya?ml[ \t]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
 BASE = {"name": "docs example", "fields": [{"name": "text", "type": "text"}],
         "questions": [{"name": "spam", "type": "single_choice", "options": ["spam", "ham"]}]}
 
@@ -46,7 +46,7 @@ def test_every_yaml_example_in_the_docs_is_a_valid_schema(name, line, block):
 
 def test_the_first_schema_example_is_a_whole_schema():
     """docs/schema.md opens with a complete schema; it parses as written (its prompt has a '?', quoted)."""
-    name, line, block = next(b.values for b in BLOCKS if b.values[0] == "schema.md")
+    block = next(b.values[2] for b in BLOCKS if b.values[0] == "schema.md")
     schema = parse_schema(block)
     assert schema.slug == "llm-preference" and [q.name for q in schema.questions] == ["preference", "quality"]
     assert schema.questions[0].prompt == "Which response is better?"

@@ -1,0 +1,305 @@
+"""The command line as a newcomer meets it: real processes, their exit codes and what they print.
+
+Database errors are one line naming the database (never its password) and what to check, with exit
+status 2; a SQLite path that does not exist is refused by every command that does not create things;
+``--db`` works before and after the command, ``demo`` included; printed links use the configured base
+URL; ``serve`` on a port in use says so in one line; error lines are never wrapped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from labelwright.cli import main
+from tests.conftest import PG_URL, require_pg
+from tests.server import ServerProcess, free_port
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA_YAML = """
+name: Newcomer
+slug: news
+id_field: id
+fields: [{name: text, type: text}]
+questions:
+  - {name: label, type: single_choice, options: [pos, neg]}
+"""
+
+
+def lw(*args, env: dict | None = None, cwd=None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``python -m labelwright ARGS`` in a clean environment (no LABELWRIGHT_* from outside, no COLUMNS)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("LABELWRIGHT_") and k != "COLUMNS"}
+    base["PYTHONPATH"] = str(REPO)
+    return subprocess.run([sys.executable, "-m", "labelwright", *args], check=False, capture_output=True, text=True,
+                          env={**base, **(env or {})}, cwd=cwd or REPO, timeout=timeout)
+
+
+def one_error_line(proc: subprocess.CompletedProcess) -> str:
+    """The process failed with status 2 and printed exactly one line, an error, and no traceback."""
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr and proc.stdout == "", proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def pg_url(user: str = "postgres", password: str | None = None, port: int | None = None,
+           database: str = "test") -> str:
+    from sqlalchemy.engine import make_url
+
+    base = make_url(PG_URL)
+    auth = user + (f":{password}" if password else "")
+    return f"postgresql://{auth}@{base.host}:{port or base.port or 5432}/{database}"
+
+
+# ---- database errors: one line, exit 2, the database named without its password -------------------
+
+
+def test_postgresql_bad_port_is_one_line_without_the_password():
+    require_pg()
+    port = free_port()  # nothing listens there
+    line = one_error_line(lw("--db", pg_url(password="s3cret-pw", port=port), "projects", "list"))
+    assert f"postgresql://postgres@127.0.0.1:{port}/test" in line and "s3cret" not in line
+    assert "nothing is listening" in line and "check --db" in line
+
+
+def test_postgresql_missing_database_is_one_line():
+    require_pg()
+    name = "lw_missing_" + uuid.uuid4().hex[:8]
+    line = one_error_line(lw("--db", pg_url(database=name), "status", "x"))
+    assert f'has no database "{name}"' in line and f"createdb {name}" in line
+
+
+def test_postgresql_missing_role_is_one_line():
+    require_pg()
+    role = "lw_nobody_" + uuid.uuid4().hex[:8]
+    line = one_error_line(lw("--db", pg_url(user=role, password="pw"), "users", "list"))
+    assert f'has no role "{role}"' in line and f"postgresql://{role}@" in line and "pw" not in line.split(role)[0]
+
+
+def test_sqlite_missing_folder_is_one_line_even_for_init(tmp_path):
+    target = tmp_path / "no" / "such" / "lw.db"
+    line = one_error_line(lw("--db", str(target), "init"))
+    assert f"no folder {target.parent}" in line
+    assert not (tmp_path / "no").exists()
+
+
+def test_sqlite_file_that_is_not_a_database(tmp_path):
+    junk = tmp_path / "notes.db"
+    junk.write_text("these are my notes, not a database\n" * 50)
+    line = one_error_line(lw("--db", str(junk), "projects", "list"))
+    assert f"{junk} is not a labelwright database" in line
+    assert junk.read_text().startswith("these are my notes")  # untouched
+
+
+def test_sqlite_path_that_is_a_folder(tmp_path):
+    line = one_error_line(lw("--db", str(tmp_path), "projects", "create", "--schema", "x.yaml"))
+    # the schema file is missing too; the database is checked after the schema: either is one line
+    assert "x.yaml" in line or "is a folder" in line
+    schema = tmp_path / "s.yaml"
+    schema.write_text(SCHEMA_YAML)
+    line = one_error_line(lw("--db", str(tmp_path), "projects", "create", "--schema", str(schema)))
+    assert f"{tmp_path} is a folder, not a database file" in line
+
+
+# ---- only the commands that create things create the database --------------------------------------
+
+
+def test_a_typo_in_the_path_creates_nothing(tmp_path):
+    for args in (["projects", "list"], ["status", "news"], ["users", "list"], ["export", "news", "-o", "x.jsonl"],
+                 ["import", "news", "x.jsonl"], ["quality", "news"], ["audit"]):
+        typo = tmp_path / "labelwrigth.db"
+        line = one_error_line(lw("--db", str(typo), *args, cwd=tmp_path))
+        assert line == (f"error: no database at {typo}: run `labelwright init` first, or check --db "
+                        "(or LABELWRIGHT_DB)"), args
+        assert sorted(p.name for p in tmp_path.iterdir()) == [], args
+
+
+def test_init_creates_the_database_and_says_so(tmp_path):
+    db = tmp_path / "lw.db"
+    proc = lw("--db", str(db), "init")
+    assert proc.returncode == 0, proc.stderr
+    assert f"created a new database at {db}" in proc.stderr and "database ready" in proc.stderr
+    again = lw("--db", str(db), "init")
+    assert again.returncode == 0 and "created a new database" not in again.stderr
+    listed = lw("--db", str(db), "projects", "list", "--json")
+    assert listed.returncode == 0 and json.loads(listed.stdout) == []
+
+
+@pytest.mark.parametrize("args", [["projects", "create", "--schema", "s.yaml"], ["users", "create", "alice",
+                                                                                 "--role", "owner"], ["migrate"]])
+def test_the_commands_that_create_things_create_the_file(tmp_path, args):
+    (tmp_path / "s.yaml").write_text(SCHEMA_YAML)
+    db = tmp_path / "new.db"
+    proc = lw("--db", str(db), *args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert db.exists() and f"created a new database at {db}" in proc.stderr
+
+
+def test_commands_on_an_existing_database_and_postgresql_are_unchanged(db_url, tmp_path):
+    """On an existing database (and on PostgreSQL, where there is no file) the other commands work."""
+    (tmp_path / "s.yaml").write_text(SCHEMA_YAML)
+    run = CliRunner()
+    assert run.invoke(main, ["--db", db_url, "init"]).exit_code == 0
+    res = run.invoke(main, ["--db", db_url, "projects", "create", "--schema", str(tmp_path / "s.yaml")])
+    assert res.exit_code == 0, res.output
+    res = run.invoke(main, ["--db", db_url, "status", "news", "--json"])
+    assert res.exit_code == 0 and json.loads(res.output)["items"]["total"] == 0
+
+
+# ---- --db after the command; demo honours --db and LABELWRIGHT_DB ----------------------------------
+
+
+def test_db_after_the_command(db_url, tmp_path):
+    (tmp_path / "s.yaml").write_text(SCHEMA_YAML)
+    run = CliRunner()
+    res = run.invoke(main, ["projects", "create", "--schema", str(tmp_path / "s.yaml"), "--db", db_url])
+    assert res.exit_code == 0, res.output
+    res = run.invoke(main, ["projects", "list", "--json", "--db", db_url])
+    assert res.exit_code == 0 and [p["slug"] for p in json.loads(res.output)] == ["news"]
+    # in a subgroup, and after the arguments
+    res = run.invoke(main, ["users", "create", "ann", "--project", "news", "--db", db_url])
+    assert res.exit_code == 0, res.output
+    res = run.invoke(main, ["members", "list", "news", "--db", db_url], env={"COLUMNS": "200"})
+    assert res.exit_code == 0 and "ann" in res.output
+    # after the command it wins over the one before (the last word counts)
+    res = run.invoke(main, ["--db", str(tmp_path / "other.db"), "projects", "list", "--json", "--db", db_url])
+    assert res.exit_code == 0 and json.loads(res.output)[0]["slug"] == "news"
+    assert not (tmp_path / "other.db").exists()
+    assert "--db" in run.invoke(main, ["import", "--help"]).output
+
+
+def test_demo_honours_db_before_and_after_the_command(db_url, tmp_path):
+    run = CliRunner()
+    res = run.invoke(main, ["--db", db_url, "demo", "--no-serve"], env={"COLUMNS": "300"})
+    assert res.exit_code == 0, res.output
+    res = run.invoke(main, ["projects", "list", "--json", "--db", db_url])
+    assert sorted(p["slug"] for p in json.loads(res.output)) == ["llm-preference", "youtube-spam"]
+
+
+def test_demo_honours_labelwright_db_and_writes_nothing_else(tmp_path):
+    db = tmp_path / "mine.db"
+    proc = lw("demo", "--no-serve", env={"LABELWRIGHT_DB": str(db)}, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("mine.db")) == []
+    assert "youtube-spam: 300 items" in proc.stderr
+    listed = lw("--db", str(db), "projects", "list", "--json")
+    assert len(json.loads(listed.stdout)) == 2
+    # with neither, the demo keeps its own file in the current folder
+    proc = lw("demo", "--no-serve", cwd=tmp_path)
+    assert proc.returncode == 0 and (tmp_path / "labelwright-demo.db").exists()
+
+
+# ---- printed links use the configured base URL ------------------------------------------------------
+
+
+def _link(output: str, kind: str) -> str:
+    return next(w for w in output.split() if f"/{kind}/" in w)
+
+
+def test_printed_links_use_the_base_url(db_url):
+    run = CliRunner()
+    env = {"COLUMNS": "80"}
+    res = run.invoke(main, ["--db", db_url, "users", "create", "boss", "--role", "owner"], env=env)
+    assert res.exit_code == 0 and _link(res.output, "signin").startswith("http://127.0.0.1:8000/signin/")
+    res = run.invoke(main, ["--db", db_url, "--base-url", "https://label.example.org/", "users", "link", "boss"],
+                     env=env)
+    assert res.exit_code == 0 and _link(res.output, "signin").startswith("https://label.example.org/signin/")
+    res = run.invoke(main, ["--db", db_url, "users", "create", "ann", "--base-url", "https://a.example/lw"],
+                     env=env)
+    assert res.exit_code == 0 and _link(res.output, "signin").startswith("https://a.example/lw/signin/")
+    res = run.invoke(main, ["--db", db_url, "users", "reset-link", "ann"],
+                     env={**env, "LABELWRIGHT_BASE_URL": "https://env.example"})
+    assert res.exit_code == 0 and _link(res.output, "reset").startswith("https://env.example/reset/")
+    # the command line beats the environment
+    res = run.invoke(main, ["--db", db_url, "users", "link", "ann", "--base-url", "https://cli.example"],
+                     env={**env, "LABELWRIGHT_BASE_URL": "https://env.example"})
+    assert _link(res.output, "signin").startswith("https://cli.example/signin/")
+
+
+def test_the_server_uses_the_base_url_in_its_links(db_url):
+    """`serve --base-url` reaches the server: the invite and new-user links it answers use it."""
+    boss = CliRunner().invoke(main, ["--db", db_url, "users", "create", "boss", "--role", "owner"],
+                              env={"COLUMNS": "300"})
+    token = next(line.split(": ", 1)[1] for line in boss.output.splitlines() if "API token" in line).strip()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LABELWRIGHT_")}
+    proc = subprocess.Popen([sys.executable, "-m", "labelwright", "serve", "--port", str(port), "--db", db_url,
+                             "--base-url", "https://label.example.org"], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_for(url, proc)
+        h = {"Authorization": f"Bearer {token}"}
+        r = httpx.post(f"{url}/api/v1/invites", json={"role": "annotator"}, headers=h)
+        assert r.status_code == 201 and r.json()["url"].startswith("https://label.example.org/invite/")
+        r = httpx.post(f"{url}/api/v1/users", json={"name": "cat", "role": "annotator"}, headers=h)
+        assert r.status_code == 201 and r.json()["signin_url"].startswith("https://label.example.org/signin/")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        proc.stderr.close()
+
+
+def _wait_for(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read()
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise AssertionError("the server did not start")
+
+
+# ---- serve on a port in use -------------------------------------------------------------------------
+
+
+def test_serve_on_a_port_in_use_is_one_line_and_creates_nothing(tmp_path):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        db = tmp_path / "lw.db"
+        proc = lw("--db", str(db), "serve", "--port", str(port), timeout=60)
+        line = one_error_line(proc)
+        assert f"port {port} on 127.0.0.1 is already in use" in line and "--port" in line
+        assert "serving on" not in proc.stderr and not db.exists()
+        line = one_error_line(lw("demo", "--port", str(port), "--db", str(db), timeout=60))
+        assert "already in use" in line and not db.exists()
+
+
+def test_serve_on_a_port_in_use_by_another_labelwright(db_url):
+    with ServerProcess(db_url) as server:
+        line = one_error_line(lw("--db", db_url, "serve", "--port", str(server.port), timeout=60))
+        assert f"port {server.port} on 127.0.0.1 is already in use" in line
+        assert httpx.get(f"{server.url}/healthz").status_code == 200  # the first one is unharmed
+
+
+# ---- error lines are never wrapped ------------------------------------------------------------------
+
+
+def test_a_long_error_is_one_line_in_a_pipe(tmp_path):
+    deep = tmp_path / ("a-rather-long-folder-name-" * 4) / "and-a-long-database-file-name-too.db"
+    proc = lw("--db", str(deep), "projects", "list")  # stderr is a pipe: no terminal width to wrap at
+    line = one_error_line(proc)
+    assert len(line) > 160 and str(deep) in line
+
+
+def test_a_long_error_is_one_line_in_process(tmp_path):
+    deep = tmp_path / ("x" * 150) / "lw.db"
+    res = CliRunner().invoke(main, ["--db", str(deep), "status", "p"])  # no COLUMNS: rich's default 80
+    assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1 and str(deep) in res.output
