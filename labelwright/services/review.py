@@ -85,8 +85,44 @@ def _disagrees(conn, project: Project, rows) -> set[int]:
     return out
 
 
-def next_for_review(store, project: Project, reviewer, now: float | None = None) -> dict | None:
-    """The next submission for ``reviewer`` under a lease, or None when none is waiting."""
+def _waiting_batches(conn, project: Project, reviewer, now: float, after: int = 0):
+    """The submissions waiting for ``reviewer``, in id order and in batches: pending, not their own, not
+    under another reviewer's lease, and chosen by the project's review mode. One definition for the
+    queue (:func:`next_for_review`) and the count (:func:`waiting`), so the two never disagree."""
+    settings = project.schema.review
+    while True:
+        rows = _candidates(conn, project, reviewer, now, after)
+        if not rows:
+            return
+        if settings.mode == "sample":
+            chosen = [r for r in rows if in_sample(r[0], settings.rate)]
+        elif settings.mode == "disagreement":
+            flagged = _disagrees(conn, project, rows)
+            chosen = [r for r in rows if r[0] in flagged]
+        else:
+            chosen = list(rows)
+        if chosen:
+            yield chosen
+        after = rows[-1][0]
+
+
+def waiting(store, project: Project, reviewer, now: float | None = None) -> int:
+    """How many submissions are waiting for ``reviewer`` (what :func:`next_for_review` hands out, one by
+    one): 0 exactly when it has nothing to give."""
+    if project.schema.review is None:
+        return 0
+    now = now or time.time()
+    with store.read() as conn:
+        return sum(len(rows) for rows in _waiting_batches(conn, project, reviewer, now))
+
+
+def next_for_review(store, project: Project, reviewer, now: float | None = None,
+                    skip: int | None = None) -> dict | None:
+    """The next submission for ``reviewer`` under a lease, or None when none is waiting.
+
+    ``skip`` passes over one submission (the reviewer's "next"): its lease, when they hold it, is given
+    up and the one after it comes next (or, past the last, the first again; the same one when no other
+    is waiting)."""
     settings = project.schema.review
     if settings is None:
         raise ValidationError(f"project {project.slug!r} has no review (add `review:` to its schema)")
@@ -95,22 +131,23 @@ def next_for_review(store, project: Project, reviewer, now: float | None = None)
         held = conn.execute(text(
             "SELECT annotation_id FROM review_leases WHERE reviewer_id = :r AND project_id = :p AND expires_at > :now"),
             {"r": reviewer.id, "p": project.id, "now": now}).scalar()
-        after, chosen = 0, None
-        while chosen is None:
-            rows = _candidates(conn, project, reviewer, now, after)
-            if not rows:
+        if skip is not None and held == skip:  # passing over the one held: its lease goes
+            conn.execute(text("DELETE FROM review_leases WHERE annotation_id = :a AND reviewer_id = :r"),
+                         {"a": skip, "r": reviewer.id})
+            held = None
+        chosen = None
+        # after the one passed over, then from the start, then (no other waiting) that one again
+        passes = ((0, None),) if skip is None else ((skip, skip), (0, skip), (0, None))
+        for start, leave_out in passes:
+            for rows in _waiting_batches(conn, project, reviewer, now, start):
+                if held is not None and any(r[0] == held for r in rows):
+                    chosen = next(r for r in rows if r[0] == held)
+                else:
+                    chosen = next((r for r in rows if r[0] != leave_out), None)
+                if chosen is not None:
+                    break
+            if chosen is not None:
                 break
-            if held is not None and any(r[0] == held for r in rows):
-                chosen = next(r for r in rows if r[0] == held)
-                break
-            if settings.mode == "all":
-                chosen = rows[0]
-            elif settings.mode == "sample":
-                chosen = next((r for r in rows if in_sample(r[0], settings.rate)), None)
-            else:
-                flagged = _disagrees(conn, project, rows)
-                chosen = next((r for r in rows if r[0] in flagged), None)
-            after = rows[-1][0]
         if chosen is None:
             return None
         conn.execute(text(
@@ -206,11 +243,15 @@ def feedback_for(store, user, project: Project | None = None, limit: int = 50) -
              "created_at": r[8]} for r in rows]
 
 
-def counts(store, project: Project) -> dict:
+def counts(store, project: Project, reviewer=None, now: float | None = None) -> dict:
+    """Submissions by review status (``pending`` counts every undecided one, reviewed or not by the
+    project's mode). With ``reviewer``, ``waiting`` is what waits for them (:func:`waiting`)."""
     with store.read() as conn:
         rows = conn.execute(text(
             "SELECT review_status, count(*) FROM annotations WHERE project_id = :p GROUP BY review_status"),
             {"p": project.id}).all()
     out = {d: 0 for d in ("pending",) + DECISIONS}
     out.update({s: int(n) for s, n in rows})
+    if reviewer is not None:
+        out["waiting"] = waiting(store, project, reviewer, now)
     return out

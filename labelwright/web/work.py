@@ -6,7 +6,9 @@ role in the project, call the services, and redirect after a change (post/redire
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Query, Request
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -31,23 +33,33 @@ def qualification_answer(slug: str, item_id: int, request: Request, form):
     return RedirectResponse(f"/projects/{project.slug}/label", status_code=303)
 
 
+Skip = Annotated[int | None, Query(ge=1, le=access.MAX_ID, description="pass over this submission")]
+
+
 def _render_review(request: Request, project, sub: dict | None, *, status: int = 200, state=None, errors=None,
-                   form_error: str | None = None):
+                   form_error: str | None = None, mode: str | None = None):
+    """The review page. ``mode`` ("fix" or "reject") opens the page in that step again after an error."""
+    from labelwright.web.answers import answer_views
+
+    counts = review.counts(request.app.state.store, project, request.state.session.user)
     if sub is None:
-        return render(request, "review.html", project=project, sub=None, counts=review.counts(
-            request.app.state.store, project))
+        return render(request, "review.html", project=project, sub=None, counts=counts)
     schema = project.schema
     return render(request, "review.html", status=status, project=project, sub=sub,
                   blocks=layout(schema, sub["item"]["data"], _media_enabled(request)),
                   questions=question_views(schema, sub["item"]["data"],
                                            state if state is not None else state_from_answers(schema, sub["answers"]),
                                            errors or {}),
-                  form_error=form_error, counts=review.counts(request.app.state.store, project))
+                  answer=answer_views(schema, sub["answers"]),
+                  others=[{"annotator": o["annotator"], "answers": answer_views(schema, o["answers"])}
+                          for o in sub["other_answers"]],
+                  instructions=schema.instructions, mode=mode, form_error=form_error, counts=counts)
 
 
-def review_page(slug: str, request: Request):
+def review_page(slug: str, request: Request, skip: Skip = None):
+    """The submission to review; ``?skip=<id>`` passes over that one to the next (the Next link, N/J)."""
     session, store, project = project_for_page(slug, request, "reviewer")
-    return _render_review(request, project, review.next_for_review(store, project, session.user))
+    return _render_review(request, project, review.next_for_review(store, project, session.user, skip=skip))
 
 
 def _revision(form) -> int | None:
@@ -68,7 +80,8 @@ def review_decide(slug: str, annotation_id: int, request: Request, form):
         sub = review.next_for_review(store, project, session.user)
         errors, form_error = errors_by_question(project.schema, e)
         return _render_review(request, project, sub, status=422, state=parsed.state if parsed else None,
-                              errors=errors, form_error=form_error)
+                              errors=errors, form_error=form_error,
+                              mode={"fixed": "fix", "rejected": "reject"}.get(decision))
     return RedirectResponse(f"/projects/{project.slug}/review", status_code=303)
 
 
