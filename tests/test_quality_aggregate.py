@@ -44,7 +44,7 @@ def test_categorical_output_shape_and_method():
     assert out.index.name == "task" and len(out) == len(truth)
     assert out["confidence"].between(1 / 3, 1).all()
     # 400 answers per worker over 6 free cells: a full confusion matrix is well determined
-    assert out.attrs["method"] == "DawidSkene"
+    assert out.attrs["method"] == "DawidSkene(prior=2, held out)"
     assert (out["label"] == truth.reindex(out.index)).mean() > 0.85
 
 
@@ -52,7 +52,7 @@ def test_sparse_workers_get_the_pooled_method():
     df, _ = simulated(n_workers=300, n_tasks=200)
     per_worker = df.groupby("worker").size().median()
     assert per_worker / 6 < DENSE_ANSWERS_PER_CELL
-    assert aggregate(df).attrs["method"] == "DawidSkene(shrinkage=5)*Wawa"
+    assert aggregate(df).attrs["method"] == "DawidSkene(shrinkage=5, prior=2, held out)*Wawa"
 
 
 def test_confidence_is_calibrated_on_conditionally_independent_workers():
@@ -70,7 +70,7 @@ def test_gold_fixes_gold_tasks_and_recalibrates():
     assert (out.loc[gold.index, "confidence"] == 1.0).all()
     assert "temperature" in out.attrs["method"]
     few = aggregate(df, gold=truth.iloc[:3])
-    assert few.attrs["method"] == "DawidSkene"  # too little gold to calibrate on
+    assert few.attrs["method"] == "DawidSkene(prior=2, held out)"  # too little gold to calibrate on
 
 
 def test_kind_is_inferred():
@@ -107,5 +107,6 @@ def test_real_slice_default_and_gold():
     df, truth = shared_slice("zheng_s_dog", 150)
     out = aggregate(df)
     # 1,500 answers from 90 workers, a median of 10 each for 12 free cells: the pooled method
-    assert out.attrs["method"] == "DawidSkene(shrinkage=5)*Wawa"
-    assert int((out["label"].reindex(truth.index) == truth).sum()) == 128
+    assert out.attrs["method"] == "DawidSkene(shrinkage=5, prior=2, held out)*Wawa"
+    assert int((out["label"].reindex(truth.index) == truth).sum()) == 127  # 128 before the prior; the full
+    # datasets lose nothing (docs/quality.md, "Confidence": mean accuracy 0.8391 -> 0.8388, ECE 0.084 -> 0.070)

@@ -140,7 +140,8 @@ def test_missing_labels_are_dropped_and_missing_keys_are_errors():
 
 
 def test_repr_shows_hyperparameters():
-    assert repr(DawidSkene(n_iter=5)) == "DawidSkene(n_iter=5, tol=1e-05, smoothing=0.0, shrinkage=0.0)"
+    assert repr(DawidSkene(n_iter=5)) == ("DawidSkene(n_iter=5, tol=1e-05, smoothing=0.0, shrinkage=0.0, prior=0.0, "
+                                          "prior_accuracy=0.7, held_out=False)")
 
 
 def shared_slice(folder: str, n_tasks: int) -> tuple[pd.DataFrame, pd.Series]:

@@ -33,6 +33,8 @@ from labelwright.quality.majority_vote import Wawa
 
 MIN_GOLD = 10
 DENSE_ANSWERS_PER_CELL = 10.0
+PRIOR = 2.0  # pseudo-answers per confusion row of a modest worker (DawidSkene's ``prior``)
+VOTE_PSEUDO = 1.0  # pseudo-answers added to the vote shares before pooling
 _TEMPERATURES = np.exp(np.linspace(np.log(0.25), np.log(16.0), 49))
 
 
@@ -44,13 +46,22 @@ def categorical_scores(data: pd.DataFrame, gold: pd.Series | None = None) -> tup
         return pd.DataFrame(0.0, index=ann.tasks, columns=ann.labels), "MajorityVote"
     per_worker = np.bincount(ann.worker, minlength=ann.n_workers)
     if np.median(per_worker) / (k * (k - 1)) >= DENSE_ANSWERS_PER_CELL:
-        probas = DawidSkene(tol=1e-6).fit_predict_proba(data, gold)
-        return np.log(probas.clip(lower=1e-300)), "DawidSkene"
-    probas = DawidSkene(tol=1e-6, shrinkage=5.0).fit_predict_proba(data, gold)
-    votes = Wawa().fit_predict_proba(data, gold).reindex(index=probas.index, columns=probas.columns)
+        probas = DawidSkene(tol=1e-6, prior=PRIOR, held_out=True).fit_predict_proba(data, gold)
+        return np.log(probas.clip(lower=1e-300)), f"DawidSkene(prior={PRIOR:g}, held out)"
+    probas = DawidSkene(tol=1e-6, shrinkage=5.0, prior=PRIOR, held_out=True).fit_predict_proba(data, gold)
+    votes = _smoothed_votes(data, gold, ann).reindex(index=probas.index, columns=probas.columns)
     # a logarithmic opinion pool: both see the same answers, so the evidence is averaged, not added
-    scores = (np.log(probas.clip(lower=1e-300)) + np.log(votes.clip(lower=1e-12))) / 2
-    return scores, "DawidSkene(shrinkage=5)*Wawa"
+    scores = (np.log(probas.clip(lower=1e-300)) + np.log(votes)) / 2
+    return scores, f"DawidSkene(shrinkage=5, prior={PRIOR:g}, held out)*Wawa"
+
+
+def _smoothed_votes(data: pd.DataFrame, gold: pd.Series | None, ann) -> pd.DataFrame:
+    """Wawa's weighted vote shares with VOTE_PSEUDO pseudo-answers spread over the labels: three answers
+    out of three are strong evidence, not certainty."""
+    shares = Wawa().fit_predict_proba(data, gold)
+    n = pd.Series(np.bincount(ann.task, minlength=ann.n_tasks), index=ann.tasks).reindex(shares.index)
+    k = shares.shape[1]
+    return shares.mul(n, axis=0).add(VOTE_PSEUDO / k).div(n + VOTE_PSEUDO, axis=0)
 
 
 def _softmax(scores: np.ndarray, temperature: float = 1.0) -> np.ndarray:

@@ -39,7 +39,15 @@ class DawidSkene(CategoricalAggregator):
     * ``smoothing = a``: every cell gets ``a`` pseudo-answers (a flat Dirichlet(a + 1) prior);
     * ``shrinkage = s``: each row (true label k) of every worker's matrix gets ``s`` pseudo-answers spread
       like the crowd's pooled row k, so a sparse worker looks like the average worker until their own
-      answers say otherwise (a hierarchical prior, re-estimated in every M-step).
+      answers say otherwise (a hierarchical prior, re-estimated in every M-step);
+    * ``prior = a``: each row also gets ``a`` pseudo-answers of a fixed, modest worker (right with
+      probability ``prior_accuracy``, wrong answers spread evenly). Unlike ``shrinkage`` it does not follow
+      the data, so a small crowd that happens to agree is not taken for an infallible one.
+
+    ``held_out=True`` reports each task's posterior computed from confusion matrices that leave that task's
+    own answers out (its share of every count is taken away before the final E-step). Plug-in posteriors
+    count a task's answers twice (once to estimate the workers, once as evidence), which makes them
+    overconfident when tasks are few; the held-out posterior does not, and with many tasks it is the same.
 
     With very few answers per worker the maximum-likelihood fit can collapse onto one class (a worker seen
     once can "explain" any answer); use ``shrinkage`` there, or :func:`aggregate`, which does.
@@ -65,12 +73,24 @@ class DawidSkene(CategoricalAggregator):
     tol: float = 1e-5
     smoothing: float = 0.0
     shrinkage: float = 0.0
+    prior: float = 0.0
+    prior_accuracy: float = 0.7
+    held_out: bool = False
+
+    def _fixed_prior(self, k: int) -> np.ndarray:
+        """``prior`` pseudo-answers per row: ``prior_accuracy`` on the diagonal, the rest spread evenly."""
+        if k == 1:
+            return np.full((1, 1), self.prior)
+        row = np.full((k, k), (1 - self.prior_accuracy) / (k - 1))
+        np.fill_diagonal(row, self.prior_accuracy)
+        return self.prior * row
 
     def fit(self, data: pd.DataFrame, gold: pd.Series | None = None) -> DawidSkene:
         ann, gold_tasks, gold_labels = encode(data, gold)
         probas = _initial_probas(ann, gold_tasks, gold_labels)
         k, n_workers = ann.n_labels, ann.n_workers
         wl = ann.worker * k + ann.label
+        fixed = self._fixed_prior(k)[:, None, :] if self.prior else 0.0
         self.loss_history_ = []
         last = -np.inf
         for it in range(self.n_iter):
@@ -78,12 +98,12 @@ class DawidSkene(CategoricalAggregator):
             probas_t = np.ascontiguousarray(probas.T)
             counts = np.stack([np.bincount(wl, weights=probas_t[c][ann.task], minlength=n_workers * k)
                                for c in range(k)])
-            conf = counts.reshape(k, n_workers, k) + self.smoothing
+            pseudo = self.smoothing + fixed
             if self.shrinkage:
                 pooled = counts.reshape(k, n_workers, k).sum(axis=1)
                 pooled /= np.clip(pooled.sum(axis=1, keepdims=True), _EPS, None)
-                conf += self.shrinkage * pooled[:, None, :]
-            conf = np.clip(conf, _EPS, None)
+                pseudo = pseudo + self.shrinkage * pooled[:, None, :]
+            conf = np.clip(counts.reshape(k, n_workers, k) + pseudo, _EPS, None)
             conf /= conf.sum(axis=2, keepdims=True)
             log_conf = np.log(conf).reshape(k, n_workers * k)
             priors = _priors(probas, 0.0)
@@ -99,6 +119,8 @@ class DawidSkene(CategoricalAggregator):
                 break
             last = loss
         self.n_iter_ = it + 1
+        if self.held_out:
+            probas = self._held_out(ann, probas, wl, pseudo, gold_tasks, gold_labels)
         conf = conf.transpose(1, 0, 2)  # (worker, true, answer)
         self.priors_ = pd.Series(priors, index=ann.labels, name="prior")
         index = pd.MultiIndex.from_product([ann.workers, ann.labels], names=["worker", "label"])
@@ -106,6 +128,27 @@ class DawidSkene(CategoricalAggregator):
         self.skills_ = worker_series(ann, np.einsum("k,wkk->w", priors, conf))
         self._set_result(ann, probas)
         return self
+
+    @staticmethod
+    def _held_out(ann: Annotations, probas: np.ndarray, wl: np.ndarray, pseudo, gold_tasks,
+                  gold_labels) -> np.ndarray:
+        """Each task's posterior from counts (and class priors) with that task's own share taken out."""
+        k, n_workers = ann.n_labels, ann.n_workers
+        probas_t = np.ascontiguousarray(probas.T)
+        counts = np.stack([np.bincount(wl, weights=probas_t[c][ann.task], minlength=n_workers * k)
+                           for c in range(k)]).reshape(k, n_workers, k)
+        num = counts + pseudo  # (true, worker, answer)
+        den = num.sum(axis=2)  # (true, worker)
+        own = probas[ann.task]  # each answer's task's share, (answer, true)
+        top = num.reshape(k, n_workers * k)[:, wl].T - own
+        bottom = den[:, ann.worker].T - own
+        log_lik = np.log(np.clip(top, _EPS, None) / np.clip(bottom, _EPS, None))
+        log_post = np.stack([np.bincount(ann.task, weights=log_lik[:, c], minlength=ann.n_tasks)
+                             for c in range(k)], axis=1)
+        total = probas.sum(axis=0)
+        log_post += np.log((total - probas + 1.0) / (ann.n_tasks - 1 + k))
+        out, _ = normalize_log(log_post)
+        return clamp_gold(out, gold_tasks, gold_labels)
 
 
 @dataclass(repr=False)
