@@ -267,17 +267,19 @@ def import_cmd(obj: Ctx, project, file, fmt):
 
 @main.command("export")
 @click.argument("project")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), default="jsonl",
-              show_default=True, help="Output format.")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), default=None,
+              help="Output format (default: from the output file's extension, .jsonl/.json, .csv or .parquet; "
+                   "a format that contradicts the extension is refused).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output file.")
 @click.option("--force", is_flag=True, help="Replace the output file if it exists.")
 @click.pass_obj
 def export_cmd(obj: Ctx, project, fmt, output, force):
     """Export PROJECT's items, annotations and majority votes (to a new file; --force replaces one)."""
-    from labelwright.services.export import csv_chunks, jsonl_lines, write_parquet
+    from labelwright.services.export import csv_chunks, format_for, jsonl_lines, write_parquet
     from labelwright.services.projects import get_project
 
     target = Path(output)
+    fmt = format_for(target, fmt)
     _check_output(target, force)
     store = obj.store()
     p = get_project(store, project)

@@ -14,8 +14,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-out = Console()
-console = Console(stderr=True)
+out = Console(soft_wrap=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 @click.group()

@@ -17,8 +17,8 @@ from rich.table import Table
 from labelwright.services.events import KINDS
 from labelwright.services.webhooks import STATUSES
 
-out = Console()
-console = Console(stderr=True)
+out = Console(soft_wrap=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 def _when(ts) -> str:

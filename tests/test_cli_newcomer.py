@@ -303,3 +303,87 @@ def test_a_long_error_is_one_line_in_process(tmp_path):
     deep = tmp_path / ("x" * 150) / "lw.db"
     res = CliRunner().invoke(main, ["--db", str(deep), "status", "p"])  # no COLUMNS: rich's default 80
     assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1 and str(deep) in res.output
+
+
+# ---- export: the format from the extension; CSV and Parquet keep the metadata ------------------------
+
+META_SCHEMA = SCHEMA_YAML + "gold: {field: gold}\n"
+META_ITEMS = [
+    {"id": "a", "text": "first", "source": "web", "score": 0.5, "tags": ["x", "y"], "nested": {"k": [1, 2]}},
+    {"id": "b", "text": "second", "flag": True, "source": "mail"},
+    {"id": "c", "text": "third", "gold": {"label": "neg"}},
+]
+
+
+@pytest.fixture
+def meta_project(db_url, tmp_path):
+    (tmp_path / "s.yaml").write_text(META_SCHEMA)
+    data = tmp_path / "items.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in META_ITEMS))
+    run = CliRunner()
+    assert run.invoke(main, ["--db", db_url, "projects", "create", "--schema", str(tmp_path / "s.yaml")]).exit_code == 0
+    res = run.invoke(main, ["--db", db_url, "import", "news", str(data)])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "out"
+    out.mkdir()
+    return db_url, out
+
+
+def _export(db_url, *args):
+    return CliRunner().invoke(main, ["--db", db_url, "export", "news", *args], env={"COLUMNS": "80"})
+
+
+def test_export_takes_the_format_from_the_extension(meta_project):
+    import pandas as pd
+
+    db_url, out = meta_project
+    for name in ("x.parquet", "x.csv", "x.jsonl", "x.json", "x.PARQUET"):
+        res = _export(db_url, "-o", str(out / name))
+        assert res.exit_code == 0, res.output
+    assert len(pd.read_parquet(out / "x.parquet")) == 3 and len(pd.read_parquet(out / "x.PARQUET")) == 3
+    assert len(pd.read_csv(out / "x.csv")) == 3
+    for name in ("x.jsonl", "x.json"):
+        assert [json.loads(line)["external_id"] for line in (out / name).read_text().splitlines()] == ["a", "b", "c"]
+    # a name without a known extension needs --format
+    assert _export(db_url, "-o", str(out / "x.txt"), "--format", "csv").exit_code == 0
+    assert (out / "x.txt").read_text().startswith("item_id,external_id,")
+
+
+def test_export_refuses_a_format_that_contradicts_the_extension(meta_project):
+    db_url, out = meta_project
+    for name, fmt in (("y.parquet", "jsonl"), ("y.csv", "parquet"), ("y.jsonl", "csv")):
+        res = _export(db_url, "-o", str(out / name), "--format", fmt)
+        assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
+        assert f"ends in {Path(name).suffix} but --format is {fmt}" in res.output
+    res = _export(db_url, "-o", str(out / "y.txt"))
+    assert res.exit_code == 2 and "cannot tell the format from '.txt'" in res.output
+    res = _export(db_url, "-o", str(out / "noext"))
+    assert res.exit_code == 2 and "cannot tell the format from no extension" in res.output
+    assert list(out.iterdir()) == []  # nothing written, no temporary file left
+
+
+def test_csv_and_parquet_keep_the_metadata_that_jsonl_keeps(meta_project):
+    import pandas as pd
+
+    db_url, out = meta_project
+    for name in ("m.jsonl", "m.csv", "m.parquet"):
+        assert _export(db_url, "-o", str(out / name)).exit_code == 0
+    jsonl = {r["external_id"]: r["data"] for r in map(json.loads, (out / "m.jsonl").read_text().splitlines())}
+    parquet = pd.read_parquet(out / "m.parquet")
+    for frame in (pd.read_csv(out / "m.csv", dtype=str, keep_default_na=False),
+                  parquet.astype(object).where(parquet.notna(), "")):
+        meta = sorted(c for c in frame.columns if c.startswith("meta."))
+        assert meta == ["meta.flag", "meta.id", "meta.nested", "meta.score", "meta.source", "meta.tags"]
+        assert list(frame.columns).index("meta.flag") == list(frame.columns).index("data.text") + 1
+        rows = {r["external_id"]: r for r in frame.to_dict("records")}
+        for ext, data in jsonl.items():
+            for key in ("flag", "id", "nested", "score", "source", "tags"):
+                cell = rows[ext][f"meta.{key}"]
+                if key not in data:
+                    assert cell == "", (ext, key)
+                elif isinstance(data[key], str):
+                    assert cell == data[key]
+                else:  # anything but a string is its JSON text
+                    assert json.loads(cell) == data[key], (ext, key, cell)
+        # gold answers are not item data: no meta.gold column, in any format
+        assert not any("gold" in c for c in meta) and "gold" not in jsonl["c"]

@@ -17,10 +17,13 @@ share one reader:
      "gold": false}
 
 * ``csv`` and ``parquet``: flat, one row per annotation (an item with no annotation has one row with
-  empty annotation columns): ``item_id, external_id, data.<field>..., gold, annotator, active_ms,
-  created_at, updated_at, revision, review, answer.<question>..., majority.<question>..., agreement.<question>...,
-  label.<question>..., confidence.<question>..., method.<question>..., source.<question>...``.
-  Lists and objects (chat turns, multiple choices, pairwise answers, rankings) are JSON text.
+  empty annotation columns): ``item_id, external_id, data.<field>..., meta.<key>..., gold, annotator,
+  active_ms, created_at, updated_at, revision, review, answer.<question>..., majority.<question>...,
+  agreement.<question>..., label.<question>..., confidence.<question>..., method.<question>...,
+  source.<question>...``. Lists and objects (chat turns, multiple choices, pairwise answers, rankings) are
+  JSON text. ``meta.<key>``: the item's other keys (metadata the schema does not show), one column per key
+  found in the project's items (:func:`metadata_keys`), as text: a string as it is, anything else as its
+  JSON text, so nothing the JSONL keeps is lost.
 
 ``aggregate`` / ``label.*``: see :mod:`labelwright.services.labels` (gold items carry their gold answer
 with method ``gold``; ``gold`` says whether the item is one). ``source`` is ``people`` or, for an item the
@@ -44,8 +47,32 @@ from labelwright.services.labels import LabelWalker, project_labels
 from labelwright.services.projects import Project
 
 FORMATS = ("jsonl", "csv", "parquet")
+EXTENSIONS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet",
+              ".pq": "parquet"}
 CHUNK = 5_000
 _UTC = timezone.utc
+
+
+def format_for(path, fmt: str | None = None) -> str:
+    """The export format for the file ``path``: from its extension, or ``fmt`` (``--format``) for a name
+    without a known one. A ``fmt`` that contradicts the extension is refused (``x.parquet`` never gets
+    JSONL in it), and so is a name that says nothing without ``fmt``."""
+    from pathlib import Path
+
+    from labelwright.errors import ValidationError
+
+    suffix = Path(path).suffix.lower()
+    named = EXTENSIONS.get(suffix)
+    if fmt is not None and fmt not in FORMATS:
+        raise ValidationError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}", file=str(path))
+    if named and fmt and fmt != named:
+        raise ValidationError(f"the name ends in {suffix} but --format is {fmt}: write {fmt} to a file named "
+                              f"*.{fmt}, or leave out --format to write {named}", file=str(path))
+    if named or fmt:
+        return named or fmt
+    shown = repr(suffix) if suffix else "no extension"
+    raise ValidationError(f"cannot tell the format from {shown}: name the file .jsonl, .csv or .parquet, or "
+                          "pass --format jsonl|csv|parquet", file=str(path))
 
 
 def iso(ts: float | None) -> str | None:
@@ -241,9 +268,32 @@ def jsonl_lines(store, project: Project, lines_per_chunk: int = 256) -> Iterator
 # ---- flat rows (CSV, Parquet) ----------------------------------------------------------------
 
 
-def flat_columns(project: Project) -> list[str]:
+_META_SQL = {
+    "sqlite": "SELECT DISTINCT j.key FROM items i, json_each(i.data) j WHERE i.project_id = ?",
+    "postgresql": "SELECT DISTINCT jsonb_object_keys(data::jsonb) FROM items WHERE project_id = ?",
+}
+
+
+def metadata_keys(store, project: Project) -> list[str]:
+    """The keys of the project's items that are not display fields (metadata: an ``id``, a source, a
+    score...), sorted: the ``meta.<key>`` columns of the flat export. One pass over the items' data, in the
+    database."""
+    shown = {f.name for f in project.schema.fields}
+    with store.read() as conn:
+        rows = _cursor_rows(conn, _META_SQL[store.dialect], (project.id,), store.dialect)
+    return sorted(k for (k,) in rows if k not in shown)
+
+
+def _meta_cell(v):
+    if v is None or type(v) is str:
+        return v
+    return orjson.dumps(v).decode()
+
+
+def flat_columns(project: Project, meta: list[str] = ()) -> list[str]:
     s = project.schema
-    cols = ["item_id", "external_id"] + [f"data.{f.name}" for f in s.fields] + ["gold"]
+    cols = ["item_id", "external_id"] + [f"data.{f.name}" for f in s.fields] + [f"meta.{k}" for k in meta]
+    cols += ["gold"]
     cols += ["annotator", "active_ms", "created_at", "updated_at", "revision", "review"]
     cols += [f"answer.{q.name}" for q in s.questions]
     cols += [f"majority.{q.name}" for q in s.questions] + [f"agreement.{q.name}" for q in s.questions]
@@ -258,7 +308,8 @@ def _cell(v):
     return orjson.dumps(v).decode()
 
 
-def flat_rows(store, project: Project) -> Iterator[list]:
+def flat_rows(store, project: Project, meta: list[str] = ()) -> Iterator[list]:
+    """The rows of the flat export, with the columns of :func:`flat_columns` (``meta``: the metadata keys)."""
     s = project.schema
     fields = [f.name for f in s.fields]
     qs = [q.name for q in s.questions]
@@ -272,6 +323,8 @@ def flat_rows(store, project: Project) -> Iterator[list]:
         for f in fields:
             v = d.get(f)
             base.append(v if v is None or type(v) is str else _cell(v))
+        for k in meta:
+            base.append(_meta_cell(d.get(k)))
         base.append(bool(is_gold))
         labels = labels_of(item_id)
         if labels:
@@ -295,9 +348,10 @@ def flat_rows(store, project: Project) -> Iterator[list]:
 def csv_chunks(store, project: Project, rows_per_chunk: int = 2_000) -> Iterator[bytes]:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(flat_columns(project))
+    meta = metadata_keys(store, project)
+    w.writerow(flat_columns(project, meta))
     rows: list[list] = []
-    for row in flat_rows(store, project):
+    for row in flat_rows(store, project, meta):
         rows.append(row)
         if len(rows) >= rows_per_chunk:
             w.writerows(rows)
@@ -309,12 +363,12 @@ def csv_chunks(store, project: Project, rows_per_chunk: int = 2_000) -> Iterator
     yield buf.getvalue().encode()
 
 
-def _arrow_schema(project: Project):
+def _arrow_schema(project: Project, meta: list[str] = ()):
     import pyarrow as pa
 
     types = {"item_id": pa.int64(), "active_ms": pa.int64(), "revision": pa.int64(), "gold": pa.bool_()}
     fields = []
-    for c in flat_columns(project):
+    for c in flat_columns(project, meta):
         if c.startswith(("agreement.", "confidence.")):
             fields.append(pa.field(c, pa.float64()))
         else:
@@ -327,7 +381,8 @@ def write_parquet(store, project: Project, sink, rows_per_group: int = 50_000) -
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = _arrow_schema(project)
+    meta = metadata_keys(store, project)
+    schema = _arrow_schema(project, meta)
     # Answers and majority labels may be numbers (ratings); Parquet gets them as text like the CSV.
     # Every other string column holds strings already (item fields are validated as text).
     to_text = [i for i, name in enumerate(schema.names) if name.startswith(("answer.", "majority.", "label."))]
@@ -343,7 +398,7 @@ def write_parquet(store, project: Project, sink, rows_per_group: int = 50_000) -
                 [pa.array(c, type=f.type) for c, f in zip(cols, schema)], schema=schema))
             rows.clear()
 
-        for row in flat_rows(store, project):
+        for row in flat_rows(store, project, meta):
             rows.append(row)
             if len(rows) >= rows_per_group:
                 total += len(rows)
