@@ -21,7 +21,14 @@ Bonuses are per ISO week (``period`` ``2026-W48``): paid once when the week's go
 rule's mark over at least its number of gold answers.
 
 :func:`summary` gives, per annotator: active hours, items, earnings and the **effective hourly rate**
-(earnings / active hours), flagged when below the project's ``min_fair_hourly``.
+(earnings / active hours of the submissions whose fate is known: approved or rejected), flagged when below
+the project's ``min_fair_hourly``. Pending submissions (neither decided nor past the approval window) are
+left out of the rate until they are approved or rejected: counting their time while their pay is not yet
+due showed a careful annotator in red only because their work was still waiting.
+
+:func:`for_annotator` is the annotator's own view: earnings split into approved, pending (an estimate, with
+the day each becomes approved) and rejected, the effective hourly rate over approved work only, the
+rejection rate and the earnings per week.
 """
 
 from __future__ import annotations
@@ -219,31 +226,117 @@ def ledger_csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-def summary(store, project: Project, user=None) -> list[dict]:
-    """Per annotator (or just ``user``): items, active hours, earnings, effective hourly rate, fairness flag."""
+def fate(review_status: str, created_at: float, cutoff: float) -> str:
+    """``approved``, ``rejected`` or ``pending`` for one submission, given the approval ``cutoff`` (now
+    less the approval window): the rule :func:`settle` pays by."""
+    if review_status in ("accepted", "fixed") or (review_status == "pending" and created_at <= cutoff):
+        return "approved"
+    return "rejected" if review_status == "rejected" else "pending"
+
+
+def _cutoff(project: Project, now: float) -> float:
+    pay = project.schema.pay
+    return now - (pay.auto_approve_hours if pay is not None else 0) * 3600
+
+
+def summary(store, project: Project, user=None, now: float | None = None) -> list[dict]:
+    """Per annotator (or just ``user``): items, active hours, earnings, effective hourly rate, fairness flag.
+
+    The rate is earnings over the active time of approved and rejected submissions; pending ones count
+    neither way until their fate is known, so nobody is flagged before the approval window has passed."""
     pay = project.schema.pay
     currency = pay.currency if pay else "USD"
-    params = {"p": project.id}
+    now = now or time.time()
+    params = {"p": project.id, "cut": _cutoff(project, now)}
     only = ""
     if user is not None:
         only = " AND u.id = :u"
         params["u"] = user.id
+    pending = "a.review_status = 'pending' AND a.created_at > :cut"
     with store.read() as conn:
         work = conn.execute(text(
-            "SELECT u.id, u.name, count(a.id), coalesce(sum(a.active_ms), 0) FROM annotations a "
-            f"JOIN users u ON u.id = a.user_id WHERE a.project_id = :p AND {_PEOPLE.format(a='a')}{only} GROUP BY u.id, u.name "
-            "ORDER BY u.name"),
+            "SELECT u.id, u.name, count(a.id), coalesce(sum(a.active_ms), 0), "
+            f"coalesce(sum(CASE WHEN {pending} THEN 1 ELSE 0 END), 0), "
+            f"coalesce(sum(CASE WHEN {pending} THEN 0 ELSE a.active_ms END), 0) FROM annotations a "
+            f"JOIN users u ON u.id = a.user_id WHERE a.project_id = :p AND {_PEOPLE.format(a='a')}{only} "
+            "GROUP BY u.id, u.name ORDER BY u.name"),
             params).all()
         earned = {uid: int(total) for uid, total in conn.execute(text(
             "SELECT user_id, sum(amount_minor) FROM ledger WHERE project_id = :p GROUP BY user_id"), {"p": project.id})}
     fair = to_minor(pay.min_fair_hourly, currency) if pay and pay.min_fair_hourly is not None else None
     out = []
-    for uid, name, items, ms in work:
+    for uid, name, items, ms, waiting, judged_ms in work:
         minor = earned.get(uid, 0)
         hours = Decimal(int(ms)) / _MS_PER_HOUR
-        rate = to_minor(to_decimal(minor, currency) / hours, currency) if hours > 0 else None
-        out.append({"annotator": name, "items": int(items), "active_hours": float(round(hours, 3)),
+        judged = Decimal(int(judged_ms)) / _MS_PER_HOUR
+        rate = to_minor(to_decimal(minor, currency) / judged, currency) if judged > 0 else None
+        out.append({"annotator": name, "items": int(items), "pending_items": int(waiting),
+                    "active_ms": int(ms), "active_hours": float(round(hours, 3)),
+                    "judged_hours": float(round(judged, 3)),
                     "earnings": money(minor, currency), "earnings_minor": minor, "currency": currency,
                     "effective_hourly": money(rate, currency) if rate is not None else None,
                     "below_fair_rate": bool(fair is not None and rate is not None and rate < fair)})
     return out
+
+
+def for_annotator(store, project: Project, user, now: float | None = None) -> dict:
+    """One annotator's own pay in ``project`` (the caller settles first): approved, pending and rejected
+    work, the effective hourly rate over approved work, the rejection rate and the earnings per week.
+
+    ``approved.amount`` is what the ledger holds for them (bonuses included); ``pending.amount`` is an
+    estimate (what the pending work earns if it is approved), per day it becomes approved. The fair-rate
+    flag waits for approved work: before the approval window has passed there is no rate to judge."""
+    settings = _settings(project)
+    now = now or time.time()
+    cur = settings.currency
+    unit = 10 ** digits(cur)
+    reward = Fraction(Decimal(settings.reward_per_item)) * unit
+    per_ms = Fraction(Decimal(settings.hourly_rate)) * unit / 3_600_000
+    window = settings.auto_approve_hours * 3600
+    cutoff = now - window
+    with store.read() as conn:
+        anns = conn.execute(text(
+            "SELECT active_ms, review_status, created_at FROM annotations WHERE project_id = :p AND user_id = :u"),
+            {"p": project.id, "u": user.id}).all()
+        ledger = conn.execute(text(
+            "SELECT period, kind, sum(amount_minor) FROM ledger WHERE project_id = :p AND user_id = :u "
+            "GROUP BY period, kind ORDER BY period"), {"p": project.id, "u": user.id}).all()
+    parts = {k: {"items": 0, "active_ms": 0} for k in ("approved", "pending", "rejected")}
+    by_day: dict[str, Fraction] = {}
+    by_day_items: dict[str, int] = {}
+    for active_ms, status, created_at in anns:
+        f = fate(status, created_at, cutoff)
+        parts[f]["items"] += 1
+        parts[f]["active_ms"] += int(active_ms)
+        if f == "pending":
+            day = datetime.fromtimestamp(created_at + window, timezone.utc).strftime("%Y-%m-%d")
+            by_day[day] = by_day.get(day, Fraction(0)) + reward + per_ms * int(active_ms)
+            by_day_items[day] = by_day_items.get(day, 0) + 1
+    weeks: dict[str, int] = {}
+    bonus = 0
+    for period, kind, total in ledger:
+        weeks[period] = weeks.get(period, 0) + int(total)
+        if kind == "bonus":
+            bonus += int(total)
+    earned = sum(weeks.values())
+    approved_ms = parts["approved"]["active_ms"]
+    rate = (to_minor(to_decimal(earned, cur) / (Decimal(approved_ms) / _MS_PER_HOUR), cur)
+            if approved_ms > 0 else None)
+    fair = to_minor(settings.min_fair_hourly, cur) if settings.min_fair_hourly is not None else None
+    decided = parts["approved"]["items"] + parts["rejected"]["items"]
+    pending_days = [{"date": d, "items": by_day_items[d], "amount": money(round(by_day[d]), cur)}
+                    for d in sorted(by_day)]
+    return {
+        "currency": cur,
+        "approved": {"amount": money(earned, cur), "amount_minor": earned, "bonuses": money(bonus, cur),
+                     **parts["approved"]},
+        "pending": {"amount": money(round(sum(by_day.values(), Fraction(0))), cur), **parts["pending"],
+                    "by_day": pending_days},
+        "rejected": parts["rejected"],
+        "effective_hourly": money(rate, cur) if rate is not None else None,
+        "min_fair_hourly": settings.min_fair_hourly,
+        "below_fair_rate": bool(fair is not None and rate is not None and rate < fair),
+        "rejection_rate": round(parts["rejected"]["items"] / decided, 4) if decided else None,
+        "decided": decided,
+        "weeks": [{"period": p, "amount": money(m, cur), "amount_minor": m} for p, m in sorted(weeks.items())],
+    }

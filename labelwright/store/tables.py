@@ -275,6 +275,20 @@ messages = Table(
     Column("created_at", Float, nullable=False),
 )
 
+review_questions = Table(  # 0010: an annotator questions a review decision; a reviewer answers
+    "review_questions", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("project_id", BigInteger, nullable=False),
+    Column("annotation_id", BigInteger, nullable=False),
+    Column("review_id", BigInteger, nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("reply", Text),
+    Column("replied_by", BigInteger),
+    Column("replied_at", Float),
+)
+
 signin_failures = Table(
     "signin_failures", metadata,
     Column("id", BigInteger, primary_key=True),

@@ -41,6 +41,9 @@ def make_env() -> Environment:
                       trim_blocks=True, lstrip_blocks=True)
     env.globals["version"] = __version__
     env.filters["markdown"] = render_markdown  # the one filter whose output is not escaped again
+    from labelwright.web import annotator  # the annotator's times, chart and the reviewers' open questions
+    env.filters["hours_minutes"] = annotator.hours_minutes
+    env.globals.update(earnings_chart=annotator.earnings_chart, open_review_questions=annotator.open_review_questions)
     return env
 
 
@@ -131,7 +134,7 @@ def _safe_next(target: str | None) -> str:
 
 
 def build_router(settings) -> APIRouter:
-    from labelwright.web import assist, owner, pages, webhooks, work
+    from labelwright.web import annotator, assist, owner, pages, webhooks, work
 
     r = APIRouter(include_in_schema=False)
 
@@ -292,6 +295,7 @@ def build_router(settings) -> APIRouter:
                       work_by={w["project"]: w for w in mine["projects"]} if mine else {},
                       pct=lambda v: "–" if v is None else f"{v:.0%}", when=pages._when)
 
+    annotator.add_routes(r)
     pages.add_routes(r)
     owner.add_routes(r)
     work.add_routes(r)
