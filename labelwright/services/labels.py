@@ -326,3 +326,36 @@ class LabelWalker:
             if i < n and tasks[i] == item_id:
                 out[name] = _entry(values[i], conf[i], method, special.get(item_id) if special else None)
         return out
+
+
+def majority_of(q, answers: list) -> dict | None:
+    """The plain majority of ``answers`` to ``q`` with its count: ``{label, count, n, tie}``."""
+    v = vote(q, answers)
+    if v is None:
+        return None
+    return {"label": v["label"], "count": int(round(v["agreement"] * v["n"])), "n": v["n"],
+            "agreement": v["agreement"], "tie": bool(v.get("tie"))}
+
+
+def item_consensus(store, project: Project, item_id: int, labels: dict[str, QuestionLabels] | None = None) -> dict:
+    """One item's consensus per question, the same the export and the quality page give, with the plain
+    majority second: ``{question: {label, confidence, method, source, majority: {label, count, n} | None}}``.
+
+    The majority counts the answers the consensus counts (a reviewer's fix in place, rejected ones out)."""
+    from sqlalchemy import text
+
+    labels = project_labels(store, project) if labels is None else labels
+    with store.read() as conn:
+        rows = conn.execute(text(
+            "SELECT COALESCE(reviewed_answers, answers) FROM annotations "
+            "WHERE item_id = :i AND project_id = :p AND review_status <> 'rejected' ORDER BY id"),
+            {"i": item_id, "p": project.id}).all()
+    answers = [loads(r[0]) for r in rows]
+    out = {}
+    for q in project.schema.questions:
+        ql = labels.get(q.name)
+        got = ql.get(item_id) if ql is not None else None
+        if got is None:
+            continue
+        out[q.name] = {**got, "majority": majority_of(q, [a.get(q.name) for a in answers])}
+    return out

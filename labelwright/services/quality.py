@@ -27,7 +27,7 @@ from labelwright.quality.errors import QualityInputError
 from labelwright.schema import FreeText, Rating, is_categorical, label_values
 from labelwright.services import pauses
 from labelwright.services.gold import gold_accuracy, gold_answers
-from labelwright.services.labels import project_labels
+from labelwright.services.labels import majority_of, project_labels
 from labelwright.services.machines import machine_user_ids
 from labelwright.services.projects import Project
 from labelwright.store import loads
@@ -47,11 +47,12 @@ def load_answers(store, project: Project) -> pd.DataFrame:
     with store.read() as conn:
         rows = conn.execute(text(
             "SELECT a.item_id, i.external_id, a.user_id, u.name, COALESCE(a.reviewed_answers, a.answers), "
-            "a.active_ms FROM annotations a JOIN items i ON i.id = a.item_id JOIN users u ON u.id = a.user_id "
+            "a.active_ms, a.created_at FROM annotations a JOIN items i ON i.id = a.item_id JOIN users u ON u.id = a.user_id "
             "WHERE a.project_id = :p AND a.review_status <> 'rejected' ORDER BY a.item_id, a.id"),
             {"p": project.id}).all()
-    return pd.DataFrame([(r[0], r[1], r[2], r[3], loads(r[4]), r[5]) for r in rows],
-                        columns=["item_id", "external_id", "user_id", "annotator", "answers", "active_ms"])
+    return pd.DataFrame([(r[0], r[1], r[2], r[3], loads(r[4]), r[5], r[6]) for r in rows],
+                        columns=["item_id", "external_id", "user_id", "annotator", "answers", "active_ms",
+                                 "created_at"])
 
 
 def project_quality(store, project: Project, *, doubt_limit: int = 20) -> dict:
@@ -107,6 +108,7 @@ def project_quality(store, project: Project, *, doubt_limit: int = 20) -> dict:
                                                                            fill_value=0)
         entry["confusion"] = {"labels": shown, "rows": "consensus", "columns": "answer",
                               "counts": matrix.astype(int).to_numpy().tolist()}
+        entry["agreement_by_day"] = _agreement_by_day(ann, long, merged)
         out["questions"].append(entry)
         # a worker's skill: the mean posterior probability of the labels they gave
         rows = ql.probas.index.get_indexer(long["task"])
@@ -129,6 +131,7 @@ def project_quality(store, project: Project, *, doubt_limit: int = 20) -> dict:
             doubt_rows.append({
                 "item_id": int(task), "external_id": rows_i["external_id"].iloc[0], "question": q.name,
                 "label": ql.get(task)["label"], "confidence": round(float(c), 4),
+                "majority": majority_of(q, [ans.get(q.name) for ans in rows_i["answers"]]),
                 "answers": [{"annotator": a, "answer": ans.get(q.name)}
                             for a, ans in zip(rows_i["annotator"], rows_i["answers"])],
             })
@@ -182,6 +185,18 @@ def _annotator_table(ann: pd.DataFrame, per_worker: dict, gold: dict, paused: di
                       "paused": name in paused, "machine": name in machines})
     table.sort(key=lambda r: (not r["likely_spammer"], -(r["annotations"])))
     return table
+
+
+def _agreement_by_day(ann: pd.DataFrame, long: pd.DataFrame, merged: pd.DataFrame) -> list[dict]:
+    """Per UTC day the answers were given: how many, and the share that agrees with the consensus."""
+    when = ann.drop_duplicates(["item_id", "user_id"]).set_index(["item_id", "user_id"])["created_at"]
+    keys = pd.MultiIndex.from_arrays([long["task"].to_numpy(), long["worker"].to_numpy()])
+    at = pd.to_numeric(when.reindex(keys).to_numpy(), errors="coerce")
+    day = pd.to_datetime(at, unit="s", utc=True).strftime("%Y-%m-%d")
+    frame = pd.DataFrame({"day": day, "agree": (merged["label"] == merged["consensus"]).to_numpy()})
+    frame = frame[frame["day"].notna()]
+    return [{"day": d, "answers": int(len(g)), "agreement": round(float(g["agree"].mean()), 4)}
+            for d, g in frame.groupby("day")]
 
 
 def _num(x):

@@ -11,13 +11,14 @@ from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from labelwright.api import ItemId
-from labelwright.consensus import majority
 from labelwright.errors import ValidationError
 from labelwright.services import gold as gold_svc
 from labelwright.services import items as items_svc
+from labelwright.services import labels as labels_svc
 from labelwright.services import pauses
 from labelwright.services import users as users_svc
 from labelwright.web import project_for_page, render
+from labelwright.web.words import confidence_text
 from labelwright.web.pages import (_media_enabled, errors_by_question, layout, parse_answers, question_views,
                                    state_from_answers)
 
@@ -25,13 +26,13 @@ from labelwright.web.pages import (_media_enabled, errors_by_question, layout, p
 def _render_item(request: Request, project, item: dict, *, status: int = 200, state=None, errors=None,
                  form_error: str | None = None):
     schema = project.schema
-    answers = [a["answers"] for a in item["annotations"]]
     if state is None:
         state = state_from_answers(schema, item["gold"] or {})
     return render(request, "item.html", status=status, project=project, item=item,
                   blocks=layout(schema, item["data"], _media_enabled(request)),
                   questions=question_views(schema, item["data"], state, errors or {}),
-                  majority=majority(schema, answers) if answers else {}, form_error=form_error)
+                  consensus=labels_svc.item_consensus(request.app.state.store, project, item["id"]),
+                  confidence_text=confidence_text, form_error=form_error)
 
 
 def item_page(slug: str, item_id: ItemId, request: Request):

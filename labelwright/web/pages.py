@@ -25,6 +25,7 @@ from labelwright.services import access
 from labelwright.services import projects as projects_svc
 from labelwright.services import queue as queue_svc
 from labelwright.web import check_csrf, current_session, project_for_page, render
+from labelwright.web import charts, words
 from labelwright.web.charts import throughput_chart
 
 PAIRWISE_LABELS = (("A", "A is better"), ("B", "B is better"), ("tie", "Tie"), ("both_bad", "Both bad"))
@@ -395,9 +396,45 @@ def quality_page(slug: str, request: Request):
 
     store, project = _owner_project(slug, request, "quality", "reviewer")
     q = project_quality(store, project, doubt_limit=20)
-    return render(request, "quality.html", project=project, q=q,
+    return render(request, "quality.html", project=project, q=q, charts=quality_charts(q), words=words,
                   fmt=lambda v: "–" if v is None else f"{v:.3f}",
                   pct=lambda v: "–" if v is None else f"{v:.0%}")
+
+
+def quality_charts(q: dict) -> dict:
+    """The quality page's pictures: per question a confusion heatmap and its agreement per day; speed
+    against accuracy per annotator (gold accuracy where they answered gold items, else estimated skill)."""
+    per_question = {}
+    for e in q["questions"]:
+        if not e.get("summarised"):
+            continue
+        c = e["confusion"]
+        days = [(datetime.strptime(d["day"], "%Y-%m-%d").date(), d["agreement"]) for d in e["agreement_by_day"]]
+        per_question[e["name"]] = {
+            "heatmap": charts.heatmap(c["labels"], c["labels"], c["counts"], title=f"Confusion: {e['name']}",
+                                      desc="Rows: the consensus label; columns: the answer given. Each cell "
+                                           "counts answers and gives their share of the row.",
+                                      row_title="consensus", col_title="answer"),
+            "over_time": charts.line_chart({e["name"]: days}, title=f"Agreement with the consensus per day: "
+                                           f"{e['name']}", y_min=0, y_max=1, value_format=lambda v: f"{v:.0%}",
+                                           desc="The share of each day's answers that agree with the consensus.",
+                                           height=170),
+        }
+    points = []
+    for a in q["annotators"]:
+        y = a["gold_accuracy"] if a["gold_checked"] else a["skill"]
+        points.append({"label": a["annotator"], "x": a["median_seconds"], "y": y,
+                       "flag": "likely spammer" if a["likely_spammer"] else None})
+    uses_gold = any(a["gold_checked"] for a in q["annotators"])
+    scatter = charts.scatter(points, title="Time per item against accuracy, per annotator",
+                             desc="Each point is an annotator: median seconds per item across, "
+                                  + ("gold accuracy" if uses_gold else "estimated skill")
+                                  + " up. Likely spammers are crosses, named with their flag.",
+                             x_label="median seconds per item (log scale)",
+                             y_label="gold accuracy (else skill)" if uses_gold else "estimated skill",
+                             x_log=True, y_min=0, y_max=1, x_format=lambda v: f"{v:g} s",
+                             y_format=lambda v: f"{v:.0%}")
+    return {"questions": per_question, "speed_accuracy": scatter}
 
 
 def duration(seconds: float) -> str:
