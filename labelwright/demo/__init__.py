@@ -1,7 +1,13 @@
-"""The demo: two projects built from small real datasets shipped in the package (see ATTRIBUTION.md)."""
+"""The demo: two projects built from small real datasets shipped in the package (see ATTRIBUTION.md).
+
+Each switches on the whole workflow (see the schemas): gold items, marked here from the datasets' own
+ground truth (:data:`GOLD`), a qualification test (YouTube spam), review of the answers and pay.
+"""
 
 from __future__ import annotations
 
+import csv
+from collections import defaultdict
 from importlib import resources
 
 from labelwright.errors import Conflict, NotFound
@@ -13,6 +19,42 @@ from labelwright.services.projects import create_project, get_project, progress
 
 DEMO_PROJECTS = (("youtube_spam.yaml", "youtube_spam_300.jsonl"), ("pandalm.yaml", "pandalm_200.jsonl"))
 OWNER = "owner"
+GOLD_EVERY = 12  # YouTube spam: every 12th comment (25) is gold; the first five make the qualification test
+GOLD_PAIRS = 20  # PandaLM: the first 20 pairs (every 9th) on which the three experts agreed
+
+
+def _spam_gold(pkg, ids: list[str]) -> dict[str, dict]:
+    with pkg.joinpath("data", "youtube_spam_300_truth.csv").open(encoding="utf-8") as f:
+        truth = {r["id"]: r["label"] for r in csv.DictReader(f)}
+    return {i: {"spam": truth[i]} for i in ids[::GOLD_EVERY] if i in truth}
+
+
+def _pandalm_gold(pkg, ids: list[str]) -> dict[str, dict]:
+    votes = defaultdict(list)
+    with pkg.joinpath("data", "pandalm_200_expert_votes.csv").open(encoding="utf-8") as f:
+        for r in csv.DictReader(f):
+            votes[r["id"]].append(r["choice"])
+    agreed = [i for i in ids[::9] if len(set(votes.get(i, []))) == 1 and len(votes[i]) == 3]
+    return {i: {"preference": {"choice": votes[i][0]}} for i in agreed[:GOLD_PAIRS]}
+
+
+GOLD = {"youtube_spam_300.jsonl": _spam_gold, "pandalm_200.jsonl": _pandalm_gold}
+
+
+def _mark_gold(store, project, owner, answers: dict[str, dict]) -> int:
+    """Mark the demo's gold items (by external id) once; a second run leaves them as they are."""
+    from sqlalchemy import text
+
+    from labelwright.services.gold import gold_answers, set_gold
+
+    with store.read() as conn:
+        ids = dict(conn.execute(text("SELECT external_id, id FROM items WHERE project_id = :p"),
+                                {"p": project.id}).all())
+    done = gold_answers(store, project)
+    for ext, gold in answers.items():
+        if ext in ids and ids[ext] not in done:
+            set_gold(store, project, ids[ext], gold, owner)
+    return len(gold_answers(store, project))
 
 
 def build_demo(store, settings) -> dict:
@@ -33,8 +75,12 @@ def build_demo(store, settings) -> dict:
         except Conflict:
             project = get_project(store, schema.slugified())
         with pkg.joinpath("data", data_name).open("rb") as f:
-            import_items(store, project, read_jsonl(f, data_name), file=data_name)
-        summary.append({"slug": project.slug, "items": progress(store, project)["items"]["total"],
+            records = list(read_jsonl(f, data_name))
+        ids = [str(record[schema.id_field]) for _, record in records]
+        import_items(store, project, records, file=data_name)
+        gold = _mark_gold(store, project, owner, GOLD[data_name](pkg, ids))
+        items = progress(store, project)["items"]
+        summary.append({"slug": project.slug, "items": items["total"] + items["gold"], "gold": gold,
                         "overlap": project.overlap})
     link = users_svc.create_signin_link_token(store, owner, settings.signin_link_hours)
     return {"projects": summary, "signin_url": f"{settings.public_url}/signin/{link}"}
