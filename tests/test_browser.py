@@ -427,12 +427,12 @@ def test_review_flow_and_the_annotator_home_page(server, browser):
     sign_in(page, server, "ana", "/")
     card = page.locator(".project-card", has_text="Reviewed comments")
     assert "3 done" in card.locator(".mine").inner_text()
-    # two approved: 2 x (0.25 + 18.00/h x 40 s = 0.20) = 0.90 for 120 s: 27.00 an hour
-    assert "0.90" in card.locator(".tile", has_text="Earned").inner_text()
-    assert "27.00" in card.locator(".tile", has_text="Effective hourly rate").inner_text()
-    feedback = page.locator("section[aria-labelledby=feedback-h] tbody tr")
-    assert "Promotes a channel: this is spam." in feedback.all_inner_texts()[-1]
-    assert "rejected" in feedback.all_inner_texts()[-1]
+    # two approved: 2 x (0.25 + 18.00/h x 40 s = 0.20) = 0.90 for 80 s of approved work: 40.50 an hour
+    assert "0.90" in card.locator(".tile").filter(has=page.locator("dt", has_text="Approved")).inner_text()
+    assert "40.50" in card.locator(".tile").filter(has=page.locator("dt", has_text="Hourly rate")).inner_text()
+    rejected = page.locator("section[aria-labelledby=feedback-h] li.decision-rejected")
+    rejected.locator("summary").click()  # a rejected answer opens to the item, the answer and the feedback
+    assert "Promotes a channel: this is spam." in rejected.inner_text()
     assert "New batch tomorrow" in page.locator("section[aria-labelledby=messages-h]").inner_text()
     page.screenshot(path="/tmp/lw-home.png", full_page=True)
     context.close()
