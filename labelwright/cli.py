@@ -246,8 +246,10 @@ def projects_list(obj: Ctx, as_json):
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), default=None,
               help="File format (default: from the file's extension).")
+@click.option("--encoding", default=None, metavar="NAME",
+              help="Text encoding of a JSONL or CSV file (default UTF-8), e.g. latin-1 or cp1252.")
 @click.pass_obj
-def import_cmd(obj: Ctx, project, file, fmt):
+def import_cmd(obj: Ctx, project, file, fmt, encoding):
     """Import items into PROJECT from a JSONL, CSV or Parquet FILE (all or nothing)."""
     from labelwright.io.readers import open_records
     from labelwright.services.items import chat_fields, import_items
@@ -255,14 +257,20 @@ def import_cmd(obj: Ctx, project, file, fmt):
 
     store = obj.store()
     p = get_project(store, project)
-    records, size = open_records(file, fmt, json_columns=chat_fields(p))
+    records, _size = open_records(file, fmt, json_columns=chat_fields(p), encoding=encoding)
     with Progress(TextColumn("importing"), BarColumn(), TextColumn("{task.completed:,} items"),
                   TimeElapsedColumn(), console=console, transient=True) as bar:
         task = bar.add_task("import", total=None)
         result = import_items(store, p, records, file=file, on_progress=lambda n: bar.update(task, completed=n))
+    if result["received"] == 0:
+        console.print(f"[yellow]warning:[/] {file} holds no items (it is empty, or only a header): nothing was "
+                      "imported", highlight=False)
+        return
     gold = f", {result['gold']:,} with gold answers" if result["gold"] else ""
+    repeated = (f", {result['repeated']:,} repeated within the file (same content, kept once)"
+                if result.get("repeated") else "")
     out.print(f"imported {result['inserted']:,} new items into {p.slug} "
-              f"({result['duplicates']:,} already present{gold})", highlight=False)
+              f"({result['duplicates']:,} already present{repeated}{gold})", highlight=False)
 
 
 @main.command("export")

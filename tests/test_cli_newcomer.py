@@ -387,3 +387,139 @@ def test_csv_and_parquet_keep_the_metadata_that_jsonl_keeps(meta_project):
                     assert json.loads(cell) == data[key], (ext, key, cell)
         # gold answers are not item data: no meta.gold column, in any format
         assert not any("gold" in c for c in meta) and "gold" not in jsonl["c"]
+
+
+# ---- import: repeated ids, empty files, other encodings, Label Studio exports ---------------------
+
+
+@pytest.fixture
+def news(db_url, tmp_path):
+    (tmp_path / "s.yaml").write_text(META_SCHEMA)
+    res = CliRunner().invoke(main, ["--db", db_url, "projects", "create", "--schema", str(tmp_path / "s.yaml")])
+    assert res.exit_code == 0, res.output
+    return db_url
+
+
+def _import(db_url, path, *args):
+    return CliRunner().invoke(main, ["--db", db_url, "import", "news", str(path), *args], env={"COLUMNS": "80"})
+
+
+def _total(db_url) -> int:
+    res = CliRunner().invoke(main, ["--db", db_url, "status", "news", "--json"])
+    return json.loads(res.output)["items"]["total"]
+
+
+def test_a_repeated_id_in_one_file_is_an_error_naming_both_lines(news, tmp_path):
+    f = tmp_path / "items.jsonl"
+    rows = [{"id": "a", "text": "1"}, {"id": "b", "text": "2"}, {"id": "c", "text": "3"},
+            {"id": "b", "text": "another b"}, {"id": "a", "text": "again"}]
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    res = _import(news, f)
+    assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
+    # the first repeat in the file, and where its id was first
+    assert f"{f}, line 4, field 'id': the id 'b' is also on line 2" in res.output
+    assert "nothing was imported" in res.output and _total(news) == 0
+    # a CSV names physical lines (a quoted cell may span two)
+    c = tmp_path / "items.csv"
+    c.write_text('id,text\nx,"two\nlines"\ny,plain\nx,again\n')
+    res = _import(news, c)
+    assert res.exit_code == 2 and f"{c}, line 5, field 'id': the id 'x' is also on line 2" in res.output
+    # gold answers do not make a repeat acceptable
+    g = tmp_path / "gold.jsonl"
+    g.write_text(json.dumps({"id": "q", "text": "t", "gold": {"label": "pos"}}) + "\n"
+                 + json.dumps({"id": "q", "text": "t", "gold": {"label": "neg"}}) + "\n")
+    res = _import(news, g)
+    assert res.exit_code == 2 and "the id 'q' is also on line 1" in res.output and _total(news) == 0
+
+
+def test_ids_already_in_the_project_are_still_skipped(news, tmp_path):
+    f = tmp_path / "items.jsonl"
+    f.write_text("".join(json.dumps({"id": i, "text": str(i)}) + "\n" for i in range(3)))
+    assert "imported 3 new items into news (0 already present)" in _import(news, f).output
+    f.write_text("".join(json.dumps({"id": i, "text": str(i)}) + "\n" for i in range(5)))
+    assert "imported 2 new items into news (3 already present)" in _import(news, f).output
+
+
+def test_items_without_ids_repeated_exactly_are_kept_once_and_said(db_url, tmp_path):
+    (tmp_path / "s.yaml").write_text(SCHEMA_YAML.replace("id_field: id\n", ""))
+    CliRunner().invoke(main, ["--db", db_url, "projects", "create", "--schema", str(tmp_path / "s.yaml")])
+    f = tmp_path / "items.jsonl"
+    f.write_text('{"text": "same"}\n{"text": "other"}\n{"text": "same"}\n')
+    res = _import(db_url, f)
+    assert res.exit_code == 0 and "imported 2 new items into news (0 already present, 1 repeated within the " \
+                                  "file (same content, kept once))" in res.output
+    assert "imported 0 new items into news (2 already present, 1 repeated" in _import(db_url, f).output
+
+
+@pytest.mark.parametrize("name,text", [("empty.jsonl", ""), ("blank.jsonl", "\n\n"), ("header.csv", "id,text\n"),
+                                       ("empty.csv", "")])
+def test_an_empty_file_warns(news, tmp_path, name, text):
+    f = tmp_path / name
+    f.write_text(text)
+    res = _import(news, f)
+    assert res.exit_code == 0
+    assert res.output.strip() == f"warning: {f} holds no items (it is empty, or only a header): nothing was imported"
+
+
+def test_latin1_names_the_line_and_suggests_encoding(news, tmp_path):
+    f = tmp_path / "items.jsonl"
+    f.write_bytes(b'{"id": "1", "text": "plain"}\n{"id": "2", "text": "caf\xe9 cr\xe8me"}\n')
+    proc = lw("--db", news, "import", "news", str(f))
+    line = one_error_line(proc)
+    assert f"{f}, line 2: not UTF-8 text (byte 0xe9 at column 25)" in line and "--encoding latin-1" in line
+    assert _total(news) == 0
+    res = _import(news, f, "--encoding", "latin-1")
+    assert res.exit_code == 0 and "imported 2 new items" in res.output
+    out = tmp_path / "x.jsonl"
+    CliRunner().invoke(main, ["--db", news, "export", "news", "-o", str(out)])
+    assert json.loads(out.read_text().splitlines()[1])["data"]["text"] == "café crème"
+
+
+def test_latin1_csv_names_the_line(news, tmp_path):
+    f = tmp_path / "items.csv"
+    f.write_bytes(b"id,text\n" + b"".join(b"%d,fine\n" % i for i in range(5000)) + b"x,na\xefve\n")
+    res = _import(news, f)
+    assert res.exit_code == 2 and f"{f}, line 5002: not UTF-8 text (byte 0xef at column 5)" in res.output
+    assert "--encoding latin-1" in res.output and _total(news) == 0
+    res = _import(news, f, "--encoding", "cp1252")
+    assert res.exit_code == 0 and "imported 5,001 new items" in res.output
+
+
+def test_encoding_option_is_checked(news, tmp_path):
+    f = tmp_path / "items.jsonl"
+    f.write_text('{"id": "1", "text": "x"}\n')
+    res = _import(news, f, "--encoding", "klingon")
+    assert res.exit_code == 2 and "unknown encoding 'klingon'" in res.output
+    p = tmp_path / "items.parquet"
+    import pandas as pd
+
+    pd.DataFrame([{"id": "1", "text": "x"}]).to_parquet(p)
+    res = _import(news, p, "--encoding", "latin-1")
+    assert res.exit_code == 2 and "--encoding is for JSONL and CSV" in res.output
+
+
+def test_a_label_studio_export_is_recognised(news, tmp_path):
+    tasks = [{"id": 1, "data": {"text": "great"}, "annotations": [{"result": [{"value": {"choices": ["pos"]}}]}],
+              "predictions": []},
+             {"id": 2, "data": {"text": "awful"}, "annotations": [], "predictions": []}]
+    f = tmp_path / "project-1-at-2026.json"
+    f.write_text(json.dumps(tasks, indent=2))
+    line = one_error_line(lw("--db", news, "import", "news", str(f)))
+    assert f"{f}: this is a Label Studio export" in line and "not JSON Lines" in line
+    assert "import-labelstudio" in line and f"jq -c '.[] | .data' {f} > items.jsonl" in line
+    # on one line, as Label Studio's "JSON-MIN" writes it, too
+    f.write_text(json.dumps(tasks))
+    assert "Label Studio export" in _import(news, f).output
+    # the command it suggests works (jq's output, written here by Python)
+    items = tmp_path / "items.jsonl"
+    items.write_text("".join(json.dumps(t["data"]) + "\n" for t in tasks))
+    two = CliRunner().invoke(main, ["--db", news, "import", "news", str(items)])
+    assert two.exit_code == 2 and "missing item id" in two.output  # this schema wants ids: said so, too
+
+
+def test_a_plain_json_array_is_named(news, tmp_path):
+    f = tmp_path / "items.json"
+    f.write_text(json.dumps([{"id": "1", "text": "x"}]))
+    res = _import(news, f)
+    assert res.exit_code == 2 and "this is one JSON array, not JSON Lines" in res.output
+    assert f"jq -c '.[]' {f} > items.jsonl" in res.output and _total(news) == 0

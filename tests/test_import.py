@@ -49,9 +49,11 @@ def test_jsonl_import_and_reimport_does_not_duplicate(store, project, tmp_path):
     assert count(store, project) == 50
 
 
-def test_duplicates_within_one_file_are_kept_once(store, project, tmp_path):
+def test_a_repeated_id_within_one_file_names_both_lines(store, project, tmp_path):
     f = write_jsonl(tmp_path / "a.jsonl", [{"id": 1, "text": "a"}, {"id": 1, "text": "a"}, {"id": 2, "text": "b"}])
-    assert run_import(store, project, f)["inserted"] == 2
+    with pytest.raises(ValidationError, match="line 2, field 'id': the id '1' is also on line 1"):
+        run_import(store, project, f)
+    assert count(store, project) == 0  # nothing of it lands
 
 
 @pytest.mark.parametrize("bad_line, field, words", [
@@ -179,7 +181,7 @@ def test_item_ids_follow_the_file_order(store, owner):
 
     p = create_project(store, {"name": "Order", "slug": "order", "id_field": "id", "fields": [{"name": "t"}],
                                "questions": [{"name": "q", "type": "single_choice", "options": ["a", "b"]}]})
-    names = ["zeta", "alpha", "mid", "alpha", "beta"]  # a duplicate keeps its first place
+    names = ["zeta", "alpha", "mid", "beta"]
     add_items(store, p, [{"id": n, "t": str(i)} for i, n in enumerate(names)])
     with store.read() as conn:
         rows = conn.execute(text("SELECT external_id, data FROM items ORDER BY id")).all()

@@ -6,10 +6,15 @@ DataFrame). In CSV an empty cell is a missing value, and so is a NaN cell of a D
 marker for one, as a read CSV's empty cells become). NaN and Infinity anywhere else (a JSONL token, a
 Parquet float, inside a list or an object) are values JSON cannot hold: the import refuses them, naming
 the file, line and field, rather than storing null. Nothing is read into memory whole.
+
+Text is UTF-8 unless ``encoding`` says otherwise (the CLI's ``--encoding``); a line that is not valid in
+the encoding is named, with the hint to pass ``--encoding``. A JSON file holding one array instead of one
+object per line (a Label Studio export is one) is recognised and refused with what to do instead.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -41,13 +46,35 @@ def detect_format(path: str | Path, fmt: str | None = None) -> str:
     return mapping[suffix]
 
 
-def read_jsonl(stream, file: str) -> Iterator[tuple[int, dict]]:
+ENCODING_HINT = "if the file is in another encoding, pass it, e.g. --encoding latin-1 (or cp1252)"
+
+
+def _not_in_encoding(e: UnicodeDecodeError, encoding: str, file: str, line: int) -> ValidationError:
+    bad = e.object[e.start:e.start + 1].hex()
+    return ValidationError(f"not {encoding} text (byte 0x{bad} at column {e.start + 1}): {ENCODING_HINT}",
+                           file=file, line=line)
+
+
+def read_jsonl(stream, file: str, encoding: str | None = None) -> Iterator[tuple[int, dict]]:
+    """``stream``: binary. ``encoding``: of the text (default UTF-8, which orjson reads as bytes)."""
+    utf8 = encoding is None or codecs.lookup(encoding).name == "utf-8"
     for n, raw in enumerate(stream, start=1):
         if not raw.strip():
             continue
         try:
+            if not utf8:
+                raw = raw.decode(encoding)
+            elif n == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8):]
             record = orjson.loads(raw)
+        except UnicodeDecodeError as e:
+            raise _not_in_encoding(e, encoding, file, n) from None
         except orjson.JSONDecodeError as e:
+            if utf8:
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as u:
+                    raise _not_in_encoding(u, "UTF-8", file, n) from None
             where = _nonfinite_field(raw)
             if where is not None:
                 raise ValidationError(NONFINITE_MESSAGE, field=where, file=file, line=n) from None
@@ -143,26 +170,74 @@ def read_dataframe(df, name: str = "DataFrame") -> Iterator[tuple[int, dict]]:
         yield n, record
 
 
-def open_records(path: str | Path, fmt: str | None = None,
-                 json_columns: frozenset[str] = frozenset()) -> tuple[Iterator[tuple[int, dict]], int | None]:
-    """Records of a file and its size in bytes (for a progress bar), or raise a clear error."""
+LABEL_STUDIO_HINT = ("`labelwright import-labelstudio` is planned; until then import the items alone with "
+                     "jq -c '.[] | .data' {file} > items.jsonl (see docs/cli.md, \"Importing\")")
+
+
+def check_not_a_json_array(path: Path, file: str) -> None:
+    """Refuse a file whose text starts with ``[``: one JSON array, not JSON Lines. Say whether it looks
+    like a Label Studio export (objects with ``data`` and ``annotations`` or ``predictions``)."""
+    with open(path, "rb") as f:
+        head = f.read(64 * 1024)
+    text = head.lstrip(codecs.BOM_UTF8 + b" \t\r\n")
+    if not text.startswith(b"["):
+        return
+    if b'"data"' in head and (b'"annotations"' in head or b'"predictions"' in head):
+        raise ValidationError("this is a Label Studio export (a JSON array of tasks with \"data\" and "
+                              "\"annotations\"), not JSON Lines: " + LABEL_STUDIO_HINT.format(file=file),
+                              file=file)
+    raise ValidationError("this is one JSON array, not JSON Lines (one object per line): convert it with "
+                          f"jq -c '.[]' {file} > items.jsonl", file=file)
+
+
+def _line_of_bad_text(path: Path, encoding: str) -> tuple[int, UnicodeDecodeError] | None:
+    """The first line of ``path`` that is not valid ``encoding`` text, and why (a second pass, on error)."""
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, start=1):
+            try:
+                raw.decode(encoding)
+            except UnicodeDecodeError as e:
+                return n, e
+    return None
+
+
+def open_records(path: str | Path, fmt: str | None = None, json_columns: frozenset[str] = frozenset(),
+                 encoding: str | None = None) -> tuple[Iterator[tuple[int, dict]], int | None]:
+    """Records of a file and its size in bytes (for a progress bar), or raise a clear error.
+
+    ``encoding``: the text encoding of a JSONL or CSV file (default UTF-8, with or without a BOM)."""
     path = Path(path)
     file = str(path)
     if not path.exists():
         raise ValidationError("no such file", file=file)
     fmt = detect_format(path, fmt)
+    if encoding is not None:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise ValidationError(f"unknown encoding {encoding!r}: try utf-8, latin-1 or cp1252",
+                                  file=file) from None
+        if fmt == "parquet":
+            raise ValidationError("--encoding is for JSONL and CSV files; Parquet stores its own", file=file)
     size = path.stat().st_size
     if fmt == "parquet":
         return read_parquet(path, file), size
+    if fmt == "jsonl":
+        check_not_a_json_array(path, file)
 
     def gen():
         with open(path, "rb") as raw:
             if fmt == "jsonl":
-                yield from read_jsonl(raw, file)
+                yield from read_jsonl(raw, file, encoding)
             else:
-                text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+                enc = encoding or "utf-8-sig"
+                text = io.TextIOWrapper(raw, encoding=enc, newline="")
                 try:
                     yield from read_csv(text, file, json_columns)
                 except UnicodeDecodeError as e:
-                    raise ValidationError(f"not UTF-8 text: {e.reason}", file=file) from None
+                    shown = "UTF-8" if encoding is None else encoding
+                    found = _line_of_bad_text(path, enc)
+                    if found is None:  # a character split across lines cannot be: report what we know
+                        raise ValidationError(f"not {shown} text: {e.reason}; {ENCODING_HINT}", file=file) from None
+                    raise _not_in_encoding(found[1], shown, file, found[0]) from None
     return gen(), size

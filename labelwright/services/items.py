@@ -17,7 +17,10 @@ An import lands whole or not at all. It runs in two steps:
 A record may carry gold answers in the schema's ``gold.field`` column (see :mod:`labelwright.services.gold`):
 they are checked, kept out of the item's data, and the item is marked gold (importing an item again with
 gold answers marks it too). Items are keyed by an external id (the schema's ``id_field``, else an ``id``
-field, else a hash of the item's content), so importing the same items again adds nothing.
+field, else a hash of the item's content), so importing the same items again adds nothing. Within one
+import an id may appear once: a repeated id is an error naming both lines, and nothing is imported (two
+records with one id are two different things, or one thing twice: only the person can say which). Items
+keyed by their content that repeat exactly are kept once and counted as ``repeated``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import hashlib
 import pickle
 import tempfile
 import time
+from array import array
 from typing import Callable, Iterable
 
 import orjson
@@ -61,7 +65,9 @@ def import_items(store, project: Project, records: Iterable[tuple[int, dict]], *
     """
     now = time.time()
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
-        seen, batches, gold = _prepare(project, records, spool, file=file, on_progress=on_progress)
+        seen, batches, gold, keys = _prepare(project, records, spool, file=file, on_progress=on_progress)
+        spool.seek(0)
+        repeated = _repeats(project, keys, spool, file=file)
         spool.seek(0)
         if store.dialect == "sqlite":
             inserted = _insert_sqlite(store, project, spool, batches, gold, now)
@@ -75,13 +81,76 @@ def import_items(store, project: Project, records: Iterable[tuple[int, dict]], *
                     _mark_gold(conn, project, gold, now)
     if on_progress:
         on_progress(seen)
-    return {"received": seen, "inserted": inserted, "duplicates": seen - inserted, "gold": len(gold)}
+    out = {"received": seen, "inserted": inserted, "duplicates": seen - inserted - repeated, "gold": len(gold)}
+    if repeated:  # items without ids, repeated exactly within this import (kept once)
+        out["repeated"] = repeated
+    return out
+
+
+class _Keys:
+    """What finding repeated ids needs of each record, at 17 bytes a record (not the ids themselves): the
+    hash of its external id, its line, and whether the id was given (else it is the content's hash)."""
+
+    def __init__(self):
+        self.hashes = array("q")
+        self.lines = array("q")
+        self.given = array("b")
+
+    def add(self, ext: str, line: int, given: bool) -> None:
+        self.hashes.append(hash(ext))
+        self.lines.append(line)
+        self.given.append(given)
+
+
+def _repeats(project: Project, keys: _Keys, spool, *, file: str | None) -> int:
+    """Raise a :class:`ValidationError` naming both lines if an id given in the records repeats; return
+    how many records repeat an earlier one exactly (items without an id, keyed by their content).
+
+    Records whose id hashes collide are candidates; their ids are read back from ``spool`` (the prepared
+    batches, in record order) and compared exactly. Costs a sort of the hashes when nothing repeats."""
+    import numpy as np
+
+    if len(keys.hashes) < 2:
+        return 0
+    h = np.frombuffer(keys.hashes, dtype=np.int64)
+    order = np.argsort(h, kind="stable")
+    same = h[order][1:] == h[order][:-1]
+    if not same.any():
+        return 0
+    candidates = set(order[1:][same].tolist()) | set(order[:-1][same].tolist())
+    first: dict[str, int] = {}  # external id -> the record where it first appears
+    repeated = 0
+    clash: tuple[int, int, str] | None = None
+    index = 0
+    while index <= max(candidates):
+        batch = pickle.load(spool)
+        for offset, (ext, _) in enumerate(batch):
+            i = index + offset
+            if i not in candidates:
+                continue
+            earlier = first.setdefault(ext, i)
+            if earlier == i:
+                continue
+            if keys.given[i]:
+                if clash is None or i < clash[1]:
+                    clash = (earlier, i, ext)
+            else:
+                repeated += 1
+        index += len(batch)
+    if clash is not None:
+        earlier, i, ext = clash
+        key = project.schema.id_field or "id"
+        raise ValidationError(f"the id {ext!r} is also on line {keys.lines[earlier]}: an id may appear only once "
+                              "in an import (nothing was imported); remove or renumber one of the two",
+                              file=file, line=keys.lines[i], field=key)
+    return repeated
 
 
 def _prepare(project: Project, records: Iterable[tuple[int, dict]], spool, *, file: str | None,
-             on_progress: Callable[[int], None] | None) -> tuple[int, int, dict[str, str]]:
+             on_progress: Callable[[int], None] | None) -> tuple[int, int, dict[str, str], _Keys]:
     """Check and serialise every record, writing ``(external_id, data)`` batches to ``spool``; return the
-    number of records, of batches, and the gold answers by external id. Touches no database."""
+    number of records, of batches, the gold answers by external id, and the records' :class:`_Keys`.
+    Touches no database."""
     schema = project.schema
     validate = schema.validate_item
     seen = batches = 0
@@ -91,6 +160,8 @@ def _prepare(project: Project, records: Iterable[tuple[int, dict]], spool, *, fi
     prefix = schema.gold.field + "."
     seen_keys: set = set()
     gold: dict[str, str] = {}
+    keys = _Keys()
+    id_key = schema.id_field or "id"
     batch: list[tuple[str, str]] = []
     for line, record in records:
         answers = None
@@ -109,6 +180,8 @@ def _prepare(project: Project, records: Iterable[tuple[int, dict]], spool, *, fi
         except TypeError as e:
             raise ValidationError(f"cannot store value: {e}", file=file, line=line) from None
         ext = external_id(project, record)
+        given = record.get(id_key)
+        keys.add(ext, line, given is not None and given != "")
         batch.append((ext, blob))
         if answers is not None:
             gold[ext] = orjson.dumps(answers).decode()
@@ -122,7 +195,7 @@ def _prepare(project: Project, records: Iterable[tuple[int, dict]], spool, *, fi
     if batch:
         pickle.dump(batch, spool, protocol=pickle.HIGHEST_PROTOCOL)
         batches += 1
-    return seen, batches, gold
+    return seen, batches, gold, keys
 
 
 def _mark_gold(conn, project: Project, gold: dict[str, str], now: float) -> None:
