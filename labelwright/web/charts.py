@@ -283,9 +283,9 @@ def heatmap(rows: Sequence[str], cols: Sequence[str], counts: Sequence[Sequence[
     label_w = min(max(len(r) for r in rows), 16) * 7 + 16
     cell = 56 if width is None else max(24, (width - label_w - 8) / len(cols))
     width = width or label_w + cell * len(cols) + 8
-    top = 34
+    top = 48
     height = top + cell * len(rows) + 8
-    parts = [_text(label_w + cell * len(cols) / 2, 11, f"{col_title} →", "axis-title"),
+    parts = [_text(label_w + cell * len(cols) / 2, 26, f"{col_title} →", "axis-title"),
              _text(4, 11, f"{row_title} ↓", "axis-title", "start")]
     for j, c in enumerate(cols):
         short = c if len(c) <= 8 else c[:7] + "…"
