@@ -50,3 +50,32 @@ def test_the_first_schema_example_is_a_whole_schema():
     schema = parse_schema(block)
     assert schema.slug == "llm-preference" and [q.name for q in schema.questions] == ["preference", "quality"]
     assert schema.questions[0].prompt == "Which response is better?"
+
+
+def _commands(group, prefix=()):
+    import click
+
+    for name, cmd in group.commands.items():
+        if isinstance(cmd, click.Group):
+            yield from _commands(cmd, (*prefix, name))
+        else:
+            yield (*prefix, name), cmd
+
+
+def test_every_command_is_in_docs_cli_md_and_every_option_has_help():
+    """docs/cli.md names every command (``users create``, or ``users list`` / ``link`` in one row), and
+    every option of every command says what it does."""
+    from labelwright.cli import main
+
+    text = (DOCS / "cli.md").read_text(encoding="utf-8")
+    undocumented, helpless = [], []
+    for path, cmd in _commands(main):
+        if len(path) == 1:
+            found = f"`{path[0]}" in text
+        else:
+            found = re.search(rf"`{re.escape(path[0])} [^`]*(?<![\w-]){re.escape(path[-1])}(?![\w-])", text)
+        if not found:
+            undocumented.append(" ".join(path))
+        helpless += [f"{' '.join(path)} {p.opts[0]}" for p in cmd.params
+                     if getattr(p, "param_type_name", "") == "option" and not p.help]
+    assert undocumented == [] and helpless == []

@@ -121,8 +121,8 @@ def _repeats(project: Project, keys: _Keys, spool, *, file: str | None) -> int:
     first: dict[str, int] = {}  # external id -> the record where it first appears
     repeated = 0
     clash: tuple[int, int, str] | None = None
-    index = 0
-    while index <= max(candidates):
+    index, last = 0, max(candidates)
+    while index <= last:
         batch = pickle.load(spool)
         for offset, (ext, _) in enumerate(batch):
             i = index + offset
