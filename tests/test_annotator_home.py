@@ -280,3 +280,19 @@ def test_questions_are_limited_per_day_and_only_for_members(store, paid):
     with pytest.raises(NotFound):
         appeals.ask(store, bob[0], subs[1]["id"], "mine?", now=T0 + 90_002)
     assert len(appeals.open_for_review(store, p, rex[0])) == appeals.MAX_PER_DAY + 2
+    # a reviewer never answers a question about their own submission, nor one of another project
+    from labelwright.errors import Conflict
+
+    qid = appeals.for_user(store, ann[0], [subs[0]["id"]])[subs[0]["id"]]["id"]
+    with pytest.raises(Conflict):
+        appeals.reply(store, p, ann[0], qid, "granted myself")
+    other = create_project(store, {**SPAM_SCHEMA, "slug": "other"})
+    with pytest.raises(NotFound):
+        appeals.reply(store, other, rex[0], qid, "from elsewhere")
+    # someone removed from the project can no longer ask
+    from labelwright.services import access
+
+    review.decide(store, p, rex[0], subs[2]["id"], "fixed", fixed_answers={"spam": "ham"}, now=T0 + 90_003)
+    access.remove_member(store, p, "ann")
+    with pytest.raises(NotFound):
+        appeals.ask(store, ann[0], subs[2]["id"], "still mine?", now=T0 + 90_004)
