@@ -523,3 +523,18 @@ def test_a_plain_json_array_is_named(news, tmp_path):
     res = _import(news, f)
     assert res.exit_code == 2 and "this is one JSON array, not JSON Lines" in res.output
     assert f"jq -c '.[]' {f} > items.jsonl" in res.output and _total(news) == 0
+
+
+def test_a_repeated_id_through_the_api_names_both_items(http, owner, spam_project):
+    """The API's batch import follows the same rule; the error points at both items of the body."""
+    from tests.conftest import bearer
+
+    h = bearer(owner[1])
+    before = http.get("/api/v1/projects/spam/status", headers=h).json()["items"]["total"]
+    r = http.post("/api/v1/projects/spam/items", headers=h,
+                  json={"items": [{"id": "n1", "text": "a"}, {"id": "n2", "text": "b"}, {"id": "n1", "text": "c"}]})
+    assert r.status_code == 422 and r.json()["field"] == "items[2].id"
+    assert "the id 'n1' is also on items[0]" in r.json()["error"]
+    assert http.get("/api/v1/projects/spam/status", headers=h).json()["items"]["total"] == before
+    r = http.post("/api/v1/projects/spam/items", headers=h, json={"items": [{"id": "n1", "text": "a"}]})
+    assert r.status_code == 200 and r.json() == {"received": 1, "inserted": 1, "duplicates": 0, "gold": 0}

@@ -58,16 +58,18 @@ def chat_fields(project: Project) -> frozenset[str]:
 
 
 def import_items(store, project: Project, records: Iterable[tuple[int, dict]], *, file: str | None = None,
-                 on_progress: Callable[[int], None] | None = None) -> dict:
+                 on_progress: Callable[[int], None] | None = None,
+                 place: Callable[[int], str] = "line {}".format) -> dict:
     """Import ``(line, record)`` pairs; return counts of inserted and already-present items.
 
     ``on_progress(n)`` is called as records are read and checked (the long part), and once more at the end.
+    ``place(line)`` names another record in an error message (``line 12``; the API's ``items[11]``).
     """
     now = time.time()
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
         seen, batches, gold, keys = _prepare(project, records, spool, file=file, on_progress=on_progress)
         spool.seek(0)
-        repeated = _repeats(project, keys, spool, file=file)
+        repeated = _repeats(project, keys, spool, file=file, place=place)
         spool.seek(0)
         if store.dialect == "sqlite":
             inserted = _insert_sqlite(store, project, spool, batches, gold, now)
@@ -102,7 +104,7 @@ class _Keys:
         self.given.append(given)
 
 
-def _repeats(project: Project, keys: _Keys, spool, *, file: str | None) -> int:
+def _repeats(project: Project, keys: _Keys, spool, *, file: str | None, place: Callable[[int], str]) -> int:
     """Raise a :class:`ValidationError` naming both lines if an id given in the records repeats; return
     how many records repeat an earlier one exactly (items without an id, keyed by their content).
 
@@ -140,7 +142,7 @@ def _repeats(project: Project, keys: _Keys, spool, *, file: str | None) -> int:
     if clash is not None:
         earlier, i, ext = clash
         key = project.schema.id_field or "id"
-        raise ValidationError(f"the id {ext!r} is also on line {keys.lines[earlier]}: an id may appear only once "
+        raise ValidationError(f"the id {ext!r} is also on {place(keys.lines[earlier])}: an id may appear only once "
                               "in an import (nothing was imported); remove or renumber one of the two",
                               file=file, line=keys.lines[i], field=key)
     return repeated
@@ -268,7 +270,8 @@ def add_items(store, project: Project, records: list, source: str = "request") -
     """Add a batch of item dicts (the API's path); line numbers count from 1 within the batch."""
     if not isinstance(records, list):
         raise ValidationError("expected a list of items", field="items")
-    return import_items(store, project, enumerate(records, start=1), file=source)
+    return import_items(store, project, enumerate(records, start=1), file=source,
+                        place=lambda n: f"items[{n - 1}]")
 
 
 def item_detail(store, project: Project, item_id: int) -> dict:
