@@ -46,7 +46,9 @@ class Group(click.Group):
                 raise
             _fail(explain(obj.settings.db_url, e))
         except ValueError as e:
-            if "database URL" in str(e):
+            from labelwright.settings import SettingError
+
+            if isinstance(e, SettingError) or "database URL" in str(e):  # a setting from the environment
                 _fail(e)
             raise
 

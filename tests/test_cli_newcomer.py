@@ -538,3 +538,10 @@ def test_a_repeated_id_through_the_api_names_both_items(http, owner, spam_projec
     assert http.get("/api/v1/projects/spam/status", headers=h).json()["items"]["total"] == before
     r = http.post("/api/v1/projects/spam/items", headers=h, json={"items": [{"id": "n1", "text": "a"}]})
     assert r.status_code == 200 and r.json() == {"received": 1, "inserted": 1, "duplicates": 0, "gold": 0}
+
+
+def test_a_bad_setting_in_the_environment_is_one_line(tmp_path):
+    db = tmp_path / "lw.db"
+    assert lw("--db", str(db), "init").returncode == 0
+    line = one_error_line(lw("--db", str(db), "users", "list", env={"LABELWRIGHT_PORT": "eighty"}))
+    assert "LABELWRIGHT_PORT: port must be a whole number, not 'eighty'" in line
