@@ -164,7 +164,7 @@ def test_review_page_shows_labels_instructions_and_passes_over(http, store, owne
     assert "bob" in others and "Not spam" in others[:others.index("</section>")]
     assert "{&#34;spam&#34;" not in page and '{"spam"' not in page  # no JSON
     assert '<details class="instructions"' in page and "<strong>promotes</strong>" in page
-    assert '<script type="module" src="/static/review.js"></script>' in page
+    assert re.search(r'<script type="module" src="/static/[^"]*review\.js"></script>', page)
     # Next passes over one submission to the one after it; past the last, from the start again
     nxt = re.search(r'href="([^"]+)" id="review-next"|id="review-next" href="([^"]+)"', page)
     href = html.unescape(next(g for g in nxt.groups() if g))
@@ -305,3 +305,177 @@ def test_the_reviewer_never_sees_gold_answers(http, store, owner, people):
     assert "GOLD-SECRET" not in page and "gold" not in page.lower()
     assert http.get(f"/projects/rev/items/{gid}").status_code == 403  # the item page with its gold: managers'
     assert http.get("/api/v1/projects/rev/gold").status_code == 403
+
+
+# ---- gold marking through the items in doubt, and more answers ------------------------------------------------
+
+DOUBTFUL = {**REVIEWED, "slug": "dbt", "name": "Doubtful", "overlap": 3, "review": None}
+# three annotators; c1 and c3 contested 2-1, the others unanimous
+VOTES = {"c0": ("spam", "spam", "spam"), "c1": ("spam", "ham", "spam"), "c2": ("ham", "ham", "ham"),
+         "c3": ("ham", "spam", "ham"), "c4": ("spam", "spam", "spam"), "c5": ("ham", "ham", "ham")}
+
+
+@pytest.fixture
+def doubtful(store, owner, people):
+    p = make_project(store, owner, DOUBTFUL, n=7)  # c6: nobody answered it
+    members(store, p)
+    ids = item_ids(store, p)
+    for ext, votes in VOTES.items():
+        for who, v in zip(("ana", "bob", "max"), votes):
+            seed_answer(store, ids[ext], people[who], {"spam": v})
+    return p, ids
+
+
+def nav_links(page: str) -> dict:
+    out = {}
+    for name in ("doubt-previous", "doubt-next"):
+        m = re.search(rf'id="{name}" href="([^"]+)"', page)
+        out[name.split("-")[1]] = html.unescape(m.group(1)) if m else None
+    return out
+
+
+def target_of(store, item_id: int):
+    from sqlalchemy import text
+
+    with store.read() as conn:
+        return conn.execute(text("SELECT target FROM items WHERE id = :i"), {"i": item_id}).scalar()
+
+
+def test_items_in_doubt_are_the_contested_ones_first(store, doubtful):
+    p, ids = doubtful
+    rows = gold_svc.items_in_doubt(store, p)
+    assert {r["external_id"] for r in rows[:2]} == {"c1", "c3"}
+    assert len(rows) == 6 and "c6" not in {r["external_id"] for r in rows}  # unanswered: nothing to doubt
+    assert rows[0]["confidence"] <= rows[1]["confidence"] < rows[2]["confidence"]
+    gold_svc.set_gold(store, p, ids["c1"], {"spam": "spam"})
+    assert "c1" not in {r["external_id"] for r in gold_svc.items_in_doubt(store, p)}
+
+
+def test_mark_gold_then_walk_on_through_the_doubt(http, store, doubtful):
+    p, ids = doubtful
+    order = [r["item_id"] for r in gold_svc.items_in_doubt(store, p)]
+    sign_in(http, "max")
+    listing = http.get("/projects/dbt/doubt").text
+    first = f'/projects/dbt/items/{order[0]}?doubt=0'
+    assert f'href="{first}"' in listing
+    page = http.get(first).text
+    assert nav_links(page) == {"previous": None, "next": f"/projects/dbt/items/{order[1]}?doubt=1"}
+    assert "In doubt: 1 of 6" in page and '<script type="module" src="/static/item.js"></script>' in page
+    # G: the gold form, by labels, keeps the place in the list
+    assert '<span class="choice-label">Not spam</span>' in page
+    r = http.post(f"/projects/dbt/items/{order[0]}/gold",
+                  data={"csrf": hidden(page, "csrf"), "doubt": "0", "spam": "ham"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == first
+    page = http.get(first).text
+    assert '<span class="badge gold">gold</span>' in page
+    # no longer in doubt: "next" is the one that came after it, now first in the list
+    assert nav_links(page)["next"] == f"/projects/dbt/items/{order[1]}?doubt=0"
+    page = http.get(nav_links(page)["next"]).text
+    assert nav_links(page) == {"previous": None, "next": f"/projects/dbt/items/{order[2]}?doubt=1"}
+    page = http.get(f"/projects/dbt/items/{order[2]}?doubt=1").text
+    assert nav_links(page)["previous"] == f"/projects/dbt/items/{order[1]}?doubt=0"
+    assert gold_svc.gold_answers(store, p) == {order[0]: {"spam": "ham"}}
+
+
+def test_more_answers_on_chosen_items(http, store, doubtful):
+    p, ids = doubtful
+    sign_in(http, "max")
+    page = http.get("/projects/dbt/doubt").text
+    csrf = hidden(page, "csrf")
+    r = http.post("/projects/dbt/more-answers", data={"csrf": csrf, "items": ["c1", "c3"], "answers": "2"},
+                  follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/projects/dbt/doubt?asked=2&items=2"
+    assert "Asked for 2 more answers on 2 items." in http.get(r.headers["location"]).text
+    assert target_of(store, ids["c1"]) == 5 and target_of(store, ids["c3"]) == 5
+    assert target_of(store, ids["c0"]) is None
+    entries = [e for e in audit_svc.entries(store, None, 50) if e["action"] == "items.more_answers"]
+    assert len(entries) == 1 and entries[0]["actor"] == "max"
+    # from the item page, for that one item
+    page = http.get(f"/projects/dbt/items/{ids['c0']}").text
+    r = http.post("/projects/dbt/more-answers", data={"csrf": hidden(page, "csrf"), "items": "c0",
+                                                      "item_id": str(ids["c0"]), "answers": "1"},
+                  follow_redirects=False)
+    assert r.headers["location"] == f"/projects/dbt/items/{ids['c0']}?asked=1"
+    assert target_of(store, ids["c0"]) == 4
+    # nothing ticked, or a silly number: the list again with the reason
+    for data in ({"answers": "1"}, {"items": "c2", "answers": "0"}, {"items": "c2", "answers": "x"}):
+        r = http.post("/projects/dbt/more-answers", data={"csrf": csrf, **data})
+        assert r.status_code == 422 and 'role="alert"' in r.text
+    assert target_of(store, ids["c2"]) is None
+
+
+def test_more_answers_refuses_other_projects_gold_and_forgeries(http, store, owner, doubtful):
+    p, ids = doubtful
+    other = make_project(store, owner, {**DOUBTFUL, "slug": "other", "name": "Other"}, n=2)
+    join(store, "max", [other], role="manager")
+    gold_svc.set_gold(store, p, ids["c5"], {"spam": "ham"})
+    sign_in(http, "max")
+    csrf = hidden(http.get("/projects/dbt/doubt").text, "csrf")
+    # an item of another project named through this one: nothing changes anywhere
+    other_c0 = item_ids(store, other)["c0"]
+    r = http.post("/projects/dbt/more-answers", data={"csrf": csrf, "items": ["c1", "zz-not-here"], "answers": "1"})
+    assert r.status_code == 404
+    assert target_of(store, ids["c1"]) is None and target_of(store, other_c0) is None
+    r = http.post("/projects/dbt/more-answers", data={"csrf": csrf, "items": "c5", "answers": "1"})
+    assert r.status_code == 404  # a gold item is offered to everyone already
+    for data in ({"items": "c1"}, {"items": "c1", "csrf": "forged"}):
+        r = http.post("/projects/dbt/more-answers", data={**data, "answers": "1"})
+        assert r.status_code == 403 and "security token" in r.text
+    assert target_of(store, ids["c1"]) is None
+
+
+@pytest.mark.parametrize("who", ["ana", "rita"])
+def test_annotators_and_reviewers_cannot_mark_gold_or_ask(http, store, doubtful, who):
+    p, ids = doubtful
+    sign_in(http, who)
+    csrf = hidden(http.get("/account").text, "csrf")
+    item = ids["c1"]
+    assert http.get("/projects/dbt/doubt").status_code == 403
+    assert http.get(f"/projects/dbt/items/{item}").status_code == 403
+    r = http.post(f"/projects/dbt/items/{item}/gold", data={"csrf": csrf, "spam": "spam"})
+    assert r.status_code == 403
+    r = http.post("/projects/dbt/more-answers", data={"csrf": csrf, "items": "c1", "answers": "3"})
+    assert r.status_code == 403
+    assert gold_svc.gold_answers(store, p) == {} and target_of(store, item) is None
+
+
+def test_gold_of_another_project_through_this_one_is_not_found(http, store, owner, doubtful):
+    p, ids = doubtful
+    other = make_project(store, owner, {**DOUBTFUL, "slug": "other", "name": "Other"}, n=2)
+    foreign = item_ids(store, other)["c0"]
+    sign_in(http, "max")  # manages dbt only
+    csrf = hidden(http.get("/projects/dbt/doubt").text, "csrf")
+    assert http.get(f"/projects/dbt/items/{foreign}").status_code == 404
+    r = http.post(f"/projects/dbt/items/{foreign}/gold", data={"csrf": csrf, "spam": "spam"})
+    assert r.status_code == 404
+    assert http.get("/projects/other/doubt").status_code in (403, 404)
+    assert gold_svc.gold_answers(store, other) == {}
+
+
+# ---- the demo ----------------------------------------------------------------------------------------------
+
+
+def test_demo_switches_on_the_whole_workflow(store, settings):
+    from labelwright.demo import build_demo
+    from labelwright.services import queue as queue_svc
+    from labelwright.services.access import set_member
+
+    first = build_demo(store, settings)
+    again = build_demo(store, settings)  # a second run adds nothing
+    assert first["projects"] == again["projects"]
+    by_slug = {p["slug"]: p for p in again["projects"]}
+    assert by_slug["youtube-spam"]["items"] == 300 and by_slug["youtube-spam"]["gold"] == 25
+    assert by_slug["llm-preference"]["items"] == 200 and by_slug["llm-preference"]["gold"] == 20
+    spam, pref = get_project(store, "youtube-spam"), get_project(store, "llm-preference")
+    assert spam.schema.qualification is not None and spam.schema.qualification.size == 5
+    for p in (spam, pref):
+        assert p.schema.review is not None and p.schema.pay is not None
+        assert float(p.schema.pay.reward_per_item) > 0 and float(p.schema.pay.min_fair_hourly) > 0
+    gold = gold_svc.gold_answers(store, spam)
+    assert {g["spam"] for g in gold.values()} == {"spam", "ham"}
+    assert all(g["preference"]["choice"] in ("A", "B", "tie") for g in gold_svc.gold_answers(store, pref).values())
+    # a newcomer's first item in the spam project is the qualification test, which shows no gold
+    newcomer = users_svc.create_user(store, "nia", "annotator")
+    set_member(store, spam, "nia", "annotator")
+    item = queue_svc.claim_next(store, spam, newcomer)
+    assert item["stage"] == "qualification" and "gold" not in item["data"]

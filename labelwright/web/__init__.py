@@ -298,6 +298,8 @@ def build_router(settings) -> APIRouter:
     annotator.add_routes(r)
     pages.add_routes(r)
     owner.add_routes(r)
+    from labelwright.web import doubt  # items in doubt, more answers
+    doubt.add_routes(r)
     work.add_routes(r)
     webhooks.add_routes(r)
     assist.add_routes(r)

@@ -21,7 +21,8 @@ if (form) {
       return;
     }
     sending = true;
-    for (const b of form.querySelectorAll("button[type=submit]")) b.disabled = true;
+    // after the form's data is read: a disabled submitter would leave its name and value (the decision) out
+    setTimeout(() => { for (const b of form.querySelectorAll("button[type=submit]")) b.disabled = true; }, 0);
   });
   const touch = window.matchMedia("(pointer: coarse)").matches;
   if (questions.questions.length) questions.activate(questions.firstError(), { focusText: false, scroll: false });

@@ -66,7 +66,8 @@ if (form) {
       return;
     }
     sending = true;
-    for (const b of form.querySelectorAll("button[type=submit]")) b.disabled = true;
+    // after the form's data is read: a disabled submitter would leave its name and value (the decision) out
+    setTimeout(() => { for (const b of form.querySelectorAll("button[type=submit]")) b.disabled = true; }, 0);
   });
   window.addEventListener("pageshow", (event) => {
     if (!event.persisted) return; // back from the cache: usable again
