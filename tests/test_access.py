@@ -123,6 +123,11 @@ EXPECTED = {
     ("GET", "/projects/{slug}/review"): "reviewer",
     ("POST", "/projects/{slug}/review/{annotation_id}"): "reviewer",
     ("GET", "/projects/{slug}/pay"): "manager",
+    # the annotator's own pages (web/annotator.py)
+    ("GET", "/projects/{slug}/start"): "member",
+    ("GET", "/projects/{slug}/history"): "member",
+    ("POST", "/me/questions/{annotation_id}"): "author",
+    ("POST", "/projects/{slug}/questions/{question_id}"): "reviewer",
     ("GET", "/projects/{slug}/assist"): "manager",
     ("POST", "/projects/{slug}/assist/run"): "manager",
     ("POST", "/projects/{slug}/assist/resume"): "manager",
@@ -146,7 +151,7 @@ CALLERS = [
 # Routes reached by a thing's own id alone (no project in the path): a caller who may not use them learns
 # nothing of the thing, so the refusal is 404, as for a thing that does not exist.
 BY_ID = {("POST", "/api/v1/items/{item_id}/annotations"), ("POST", "/api/v1/items/{item_id}/skip"),
-         ("POST", "/api/v1/checks/{check_id}")}
+         ("POST", "/api/v1/checks/{check_id}"), ("POST", "/me/questions/{annotation_id}")}
 
 RANK = {"public": 0, "anyone": 1, "member": 2, "reviewer": 3, "manager": 4, "org-manager": 4, "owner": 5}
 
@@ -228,7 +233,7 @@ def _request(http, method: str, path: str, w: dict, caller: str, n: int):
            .replace("{token_id}", str(w["spare_ids"].get(caller, 999999)))
            .replace("{invite_id}", str(w["invite"])).replace("{token}", "not-a-real-token")
            .replace("{path:path}", "x.png").replace("{delivery_id}", str(w["delivery"]))
-           .replace("{check_id}", str(w["check"]))
+           .replace("{check_id}", str(w["check"])).replace("{question_id}", "1")
            .replace("{webhook_id}", str(w["spare_webhook" if method == "DELETE" else "webhook"])))
     bodies = {
         "/api/v1/users": {"name": f"new{n}", "role": "annotator"},

@@ -43,7 +43,6 @@ def _body(body: str | None, what: str) -> str:
 
 def ask(store, user, annotation_id: int, body: str | None, now: float | None = None) -> dict:
     """Question the latest decision on the user's own submission ``annotation_id``; returns the question."""
-    body = _body(body, "a question")
     now = now or time.time()
     missing = f"no submission {annotation_id} of yours"
     with store.write() as conn:
@@ -58,6 +57,7 @@ def ask(store, user, annotation_id: int, body: str | None, now: float | None = N
             {"a": annotation_id}).first()
         if review is None or review[1] not in QUESTIONABLE:
             raise Conflict("only a rejected or fixed submission can be questioned")
+        body = _body(body, "a question")  # after the checks above: nobody learns of others' submissions
         if conn.execute(text("SELECT 1 FROM review_questions WHERE review_id = :r"), {"r": review[0]}).first():
             raise Conflict("you have already asked about this decision; the reviewers will answer there")
         recent = conn.execute(text(
@@ -95,7 +95,6 @@ def open_for_review(store, project: Project, reviewer, limit: int = 50) -> list[
 
 def reply(store, project: Project, reviewer, question_id: int, body: str | None, now: float | None = None) -> dict:
     """Answer one open question of ``project`` (the caller is at least a reviewer there)."""
-    body = _body(body, "an answer")
     now = now or time.time()
     with store.write() as conn:
         row = conn.execute(text(
@@ -105,6 +104,7 @@ def reply(store, project: Project, reviewer, question_id: int, body: str | None,
             raise NotFound(f"no question {question_id} in project {project.slug!r}")
         if row[0] == reviewer.id:
             raise Conflict("you cannot answer a question about your own submission")
+        body = _body(body, "an answer")
         changed = conn.execute(text(
             "UPDATE review_questions SET reply = :b, replied_by = :r, replied_at = :now "
             "WHERE id = :q AND replied_at IS NULL"),
