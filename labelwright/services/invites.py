@@ -65,20 +65,30 @@ def _one(store, invite_id: int) -> dict:
         return _dict(conn.execute(text(_COLUMNS + " WHERE i.id = :i"), {"i": invite_id}).one())
 
 
-def list_invites(store, by=None) -> list[dict]:
-    """Every invite (``by`` None), or those ``by`` created."""
+def list_invites(store, by=None, project=None) -> list[dict]:
+    """Every invite (``by`` None), or those ``by`` created; with ``project``, only the invites to it."""
+    where, params = [], {}
+    if by is not None:
+        where.append("i.created_by = :b")
+        params["b"] = by.id
+    if project is not None:
+        where.append("i.project_id = :p")
+        params["p"] = project.id
+    sql = _COLUMNS + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY i.id"
     with store.read() as conn:
-        if by is None:
-            rows = conn.execute(text(_COLUMNS + " ORDER BY i.id")).all()
-        else:
-            rows = conn.execute(text(_COLUMNS + " WHERE i.created_by = :b ORDER BY i.id"), {"b": by.id}).all()
+        rows = conn.execute(text(sql), params).all()
     return [_dict(r) for r in rows]
 
 
-def revoke_invite(store, invite_id: int, by) -> None:
+def revoke_invite(store, invite_id: int, by, project=None) -> None:
+    """Revoke an invite: its creator's or, for an owner, anyone's. With ``project`` (the caller is checked
+    to manage it), any invite to that project, and only those."""
     with store.write() as conn:
         row = conn.execute(text("SELECT created_by, project_id FROM invites WHERE id = :i"), {"i": invite_id}).first()
-        if row is None or (row[0] != by.id and not by.is_owner):
+        if project is not None:
+            if row is None or row[1] != project.id:
+                raise NotFound(f"no invite {invite_id} to project {project.slug!r}")
+        elif row is None or (row[0] != by.id and not by.is_owner):
             raise NotFound(f"no invite {invite_id} of yours")
         conn.execute(text("UPDATE invites SET revoked_at = :now WHERE id = :i AND revoked_at IS NULL"),
                      {"i": invite_id, "now": time.time()})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 from sqlalchemy import func, insert, select, text, update
 
@@ -32,7 +33,10 @@ class Project:
                 "schema": self.schema.model_dump(exclude_none=True, exclude=None if owner else {"gold"})}
 
 
-def create_project(store, schema: ProjectSchema | dict | str, created_by: int | None = None) -> Project:
+def create_project(store, schema: ProjectSchema | dict | str, created_by: int | None = None, by=None) -> Project:
+    """A new project from ``schema``; recorded in the audit log as ``by``'s (a user; None: the command line)."""
+    from labelwright.services import audit
+
     if not isinstance(schema, ProjectSchema):
         schema = parse_schema(schema)
     slug = schema.slugified()
@@ -45,6 +49,9 @@ def create_project(store, schema: ProjectSchema | dict | str, created_by: int | 
             slug=slug, name=schema.name, schema=schema.to_json(), overlap=schema.overlap,
             lease_seconds=schema.lease_seconds, created_by=created_by, created_at=now, updated_at=now,
         ).returning(t.projects.c.id)).scalar_one()
+        # the API passes only created_by: the entry names that user rather than "(command line)"
+        actor = by if by is not None or created_by is None else SimpleNamespace(id=created_by)
+        audit.record(conn, actor, "project.create", pid, slug, {"name": schema.name})
     return get_project(store, pid)
 
 
@@ -167,7 +174,7 @@ def progress(store, project: Project, now: float | None = None) -> dict:
 
 
 SETTABLE = ("instructions", "description", "gold", "qualification", "review", "pay", "expires_at", "lease_seconds",
-            "history_size")
+            "history_size", "overlap", "redundancy")
 
 
 def update_settings(store, project: Project, changes: dict, by=None) -> Project:
@@ -191,7 +198,10 @@ def update_settings(store, project: Project, changes: dict, by=None) -> Project:
     now = time.time()
     with store.write() as conn:
         conn.execute(update(t.projects).where(t.projects.c.id == project.id).values(
-            schema=schema.to_json(), lease_seconds=schema.lease_seconds, updated_at=now))
+            schema=schema.to_json(), lease_seconds=schema.lease_seconds, overlap=schema.overlap, updated_at=now))
+        if schema.overlap != project.overlap:  # items re-open or close to match, in the same transaction
+            conn.execute(text("UPDATE items SET is_open = " + open_flag() + " WHERE project_id = :p"),
+                         {"o": schema.overlap, "p": project.id})
         audit.record(conn, by, "project.settings", project.id, None,
                      {"before": before, "after": {k: schema.model_dump(exclude_none=True).get(k) for k in changes}})
     return get_project(store, project.id)

@@ -211,13 +211,18 @@ def loads_kinds(stored: str):
 
 _WEBHOOK = ("SELECT w.id, w.project_id, p.slug, w.url, w.kinds, w.active, u.name, w.created_at, "
             "(SELECT count(*) FROM deliveries d WHERE d.webhook_id = w.id AND d.status = 'pending'), "
-            "(SELECT count(*) FROM deliveries d WHERE d.webhook_id = w.id AND d.status = 'failed') "
+            "(SELECT count(*) FROM deliveries d WHERE d.webhook_id = w.id AND d.status = 'failed'), "
+            # failures in a row: deliveries newer than the last one delivered whose latest attempt failed
+            "(SELECT count(*) FROM deliveries d WHERE d.webhook_id = w.id AND d.status <> 'delivered' "
+            "AND d.last_error IS NOT NULL AND d.id > COALESCE((SELECT max(d2.id) FROM deliveries d2 "
+            "WHERE d2.webhook_id = w.id AND d2.status = 'delivered'), 0)) "
             "FROM webhooks w LEFT JOIN projects p ON p.id = w.project_id LEFT JOIN users u ON u.id = w.created_by")
 
 
 def _webhook(r) -> dict:
     return {"id": r[0], "project_id": r[1], "project": r[2], "url": r[3], "kinds": loads_kinds(r[4]),
-            "active": bool(r[5]), "created_by": r[6], "created_at": r[7], "pending": r[8], "failed": r[9]}
+            "active": bool(r[5]), "created_by": r[6], "created_at": r[7], "pending": r[8], "failed": r[9],
+            "failures_in_a_row": r[10], "failing": r[10] > 0}
 
 
 def get_webhook(store, webhook_id: int) -> dict:
@@ -273,6 +278,35 @@ def delete_webhook(store, webhook_id: int, by=None) -> bool:
             audit.record(conn, by, "webhook.delete", row[0], str(webhook_id), {"url": row[1]})
     events.forget(store)
     return row is not None
+
+
+TEST_KIND = "webhook.test"  # the kind of a test delivery (never emitted by the services)
+
+
+def send_test(store, webhook_id: int, by=None, project=None, now: float | None = None) -> dict:
+    """Queue one test delivery to the webhook (sent by the worker like any other, signed, retried on
+    failure), of an event of kind :data:`TEST_KIND`; returns the delivery. The event belongs to the
+    webhook's project, or to ``project`` (where the test was asked from) for a webhook of every project."""
+    now = time.time() if now is None else now
+    with store.write() as conn:
+        hook = conn.execute(text("SELECT active, project_id FROM webhooks WHERE id = :w"), {"w": webhook_id}).first()
+        if hook is None:
+            raise NotFound(f"no webhook {webhook_id}")
+        if not hook[0]:
+            raise Conflict(f"webhook {webhook_id} is deactivated: activate it first")
+        project_id = hook[1] if hook[1] is not None else getattr(project, "id", None)
+        slug = conn.execute(text("SELECT slug FROM projects WHERE id = :p"), {"p": project_id}).scalar()
+        payload = {"kind": TEST_KIND, "project": slug, "webhook_id": webhook_id,
+                   "sent_by": getattr(by, "name", None), "message": "a test delivery from labelwright"}
+        event_id = conn.execute(text(
+            "INSERT INTO events (at, kind, project_id, payload) VALUES (:at, :k, :p, :d) RETURNING id"),
+            {"at": now, "k": TEST_KIND, "p": project_id, "d": dumps(payload)}).scalar_one()
+        delivery_id = conn.execute(text(
+            "INSERT INTO deliveries (webhook_id, event_id, status, attempts, next_attempt_at, created_at) "
+            "VALUES (:w, :e, 'pending', 0, :now, :now) RETURNING id"),
+            {"w": webhook_id, "e": event_id, "now": now}).scalar_one()
+        audit.record(conn, by, "webhook.test", hook[1], str(webhook_id), {"delivery": delivery_id})
+    return delivery_log(store, delivery_id=delivery_id)[0]
 
 
 # ---- the delivery log -----------------------------------------------------------------------------
