@@ -134,7 +134,7 @@ def _safe_next(target: str | None) -> str:
 
 
 def build_router(settings) -> APIRouter:
-    from labelwright.web import annotator, assist, owner, pages, webhooks, work
+    from labelwright.web import annotator, assist, manage, owner, pages, webhooks, work
 
     r = APIRouter(include_in_schema=False)
 
@@ -295,6 +295,7 @@ def build_router(settings) -> APIRouter:
                       work_by={w["project"]: w for w in mine["projects"]} if mine else {},
                       pct=lambda v: "–" if v is None else f"{v:.0%}", when=pages._when)
 
+    manage.add_routes(r)  # before pages: /projects/new is not a project
     annotator.add_routes(r)
     pages.add_routes(r)
     owner.add_routes(r)
