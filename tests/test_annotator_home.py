@@ -74,7 +74,7 @@ def test_pairwise_answers_that_overlap_do_not_break_the_home_page(http, store, o
 
 
 def test_pay_page_items_column(http, store, paid, owner):
-    p, ann, bob, rex = paid
+    p, ann, _bob, _rex = paid
     for _ in range(3):
         _answer(store, p, ann[0])
     _sign_in(http, "olive", "owner-password")
@@ -90,7 +90,7 @@ def test_pay_page_items_column(http, store, paid, owner):
 
 
 def test_earnings_split_pending_dates_and_the_fair_rate_only_after_the_window(store, paid):
-    p, ann, bob, rex = paid
+    p, ann, _bob, rex = paid
     # a careful annotator: 3 minutes an item, 0.10 + 12.00/h x 180 s = 0.70 an item, 14.00 an hour (< 15.00)
     subs = [_answer(store, p, ann[0], active_ms=180_000, now=T0 + k) for k in range(4)]
     before = home.my_work(store, ann[0], now=T0 + 3600)["projects"][0]["pay"]
@@ -138,7 +138,7 @@ def test_a_fast_clicker_is_not_paid_more_per_hour_for_pending_work(store, paid):
 
 
 def test_me_work_shows_only_ones_own_pay_and_no_gold(http, store, paid):
-    p, ann, bob, rex = paid
+    p, ann, bob, _rex = paid
     _answer(store, p, ann[0])
     _answer(store, p, bob[0], active_ms=30_000)
     work = http.get("/api/v1/me/work", headers=bearer(ann[1])).json()
@@ -178,7 +178,7 @@ def test_history_page_lists_own_answers_with_amend_links_for_amendable_ones(http
 
 
 def test_briefing_lists_every_term_and_estimates_from_three_others(http, store, paid, make_annotator):
-    p, ann, bob, rex = paid
+    p, ann, bob, _rex = paid
     _sign_in(http, "ann", "ann-password-1")
     page = http.get("/projects/spam/start")
     assert page.status_code == 200

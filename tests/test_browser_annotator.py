@@ -70,8 +70,8 @@ def server(tmp_path_factory):
         yield proc
 
 
-def _context(browser, size, js=True):
-    context = browser.new_context(viewport={"width": size[0], "height": size[1]}, java_script_enabled=js)
+def _context(chromium, size, js=True):
+    context = chromium.new_context(viewport={"width": size[0], "height": size[1]}, java_script_enabled=js)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))

@@ -20,15 +20,21 @@ from starlette.concurrency import run_in_threadpool
 
 from labelwright.api import AnnotationId
 from labelwright.services import appeals, home
-from labelwright.web import charts, check_csrf, current_session, project_for_page, render
+from labelwright.web import (
+    charts,
+    check_csrf,
+    current_session,
+    project_for_page,
+    render,
+)
 from labelwright.web.pages import _text, _when
 
 WEEKS_SHOWN = 12
 
 
-def hours_minutes(ms: float | int | None) -> str:
+def hours_minutes(ms: float | None) -> str:
     """Active time as hours and minutes: ``0 h 00 min``, ``3 h 07 min`` (from milliseconds)."""
-    minutes = int(round((ms or 0) / 60_000))
+    minutes = round((ms or 0) / 60_000)
     return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
