@@ -319,3 +319,21 @@ def test_everything_works_without_javascript(server, browser, viewport):  # noqa
     finally:
         context.close()
     assert not any(seen), f"the pages logged errors: {seen}"
+
+
+def test_the_new_pages_pass_the_accessibility_check(server, page):
+    """The checks of tests/test_a11y.py (focus visible at 3:1, scrolling regions reachable and named) on the
+    items-in-doubt page, an item page with its doubt links and more-answers form, and the review page."""
+    from tests.test_a11y import _check_page
+
+    seed = server.seed
+    p = _doubtful(seed, "a11y")
+    r = seed.project("a11yr", {}, ["follow me"])
+    seed.answer(seed.item_ids(r)[0], "ana", {"spam": "ham"})
+    sign_in(page, server, "max", f"/projects/{p.slug}/doubt")
+    problems = _check_page(page, "doubt")
+    page.goto(server.url + f"/projects/{p.slug}/items/{seed.item_ids(p)[1]}?doubt=0")
+    problems += _check_page(page, "item")
+    page.goto(server.url + f"/projects/{r.slug}/review")
+    problems += _check_page(page, "review")
+    assert not problems, "\n".join(problems)
