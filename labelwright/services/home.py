@@ -20,15 +20,7 @@ from sqlalchemy import text
 
 from labelwright.consensus import majority
 from labelwright.schema import FreeText, MultipleChoice, answer_label
-from labelwright.services import (
-    access,
-    appeals,
-    messages,
-    pay,
-    qualification,
-    queue,
-    review,
-)
+from labelwright.services import access, appeals, messages, pay, qualification, queue, review
 from labelwright.services.gold import FIRST_ANSWERS, score
 from labelwright.services.projects import list_projects
 from labelwright.store import loads

@@ -20,13 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from labelwright.api import AnnotationId
 from labelwright.services import appeals, home
-from labelwright.web import (
-    charts,
-    check_csrf,
-    current_session,
-    project_for_page,
-    render,
-)
+from labelwright.web import charts, check_csrf, current_session, project_for_page, render
 from labelwright.web.pages import _text, _when
 
 WEEKS_SHOWN = 12
