@@ -296,3 +296,29 @@ def test_questions_are_limited_per_day_and_only_for_members(store, paid):
     access.remove_member(store, p, "ann")
     with pytest.raises(NotFound):
         appeals.ask(store, ann[0], subs[2]["id"], "still mine?", now=T0 + 90_004)
+
+
+# ---- time and the weekly chart ----------------------------------------------------------------------------
+
+
+def test_hours_and_minutes():
+    from labelwright.web.annotator import hours_minutes
+
+    assert [hours_minutes(ms) for ms in (None, 0, 29_999, 30_000, 187 * 60_000, 25 * 3_600_000 + 60_000)] == [
+        "0 h 00 min", "0 h 00 min", "0 h 00 min", "0 h 01 min", "3 h 07 min", "25 h 01 min"]
+
+
+def test_weekly_earnings_chart_fills_empty_weeks_and_stops_at_twelve():
+    from datetime import date
+    from xml.etree import ElementTree
+
+    from labelwright.web.annotator import earnings_chart
+
+    assert earnings_chart([], "USD") is None
+    svg = str(earnings_chart([{"period": "2026-W40", "amount": "3.50"}, {"period": "2026-W42", "amount": "1.25"}],
+                             "USD", today=date(2026, 10, 28)))
+    ElementTree.fromstring(svg)  # well-formed
+    assert svg.count('class="bar"') == 5  # W40 to W44, the empty weeks as zero
+    assert "2026-W41: 0.00 USD" in svg and "2026-W42: 1.25 USD" in svg
+    many = [{"period": f"2026-W{w:02d}", "amount": "1.00"} for w in range(1, 45)]
+    assert str(earnings_chart(many, "USD", today=date(2026, 10, 28))).count('class="bar"') == 12

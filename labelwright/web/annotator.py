@@ -28,7 +28,7 @@ WEEKS_SHOWN = 12
 
 def hours_minutes(ms: float | None) -> str:
     """Active time as hours and minutes: ``0 h 00 min``, ``3 h 07 min`` (from milliseconds)."""
-    minutes = round((ms or 0) / 60_000)
+    minutes = int(((ms or 0) + 30_000) // 60_000)  # to the nearest minute, half up
     return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
