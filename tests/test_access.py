@@ -149,6 +149,9 @@ EXPECTED = {
     ("GET", "/projects/{slug}/start"): "member",
     ("GET", "/projects/{slug}/history"): "member",
     ("POST", "/me/questions/{annotation_id}"): "author",
+    ("POST", "/api/v1/me/questions/{annotation_id}"): "author",
+    ("GET", "/api/v1/projects/{project}/questions"): "reviewer",
+    ("POST", "/api/v1/projects/{project}/questions/{question_id}"): "reviewer",
     ("POST", "/projects/{slug}/questions/{question_id}"): "reviewer",
     ("GET", "/projects/{slug}/assist"): "manager",
     ("POST", "/projects/{slug}/assist/run"): "manager",
@@ -173,7 +176,8 @@ CALLERS = [
 # Routes reached by a thing's own id alone (no project in the path): a caller who may not use them learns
 # nothing of the thing, so the refusal is 404, as for a thing that does not exist.
 BY_ID = {("POST", "/api/v1/items/{item_id}/annotations"), ("POST", "/api/v1/items/{item_id}/skip"),
-         ("POST", "/api/v1/checks/{check_id}"), ("POST", "/me/questions/{annotation_id}")}
+         ("POST", "/api/v1/checks/{check_id}"), ("POST", "/me/questions/{annotation_id}"),
+         ("POST", "/api/v1/me/questions/{annotation_id}")}
 
 RANK = {"public": 0, "anyone": 1, "member": 2, "reviewer": 3, "manager": 4, "org-manager": 4, "owner": 5}
 
@@ -279,6 +283,8 @@ def _request(http, method: str, path: str, w: dict, caller: str, n: int):
                                                           "model": "fake"},
         "/api/v1/projects/{project}/machine-annotators/{name}/enabled": {"enabled": True},
         "/api/v1/checks/{check_id}": {"label": "spam"},
+        "/api/v1/me/questions/{annotation_id}": {"body": "why?"},
+        "/api/v1/projects/{project}/questions/{question_id}": {"body": "because"},
     }
     kwargs = {}
     if path.startswith("/api/"):

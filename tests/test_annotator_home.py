@@ -322,3 +322,29 @@ def test_weekly_earnings_chart_fills_empty_weeks_and_stops_at_twelve():
     assert "2026-W41: 0.00 USD" in svg and "2026-W42: 1.25 USD" in svg
     many = [{"period": f"2026-W{w:02d}", "amount": "1.00"} for w in range(1, 45)]
     assert str(earnings_chart(many, "USD", today=date(2026, 10, 28))).count('class="bar"') == 12
+
+
+def test_questions_through_the_api(http, store, paid):
+    p, ann, bob, rex = paid
+    rejected = _answer(store, p, ann[0], now=T0)
+    bobs = _answer(store, p, bob[0], now=T0)
+    for a in (rejected, bobs):
+        review.decide(store, p, rex[0], a["id"], "rejected", feedback="no", now=T0 + 5)
+    ask = f"/api/v1/me/questions/{rejected['id']}"
+    assert http.post(f"/api/v1/me/questions/{bobs['id']}", json={"body": "why?"},
+                     headers=bearer(ann[1])).status_code == 404
+    assert http.post(ask, json={"body": " "}, headers=bearer(ann[1])).status_code == 422
+    r = http.post(ask, json={"body": "Why is it not ham?"}, headers=bearer(ann[1]))
+    assert r.status_code == 201 and r.json()["body"] == "Why is it not ham?"
+    assert http.post(ask, json={"body": "again"}, headers=bearer(ann[1])).status_code == 409
+    assert http.get("/api/v1/projects/spam/questions", headers=bearer(ann[1])).status_code == 403
+    (q,) = http.get("/api/v1/projects/spam/questions", headers=bearer(rex[1])).json()
+    assert q["annotator"] == "ann" and q["answers"] == {"spam": "spam"} and q["feedback"] == "no"
+    assert http.post(f"/api/v1/projects/spam/questions/{q['id']}", json={"body": "x"},
+                     headers=bearer(bob[1])).status_code == 403
+    r = http.post(f"/api/v1/projects/spam/questions/{q['id']}", json={"body": "Links out."}, headers=bearer(rex[1]))
+    assert r.status_code == 200 and r.json()["replied_by"] == "rex"
+    assert http.get("/api/v1/projects/spam/questions", headers=bearer(rex[1])).json() == []
+    (mine,) = [f for f in http.get("/api/v1/me/work", headers=bearer(ann[1])).json()["feedback"]
+               if f["annotation_id"] == rejected["id"]]
+    assert mine["question"]["reply"] == "Links out." and mine["can_question"] is False

@@ -33,6 +33,10 @@ class MessageIn(BaseModel):
     to: str | None = Field(default=None, description="one member's name; default: every member")
 
 
+class QuestionIn(BaseModel):
+    body: str = Field(description="the question, or the answer to it (at most 2,000 characters)")
+
+
 class MoreAnswersIn(BaseModel):
     items: list[str] = Field(description="external ids of the items")
     answers: int = Field(default=1, description="how many more answers each item needs")
@@ -62,6 +66,13 @@ def build_router() -> APIRouter:
     @r.get("/me/messages", summary="Messages to the caller from their projects' managers")
     def my_messages(request: Request, user: User = Depends(current_user)):
         return messages.for_user(request.app.state.store, user)
+
+    @r.post("/me/questions/{annotation_id}", status_code=201,
+            summary="Question the latest decision (rejected or fixed) on one of the caller's submissions")
+    def ask_question(annotation_id: AnnotationId, body: QuestionIn, request: Request, user: User = Depends(current_user)):
+        from labelwright.services import appeals
+
+        return appeals.ask(request.app.state.store, user, annotation_id, body.body)
 
     # ---- qualification ---------------------------------------------------------------------------
 
@@ -93,6 +104,21 @@ def build_router() -> APIRouter:
         store, p = _managed(request, project, user, "reviewer")
         return review.decide(store, p, user, annotation_id, body.decision, fixed_answers=body.answers,
                              feedback=body.feedback, revision=body.revision)
+
+    @r.get("/projects/{project}/questions", summary="Open questions about review decisions (reviewer)")
+    def open_questions(project: str, request: Request, user: User = Depends(current_user)):
+        from labelwright.services import appeals
+
+        store, p = _managed(request, project, user, "reviewer")
+        return appeals.open_for_review(store, p, user)
+
+    @r.post("/projects/{project}/questions/{question_id}", summary="Answer a question about a decision (reviewer)")
+    def answer_question(project: str, question_id: AnnotationId, body: QuestionIn, request: Request,
+                        user: User = Depends(current_user)):
+        from labelwright.services import appeals
+
+        store, p = _managed(request, project, user, "reviewer")
+        return appeals.reply(store, p, user, question_id, body.body)
 
     @r.get("/projects/{project}/review", summary="Submissions by review status (reviewer)")
     def review_counts(project: str, request: Request, user: User = Depends(current_user)):
