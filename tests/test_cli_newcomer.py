@@ -545,3 +545,25 @@ def test_a_bad_setting_in_the_environment_is_one_line(tmp_path):
     assert lw("--db", str(db), "init").returncode == 0
     line = one_error_line(lw("--db", str(db), "users", "list", env={"LABELWRIGHT_PORT": "eighty"}))
     assert "LABELWRIGHT_PORT: port must be a whole number, not 'eighty'" in line
+
+
+def test_serve_never_prints_the_database_password():
+    """`serve` names its database on start: without the password (PostgreSQL here trusts any password)."""
+    require_pg()
+    from tests.conftest import PgSchema
+
+    schema = PgSchema()
+    try:
+        url = schema.url.replace("postgres@", "postgres:hunter2-secret@", 1)
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LABELWRIGHT_")}
+        proc = subprocess.Popen([sys.executable, "-m", "labelwright", "--db", url, "serve", "--port", str(port)],
+                                cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            _wait_for(f"http://127.0.0.1:{port}", proc)
+        finally:
+            proc.terminate()
+            _, err = proc.communicate(timeout=20)
+        assert "serving on" in err and "postgresql://postgres@" in err and "hunter2" not in err
+    finally:
+        schema.drop()
