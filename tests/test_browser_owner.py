@@ -15,6 +15,7 @@ import pytest
 from labelwright.settings import normalise_db_url
 from labelwright.store import Store
 from tests.server import ServerProcess
+
 # browser: the same fixture as the other browser tests (it uses this module's server)
 from tests.test_browser import _require_chromium, browser  # noqa: F401
 

@@ -60,7 +60,7 @@ def sign_in(http, name: str) -> str:
 
 
 def errors(page: str) -> list[str]:
-    return [html.unescape(re.sub(r"<[^>]+>", "", e)) for e in re.findall(r'class="error"[^>]*>(.*?)</p>', page, re.S)]
+    return [html.unescape(re.sub(r"<[^>]+>", "", e)) for e in re.findall(r'class="error"[^>]*>(.*?)</p>', page, re.DOTALL)]
 
 
 def actions(store, project_id=None) -> list[str]:
@@ -272,7 +272,7 @@ def test_members_are_added_changed_blocked_and_removed(http, store, world):
     csrf = sign_in(http, "maya")
     page = http.get("/projects/spam/members").text
     assert "ana" in page and "rex" in page
-    post = lambda path, **data: http.post(f"/projects/spam{path}", data={"csrf": csrf, **data},  # noqa: E731
+    post = lambda path, **data: http.post(f"/projects/spam{path}", data={"csrf": csrf, **data},
                                           follow_redirects=False)
     assert post("/members", name="otto", role="annotator").status_code == 303
     assert access.role_in(store, users.get_user(store, "otto"), world["spam"]) == "annotator"
@@ -554,3 +554,13 @@ def test_the_forms_work_for_an_owner(http, store, world, targets):
         r = http.post(_url(path, targets), data={"csrf": csrf, **data}, follow_redirects=False)
         assert r.status_code in (201, 303), (path, r.status_code, errors(r.text))
     assert _state(store, world) != before
+
+
+def test_a_project_created_through_the_api_is_audited_as_its_creator(http, store, world):
+    from tests.conftest import bearer
+
+    token = users.create_api_token(store, users.get_user(store, "maya"))
+    r = http.post("/api/v1/projects", json={**SPAM_SCHEMA, "slug": "by-api"}, headers=bearer(token))
+    assert r.status_code == 201
+    (entry,) = [e for e in audit.entries(store) if e["action"] == "project.create" and e["target"] == "by-api"]
+    assert entry["actor"] == "maya"

@@ -34,8 +34,8 @@ FIELDS = {
             ("pay.bonus.gold_accuracy_above", "Weekly bonus: gold accuracy above", "number", "0 to 1; empty: no bonus"),
             ("pay.bonus.min_gold_answers", "Weekly bonus: gold answers needed", "number", ""),
             ("pay.bonus.amount", "Weekly bonus: amount", "text", "e.g. 5.00")],
-    "review": [("review.mode", "Which submissions", "select:all,sample,disagreement", "all, a random sample, or "
-                "those that disagree with the majority or gold"),
+    "review": [("review.mode", "Which submissions", "select:all,sample,disagreement",
+                "all, a random sample, or those that disagree with the majority or gold"),
                ("review.rate", "Sample share", "number", "0 to 1 (mode sample)"),
                ("review.lease_seconds", "Review lease (seconds)", "number", "")],
     "gold": [("gold.rate", "Share of gold items served", "number", "0 to 1, while an annotator has gold left"),
