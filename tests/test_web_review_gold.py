@@ -113,6 +113,22 @@ def test_the_count_is_what_waits_for_this_reviewer(http, store, owner, people):
     assert review_svc.counts(store, p)["pending"] == 12 - len(sampled)  # the others stay undecided
 
 
+def test_the_sample_in_sql_is_the_sample_in_python(store):
+    """The queue and the count choose the sample in SQL: the same choice as in_sample, on both databases,
+    for small ids and ids near the largest a database holds (no 64-bit overflow)."""
+    from sqlalchemy import text
+
+    from labelwright.services.review import _IN_SAMPLE_SQL
+
+    ids = list(range(1, 400)) + [2**31 - 1, 2**31, 2**32 - 1, 2**32, 2**32 + 1, 10**12 + 7, 2**62 + 3, 2**63 - 1]
+    expr = _IN_SAMPLE_SQL.replace("a.id", "CAST(:id AS BIGINT)")
+    with store.read() as conn:
+        for rate in (0.05, 0.3, 1.0):
+            got = [bool(conn.execute(text(f"SELECT CASE WHEN {expr} THEN 1 ELSE 0 END"),
+                                     {"id": i, "cut": rate * 10_000}).scalar_one()) for i in ids]
+            assert got == [in_sample(i, rate) for i in ids]
+
+
 def test_the_count_leaves_out_own_work_and_other_reviewers_leases(store, owner, people):
     p = make_project(store, owner, REVIEWED, n=4)
     members(store, p)  # max manages: he reviews, and answers too

@@ -41,15 +41,31 @@ def in_sample(annotation_id: int, rate: float) -> bool:
     return (annotation_id * 2654435761) % 4294967296 % _SAMPLE_MOD < rate * _SAMPLE_MOD
 
 
+# in_sample in SQL, for both databases: (id * 2654435761) mod 2**32 without a 64-bit overflow, by splitting
+# the multiplier into 40503 * 2**16 + 31153 (every product stays below 2**48)
+_IN_SAMPLE_SQL = ("((a.id % 4294967296) * 31153 + (((a.id % 4294967296) * 40503) % 65536) * 65536) "
+                  f"% 4294967296 % {_SAMPLE_MOD} < :cut")
+# the submissions that may wait for reviewer :r (pending, not theirs, not under another reviewer's lease)
+_OPEN_TO = ("a.project_id = :p AND a.review_status = 'pending' AND a.user_id <> :r "
+            "AND NOT EXISTS (SELECT 1 FROM review_leases rl WHERE rl.annotation_id = a.id "
+            "AND rl.reviewer_id <> :r AND rl.expires_at > :now)")
+
+
+def _mode_filter(project: Project) -> tuple[str, dict]:
+    """The review mode's choice where SQL can make it (``all``, ``sample``); ``disagreement`` is Python's."""
+    settings = project.schema.review
+    if settings.mode == "sample":
+        return " AND " + _IN_SAMPLE_SQL, {"cut": settings.rate * _SAMPLE_MOD}
+    return "", {}
+
+
 def _candidates(conn, project: Project, reviewer, now: float, after: int):
+    extra, params = _mode_filter(project)
     return conn.execute(text(
         "SELECT a.id, a.item_id, a.user_id, a.answers, a.active_ms, a.created_at, u.name, a.revision "
-        "FROM annotations a JOIN users u ON u.id = a.user_id "
-        "WHERE a.project_id = :p AND a.review_status = 'pending' AND a.user_id <> :r AND a.id > :after "
-        "AND NOT EXISTS (SELECT 1 FROM review_leases rl WHERE rl.annotation_id = a.id "
-        "AND rl.reviewer_id <> :r AND rl.expires_at > :now) "
+        f"FROM annotations a JOIN users u ON u.id = a.user_id WHERE {_OPEN_TO} AND a.id > :after{extra} "
         "ORDER BY a.id LIMIT :n"),
-        {"p": project.id, "r": reviewer.id, "now": now, "after": after, "n": _BATCH}).all()
+        {"p": project.id, "r": reviewer.id, "now": now, "after": after, "n": _BATCH, **params}).all()
 
 
 def _disagrees(conn, project: Project, rows) -> set[int]:
@@ -88,15 +104,14 @@ def _disagrees(conn, project: Project, rows) -> set[int]:
 def _waiting_batches(conn, project: Project, reviewer, now: float, after: int = 0):
     """The submissions waiting for ``reviewer``, in id order and in batches: pending, not their own, not
     under another reviewer's lease, and chosen by the project's review mode. One definition for the
-    queue (:func:`next_for_review`) and the count (:func:`waiting`), so the two never disagree."""
+    queue (:func:`next_for_review`) and the count (:func:`waiting`, which counts the same in one statement
+    where SQL can choose: ``_OPEN_TO`` and ``_mode_filter``), so the two never disagree."""
     settings = project.schema.review
     while True:
         rows = _candidates(conn, project, reviewer, now, after)
         if not rows:
             return
-        if settings.mode == "sample":
-            chosen = [r for r in rows if in_sample(r[0], settings.rate)]
-        elif settings.mode == "disagreement":
+        if settings.mode == "disagreement":
             flagged = _disagrees(conn, project, rows)
             chosen = [r for r in rows if r[0] in flagged]
         else:
@@ -113,7 +128,11 @@ def waiting(store, project: Project, reviewer, now: float | None = None) -> int:
         return 0
     now = now or time.time()
     with store.read() as conn:
-        return sum(len(rows) for rows in _waiting_batches(conn, project, reviewer, now))
+        if project.schema.review.mode == "disagreement":
+            return sum(len(rows) for rows in _waiting_batches(conn, project, reviewer, now))
+        extra, params = _mode_filter(project)
+        return int(conn.execute(text(f"SELECT count(*) FROM annotations a WHERE {_OPEN_TO}{extra}"),
+                                {"p": project.id, "r": reviewer.id, "now": now, **params}).scalar_one())
 
 
 def next_for_review(store, project: Project, reviewer, now: float | None = None,
