@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from labelwright.cli_db import Ctx, explain
+from labelwright.cli_db import Ctx, accept_global_options_anywhere, explain
 from labelwright.errors import LabelwrightError
 from labelwright.settings import DEFAULT_DB, Settings
 
@@ -785,43 +785,6 @@ def _when(ts) -> str:
     from datetime import datetime, timezone
 
     return "" if ts is None else datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-# ---- --db and --base-url after the command too ------------------------------------------------
-
-LINK_COMMANDS = {"serve", "demo", "users create", "users link", "users reset-link"}  # they print links
-
-
-def _late_option(name: str):
-    def callback(ctx, param, value):
-        if value is not None:
-            obj = ctx.find_object(Ctx)
-            setattr(obj, name, value)
-            if name == "db":
-                obj.db_given = True
-    return callback
-
-
-def accept_global_options_anywhere(group: click.Group, prefix: str = "") -> None:
-    """Give every command of ``group`` (and of its subgroups) a ``--db`` option, and the commands that print
-    links a ``--base-url``, so that ``labelwright import --db x.db ...`` means what
-    ``labelwright --db x.db import ...`` does. A command's own option of that name (``llm add --base-url``,
-    the LLM's address) is left alone."""
-    for name, cmd in group.commands.items():
-        path = f"{prefix}{name}"
-        if isinstance(cmd, click.Group):
-            accept_global_options_anywhere(cmd, path + " ")
-            continue
-        taken = {opt for param in cmd.params for opt in getattr(param, "opts", ())}
-        if "--db" not in taken:
-            cmd.params.append(click.Option(
-                ["--db"], default=None, expose_value=False, callback=_late_option("db"), metavar="PATH_OR_URL",
-                help="The database, as for `labelwright --db` (SQLite file or postgresql:// URL; env LABELWRIGHT_DB)."))
-        if path in LINK_COMMANDS and "--base-url" not in taken:
-            cmd.params.append(click.Option(
-                ["--base-url"], default=None, expose_value=False, callback=_late_option("base_url"), metavar="URL",
-                help="The server's public address for printed links, as for `labelwright --base-url` "
-                     "(env LABELWRIGHT_BASE_URL)."))
 
 
 accept_global_options_anywhere(main)

@@ -9,12 +9,16 @@ the database (without any password) and what to check.
 
 :class:`Ctx` is the object every command gets (``@click.pass_obj``): the ``--db`` and ``--base-url`` the
 user gave, the settings built from them and the environment, and the store, opened on first use.
+:func:`accept_global_options_anywhere` lets ``--db`` (and, on the commands that print links,
+``--base-url``) follow the command as well as precede it.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+
+import click
 
 from labelwright.errors import LabelwrightError
 from labelwright.settings import Settings
@@ -164,3 +168,40 @@ class Ctx:
 
                 console.print(f"created a new database at {path}", highlight=False)
         return self._store
+
+
+# ---- --db and --base-url after the command too ------------------------------------------------
+
+LINK_COMMANDS = {"serve", "demo", "users create", "users link", "users reset-link"}  # they print links
+
+
+def _late_option(name: str):
+    def callback(ctx, param, value):
+        if value is not None:
+            obj = ctx.find_object(Ctx)
+            setattr(obj, name, value)
+            if name == "db":
+                obj.db_given = True
+    return callback
+
+
+def accept_global_options_anywhere(group: click.Group, prefix: str = "") -> None:
+    """Give every command of ``group`` (and of its subgroups) a ``--db`` option, and the commands that print
+    links a ``--base-url``, so that ``labelwright import --db x.db ...`` means what
+    ``labelwright --db x.db import ...`` does. A command's own option of that name (``llm add --base-url``,
+    the LLM's address) is left alone."""
+    for name, cmd in group.commands.items():
+        path = f"{prefix}{name}"
+        if isinstance(cmd, click.Group):
+            accept_global_options_anywhere(cmd, path + " ")
+            continue
+        taken = {opt for param in cmd.params for opt in getattr(param, "opts", ())}
+        if "--db" not in taken:
+            cmd.params.append(click.Option(
+                ["--db"], default=None, expose_value=False, callback=_late_option("db"), metavar="PATH_OR_URL",
+                help="The database, as for `labelwright --db` (SQLite file or postgresql:// URL; env LABELWRIGHT_DB)."))
+        if path in LINK_COMMANDS and "--base-url" not in taken:
+            cmd.params.append(click.Option(
+                ["--base-url"], default=None, expose_value=False, callback=_late_option("base_url"), metavar="URL",
+                help="The server's public address for printed links, as for `labelwright --base-url` "
+                     "(env LABELWRIGHT_BASE_URL)."))
