@@ -73,6 +73,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.include_router(webhooks_router())
     app.add_middleware(HotRoutes, store=store)
     app.include_router(web_router(settings))
+    from labelwright.web import assets  # /static/<version>/...: cached as immutable (before /static)
+    app.mount(f"/static/{assets.version()}", assets.ImmutableStaticFiles(directory=STATIC_DIR), name="static-v")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.exception_handler(LabelwrightError)

@@ -73,9 +73,10 @@ _LIVE_LEASE = "SELECT 1 FROM leases WHERE user_id = :u AND project_id = :p AND e
 
 # PostgreSQL: the claim's statements go out in one round trip (see _claim_pg), so the pick must not
 # run when the caller already holds a live lease (that item is renewed and handed back instead).
-def _take_pg(pick: str, wait: str) -> str:
+def _take_pg(pick: str, wait: str, unless_held: bool = True) -> str:
     head, _, tail = pick.rpartition("ORDER BY")
-    return ("WITH pick AS (" + head + "AND NOT EXISTS (" + _LIVE_LEASE + ")\nORDER BY" + tail
+    guard = "AND NOT EXISTS (" + _LIVE_LEASE + ")\n" if unless_held else ""
+    return ("WITH pick AS (" + head + guard + "ORDER BY" + tail
             + f" FOR UPDATE OF i {wait}), "
             "took AS (UPDATE items SET n_assigned = items.n_assigned + 1, "
             "is_open = " + open_flag("items.n_assigned + 1", "items.target") + " "
@@ -91,6 +92,9 @@ def _take_pg(pick: str, wait: str) -> str:
 # look again waiting for them: ``next`` says "nothing left" only when nothing is.
 _TAKE_PG = {(gold, wait): _take_pg(_PICK_GOLD if gold else _PICK, "" if wait else "SKIP LOCKED")
             for gold in (False, True) for wait in (False, True)}
+# A prefetch (see prefetch) takes a second item while the caller holds one, skipping rows others hold.
+_PREFETCH_PG = {gold: _take_pg(_PICK_GOLD if gold else _PICK, "SKIP LOCKED", unless_held=False)
+                for gold in (False, True)}
 _PAUSED = "SELECT 1 FROM paused_annotators WHERE project_id = :p AND user_id = :u"
 _PAUSED_MESSAGE = "the project owner has paused your work on this project"
 _HELD = ("SELECT item_id FROM leases WHERE user_id = :u AND project_id = :p AND expires_at > :now "
@@ -280,6 +284,125 @@ def release(store, item_id: int, user: User) -> bool:
     with store.write() as conn:
         gone = conn.execute(text("DELETE FROM leases WHERE item_id = :i AND user_id = :u RETURNING item_id"),
                             {"i": item_id, "u": user.id}).first()
+        if gone:
+            _release_slot(conn, item_id)
+    return gone is not None
+
+
+# ---- prefetch: the labelling page's next item, claimed while the annotator works on this one -------
+
+PREFETCH_SECONDS = 120  # a prefetched item's lease; the page renews it while it is open
+PREFETCH_MIN_OPEN = 3  # no prefetch near the end of the queue: the last items go to whoever asks first
+_MY_LEASES = ("SELECT item_id, created_at, expires_at FROM leases WHERE user_id = :u AND project_id = :p "
+              "ORDER BY created_at, item_id")
+_OPEN_ENOUGH = ("SELECT count(*) FROM (SELECT 1 FROM items WHERE project_id = :p AND is_open = 1 "
+                "AND is_gold = 0 LIMIT :m) AS open_items")
+
+
+def prefetch(store, project: Project, user: User, current_item_id: int, now: float | None = None) -> dict | None:
+    """Claim the item ``user`` will see after ``current_item_id``, whose live lease they hold, so the
+    labelling page can show it the moment they submit. Returns that item (as :func:`claim_next` does), or
+    None: no current lease, a qualification test under way, the project expired, or fewer than
+    ``PREFETCH_MIN_OPEN`` open items (near the end the last items are left to whoever asks first).
+
+    The prefetched lease is short (``PREFETCH_SECONDS``, at most the project's lease) so a page that goes
+    away without saying so (a crash, a lost beacon) holds it only briefly; asking again renews it and
+    returns the same item. A user holds at most one prefetched item. It becomes their current item with
+    :func:`promote`, or goes back with :func:`release`. The page shows the user's oldest lease, so a
+    prefetched lease is always created after the current one.
+    """
+    now = now or time.time()
+    schema = project.schema
+    if schema.expires_at is not None and now >= schema.expires_at:
+        return None
+    if schema.qualification is not None:
+        from labelwright.services import qualification
+
+        if not qualification.passed(store, project, user):
+            return None
+    short = min(PREFETCH_SECONDS, project.lease_seconds)
+    params = {"u": user.id, "p": project.id, "now": now, "o": project.overlap, "m": PREFETCH_MIN_OPEN,
+              "qs": schema.qualification.size if schema.qualification is not None else 0}
+    rate = schema.gold.rate
+    gold = rate > 0 and (rate >= 1 or random.random() < rate)
+    with store.write() as conn:
+        if store.dialect == "postgresql":
+            conn.execute(text(_LOCK_USER), params)
+        held = conn.execute(text(_MY_LEASES), params).all()
+        current = next((h for h in held if h.item_id == current_item_id and h.expires_at > now), None)
+        if current is None:
+            return None
+        if any(h.created_at < current.created_at for h in held if h.item_id != current_item_id):
+            return None  # an older item is theirs to see first (a save still on its way): ask again later
+        others = [h for h in held if h.item_id != current_item_id]
+        if others:  # the one already prefetched: renew it
+            params.update(i=others[0].item_id, e=now + short)
+            conn.execute(text("UPDATE leases SET expires_at = :e WHERE item_id = :i AND user_id = :u"), params)
+            row = conn.execute(text("SELECT id, external_id, data FROM items WHERE id = :i"), params).first()
+        else:
+            if conn.execute(text(_OPEN_ENOUGH), params).scalar_one() < PREFETCH_MIN_OPEN:
+                return None
+            # created after the current lease, so that one stays the page's item (see claim_next's _HELD)
+            params.update(now=max(now, current.created_at + 0.001), e=now + short)
+            row = _take_extra(store, conn, params, gold)
+            if row is None:
+                return None
+    item = _item_payload(project, tuple(row), params["e"])
+    item["data"] = schema.sent_data(item["data"])
+    if schema.assist is not None and schema.assist.suggestions:
+        from labelwright.services import suggestions
+
+        item["suggestion"] = suggestions.for_item(store, project, user.id, item["id"])
+    return item
+
+
+def _take_extra(store, conn, params: dict, gold: bool):
+    """Take one more item for the caller under the lease ``params["e"]`` (a gold one first if ``gold``)."""
+    if store.dialect == "postgresql":
+        for g in ((True, False) if gold else (False,)):
+            row = conn.execute(text(_PREFETCH_PG[g]), params).first()
+            if row is not None and row[0] is not None:
+                return row
+        return None
+    cur = store.cursor(conn)
+    _reclaim_expired_sqlite(store, cur, params["p"], params["now"], params["o"])
+    row = None
+    for g in ((True, False) if gold else (False,)):
+        cur.execute(_TAKE_SQLITE[g], params)
+        row = cur.fetchone()
+        if row is not None:
+            break
+    if row is None:
+        return None
+    params["i"] = row[0]
+    cur.execute("INSERT INTO leases (item_id, user_id, project_id, created_at, expires_at) "
+                "VALUES (:i, :u, :p, :now, :e)", params)
+    return row
+
+
+def promote(store, project: Project, user: User, item_id: int, now: float | None = None) -> float | None:
+    """Make the user's prefetched item their current one: its lease starts now and runs the project's
+    full lease time (so the time bound on its answer counts from when they saw it). Returns the new
+    expiry, or None when they no longer hold it (it lapsed and was reclaimed: the page starts over)."""
+    now = now or time.time()
+    expires = now + project.lease_seconds
+    with store.write() as conn:
+        row = conn.execute(text(
+            "UPDATE leases SET created_at = :now, expires_at = :e "
+            "WHERE item_id = :i AND user_id = :u AND project_id = :p RETURNING item_id"),
+            {"now": now, "e": expires, "i": item_id, "u": user.id, "p": project.id}).first()
+    return expires if row is not None else None
+
+
+def release_prefetched(store, project: Project, user: User, item_id: int) -> bool:
+    """Give back a prefetched lease the page will not show (it went away): only one the user holds beside
+    an older lease in the project, so a late request can never release the item on their screen."""
+    with store.write() as conn:
+        gone = conn.execute(text(
+            "DELETE FROM leases WHERE item_id = :i AND user_id = :u AND project_id = :p AND EXISTS ("
+            "SELECT 1 FROM leases o WHERE o.user_id = :u AND o.project_id = :p AND o.item_id <> :i "
+            "AND o.created_at < leases.created_at) RETURNING item_id"),
+            {"i": item_id, "u": user.id, "p": project.id}).first()
         if gone:
             _release_slot(conn, item_id)
     return gone is not None

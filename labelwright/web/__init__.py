@@ -41,6 +41,8 @@ def make_env() -> Environment:
                       trim_blocks=True, lstrip_blocks=True)
     env.globals["version"] = __version__
     env.filters["markdown"] = render_markdown  # the one filter whose output is not escaped again
+    from labelwright.web.assets import static_url  # versioned, cached for good
+    env.globals["static_url"] = static_url
     from labelwright.web import annotator  # the annotator's times, chart and the reviewers' open questions
     env.filters["hours_minutes"] = annotator.hours_minutes
     env.globals.update(earnings_chart=annotator.earnings_chart, open_review_questions=annotator.open_review_questions)
@@ -297,6 +299,8 @@ def build_router(settings) -> APIRouter:
 
     manage.add_routes(r)  # before pages: /projects/new is not a project
     annotator.add_routes(r)
+    from labelwright.web import instant  # the labelling page's prefetch and release
+    instant.add_routes(r)
     pages.add_routes(r)
     owner.add_routes(r)
     from labelwright.web import doubt  # items in doubt, more answers

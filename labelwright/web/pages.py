@@ -8,6 +8,7 @@ without JavaScript; ``static/label.js`` adds the keyboard and the active-time co
 from __future__ import annotations
 
 import mimetypes
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -233,40 +234,58 @@ def _label_url(project) -> str:
     return f"/projects/{project.slug}/label"
 
 
-def _render_item(request: Request, project, item: dict, *, mode: str, status: int = 200, state=None,
-                 errors=None, form_error: str | None = None, idempotency_key: str | None = None,
-                 annotation: dict | None = None, back_url: str | None = None):
-    session = request.state.session
+def item_context(request: Request, project, item: dict, *, mode: str, state=None, errors=None,
+                 form_error: str | None = None, idempotency_key: str | None = None,
+                 annotation: dict | None = None, back_url: str | None = None) -> dict:
+    """What ``_label_region.html`` (one item and its form) needs: for the page, and for a prefetched item."""
     schema = project.schema
     data = item["data"]
     questions = question_views(schema, data, state or {}, errors or {})
-    if mode == "label" and item.get("stage") != "qualification":  # a test item never shows the assistant's answer
+    labelling = mode == "label" and item.get("stage") != "qualification"
+    if labelling:  # a test item never shows the assistant's answer
         from labelwright.web.assist import suggest
 
         suggest(questions, item.get("suggestion"))
-    return render(
-        request, "label.html", status=status, project=project, item=item, mode=mode,
-        counts=queue_svc.counts_for_user(_store(request), project, session.user),
-        instructions=schema.instructions, blocks=layout(schema, data, _media_enabled(request)),
+    expires = item.get("lease_expires_at")
+    return dict(
+        project=project, item=item, mode=mode, blocks=layout(schema, data, _media_enabled(request)),
         questions=questions, form_error=form_error,
         idempotency_key=idempotency_key or str(uuid.uuid4()), annotation=annotation, back_url=back_url,
+        lease_left=int(max(0, expires - time.time())) if mode == "label" and expires else None,
+        instant=f"/projects/{project.slug}/label/prefetch" if labelling else None,
         action=(f"/projects/{project.slug}/history/{annotation['id']}" if mode == "amend"
                 else f"/projects/{project.slug}/qualification/{item['id']}" if item.get("stage") == "qualification"
                 else f"/projects/{project.slug}/items/{item['id']}/submit"),
         skip_action=(f"/projects/{project.slug}/items/{item['id']}/skip"
-                     if mode == "label" and item.get("stage") != "qualification" else None),
+                     if labelling else None),
     )
+
+
+def _render_item(request: Request, project, item: dict, *, mode: str, status: int = 200, **kwargs):
+    context = item_context(request, project, item, mode=mode, **kwargs)
+    return render(request, "label.html", status=status, instructions=project.schema.instructions,
+                  counts=queue_svc.counts_for_user(_store(request), project, request.state.session.user),
+                  **context)
 
 
 def _history_url(project, entry: dict | None) -> str | None:
     return f"/projects/{project.slug}/history/{entry['id']}" if entry else None
 
 
-def label_page(slug: str, request: Request):
-    """Claim the next item (or get the one already held) and show it."""
+def label_page(slug: str, request: Request, item: str | None = None):
+    """Claim the next item (or get the one already held) and show it.
+
+    ``?item=N`` is where the page's own history (label.js swaps items in without a reload) points:
+    for an item the user has answered recently it opens that answer to change it; otherwise the current item.
+    """
     session = current_session(request)
     store = _store(request)
     project = access.project_for(store, slug, session.user)[0]
+    if item is not None and item.isascii() and item.isdigit() and len(item) < 19:
+        wanted = int(item)
+        answered = next((e for e in queue_svc.history(store, project, session.user) if e["item_id"] == wanted), None)
+        if answered is not None:
+            return RedirectResponse(_history_url(project, answered), status_code=303)
     recent = queue_svc.history(store, project, session.user, limit=1)
     back_url = _history_url(project, recent[0] if recent else None)
     item = queue_svc.claim_next(store, project, session.user)
@@ -297,9 +316,16 @@ def _item_form(slug: str, item_id: int, request: Request, form):
 
 
 def submit_answers(slug: str, item_id: int, request: Request, form):
+    """Save the answers, then show the next item (a redirect), or this one again with the errors.
+
+    label.js sends the form with ``Accept: application/json`` and ``promote`` (the prefetched item it
+    now shows): the answer is then JSON (see :mod:`labelwright.web.instant`)."""
+    from labelwright.web import instant
+
     session, store, project = _item_form(slug, item_id, request, form)
     parsed = parse_answers(project.schema, form)
     key = _text(form.get("idempotency_key")).strip() or None
+    fetched = instant.wants_json(request)
     error: ValidationError | None = None
     if not parsed.errors:
         try:
@@ -308,24 +334,32 @@ def submit_answers(slug: str, item_id: int, request: Request, form):
         except ValidationError as e:
             error = e
         except Conflict as e:
-            return _conflict(request, project, e)
+            return instant.not_saved(e) if fetched else _conflict(request, project, e)
         else:
+            if fetched:
+                return instant.saved(request, store, project, session.user, form)
             return RedirectResponse(_label_url(project), status_code=303)
     # Show the same item again with the answers given so far and the error next to its question.
     item = queue_svc.claim_next(store, project, session.user)
     if item is None or item["id"] != item_id:
-        return _conflict(request, project, Conflict(
-            "your lease on this item expired while you were answering; nothing was saved"))
+        lapsed = Conflict("your lease on this item expired while you were answering; nothing was saved")
+        return instant.not_saved(lapsed) if fetched else _conflict(request, project, lapsed)
     errors, form_error = errors_by_question(project.schema, error) if error else (parsed.errors, None)
     recent = queue_svc.history(store, project, session.user, limit=1)
-    return _render_item(request, project, item, mode="label", status=422, state=parsed.state, errors=errors,
-                        form_error=form_error, idempotency_key=key,
-                        back_url=_history_url(project, recent[0] if recent else None))
+    shown = dict(mode="label", state=parsed.state, errors=errors, form_error=form_error, idempotency_key=key,
+                 back_url=_history_url(project, recent[0] if recent else None))
+    if fetched:
+        return instant.invalid(request, project, item, shown)
+    return _render_item(request, project, item, status=422, **shown)
 
 
 def skip_item(slug: str, item_id: int, request: Request, form):
+    from labelwright.web import instant
+
     session, store, project = _item_form(slug, item_id, request, form)
     queue_svc.skip(store, item_id, session.user)
+    if instant.wants_json(request):
+        return instant.saved(request, store, project, session.user, form)
     return RedirectResponse(_label_url(project), status_code=303)
 
 

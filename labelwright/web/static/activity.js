@@ -58,6 +58,14 @@ export class ActiveTimer {
     return this;
   }
 
+  // Start counting again from ``ms`` (another item is on screen; ``ms``: what it had counted before, if it
+  // was shown already). Seeing the new item counts as activity.
+  reset(ms = 0) {
+    this.settle();
+    this.total = ms;
+    this.lastInput = this.last;
+  }
+
   // Milliseconds of active time so far.
   get ms() {
     this.settle();
