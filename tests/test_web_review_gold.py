@@ -368,7 +368,7 @@ def test_items_in_doubt_are_the_contested_ones_first(store, doubtful):
 
 
 def test_mark_gold_then_walk_on_through_the_doubt(http, store, doubtful):
-    p, ids = doubtful
+    p, _ = doubtful
     order = [r["item_id"] for r in gold_svc.items_in_doubt(store, p)]
     sign_in(http, "max")
     listing = http.get("/projects/dbt/doubt").text
@@ -394,7 +394,7 @@ def test_mark_gold_then_walk_on_through_the_doubt(http, store, doubtful):
 
 
 def test_more_answers_on_chosen_items(http, store, doubtful):
-    p, ids = doubtful
+    _, ids = doubtful
     sign_in(http, "max")
     page = http.get("/projects/dbt/doubt").text
     csrf = hidden(page, "csrf")
@@ -455,8 +455,8 @@ def test_annotators_and_reviewers_cannot_mark_gold_or_ask(http, store, doubtful,
     assert gold_svc.gold_answers(store, p) == {} and target_of(store, item) is None
 
 
-def test_gold_of_another_project_through_this_one_is_not_found(http, store, owner, doubtful):
-    p, ids = doubtful
+@pytest.mark.usefixtures("doubtful")  # the project max manages, beside another he does not
+def test_gold_of_another_project_through_this_one_is_not_found(http, store, owner):
     other = make_project(store, owner, {**DOUBTFUL, "slug": "other", "name": "Other"}, n=2)
     foreign = item_ids(store, other)["c0"]
     sign_in(http, "max")  # manages dbt only

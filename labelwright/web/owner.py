@@ -20,9 +20,9 @@ from labelwright.services import pauses
 from labelwright.services import users as users_svc
 from labelwright.web import project_for_page, render
 from labelwright.web.doubt import Asked, Position, doubt_nav
-from labelwright.web.words import confidence_text
 from labelwright.web.pages import (_media_enabled, errors_by_question, layout, parse_answers, question_views,
                                    state_from_answers)
+from labelwright.web.words import confidence_text
 
 
 def _render_item(request: Request, project, item: dict, *, status: int = 200, state=None, errors=None,
