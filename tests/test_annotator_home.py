@@ -276,6 +276,11 @@ def test_questions_are_limited_per_day_and_only_for_members(store, paid):
     # a reviewer changing the decision makes a new one, which may be questioned again
     review.decide(store, p, rex[0], subs[0]["id"], "fixed", fixed_answers={"spam": "ham"}, now=T0 + 90_000)
     appeals.ask(store, ann[0], subs[0]["id"], "and the fix?", now=T0 + 90_001)
+    # a rejection the reviewer then turned into an acceptance has nothing left to question
+    review.decide(store, p, rex[0], subs[3]["id"], "accepted", now=T0 + 90_001)
+    (row,) = [f for f in home.my_work(store, ann[0], now=T0 + 90_001)["feedback"]
+              if f["annotation_id"] == subs[3]["id"] and f["decision"] == "accepted"]
+    assert row["can_question"] is False and "item" not in row
     # nobody asks about another annotator's submission
     with pytest.raises(NotFound):
         appeals.ask(store, bob[0], subs[1]["id"], "mine?", now=T0 + 90_002)

@@ -150,8 +150,9 @@ def _feedback(store, user, projects) -> list[dict]:
         seen.add(f["annotation_id"])
         q = asked.get(f["annotation_id"])
         f["question"] = q if q is not None and q["review_id"] == f["id"] else None
-        f["can_question"] = bool(latest and f["annotation_id"] in data and f["question"] is None)
-        if f["annotation_id"] in data:
+        questionable = f["decision"] in appeals.QUESTIONABLE and f["annotation_id"] in data
+        f["can_question"] = bool(latest and questionable and f["question"] is None)
+        if questionable:
             f["item"] = appeals.shown_fields(by_slug[f["project"]], data[f["annotation_id"]])
     return rows
 
