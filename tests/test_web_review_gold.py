@@ -220,11 +220,36 @@ def test_answers_as_labels_for_every_question_type():
         ]})
     views = {v["name"]: v for v in answer_views(schema, {
         "topic": ["x", "y"], "score": 5, "pref": {"choice": "B", "rationale": "clearer"}, "order": ["b", "a"]})}
-    assert views["topic"]["items"] == ["Ex", "y"]
+    assert views["topic"]["parts"] == ["Ex", "y"]
     assert views["score"]["text"] == "5 (great)"
     assert views["pref"]["text"] == "B is better" and views["pref"]["rationale"] == "clearer"
-    assert views["order"]["items"] == ["Reply B", "Reply A"]
+    assert views["order"]["parts"] == ["Reply B", "Reply A"]
     assert views["note"]["text"] is None
+
+
+def test_review_page_shows_every_type_as_labels_and_escapes_answers(http, store, owner, people):
+    schema = {**REVIEWED, "slug": "mix", "overlap": 1,
+              "fields": [{"name": "prompt", "type": "text"}, {"name": "a", "type": "markdown", "label": "Reply A"},
+                         {"name": "b", "type": "markdown", "label": "Reply B"}],
+              "questions": [{"name": "pref", "type": "pairwise", "a": "a", "b": "b", "prompt": "Better?"},
+                            {"name": "order", "type": "ranking", "candidates": ["a", "b"], "prompt": "Rank"},
+                            {"name": "note", "type": "text", "prompt": "Note"}]}
+    p = create_project(store, schema, created_by=owner[0].id)
+    add_items(store, p, [{"id": "m1", "prompt": "hi", "a": "one", "b": "two"}])
+    members(store, p)
+    hostile = '<img src=x onerror="alert(1)">'
+    seed_answer(store, item_ids(store, p)["m1"], people["ana"],
+                {"pref": {"choice": "B", "rationale": "<script>alert(2)</script>"}, "order": ["b", "a"],
+                 "note": hostile})
+    sign_in(http, "rita")
+    page = http.get("/projects/mix/review").text
+    start = page.index('id="review-answer"')
+    answer = page[start:page.index("</section>", start)]
+    assert "B is better" in answer
+    assert re.search(r'<ol class="answer-ranking"><li>Reply B</li><li>Reply A</li></ol>', answer)
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in answer and "<script>alert" not in page
+    assert html.escape(hostile, quote=False) in answer or "&lt;img src=x" in answer
+    assert "<img src=x" not in page
 
 
 def test_review_fix_and_reject_through_the_form(http, store, owner, people):

@@ -31,16 +31,16 @@ def _rating_text(q, value) -> str:
 
 
 def answer_view(schema: ProjectSchema, q, value) -> dict:
-    """One question's answer: ``{name, title, type, text}``, ``items`` for several values (ranking in
+    """One question's answer: ``{name, title, type, text}``, ``parts`` for several values (ranking in
     order, multiple choice), ``rationale`` for a pairwise answer; ``text`` None when unanswered."""
-    view = {"name": q.name, "title": q.title, "type": q.type, "text": None, "items": None, "rationale": None}
+    view = {"name": q.name, "title": q.title, "type": q.type, "text": None, "parts": None, "rationale": None}
     if value is None:
         return view
     if q.type == "single_choice":
         view["text"] = _option_text(q, value)
     elif q.type == "multiple_choice":
-        view["items"] = [_option_text(q, v) for v in value]
-        view["text"] = ", ".join(view["items"]) if value else "none of them"
+        view["parts"] = [_option_text(q, v) for v in value]
+        view["text"] = ", ".join(view["parts"]) if value else "none of them"
     elif q.type == "rating":
         view["text"] = _rating_text(q, value)
     elif q.type == "pairwise":
@@ -49,8 +49,8 @@ def answer_view(schema: ProjectSchema, q, value) -> dict:
         view["rationale"] = value.get("rationale") if isinstance(value, dict) else None
     elif q.type == "ranking":
         titles = {f.name: f.title for f in schema.fields}
-        view["items"] = [titles.get(c, str(c)) for c in value]
-        view["text"] = " > ".join(view["items"])
+        view["parts"] = [titles.get(c, str(c)) for c in value]
+        view["text"] = " > ".join(view["parts"])
     else:
         view["text"] = str(value)
     return view
