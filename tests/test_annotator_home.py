@@ -183,7 +183,7 @@ def test_briefing_lists_every_term_and_estimates_from_three_others(http, store, 
     page = http.get("/projects/spam/start")
     assert page.status_code == 200
     for words in ("0.10 USD", "12.00 USD", "after 24.0 h", "every answer", "15.00 USD an hour",
-                  "your last 20 answers", "No estimate yet: fewer than 3"):
+                  "your last 20 answers", "No estimate yet: fewer than 3", "Checked answers"):
         assert words in page.text, words
     assert 'href="/projects/spam/label"' in page.text
     # three other people: 30 s, 60 s and (90, 90, 30) s -> medians 30, 60, 90 -> 60 s an item

@@ -197,7 +197,7 @@ def briefing(store, project, user) -> dict:
             "review": schema.review.model_dump() if schema.review is not None else None,
             "qualification": schema.qualification.model_dump() if schema.qualification is not None else None,
             "qualification_status": qualification.status(store, project, user),
-            "history_size": schema.history_size, "lease_seconds": project.lease_seconds,
+            "gold_rate": schema.gold.rate, "history_size": schema.history_size, "lease_seconds": project.lease_seconds,
             "expires_at": schema.expires_at, "estimate": estimate, "min_peers": MIN_PEERS,
             "started": queue.counts_for_user(store, project, user)["done"] > 0}
 
