@@ -353,3 +353,19 @@ def test_questions_through_the_api(http, store, paid):
     (mine,) = [f for f in http.get("/api/v1/me/work", headers=bearer(ann[1])).json()["feedback"]
                if f["annotation_id"] == rejected["id"]]
     assert mine["question"]["reply"] == "Links out." and mine["can_question"] is False
+
+
+def test_migration_0010_allows_one_question_per_decision(store, paid):
+    """The database itself refuses a second question about one decision (two requests at once cannot both
+    pass the service's check)."""
+    import sqlalchemy.exc
+    from sqlalchemy import text
+
+    p, ann, _bob, rex = paid
+    sub = _answer(store, p, ann[0])
+    review.decide(store, p, rex[0], sub["id"], "rejected", feedback="no", now=T0 + 1)
+    q = appeals.ask(store, ann[0], sub["id"], "why?", now=T0 + 2)
+    with pytest.raises(sqlalchemy.exc.IntegrityError), store.write() as conn:
+        conn.execute(text("INSERT INTO review_questions (project_id, annotation_id, review_id, user_id, body, "
+                          "created_at) VALUES (:p, :a, :r, :u, 'again', 0)"),
+                     {"p": p.id, "a": sub["id"], "r": q["review_id"], "u": ann[0].id})
