@@ -369,3 +369,28 @@ def test_migration_0010_allows_one_question_per_decision(store, paid):
         conn.execute(text("INSERT INTO review_questions (project_id, annotation_id, review_id, user_id, body, "
                           "created_at) VALUES (:p, :a, :r, :u, 'again', 0)"),
                      {"p": p.id, "a": sub["id"], "r": q["review_id"], "u": ann[0].id})
+
+
+def test_the_same_question_sent_twice_at_once(store, paid):
+    """Two requests at once for one decision: one question, and a Conflict (never a 500) for the other."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from labelwright.errors import Conflict
+
+    p, ann, _bob, rex = paid
+    subs = [_answer(store, p, ann[0], now=T0 + k) for k in range(5)]
+    for s in subs:
+        review.decide(store, p, rex[0], s["id"], "rejected", feedback="no", now=T0 + 10)
+    for s in subs:
+        gate = Barrier(2)
+
+        def ask(_, s=s, gate=gate):
+            gate.wait()
+            try:
+                return appeals.ask(store, ann[0], s["id"], "why?", now=T0 + 20)["id"]
+            except Conflict:
+                return "conflict"
+        with ThreadPoolExecutor(2) as pool:
+            got = list(pool.map(ask, range(2)))
+        assert sorted(map(str, got)).count("conflict") == 1, got

@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from labelwright.errors import Conflict, NotFound, TooManyAttempts, ValidationError
 from labelwright.services import access, audit
@@ -44,6 +45,13 @@ def _body(body: str | None, what: str) -> str:
 def ask(store, user, annotation_id: int, body: str | None, now: float | None = None) -> dict:
     """Question the latest decision on the user's own submission ``annotation_id``; returns the question."""
     now = now or time.time()
+    try:
+        return _ask(store, user, annotation_id, body, now)
+    except IntegrityError:  # the same question sent twice at once: the unique index let one through
+        raise Conflict("you have already asked about this decision; the reviewers will answer there") from None
+
+
+def _ask(store, user, annotation_id: int, body: str | None, now: float) -> dict:
     missing = f"no submission {annotation_id} of yours"
     with store.write() as conn:
         row = conn.execute(text("SELECT user_id, project_id FROM annotations WHERE id = :a"),
