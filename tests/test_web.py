@@ -104,7 +104,8 @@ def test_owner_only_project_page(http, owner, ana, spam_project):
     r = http.get("/projects/spam")
     assert r.status_code == 403
     index = http.get("/").text
-    assert 'href="/projects/spam/label"' in index and 'href="/projects/spam"' not in index
+    # a new annotator starts on the briefing (the project's terms), which links to the labelling page
+    assert 'href="/projects/spam/start"' in index and 'href="/projects/spam"' not in index
 
     sign_in(http, "olive", "owner-password")
     index = http.get("/").text
