@@ -94,8 +94,8 @@ def gold_temperature(data: pd.DataFrame, gold: pd.Series, random_state: int | No
 
 
 def aggregate(data: pd.DataFrame, gold: pd.Series | None = None, *,
-              kind: Literal["categorical", "numeric", "pairwise"] | None = None,
-              random_state: int | None = 0) -> pd.DataFrame:
+              kind: Literal["categorical", "numeric", "ordinal", "pairwise"] | None = None,
+              random_state: int | None = 0, scale=None) -> pd.DataFrame:
     """Aggregate answers with the default method; returns a DataFrame indexed by task: label, confidence.
 
     ``kind`` is guessed when not given: ``pairwise`` when ``data`` has ``left`` and ``right`` columns,
@@ -106,6 +106,11 @@ def aggregate(data: pd.DataFrame, gold: pd.Series | None = None, *,
     * numeric: :class:`GaussianWorkers`; ``label`` is the estimate, ``std`` its posterior standard deviation
       and ``confidence`` the probability that the truth lies within half an answer step (the smallest gap
       between distinct answers) of ``label``.
+    * ordinal (ratings on a scale of whole numbers; ``scale`` lists its points, else the answers' values):
+      :class:`OrdinalWorkers`; ``label`` is the most probable point and ``confidence`` its posterior
+      probability, which falls when a task's answers spread (a 2 and two 5s are not a confident 5). Opt-in:
+      on the one real graded dataset (TREC relevance 0-3) voting on categories is more accurate
+      (docs/quality.md, "Ratings").
     * pairwise: :class:`NoisyBradleyTerry`, one row per ``task`` (or per ``(left, right)`` pair when there
       is no ``task`` column); ``label`` is ``"left"``, ``"right"`` or ``"tie"`` and ``confidence`` its
       modelled probability.
@@ -126,12 +131,20 @@ def aggregate(data: pd.DataFrame, gold: pd.Series | None = None, *,
         from labelwright.quality.numeric import aggregate_numeric
 
         return aggregate_numeric(data, gold)
+    if kind == "ordinal":
+        from labelwright.quality.ordinal import aggregate_ordinal_proba
+
+        probas = aggregate_ordinal_proba(data, scale, gold)
+        out = pd.DataFrame({"label": probas.columns.to_numpy()[probas.to_numpy().argmax(axis=1)],
+                            "confidence": probas.to_numpy().max(axis=1)}, index=probas.index)
+        out.attrs["method"] = probas.attrs["method"]
+        return out
     if kind == "pairwise":
         from labelwright.quality.pairwise import aggregate_pairs
 
         return aggregate_pairs(data, random_state=random_state)
     if kind != "categorical":
-        raise QualityInputError(f"kind must be 'categorical', 'numeric' or 'pairwise'; got {kind!r}")
+        raise QualityInputError(f"kind must be 'categorical', 'numeric', 'ordinal' or 'pairwise'; got {kind!r}")
     probas = aggregate_proba(data, gold, random_state=random_state)
     out = pd.DataFrame({"label": probas.columns.to_numpy()[probas.to_numpy().argmax(axis=1)],
                         "confidence": probas.to_numpy().max(axis=1)}, index=probas.index)
