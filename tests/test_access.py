@@ -115,6 +115,8 @@ EXPECTED = {
     ("GET", "/projects/{slug}/items/{item_id}"): "manager",
     ("POST", "/projects/{slug}/items/{item_id}/gold"): "manager",
     ("POST", "/projects/{slug}/items/{item_id}/gold/remove"): "manager",
+    ("GET", "/projects/{slug}/doubt"): "manager",  # items in doubt and more answers (web/doubt.py)
+    ("POST", "/projects/{slug}/more-answers"): "manager",
     ("POST", "/projects/{slug}/annotators/{name}/pause"): "manager",
     ("POST", "/projects/{slug}/annotators/{name}/resume"): "manager",
     ("GET", "/projects/{slug}/webhooks"): "manager",

@@ -17,7 +17,7 @@ from fastapi import Query, Request
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from labelwright.errors import Forbidden, ValidationError
+from labelwright.errors import ValidationError
 from labelwright.services import access, messages
 from labelwright.services import gold as gold_svc
 from labelwright.web import project_for_page, render
@@ -26,15 +26,6 @@ from labelwright.web.answers import answer_view
 SHOWN = 200  # rows on the page; the rest wait until these are settled
 Position = Annotated[int | None, Query(ge=0, le=access.MAX_ID, description="the item's place among those in doubt")]
 Asked = Annotated[int | None, Query(ge=0, le=1_000_000)]
-
-
-def _manager_project(slug: str, request: Request, form=None):
-    try:
-        return project_for_page(slug, request, "manager", form)
-    except Forbidden as e:
-        if "security token" in e.message:
-            raise
-        raise Forbidden("only the project's managers can ask for more answers or see the items in doubt") from None
 
 
 def doubt_nav(store, project, item_id: int, position: int | None) -> dict:
@@ -59,7 +50,7 @@ def _render_doubt(request: Request, store, project, *, status: int = 200, error:
 
 
 def doubt_page(slug: str, request: Request, asked: Asked = None, items: Asked = None):
-    _, store, project = _manager_project(slug, request)
+    _, store, project = project_for_page(slug, request, "manager")
     return _render_doubt(request, store, project, asked=asked, asked_items=items)
 
 
@@ -71,7 +62,7 @@ def _answers(form) -> int:
 
 
 def ask_more(slug: str, request: Request, form):
-    session, store, project = _manager_project(slug, request, form)
+    session, store, project = project_for_page(slug, request, "manager", form)
     chosen = [str(v) for v in form.getlist("items") if str(v).strip()]
     back_item = str(form.get("item_id") or "")
     from_item = back_item.isascii() and back_item.isdigit() and len(back_item) < 19
