@@ -28,6 +28,9 @@ value_format=None, width=640, height=200, numbers=True) -> Markup``
     ``target`` draws a horizontal line with ``target_label``. Each series has its own marker shape as well
     as its own colour, and its name at the end of its line.
 
+``finish_charts(per_day, *, done, total, finish) -> (Markup, Markup)``
+    The project page's items completed per day and items done with a dashed finish estimate (lines).
+
 ``heatmap(rows, cols, counts, *, title, desc="", row_title="consensus", col_title="given", width=None)
 -> Markup``
     A matrix (the confusion matrix: ``counts[i][j]`` = how often row label ``i`` was given as column
@@ -166,6 +169,28 @@ def throughput_chart(per_minute: Sequence[int]) -> Markup:
     return bar_chart(bars, title="Annotations per minute over the last hour",
                      desc="One bar per minute, oldest on the left, now on the right.", unit="annotations",
                      width=960, height=160, label_every=10, numbers=False)
+
+
+def finish_charts(per_day: Sequence[tuple[date, int]], *, done: int, total: int,
+                  finish: date | None) -> tuple[Markup, Markup]:
+    """The project page's pace: items completed per day (oldest on the left) and items done over the
+    same days with the finish estimate as a dashed segment up to ``total`` on ``finish`` (none without one)."""
+    daily = line_chart({"completed": list(per_day)}, title="Items completed per day",
+                       desc="One point per UTC day over the last 30 days, today on the right: the items that "
+                            "got their last needed answer that day.", y_min=0, value_format=lambda v: f"{v:.0f}",
+                       width=960, height=160)
+    after, cumulative = 0, []
+    for d, n in reversed(per_day):
+        cumulative.append((d, done - after))
+        after += n
+    cumulative.reverse()
+    projected = {"items done": [(finish, total)]} if finish is not None and per_day else None
+    lines = line_chart({"items done": cumulative}, title="Items done, and when the rest will be",
+                       desc="Items done at the end of each day; the dashed segment runs at the recent rate to "
+                            "the day every item is done." if projected else "Items done at the end of each day.",
+                       projected=projected, target=total, target_label=f"all {total} items", y_min=0,
+                       value_format=lambda v: f"{v:.0f}", width=960, height=200)
+    return daily, lines
 
 
 # ---- lines over time --------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from labelwright.schema import ProjectSchema
 from labelwright.services import access
 from labelwright.services import projects as projects_svc
 from labelwright.services import queue as queue_svc
+from labelwright.services.throughput import throughput
 from labelwright.web import check_csrf, current_session, project_for_page, render
 from labelwright.web import charts, words
 from labelwright.web.charts import throughput_chart
@@ -417,12 +418,15 @@ def _owner_project(slug: str, request: Request, what: str, at_least: str = "mana
 def project_page(slug: str, request: Request):
     store, project = _owner_project(slug, request, "progress")
     stats = projects_svc.progress(store, project)
+    pace = throughput(store, project)
     annotators = [{**a, "active": duration(a["active_seconds"]),
                    "per_item": duration(a["active_seconds"] / a["annotations"]) if a["annotations"] else "–",
                    "last": _when(a["last_at"])} for a in stats["annotators"]]
     return render(request, "project.html", project=project, stats=stats, annotators=annotators,
                   chart=throughput_chart(stats["last_hour"]["per_minute"]),
-                  chart_max=max(stats["last_hour"]["per_minute"], default=0))
+                  chart_max=max(stats["last_hour"]["per_minute"], default=0), pace=pace, words=words,
+                  pace_charts=charts.finish_charts(pace["per_day"], done=pace["done"], total=pace["total"],
+                                                   finish=pace["finish"]))
 
 
 def quality_page(slug: str, request: Request):

@@ -79,3 +79,41 @@ def accuracy_words(value: float | None, chance: float | None = None, n: int | No
     else:
         verdict = "well above chance"
     return f"accuracy {value:.0%}{of}: {verdict} ({chance:.0%})"
+
+
+def _plural(n: int | float, word: str) -> str:
+    return f"{n:g} {word}" if n == 1 else f"{n:g} {word}s"
+
+
+def rate_text(rate: float) -> str:
+    """Items per day as people read it: ``"12 items/day"``, ``"2.5 items/day"``, ``"0.14 items/day"``."""
+    if rate >= 10:
+        return f"{rate:.0f} items/day"
+    if rate >= 1:
+        return f"{rate:.1f}".rstrip("0").rstrip(".") + " items/day"
+    return f"{rate:.2f} items/day"
+
+
+def finish_words(rate: float | None, remaining: int, finish) -> str:
+    """``"At 4.3 items/day the remaining 120 items finish around 2026-12-26."``; ``""`` when there is no
+    rate to go by (nothing completed lately) and nothing to say."""
+    if remaining <= 0:
+        return "Every item is done."
+    if not rate or finish is None:
+        return ""
+    return (f"At {rate_text(rate)} the remaining {_plural(remaining, 'item')} finish around "
+            f"{finish.isoformat()}.")
+
+
+def done_words(done: int, total: int) -> str:
+    """``"12 of 30 items done (40%)"``."""
+    if not total:
+        return "no items yet"
+    return f"{done} of {_plural(total, 'item')} done ({done / total:.0%})"
+
+
+def answers_words(made: int, needed: int) -> str:
+    """``"64% of the answers needed are in"`` (extra answers beyond the target make it exceed 100%)."""
+    if not needed:
+        return "no answers are needed yet"
+    return f"{made / needed:.0%} of the answers needed are in"
