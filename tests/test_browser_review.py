@@ -273,6 +273,7 @@ def test_more_answers_on_ticked_items(server, page):
     with page.expect_navigation():
         page.locator("#more-answers-form button[type=submit]").click()
     assert "Asked for 2 more answers on 2 items." in page.locator("#asked").inner_text()
+    page.screenshot(path=f"/tmp/lw-review-doubt-{page.viewport_name}.png", full_page=True)
     targets = seed.targets(p)
     assert {targets[x] for x in picked} == {5} and sum(t is not None for t in targets.values()) == 2
 
