@@ -175,3 +175,16 @@ def test_prefetched_gold_item_looks_like_any_other(http, store, owner, make_anno
     assert "special one" in page.text + html  # at rate 1 the gold item comes first
     for shown in (page.text, html):
         assert "gold" not in shown.lower() and " checked" not in shown  # no mark, no answer pre-selected
+
+
+def test_a_paused_annotator_holds_no_prefetched_item(http, store, owner, make_annotator):
+    from labelwright.services import pauses
+    from labelwright.services.projects import get_project
+
+    p = _project(store, owner)
+    user, csrf, current, _ = _signed_in(http, make_annotator)
+    p1 = http.post("/projects/inst/label/prefetch", data={"csrf": csrf, "current": current}).json()["next"]["item_id"]
+    pauses.pause(store, get_project(store, p.id), user, by=owner[0])
+    renewed = http.post("/projects/inst/label/prefetch", data={"csrf": csrf, "current": current, "have": p1})
+    assert renewed.json() == {"next": None}
+    assert _leases(store, user) == []  # pausing released both, and renewing takes nothing back
