@@ -462,7 +462,9 @@ def test_more_answers_refuses_other_projects_gold_and_forgeries(http, store, own
     for data in ({"items": "c1"}, {"items": "c1", "csrf": "forged"}):
         r = http.post("/projects/dbt/more-answers", data={**data, "answers": "1"})
         assert r.status_code == 403 and "security token" in r.text
-    assert target_of(store, ids["c1"]) is None
+        r = http.post(f"/projects/dbt/items/{ids['c1']}/gold", data={**data, "spam": "spam"})
+        assert r.status_code == 403 and "security token" in r.text
+    assert target_of(store, ids["c1"]) is None and ids["c1"] not in gold_svc.gold_answers(store, p)
 
 
 @pytest.mark.parametrize("who", ["ana", "rita"])
