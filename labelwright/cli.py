@@ -111,6 +111,8 @@ def _serve(obj: Ctx, workers: int, log_level: str = "warning", **overrides):
     obj.store(create=True)  # migrate before any worker starts
     console.print(f"labelwright serving on [bold]http://{host}:{port}/[/] (database {obj.display_db})",
                   highlight=False)
+    if settings.base_url:
+        console.print(f"links use {settings.public_url}/", highlight=False)
     if host not in ("127.0.0.1", "localhost", "::1"):
         console.print("[yellow]warning:[/] listening beyond this machine; put it behind HTTPS", highlight=False)
     uvicorn.run("labelwright.cli:app_from_env", factory=True, host=host, port=port, workers=workers,
@@ -119,19 +121,19 @@ def _serve(obj: Ctx, workers: int, log_level: str = "warning", **overrides):
 
 def _check_bind(host: str, port: int) -> None:
     """Refuse, in one line, an address that cannot be listened on (the port in use, a host that is not this
-    machine's), by binding it as uvicorn will (SO_REUSEADDR) and letting it go again."""
+    machine's), by binding it as uvicorn will (its Config.bind_socket: IPv6 for a host with a colon, else
+    IPv4, SO_REUSEADDR) and letting it go again."""
     import errno
     import socket
 
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as e:
-        raise LabelwrightError(f"cannot listen on {host}:{port}: unknown host ({e.strerror}); check --host")
-    family, kind, proto, _, address = infos[0]
-    with socket.socket(family, kind, proto) as s:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            s.bind(address)
+            s.bind((host, port))
+        except socket.gaierror as e:
+            raise LabelwrightError(f"cannot listen on {host}:{port}: unknown host ({e.strerror}); "
+                                   "check --host") from None
         except OSError as e:
             if e.errno == errno.EADDRINUSE:
                 raise LabelwrightError(f"port {port} on {host} is already in use (another labelwright or another "

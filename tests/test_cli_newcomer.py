@@ -247,8 +247,8 @@ def test_the_server_uses_the_base_url_in_its_links(db_url):
         assert r.status_code == 201 and r.json()["signin_url"].startswith("https://label.example.org/signin/")
     finally:
         proc.terminate()
-        proc.wait(timeout=20)
-        proc.stderr.close()
+        _, err = proc.communicate(timeout=20)
+    assert "links use https://label.example.org/" in err
 
 
 def _wait_for(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
@@ -280,6 +280,15 @@ def test_serve_on_a_port_in_use_is_one_line_and_creates_nothing(tmp_path):
         assert "serving on" not in proc.stderr and not db.exists()
         line = one_error_line(lw("demo", "--port", str(port), "--db", str(db), timeout=60))
         assert "already in use" in line and not db.exists()
+
+
+def test_serve_on_an_address_that_is_not_this_machines_is_one_line(tmp_path):
+    db = tmp_path / "lw.db"
+    line = one_error_line(lw("--db", str(db), "serve", "--host", "192.0.2.1", "--port", "8765", timeout=60))
+    assert "cannot listen on 192.0.2.1:8765" in line and "check --host" in line  # TEST-NET-1: nobody's
+    line = one_error_line(lw("--db", str(db), "serve", "--host", "no-such-host.invalid", timeout=60))
+    assert "cannot listen on no-such-host.invalid:8000: unknown host" in line
+    assert not db.exists()
 
 
 def test_serve_on_a_port_in_use_by_another_labelwright(db_url):
