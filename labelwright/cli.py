@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -23,7 +24,8 @@ out = Console(soft_wrap=True)
 
 
 def _fail(e: Exception) -> None:
-    console.print(f"[bold red]error:[/] {e}", highlight=False, markup=True)
+    # escaped: a file name or a message may hold brackets ("items[2].id", "data[raw].jsonl")
+    console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
     sys.exit(2)
 
 
@@ -267,7 +269,7 @@ def import_cmd(obj: Ctx, project, file, fmt, encoding):
         task = bar.add_task("import", total=None)
         result = import_items(store, p, records, file=file, on_progress=lambda n: bar.update(task, completed=n))
     if result["received"] == 0:
-        console.print(f"[yellow]warning:[/] {file} holds no items (it is empty, or only a header): nothing was "
+        console.print(f"[yellow]warning:[/] {escape(file)} holds no items (it is empty, or only a header): nothing was "
                       "imported", highlight=False)
         return
     gold = f", {result['gold']:,} with gold answers" if result["gold"] else ""

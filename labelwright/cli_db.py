@@ -166,7 +166,7 @@ class Ctx:
                 self.created = True
                 from labelwright.cli import console
 
-                console.print(f"created a new database at {path}", highlight=False)
+                console.print(f"created a new database at {path}", highlight=False, markup=False)
         return self._store
 
 

@@ -576,3 +576,14 @@ def test_serve_never_prints_the_database_password():
         assert "serving on" in err and "postgresql://postgres@" in err and "hunter2" not in err
     finally:
         schema.drop()
+
+
+def test_brackets_in_names_are_printed_as_they_are(news, tmp_path):
+    """Error lines are not Rich markup: a file called data[raw].jsonl is named as it is."""
+    f = tmp_path / "data[raw].jsonl"
+    f.write_text('{"id": "1"}\n')
+    res = _import(news, f)
+    assert res.exit_code == 2 and f"{f}, line 1, field 'text': missing required field" in res.output
+    empty = tmp_path / "[bold]empty.jsonl"
+    empty.write_text("")
+    assert f"warning: {empty} holds no items" in _import(news, empty).output
