@@ -307,7 +307,7 @@ def export_cmd(obj: Ctx, project, fmt, output, force):
 
     with console.status(f"exporting {p.slug} as {fmt}"):
         _write_new_file(target, force, write)
-    out.print(f"wrote {output} ({target.stat().st_size:,} bytes)", highlight=False)
+    out.print(f"wrote {output} ({target.stat().st_size:,} bytes)", highlight=False, markup=False)
 
 
 def _check_output(target: Path, force: bool) -> None:
@@ -740,7 +740,7 @@ def pay(obj: Ctx, project, ledger_file, start, end, annotator):
         rows = svc.ledger_rows(store, p, start=day(start), end=day(end), annotator=annotator)
         with open(ledger_file, "w", encoding="utf-8", newline="") as f:
             f.write(svc.ledger_csv(rows))
-        out.print(f"wrote {len(rows)} ledger entries to {ledger_file}", highlight=False)
+        out.print(f"wrote {len(rows)} ledger entries to {ledger_file}", highlight=False, markup=False)
 
 
 @main.command()

@@ -587,3 +587,10 @@ def test_brackets_in_names_are_printed_as_they_are(news, tmp_path):
     empty = tmp_path / "[bold]empty.jsonl"
     empty.write_text("")
     assert f"warning: {empty} holds no items" in _import(news, empty).output
+
+
+def test_export_names_the_file_it_wrote_as_it_is(meta_project):
+    db_url, out = meta_project
+    target = out / "labels[v2].csv"
+    res = _export(db_url, "-o", str(target))
+    assert res.exit_code == 0 and f"wrote {target} (" in res.output and target.exists()
