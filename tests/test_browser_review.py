@@ -338,3 +338,23 @@ def test_the_new_pages_pass_the_accessibility_check(server, page):
     page.goto(server.url + f"/projects/{r.slug}/review")
     problems += _check_page(page, "review")
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_enter_in_a_one_line_answer_box_saves_a_fix_not_an_accept(server, browser, javascript):  # noqa: F811
+    seed = server.seed
+    p = seed.project("line", {"questions": [
+        {"name": "spam", "type": "single_choice", "options": ["spam", "ham"]},
+        {"name": "why", "type": "text", "multiline": False, "required": False, "prompt": "Why?"}]}, ["hello"])
+    sub = seed.answer(seed.item_ids(p)[0], "ana", {"spam": "ham", "why": "polite"})
+    context, page, errors = _context(browser, "wide", javascript=javascript)
+    try:
+        sign_in(page, server, "rita", f"/projects/{p.slug}/review")
+        page.locator("#review-fix input[name=why]").fill("a link to a shop")
+        with page.expect_navigation():
+            page.locator("#review-fix input[name=why]").press("Enter")
+        decision, fixed, _ = seed.decisions(p)[sub]
+        assert decision == "fixed" and "a link to a shop" in fixed
+    finally:
+        context.close()
+    assert not errors, errors
