@@ -43,6 +43,7 @@ def test_project_page_pace_and_finish_estimate(server, browser, pace, size):  # 
     assert estimate.is_visible()
     text = estimate.inner_text()
     assert text.startswith("At 4 items/day the remaining 6 items finish around "), text
+    assert "4 items/day completed today" in page.locator("main").inner_text()
     assert "4 of 10 items done (40%)" in page.locator("main").inner_text()
     section = page.locator("section[aria-labelledby=pace-h]")
     svgs = section.locator("figure.chart-figure svg")

@@ -127,6 +127,10 @@ def test_project_page_shows_the_chart_and_the_estimate_in_words(http, store, spa
     assert "Items completed per day" in main and "<svg" in main and "projected" in main
     m = re.search(r"At ([\d.]+) items/day the remaining 6 items finish around (\d{4}-\d\d-\d\d)\.", main)
     assert m, main
+    # 4 items over the 5 days since the first answer: 0.8 a day, 6 left -> 8 days from today
+    assert m.group(1) == "0.80" and "completed on average over the last 5 days" in main
+    today = datetime.fromtimestamp(now, timezone.utc).date()
+    assert m.group(2) == (today + timedelta(days=8)).isoformat()
     assert "4 of 10 items done (40%)" in main and "40% of the answers needed are in" in main
     assert "<script" not in main and 'style="' not in main
 

@@ -177,8 +177,7 @@ def finish_charts(per_day: Sequence[tuple[date, int]], *, done: int, total: int,
     same days with the finish estimate as a dashed segment up to ``total`` on ``finish`` (none without one)."""
     daily = line_chart({"completed": list(per_day)}, title="Items completed per day",
                        desc="One point per UTC day over the last 30 days, today on the right: the items that "
-                            "got their last needed answer that day.", y_min=0, value_format=lambda v: f"{v:.0f}",
-                       width=960, height=160)
+                            "got their last needed answer that day.", y_min=0, width=960, height=160)
     after, cumulative = 0, []
     for d, n in reversed(per_day):
         cumulative.append((d, done - after))
@@ -189,7 +188,7 @@ def finish_charts(per_day: Sequence[tuple[date, int]], *, done: int, total: int,
                        desc="Items done at the end of each day; the dashed segment runs at the recent rate to "
                             "the day every item is done." if projected else "Items done at the end of each day.",
                        projected=projected, target=total, target_label=f"all {total} items", y_min=0,
-                       value_format=lambda v: f"{v:.0f}", width=960, height=200)
+                       width=960, height=200)
     return daily, lines
 
 
