@@ -423,7 +423,7 @@ def test_more_answers_on_chosen_items(http, store, doubtful):
     sign_in(http, "max")
     page = http.get("/projects/dbt/doubt").text
     csrf = hidden(page, "csrf")
-    r = http.post("/projects/dbt/more-answers", data={"csrf": csrf, "items": ["c1", "c3"], "answers": "2"},
+    r = http.post("/projects/dbt/more-answers", data={"csrf": csrf, "items": ["c1", "c3", "c1"], "answers": "2"},
                   follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/projects/dbt/doubt?asked=2&items=2"
     assert "Asked for 2 more answers on 2 items." in http.get(r.headers["location"]).text

@@ -63,7 +63,7 @@ def _answers(form) -> int:
 
 def ask_more(slug: str, request: Request, form):
     session, store, project = project_for_page(slug, request, "manager", form)
-    chosen = [str(v) for v in form.getlist("items") if str(v).strip()]
+    chosen = list(dict.fromkeys(str(v) for v in form.getlist("items") if str(v).strip()))  # each item once
     back_item = str(form.get("item_id") or "")
     from_item = back_item.isascii() and back_item.isdigit() and len(back_item) < 19
     try:
