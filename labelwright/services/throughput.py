@@ -42,7 +42,10 @@ def throughput(store, project: Project, now: float | None = None, days: int = DA
                      func.row_number().over(partition_by=a.c.item_id, order_by=(a.c.created_at, a.c.id)).label("n"),
                      want.label("want"))
               .select_from(a.join(i, i.c.id == a.c.item_id))
-              .where(a.c.project_id == project.id, i.c.is_gold == 0, i.c.n_done >= want, a.c.created_at <= now)
+              .where(a.c.project_id == project.id, i.c.is_gold == 0, i.c.n_done >= want, a.c.created_at <= now,
+                     # an item completed in the window has an answer in it: only those items are ranked
+                     a.c.item_id.in_(select(a.c.item_id).where(a.c.project_id == project.id,
+                                                               a.c.created_at >= since)))
               .subquery())
     with store.read() as conn:
         total, done = conn.execute(select(
