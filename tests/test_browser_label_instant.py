@@ -49,6 +49,7 @@ SHORT = {
     "fields": [{"name": "text", "type": "text"}],
     "questions": [{"name": "ok", "type": "single_choice", "options": ["yes", "no"]}],
 }
+TAIL = {**SPAM, "name": "The end", "slug": "tail", "overlap": 2}
 USERS = ["ana", "ben", "cy", "dee", "eve", "fay", "gus", "hal"]
 
 
@@ -88,7 +89,8 @@ def _seed(db_url: str) -> None:
                 (SPAM, [{"id": f"s{i}", "text": f"comment {i}"} for i in range(60)]),
                 (PAIR, [{"id": f"p{i}", "a": f"answer A{i}", "b": f"answer B{i}"} for i in range(10)]),
                 (TAGS, [{"id": f"t{i}", "text": f"tag me {i}"} for i in range(10)]),
-                (SHORT, [{"id": f"h{i}", "text": f"quick {i}"} for i in range(10)])):
+                (SHORT, [{"id": f"h{i}", "text": f"quick {i}"} for i in range(10)]),
+                (TAIL, [{"id": f"e{i}", "text": f"last {i}"} for i in range(4)])):
             p = projects.create_project(store, schema, created_by=owner.id)
             items.add_items(store, p, rows)
             for name in USERS:
@@ -380,3 +382,24 @@ def test_static_files_are_versioned_and_immutable(server):
     assert r.status_code == 200 and r.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert httpx.get(f"{server.url}/static/{version()}/activity.js").headers["cache-control"].endswith("immutable")
     assert httpx.get(f"{server.url}/static/0000deadbeef/label.js").status_code == 404  # an old version
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_to_the_end_of_the_queue_by_keyboard(server, browser, size):
+    """Instant items while there are enough, page loads for the last ones, then "All done" (no errors)."""
+    name = {"desktop": "gus", "phone": "hal"}[size]
+    context, page, errors = open_page(browser, size)
+    sign_in(page, server, name, "/projects/tail/label")
+    seen = []
+    while page.locator(".done").count() == 0 and len(seen) < 6:
+        seen.append(item_text(page))
+        page.keyboard.press("2")
+        page.wait_for_timeout(300)  # a person reading: time for the prefetch
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+    assert page.locator(".done h1").inner_text() == "All done"
+    assert len(seen) == 4 and len(set(seen)) == 4 and len(server.answers(name, "tail")) == 4
+    assert server.leases(name, "tail") == []
+    page.screenshot(path=f"/tmp/lw-instant-done-{size}.png", full_page=True)
+    context.close()
+    assert not errors, errors

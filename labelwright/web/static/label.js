@@ -100,6 +100,8 @@ function mount(el) {
     lease: el.querySelector("#lease"),
     deadline: el.dataset.leaseLeft ? performance.now() + Number(el.dataset.leaseLeft) * 1000 : null,
     active: -1,
+    start: 0, // the question to start on
+    startScroll: false,
     armed: null, // { input, at }: a change of an answered question waiting for its second press
     ms: 0, // active time so far, kept while the item is off screen
   };
@@ -140,7 +142,7 @@ function mount(el) {
 }
 
 function activate(v, index, { focusText = false, scroll = true } = {}) {
-  if (index < 0 || index >= v.questions.length) return;
+  if (!(index >= 0 && index < v.questions.length)) return;
   v.active = index;
   v.armed = null;
   v.questions.forEach((q, i) => q.classList.toggle("is-active", i === index));
