@@ -369,8 +369,7 @@ function sendInstantly(v, form) {
       if (view === shown) setPrefetched({ itemId: shown.itemId, el: shown.el });
       const again = show(parseRegion(data.html));
       again.ms = answered.ms;
-      timer.reset(answered.ms);
-      again.deadline = answered.deadline;
+      timer.reset(answered.ms); // its lease: renewed by the server, as the page's data-lease-left says
       say(again, "Your answer was not saved: see the message next to the question.", { warn: true });
       return;
     }
