@@ -188,3 +188,31 @@ def test_a_paused_annotator_holds_no_prefetched_item(http, store, owner, make_an
     renewed = http.post("/projects/inst/label/prefetch", data={"csrf": csrf, "current": current, "have": p1})
     assert renewed.json() == {"next": None}
     assert _leases(store, user) == []  # pausing released both, and renewing takes nothing back
+
+
+def test_a_prefetched_item_counts_time_from_when_it_is_shown(http, store, owner, make_annotator):
+    """Prefetched 100 s before it came on screen: its answer may claim the seconds since it was shown only."""
+    _project(store, owner)
+    user, csrf, current, _ = _signed_in(http, make_annotator)
+    p1 = http.post("/projects/inst/label/prefetch", data={"csrf": csrf, "current": current}).json()["next"]["item_id"]
+    with store.write() as conn:
+        conn.execute(text("UPDATE leases SET created_at = created_at - 100 WHERE item_id = :i"), {"i": p1})
+    body = http.post(f"/projects/inst/items/{current}/submit", headers=JSON,
+                     data={"csrf": csrf, "tags": ["a"], "promote": p1}).json()
+    assert body["promoted"]
+    http.post(f"/projects/inst/items/{p1}/submit", headers=JSON,
+              data={"csrf": csrf, "tags": ["a"], "active_ms": "90000"})
+    with store.read() as conn:
+        kept, reported = conn.execute(text("SELECT active_ms, reported_ms FROM annotations WHERE item_id = :i"),
+                                      {"i": p1}).one()
+    assert reported == 90000 and kept < 10_000
+
+
+def test_prefetch_and_release_need_the_session_and_its_token(http, store, owner, make_annotator):
+    _project(store, owner)
+    _, csrf, current, _ = _signed_in(http, make_annotator)
+    assert http.post("/projects/inst/label/prefetch", data={"current": current}).status_code == 403
+    assert http.post("/projects/inst/label/prefetch", data={"csrf": "x" + csrf, "current": current}).status_code == 403
+    http.cookies.clear()
+    r = http.post("/projects/inst/label/prefetch", data={"csrf": csrf, "current": current}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
