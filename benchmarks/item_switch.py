@@ -160,7 +160,7 @@ def main() -> None:
 
     print(machine_description())
     try:
-        print(subprocess.run(["lscpu"], capture_output=True, text=True).stdout.split("Model name:")[1]
+        print(subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout.split("Model name:")[1]
               .splitlines()[0].strip())
     except (OSError, IndexError):
         pass

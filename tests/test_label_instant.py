@@ -127,7 +127,7 @@ def test_a_dishonest_annotator_cannot_touch_others_leases(http, store, owner, ma
     other = _project(store, owner, slug="other")
     rival, _ = make_annotator("rival")
     held = queue.claim_next(store, get_project(store, p.id), rival)
-    user, csrf, current, _ = _signed_in(http, make_annotator)
+    _, csrf, current, _ = _signed_in(http, make_annotator)
     # Someone else's item as "current", or as the item to release: nothing happens to it.
     assert http.post("/projects/inst/label/prefetch", data={"csrf": csrf, "current": held["id"]}).json() == {"next": None}
     assert http.post(f"/projects/inst/items/{held['id']}/release", data={"csrf": csrf}).status_code == 204
@@ -193,7 +193,7 @@ def test_a_paused_annotator_holds_no_prefetched_item(http, store, owner, make_an
 def test_a_prefetched_item_counts_time_from_when_it_is_shown(http, store, owner, make_annotator):
     """Prefetched 100 s before it came on screen: its answer may claim the seconds since it was shown only."""
     _project(store, owner)
-    user, csrf, current, _ = _signed_in(http, make_annotator)
+    _, csrf, current, _ = _signed_in(http, make_annotator)
     p1 = http.post("/projects/inst/label/prefetch", data={"csrf": csrf, "current": current}).json()["next"]["item_id"]
     with store.write() as conn:
         conn.execute(text("UPDATE leases SET created_at = created_at - 100 WHERE item_id = :i"), {"i": p1})

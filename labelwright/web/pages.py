@@ -347,8 +347,8 @@ def submit_answers(slug: str, item_id: int, request: Request, form):
         return instant.not_saved(lapsed) if fetched else _conflict(request, project, lapsed)
     errors, form_error = errors_by_question(project.schema, error) if error else (parsed.errors, None)
     recent = queue_svc.history(store, project, session.user, limit=1)
-    shown = dict(mode="label", state=parsed.state, errors=errors, form_error=form_error, idempotency_key=key,
-                 back_url=_history_url(project, recent[0] if recent else None))
+    shown = {"mode": "label", "state": parsed.state, "errors": errors, "form_error": form_error,
+             "idempotency_key": key, "back_url": _history_url(project, recent[0] if recent else None)}
     if fetched:
         return instant.invalid(request, project, item, shown)
     return _render_item(request, project, item, status=422, **shown)
