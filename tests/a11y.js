@@ -84,7 +84,8 @@
         const sy = /(auto|scroll)/.test(cs.overflowY) && el.scrollHeight > el.clientHeight + 1;
         if (!(sx || sy)) continue;
         const focusable = el.tabIndex >= 0 && (el.hasAttribute("tabindex") || /^(TEXTAREA|SELECT)$/.test(el.tagName));
-        const named = Boolean(el.getAttribute("aria-label") || el.getAttribute("aria-labelledby"));
+        const named = Boolean(el.getAttribute("aria-label") || el.getAttribute("aria-labelledby")
+                              || (el.labels && el.labels.length));
         out.push({ el: describe(el), focusable, named });
       }
       return out;

@@ -108,6 +108,8 @@ EXPECTED = {
     ("GET", "/projects/{slug}/label"): "member",
     ("POST", "/projects/{slug}/items/{item_id}/submit"): "member",
     ("POST", "/projects/{slug}/items/{item_id}/skip"): "member",
+    ("POST", "/projects/{slug}/label/prefetch"): "member",
+    ("POST", "/projects/{slug}/items/{item_id}/release"): "member",
     ("GET", "/projects/{slug}/history/{annotation_id}"): "author",
     ("POST", "/projects/{slug}/history/{annotation_id}"): "author",
     ("GET", "/projects/{slug}/quality"): "reviewer",

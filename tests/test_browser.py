@@ -352,7 +352,7 @@ def test_pages_look_right(server, browser):
 
     page.goto(server.url + "/projects/llm-preference")
     assert page.locator(".tile-done dd").inner_text() == "0"
-    assert page.locator("table tbody tr").count() == 1
+    assert page.locator(".table-wrap table tbody tr").count() == 1  # one annotator (olive)
     assert page.locator(".chart .bar").count() == 60
     page.screenshot(path="/tmp/lw-project.png", full_page=True)
     page.goto(server.url + "/")
@@ -370,9 +370,9 @@ def test_pages_look_right(server, browser):
 def test_quality_page_mark_gold_and_pause(server, page):
     sign_in(page, server, "olive", "/projects/qual/quality")
     assert "Agreement per question" in page.locator("h2").all_inner_texts()
-    rows = page.locator("section[aria-labelledby=annotators-h] tbody tr")
+    rows = page.locator("table.annotators tbody tr")
     assert sorted(r.split()[0] for r in rows.all_inner_texts()) == ["w0", "w1", "w2"]
-    w0 = page.locator("section[aria-labelledby=annotators-h] tbody tr", has_text="w0")
+    w0 = page.locator("table.annotators tbody tr", has_text="w0")
     assert "100%" in w0.inner_text()  # right on the one gold item
     page.screenshot(path="/tmp/lw-quality.png", full_page=True)
     # the items in most doubt are the contested ones; open one and make it gold
@@ -381,7 +381,7 @@ def test_quality_page_mark_gold_and_pause(server, page):
     with page.expect_navigation():
         doubt.click()
     assert "Mark as gold" in page.locator("#gold-form").inner_text()
-    assert page.locator("section[aria-labelledby=answers-h] tbody tr").count() == 4  # 3 answers + majority
+    assert page.locator("section[aria-labelledby=answers-h] tbody tr").count() == 5  # 3 answers, consensus, majority
     page.locator("#gold-form label.choice", has_text="ham").click()
     with page.expect_navigation():
         page.locator("#gold-form button.primary").click()
@@ -390,10 +390,10 @@ def test_quality_page_mark_gold_and_pause(server, page):
     page.screenshot(path="/tmp/lw-item.png", full_page=True)
     # pause w2 from the annotator table
     page.goto(server.url + "/projects/qual/quality")
-    w2 = page.locator("section[aria-labelledby=annotators-h] tbody tr", has_text="w2")
+    w2 = page.locator("table.annotators tbody tr", has_text="w2")
     with page.expect_navigation():
         w2.locator("button", has_text="Pause").click()
-    w2 = page.locator("section[aria-labelledby=annotators-h] tbody tr", has_text="w2")
+    w2 = page.locator("table.annotators tbody tr", has_text="w2")
     assert "paused" in w2.inner_text() and w2.locator("button", has_text="Resume").count() == 1
     gold = httpx.get(server.url + "/api/v1/projects/qual/gold",
                      headers={"Authorization": f"Bearer {server.owner_token}"}).json()

@@ -127,7 +127,7 @@ def test_owner_item_page_marks_gold_and_pauses(http, store, owner, mixed, make_a
                   follow_redirects=False)
     assert r.status_code == 303 and len(http.get("/api/v1/projects/mixed/gold", headers=bearer(owner[1])).json()) == 1
     quality = http.get("/projects/mixed/quality")
-    assert quality.status_code == 200 and "Gold accuracy" in quality.text and "Estimated skill" in quality.text
+    assert quality.status_code == 200 and "Gold accuracy" in quality.text and ">Skill</th>" in quality.text
     r = http.post("/projects/mixed/annotators/bob/pause", data={"csrf": hidden(quality.text, "csrf")},
                   follow_redirects=False)
     assert r.status_code == 303

@@ -129,7 +129,7 @@ def test_label_page_renders_item_counts_and_security_headers(signed_in):
     csp = r.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "style-src 'self'" in csp
     assert "<script>" not in r.text and " style=" not in r.text and " onclick=" not in r.text
-    assert '<script type="module" src="/static/label.js"></script>' in r.text
+    assert re.search(r'<script type="module" src="/static/[0-9a-f]{12}/label\.js"></script>', r.text)  # versioned
     assert signed_in.get("/projects/spam/label").text.count("comment 0") == 1  # a reload keeps the item
 
 

@@ -18,7 +18,7 @@ import orjson
 from sqlalchemy import text
 
 from labelwright.errors import NotFound, ValidationError
-from labelwright.schema import FreeText, ProjectSchema, answer_label
+from labelwright.schema import FreeText, MultipleChoice, ProjectSchema, answer_label
 from labelwright.services.projects import Project
 from labelwright.store import dumps, loads
 from labelwright.store.slots import open_flag
@@ -134,6 +134,17 @@ def answer_matches(question, answer, gold) -> bool | None:
     if answer is None or gold is None or isinstance(question, FreeText):
         return None
     return answer_label(question, answer) == answer_label(question, gold)
+
+
+def matches_label(question, answer, label) -> bool | None:
+    """Whether one answer agrees with an aggregated label (a consensus or majority ``label``, already in
+    label form: a choice, a rating, a pairwise choice such as ``"A"``, a list for multiple choice); None
+    for free text or when either is missing."""
+    if answer is None or label is None or isinstance(question, FreeText):
+        return None
+    if isinstance(question, MultipleChoice):
+        return set(answer) == set(label)
+    return answer_label(question, answer) == label
 
 
 def score(questions: dict, answers: dict, gold: dict) -> tuple[int, int]:

@@ -19,9 +19,8 @@ from decimal import Decimal
 from sqlalchemy import text
 
 from labelwright.consensus import majority
-from labelwright.schema import FreeText, MultipleChoice, answer_label
 from labelwright.services import access, appeals, messages, pay, qualification, queue, review
-from labelwright.services.gold import FIRST_ANSWERS, score
+from labelwright.services.gold import FIRST_ANSWERS, matches_label, score
 from labelwright.services.projects import list_projects
 from labelwright.store import loads
 
@@ -36,14 +35,6 @@ def _starts(now: float) -> tuple[float, float]:
 # sequence of submissions tells them whether one particular answer matched.
 GOLD_BATCH = 5
 AGREEMENT_BATCH = 10
-
-
-def _agrees(question, answer, label) -> bool | None:
-    if answer is None or label is None or isinstance(question, FreeText):
-        return None
-    if isinstance(question, MultipleChoice):
-        return set(answer) == set(label)
-    return answer_label(question, answer) == label
 
 
 def _quality(conn, project, user) -> dict:
@@ -84,7 +75,7 @@ def _quality(conn, project, user) -> dict:
         answers = loads(answers)
         votes = majority(project.schema, others[item_id] + [answers])
         for name, v in votes.items():
-            ok = _agrees(questions[name], answers.get(name), v["label"])
+            ok = matches_label(questions[name], answers.get(name), v["label"])
             if ok is not None and v["n"] >= 2:
                 compared += 1
                 agree += int(ok)

@@ -26,7 +26,7 @@ from sqlalchemy import text
 from labelwright.consensus import majority
 from labelwright.errors import Conflict, NotFound, ValidationError
 from labelwright.services import audit, events
-from labelwright.services.gold import answer_matches, score
+from labelwright.services.gold import matches_label, score
 from labelwright.services.projects import Project
 from labelwright.store import dumps, loads
 from labelwright.store.slots import retarget_sql
@@ -95,7 +95,7 @@ def _disagrees(conn, project: Project, rows) -> set[int]:
         votes = majority(project.schema, all_answers.get(item_id, []))
         for name, v in votes.items():
             if v["n"] >= 2 and answers.get(name) is not None and not v.get("tie") \
-                    and answer_matches(questions[name], answers[name], v["label"]) is False:
+                    and matches_label(questions[name], answers[name], v["label"]) is False:
                 out.add(ann_id)
                 break
     return out
