@@ -131,3 +131,35 @@ def test_sent_data_default_keeps_display_fields_only():
     schema = parse_schema(SCHEMA)
     assert schema.send_fields == "shown"
     assert schema.sent_data({"text": "t", "note": "n", "answer_key": SECRET}) == {"text": "t", "note": "n"}
+
+
+def test_history_sends_only_display_fields(http, store, owner, make_annotator):
+    """The caller's history (GET /projects/P/history) carried each item's whole data, answer keys too."""
+    _project(store, owner)
+    _, token = make_annotator("ann")
+    item = http.post("/api/v1/projects/hidden/next", headers=bearer(token)).json()
+    assert http.post(f"/api/v1/items/{item['id']}/annotations", json={"answers": {"spam": "ham"}},
+                     headers=bearer(token)).status_code == 201
+    r = http.get("/api/v1/projects/hidden/history", headers=bearer(token))
+    assert r.status_code == 200
+    (entry,) = r.json()
+    assert entry["data"] == {"text": "comment 0"} and entry["amendable"] is True
+    assert SECRET not in r.text and EMAIL not in r.text
+
+
+def test_a_reviewed_answer_is_shown_as_frozen_not_as_a_form(http, store, owner, make_annotator):
+    from labelwright.services import projects, queue, review
+
+    p = _project(store, owner, review={"mode": "all"})
+    csrf, page = _browser_session(http, make_annotator)
+    from labelwright.services.users import get_user
+
+    user = get_user(store, "bea")
+    item = queue.claim_next(store, p, user)
+    ann, _ = queue.submit(store, item["id"], user, {"spam": "ham"})
+    r = http.get(f"/projects/hidden/history/{ann['id']}")
+    assert r.status_code == 200 and 'name="spam"' in r.text  # still amendable: the form
+    review.decide(store, projects.get_project(store, "hidden"), owner[0], ann["id"], "accepted")
+    r = http.get(f"/projects/hidden/history/{ann['id']}")
+    assert r.status_code == 409 and "can no longer be changed" in r.text and 'name="spam"' not in r.text
+    assert http.get("/api/v1/projects/hidden/history", headers={"X-CSRF-Token": csrf}).json()[0]["amendable"] is False

@@ -695,14 +695,16 @@ def history(store, project: Project, user: User, limit: int | None = None) -> li
     with store.read() as conn:
         rows = conn.execute(text(
             "SELECT a.id, a.item_id, a.answers, a.active_ms, a.revision, a.created_at, a.updated_at, "
-            "i.external_id, i.data FROM annotations a JOIN items i ON i.id = a.item_id "
+            "a.review_status, i.external_id, i.data FROM annotations a JOIN items i ON i.id = a.item_id "
             "WHERE a.user_id = :u AND a.project_id = :p ORDER BY a.id DESC LIMIT :n"),
             {"u": user.id, "p": project.id, "n": limit}).all()
     out = []
     for r in rows:
         d = _annotation_dict(r)
         d["external_id"] = r.external_id
-        d["data"] = loads(r.data)
+        d["data"] = project.schema.sent_data(loads(r.data))  # what the labelling page showed, no more
+        d["review_status"] = r.review_status
+        d["amendable"] = r.review_status not in _FROZEN
         out.append(d)
     return out
 

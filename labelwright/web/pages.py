@@ -384,6 +384,11 @@ def amend_page(slug: str, annotation_id: AnnotationId, request: Request):
     session = current_session(request)
     project = access.project_for(_store(request), slug, session.user)[0]
     entry, older = _amendable(request, project, annotation_id)
+    if not entry["amendable"]:  # reviewed work is frozen: say so instead of a form that would be refused
+        return render(request, "conflict.html", status=409, project=project, heading="This answer can no longer be changed",
+                      error=Conflict(f"a reviewer has decided on it ({entry['review_status']}); see the feedback "
+                                     "on your home page, where you can question the decision"),
+                      continue_url=_label_url(project))
     return _render_amend(request, project, entry, older)
 
 
