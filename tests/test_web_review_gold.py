@@ -507,7 +507,7 @@ def test_demo_switches_on_the_whole_workflow(store, settings):
     again = build_demo(store, settings)  # a second run adds nothing
     assert first["projects"] == again["projects"]
     by_slug = {p["slug"]: p for p in again["projects"]}
-    assert by_slug["youtube-spam"]["items"] == 300 and by_slug["youtube-spam"]["gold"] == 25
+    assert by_slug["youtube-spam"]["items"] == 300 and by_slug["youtube-spam"]["gold"] == 30
     assert by_slug["llm-preference"]["items"] == 200 and by_slug["llm-preference"]["gold"] == 20
     spam, pref = get_project(store, "youtube-spam"), get_project(store, "llm-preference")
     assert spam.schema.qualification is not None and spam.schema.qualification.size == 5
@@ -516,6 +516,12 @@ def test_demo_switches_on_the_whole_workflow(store, settings):
         assert float(p.schema.pay.reward_per_item) > 0 and float(p.schema.pay.min_fair_hourly) > 0
     gold = gold_svc.gold_answers(store, spam)
     assert {g["spam"] for g in gold.values()} == {"spam", "ham"}
+    # the qualification test (the first five gold items) is 3 spam and 2 ham: one answer to everything fails
+    from labelwright.services.qualification import _items as test_items
+
+    with store.read() as conn:
+        test = [answers["spam"] for *_, answers in test_items(conn, spam)]
+    assert sorted(test) == ["ham", "ham", "spam", "spam", "spam"]
     assert all(g["preference"]["choice"] in ("A", "B", "tie") for g in gold_svc.gold_answers(store, pref).values())
     # a newcomer's first item in the spam project is the qualification test, which shows no gold
     newcomer = users_svc.create_user(store, "nia", "annotator")

@@ -19,14 +19,21 @@ from labelwright.services.projects import create_project, get_project, progress
 
 DEMO_PROJECTS = (("youtube_spam.yaml", "youtube_spam_300.jsonl"), ("pandalm.yaml", "pandalm_200.jsonl"))
 OWNER = "owner"
-GOLD_EVERY = 12  # YouTube spam: every 12th comment (25) is gold; the first five make the qualification test
+GOLD_EVERY = 12  # YouTube spam: the qualification test's five comments, then every 12th is gold
 GOLD_PAIRS = 20  # PandaLM: the first 20 pairs (every 9th) on which the three experts agreed
 
 
 def _spam_gold(pkg, ids: list[str]) -> dict[str, dict]:
     with pkg.joinpath("data", "youtube_spam_300_truth.csv").open(encoding="utf-8") as f:
         truth = {r["id"]: r["label"] for r in csv.DictReader(f)}
-    return {i: {"spam": truth[i]} for i in ids[::GOLD_EVERY] if i in truth}
+    # The qualification test is the first five gold items in import order: the first three spam and the first
+    # two ham comments, so a person who answers "spam" (or "ham") to everything scores 60% (40%) and fails the
+    # 80% pass mark. Every 12th comment after those is gold too.
+    spam, ham = ([i for i in ids if truth.get(i) == label] for label in ("spam", "ham"))
+    test = spam[:3] + ham[:2]
+    last = max(ids.index(i) for i in test)
+    rest = [i for i in ids[last + 1::GOLD_EVERY] if i in truth]
+    return {i: {"spam": truth[i]} for i in test + rest}
 
 
 def _pandalm_gold(pkg, ids: list[str]) -> dict[str, dict]:
