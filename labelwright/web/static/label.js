@@ -28,6 +28,7 @@
 // page, the end of the queue) the form is submitted as a normal page load, which is also all that happens
 // without JavaScript. A prefetched item the page will not show is released when the page goes away.
 import { ActiveTimer } from "./activity.js";
+import { isTyping, rankSelects, showRanking } from "./questions.js";
 
 const timer = new ActiveTimer().start();
 const counts = document.getElementById("counts");
@@ -47,14 +48,6 @@ let saving = 0; // instant saves on their way
 function setPrefetched(next) {
   prefetched = next;
   document.body.dataset.prefetched = next ? next.itemId : "";
-}
-
-function isTyping(el) {
-  if (!el || !el.tagName) return false;
-  if (el.isContentEditable) return true;
-  if (el.tagName === "TEXTAREA" || el.tagName === "SELECT") return true;
-  if (el.tagName === "INPUT") return !["radio", "checkbox", "button", "submit", "reset", "hidden"].includes(el.type);
-  return false;
 }
 
 function textBox(q) {
@@ -195,21 +188,6 @@ function show(el, { deadline = null } = {}) {
 }
 
 // ---- ranking ----------------------------------------------------------------------------------
-
-function rankSelects(q) {
-  return Array.from(q.querySelectorAll("select[data-candidate]"));
-}
-
-function showRanking(q) {
-  const list = q.querySelector("[data-ranking-order]");
-  const ranked = rankSelects(q).filter((s) => s.value).sort((a, b) => Number(a.value) - Number(b.value));
-  list.replaceChildren(...ranked.map((s) => {
-    const li = document.createElement("li");
-    li.textContent = s.dataset.title; // text, never markup
-    return li;
-  }));
-  list.hidden = ranked.length === 0;
-}
 
 function rankNext(v, q, key) {
   const selects = rankSelects(q);

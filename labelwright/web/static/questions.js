@@ -15,11 +15,11 @@ export function isTyping(el) {
   return false;
 }
 
-function rankSelects(q) {
+export function rankSelects(q) {
   return Array.from(q.querySelectorAll("select[data-candidate]"));
 }
 
-function showRanking(q) {
+export function showRanking(q) {
   const list = q.querySelector("[data-ranking-order]");
   if (!list) return;
   const ranked = rankSelects(q).filter((s) => s.value).sort((a, b) => Number(a.value) - Number(b.value));
