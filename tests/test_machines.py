@@ -462,3 +462,31 @@ def test_llm_first_people_only_where_it_is_in_doubt(store, owner, fake, make_ann
         assert asked <= 2, f"a reliable LLM left people {asked} of 20 items"
     else:
         assert asked >= 10, f"an unreliable LLM left people only {asked} of 20 items"
+
+
+def test_one_run_per_machine_annotator_but_schemas_do_not_block_each_other(store):
+    """Two runs of one machine annotator exclude each other; on PostgreSQL the advisory lock is database-wide
+    and user ids repeat across schemas, so another labelwright instance's annotator with the same id (here: a
+    second schema in the same database) must not be blocked (it was: a flaky "answered 0" in CI)."""
+    from labelwright.services.machines import _exclusive
+    from labelwright.store import Store
+
+    with _exclusive(store, 1) as first:
+        with _exclusive(store, 1) as second:
+            assert first and not second
+        with _exclusive(store, 2) as other_user:
+            assert other_user
+        if store.dialect == "postgresql":
+            from tests.conftest import PgSchema
+
+            schema = PgSchema()
+            other = Store(schema.url)
+            try:
+                other.migrate()
+                with _exclusive(other, 1) as elsewhere:
+                    assert elsewhere
+            finally:
+                other.close()
+                schema.drop()
+    with _exclusive(store, 1) as again:
+        assert again

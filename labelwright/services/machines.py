@@ -275,12 +275,16 @@ def _exclusive(store, user_id: int):
     if store.dialect == "postgresql":
         with store.engine.connect() as conn:
             conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            got = conn.execute(text("SELECT pg_try_advisory_lock(:c, :u)"), {"c": _PG_LOCK, "u": user_id}).scalar()
+            # Advisory locks belong to the whole database, and user ids repeat across schemas: the key is
+            # this schema's and the lock class's hash with the user id, so two labelwright instances in
+            # one database (one schema each) never block each other's annotators.
+            key = "hashtext(current_schema() || ':' || CAST(:c AS text))"
+            got = conn.execute(text(f"SELECT pg_try_advisory_lock({key}, :u)"), {"c": _PG_LOCK, "u": user_id}).scalar()
             try:
                 yield bool(got)
             finally:
                 if got:
-                    conn.execute(text("SELECT pg_advisory_unlock(:c, :u)"), {"c": _PG_LOCK, "u": user_id})
+                    conn.execute(text(f"SELECT pg_advisory_unlock({key}, :u)"), {"c": _PG_LOCK, "u": user_id})
         return
     locks = store.__dict__.setdefault("_machine_locks", {})
     lock = locks.setdefault(user_id, threading.Lock())
