@@ -45,6 +45,22 @@ def require_pg() -> None:
     pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {reason}")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashing():
+    """argon2id with its cheapest parameters in the tests: the production cost (a quarter of a second of CPU
+    per hash and per check) is a defence against stolen hashes, not something the tests exercise, and it
+    was minutes of the suite. Hashes carry their parameters, so server processes the tests start check these
+    cheaply too. tests/test_users_hashing.py checks that the real setting is the library's default."""
+    from argon2 import PasswordHasher, profiles
+
+    from labelwright.services import users
+
+    real = users._hasher
+    users._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
+    yield
+    users._hasher = real
+
+
 def pytest_terminal_summary(terminalreporter):
     if _pg_state.get("skipped"):
         terminalreporter.write_sep("!", f"{_pg_state['skipped']} PostgreSQL tests were SKIPPED: "
