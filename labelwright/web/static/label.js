@@ -28,7 +28,7 @@
 // page, the end of the queue) the form is submitted as a normal page load, which is also all that happens
 // without JavaScript. A prefetched item the page will not show is released when the page goes away.
 import { ActiveTimer } from "./activity.js";
-import { isTyping, rankSelects, showRanking } from "./questions.js";
+import { isTyping, placeRank, resetRanking, showRanking } from "./questions.js";
 
 const timer = new ActiveTimer().start();
 const counts = document.getElementById("counts");
@@ -190,23 +190,10 @@ function show(el, { deadline = null } = {}) {
 // ---- ranking ----------------------------------------------------------------------------------
 
 function rankNext(v, q, key) {
-  const selects = rankSelects(q);
-  const select = selects.find((s) => s.dataset.key === key);
-  if (!select) return false;
-  if (!select.value) {
-    const taken = new Set(selects.map((s) => s.value).filter(Boolean));
-    let place = 1;
-    while (taken.has(String(place))) place += 1;
-    select.value = String(place);
-    showRanking(q);
-  }
-  if (selects.every((s) => s.value)) nextQuestion(v);
+  const placed = placeRank(q, key);
+  if (placed === null) return false;
+  if (placed) nextQuestion(v);
   return true;
-}
-
-function resetRanking(q) {
-  for (const s of rankSelects(q)) s.value = "";
-  showRanking(q);
 }
 
 // ---- choosing ---------------------------------------------------------------------------------

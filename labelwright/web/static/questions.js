@@ -31,6 +31,27 @@ export function showRanking(q) {
   list.hidden = ranked.length === 0;
 }
 
+// Number `key` on a ranking: that candidate takes the next free place (unless it has one). Returns null when
+// no candidate has that key, else whether every candidate is now placed.
+export function placeRank(q, key) {
+  const selects = rankSelects(q);
+  const select = selects.find((s) => s.dataset.key === key);
+  if (!select) return null;
+  if (!select.value) {
+    const taken = new Set(selects.map((s) => s.value).filter(Boolean));
+    let place = 1;
+    while (taken.has(String(place))) place += 1;
+    select.value = String(place);
+    showRanking(q);
+  }
+  return selects.every((s) => s.value);
+}
+
+export function resetRanking(q) {
+  for (const s of rankSelects(q)) s.value = "";
+  showRanking(q);
+}
+
 export class QuestionForm {
   constructor(root) {
     this.root = root;
@@ -85,22 +106,13 @@ export class QuestionForm {
   }
 
   resetRanking(q) {
-    for (const s of rankSelects(q)) s.value = "";
-    showRanking(q);
+    resetRanking(q);
   }
 
   rankNext(q, key) {
-    const selects = rankSelects(q);
-    const select = selects.find((s) => s.dataset.key === key);
-    if (!select) return false;
-    if (!select.value) {
-      const taken = new Set(selects.map((s) => s.value).filter(Boolean));
-      let place = 1;
-      while (taken.has(String(place))) place += 1;
-      select.value = String(place);
-      showRanking(q);
-    }
-    if (selects.every((s) => s.value)) this.nextQuestion();
+    const placed = placeRank(q, key);
+    if (placed === null) return false;
+    if (placed) this.nextQuestion();
     return true;
   }
 
