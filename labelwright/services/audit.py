@@ -9,35 +9,32 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import text
+from sqlalchemy import Connection, insert, select
 
-from labelwright.store import dumps, loads
+from labelwright.store import Store, dumps, loads
+from labelwright.store import tables as t
 
 
-def record(conn, actor, action: str, project_id: int | None = None, target: str | None = None,
+def record(conn: Connection, actor, action: str, project_id: int | None = None, target: str | None = None,
            details: dict | None = None) -> None:
     """Append one entry. ``actor`` is a user (None: the command line, run by whoever holds the database)."""
-    conn.execute(text(
-        "INSERT INTO audit_log (at, actor_id, action, project_id, target, details) "
-        "VALUES (:at, :a, :act, :p, :t, :d)"),
-        {"at": time.time(), "a": getattr(actor, "id", None), "act": action, "p": project_id, "t": target,
-         "d": dumps(details) if details else None})
+    conn.execute(insert(t.audit_log).values(
+        at=time.time(), actor_id=getattr(actor, "id", None), action=action, project_id=project_id, target=target,
+        details=dumps(details) if details else None))
 
 
-def entries(store, project_id: int | None = None, limit: int = 200, before: int | None = None) -> list[dict]:
+def entries(store: Store, project_id: int | None = None, limit: int = 200, before: int | None = None) -> list[dict]:
     """Newest first; ``project_id`` limits to one project; ``before`` pages back from an entry id."""
-    where, params = [], {"n": limit}
+    log, u, pr = t.audit_log, t.users, t.projects
+    stmt = (select(log.c.id, log.c.at, u.c.name.label("actor"), log.c.action, pr.c.slug, log.c.target, log.c.details)
+            .select_from(log.outerjoin(u, u.c.id == log.c.actor_id).outerjoin(pr, pr.c.id == log.c.project_id))
+            .order_by(log.c.id.desc()).limit(limit))
     if project_id is not None:
-        where.append("l.project_id = :p")
-        params["p"] = project_id
+        stmt = stmt.where(log.c.project_id == project_id)
     if before is not None:
-        where.append("l.id < :b")
-        params["b"] = before
-    sql = ("SELECT l.id, l.at, u.name, l.action, pr.slug, l.target, l.details FROM audit_log l "
-           "LEFT JOIN users u ON u.id = l.actor_id LEFT JOIN projects pr ON pr.id = l.project_id "
-           + ("WHERE " + " AND ".join(where) + " " if where else "") + "ORDER BY l.id DESC LIMIT :n")
+        stmt = stmt.where(log.c.id < before)
     with store.read() as conn:
-        rows = conn.execute(text(sql), params).all()
-    return [{"id": i, "at": at, "actor": actor or "(command line)", "action": action, "project": slug,
-             "target": target, "details": loads(details) if details else None}
-            for i, at, actor, action, slug, target, details in rows]
+        rows = conn.execute(stmt).all()
+    return [{"id": r.id, "at": r.at, "actor": r.actor or "(command line)", "action": r.action, "project": r.slug,
+             "target": r.target, "details": loads(r.details) if r.details else None}
+            for r in rows]
