@@ -34,6 +34,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.pool import NullPool
 
 from labelwright.store import migrate as _migrate
+from labelwright.store.caches import Caches
 
 
 def dumps(value) -> str:
@@ -60,6 +61,7 @@ class Store:
         self.url = db_url
         self._tls = threading.local()
         self._sql_cache: dict[str, str] = {}
+        self.caches = Caches.for_url(db_url)  # what this process remembers between requests
         self._writer: _Writer | None = None
         self._writer_start = threading.Lock()
         self.pg_threads = pg_threads
