@@ -765,11 +765,11 @@ def message(obj: Ctx, project, text, to):
 @click.pass_obj
 def more_answers(obj: Ctx, project, items, answers):
     """Ask for more answers on ITEMS (external ids) of PROJECT; they reopen in the queue."""
-    from labelwright.services import messages
+    from labelwright.services import queue_controls
     from labelwright.services.projects import get_project
 
     store = obj.store()
-    res = messages.more_answers(store, get_project(store, project), list(items), answers)
+    res = queue_controls.more_answers(store, get_project(store, project), list(items), answers)
     out.print(f"{res['items']} item(s) reopened for {answers} more answer(s) each", highlight=False)
 
 
@@ -778,11 +778,10 @@ def more_answers(obj: Ctx, project, items, answers):
 @click.pass_obj
 def expire(obj: Ctx, project):
     """Expire PROJECT: no new work is handed out (answers already given stay)."""
-    from labelwright.services import messages
-    from labelwright.services.projects import get_project
+    from labelwright.services.projects import expire, get_project
 
     store = obj.store()
-    messages.expire(store, get_project(store, project))
+    expire(store, get_project(store, project))
     out.print(f"{project} has expired: no new work", highlight=False)
 
 def _when(ts) -> str:

@@ -289,7 +289,7 @@ def test_a_gold_item_made_ordinary_does_not_stall_the_queue(store, owner, make_a
 def test_every_writer_keeps_the_flag_derived(store, owner, make_annotator):
     """Walk the writers of n_assigned and target (claim, submit, skip, release, reclaim, pause, more
     answers, review rejection, gold on and off, overlap change) and check the flag after each."""
-    from labelwright.services import messages, pauses
+    from labelwright.services import pauses, queue_controls
     from labelwright.services.projects import set_overlap
 
     p = create_project(store, {**SPAM_SCHEMA, "slug": "flag", "overlap": 2, "lease_seconds": 60,
@@ -320,7 +320,7 @@ def test_every_writer_keeps_the_flag_derived(store, owner, make_annotator):
     check("reclaim")
     pauses.pause(store, p, b, by=None)
     check("pause")
-    messages.more_answers(store, p, ["c0"], 1, by=None)
+    queue_controls.more_answers(store, p, ["c0"], 1, by=None)
     check("more answers")
     sub = review.next_for_review(store, p, rex)
     review.decide(store, p, rex, sub["annotation_id"], "rejected", feedback="no")

@@ -1,5 +1,4 @@
-"""In-app messages from a project's managers to its annotators, and the controls MTurk requesters use:
-asking for more answers on chosen items and expiring a project."""
+"""In-app messages from a project's managers to its annotators."""
 
 from __future__ import annotations
 
@@ -8,9 +7,7 @@ import time
 from sqlalchemy import text
 
 from labelwright.errors import NotFound, ValidationError
-from labelwright.services import audit
-from labelwright.services.projects import Project, get_project
-from labelwright.store.slots import retarget_sql
+from labelwright.services.projects import Project
 
 
 def send(store, project: Project, by, body: str, to: str | None = None) -> dict:
@@ -58,40 +55,3 @@ def for_user(store, user, limit: int = 50) -> list[dict]:
             "ORDER BY m.id DESC LIMIT :n"), {"u": user.id, "n": limit}).all()
     return [{"id": r[0], "project": r[1], "from": r[2], "to_you_only": r[3] is not None, "body": r[4],
              "created_at": r[5]} for r in rows]
-
-
-def more_answers(store, project: Project, external_ids: list[str], extra: int, by=None) -> dict:
-    """Ask for ``extra`` more answers on the chosen items (by external id); they reopen in the queue."""
-    if not 1 <= extra <= 20:
-        raise ValidationError("ask for 1 to 20 more answers", field="answers")
-    if not external_ids:
-        raise ValidationError("name at least one item", field="items")
-    with store.write() as conn:
-        changed = 0
-        missing = []
-        for ext in external_ids:
-            n = conn.execute(text(
-                retarget_sql("COALESCE(target, :o) + :x", "project_id = :p AND external_id = :e AND is_gold = 0")
-                + " RETURNING id"),
-                {"o": project.overlap, "x": extra, "p": project.id, "e": str(ext)}).first()
-            if n is None:
-                missing.append(ext)
-            else:
-                changed += 1
-        if missing:
-            raise NotFound(f"no ordinary item {missing[0]!r} in project {project.slug!r}"
-                           + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
-        audit.record(conn, by, "items.more_answers", project.id, None, {"items": len(external_ids), "extra": extra})
-    return {"items": changed, "extra_answers": extra}
-
-
-def expire(store, project: Project, by=None, at: float | None = None) -> Project:
-    """Stop handing out work in the project (from ``at``, default now). Answers already given stay; leases
-    end as they would."""
-    at = at or time.time()
-    schema = project.schema.model_copy(update={"expires_at": at})
-    with store.write() as conn:
-        conn.execute(text("UPDATE projects SET schema = :s, updated_at = :now WHERE id = :p"),
-                     {"s": schema.to_json(), "now": time.time(), "p": project.id})
-        audit.record(conn, by, "project.expire", project.id, None, {"at": at})
-    return get_project(store, project.id)

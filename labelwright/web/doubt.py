@@ -4,7 +4,7 @@
 (:func:`labelwright.services.gold.items_in_doubt`), each with a checkbox; the form under it asks for
 more answers on the ones ticked (``POST /projects/{p}/more-answers``, which the owner's item page uses
 too, for its one item). Both need a manager of the project; the POST carries the session's CSRF token,
-calls :func:`labelwright.services.messages.more_answers` (audited as ``items.more_answers``) and
+calls :func:`labelwright.services.queue_controls.more_answers` (audited as ``items.more_answers``) and
 redirects back (post/redirect/get). :func:`doubt_nav` gives the item page its previous / next item in
 doubt.
 """
@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from labelwright.errors import ValidationError
-from labelwright.services import access, messages
+from labelwright.services import access, queue_controls
 from labelwright.services import gold as gold_svc
 from labelwright.web import project_for_page, render
 from labelwright.web.answers import answer_view
@@ -68,7 +68,7 @@ def ask_more(slug: str, request: Request, form):
     from_item = back_item.isascii() and back_item.isdigit() and len(back_item) < 19
     try:
         extra = _answers(form)
-        got = messages.more_answers(store, project, chosen, extra, by=session.user)
+        got = queue_controls.more_answers(store, project, chosen, extra, by=session.user)
     except ValidationError as e:
         if from_item:
             raise

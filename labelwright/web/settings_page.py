@@ -18,7 +18,8 @@ from starlette.concurrency import run_in_threadpool
 
 from labelwright.errors import NotFound, ValidationError
 from labelwright.schema import is_categorical
-from labelwright.services import audit, messages
+from labelwright.services import audit
+from labelwright.services import projects as projects_svc
 from labelwright.services.projects import update_settings
 from labelwright.web import project_for_page, render
 
@@ -204,7 +205,7 @@ def expire(slug: str, request: Request, form):
     if form.get("confirm") != "yes":
         return render(request, "settings_expire.html", status=422, project=project, expired=_expired(project.schema),
                       error="tick the box to confirm: no new work will be handed out")
-    messages.expire(store, project, by=session.user)
+    projects_svc.expire(store, project, by=session.user)
     return RedirectResponse(f"/projects/{project.slug}/settings?saved=expiry#expiry", status_code=303)
 
 
