@@ -26,126 +26,50 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from typing import NamedTuple
 
 from sqlalchemy import text
 
 from labelwright.errors import Busy, Conflict, Forbidden, NotFound, ValidationError
 from labelwright.services import events as _events
+from labelwright.services import qualification, redundancy, suggestions
+from labelwright.services.access import require
 from labelwright.services.projects import Project, get_project, project_from_row
 from labelwright.services.users import User
-from labelwright.store import dumps, loads
-from labelwright.store.slots import open_flag, release_sql, want
+from labelwright.store import Store, dumps, loads
+from labelwright.store import queue_sql as sql
+from labelwright.store.queue_sql import (
+    AnnotationRow,
+    CountedRow,
+    ExpiredLeaseRow,
+    ItemProjectRow,
+    ItemRow,
+    LeaseRow,
+    SubmittedRow,
+    fetch_all,
+    fetch_one,
+)
+from labelwright.store.slots import release_sql
 
-# What an annotator may be given: not answered, leased or skipped by them, and they are not paused.
-_PICK_TAIL = """
-  AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.item_id = i.id AND a.user_id = :u)
-  AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.item_id = i.id AND l.user_id = :u)
-  AND NOT EXISTS (SELECT 1 FROM skips s WHERE s.item_id = i.id AND s.user_id = :u)
-  AND NOT EXISTS (SELECT 1 FROM paused_annotators pa WHERE pa.project_id = :p AND pa.user_id = :u)
-"""
-# Ordinary items in queue_rank order (0 for all unless the assistant orders the queue), then import order:
-# the queue index (project_id, is_open, is_gold, queue_rank, id) gives them in that order, no sort.
-_PICK = ("SELECT i.id FROM items i\nWHERE i.project_id = :p AND i.is_open = 1 AND i.is_gold = 0"
-         "\n  AND i.n_assigned < " + want("i.target") + _PICK_TAIL + "ORDER BY i.queue_rank, i.id\nLIMIT 1\n")
-# A gold item (each annotator answers each once; never served once the annotator's real work is done).
-# The qualification test's items (the first :qs gold items) are not mixed in again afterwards.
-_PICK_GOLD = ("SELECT i.id FROM items i\nWHERE i.project_id = :p AND i.is_gold = 1\n"
-              "  AND i.id NOT IN (SELECT q.id FROM items q WHERE q.project_id = :p AND q.is_gold = 1 "
-              "ORDER BY q.id LIMIT :qs)\n"
-              "  AND EXISTS (SELECT 1 FROM (" + _PICK.strip() + ") AS work)" + _PICK_TAIL
-              + "ORDER BY i.id\nLIMIT 1\n")
-# An item wants COALESCE(target, overlap) answers: target is set for gold items and by adaptive redundancy.
-_WANT = want()
-
-# The claim in as few statements as each database allows. SQLite has one writer, so picking the item
-# and taking its slot is one UPDATE. PostgreSQL locks the picked row (skipping rows other claims hold),
-# takes the slot and writes the lease in one statement; the outer row says what was picked and what
-# was taken, so a lost race (picked but not taken) is told apart from an empty queue.
-def _take_sqlite(pick: str) -> str:
-    return (f"UPDATE items SET n_assigned = n_assigned + 1, is_open = {open_flag('n_assigned + 1')} "
-            f"WHERE id = ({pick}) AND n_assigned < {_WANT} RETURNING id, external_id, data")
-
-
-_TAKE_SQLITE = {False: _take_sqlite(_PICK), True: _take_sqlite(_PICK_GOLD)}
-_LIVE_LEASE = "SELECT 1 FROM leases WHERE user_id = :u AND project_id = :p AND expires_at > :now"
-
-
-# PostgreSQL: the claim's statements go out in one round trip (see _claim_pg), so the pick must not
-# run when the caller already holds a live lease (that item is renewed and handed back instead).
-def _take_pg(pick: str, wait: str, unless_held: bool = True) -> str:
-    head, _, tail = pick.rpartition("ORDER BY")
-    guard = "AND NOT EXISTS (" + _LIVE_LEASE + ")\n" if unless_held else ""
-    return ("WITH pick AS (" + head + guard + "ORDER BY" + tail
-            + f" FOR UPDATE OF i {wait}), "
-            "took AS (UPDATE items SET n_assigned = items.n_assigned + 1, "
-            "is_open = " + open_flag("items.n_assigned + 1", "items.target") + " "
-            "FROM pick WHERE items.id = pick.id AND items.n_assigned < COALESCE(items.target, :o) "
-            "RETURNING items.id, items.external_id, items.data), "
-            "leased AS (INSERT INTO leases (item_id, user_id, project_id, created_at, expires_at) "
-            "SELECT id, :u, :p, :now, :e FROM took) "
-            "SELECT took.id, took.external_id, took.data FROM pick LEFT JOIN took ON took.id = pick.id")
-
-
-# First skip rows other transactions hold (claims do not queue behind each other); if that finds
-# nothing, the rows left may only be busy for a moment (another annotator's submit is committing), so
-# look again waiting for them: ``next`` says "nothing left" only when nothing is.
-_TAKE_PG = {(gold, wait): _take_pg(_PICK_GOLD if gold else _PICK, "" if wait else "SKIP LOCKED")
-            for gold in (False, True) for wait in (False, True)}
-# A prefetch (see prefetch) takes a second item while the caller holds one, skipping rows others hold.
-_PREFETCH_PG = {gold: _take_pg(_PICK_GOLD if gold else _PICK, "SKIP LOCKED", unless_held=False)
-                for gold in (False, True)}
-_PAUSED = "SELECT 1 FROM paused_annotators WHERE project_id = :p AND user_id = :u"
 _PAUSED_MESSAGE = "the project owner has paused your work on this project"
-_HELD = ("SELECT item_id FROM leases WHERE user_id = :u AND project_id = :p AND expires_at > :now "
-         "ORDER BY created_at LIMIT 1")
-# PostgreSQL: reclaim expired leases, and renew the caller's live lease if there is one, returning
-# its item. (The statement's parts see the same snapshot: the expired leases it deletes are not the
-# live one it renews.)
-_RECLAIM_AND_RENEW_PG = (
-    "WITH gone AS (DELETE FROM leases WHERE project_id = :p AND expires_at <= :now "
-    "RETURNING item_id, user_id, created_at, expires_at), "
-    "per_item AS (SELECT item_id, count(*) AS n FROM gone GROUP BY item_id), "
-    "released AS (UPDATE items SET n_assigned = items.n_assigned - per_item.n, "
-    "is_open = " + open_flag("items.n_assigned - per_item.n", "items.target") + " "
-    "FROM per_item WHERE items.id = per_item.item_id), "
-    "lapsed AS (INSERT INTO lapsed_leases (item_id, user_id, project_id, created_at, expires_at, lapsed_at) "
-    "SELECT item_id, user_id, :p, created_at, expires_at, :now FROM gone ON CONFLICT (item_id, user_id) "
-    "DO UPDATE SET created_at = excluded.created_at, expires_at = excluded.expires_at, "
-    "lapsed_at = excluded.lapsed_at), "
-    "held AS (" + _HELD + "), "
-    "renewed AS (UPDATE leases SET expires_at = :e FROM held "
-    "WHERE leases.item_id = held.item_id AND leases.user_id = :u RETURNING leases.item_id) "
-    "SELECT i.id, i.external_id, i.data FROM renewed JOIN items i ON i.id = renewed.item_id")
-# A claim's lease is not worth a flush of the WAL: set_config(..., true) is SET LOCAL.
-_LOCK_CLAIMER = "SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock(7420002, :u)"
-_LOCK_USER = "SELECT pg_advisory_xact_lock(7420002, :u)"
-_ANN_COLS = "id, item_id, user_id, answers, active_ms, revision, created_at, updated_at, idempotency_key"
 
 
-def _item_payload(project: Project, row, expires_at: float | None) -> dict:
-    return {"id": row[0], "external_id": row[1], "project": project.slug,
-            "data": loads(row[2]), "lease_expires_at": expires_at}
+def _item_payload(project: Project, row: ItemRow, expires_at: float | None) -> dict:
+    return {"id": row.id, "external_id": row.external_id, "project": project.slug,
+            "data": loads(row.data), "lease_expires_at": expires_at}
 
 
-_LAPSE_SQLITE = ("INSERT INTO lapsed_leases (item_id, user_id, project_id, created_at, expires_at, lapsed_at) "
-                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (item_id, user_id) DO UPDATE "
-                 "SET created_at = excluded.created_at, expires_at = excluded.expires_at, "
-                 "lapsed_at = excluded.lapsed_at")
 _RELEASE_ONE = release_sql()
-_RELEASE_EXPIRED_SQLITE = ("UPDATE items SET n_assigned = n_assigned - 1, is_open = "
-                           + open_flag("n_assigned - 1", "target", "?") + " WHERE id = ?")
 
 
-def _reclaim_expired_sqlite(store, cur, project_id: int, now: float, overlap: int) -> int:
+def _reclaim_expired_sqlite(cur, project_id: int, now: float, overlap: int) -> int:
     """Delete the project's expired leases, give their slots back, and remember them as lapsed (their
     holders may still submit while the item has room)."""
-    cur.execute("DELETE FROM leases WHERE project_id = :p AND expires_at <= :now "
-                "RETURNING item_id, user_id, created_at, expires_at", {"p": project_id, "now": now})
-    gone = cur.fetchall()
+    cur.execute(sql.EXPIRED_SQLITE, {"p": project_id, "now": now})
+    gone = fetch_all(cur, ExpiredLeaseRow)
     if gone:
-        cur.executemany(_RELEASE_EXPIRED_SQLITE, [(overlap, g[0]) for g in gone])
-        cur.executemany(_LAPSE_SQLITE, [(g[0], g[1], project_id, g[2], g[3], now) for g in gone])
+        cur.executemany(sql.RELEASE_EXPIRED_SQLITE, [(overlap, g.item_id) for g in gone])
+        cur.executemany(sql.LAPSE_SQLITE, [(g.item_id, g.user_id, project_id, g.created_at, g.expires_at, now)
+                                           for g in gone])
     return len(gone)
 
 
@@ -156,7 +80,7 @@ def _release_slot(conn, item_id: int) -> None:
 _CLAIM_TRIES = 8  # lost races in a row before a claim gives up (503); each try is one round trip
 
 
-def _claim_pg(store, params: dict, gold: bool):
+def _claim_pg(store: Store, params: dict, gold: bool) -> ItemRow | None:
     """The claim on PostgreSQL in one round trip: BEGIN, lock the caller, reclaim expired leases and
     renew the caller's live one, pick and take an item unless they hold one, COMMIT. Claims commit
     asynchronously (``synchronous_commit`` off: a crash may forget a lease, never half of one);
@@ -164,13 +88,13 @@ def _claim_pg(store, params: dict, gold: bool):
     wait = False
     for _ in range(_CLAIM_TRIES):
         with store.pipeline() as tx:
-            tx.execute(_LOCK_CLAIMER, params)
-            renewed = tx.execute(_RECLAIM_AND_RENEW_PG, params)
-            taken = tx.commit_with(_TAKE_PG[gold, wait], params)
-            row = renewed.fetchone()
+            tx.execute(sql.LOCK_CLAIMER, params)
+            renewed = tx.execute(sql.RECLAIM_AND_RENEW_PG, params)
+            taken = tx.commit_with(sql.TAKE_PG[gold, wait], params)
+            row = fetch_one(renewed, ItemRow)
             if row is not None:
                 return row
-            row = taken.fetchone()
+            row = fetch_one(taken, ItemRow)
         if row is None:
             if gold:  # no gold item left for them (or no real work): an ordinary item instead
                 gold = wait = False
@@ -178,7 +102,7 @@ def _claim_pg(store, params: dict, gold: bool):
             if wait:
                 return None
             wait = True  # nothing free that nobody holds: look again, waiting for busy rows
-        elif row[0] is not None:
+        elif row.id is not None:
             return row
         # else: picked a row whose last slot another claim took meanwhile; look again
     raise Busy("the queue is busy; please ask for the next item again")
@@ -202,8 +126,6 @@ def claim_next(store, project: Project, user: User, now: float | None = None) ->
     # No suggestion in a qualification test: it measures the person, and its items are gold.
     if item is not None and project.schema.assist is not None and project.schema.assist.suggestions \
             and item.get("stage") != "qualification":
-        from labelwright.services import suggestions
-
         item["suggestion"] = suggestions.for_item(store, project, user.id, item["id"])
     return item
 
@@ -214,8 +136,6 @@ def _claim(store, project: Project, user: User, now: float | None) -> dict | Non
     if schema.expires_at is not None and now >= schema.expires_at:
         return None  # the project has expired: no new work
     if schema.qualification is not None:
-        from labelwright.services import qualification
-
         if not qualification.passed(store, project, user):
             return qualification.next_item(store, project, user, now)  # None once the test is passed
     expires = now + project.lease_seconds
@@ -231,37 +151,38 @@ def _claim(store, project: Project, user: User, now: float | None) -> dict | Non
         return _item_payload(project, row, expires)
     with store.write() as conn:
         cur = store.cursor(conn)
-        cur.execute(_HELD, params)
+        cur.execute(sql.HELD, params)
         held = cur.fetchone()
+        row: ItemRow | None
         if held is not None:
             params["i"] = held[0]
-            cur.execute("UPDATE leases SET expires_at = :e WHERE item_id = :i AND user_id = :u", params)
-            cur.execute("SELECT id, external_id, data FROM items WHERE id = :i", params)
-            row = cur.fetchone()
+            cur.execute(sql.RENEW, params)
+            cur.execute(sql.ITEM, params)
+            row = fetch_one(cur, ItemRow)
+            assert row is not None  # the lease's item: leases cascade with their items
         else:
-            _reclaim_expired_sqlite(store, cur, params["p"], now, project.overlap)
+            _reclaim_expired_sqlite(cur, params["p"], now, project.overlap)
             row = None
             if gold:
-                cur.execute(_TAKE_SQLITE[True], params)
-                row = cur.fetchone()
+                cur.execute(sql.TAKE_SQLITE[True], params)
+                row = fetch_one(cur, ItemRow)
             if row is None:
-                cur.execute(_TAKE_SQLITE[False], params)
-                row = cur.fetchone()
+                cur.execute(sql.TAKE_SQLITE[False], params)
+                row = fetch_one(cur, ItemRow)
             if row is None:
                 _refuse_if_paused(store, params, cur)
                 return None
-            params["i"] = row[0]
-            cur.execute("INSERT INTO leases (item_id, user_id, project_id, created_at, expires_at) "
-                        "VALUES (:i, :u, :p, :now, :e)", params)
+            params["i"] = row.id
+            cur.execute(sql.INSERT_LEASE, params)
     return _item_payload(project, row, expires)
 
 
 def _refuse_if_paused(store, params: dict, cur=None) -> None:
     if cur is not None:
-        cur.execute(_PAUSED, params)
+        cur.execute(sql.PAUSED, params)
         paused = cur.fetchone()
     else:
-        paused = store.lookup(_PAUSED, params)
+        paused = store.lookup(sql.PAUSED, params)
     if paused is not None:
         raise Forbidden(_PAUSED_MESSAGE)
 
@@ -316,8 +237,6 @@ def prefetch(store, project: Project, user: User, current_item_id: int, now: flo
     if schema.expires_at is not None and now >= schema.expires_at:
         return None
     if schema.qualification is not None:
-        from labelwright.services import qualification
-
         if not qualification.passed(store, project, user):
             return None
     short = min(PREFETCH_SECONDS, project.lease_seconds)
@@ -327,7 +246,7 @@ def prefetch(store, project: Project, user: User, current_item_id: int, now: flo
     gold = rate > 0 and (rate >= 1 or random.random() < rate)
     with store.write() as conn:
         if store.dialect == "postgresql":
-            conn.execute(text(_LOCK_USER), params)
+            conn.execute(text(sql.LOCK_USER), params)
         held = conn.execute(text(_MY_LEASES), params).all()
         current = next((h for h in held if h.item_id == current_item_id and h.expires_at > now), None)
         if current is None:
@@ -342,41 +261,39 @@ def prefetch(store, project: Project, user: User, current_item_id: int, now: flo
         else:
             if conn.execute(text(_OPEN_ENOUGH), params).scalar_one() < PREFETCH_MIN_OPEN:
                 return None
-            # created after the current lease, so that one stays the page's item (see claim_next's _HELD)
+            # created after the current lease, so that one stays the page's item (see claim_next's HELD)
             params.update(now=max(now, current.created_at + 0.001), e=now + short)
             row = _take_extra(store, conn, params, gold)
             if row is None:
                 return None
-    item = _item_payload(project, tuple(row), params["e"])
+    item = _item_payload(project, row, params["e"])
     item["data"] = schema.sent_data(item["data"])
     if schema.assist is not None and schema.assist.suggestions:
-        from labelwright.services import suggestions
-
         item["suggestion"] = suggestions.for_item(store, project, user.id, item["id"])
     return item
 
 
-def _take_extra(store, conn, params: dict, gold: bool):
+def _take_extra(store: Store, conn, params: dict, gold: bool) -> ItemRow | None:
     """Take one more item for the caller under the lease ``params["e"]`` (a gold one first if ``gold``)."""
+    cur = store.cursor(conn)
+    row: ItemRow | None = None
     if store.dialect == "postgresql":
         for g in ((True, False) if gold else (False,)):
-            row = conn.execute(text(_PREFETCH_PG[g]), params).first()
-            if row is not None and row[0] is not None:
+            cur.execute(store.sql(sql.PREFETCH_PG[g]), params)
+            row = fetch_one(cur, ItemRow)
+            if row is not None and row.id is not None:
                 return row
         return None
-    cur = store.cursor(conn)
-    _reclaim_expired_sqlite(store, cur, params["p"], params["now"], params["o"])
-    row = None
+    _reclaim_expired_sqlite(cur, params["p"], params["now"], params["o"])
     for g in ((True, False) if gold else (False,)):
-        cur.execute(_TAKE_SQLITE[g], params)
-        row = cur.fetchone()
+        cur.execute(sql.TAKE_SQLITE[g], params)
+        row = fetch_one(cur, ItemRow)
         if row is not None:
             break
     if row is None:
         return None
-    params["i"] = row[0]
-    cur.execute("INSERT INTO leases (item_id, user_id, project_id, created_at, expires_at) "
-                "VALUES (:i, :u, :p, :now, :e)", params)
+    params["i"] = row.id
+    cur.execute(sql.INSERT_LEASE, params)
     return row
 
 
@@ -410,8 +327,6 @@ def release_prefetched(store, project: Project, user: User, item_id: int) -> boo
 
 def skip(store, item_id: int, user: User, now: float | None = None) -> None:
     """The annotator passes on this item: release any lease and never offer it to them again."""
-    from labelwright.services.access import require
-
     now = now or time.time()
     with store.write() as conn:
         row, project = _item_and_project(store, conn, item_id)
@@ -436,91 +351,6 @@ def _annotation_dict(row, user_name: str | None = None) -> dict:
 
 
 
-_SUBMIT_CHECK = (
-    "SELECT " + _ANN_COLS + " FROM annotations WHERE user_id = :u AND idempotency_key = :k "
-    "UNION ALL SELECT " + _ANN_COLS + " FROM annotations WHERE item_id = :i AND user_id = :u")
-_ITEM_PROJECT = ("SELECT p.id, p.slug, p.name, p.schema, p.overlap, p.lease_seconds, p.created_at, p.updated_at, "
-                 "i.is_gold, EXISTS (SELECT 1 FROM paused_annotators pa WHERE pa.project_id = p.id "
-                 "AND pa.user_id = :u), (SELECT m.status FROM memberships m WHERE m.project_id = p.id "
-                 "AND m.user_id = :u) FROM items i JOIN projects p ON p.id = i.project_id WHERE i.id = :i")
-# Count the answer against the item: a submission under the caller's lease uses the slot the lease
-# held; one without a lease (it expired and was reclaimed) must find a free slot, or nothing is saved.
-_COUNT_SQLITE = (
-    "UPDATE items SET n_done = n_done + 1, n_assigned = n_assigned + :take, "
-    f"is_open = {open_flag('n_assigned + :take')} "
-    f"WHERE id = :i AND (:take = 0 OR n_assigned < {_WANT}) RETURNING n_done, {_WANT}")
-_INSERT_ANNOTATION = (
-    "INSERT INTO annotations (item_id, project_id, user_id, answers, active_ms, idempotency_key, "
-    "revision, created_at, updated_at, reported_ms, bound_ms) ")
-# PostgreSQL: release the lease, drop a skip, count the answer and store it in one statement. Its row:
-# (annotation id, answers so far, answers wanted, lease start, active ms kept); the first is NULL when
-# nothing was saved, the lease start NULL when the item was never handed to the caller.
-_SUBMIT_PG_RESULT = ("SELECT ins.id, counted.n_done, counted.want, take.started, counted.ms "
-                     "FROM take LEFT JOIN counted ON true LEFT JOIN ins ON true")
-# The item must have been handed to the caller: their lease (live, or expired but not yet reclaimed), or
-# else their lapsed lease while the item has room. The lease's life bounds the active time claimed.
-_SUBMIT_PG = (
-    "WITH gone AS (DELETE FROM leases WHERE item_id = :i AND user_id = :u RETURNING created_at, expires_at), "
-    "lapsed AS (DELETE FROM lapsed_leases WHERE item_id = :i AND user_id = :u "
-    "AND NOT EXISTS (SELECT 1 FROM gone) RETURNING created_at, expires_at), "
-    "lease AS (SELECT 0 AS n, created_at, expires_at FROM gone UNION ALL "
-    "SELECT 1, created_at, expires_at FROM lapsed), "
-    "take AS (SELECT max(n) AS n, max(created_at) AS started, max(expires_at) AS ends FROM lease), "
-    "held AS (SELECT n, LEAST(CAST(:maxms AS bigint), GREATEST(0, floor((LEAST(:now, ends) - started) * 1000)))"
-    "::bigint AS bound FROM take WHERE started IS NOT NULL), "
-    "counted AS (UPDATE items SET n_done = n_done + 1, n_assigned = n_assigned + held.n, "
-    "is_open = " + open_flag("items.n_assigned + held.n", "items.target") + " "
-    "FROM held WHERE items.id = :i AND (held.n = 0 OR items.n_assigned < COALESCE(items.target, :o)) "
-    "RETURNING items.id, items.n_done, COALESCE(items.target, :o) AS want, held.bound, "
-    "LEAST(CAST(:ms AS bigint), held.bound) AS ms), "
-    "unskip AS (DELETE FROM skips USING counted WHERE skips.item_id = counted.id AND skips.user_id = :u), "
-    "ins AS (" + _INSERT_ANNOTATION + "SELECT id, :p, :u, :a, ms, :k, 1, :now, :now, :ms, bound FROM counted "
-    "RETURNING id), "
-    # the events of the submission, in its transaction (stored only when a webhook wants them)
-    "ev1 AS (INSERT INTO events (at, kind, project_id, payload) "
-    "SELECT :now, 'annotation.submitted', :p, jsonb_set(CAST(:d1 AS jsonb), '{annotation_id}', to_jsonb(ins.id))::text "
-    "FROM ins WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.active = 1 AND (w.project_id IS NULL OR w.project_id = :p) "
-    "AND (w.kinds = '*' OR strpos(w.kinds, '\"annotation.submitted\"') > 0)) RETURNING id), "
-    "ev2 AS (INSERT INTO events (at, kind, project_id, payload) SELECT :now, 'item.completed', :p, :d2 "
-    "FROM counted WHERE :complete_here AND counted.n_done >= counted.want "
-    "AND EXISTS (SELECT 1 FROM webhooks w WHERE w.active = 1 AND (w.project_id IS NULL OR w.project_id = :p) "
-    "AND (w.kinds = '*' OR strpos(w.kinds, '\"item.completed\"') > 0)) RETURNING id, kind), "
-    "ev3 AS (INSERT INTO events (at, kind, project_id, payload) SELECT :now, 'project.completed', :p, :d3 "
-    "FROM counted WHERE :complete_here AND counted.n_done >= counted.want AND {done} "
-    "AND EXISTS (SELECT 1 FROM webhooks w WHERE w.active = 1 AND (w.project_id IS NULL OR w.project_id = :p) "
-    "AND (w.kinds = '*' OR strpos(w.kinds, '\"project.completed\"') > 0)) RETURNING id, kind), "
-    "dl AS (INSERT INTO deliveries (webhook_id, event_id, status, attempts, next_attempt_at, created_at) "
-    "SELECT w.id, e.id, 'pending', 0, :now, :now FROM (SELECT id, 'annotation.submitted' AS kind FROM ev1 "
-    "UNION ALL SELECT id, kind FROM ev2 UNION ALL SELECT id, kind FROM ev3) e JOIN webhooks w ON w.active = 1 "
-    "AND (w.project_id IS NULL OR w.project_id = :p) AND (w.kinds = '*' OR strpos(w.kinds, '\"' || e.kind || '\"') > 0)) "
-    + _SUBMIT_PG_RESULT)
-# The project is complete when, besides the item just completed, no ordinary item is open or leased.
-_PROJECT_DONE = ("NOT EXISTS (SELECT 1 FROM items oi WHERE oi.project_id = :p AND oi.is_open = 1 AND oi.is_gold = 0 "
-                 "AND oi.id <> :i) AND NOT EXISTS (SELECT 1 FROM leases ol JOIN items li ON li.id = ol.item_id "
-                 "WHERE ol.project_id = :p AND li.is_gold = 0 AND ol.item_id <> :i)")
-_SUBMIT_PG = _SUBMIT_PG.replace("{done}", _PROJECT_DONE)
-# The same without the events, for when no webhook listens (see events.wanted): what most submissions run.
-_SUBMIT_PG_QUIET = _SUBMIT_PG[:_SUBMIT_PG.index("ev1 AS (")].rstrip().rstrip(",") + " " + _SUBMIT_PG_RESULT
-# In a project whose assistant shows suggestions, the annotation also records, in the same INSERT, what its
-# author was shown: the item's prediction (NULL when it has none) and the arm (:sa, shown or hidden).
-_SUGGESTED_COLS = ("reported_ms, bound_ms) ", "reported_ms, bound_ms, suggestion, suggestion_arm) ")
-_SUGGESTED_VALUES = (", (SELECT pr.label FROM predictions pr WHERE pr.item_id = :i), "
-                     "(SELECT CAST(:sa AS text) FROM predictions pr WHERE pr.item_id = :i)")
-_PG_INS = "SELECT id, :p, :u, :a, ms, :k, 1, :now, :now, :ms, bound FROM counted"
-
-
-def _suggested_pg(statement: str) -> str:
-    return statement.replace(_INSERT_ANNOTATION, _INSERT_ANNOTATION.replace(*_SUGGESTED_COLS)).replace(
-        _PG_INS, _PG_INS.replace("bound FROM counted", "bound" + _SUGGESTED_VALUES + " FROM counted"))
-
-
-_SUBMIT_PG_BY = {(events, suggested): (_suggested_pg(s) if suggested else s)
-                 for events, s in ((True, _SUBMIT_PG), (False, _SUBMIT_PG_QUIET)) for suggested in (False, True)}
-_INSERT_SQLITE = {
-    False: _INSERT_ANNOTATION + "VALUES (:i, :p, :u, :a, :kept, :k, 1, :now, :now, :ms, :bound) RETURNING id",
-    True: _INSERT_ANNOTATION.replace(*_SUGGESTED_COLS) + "VALUES (:i, :p, :u, :a, :kept, :k, 1, :now, :now, :ms, "
-          ":bound" + _SUGGESTED_VALUES + ") RETURNING id",
-}
 _LEASE_EXPIRED = ("your lease on this item expired and it has since been given to other "
                   "annotators; nothing was saved, please take the next item")
 _NOT_HANDED = ("this item was not handed to you (ask for the next item first, and answer the item it "
@@ -534,24 +364,23 @@ def _bound_ms(start: float, end: float) -> int:
     return min(max(0, int((end - start) * 1000)), MAX_ACTIVE_MS)
 
 
-def _submit_checks(store, user: User, item_id: int, key: str, answers, earlier: list, prow) -> tuple:
+def _submit_checks(store: Store, user: User, item_id: int, key: str, answers, earlier: list[AnnotationRow],
+                   prow: ItemProjectRow | None) -> tuple:
     """``(project, clean answers, replay)`` from the rows a submission reads first; raises when it
     must not go on. ``replay`` is the earlier annotation made with the same idempotency key."""
     for row in earlier:
-        if row[8] == key:
-            if row[1] != item_id:
+        if row.idempotency_key == key:
+            if row.item_id != item_id:
                 raise Conflict("this idempotency key was already used for another item", field="idempotency_key")
-            return None, None, _annotation_dict(_AnnRow(*row))
+            return None, None, _annotation_dict(row)
     if prow is None:
         raise NotFound(f"no item {item_id}")
-    project = project_from_row(store, prow[:8])
-    if prow[10] != "active" and not user.is_owner:
+    project = project_from_row(store, prow.project_columns)
+    if prow.membership != "active" and not user.is_owner:
         raise NotFound(f"no item {item_id}")  # a non-member learns nothing of the item or its project
-    if prow[9]:
+    if prow.paused:
         raise Forbidden(_PAUSED_MESSAGE)
     if project.schema.qualification is not None:
-        from labelwright.services import qualification
-
         if not qualification.passed(store, project, user):
             raise Forbidden(f"pass the qualification test of project {project.slug!r} first")
     clean = project.schema.validate_answers(answers)
@@ -563,7 +392,8 @@ def _submit_checks(store, user: User, item_id: int, key: str, answers, earlier: 
 _SUBMISSION_EVENTS = ("annotation.submitted", "item.completed", "project.completed")
 
 
-def _event_params(project: Project, user: User, item_id: int, prow, clean: dict, ann_id: int | None = None) -> dict:
+def _event_params(project: Project, user: User, item_id: int, prow: ItemProjectRow, clean: dict,
+                  ann_id: int | None = None) -> dict:
     """The payloads of the events a submission may raise (see labelwright.services.events). On
     PostgreSQL the annotation id is not known yet: the statement sets it (``jsonb_set``)."""
     return {"d1": dumps({"kind": "annotation.submitted", "project": project.slug, "item_id": item_id,
@@ -571,7 +401,7 @@ def _event_params(project: Project, user: User, item_id: int, prow, clean: dict,
             "d2": dumps({"kind": "item.completed", "project": project.slug, "item_id": item_id}),
             "d3": dumps({"kind": "project.completed", "project": project.slug}),
             # with adaptive redundancy the decision after the answer says whether the item is complete
-            "complete_here": project.schema.redundancy is None and not prow[8]}
+            "complete_here": project.schema.redundancy is None and not prow.is_gold}
 
 
 def _emit_sqlite(cur, kind: str, project_id: int, payload: str, now: float) -> bool:
@@ -583,7 +413,7 @@ def _emit_sqlite(cur, kind: str, project_id: int, payload: str, now: float) -> b
     return row is not None
 
 
-def submit(store, item_id: int, user: User, answers, *, active_ms: int = 0,
+def submit(store: Store, item_id: int, user: User, answers, *, active_ms: int = 0,
            idempotency_key: str | None = None, now: float | None = None) -> tuple[dict, bool]:
     """Record the user's answers for an item. Returns ``(annotation, created)``.
 
@@ -607,60 +437,58 @@ def submit(store, item_id: int, user: User, answers, *, active_ms: int = 0,
     params = {"u": user.id, "i": item_id, "k": key, "ms": active_ms, "now": now, "maxms": MAX_ACTIVE_MS}
     if store.dialect == "postgresql":
         with store.pipeline() as tx:
-            tx.execute(_LOCK_USER, params)
-            check = tx.execute(_SUBMIT_CHECK, params)
-            item = tx.execute(_ITEM_PROJECT, params)
-            prow = item.fetchone()
-            project, clean, replay = _submit_checks(store, user, item_id, key, answers, check.fetchall(), prow)
+            tx.execute(sql.LOCK_USER, params)
+            check = tx.execute(sql.SUBMIT_CHECK, params)
+            item = tx.execute(sql.ITEM_PROJECT, params)
+            prow = fetch_one(item, ItemProjectRow)
+            project, clean, replay = _submit_checks(store, user, item_id, key, answers,
+                                                    fetch_all(check, AnnotationRow), prow)
             if replay is not None:
                 return replay, False
             params.update(p=project.id, o=project.overlap, a=dumps(clean))
             suggested = _suggested(project, user, params)
-            events = _events.wanted(store, _SUBMISSION_EVENTS, project.id)
+            events = _events.wanted(store, _SUBMISSION_EVENTS, project)
             if events:
                 params.update(_event_params(project, user, item_id, prow, clean))
-            got = tx.commit_with(_SUBMIT_PG_BY[events, suggested], params).fetchone()
-        if got[0] is None:  # the statement changed nothing
-            raise Conflict(_LEASE_EXPIRED if got[3] is not None else _NOT_HANDED)
-        ann_id, active_ms = got[0], got[4]
+            got = fetch_one(tx.commit_with(sql.SUBMIT_PG[events, suggested], params), SubmittedRow)
+        assert got is not None  # the statement always has its one row
+        if got.annotation_id is None:  # the statement changed nothing
+            raise Conflict(_LEASE_EXPIRED if got.lease_started is not None else _NOT_HANDED)
+        ann_id, active_ms = got.annotation_id, got.active_ms
     else:
         with store.write() as conn:
             cur = store.cursor(conn)
-            earlier = cur.execute(_SUBMIT_CHECK, params).fetchall()
-            prow = cur.execute(_ITEM_PROJECT, params).fetchone()
+            earlier = fetch_all(cur.execute(sql.SUBMIT_CHECK, params), AnnotationRow)
+            prow = fetch_one(cur.execute(sql.ITEM_PROJECT, params), ItemProjectRow)
             project, clean, replay = _submit_checks(store, user, item_id, key, answers, earlier, prow)
             if replay is not None:
                 return replay, False
             params.update(p=project.id, o=project.overlap, a=dumps(clean))
-            held = cur.execute("DELETE FROM leases WHERE item_id = :i AND user_id = :u "
-                               "RETURNING created_at, expires_at", params).fetchone()
+            held = fetch_one(cur.execute(sql.DROP_LEASE, params), LeaseRow)
             if held is None:
-                held = cur.execute("DELETE FROM lapsed_leases WHERE item_id = :i AND user_id = :u "
-                                   "RETURNING created_at, expires_at", params).fetchone()
+                held = fetch_one(cur.execute(sql.DROP_LAPSED, params), LeaseRow)
                 if held is None:
                     raise Conflict(_NOT_HANDED)
                 params["take"] = 1
             else:
                 params["take"] = 0
-            params["bound"] = bound = _bound_ms(held[0], min(now, held[1]))
+            params["bound"] = bound = _bound_ms(held.created_at, min(now, held.expires_at))
             params["kept"] = active_ms = min(reported, bound)
-            counted = cur.execute(_COUNT_SQLITE, params).fetchone()
+            counted = fetch_one(cur.execute(sql.COUNT_SQLITE, params), CountedRow)
             if counted is None:
                 raise Conflict(_LEASE_EXPIRED)
-            cur.execute("DELETE FROM skips WHERE item_id = :i AND user_id = :u", params)
-            cur.execute(_INSERT_SQLITE[_suggested(project, user, params)], params)
+            cur.execute(sql.UNSKIP, params)
+            cur.execute(sql.INSERT_SQLITE[_suggested(project, user, params)], params)
             ann_id = cur.fetchone()[0]
-            if _events.wanted(store, _SUBMISSION_EVENTS, project.id):
+            if _events.wanted(store, _SUBMISSION_EVENTS, project):
                 ev = _event_params(project, user, item_id, prow, clean, ann_id)
                 _emit_sqlite(cur, "annotation.submitted", project.id, ev["d1"], now)
-                if ev["complete_here"] and counted[0] >= counted[1]:
+                if ev["complete_here"] and counted.n_done >= counted.want:
                     _emit_sqlite(cur, "item.completed", project.id, ev["d2"], now)
-                    if cur.execute("SELECT " + _PROJECT_DONE, params).fetchone()[0]:
+                    if cur.execute("SELECT " + sql.PROJECT_DONE, params).fetchone()[0]:
                         _emit_sqlite(cur, "project.completed", project.id, ev["d3"], now)
-    if project.schema.redundancy is not None and not prow[8]:
-        from labelwright.services.redundancy import decide
-
-        decide(store, project, item_id)
+    if project.schema.redundancy is not None and not prow.is_gold:
+        redundancy.decide(store, project, item_id)
     return {"id": ann_id, "item_id": item_id, "answers": clean, "active_ms": active_ms,
             "reported_ms": reported, "revision": 1, "created_at": now, "updated_at": now}, True
 
@@ -669,22 +497,8 @@ def _suggested(project: Project, user: User, params: dict) -> bool:
     """Whether the submission records what its author was suggested (setting ``:sa``, their arm)."""
     if project.schema.assist is None or not project.schema.assist.suggestions:
         return False
-    from labelwright.services.suggestions import arm
-
-    params["sa"] = arm(project, user.id)
+    params["sa"] = suggestions.arm(project, user.id)
     return True
-
-
-class _AnnRow(NamedTuple):
-    id: int
-    item_id: int
-    user_id: int
-    answers: str
-    active_ms: int
-    revision: int
-    created_at: float
-    updated_at: float
-    idempotency_key: str | None
 
 
 def history(store, project: Project, user: User, limit: int | None = None) -> list[dict]:
@@ -711,7 +525,7 @@ def history(store, project: Project, user: User, limit: int | None = None) -> li
 
 def get_annotation(store, annotation_id: int, user: User) -> tuple[dict, Project]:
     with store.read() as conn:
-        row = conn.execute(text(f"SELECT {_ANN_COLS}, project_id FROM annotations WHERE id = :a"),
+        row = conn.execute(text(f"SELECT {sql.ANNOTATION_COLUMNS}, project_id FROM annotations WHERE id = :a"),
                            {"a": annotation_id}).first()
         if row is None or (row.user_id != user.id and not user.is_owner):
             raise NotFound(f"no annotation {annotation_id}")
@@ -729,14 +543,12 @@ def amend(store, annotation_id: int, user: User, answers, *, active_ms: int = 0,
     Reviewed work is frozen for its author: an annotation a reviewer accepted, fixed or rejected, or is
     checking right now (a live review lease), answers :class:`Conflict`. The active time an amend adds
     is at most the time since the annotation was last saved, and at most the project's lease time."""
-    from labelwright.services.access import require
-
     now = now or time.time()
     if isinstance(active_ms, bool) or not isinstance(active_ms, int) or active_ms < 0:
         raise ValidationError("active_ms must be a non-negative integer", field="active_ms")
     with store.write() as conn:
         row = conn.execute(text(
-            f"SELECT {_ANN_COLS}, project_id, review_status, reported_ms, bound_ms, "
+            f"SELECT {sql.ANNOTATION_COLUMNS}, project_id, review_status, reported_ms, bound_ms, "
             "EXISTS (SELECT 1 FROM review_leases rl WHERE rl.annotation_id = annotations.id "
             "AND rl.expires_at > :now) FROM annotations WHERE id = :a"),
             {"a": annotation_id, "now": now}).first()

@@ -9,13 +9,15 @@ than it has, which reopens it in the queue. Items keep their place (the queue se
 first), so an item in doubt gets its next answer soon.
 
 Skills are fitted without ground truth on every answer to the question so far, anchored on gold items
-(:func:`labelwright.quality.adaptive.fit_skills`), and cached per project on the store. Until the
-project has :data:`MIN_FIT_ANSWERS` answers every annotator counts as 70% accurate with uniform
-class priors (so two agreeing answers are not yet enough at 0.95). A fit is redone
-once the project has grown by a tenth (at least :data:`REFIT_MIN_NEW` answers) or is
-:data:`REFIT_SECONDS` old: in the request for small projects (under :data:`SYNC_LIMIT` answers, a few
-milliseconds), in a background thread for larger ones (the decision meanwhile uses the last fit).
-Each server process keeps its own cache; they converge on the same data.
+(:func:`labelwright.quality.adaptive.fit_skills`), and cached per project in the store's caches
+(:class:`labelwright.store.caches.Caches`). Until the project has :data:`MIN_FIT_ANSWERS` answers every
+annotator counts as 70% accurate with uniform class priors (so two agreeing answers are not yet enough
+at 0.95). A fit is redone once the project has grown by a tenth (at least :data:`REFIT_MIN_NEW`
+answers) or is :data:`REFIT_SECONDS` old: in the request for small projects (under :data:`SYNC_LIMIT`
+answers, a few milliseconds), in a background thread for larger ones (the decision meanwhile uses the
+last fit). How much the project has grown is read from the database (the answers after the newest one
+the fit saw), so with several server processes every answer counts, whichever process took it; each
+process keeps its own fit, and they converge on the same data.
 """
 
 from __future__ import annotations
@@ -23,14 +25,17 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import text
 
 from labelwright.quality.adaptive import AdaptivePolicy, fit_skills, item_posterior
 from labelwright.schema import answer_label, label_values
+from labelwright.services import events
 from labelwright.services.projects import Project
-from labelwright.store import loads
+from labelwright.store import Store, loads
+from labelwright.store.queue_sql import PROJECT_DONE
 from labelwright.store.slots import retarget_sql
 
 MIN_FIT_ANSWERS = 20  # below this, skills are not estimated: every annotator counts as 0.7 accurate
@@ -45,7 +50,7 @@ class SkillFit:
     skills: dict = field(default_factory=dict)
     priors: dict | None = None
     answers: int = 0          # answers the fit saw
-    new: int = 0              # submissions decided since
+    last_id: int = 0          # the newest annotation (id) of the project when it was fitted
     at: float = 0.0
     running: bool = False
 
@@ -55,20 +60,27 @@ def policy(project: Project) -> AdaptivePolicy:
     return AdaptivePolicy(min_answers=r.min, max_answers=r.max, confidence=r.confidence)
 
 
-def _fits(store) -> tuple[dict, threading.Lock]:
-    fits = store.__dict__.get("_skill_fits")
-    if fits is None:
-        fits = store.__dict__.setdefault("_skill_fits", ({}, threading.Lock()))
-    return fits
+def _fits(store: Store) -> tuple[dict[int, Any], threading.Lock]:
+    return store.caches.skill_fits, store.caches.skill_fits_lock
 
 
-def load_labels(store, project: Project) -> tuple[pd.DataFrame, pd.Series]:
+_LAST_ID = "SELECT max(id) FROM annotations WHERE project_id = :p"
+_NEWER = "SELECT count(*) FROM annotations WHERE project_id = :p AND id > :x"
+
+
+def load_labels(store: Store, project: Project) -> tuple[pd.DataFrame, pd.Series]:
     """The redundancy question's answers as a long table (task, worker, label) and its gold labels."""
+    return _load_labels(store, project)[:2]
+
+
+def _load_labels(store: Store, project: Project) -> tuple[pd.DataFrame, pd.Series, int]:
+    """:func:`load_labels` and the id of the project's newest annotation, read in one transaction."""
     q = project.schema.redundancy_question()
     with store.read() as conn:
+        last_id = conn.execute(text(_LAST_ID), {"p": project.id}).scalar() or 0
         rows = conn.execute(text("SELECT item_id, user_id, COALESCE(reviewed_answers, answers) FROM annotations "
-                                 "WHERE project_id = :p AND review_status <> 'rejected'"),
-                            {"p": project.id}).all()
+                                 "WHERE project_id = :p AND review_status <> 'rejected' AND id <= :x"),
+                            {"p": project.id, "x": last_id}).all()
         gold_rows = conn.execute(text("SELECT item_id, answers FROM gold WHERE project_id = :p"),
                                  {"p": project.id}).all()
     records = []
@@ -82,13 +94,13 @@ def load_labels(store, project: Project) -> tuple[pd.DataFrame, pd.Series]:
         label = answer_label(q, loads(answers).get(q.name))
         if label is not None:
             gold[item_id] = label
-    return df, pd.Series(gold, dtype=object)
+    return df, pd.Series(gold, dtype=object), last_id
 
 
-def refit(store, project: Project) -> SkillFit:
+def refit(store: Store, project: Project) -> SkillFit:
     """Fit the annotators' skills on the project's answers now, and cache the fit."""
-    df, gold = load_labels(store, project)
-    fit = SkillFit(answers=len(df), at=time.time())
+    df, gold, last_id = _load_labels(store, project)
+    fit = SkillFit(answers=len(df), last_id=last_id, at=time.time())
     if len(df):
         skills, priors, _ = fit_skills(df, gold=gold if len(gold) else None,
                                        classes=label_values(project.schema.redundancy_question()))
@@ -99,7 +111,7 @@ def refit(store, project: Project) -> SkillFit:
     return fit
 
 
-def _refit_in_background(store, project: Project) -> None:
+def _refit_in_background(store: Store, project: Project) -> None:
     def work():
         try:
             refit(store, project)
@@ -112,14 +124,21 @@ def _refit_in_background(store, project: Project) -> None:
     threading.Thread(target=work, name="labelwright-skill-fit", daemon=True).start()
 
 
-def current_fit(store, project: Project, now: float | None = None) -> SkillFit:
+def new_answers(store: Store, project: Project, fit: SkillFit) -> int:
+    """Answers the project received (through any server) after the newest one ``fit`` saw."""
+    row = store.lookup(_NEWER, {"p": project.id, "x": fit.last_id})
+    return int(row[0]) if row is not None else 0
+
+
+def current_fit(store: Store, project: Project, now: float | None = None) -> SkillFit:
     """The cached skill fit for the project, refitted first when stale (see the module docstring)."""
     now = now or time.time()
     fits, lock = _fits(store)
     with lock:
         fit = fits.get(project.id)
-        stale = fit is None or fit.new >= max(REFIT_MIN_NEW, REFIT_SHARE * fit.answers) \
-            or now - fit.at > REFIT_SECONDS
+    stale = fit is None or now - fit.at > REFIT_SECONDS \
+        or new_answers(store, project, fit) >= max(REFIT_MIN_NEW, REFIT_SHARE * fit.answers)
+    with lock:
         background = stale and fit is not None and fit.answers >= SYNC_LIMIT
         if background:
             if fit.running:
@@ -135,19 +154,16 @@ def current_fit(store, project: Project, now: float | None = None) -> SkillFit:
 
 def _completed(conn, project: Project, item_id: int) -> None:
     """Emit ``item.completed`` (and ``project.completed``) when the item has all the answers it wants."""
-    from labelwright.services import events
-    from labelwright.services.queue import _PROJECT_DONE
-
     params = {"i": item_id, "o": project.overlap, "p": project.id}
     n_done, want = conn.execute(text("SELECT n_done, COALESCE(target, :o) FROM items WHERE id = :i"), params).one()
     if n_done < want:
         return
     events.emit(conn, "item.completed", project.id, {"project": project.slug, "item_id": item_id})
-    if conn.execute(text("SELECT " + _PROJECT_DONE), params).scalar():
+    if conn.execute(text("SELECT " + PROJECT_DONE), params).scalar():
         events.emit(conn, "project.completed", project.id, {"project": project.slug})
 
 
-def decide(store, project: Project, item_id: int) -> dict:
+def decide(store: Store, project: Project, item_id: int) -> dict:
     """Revise one item's target after a submission; returns what was decided (for tests and logs)."""
     q = project.schema.redundancy_question()
     fit = current_fit(store, project)
@@ -174,6 +190,4 @@ def decide(store, project: Project, item_id: int) -> dict:
                 {"t": target, "i": item_id, "o": project.overlap})
         else:
             _completed(conn, project, item_id)
-    with _fits(store)[1]:
-        fit.new += 1
     return {"item_id": item_id, "answers": n, "confidence": top, "needs_more": more, "target": target}

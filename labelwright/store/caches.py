@@ -19,6 +19,11 @@ repeat. Why each is safe with two servers:
     When this process last settled each project's earnings. Only a throttle: settling is idempotent and
     serialised in the database (:func:`labelwright.services.pay.settle`), so two processes settling at
     once write each entry once.
+``skill_fits``
+    Adaptive redundancy's fitted annotator skills per project, with the id of the newest answer each fit
+    saw. Whether a fit is stale is decided from the database (how many answers came after that id), so
+    answers taken by any server count towards the next refit; each process refits on its own and they
+    converge on the same data.
 ``machine_runs``
     SQLite: which machine annotators are running (PostgreSQL uses advisory locks, which hold across
     processes). Not a cache but a lock that must hold across processes too: a thread lock per annotator
@@ -94,6 +99,9 @@ class Caches:
     listeners: dict[int, tuple[float, list[tuple[int | None, str]]]] = field(default_factory=dict)
     #: project id -> time.time() of this process's last settle
     settled_at: dict[int, float] = field(default_factory=dict)
+    #: project id -> labelwright.services.redundancy.SkillFit, under skill_fits_lock
+    skill_fits: dict[int, Any] = field(default_factory=dict)
+    skill_fits_lock: threading.Lock = field(default_factory=threading.Lock)
     #: machine annotators' run locks by user id (SQLite)
     machine_runs: RunLocks = field(default_factory=RunLocks)
 
@@ -110,3 +118,5 @@ class Caches:
         self.schemas.clear()
         self.listeners.clear()
         self.settled_at.clear()
+        with self.skill_fits_lock:
+            self.skill_fits.clear()
