@@ -538,7 +538,7 @@ def test_api_access_and_delivery_log(quiet_http, store, owner, spam_project, mak
 
 
 def test_the_page_shows_webhooks_and_deliveries(quiet_http, store, owner, spam_project, make_annotator):
-    from labelwright.api import SESSION_COOKIE
+    from labelwright.api.deps import SESSION_COOKIE
     from labelwright.services import users as users_svc
 
     _, hook = svc.create_webhook(store, "https://example.org/hook", spam_project)

@@ -5,7 +5,7 @@ of the server's traffic. FastAPI's routing, dependency solving, body validation 
 cost more CPU than the database work of these two requests, so :class:`HotRoutes`, an ASGI
 middleware, answers the plain form of them itself: an ``Authorization: Bearer`` token, a numeric item
 id and a JSON body whose fields have exactly the documented types. It calls the same functions as
-the FastAPI handlers (:func:`labelwright.api.claim`, :func:`labelwright.api.submit_answers`) and
+the FastAPI handlers (:func:`labelwright.api.annotate.claim`, :func:`labelwright.api.annotate.submit_answers`) and
 answers errors the same way (``{"error": ..., "field": ...}`` with the error's status).
 
 Anything else (a browser session with its CSRF header, a body the fast path does not take as it is,
@@ -20,6 +20,7 @@ import re
 
 import orjson
 
+from labelwright.api.annotate import claim, submit_answers
 from labelwright.errors import LabelwrightError
 from labelwright.store import TIMED_OUT, timed_out
 from labelwright.services import users as users_svc
@@ -68,14 +69,10 @@ class HotRoutes:
         return await self._answer(send, self._submit(token, int(sub.group(1)), parsed, key_header))
 
     async def _next(self, token: str, project: str):
-        from labelwright.api import claim
-
         user = users_svc.user_for_api_token(self.store, token)
         return await claim(self.store, project, user)  # scope["path"] is already percent-decoded
 
     async def _submit(self, token: str, item_id: int, parsed: dict, key_header: str | None):
-        from labelwright.api import submit_answers
-
         user = users_svc.user_for_api_token(self.store, token)
         return await submit_answers(self.store, item_id, user, parsed["answers"], parsed.get("active_ms", 0),
                                     parsed.get("idempotency_key") or key_header)

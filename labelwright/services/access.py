@@ -20,6 +20,7 @@ answer a non-member 404, exactly as if they did not exist: see :func:`require`.
 
 from __future__ import annotations
 
+import hmac
 import time
 
 from sqlalchemy import text
@@ -97,6 +98,24 @@ def require(store, user, project: Project, at_least: str = "annotator", *, missi
 def require_org(user, at_least: str) -> None:
     if RANK.get(user.role, 0) < RANK[at_least]:
         raise Forbidden(f"this needs {_a(at_least)}" + (" or an owner" if at_least != "owner" else ""))
+
+
+def csrf_matches(expected: str | None, sent: object) -> bool:
+    """Whether ``sent`` (a header or form value, untrusted: maybe missing, not a string, non-ASCII) is the token
+    ``expected``, compared in constant time. Bytes, because ``hmac.compare_digest`` refuses ``str`` holding
+    non-ASCII characters (a crafted value would otherwise answer 500)."""
+    if not expected or not isinstance(sent, str) or not sent:
+        return False
+    return hmac.compare_digest(sent.encode("utf-8", "replace"), expected.encode("utf-8", "replace"))
+
+
+def check_csrf(session, sent: object, what: str = "the form's security token") -> None:
+    """The one CSRF check, for pages (the form's ``csrf`` field) and the API (the ``X-CSRF-Token`` header
+    of a request signed in with the session cookie): :class:`Forbidden` unless ``sent`` is the session's
+    token. ``what`` names where it was looked for, for the message."""
+    if not csrf_matches(session.csrf, sent):
+        raise Forbidden(f"{what} is missing or does not match this session's (CSRF protection): "
+                        "reload the page and try again")
 
 
 def visible_project_ids(store, user) -> set[int] | None:
