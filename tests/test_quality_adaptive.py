@@ -1,10 +1,20 @@
 """Adaptive redundancy: the policy, the per-item posterior, the sparse-data skill fit, and the replay."""
 
+import pickle
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from labelwright.quality.adaptive import AdaptivePolicy, fit_skills, fixed_majority, item_posterior, replay
+from labelwright.quality.adaptive import (
+    AdaptivePolicy,
+    WorkerSkill,
+    fit_skills,
+    fixed_majority,
+    item_posterior,
+    replay,
+)
 
 
 def test_policy_bounds():
@@ -110,8 +120,6 @@ def test_gold_pulls_a_worker_confusion_towards_what_gold_shows():
 
 
 def test_item_posterior_with_confusion_matrices_by_hand():
-    from labelwright.quality.adaptive import WorkerSkill
-
     w = WorkerSkill(0.65, ["x", "y"], np.array([[0.9, 0.1], [0.6, 0.4]]))
     assert float(w) == 0.65
     # P(k | "x") ∝ column x = [0.9, 0.6]; P(k | "y") ∝ [0.1, 0.4]
@@ -135,9 +143,6 @@ def test_item_posterior_with_confusion_matrices_by_hand():
 
 
 def test_item_posterior_is_fast_with_fitted_skills():
-    import pickle
-    import time
-
     rng = np.random.default_rng(3)
     df = pd.DataFrame({"task": rng.integers(0, 300, 2000), "worker": rng.integers(0, 50, 2000),
                        "label": rng.integers(0, 4, 2000)})

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labelwright.quality import (QualityInputError, aggregate, expected_calibration_error, reliability_table)
-from labelwright.quality.aggregate import DENSE_ANSWERS_PER_CELL
+from labelwright.quality import QualityInputError, aggregate, expected_calibration_error, reliability_table
+from labelwright.quality.categorical import DENSE_ANSWERS_PER_CELL
 from tests.test_quality_categorical import shared_slice
 
 

@@ -7,8 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from labelwright.quality import (QualityInputError, cohen_kappa, fleiss_kappa, krippendorff_alpha,
-                                 percent_agreement)
+from labelwright.quality import QualityInputError, cohen_kappa, fleiss_kappa, krippendorff_alpha, percent_agreement
 
 
 def long(table: dict) -> pd.DataFrame:

@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labelwright.quality import (GLAD, MACE, DawidSkene, MajorityVote, OneCoinDawidSkene, QualityInputError,
-                                 Wawa)
+from labelwright.quality import GLAD, MACE, DawidSkene, MajorityVote, OneCoinDawidSkene, QualityInputError, Wawa
 from tests.conftest import SHARED
 
 ALL = [MajorityVote, Wawa, DawidSkene, OneCoinDawidSkene, GLAD, MACE]

@@ -3,7 +3,8 @@
 Categorical answers (a long table with columns ``task``, ``worker``, ``label``, crowd-kit's convention):
 :class:`MajorityVote`, :class:`Wawa`, :class:`DawidSkene`, :class:`OneCoinDawidSkene`, :class:`GLAD`,
 :class:`MACE`. Pairwise preferences (``worker``, ``left``, ``right``, ``label``): :class:`BradleyTerry`,
-:class:`NoisyBradleyTerry`. Numbers: :class:`NumericMean`, :class:`NumericMedian`, :class:`GaussianWorkers`; ratings on a scale: :class:`OrdinalWorkers`.
+:class:`NoisyBradleyTerry`. Numbers: :class:`NumericMean`, :class:`NumericMedian`, :class:`GaussianWorkers`;
+ratings on a scale: :class:`OrdinalWorkers`.
 :func:`aggregate` runs the default method; the agreement measures are in :mod:`.agreement`.
 See docs/quality.md for what each method assumes and when to use it.
 """
@@ -22,7 +23,8 @@ from labelwright.quality.pairwise import BradleyTerry, NoisyBradleyTerry, bootst
 
 __all__ = [
     "GLAD", "MACE", "BradleyTerry", "DawidSkene", "GaussianWorkers", "MajorityVote", "NoisyBradleyTerry",
-    "NumericMean", "NumericMedian", "OneCoinDawidSkene", "OrdinalWorkers", "QualityInputError", "Wawa", "aggregate", "aggregate_proba",
+    "NumericMean", "NumericMedian", "OneCoinDawidSkene", "OrdinalWorkers", "QualityInputError", "Wawa", "aggregate",
+    "aggregate_proba",
     "bootstrap_scores", "cohen_kappa", "expected_calibration_error", "fleiss_kappa", "krippendorff_alpha",
     "percent_agreement", "reliability_table",
 ]

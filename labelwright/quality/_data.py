@@ -26,19 +26,19 @@ def check_columns(data: object, columns: tuple[str, ...]) -> pd.DataFrame:
         raise QualityInputError(
             f"the DataFrame has no column {', '.join(repr(c) for c in missing)}; it needs "
             f"{', '.join(columns)} (one row per answer) and has {', '.join(map(str, data.columns)) or 'none'}")
-    data = data.loc[:, list(columns)]
-    if not len(data):
+    frame = data.loc[:, list(columns)]
+    if not len(frame):
         raise QualityInputError("no annotations: the DataFrame is empty; pass at least one answer")
     keys = [c for c in columns if c != "label"]
-    bad = data[keys].isna().any(axis=1)
+    bad = frame[keys].isna().any(axis=1)
     if bad.any():
-        row = data.index[bad.to_numpy()][0]
+        row = frame.index[bad.to_numpy()][0]
         raise QualityInputError(f"row {row!r} has a missing {' or '.join(keys)}; every answer needs them")
     if "label" in columns:
-        data = data[data["label"].notna()]
-        if not len(data):
+        frame = frame[frame["label"].notna()]
+        if not len(frame):
             raise QualityInputError("no annotations: every label is missing")
-    return data
+    return frame
 
 
 def sorted_index(values) -> pd.Index:

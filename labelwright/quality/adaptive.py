@@ -20,13 +20,14 @@ cached per project); ``benchmarks/redundancy.py`` replays real crowd answers thr
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from labelwright.quality._data import clamp_gold, encode
+from labelwright.quality.majority_vote import MajorityVote
 
 _EPS = 1e-6
 _DEFAULT_SKILL = 0.7
@@ -40,6 +41,12 @@ class WorkerSkill(float):
     pooled skill of all workers of the same fit, used for workers it has not seen. Being a float, a
     WorkerSkill works wherever a one-coin skill did (and turns into one when serialised as JSON).
     """
+
+    classes: tuple[Hashable, ...]
+    matrix: np.ndarray
+    log_matrix: np.ndarray
+    index: dict[Hashable, int]
+    population: WorkerSkill | None
 
     def __new__(cls, accuracy: float, classes: Sequence, matrix: np.ndarray,
                 population: WorkerSkill | None = None):
@@ -251,14 +258,13 @@ def replay(answers: pd.DataFrame, truth: pd.Series, policy: AdaptivePolicy, *, s
         given = given + need.astype(int)
     labels = probas.idxmax(axis=1)
     common = truth.index.intersection(labels.index)
-    acc = float((labels.loc[common].astype(str) == truth.loc[common].astype(str)).mean()) if len(common) else float("nan")
+    hits = labels.loc[common].astype(str) == truth.loc[common].astype(str)
+    acc = float(hits.mean()) if len(common) else float("nan")
     return ReplayResult(answers_used=int(given.sum()), accuracy=acc, labels=labels)
 
 
 def fixed_majority(answers: pd.DataFrame, truth: pd.Series, k: int, *, seed: int = 0) -> ReplayResult:
     """Baseline: the first ``k`` answers of each item (same random order as :func:`replay`), majority vote."""
-    from labelwright.quality.majority_vote import MajorityVote
-
     rng = np.random.default_rng(seed)
     df = answers[["task", "worker", "label"]].reset_index(drop=True)
     df = df.iloc[rng.permutation(len(df))]

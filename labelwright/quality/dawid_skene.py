@@ -93,7 +93,7 @@ class DawidSkene(CategoricalAggregator):
         fixed = self._fixed_prior(k)[:, None, :] if self.prior else 0.0
         self.loss_history_ = []
         last = -np.inf
-        for it in range(self.n_iter):
+        for _iteration in range(self.n_iter):
             # M-step: confusion counts[true k, worker w * K + answer l]
             probas_t = np.ascontiguousarray(probas.T)
             counts = np.stack([np.bincount(wl, weights=probas_t[c][ann.task], minlength=n_workers * k)
@@ -118,7 +118,7 @@ class DawidSkene(CategoricalAggregator):
             if loss - last < self.tol:
                 break
             last = loss
-        self.n_iter_ = it + 1
+        self.n_iter_ = len(self.loss_history_)
         if self.held_out:
             probas = self._held_out(ann, probas, wl, pseudo, gold_tasks, gold_labels)
         conf = conf.transpose(1, 0, 2)  # (worker, true, answer)
@@ -179,7 +179,7 @@ class OneCoinDawidSkene(CategoricalAggregator):
         n_answers = np.bincount(ann.worker, minlength=ann.n_workers)
         self.loss_history_ = []
         last = -np.inf
-        for it in range(self.n_iter):
+        for _iteration in range(self.n_iter):
             hits = np.bincount(ann.worker, weights=probas.ravel()[tl], minlength=ann.n_workers)
             skills = (hits + self.smoothing / max(k, 1)) / (n_answers + self.smoothing)
             skills = np.clip(skills, _EPS, 1 - _EPS)
@@ -195,7 +195,7 @@ class OneCoinDawidSkene(CategoricalAggregator):
             if loss - last < self.tol:
                 break
             last = loss
-        self.n_iter_ = it + 1
+        self.n_iter_ = len(self.loss_history_)
         self.priors_ = pd.Series(priors, index=ann.labels, name="prior")
         self.skills_ = worker_series(ann, skills)
         self._set_result(ann, probas)

@@ -67,7 +67,7 @@ class GLAD(CategoricalAggregator):
             return clamp_gold(probas, gold_tasks, gold_labels), objective
 
         probas, _ = e_step()
-        for it in range(self.n_iter):
+        for _iteration in range(self.n_iter):
             p = probas.ravel()[tl]  # posterior that each answer is right
             for _ in range(self.m_step_iter):
                 e = np.exp(beta[t])
@@ -86,7 +86,7 @@ class GLAD(CategoricalAggregator):
             if loss - last < self.tol:
                 break
             last = loss
-        self.n_iter_ = it + 1
+        self.n_iter_ = len(self.loss_history_)
         self.alphas_ = worker_series(ann, alpha, "alpha")
         self.skills_ = self.alphas_.rename("skill")
         self.betas_ = pd.Series(beta, index=ann.tasks, name="beta")

@@ -10,6 +10,7 @@ import pandas as pd
 
 from labelwright.quality._data import clamp_gold, encode, normalize_log, worker_series
 from labelwright.quality.base import CategoricalAggregator
+from labelwright.quality.errors import QualityInputError
 
 
 def digamma(x: np.ndarray) -> np.ndarray:
@@ -82,7 +83,7 @@ class MACE(CategoricalAggregator):
             knowing = p_right * know[w] / (spam_theta + know[w])
             return probas, loglik, knowing
 
-        best = (-np.inf, None, None)
+        best: tuple[float, np.ndarray, np.ndarray, np.ndarray] | None = None
         for _ in range(self.n_restarts):
             start = rng.uniform(1, 1 + self.default_noise, size=(n_workers, 2))
             spam, know = (start / start.sum(axis=1, keepdims=True)).T
@@ -101,8 +102,10 @@ class MACE(CategoricalAggregator):
                     spam, know = _normalize(know_counts, self.smoothing, False).T
                     theta = _normalize(strategy, self.smoothing, False)
                 probas, loglik, knowing = e_step(spam, know, theta)
-            if loglik > best[0]:
+            if best is None or loglik > best[0]:
                 best = (loglik, spam, know, theta)
+        if best is None:
+            raise QualityInputError(f"MACE needs n_restarts of at least 1; got {self.n_restarts}")
         loglik, spam, know, theta = best
         probas, loglik, _ = e_step(spam, know, theta)
         self.log_marginal_likelihood_ = loglik

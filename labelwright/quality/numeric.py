@@ -117,7 +117,9 @@ class GaussianWorkers(_NumericAggregator):
         z[gold_idx] = gold_val
         bias = np.zeros(n_w)
         var = np.full(n_w, max(float(np.var(y - z[t])), 1e-12))
-        for it in range(self.n_iter):
+        self.n_iter_ = 0
+        for _iteration in range(self.n_iter):
+            self.n_iter_ += 1
             prec = 1.0 / var
             z_new = np.bincount(t, (y - bias[w]) * prec[w], n_t) / np.bincount(t, prec[w], n_t)
             z_new[gold_idx] = gold_val
@@ -132,7 +134,6 @@ class GaussianWorkers(_NumericAggregator):
             z, var = z_new, var_new
             if moved < self.tol:
                 break
-        self.n_iter_ = it + 1
         std = 1.0 / np.sqrt(np.bincount(t, 1.0 / var[w], n_t))
         std[gold_idx] = 0.0
         self.labels_ = pd.Series(z, index=ans.tasks, name="label")

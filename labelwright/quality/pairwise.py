@@ -7,6 +7,7 @@ label also counts as a tie).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Literal
 
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from labelwright.quality._data import check_columns, sorted_index
+from labelwright.quality.categorical import aggregate_proba, top_label
 from labelwright.quality.errors import QualityInputError
 
 PAIR_COLUMNS = ("worker", "left", "right", "label")
@@ -30,7 +32,7 @@ class Comparisons:
     outcome: np.ndarray  # LEFT, RIGHT or TIE
 
 
-def encode_pairs(data: object, tie_label: object = "tie") -> Comparisons:
+def encode_pairs(data: pd.DataFrame, tie_label: object = "tie") -> Comparisons:
     if isinstance(data, pd.DataFrame):
         data = data.reset_index(drop=True)  # resampled rows (bootstrap) repeat index labels
     df = check_columns(data, ("worker", "left", "right"))
@@ -117,9 +119,13 @@ def fit_davidson(left, right, weights: np.ndarray, n: int, reg: float, ties: boo
     return s, log_nu
 
 
-class _PairwiseResult:
+class _PairwiseResult(ABC):
     scores_: pd.Series
     log_nu_: float
+
+    @abstractmethod
+    def fit(self, data: pd.DataFrame) -> _PairwiseResult:
+        """Fit to ``data`` (columns ``worker``, ``left``, ``right``, ``label``) and return self."""
 
     def fit_predict(self, data: pd.DataFrame) -> pd.Series:
         """Fit and return ``scores_``."""
@@ -265,7 +271,7 @@ def bootstrap_scores(model, data: pd.DataFrame, n_boot: int = 200, by: str | Non
     rng = np.random.default_rng(random_state)
     full = model.fit(data).scores_
     groups = data.groupby(by).indices if by else None
-    keys = list(groups) if groups else None
+    keys = list(groups) if groups else []
     draws = []
     for _ in range(n_boot):
         if groups:
@@ -283,8 +289,6 @@ def bootstrap_scores(model, data: pd.DataFrame, n_boot: int = 200, by: str | Non
 def aggregate_pairs(data: pd.DataFrame, random_state: int | None = 0) -> pd.DataFrame:
     """Per pair (``task`` column, else each (left, right)): the outcome left/right/tie and its confidence,
     by the default categorical method over the votes' outcomes."""
-    from labelwright.quality.aggregate import aggregate
-
     cmp = encode_pairs(data)
     if "task" in data.columns:
         task = data.loc[check_columns(data, ("worker", "left", "right")).index, "task"].to_numpy()
@@ -292,4 +296,4 @@ def aggregate_pairs(data: pd.DataFrame, random_state: int | None = 0) -> pd.Data
         task = pd.MultiIndex.from_arrays([cmp.candidates[cmp.left], cmp.candidates[cmp.right]]).to_numpy()
     votes = pd.DataFrame({"task": task, "worker": cmp.workers[cmp.worker],
                           "label": np.array(["left", "right", "tie"])[cmp.outcome]})
-    return aggregate(votes, kind="categorical", random_state=random_state)
+    return top_label(aggregate_proba(votes, random_state=random_state))
