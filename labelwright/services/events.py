@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
-from labelwright.store import dumps
+from labelwright.services.projects import NEWER_UPDATED_AT, Project
+from labelwright.store import Store, dumps
 
 KINDS = ("annotation.submitted", "item.completed", "review.decided", "qualification.passed", "project.completed")
 
@@ -35,29 +36,29 @@ DELIVERIES_SQL = ("INSERT INTO deliveries (webhook_id, event_id, status, attempt
                   f"SELECT w.id, :e, 'pending', 0, :now, :now {_LISTENERS}")
 
 
-LISTENERS_TTL = 2.0  # seconds a server process trusts its list of webhooks (see wanted())
-
-
-def wanted(store, kinds: tuple[str, ...], project_id: int | None, now: float | None = None) -> bool:
-    """Whether any active webhook wants any of ``kinds`` events of the project, from a per-process list refreshed
-    every :data:`LISTENERS_TTL` seconds (and at once when this process changes a webhook, see
-    :func:`forget`). The submission path asks this before it writes anything, so a server with no
-    webhooks pays one dictionary look-up per submission. A webhook created in another server process is
-    seen here within the TTL; events before that are not sent to it."""
-    now = now or time.monotonic()
-    cached = store.__dict__.get("_webhook_listeners")
-    if cached is None or now - cached[0] > LISTENERS_TTL:
+def wanted(store: Store, kinds: tuple[str, ...], project: Project) -> bool:
+    """Whether any active webhook wants any of ``kinds`` events of ``project``, from this process's list of
+    webhooks (:attr:`Caches.listeners <labelwright.store.caches.Caches>`), read again whenever the project's
+    ``updated_at`` differs from the one it was read at. Every webhook change moves that (:func:`touch`) in its
+    transaction, and the submission path reads the project row in its own: a webhook made through any server
+    process gets the events of every submission that commits after it. A server with no webhooks pays one
+    dictionary look-up per submission."""
+    cached = store.caches.listeners.get(project.id)
+    if cached is None or cached[0] != project.updated_at:
         with store.read() as conn:
-            rows = conn.execute(text("SELECT project_id, kinds FROM webhooks WHERE active = 1")).all()
-        cached = (now, [(p, k) for p, k in rows])
-        store.__dict__["_webhook_listeners"] = cached
-    return any((p is None or p == project_id) and (k == "*" or any(f'"{kind}"' in k for kind in kinds))
-               for p, k in cached[1])
+            rows = conn.execute(text("SELECT project_id, kinds FROM webhooks WHERE active = 1 "
+                                     "AND (project_id IS NULL OR project_id = :p)"), {"p": project.id}).all()
+        cached = (project.updated_at, [(p, k) for p, k in rows])
+        store.caches.listeners[project.id] = cached
+    return any(k == "*" or any(f'"{kind}"' in k for kind in kinds) for _p, k in cached[1])
 
 
-def forget(store) -> None:
-    """Drop the cached list of webhooks (after this process created, changed or deleted one)."""
-    store.__dict__.pop("_webhook_listeners", None)
+def touch(conn: Connection, project_id: int | None, now: float | None = None) -> None:
+    """Move ``updated_at`` of the project (None: of every project) in the caller's transaction, which
+    creates, changes or deletes a webhook of it: every server process reads its webhooks again (:func:`wanted`)."""
+    where = "" if project_id is None else " WHERE id = :p"
+    conn.execute(text(f"UPDATE projects SET updated_at = {NEWER_UPDATED_AT}{where}"),
+                 {"now": now or time.time(), "p": project_id})
 
 
 def like(kind: str) -> str:

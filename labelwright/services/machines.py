@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import threading
 import time
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
@@ -286,14 +285,8 @@ def _exclusive(store, user_id: int):
                 if got:
                     conn.execute(text(f"SELECT pg_advisory_unlock({key}, :u)"), {"c": _PG_LOCK, "u": user_id})
         return
-    locks = store.__dict__.setdefault("_machine_locks", {})
-    lock = locks.setdefault(user_id, threading.Lock())
-    got = lock.acquire(blocking=False)
-    try:
+    with store.caches.machine_runs.hold(user_id) as got:  # SQLite: held across this host's processes too
         yield got
-    finally:
-        if got:
-            lock.release()
 
 
 def _enabled(store, project: Project) -> list[tuple]:

@@ -155,7 +155,7 @@ def settle_if_stale(store, project: Project, max_age: float = 60.0) -> None:
     that show earnings call this, so a busy home page does not settle on every view)."""
     if project.schema.pay is None:
         return
-    last = store.__dict__.setdefault("_settled_at", {})
+    last = store.caches.settled_at
     now = time.time()
     if now - last.get(project.id, 0.0) >= max_age:
         settle(store, project, now)

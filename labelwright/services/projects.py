@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import Connection, func, insert, select, text
 
-from labelwright.errors import Conflict, NotFound
-from labelwright.schema import ProjectSchema, parse_schema
-from labelwright.store import loads, tables as t
+from labelwright.errors import Conflict, NotFound, ValidationError
+from labelwright.schema import MAX_OVERLAP, ProjectSchema, parse_schema
+from labelwright.services import audit
+from labelwright.store import Store, loads
+from labelwright.store import tables as t
 from labelwright.store.slots import open_flag
 
 
@@ -35,8 +38,6 @@ class Project:
 
 def create_project(store, schema: ProjectSchema | dict | str, created_by: int | None = None, by=None) -> Project:
     """A new project from ``schema``; recorded in the audit log as ``by``'s (a user; None: the command line)."""
-    from labelwright.services import audit
-
     if not isinstance(schema, ProjectSchema):
         schema = parse_schema(schema)
     slug = schema.slugified()
@@ -66,13 +67,14 @@ PROJECT_COLUMNS = "id, slug, name, schema, overlap, lease_seconds, created_at, u
 def project_from_row(store, row: tuple) -> Project:
     """A :class:`Project` from a row of ``PROJECT_COLUMNS`` (in that order)."""
     pid, slug, name, schema_json, overlap, lease_seconds, created_at, updated_at = row
-    # Parsing a schema costs ~100 us; cache the parsed object per (project, version) on the store.
-    cache = store.__dict__.setdefault("_schema_cache", {})
-    key = (pid, updated_at)
-    schema = cache.get(key)
-    if schema is None:
+    # Parsing a schema costs ~100 us; comparing its text with the one parsed last costs ~1 us. Keyed by the
+    # text itself, the cache cannot serve a schema another server process has since replaced.
+    cached = store.caches.schemas.get(pid)
+    if cached is not None and cached[0] == schema_json:
+        schema = cached[1]
+    else:
         schema = ProjectSchema.model_validate(loads(schema_json))
-        cache[key] = schema
+        store.caches.schemas[pid] = (schema_json, schema)
     return Project(id=pid, slug=slug, name=name, schema=schema, overlap=overlap,
                    lease_seconds=lease_seconds, created_at=created_at, updated_at=updated_at)
 
@@ -100,23 +102,62 @@ def list_projects(store) -> list[Project]:
     return [_from_row(store, r) for r in rows]
 
 
-def set_overlap(store, project: Project, overlap: int) -> Project:
+# A project's updated_at after a change: now, or just past the old value if that is not earlier (clocks of
+# two servers differ): every change moves it, so it can serve as the version of what hangs off the project.
+NEWER_UPDATED_AT = "CASE WHEN :now > updated_at THEN :now ELSE updated_at + 0.001 END"
+
+
+def change_schema(store: Store, project_id: int,
+                  fn: Callable[[ProjectSchema, Connection], ProjectSchema]) -> Project:
+    """Read-modify-write of a project's schema in one transaction: the row is read locked (``FOR UPDATE`` on
+    PostgreSQL; SQLite's write transaction is ``BEGIN IMMEDIATE``, one writer at a time), ``fn(schema, conn)``
+    returns the new schema (it may write more on ``conn``, e.g. the audit entry, or raise to change
+    nothing), and the schema, its overlap and lease columns and ``updated_at`` are written. Two changes made
+    at once (through two server processes, say) both land: the second reads what the first wrote. Items
+    re-open or close to match a new overlap in the same transaction. Returns the project as committed."""
+    lock = " FOR UPDATE" if store.dialect == "postgresql" else ""
+    with store.write() as conn:
+        row = conn.execute(text(f"SELECT {PROJECT_COLUMNS} FROM projects WHERE id = :p{lock}"),
+                           {"p": project_id}).first()
+        if row is None:
+            raise NotFound(f"no project {project_id!r}")
+        before = project_from_row(store, tuple(row))
+        schema = fn(before.schema, conn)
+        conn.execute(text(f"UPDATE projects SET schema = :s, overlap = :o, lease_seconds = :l, "
+                          f"updated_at = {NEWER_UPDATED_AT} WHERE id = :p"),
+                     {"s": schema.to_json(), "o": schema.overlap, "l": schema.lease_seconds, "now": time.time(),
+                      "p": project_id})
+        if schema.overlap != before.overlap:
+            conn.execute(text("UPDATE items SET is_open = " + open_flag() + " WHERE project_id = :p"),
+                         {"o": schema.overlap, "p": project_id})
+        return get_project(store, project_id, conn)
+
+
+def set_overlap(store: Store, project: Project, overlap: int) -> Project:
     """Change how many annotators each item needs; re-open or close items to match."""
-    from labelwright.schema import MAX_OVERLAP
-    from labelwright.errors import ValidationError
     if not 1 <= overlap <= MAX_OVERLAP:
         raise ValidationError(f"overlap must be 1..{MAX_OVERLAP}", field="overlap")
-    update_schema = {"overlap": overlap}
-    if project.schema.redundancy is not None:  # overlap is adaptive redundancy's minimum
-        r = project.schema.redundancy
-        update_schema["redundancy"] = r.model_copy(update={"min": overlap, "max": max(r.max, overlap)})
-    schema = project.schema.model_copy(update=update_schema)
-    with store.write() as conn:
-        conn.execute(update(t.projects).where(t.projects.c.id == project.id).values(
-            overlap=overlap, schema=schema.to_json(), updated_at=time.time()))
-        conn.execute(text("UPDATE items SET is_open = " + open_flag() + " WHERE project_id = :p"),
-                     {"o": overlap, "p": project.id})
-    return get_project(store, project.id)
+
+    def change(schema: ProjectSchema, _conn: Connection) -> ProjectSchema:
+        update_schema: dict = {"overlap": overlap}
+        if schema.redundancy is not None:  # overlap is adaptive redundancy's minimum
+            r = schema.redundancy
+            update_schema["redundancy"] = r.model_copy(update={"min": overlap, "max": max(r.max, overlap)})
+        return schema.model_copy(update=update_schema)
+
+    return change_schema(store, project.id, change)
+
+
+def expire(store: Store, project: Project, by=None, at: float | None = None) -> Project:
+    """Stop handing out work in the project (from ``at``, default now). Answers already given stay; leases
+    end as they would."""
+    at = at or time.time()
+
+    def change(schema: ProjectSchema, conn: Connection) -> ProjectSchema:
+        audit.record(conn, by, "project.expire", project.id, None, {"at": at})
+        return schema.model_copy(update={"expires_at": at})
+
+    return change_schema(store, project.id, change)
 
 
 def progress(store, project: Project, now: float | None = None) -> dict:
@@ -177,31 +218,24 @@ SETTABLE = ("instructions", "description", "gold", "qualification", "review", "p
             "history_size", "overlap", "redundancy")
 
 
-def update_settings(store, project: Project, changes: dict, by=None) -> Project:
+def update_settings(store: Store, project: Project, changes: dict, by=None) -> Project:
     """Change a running project's settings (not its fields or questions): ``SETTABLE`` keys, each replaced
     whole (``null`` removes an optional section). Validated like a new schema; recorded in the audit log
-    with the values before and after."""
-    from labelwright.errors import ValidationError
-    from labelwright.schema import parse_schema
-    from labelwright.services import audit
-
+    with the values before and after. The other settings are those committed when this one is written
+    (:func:`change_schema`), not those of ``project``, which may be older."""
     if not isinstance(changes, dict) or not changes:
         raise ValidationError("send the settings to change, e.g. {\"pay\": {...}}", field="settings")
     unknown = sorted(set(changes) - set(SETTABLE))
     if unknown:
         raise ValidationError(f"{unknown[0]!r} cannot be changed here; settable: {list(SETTABLE)}", field=unknown[0])
-    current = project.schema.model_dump(exclude_none=True)
-    before = {k: current.get(k) for k in changes}
-    updated = {**current, **changes}
-    updated = {k: v for k, v in updated.items() if v is not None}
-    schema = parse_schema(updated)
-    now = time.time()
-    with store.write() as conn:
-        conn.execute(update(t.projects).where(t.projects.c.id == project.id).values(
-            schema=schema.to_json(), lease_seconds=schema.lease_seconds, overlap=schema.overlap, updated_at=now))
-        if schema.overlap != project.overlap:  # items re-open or close to match, in the same transaction
-            conn.execute(text("UPDATE items SET is_open = " + open_flag() + " WHERE project_id = :p"),
-                         {"o": schema.overlap, "p": project.id})
+
+    def change(schema: ProjectSchema, conn: Connection) -> ProjectSchema:
+        current = schema.model_dump(exclude_none=True)
+        before = {k: current.get(k) for k in changes}
+        updated = {k: v for k, v in {**current, **changes}.items() if v is not None}
+        new = parse_schema(updated)
         audit.record(conn, by, "project.settings", project.id, None,
-                     {"before": before, "after": {k: schema.model_dump(exclude_none=True).get(k) for k in changes}})
-    return get_project(store, project.id)
+                     {"before": before, "after": {k: new.model_dump(exclude_none=True).get(k) for k in changes}})
+        return new
+
+    return change_schema(store, project.id, change)

@@ -201,7 +201,7 @@ def create_webhook(store, url: str, project=None, kinds="*", by=None,
              "now": time.time()}).scalar_one()
         audit.record(conn, by, "webhook.create", project_id, str(hook_id),
                      {"url": url, "kinds": loads_kinds(stored_kinds)})
-    events.forget(store)  # after the commit: this process sees the new webhook from the next submission
+        events.touch(conn, project_id)  # every server process sees the new webhook from the next submission
     return secret, get_webhook(store, hook_id)
 
 
@@ -264,7 +264,7 @@ def set_active(store, webhook_id: int, active: bool, by=None) -> dict:
         if row is None:
             raise NotFound(f"no webhook {webhook_id}")
         audit.record(conn, by, "webhook.activate" if active else "webhook.deactivate", row[0], str(webhook_id))
-    events.forget(store)
+        events.touch(conn, row[0])
     return get_webhook(store, webhook_id)
 
 
@@ -276,7 +276,7 @@ def delete_webhook(store, webhook_id: int, by=None) -> bool:
                            {"w": webhook_id}).first()
         if row is not None:
             audit.record(conn, by, "webhook.delete", row[0], str(webhook_id), {"url": row[1]})
-    events.forget(store)
+            events.touch(conn, row[0])
     return row is not None
 
 
