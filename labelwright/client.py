@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import io
 import uuid
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, overload
 
 import httpx
 import orjson
@@ -65,13 +66,13 @@ class Client:
         return self._call("GET", "/me")
 
     def create_user(self, name: str, role: str = "annotator", password: str | None = None,
-                    projects: list[str] = (), project_role: str = "annotator") -> dict:
+                    projects: Sequence[str] = (), project_role: str = "annotator") -> dict:
         """Create a user (owner); ``projects`` they join with ``project_role``."""
         return self._call("POST", "/users", json={"name": name, "role": role, "password": password,
                                                   "projects": list(projects), "project_role": project_role})
 
     def projects(self):
-        import pandas as pd
+        import pandas as pd  # noqa: PLC0415 - pandas takes about a second to import; only the table helpers need it
 
         return pd.DataFrame(self._call("GET", "/projects"))
 
@@ -126,6 +127,15 @@ class Client:
 
     # ---- export --------------------------------------------------------------------------------
 
+    @overload
+    def export(self, project: str, format: str = "jsonl", path: None = None) -> bytes: ...
+
+    @overload
+    def export(self, project: str, format: str, path: str) -> None: ...
+
+    @overload
+    def export(self, project: str, format: str = "jsonl", *, path: str) -> None: ...
+
     def export(self, project: str, format: str = "jsonl", path: str | None = None) -> bytes | None:
         """Stream the export to ``path`` (returns None) or return it as bytes."""
         with self._http.stream("GET", f"/projects/{project}/export", params={"format": format}) as r:
@@ -144,6 +154,6 @@ class Client:
 
     def export_dataframe(self, project: str):
         """The flat export (one row per annotation) as a pandas DataFrame."""
-        import pandas as pd
+        import pandas as pd  # noqa: PLC0415 - heavy, see projects()
 
         return pd.read_parquet(io.BytesIO(self.export(project, "parquet")))

@@ -16,8 +16,16 @@ Pure functions with no database or server imports. For each question type:
 
 from __future__ import annotations
 
-from labelwright.schema import (PAIRWISE_CHOICES, FreeText, MultipleChoice, Pairwise, ProjectSchema, Ranking,
-                                Rating, SingleChoice)
+from labelwright.schema import (
+    PAIRWISE_CHOICES,
+    FreeText,
+    MultipleChoice,
+    Pairwise,
+    ProjectSchema,
+    Ranking,
+    Rating,
+    SingleChoice,
+)
 
 
 def _plurality(values: list, order: list) -> dict:

@@ -29,7 +29,7 @@ class LabelwrightError(Exception):
         return f"{where}: {self.message}" if where else self.message
 
     def to_dict(self) -> dict:
-        out = {"error": self.message}
+        out: dict[str, str | int] = {"error": self.message}
         if self.field is not None:
             out["field"] = self.field
         if self.file is not None:

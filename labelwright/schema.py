@@ -31,8 +31,9 @@ from __future__ import annotations
 import json
 import math
 import re
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -157,7 +158,7 @@ class FreeText(_Question):
 
 
 Question = Annotated[
-    Union[SingleChoice, MultipleChoice, Rating, Pairwise, Ranking, FreeText],
+    SingleChoice | MultipleChoice | Rating | Pairwise | Ranking | FreeText,
     Field(discriminator="type"),
 ]
 
@@ -236,8 +237,6 @@ class Pay(_Model):
 
     @model_validator(mode="after")
     def _amounts(self):
-        from decimal import Decimal, InvalidOperation
-
         for name in ("reward_per_item", "hourly_rate", "min_fair_hourly"):
             value = getattr(self, name)
             if value is None:
@@ -342,7 +341,7 @@ class ProjectSchema(_Model):
         return v
 
     @model_validator(mode="after")
-    def _refs(self):
+    def _refs(self) -> ProjectSchema:
         _check_unique([f.name for f in self.fields], "fields")
         _check_unique([q.name for q in self.questions], "questions")
         fields = {f.name: f for f in self.fields}
@@ -487,7 +486,7 @@ class ProjectSchema(_Model):
             if key not in known:
                 raise ValidationError(f"unknown question {key!r}; this project asks {sorted(known)}",
                                       field=str(key))
-        out = {}
+        out: dict[str, Any] = {}
         for q in self.questions:
             value = answers.get(q.name)
             if value is None or value == "" or value == []:
@@ -587,7 +586,7 @@ def _validate_answer(q, value):
         try:
             number = int(value) if not isinstance(value, float) else value
         except ValueError:
-            raise ValidationError(f"expected an integer from {q.min} to {q.max}, got {value!r}", field=name)
+            raise ValidationError(f"expected an integer from {q.min} to {q.max}, got {value!r}", field=name) from None
         if isinstance(number, float):
             if not number.is_integer():
                 raise ValidationError(f"expected an integer from {q.min} to {q.max}, got {value!r}", field=name)
@@ -668,7 +667,7 @@ def parse_schema(source: str | dict | Path, *, file: str | None = None) -> Proje
         try:
             text = source.read_text(encoding="utf-8")
         except OSError as e:
-            raise ValidationError(f"cannot read schema: {e.strerror}", file=file)
+            raise ValidationError(f"cannot read schema: {e.strerror}", file=file) from None
         source = text
     if isinstance(source, str):
         try:
@@ -680,7 +679,8 @@ def parse_schema(source: str | dict | Path, *, file: str | None = None) -> Proje
                 line = mark.line + 1
             elif isinstance(e, json.JSONDecodeError):
                 line = e.lineno
-            raise ValidationError(f"not valid YAML/JSON: {getattr(e, 'problem', None) or e}", file=file, line=line)
+            raise ValidationError(f"not valid YAML/JSON: {getattr(e, 'problem', None) or e}", file=file,
+                                  line=line) from None
     else:
         data = source
     if not isinstance(data, dict):

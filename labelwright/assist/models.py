@@ -47,7 +47,7 @@ import inspect
 import json
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, Self, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 import httpx
@@ -85,7 +85,8 @@ class Predictor(Protocol):
     whose rows sum to 1. ``version`` names the model that made the latest predictions.
     """
 
-    version: str
+    @property
+    def version(self) -> str: ...
 
     def predict_proba(self, items: list[dict], labels: list) -> np.ndarray: ...
 
@@ -243,7 +244,7 @@ class HttpModel:
     def __repr__(self) -> str:
         return f"HttpModel({self._where.removeprefix('model at ')!r}, question={self.question!r})"
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> HttpModel:
         return self
 
     def __exit__(self, *exc) -> None:

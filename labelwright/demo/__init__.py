@@ -10,10 +10,13 @@ import csv
 from collections import defaultdict
 from importlib import resources
 
+from sqlalchemy import text
+
 from labelwright.errors import Conflict, NotFound
 from labelwright.io.readers import read_jsonl
 from labelwright.schema import parse_schema
 from labelwright.services import users as users_svc
+from labelwright.services.gold import gold_answers, set_gold
 from labelwright.services.items import import_items
 from labelwright.services.projects import create_project, get_project, progress
 
@@ -50,10 +53,6 @@ GOLD = {"youtube_spam_300.jsonl": _spam_gold, "pandalm_200.jsonl": _pandalm_gold
 
 def _mark_gold(store, project, owner, answers: dict[str, dict]) -> int:
     """Mark the demo's gold items (by external id) once; a second run leaves them as they are."""
-    from sqlalchemy import text
-
-    from labelwright.services.gold import gold_answers, set_gold
-
     with store.read() as conn:
         ids = dict(conn.execute(text("SELECT external_id, id FROM items WHERE project_id = :p"),
                                 {"p": project.id}).all())

@@ -20,8 +20,8 @@ import io
 import json
 import math
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import orjson
 
@@ -68,7 +68,7 @@ def read_jsonl(stream, file: str, encoding: str | None = None) -> Iterator[tuple
                 raw = raw[len(codecs.BOM_UTF8):]
             record = orjson.loads(raw)
         except UnicodeDecodeError as e:
-            raise _not_in_encoding(e, encoding, file, n) from None
+            raise _not_in_encoding(e, encoding or "UTF-8", file, n) from None
         except orjson.JSONDecodeError as e:
             if utf8:
                 try:
@@ -146,7 +146,7 @@ def _clean(value):
 
 
 def read_parquet(path: str | Path, file: str, batch_size: int = 20_000) -> Iterator[tuple[int, dict]]:
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # noqa: PLC0415 - heavy (about a second to import); only Parquet files need it
 
     try:
         pf = pq.ParquetFile(path)
