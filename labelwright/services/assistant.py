@@ -36,6 +36,12 @@ import numpy as np
 from sqlalchemy import text
 
 from labelwright.schema import label_values
+from labelwright.services.assist_state import (
+    claim_worker,
+    ensure_state,
+    get_state,
+    release_worker,
+)
 from labelwright.services.projects import Project
 from labelwright.store import dumps, loads
 
@@ -71,32 +77,6 @@ class StepReport:
 # ---- state ---------------------------------------------------------------------------------------
 
 
-def ensure_state(conn, project_id: int, now: float) -> None:
-    conn.execute(text("INSERT INTO assist_state (project_id, auto_label, labels_at_train, worker_until, "
-                      "features_done, features_total, updated_at, audit_since) "
-                      "VALUES (:p, 'on', 0, 0, 0, 0, :now, 0) ON CONFLICT (project_id) DO NOTHING"),
-                 {"p": project_id, "now": now})
-
-
-def get_state(store, project: Project) -> dict:
-    with store.read() as conn:
-        row = conn.execute(text("SELECT * FROM assist_state WHERE project_id = :p"), {"p": project.id}).mappings().first()
-    if row is None:
-        return {"auto_label": "on", "reason": None, "labels_at_train": 0, "features_done": 0, "features_total": 0,
-                "audit_since": 0.0, "ranked_at": None}
-    return dict(row)
-
-
-def claim_worker(store, project_id: int, now: float, seconds: float) -> bool:
-    """Take the project's assist lease (one worker per project across server processes); True if taken."""
-    with store.write() as conn:
-        ensure_state(conn, project_id, now)
-        row = conn.execute(text("UPDATE assist_state SET worker_until = :until WHERE project_id = :p "
-                                "AND worker_until <= :now RETURNING project_id"),
-                           {"p": project_id, "now": now, "until": now + seconds}).first()
-    return row is not None
-
-
 def step_now(store, project: Project, *, lease_seconds: float = 600.0, **kwargs) -> StepReport:
     """:func:`step` under the project's assist lease, for a step asked for by a person (API, CLI): one step at
     a time per project, whoever starts it. :class:`Conflict` when a step is already running."""
@@ -108,11 +88,6 @@ def step_now(store, project: Project, *, lease_seconds: float = 600.0, **kwargs)
         return step(store, project, **kwargs)
     finally:
         release_worker(store, project.id)
-
-
-def release_worker(store, project_id: int) -> None:
-    with store.write() as conn:
-        conn.execute(text("UPDATE assist_state SET worker_until = 0 WHERE project_id = :p"), {"p": project_id})
 
 
 # ---- features ------------------------------------------------------------------------------------

@@ -3,8 +3,9 @@
 **Thresholds.** Each model's validation sample is the random holdout (drawn uniformly from the items nobody
 had started on, labelled by people first, never machine-labelled: :func:`labelwright.services.assistant.
 ensure_holdout`) with out-of-sample predictions. A random sample is what makes the bound mean anything for the
-items that are left: items people labelled in import or uncertainty order are not one. :func:`labelwright.assist.thresholds.choose_thresholds` picks, per
-predicted class, the lowest score whose one-sided Clopper-Pearson lower bound on accuracy meets
+items that are left: items people labelled in import or uncertainty order are not one.
+:func:`labelwright.assist.thresholds.choose_thresholds` picks, per predicted class, the lowest score whose
+one-sided Clopper-Pearson lower bound on accuracy meets
 ``auto_label.target_accuracy`` at ``auto_label.confidence`` (Bonferroni-corrected over the classes, tested in
 a fixed sequence from the highest score down). Clopper-Pearson is exact for a binomial proportion: it never
 claims more than the sample shows, however few items sit above a threshold, where the normal approximation
@@ -32,74 +33,95 @@ import time
 from dataclasses import replace
 
 import numpy as np
-from sqlalchemy import text
+from sqlalchemy import (
+    Connection,
+    delete,
+    exists,
+    func,
+    literal_column,
+    null,
+    select,
+    update,
+)
 
 from labelwright.assist.thresholds import AuditResult, Thresholds, audit, audit_sample
 from labelwright.schema import label_values
+from labelwright.services.assist_state import ensure_state, get_state
 from labelwright.services.projects import Project
-from labelwright.store import dumps, loads
-from labelwright.store.slots import retarget_sql
+from labelwright.store import Store, dumps, loads
+from labelwright.store import tables as t
+from labelwright.store.slots import PROJECT_OVERLAP, open_flag
+from labelwright.store.sql import upsert
 
 CHUNK = 500
 
-_CLOSE = retarget_sql("0", where="id IN ({ids}) AND n_assigned = 0 AND n_done = 0 AND is_gold = 0 "
-                                 "AND COALESCE(target, -1) <> 0")
-_REOPEN = retarget_sql("NULL", where="id IN ({ids}) AND n_done = 0 AND target = 0")
+
+def _close(ids: list[int]):
+    """Take the untouched items ``ids`` out of the queue (target 0, flag with it: store/slots.py)."""
+    i = t.items
+    return (update(i).where(i.c.id.in_(ids), i.c.n_assigned == 0, i.c.n_done == 0, i.c.is_gold == 0,
+                            func.coalesce(i.c.target, -1) != 0)
+            .values(target=0, is_open=literal_column(open_flag("n_assigned", "0", PROJECT_OVERLAP)))
+            .returning(i.c.id))
+
+
+def _reopen(ids: list[int]):
+    """Give the items ``ids`` that nobody answered back to the queue (target NULL: the project's overlap)."""
+    i = t.items
+    return (update(i).where(i.c.id.in_(ids), i.c.n_done == 0, i.c.target == 0)
+            .values(target=null(), is_open=literal_column(open_flag("n_assigned", "NULL", PROJECT_OVERLAP))))
 
 
 def thresholds_of(model: dict) -> Thresholds | None:
-    t = model.get("thresholds")
-    if not t:
+    th = model.get("thresholds")
+    if not th:
         return None
-    return Thresholds(**{k: tuple(v) if isinstance(v, list) else v for k, v in t.items()})
+    return Thresholds(**{k: tuple(v) if isinstance(v, list) else v for k, v in th.items()})
 
 
-def apply(store, project: Project, model: dict, *, now: float | None = None, seed: int | None = None) -> int:
+def apply(store: Store, project: Project, model: dict, *, now: float | None = None, seed: int | None = None) -> int:
     """Machine-label the untouched items whose prediction from ``model`` clears its class's threshold; send
     a random ``audit_rate`` share of them to the check queue. Returns how many items were labelled."""
-    from labelwright.services.assistant import ensure_state, get_state
-
     now = now or time.time()
     auto = project.schema.assist.auto_label
     th = thresholds_of(model)
     if auto is None or th is None or get_state(store, project)["auto_label"] != "on":
         return 0
-    if all(t is None for t in th.thresholds):
+    if all(x is None for x in th.thresholds):
         return 0
+    p, i, ml, f = t.predictions, t.items, t.machine_labels, t.item_features
+    untouched = (select(p.c.item_id, p.c.probas).select_from(p.join(i, i.c.id == p.c.item_id))
+                 .where(p.c.project_id == project.id, p.c.model_id == model["id"], i.c.is_gold == 0,
+                        i.c.n_assigned == 0, i.c.n_done == 0, ~exists().where(ml.c.item_id == i.c.id),
+                        ~exists().where(f.c.item_id == i.c.id, f.c.holdout == 1))
+                 .order_by(p.c.item_id))
     with store.read() as conn:
-        rows = conn.execute(text(
-            "SELECT p.item_id, p.probas FROM predictions p JOIN items i ON i.id = p.item_id "
-            "WHERE p.project_id = :p AND p.model_id = :m AND i.is_gold = 0 AND i.n_assigned = 0 AND i.n_done = 0 "
-            "AND NOT EXISTS (SELECT 1 FROM machine_labels ml WHERE ml.item_id = i.id) "
-            "AND NOT EXISTS (SELECT 1 FROM item_features f WHERE f.item_id = i.id AND f.holdout = 1) "
-            "ORDER BY p.item_id"),
-            {"p": project.id, "m": model["id"]}).all()
+        rows = conn.execute(untouched).all()
     if not rows:
         return 0
-    probas = np.array([loads(r[1]) for r in rows], dtype=float)
+    probas = np.array([loads(r.probas) for r in rows], dtype=float)
     picked = th.apply(probas)
     classes = label_values(project.schema.assist_question())
-    chosen = {rows[j][0]: (classes[int(c)], float(probas[j, c])) for j, c in enumerate(picked.tolist()) if c >= 0}
+    chosen = {rows[j].item_id: (classes[int(c)], float(probas[j, c]))
+              for j, c in enumerate(picked.tolist()) if c >= 0}
     labelled: list[int] = []
     ids = sorted(chosen)
     for start in range(0, len(ids), CHUNK):
         part = ids[start:start + CHUNK]
         with store.write() as conn:
             ensure_state(conn, project.id, now)
-            on = conn.execute(text("SELECT auto_label FROM assist_state WHERE project_id = :p"),
-                              {"p": project.id}).scalar()
+            on = conn.execute(select(t.assist_state.c.auto_label)
+                              .where(t.assist_state.c.project_id == project.id)).scalar()
             if on != "on":
                 break
-            closed = [r[0] for r in conn.execute(text(_CLOSE.format(ids=", ".join(str(int(i)) for i in part))
-                                                      + " RETURNING id"))]
+            closed = list(conn.execute(_close(part)).scalars())
             if closed:
-                conn.execute(text(
-                    "INSERT INTO machine_labels (item_id, project_id, question, label, confidence, model_id, "
-                    "created_at, audit) VALUES (:i, :p, :q, :l, :c, :m, :now, 'none') "
-                    "ON CONFLICT (item_id) DO NOTHING"),
-                    [{"i": i, "p": project.id, "q": project.schema.assist_question().name,
-                      "l": dumps(chosen[i][0]), "c": round(chosen[i][1], 5), "m": model["id"], "now": now}
-                     for i in closed])
+                conn.execute(upsert(conn, ml).on_conflict_do_nothing(index_elements=["item_id"]),
+                             [{"item_id": k, "project_id": project.id,
+                               "question": project.schema.assist_question().name, "label": dumps(chosen[k][0]),
+                               "confidence": round(chosen[k][1], 5),
+                               "model_id": model["id"], "created_at": now, "audit": "none"}
+                              for k in closed])
             labelled += closed
     if labelled and auto.audit_rate > 0:
         rng_seed = seed if seed is not None else int(now * 1000) % 2**32
@@ -111,33 +133,33 @@ def apply(store, project: Project, model: dict, *, now: float | None = None, see
     return len(labelled)
 
 
-def _send_to_audit(store, project: Project, item_ids: list[int], now: float) -> None:
+def _send_to_audit(store: Store, project: Project, item_ids: list[int], now: float) -> None:
     q = project.schema.assist_question().name
+    ml = t.machine_labels
     with store.write() as conn:
         for start in range(0, len(item_ids), CHUNK):
             part = item_ids[start:start + CHUNK]
-            got = dict(conn.execute(text(
-                f"UPDATE machine_labels SET audit = 'sampled' WHERE item_id IN ({', '.join(str(int(i)) for i in part)}) "
-                "AND audit = 'none' RETURNING item_id, label")).all())
+            got = {r.item_id: r.label for r in conn.execute(
+                update(ml).where(ml.c.item_id.in_(part), ml.c.audit == "none").values(audit="sampled")
+                .returning(ml.c.item_id, ml.c.label))}
             rows = [(i, got[i]) for i in part if i in got]  # in the shuffled order
             if rows:
-                conn.execute(text(
-                    "INSERT INTO assist_checks (project_id, item_id, kind, question, shown_label, reason, created_at) "
-                    "VALUES (:p, :i, 'audit', :q, :l, :r, :now) ON CONFLICT (item_id, kind) DO NOTHING"),
-                    [{"p": project.id, "i": r[0], "q": q, "l": r[1], "now": now,
-                      "r": "a random sample of machine labels, checked to measure their accuracy"} for r in rows])
+                conn.execute(upsert(conn, t.assist_checks).on_conflict_do_nothing(index_elements=["item_id", "kind"]),
+                             [{"project_id": project.id, "item_id": i, "kind": "audit", "question": q,
+                               "shown_label": label, "created_at": now,
+                               "reason": "a random sample of machine labels, checked to measure their accuracy"}
+                              for i, label in rows])
 
 
-def record_audit(conn, item_id: int, reviewer_id: int, label, now: float) -> bool:
+def record_audit(conn: Connection, item_id: int, reviewer_id: int, label, now: float) -> bool:
     """A reviewer's label for an audited machine label (inside the check's transaction); True when it agrees."""
-    row = conn.execute(text("SELECT label FROM machine_labels WHERE item_id = :i"), {"i": item_id}).first()
-    if row is None:
+    ml = t.machine_labels
+    shown = conn.execute(select(ml.c.label).where(ml.c.item_id == item_id)).scalar()
+    if shown is None:
         return False
-    agrees = loads(row[0]) == label
-    conn.execute(text("UPDATE machine_labels SET audit = :a, audited_by = :u, audited_label = :l, audited_at = :now "
-                      "WHERE item_id = :i"),
-                 {"a": "correct" if agrees else "wrong", "u": reviewer_id, "l": dumps(label), "now": now,
-                  "i": item_id})
+    agrees = loads(shown) == label
+    conn.execute(update(ml).where(ml.c.item_id == item_id).values(
+        audit="correct" if agrees else "wrong", audited_by=reviewer_id, audited_label=dumps(label), audited_at=now))
     return agrees
 
 
@@ -155,28 +177,28 @@ def looks(n: int) -> tuple[int, int]:
     return j, FIRST_LOOK * 2 ** (j - 1)
 
 
-def evaluate(store, project: Project, *, now: float | None = None) -> AuditResult:
+def evaluate(store: Store, project: Project, *, now: float | None = None) -> AuditResult:
     """Test the audited machine labels (since auto-labelling was last turned on, in the order reviewers checked
     them) against the target at the latest planned look (:func:`looks`); stop auto-labelling when the estimate
     fails."""
-    from labelwright.services.assistant import get_state
-
     now = now or time.time()
     auto = project.schema.assist.auto_label
     state = get_state(store, project)
+    ml = t.machine_labels
     with store.read() as conn:
-        rows = conn.execute(text(
-            "SELECT label, audited_label FROM machine_labels WHERE project_id = :p AND audit IN ('correct', 'wrong') "
-            "AND created_at >= :since ORDER BY audited_at, item_id"), {"p": project.id, "since": state["audit_since"] or 0}).all()
+        rows = conn.execute(select(ml.c.label, ml.c.audited_label)
+                            .where(ml.c.project_id == project.id, ml.c.audit.in_(("correct", "wrong")),
+                                   ml.c.created_at >= (state["audit_since"] or 0))
+                            .order_by(ml.c.audited_at, ml.c.item_id)).all()
     look, size = looks(len(rows))
     if look == 0:
-        right = sum(r[0] == r[1] for r in rows)
+        right = sum(r.label == r.audited_label for r in rows)
         return AuditResult(True, len(rows), right, right / len(rows) if rows else float("nan"), 1.0,
                            auto.target_accuracy, auto.confidence,
                            f"{len(rows)} machine labels audited; the audit is first tested at {FIRST_LOOK}")
     rows = rows[:size]
     confidence = 1.0 - (1.0 - auto.confidence) / 2 ** look
-    result = audit([r[0] for r in rows], [r[1] for r in rows], auto.target_accuracy, confidence)
+    result = audit([r.label for r in rows], [r.audited_label for r in rows], auto.target_accuracy, confidence)
     result = replace(result, confidence=auto.confidence,
                      reason=f"look {look} (the first {size} audited, at {confidence:.4g} confidence): " + result.reason)
     if not result.passed and state["auto_label"] == "on":
@@ -184,44 +206,42 @@ def evaluate(store, project: Project, *, now: float | None = None) -> AuditResul
     return result
 
 
-def stop(store, project: Project, reason: str, *, now: float | None = None) -> int:
+def stop(store: Store, project: Project, reason: str, *, now: float | None = None) -> int:
     """Stop auto-labelling with ``reason`` and withdraw every machine label no reviewer confirmed: their items
     go back to people. Returns how many were withdrawn."""
-    from labelwright.services.assistant import ensure_state
-
     now = now or time.time()
+    st, ml, ch = t.assist_state, t.machine_labels, t.assist_checks
     with store.write() as conn:
         ensure_state(conn, project.id, now)
-        conn.execute(text("UPDATE assist_state SET auto_label = 'stopped', reason = :r, updated_at = :now "
-                          "WHERE project_id = :p"), {"r": reason, "now": now, "p": project.id})
-        gone = [r[0] for r in conn.execute(text(
-            "DELETE FROM machine_labels WHERE project_id = :p AND audit IN ('none', 'sampled') RETURNING item_id"),
-            {"p": project.id})]
+        conn.execute(update(st).where(st.c.project_id == project.id)
+                     .values(auto_label="stopped", reason=reason, updated_at=now))
+        gone = list(conn.execute(delete(ml).where(ml.c.project_id == project.id, ml.c.audit.in_(("none", "sampled")))
+                                 .returning(ml.c.item_id)).scalars())
         for start in range(0, len(gone), CHUNK):
-            part = ", ".join(str(int(i)) for i in gone[start:start + CHUNK])
-            conn.execute(text(_REOPEN.format(ids=part)))
-            conn.execute(text(f"DELETE FROM assist_checks WHERE kind = 'audit' AND checked_at IS NULL "
-                              f"AND item_id IN ({part})"))
+            part = gone[start:start + CHUNK]
+            conn.execute(_reopen(part))
+            conn.execute(delete(ch).where(ch.c.kind == "audit", ch.c.checked_at.is_(None), ch.c.item_id.in_(part)))
     return len(gone)
 
 
-def resume(store, project: Project, *, now: float | None = None) -> None:
+def resume(store: Store, project: Project, *, now: float | None = None) -> None:
     """Turn auto-labelling on again; the audit counts machine labels made from now on."""
-    from labelwright.services.assistant import ensure_state
-
     now = now or time.time()
+    st = t.assist_state
     with store.write() as conn:
         ensure_state(conn, project.id, now)
-        conn.execute(text("UPDATE assist_state SET auto_label = 'on', reason = NULL, audit_since = :now, "
-                          "updated_at = :now WHERE project_id = :p"), {"now": now, "p": project.id})
+        conn.execute(update(st).where(st.c.project_id == project.id)
+                     .values(auto_label="on", reason=None, audit_since=now, updated_at=now))
 
 
-def machine_labels(store, project: Project) -> dict[int, dict]:
+def machine_labels(store: Store, project: Project) -> dict[int, dict]:
     """``{item_id: {label, confidence, model, audit, audited_label}}`` for the project's machine labels."""
+    ml, m = t.machine_labels, t.assist_models
     with store.read() as conn:
-        rows = conn.execute(text(
-            "SELECT ml.item_id, ml.label, ml.confidence, m.version, ml.audit, ml.audited_label "
-            "FROM machine_labels ml JOIN assist_models m ON m.id = ml.model_id WHERE ml.project_id = :p"),
-            {"p": project.id}).all()
-    return {r[0]: {"label": loads(r[1]), "confidence": float(r[2]), "model": r[3], "audit": r[4],
-                   "audited_label": loads(r[5]) if r[5] is not None else None} for r in rows}
+        rows = conn.execute(select(ml.c.item_id, ml.c.label, ml.c.confidence, m.c.version, ml.c.audit,
+                                   ml.c.audited_label)
+                            .select_from(ml.join(m, m.c.id == ml.c.model_id))
+                            .where(ml.c.project_id == project.id)).all()
+    return {r.item_id: {"label": loads(r.label), "confidence": float(r.confidence), "model": r.version,
+                        "audit": r.audit, "audited_label": loads(r.audited_label) if r.audited_label is not None
+                        else None} for r in rows}

@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import text
+from sqlalchemy import and_, case, func, or_, select, update
 
+from labelwright.assist.label_errors import find_label_issues
 from labelwright.errors import Conflict, NotFound, ValidationError
 from labelwright.schema import label_values
-from labelwright.services.projects import Project
+from labelwright.services import autolabel
+from labelwright.services.projects import Project, get_project
 from labelwright.services.users import User
-from labelwright.store import dumps, loads
+from labelwright.store import Store, dumps, loads
+from labelwright.store import tables as t
+from labelwright.store.sql import upsert
 
 LEASE_SECONDS = 600
 # Confident learning flags every item its thresholds single out; a reviewer's time is dearer. A suspected label
@@ -31,33 +35,36 @@ LEASE_SECONDS = 600
 MIN_SUGGESTED_PROBA = 0.7
 MAX_OPEN_LABEL_ERRORS = 100
 
-_NEXT = ("UPDATE assist_checks SET leased_by = :u, lease_until = :e WHERE id = ("
-         "SELECT id FROM assist_checks WHERE project_id = :p AND checked_at IS NULL AND "
-         "(lease_until IS NULL OR lease_until <= :now OR leased_by = :u) "
-         "ORDER BY CASE WHEN leased_by = :u AND lease_until > :now THEN 0 ELSE 1 END, id LIMIT 1) "
-         "AND checked_at IS NULL AND (lease_until IS NULL OR lease_until <= :now OR leased_by = :u) "
-         "RETURNING id, item_id, kind, question, shown_label, reason, lease_until")
 
 
-def add_label_errors(store, project: Project, model: dict, validation, *, now: float | None = None,
+def _lease_next(project_id: int, reviewer_id: int, now: float):
+    """Lease the reviewer's next open check (the one they hold first), in one statement."""
+    c = t.assist_checks
+    free = or_(c.c.lease_until.is_(None), c.c.lease_until <= now, c.c.leased_by == reviewer_id)
+    pick = (select(c.c.id).where(c.c.project_id == project_id, c.c.checked_at.is_(None), free)
+            .order_by(case((and_(c.c.leased_by == reviewer_id, c.c.lease_until > now), 0), else_=1), c.c.id)
+            .limit(1).scalar_subquery())
+    return (update(c).where(c.c.id == pick, c.c.checked_at.is_(None), free)
+            .values(leased_by=reviewer_id, lease_until=now + LEASE_SECONDS)
+            .returning(c.c.id, c.c.item_id, c.c.kind, c.c.question, c.c.shown_label, c.c.reason, c.c.lease_until))
+
+
+def add_label_errors(store: Store, project: Project, model: dict, validation, *, now: float | None = None,
                      limit: int = 50) -> int:
     """Put the likely label errors of ``validation`` (people-labelled items, out-of-sample probabilities) in
     the check queue, most likely first, at most ``limit``, only those the model contradicts with at least
     :data:`MIN_SUGGESTED_PROBA`, and never more than :data:`MAX_OPEN_LABEL_ERRORS` waiting; gold items are never
     questioned. Returns how many were added."""
-    from labelwright.assist.label_errors import find_label_issues
-
     now = now or time.time()
     if validation is None or validation.probas is None or len(validation.labels) < 10:
         return 0
     q = project.schema.assist_question()
     classes = label_values(q)
+    i, c = t.items, t.assist_checks
     with store.read() as conn:
-        gold = {r[0] for r in conn.execute(text("SELECT id FROM items WHERE project_id = :p AND is_gold = 1"),
-                                           {"p": project.id})}
-    with store.read() as conn:
-        waiting = conn.execute(text("SELECT count(*) FROM assist_checks WHERE project_id = :p AND kind = 'label_error' "
-                                    "AND checked_at IS NULL"), {"p": project.id}).scalar()
+        gold = set(conn.execute(select(i.c.id).where(i.c.project_id == project.id, i.c.is_gold == 1)).scalars())
+        waiting = conn.execute(select(func.count()).select_from(c).where(
+            c.c.project_id == project.id, c.c.kind == "label_error", c.c.checked_at.is_(None))).scalar_one()
     limit = min(limit, MAX_OPEN_LABEL_ERRORS - waiting)
     if limit <= 0:
         return 0
@@ -69,43 +76,41 @@ def add_label_errors(store, project: Project, model: dict, validation, *, now: f
         if item_id in gold:
             continue
         given = classes[int(validation.labels[int(issue["index"])])]
-        rows.append({"p": project.id, "i": item_id, "q": q.name, "l": dumps(given), "now": now,
-                     "r": f"{model['version']}: {issue['reason']}"})
+        rows.append({"project_id": project.id, "item_id": item_id, "kind": "label_error", "question": q.name,
+                     "shown_label": dumps(given), "created_at": now,
+                     "reason": f"{model['version']}: {issue['reason']}"})
         if len(rows) >= limit:
             break
     if not rows:
         return 0
     with store.write() as conn:
         added = 0
+        add = upsert(conn, c).on_conflict_do_nothing(index_elements=["item_id", "kind"]).returning(c.c.id)
         for row in rows:
-            got = conn.execute(text(
-                "INSERT INTO assist_checks (project_id, item_id, kind, question, shown_label, reason, created_at) "
-                "VALUES (:p, :i, 'label_error', :q, :l, :r, :now) ON CONFLICT (item_id, kind) DO NOTHING "
-                "RETURNING id"), row).first()
-            added += got is not None
+            added += conn.execute(add.values(**row)).first() is not None
     return added
 
 
-def next_check(store, project: Project, reviewer: User, *, now: float | None = None) -> dict | None:
+def next_check(store: Store, project: Project, reviewer: User, *, now: float | None = None) -> dict | None:
     """The reviewer's next check under a lease (the one they hold, if any), or None when none is open."""
     now = now or time.time()
+    i, p = t.items, t.predictions
     with store.write() as conn:
-        row = conn.execute(text(_NEXT), {"u": reviewer.id, "p": project.id, "now": now,
-                                         "e": now + LEASE_SECONDS}).first()
+        row = conn.execute(_lease_next(project.id, reviewer.id, now)).first()
         if row is None:
             return None
-        item = conn.execute(text("SELECT id, external_id, data FROM items WHERE id = :i"), {"i": row[1]}).first()
+        item = conn.execute(select(i.c.id, i.c.external_id, i.c.data).where(i.c.id == row.item_id)).one()
         suggested = None
-        if row[2] == "label_error":
-            pred = conn.execute(text("SELECT label, confidence FROM predictions WHERE item_id = :i"),
-                                {"i": row[1]}).first()
-            suggested = {"label": loads(pred[0]), "confidence": round(float(pred[1]), 4)} if pred else None
-    q = project.schema.question(row[3])
-    out = {"id": row[0], "kind": row[2], "question": row[3], "prompt": q.title,
-           "labels": label_values(q), "item": {"id": item[0], "external_id": item[1], "data": loads(item[2])},
-           "lease_expires_at": row[6]}
-    if row[2] == "label_error":  # an audit is blind: the machine's label is not shown
-        out.update({"current_label": loads(row[4]), "suggested": suggested, "reason": row[5]})
+        if row.kind == "label_error":
+            pred = conn.execute(select(p.c.label, p.c.confidence).where(p.c.item_id == row.item_id)).first()
+            suggested = {"label": loads(pred.label), "confidence": round(float(pred.confidence), 4)} if pred else None
+    q = project.schema.question(row.question)
+    out = {"id": row.id, "kind": row.kind, "question": row.question, "prompt": q.title,
+           "labels": label_values(q),
+           "item": {"id": item.id, "external_id": item.external_id, "data": loads(item.data)},
+           "lease_expires_at": row.lease_until}
+    if row.kind == "label_error":  # an audit is blind: the machine's label is not shown
+        out.update({"current_label": loads(row.shown_label), "suggested": suggested, "reason": row.reason})
     else:
         out["reason"] = "audit: label this item; your label is compared with the machine's"
     return out
@@ -120,66 +125,68 @@ def _label(project: Project, question: str, value):
     raise ValidationError(f"{value!r} is not a label of {question!r}; labels are {values}", field="label")
 
 
-def decide(store, check_id: int, reviewer: User, label, *, now: float | None = None) -> dict:
+def decide(store: Store, check_id: int, reviewer: User, label, *, now: float | None = None) -> dict:
     """Record the reviewer's label for a check they hold. An audit's label also marks the machine label
     correct or wrong and re-evaluates the audit (which may stop auto-labelling)."""
-    from labelwright.services import autolabel
-    from labelwright.services.projects import get_project
-
     now = now or time.time()
+    c = t.assist_checks
     with store.read() as conn:
-        row = conn.execute(text("SELECT project_id, item_id, kind, question, leased_by, lease_until, checked_at "
-                                "FROM assist_checks WHERE id = :c"), {"c": check_id}).first()
+        row = conn.execute(select(c.c.project_id, c.c.item_id, c.c.kind, c.c.question)
+                           .where(c.c.id == check_id)).first()
     if row is None:
         raise NotFound(f"no check {check_id}")
-    project = get_project(store, row[0])
-    value = _label(project, row[3], label)
+    project = get_project(store, row.project_id)
+    value = _label(project, row.question, label)
     agrees = None
     with store.write() as conn:
-        done = conn.execute(text(
-            "UPDATE assist_checks SET checked_by = :u, checked_label = :l, checked_at = :now, lease_until = NULL "
-            "WHERE id = :c AND checked_at IS NULL AND leased_by = :u RETURNING id"),
-            {"u": reviewer.id, "l": dumps(value), "now": now, "c": check_id}).first()
+        done = conn.execute(update(c).where(c.c.id == check_id, c.c.checked_at.is_(None), c.c.leased_by == reviewer.id)
+                            .values(checked_by=reviewer.id, checked_label=dumps(value), checked_at=now,
+                                    lease_until=None).returning(c.c.id)).first()
         if done is None:
             raise Conflict("this check is not yours to decide (its lease ran out, or it was already decided); "
                            "ask for the next check")
-        if row[2] == "audit":
-            agrees = autolabel.record_audit(conn, row[1], reviewer.id, value, now)
-    out = {"id": check_id, "kind": row[2], "label": value}
-    if row[2] == "audit":
+        if row.kind == "audit":
+            agrees = autolabel.record_audit(conn, row.item_id, reviewer.id, value, now)
+    out = {"id": check_id, "kind": row.kind, "label": value}
+    if row.kind == "audit":
         out["machine_was_right"] = agrees
         out["audit"] = autolabel.evaluate(store, project, now=now).to_dict()
     return out
 
 
-def list_checks(store, project: Project, *, limit: int = 200) -> list[dict]:
+def list_checks(store: Store, project: Project, *, limit: int = 200) -> list[dict]:
+    c, i, u = t.assist_checks, t.items, t.users
+    stmt = (select(c.c.id, c.c.item_id, i.c.external_id, c.c.kind, c.c.question, c.c.shown_label, c.c.reason,
+                   c.c.created_at, c.c.checked_label, c.c.checked_at, u.c.name.label("checked_by"))
+            .select_from(c.join(i, i.c.id == c.c.item_id).outerjoin(u, u.c.id == c.c.checked_by))
+            .where(c.c.project_id == project.id).order_by(c.c.id.desc()).limit(limit))
     with store.read() as conn:
-        rows = conn.execute(text(
-            "SELECT c.id, c.item_id, i.external_id, c.kind, c.question, c.shown_label, c.reason, c.created_at, "
-            "c.checked_label, c.checked_at, u.name FROM assist_checks c JOIN items i ON i.id = c.item_id "
-            "LEFT JOIN users u ON u.id = c.checked_by WHERE c.project_id = :p ORDER BY c.id DESC LIMIT :n"),
-            {"p": project.id, "n": limit}).all()
-    return [{"id": r[0], "item_id": r[1], "external_id": r[2], "kind": r[3], "question": r[4],
-             "label": loads(r[5]) if r[3] == "label_error" else None, "reason": r[6], "created_at": r[7],
-             "checked_label": loads(r[8]) if r[8] is not None else None, "checked_at": r[9], "checked_by": r[10]}
+        rows = conn.execute(stmt).all()
+    return [{"id": r.id, "item_id": r.item_id, "external_id": r.external_id, "kind": r.kind, "question": r.question,
+             "label": loads(r.shown_label) if r.kind == "label_error" else None, "reason": r.reason,
+             "created_at": r.created_at,
+             "checked_label": loads(r.checked_label) if r.checked_label is not None else None,
+             "checked_at": r.checked_at, "checked_by": r.checked_by}
             for r in rows]
 
 
-def checked_labels(store, project: Project) -> dict[str, dict[int, object]]:
+def checked_labels(store: Store, project: Project) -> dict[str, dict[int, object]]:
     """``{question: {item_id: label}}`` from decided label-error checks (they replace the aggregate)."""
     out: dict[str, dict[int, object]] = {}
+    c = t.assist_checks
     with store.read() as conn:
-        for item_id, question, label in conn.execute(text(
-                "SELECT item_id, question, checked_label FROM assist_checks WHERE project_id = :p "
-                "AND kind = 'label_error' AND checked_at IS NOT NULL ORDER BY checked_at"), {"p": project.id}):
-            out.setdefault(question, {})[item_id] = loads(label)
+        for r in conn.execute(select(c.c.item_id, c.c.question, c.c.checked_label)
+                              .where(c.c.project_id == project.id, c.c.kind == "label_error",
+                                     c.c.checked_at.is_not(None)).order_by(c.c.checked_at)):
+            out.setdefault(r.question, {})[r.item_id] = loads(r.checked_label)
     return out
 
 
-
-def project_of(store, check_id: int) -> int:
+def project_of(store: Store, check_id: int) -> int:
     """The id of the project a check belongs to (:class:`NotFound` when there is no such check)."""
-    row = store.lookup("SELECT project_id FROM assist_checks WHERE id = :c", {"c": check_id})
-    if row is None:
+    c = t.assist_checks
+    with store.read() as conn:
+        project_id = conn.execute(select(c.c.project_id).where(c.c.id == check_id)).scalar()
+    if project_id is None:
         raise NotFound(f"no check {check_id}")
-    return row[0]
+    return project_id
