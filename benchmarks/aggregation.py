@@ -22,8 +22,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.quality_data import (AFFECT_TASKS, BEST_PUBLISHED, CATEGORICAL, PUBLISHED, load,  # noqa: E402
-                                     load_pairs)
+from benchmarks.quality_data import AFFECT_TASKS, BEST_PUBLISHED, CATEGORICAL, PUBLISHED, load, load_pairs  # noqa: E402
 from labelwright import quality as lq  # noqa: E402
 
 warnings.filterwarnings("ignore")
@@ -54,10 +53,10 @@ def accuracy(labels: pd.Series, truth: pd.Series) -> float:
     return float((labels.reindex(truth.index) == truth).mean())
 
 
-def timed(fn):
+def timed(fn, *args):
     start = time.perf_counter()
     try:
-        return fn(), time.perf_counter() - start
+        return fn(*args), time.perf_counter() - start
     except Exception as e:  # noqa: BLE001 - a failing peer is reported, not fatal
         return e, time.perf_counter() - start
 
@@ -80,20 +79,20 @@ def categorical(datasets: dict) -> None:
         row, trow, irow = [name], [name], [name]
         for method, (ours, theirs) in METHODS.items():
             model = ours()
-            mine, t_mine = timed(lambda: model.fit_predict(df))
+            mine, t_mine = timed(model.fit_predict, df)
             a_mine = accuracy(mine, truth)
             means[method].append(a_mine)
             if ck is None:
                 a_ck, t_ck = None, None
             else:
                 peer = theirs()
-                res, t_ck = timed(lambda: peer.fit_predict(df))
+                res, t_ck = timed(peer.fit_predict, df)
                 a_ck = res if isinstance(res, Exception) else accuracy(res, truth)
                 if method in ("DS", "GLAD"):
                     irow.append(f"{model.n_iter_} / {len(getattr(peer, 'loss_history_', []))}")
             row.append(f"{a_mine:.4f} / {fmt(a_ck)}")
             trow.append(f"{t_mine:.2f} / {fmt(t_ck, 2)}")
-        agg, _ = timed(lambda: lq.aggregate(df))
+        agg, _ = timed(lq.aggregate, df)
         means["aggregate"].append(accuracy(agg["label"], truth))
         row += [f"**{means['aggregate'][-1]:.4f}**", f"{BEST_PUBLISHED.get(name, '-')}"]
         rows.append(row)
@@ -255,11 +254,11 @@ def synthetic_pairs(n_items: int = 100, n_workers: int = 50, n_votes: int = 5000
         left_wins = rng.random(len(w)) < p_left
         df = pd.DataFrame({"worker": [f"w{x}" for x in w], "left": true.index[i], "right": true.index[j]})
         df["label"] = np.where(left_wins, df["left"], df["right"])
-        fits = {"labelwright BradleyTerry": lambda: lq.BradleyTerry().fit(df).scores_,
-                "labelwright NoisyBradleyTerry": lambda: lq.NoisyBradleyTerry().fit(df).scores_}
+        fits = {"labelwright BradleyTerry": lambda df=df: lq.BradleyTerry().fit(df).scores_,
+                "labelwright NoisyBradleyTerry": lambda df=df: lq.NoisyBradleyTerry().fit(df).scores_}
         if ck is not None:
-            fits["crowd-kit BradleyTerry"] = lambda: ck.BradleyTerry(n_iter=100).fit(df).scores_
-            fits["crowd-kit NoisyBradleyTerry"] = lambda: ck.NoisyBradleyTerry().fit(df).scores_
+            fits["crowd-kit BradleyTerry"] = lambda df=df: ck.BradleyTerry(n_iter=100).fit(df).scores_
+            fits["crowd-kit NoisyBradleyTerry"] = lambda df=df: ck.NoisyBradleyTerry().fit(df).scores_
         for name, fit in fits.items():
             scores, secs = timed(fit)
             rho = spearman(true, scores) if not isinstance(scores, Exception) else np.nan
@@ -293,18 +292,18 @@ def speed(ck_methods: list[str]) -> None:
     rows = []
     for name, (ours, theirs) in METHODS.items():
         model = ours()
-        mine, t_mine = timed(lambda: model.fit_predict(df))
+        mine, t_mine = timed(model.fit_predict, df)
         row = [name, f"{t_mine:.2f}", f"{accuracy(mine, truth):.4f}", str(getattr(model, "n_iter_", ""))]
         if ck is not None and name in ck_methods:
             peer = theirs()
-            res, t_ck = timed(lambda: peer.fit_predict(df))
+            res, t_ck = timed(peer.fit_predict, df)
             row += [f"{t_ck:.2f}", fmt(res if isinstance(res, Exception) else accuracy(res, truth)),
                     str(len(getattr(peer, "loss_history_", [])) or ""), f"{t_ck / t_mine:.1f}x"]
         else:
             row += ["not run", "", "", ""]
         rows.append(row)
         print(f"  done {name}", file=sys.stderr, flush=True)
-    agg, t_agg = timed(lambda: lq.aggregate(df))
+    agg, t_agg = timed(lq.aggregate, df)
     rows.append(["`aggregate`", f"{t_agg:.2f}", f"{accuracy(agg['label'], truth):.4f}", "", "", "", "", ""])
     print(table(["method", "labelwright s", "labelwright accuracy", "EM iterations", "crowd-kit s",
                  "crowd-kit accuracy", "crowd-kit EM iterations", "speed-up"], rows))

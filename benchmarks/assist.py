@@ -26,6 +26,7 @@ import argparse
 import json
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,7 +37,10 @@ from sklearn.linear_model import LogisticRegression
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks import assist_autolabel as b
+from benchmarks import assist_throughput as c
 from benchmarks.assist_features import cpu_model
+from benchmarks.assist_svg import write_svg
 from labelwright.assist.active import select_batch
 from labelwright.assist.features import TfidfFeatures
 
@@ -140,8 +144,6 @@ def run(name: str, seeds: int, max_pool: int) -> dict:
 
 def code_version() -> str:
     """The commit the figures come from, and any uncommitted change to the package beside it."""
-    import subprocess
-
     root = Path(__file__).resolve().parents[1]
     def git(*a: str) -> str:
         return subprocess.run(["git", *a], check=False, cwd=root, capture_output=True, text=True).stdout.strip()
@@ -167,9 +169,6 @@ def part_a(args) -> None:
 
 
 def part_b(args) -> None:
-    from benchmarks import assist_autolabel as b
-    from benchmarks.assist_svg import write_svg
-
     print(f"part b: overlap {args.overlap}, annotators {1 - args.noise:.0%} accurate, {args.annotators} annotators, "
           f"features {args.features}, target {args.target}, validation share {args.validation_share or 'default'}, "
           f"max items {args.max_items or 'all'}", flush=True)
@@ -193,8 +192,6 @@ def part_b(args) -> None:
 
 
 def part_c(args) -> None:
-    from benchmarks import assist_throughput as c
-
     c.main(args)
 
 

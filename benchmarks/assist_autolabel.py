@@ -35,6 +35,10 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.common import Database, Server
+from labelwright.services import access, users
+from labelwright.services.assist_report import report
+from labelwright.services.items import import_items
+from labelwright.services.projects import create_project, get_project
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 SETS = ("youtube_spam", "rt_polarity", "sp_sentence_polarity", "trec_question_classification")
@@ -69,10 +73,6 @@ def project_schema(slug: str, options: list[str], overlap: int, features: str, t
 
 def prepare(db: Database, items: pd.DataFrame, schema: dict, n_annotators: int) -> dict:
     """Project, items and users through the services; the tokens they will use over HTTP."""
-    from labelwright.services import access, users
-    from labelwright.services.items import import_items
-    from labelwright.services.projects import create_project
-
     store = db.store(pool_size=2)
     try:
         owner = users.create_user(store, "owner", "owner")
@@ -216,7 +216,8 @@ def run_dataset(name: str, *, max_items: int | None, n_annotators: int, overlap:
         finally:
             server.stop()
     return score(name, n, export.text, truth, report, history, steps, reviewed, people_answers, wall, setup_s,
-                 report_500s=len(failures), validation_share=validation_share, overlap=overlap, noise=noise, features=features, quota=quota)
+                 report_500s=len(failures), validation_share=validation_share, overlap=overlap, noise=noise,
+                 features=features, quota=quota)
 
 
 def _report(client: httpx.Client, slug: str, owner: dict, db: Database, failures: list) -> dict:
@@ -227,8 +228,6 @@ def _report(client: httpx.Client, slug: str, owner: dict, db: Database, failures
     if r.status_code != 500:
         r.raise_for_status()
         return r.json()
-    from labelwright.services.assist_report import report
-    from labelwright.services.projects import get_project
 
     failures.append(r.text[:200])
     store = db.store(pool_size=1)
@@ -294,8 +293,9 @@ def _variant(r: dict) -> str:
 
 def table(results: list[dict]) -> str:
     head = ("| Set | Items | Overlap, annotator accuracy | Features | People share | Machine share | Final accuracy "
-            "| Machine labels' true accuracy (labels) | Estimated (lower bound) | Audit | Reviewer checks (audit; label "
-            "error) | Models | Rounds | Wall |\n|---|---:|---|---|---:|---:|---:|---:|---:|---|---|---:|---:|---:|")
+            "| Machine labels' true accuracy (labels) | Estimated (lower bound) | Audit "
+            "| Reviewer checks (audit; label error) | Models | Rounds | Wall |\n"
+            "|---|---:|---|---|---:|---:|---:|---:|---:|---|---|---:|---:|---:|")
     lines = [head]
     for r in results:
         a = r["audit"] or {}
@@ -307,7 +307,8 @@ def table(results: list[dict]) -> str:
         est = "-" if r["estimated_accuracy"] is None else f"{r['estimated_accuracy']:.3f}"
         lines.append(
             f"| {r['set']} | {r['items']:,} | {r['overlap']}, {1 - r['noise']:.0%} | {_variant(r)} "
-            f"| {r['people_share']:.1%} ({ok_people}) | {r['machine_share']:.1%} | {r['final_accuracy']:.3f} ({ok_acc}) "
+            f"| {r['people_share']:.1%} ({ok_people}) | {r['machine_share']:.1%} "
+            f"| {r['final_accuracy']:.3f} ({ok_acc}) "
             f"| {m} ({r['machine_labels']:,}) | {est} | {audit} | {r['reviewed'].get('audit', 0)}; "
             f"{r['reviewed'].get('label_error', 0)} | {r['models']} | {r['rounds']} | {r['wall_s']:.0f} s |")
     return "\n".join(lines)

@@ -13,6 +13,7 @@ check that fast features are also useful ones. Single process; BLAS threads as t
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import subprocess
 import sys
@@ -37,7 +38,6 @@ def cpu_model() -> str:
         model = next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
     except (OSError, subprocess.CalledProcessError, StopIteration):
         model = platform.processor() or "unknown"
-    import os
 
     return f"{model}, {os.cpu_count()} CPUs visible"
 

@@ -32,6 +32,12 @@ import numpy as np
 from benchmarks import serve
 from benchmarks.assist_autolabel import QUESTION, load_items, project_schema
 from benchmarks.common import Database, bench_schema, fake_items
+from labelwright.assist.features import SentenceEmbeddings, TfidfFeatures, embeddings_available
+from labelwright.schema import label_values
+from labelwright.services import access, assistant, autolabel, queue, users
+from labelwright.services.items import import_items
+from labelwright.services.projects import create_project, get_project
+from labelwright.store import Store
 
 SPAM_WORDS = {"free", "win", "money", "click", "subscribe", "channel", "link", "website", "check"}
 
@@ -51,8 +57,6 @@ class Timer:
 
 
 def features(name: str) -> list[str]:
-    from labelwright.assist.features import SentenceEmbeddings, TfidfFeatures, embeddings_available
-
     texts = load_items(name)["text"].tolist()
     out = []
     with Timer() as fit:
@@ -68,7 +72,8 @@ def features(name: str) -> list[str]:
         sample = texts[:1000]
         with Timer() as tr:
             emb.transform(sample)
-        out.append(f"| MiniLM (packaged all-MiniLM-L6-v2, batch 64) | {name} | {len(sample):,} | load {load.wall:.1f} s "
+        out.append(f"| MiniLM (packaged all-MiniLM-L6-v2, batch 64) | {name} | {len(sample):,} "
+                   f"| load {load.wall:.1f} s "
                    f"| {len(sample) / tr.wall:,.0f} items/s | {1000 * tr.cpu / len(sample):.2f} ms |")
     else:
         out.append("| MiniLM | - | - | not installed (the `embeddings` extra): skipped | | |")
@@ -79,11 +84,6 @@ def features(name: str) -> list[str]:
 
 
 def steps(name: str, stages=(500, 2000, 5000)) -> list[str]:
-    from labelwright.schema import label_values
-    from labelwright.services import assistant, autolabel, queue, users
-    from labelwright.services.items import import_items
-    from labelwright.services.projects import create_project, get_project
-
     items = load_items(name)
     truth = dict(zip(items["id"], items["label"]))
     options = sorted(set(truth.values()))
@@ -95,8 +95,6 @@ def steps(name: str, stages=(500, 2000, 5000)) -> list[str]:
             p = create_project(store, project_schema("steps", options, 1, "tfidf", 0.95), created_by=owner.id)
             import_items(store, p, enumerate(({"id": i, "text": t} for i, t in zip(items["id"], items["text"])), 1))
             ann = users.create_user(store, "ann")
-            from labelwright.services import access
-
             access.set_member(store, p, ann.name, "annotator")
             p = get_project(store, p.id)
             with Timer() as t:
@@ -158,11 +156,6 @@ def build_template(path: str, n_items: int, k: int, assist: bool) -> None:
     items, ``k`` annotators (``annotator00``...) with API tokens, and 300 items answered by three seeding
     users; with ``assist``, the assist block and one assistant step (features, a model, predictions for every
     item, the ranked queue)."""
-    from labelwright.services import access, assistant, queue, users
-    from labelwright.services.items import import_items
-    from labelwright.services.projects import create_project, get_project
-    from labelwright.store import Store
-
     schema = bench_schema(3)
     if assist:
         schema["assist"] = {"order": "uncertainty", "suggestions": True, "features": "tfidf"}
@@ -259,10 +252,6 @@ def hot_path(n_items: int, k: int, rounds: int, duration: float) -> list[str]:
 
 def _check_suggestion(template: str) -> None:
     """On a scratch copy of the assist template: a claim carries a suggestion and the submission records it."""
-    from labelwright.services import queue, users
-    from labelwright.services.projects import get_project
-    from labelwright.store import Store
-
     scratch = template + ".scratch"
     shutil.copyfile(template, scratch)
     store = Store(f"sqlite:///{scratch}", pool_size=1)

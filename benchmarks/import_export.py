@@ -32,18 +32,33 @@ import tempfile
 import time
 from pathlib import Path
 
+import orjson
+from sqlalchemy import text
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import (PYTHON, Database, bench_schema, fake_items, machine_description,  # noqa: E402
-                               median, peak_rss_mb_of_child, pg_available)
+from benchmarks.common import (  # noqa: E402
+    PYTHON,
+    Database,
+    bench_schema,
+    fake_items,
+    machine_description,
+    median,
+    peak_rss_mb_of_child,
+    pg_available,
+)
+from labelwright.io.readers import open_records
+from labelwright.services import users
+from labelwright.services.items import import_items
+from labelwright.services.projects import create_project, get_project
+from labelwright.settings import normalise_db_url
+from labelwright.store import Store
 
 FORMATS = ("jsonl", "csv", "parquet")
 ANNOTATORS = 5
 
 
 def write_items_file(path: str, n: int) -> None:
-    import orjson
-
     with open(path, "wb") as f:
         buf = []
         for item in fake_items(n):
@@ -59,12 +74,6 @@ def write_items_file(path: str, n: int) -> None:
 
 
 def step_import(db_url: str, project: str, file: str) -> None:
-    from labelwright.io.readers import open_records
-    from labelwright.services.items import import_items
-    from labelwright.services.projects import get_project
-    from labelwright.settings import normalise_db_url
-    from labelwright.store import Store
-
     store = Store(normalise_db_url(db_url), pool_size=2)
     p = get_project(store, project)
     t = time.perf_counter()
@@ -78,9 +87,6 @@ def step_import(db_url: str, project: str, file: str) -> None:
 
 
 def setup(db: Database) -> None:
-    from labelwright.services import users
-    from labelwright.services.projects import create_project
-
     store = db.store(pool_size=2)
     try:
         owner = users.create_user(store, "owner", "owner")
@@ -94,8 +100,6 @@ def setup(db: Database) -> None:
 
 def add_annotations(db: Database, share: float, seed: int = 11) -> int:
     """Give ``share`` of the items of project ``bench`` 1-3 answers each; keep the item counters right."""
-    from sqlalchemy import text
-
     rng = random.Random(seed)
     store = db.store(pool_size=2)
     try:
@@ -141,7 +145,7 @@ def add_annotations(db: Database, share: float, seed: int = 11) -> int:
 
 
 def uuid_hex(rng: random.Random) -> str:
-    return "%032x" % rng.getrandbits(128)
+    return f"{rng.getrandbits(128):032x}"
 
 
 # ---- one configuration ---------------------------------------------------------------------------
@@ -156,7 +160,8 @@ def run_one(kind: str, n: int, file: str, outdir: str, annotated: float) -> dict
         assert info["inserted"] == n, info
         res["import_service_s"] = round(info["seconds"], 2)
         res["import_service_peak_rss_mb"] = round(rss, 1)
-        wall, rss, out = peak_rss_mb_of_child([PYTHON, "-m", "labelwright", "--db", db.url, "import", "bench-cli", file])
+        wall, rss, out = peak_rss_mb_of_child([PYTHON, "-m", "labelwright", "--db", db.url, "import", "bench-cli",
+                                               file])
         res["import_cli_s"] = round(wall, 2)
         res["import_cli_peak_rss_mb"] = round(rss, 1)
         t = time.perf_counter()

@@ -1,6 +1,6 @@
 """Item switch on the labelling page: Enter to the next item painted, in real Chromium, with and without prefetch.
 
-    .venv/bin/python benchmarks/item_switch.py [--items 40] [--runs 1] [--db sqlite|postgresql]
+    .venv/bin/python -m benchmarks.item_switch [--items 40] [--runs 1] [--db sqlite|postgresql]
 
 One server process (``labelwright serve``), one annotator, headless Debian Chromium (/usr/bin/chromium, driven
 by Playwright) at 1280x800. For each item the annotator presses ``1`` and then Enter, after a short pause
@@ -26,7 +26,10 @@ import json
 import subprocess
 import time
 
-from benchmarks.common import Database, Server, machine_description, median, percentile
+from sqlalchemy import text
+
+from benchmarks.common import Database, Server, fake_items, machine_description, median, percentile
+from labelwright.services import access, items, projects, users
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -75,9 +78,6 @@ AFTER_LOAD = """async () => {
 
 
 def seed(db: Database, n: int) -> None:
-    from benchmarks.common import fake_items
-    from labelwright.services import access, items, projects, users
-
     store = db.store()
     try:
         owner = users.create_user(store, "olive", "owner", PASSWORD)
@@ -90,8 +90,6 @@ def seed(db: Database, n: int) -> None:
 
 
 def leases(db: Database) -> int:
-    from sqlalchemy import text
-
     store = db.store()
     try:
         with store.read() as conn:
@@ -156,7 +154,7 @@ def main() -> None:
     ap.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite", help="the server's database")
     ap.add_argument("--json", help="also write the raw figures to this file")
     args = ap.parse_args()
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415 - from the test extra; only this benchmark needs it
 
     print(machine_description())
     try:

@@ -72,7 +72,8 @@ def main() -> None:
         rows.append((name, base_acc, issue, best))
         sys.stdout.flush()
     print("\nsummary: answers relative to fixed 5 + majority vote (lower is better)")
-    print(f"{'dataset':<10} {'fixed-5 acc':>11} {'2..7@0.95 answers':>18} {'acc':>6} {'cheapest matching':>20} {'answers':>8} {'acc':>6}")
+    print(f"{'dataset':<10} {'fixed-5 acc':>11} {'2..7@0.95 answers':>18} {'acc':>6} {'cheapest matching':>20} "
+          f"{'answers':>8} {'acc':>6}")
     for name, base_acc, (ratio, acc), best in rows:
         b = f"{best[0]:>20} {best[1]:>8.2f} {best[2]:>6.3f}" if best else f"{'none matches':>20}"
         print(f"{name:<10} {base_acc:>11.3f} {ratio:>18.2f} {acc:>6.3f} {b}")
