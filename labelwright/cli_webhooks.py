@@ -8,7 +8,6 @@ an owner's powers, recorded in the audit log as "(command line)".
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 
 import click
 from rich.console import Console
@@ -16,13 +15,14 @@ from rich.table import Table
 
 from labelwright.services.events import KINDS
 from labelwright.services.webhooks import STATUSES
+from labelwright.timefmt import utc_time
 
 out = Console(soft_wrap=True)
 console = Console(stderr=True, soft_wrap=True)
 
 
 def _when(ts) -> str:
-    return "" if ts is None else datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return utc_time(ts, seconds=True, missing="")
 
 
 @click.group()

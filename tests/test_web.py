@@ -13,8 +13,9 @@ from labelwright.services import items as items_svc
 from labelwright.services import projects as projects_svc
 from labelwright.services import queue as queue_svc
 from labelwright.services import users as users_svc
+from labelwright.web.forms import parse_answers
 from labelwright.web.markdown import is_safe_url, render_markdown
-from labelwright.web.pages import image_src, parse_answers
+from labelwright.web.views import image_src
 from tests.conftest import SPAM_SCHEMA, held_for, join, post_login, saved_ago
 
 XSS = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>"]
@@ -293,8 +294,9 @@ def test_markdown_is_sanitised():
 
 
 def test_parse_answers_leaves_out_unanswered_questions():
-    from labelwright.schema import parse_schema
     from starlette.datastructures import FormData
+
+    from labelwright.schema import parse_schema
 
     schema = parse_schema(ALL_TYPES)
     parsed = parse_answers(schema, FormData([("csrf", "t")]))

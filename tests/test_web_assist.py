@@ -24,8 +24,8 @@ from labelwright.services import users as users_svc
 from labelwright.services.items import add_items
 from labelwright.services.projects import create_project
 from labelwright.store import dumps
-from labelwright.web.assist import labels_chart, suggest
-from labelwright.web.pages import question_views
+from labelwright.web.assist import labels_chart
+from labelwright.web.views import question_views, suggest
 from tests.conftest import SHARED, post_login
 
 YOUTUBE = SHARED / "youtube_spam" / "items.csv"

@@ -9,7 +9,6 @@ the audited accuracy, the suggestions report, the check queue's counts and the L
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 from decimal import Decimal
 
 from sqlalchemy import text
@@ -17,10 +16,7 @@ from sqlalchemy import text
 from labelwright.schema import label_values
 from labelwright.services import assistant, autolabel, suggestions
 from labelwright.services.projects import Project
-
-
-def _day(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d")
+from labelwright.timefmt import utc_day
 
 
 def labels_over_time(store, project: Project) -> list[dict]:
@@ -40,7 +36,7 @@ def labels_over_time(store, project: Project) -> list[dict]:
     for key, rows in (("people", [r[1] for r in people]), ("llm", [r[0] for r in llm]),
                       ("machine", [r[0] for r in machine])):
         for ts in rows:
-            d = days.setdefault(_day(ts), {"day": _day(ts), "people": 0, "llm": 0, "machine": 0})
+            d = days.setdefault(utc_day(ts), {"day": utc_day(ts), "people": 0, "llm": 0, "machine": 0})
             d[key] += 1
     return [days[k] for k in sorted(days)]
 

@@ -22,6 +22,7 @@ from labelwright.services import events
 from labelwright.services.gold import score
 from labelwright.services.projects import Project
 from labelwright.store import dumps, loads
+from labelwright.timefmt import utc_time
 
 
 def _items(conn, project: Project) -> list[tuple[int, str, str, dict]]:
@@ -94,7 +95,7 @@ def next_item(store, project: Project, user, now: float | None = None) -> dict |
             raise Forbidden(f"you did not pass the qualification test of project {project.slug!r} and have no "
                             "tries left")
         if state["state"] == "failed":
-            when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(state["retake_at"]))
+            when = utc_time(state["retake_at"])
             raise Forbidden(f"you did not pass the qualification test (score {state['score']:.0%}); "
                             f"you may try again from {when}")
         items = _items(conn, project)

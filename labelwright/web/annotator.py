@@ -1,7 +1,7 @@
 """The annotator's own pages: a project's briefing before starting, the history of their recent answers,
 questioning a review decision, and the reviewers' answers to those questions.
 
-Same shape as :mod:`labelwright.web.pages`: handlers check the session, the CSRF token of a form and the
+Same shape as :mod:`labelwright.web.label_pages`: handlers check the session, the CSRF token of a form and the
 caller's role in the project, call the services (:mod:`labelwright.services.home`,
 :mod:`labelwright.services.appeals`) and redirect after a change. Everything works without JavaScript
 (the rejected rows on the home page are ``<details>``).
@@ -18,10 +18,12 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from labelwright.api import AnnotationId
-from labelwright.services import appeals, home
+from labelwright.api.deps import AnnotationId
+from labelwright.errors import Forbidden
+from labelwright.services import appeals, home, policy
+from labelwright.timefmt import utc_time
 from labelwright.web import charts, check_csrf, current_session, project_for_page, render
-from labelwright.web.pages import _text, _when
+from labelwright.web.forms import form_text
 
 WEEKS_SHOWN = 12
 
@@ -62,37 +64,39 @@ def open_review_questions(request: Request, project) -> list[dict]:
     """The open questions about decisions that the signed-in reviewer may answer (the template global
     ``open_review_questions``, called by ``_review_questions.html`` on the review page, whose handler
     belongs to :mod:`labelwright.web.work`). Empty for someone below reviewer in the project."""
-    from labelwright.services import access
-
     session = getattr(request.state, "session", None)
     store = request.app.state.store
-    if session is None or access.RANK.get(access.role_in(store, session.user, project) or "", 0) < access.RANK["reviewer"]:
+    if session is None:
+        return []
+    try:
+        policy.review(store, session.user, project.id)
+    except Forbidden:
         return []
     return appeals.open_for_review(store, project, session.user)
 
 
 def briefing_page(slug: str, request: Request):
-    session, store, project = project_for_page(slug, request, "annotator")
+    session, store, project = project_for_page(slug, request, policy.annotate)
     return render(request, "briefing.html", project=project, b=home.briefing(store, project, session.user),
-                  when=_when)
+                  when=utc_time)
 
 
 def history_page(slug: str, request: Request):
-    session, store, project = project_for_page(slug, request, "annotator")
+    session, store, project = project_for_page(slug, request, policy.annotate)
     return render(request, "history.html", project=project, rows=home.history(store, project, session.user),
-                  when=_when)
+                  when=utc_time)
 
 
 def ask_question(annotation_id: int, request: Request, form):
     session = current_session(request)
     check_csrf(session, None if form.get("csrf") is None else str(form.get("csrf")))
-    appeals.ask(request.app.state.store, session.user, annotation_id, _text(form.get("body")))
+    appeals.ask(request.app.state.store, session.user, annotation_id, form_text(form.get("body")))
     return RedirectResponse(f"/#decision-{annotation_id}", status_code=303)
 
 
 def answer_question(slug: str, question_id: int, request: Request, form):
-    session, store, project = project_for_page(slug, request, "reviewer", form)
-    appeals.reply(store, project, session.user, question_id, _text(form.get("body")))
+    session, store, project = project_for_page(slug, request, policy.review, form)
+    appeals.reply(store, project, session.user, question_id, form_text(form.get("body")))
     return RedirectResponse(f"/projects/{project.slug}/review#questions", status_code=303)
 
 

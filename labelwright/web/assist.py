@@ -1,10 +1,11 @@
-"""The assistant in the browser: suggestions on the labelling page, the managers' assist page, and the
+"""The assistant in the browser: the managers' assist page and the
 reviewers' check queue (see docs/assist.md, "In the browser").
 
 Same shape as the other page modules: handlers check the session, the CSRF token of a form and the caller's
 role in the project, call the services (:mod:`labelwright.services.assist_report`, ``assistant``,
 ``autolabel``, ``checks``) and render, redirecting after a change (post/redirect/get). The labelling page
-itself is :mod:`labelwright.web.pages`; it calls :func:`suggest` to show the assistant's answer pre-selected.
+itself is :mod:`labelwright.web.label_pages`; it shows the assistant's answer pre-selected with
+:func:`labelwright.web.views.suggest`.
 """
 
 from __future__ import annotations
@@ -17,55 +18,19 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from labelwright.api import path_id
+from labelwright.api.deps import path_id
 from labelwright.errors import Conflict, NotFound, ValidationError
 from labelwright.schema import Pairwise, Rating
-from labelwright.services import assist_report, assistant, autolabel
+from labelwright.services import assist_report, assistant, autolabel, policy
 from labelwright.services import checks as checks_svc
+from labelwright.timefmt import utc_time
 from labelwright.web import project_for_page, render
-from labelwright.web.pages import (
-    PAIRWISE_LABELS,
-    _key,
-    _media_enabled,
-    _text,
-    _when,
-    duration,
-    layout,
-)
+from labelwright.web.forms import form_text
+from labelwright.web.views import PAIRWISE_LABELS, layout, media_enabled, option_key
+from labelwright.web.words import duration
 
 CheckId = path_id("check")
-SUGGESTED_TYPES = ("single_choice", "rating", "pairwise")
 CHART_DAYS = 60  # the chart shows at most this many days, the latest
-
-
-# ---- suggestions on the labelling page ----------------------------------------------------------------
-
-
-def suggest(questions: list[dict], suggestion: dict | None) -> None:
-    """Show ``suggestion`` (``{question, label, confidence, model}`` from the queue) in the question views of
-    the labelling page: its option is marked, and pre-selected when the person has chosen nothing there yet.
-    ``pending`` (the mark the page shows until the person chooses) holds while the choice is the suggestion."""
-    if not suggestion:
-        return
-    for v in questions:
-        if v["name"] != suggestion.get("question") or v["type"] not in SUGGESTED_TYPES:
-            continue
-        value = str(suggestion["label"])
-        if not any(c["value"] == value for c in v["choices"]):
-            return  # a label the question no longer has (the schema changed since the prediction)
-        pairwise = v["type"] == "pairwise"
-        current = v["state"]["choice"] if pairwise else v["state"]
-        if current in (None, ""):
-            if pairwise:
-                v["state"] = {**v["state"], "choice": value}
-            else:
-                v["state"] = value
-            current = value
-        confidence = suggestion.get("confidence")
-        v["suggestion"] = {"value": value, "model": str(suggestion.get("model") or ""),
-                           "confidence": None if confidence is None else f"{float(confidence):.0%}",
-                           "pending": current == value}
-        return
 
 
 # ---- the assist page (managers) -------------------------------------------------------------------------
@@ -142,7 +107,7 @@ def _render_assist(request: Request, project, *, status: int = 200, step: dict |
     rep = assist_report.report(store, project)
     question = project.schema.assist_question()
     texts = label_texts(question)
-    models = [{**m, "when": _when(m["created_at"]), "accuracy": _pct(m["accuracy"]),
+    models = [{**m, "when": utc_time(m["created_at"]), "accuracy": _pct(m["accuracy"]),
                "per_class": _thresholds(m, rep["labels"], texts)} for m in reversed(rep["models"])]
     arms = rep["suggestions"]["arms"]
     arms_view = [{"arm": name, **arms[name],
@@ -169,14 +134,14 @@ def _render_assist(request: Request, project, *, status: int = 200, step: dict |
 
 
 def assist_page(slug: str, request: Request):
-    session, _, project = project_for_page(slug, request, "manager")
+    session, _, project = project_for_page(slug, request, policy.manage_project)
     return _render_assist(request, project, user=session.user)
 
 
 def run_step(slug: str, request: Request, form):
     """Run one assistant step now and show the page with what it did (a step may take a while: the page is
     rendered, not redirected to, so that what it did can be shown)."""
-    session, store, project = project_for_page(slug, request, "manager", form)
+    session, store, project = project_for_page(slug, request, policy.manage_project, form)
     if project.schema.assist is None:
         return RedirectResponse(f"/projects/{project.slug}/assist", status_code=303)
     settings = request.app.state.settings
@@ -201,7 +166,7 @@ def _shown_report(report: dict | None, user) -> dict | None:
 
 
 def resume(slug: str, request: Request, form):
-    _, store, project = project_for_page(slug, request, "manager", form)
+    _, store, project = project_for_page(slug, request, policy.manage_project, form)
     if project.schema.assist is not None and project.schema.assist.auto_label is not None:
         autolabel.resume(store, project)
     return RedirectResponse(f"/projects/{project.slug}/assist", status_code=303)
@@ -214,7 +179,7 @@ def _check_view(project, check: dict, texts: dict) -> dict:
     def shown(value) -> str:
         return texts.get(str(value), str(value))
 
-    view = {**check, "choices": [{"value": str(v), "label": shown(v), "key": _key(i)}
+    view = {**check, "choices": [{"value": str(v), "label": shown(v), "key": option_key(i)}
                                  for i, v in enumerate(check["labels"])]}
     if check["kind"] == "label_error":
         view["current"] = shown(check.get("current_label"))
@@ -237,19 +202,19 @@ def _render_checks(request: Request, project, user, *, status: int = 200, error:
     question = project.schema.question(check["question"])
     return render(request, "checks.html", status=status, project=project, assisted=True, error=error, saved=saved,
                   check=_check_view(project, check, label_texts(question)), question=question,
-                  blocks=layout(project.schema, check["item"]["data"], _media_enabled(request)))
+                  blocks=layout(project.schema, check["item"]["data"], media_enabled(request)))
 
 
 def checks_page(slug: str, request: Request, saved: str = ""):
-    session, _, project = project_for_page(slug, request, "reviewer")
+    session, _, project = project_for_page(slug, request, policy.review)
     return _render_checks(request, project, session.user, saved=bool(saved))
 
 
 def decide_check(slug: str, check_id: int, request: Request, form):
-    session, store, project = project_for_page(slug, request, "reviewer", form)
+    session, store, project = project_for_page(slug, request, policy.review, form)
     if project.schema.assist is None or checks_svc.project_of(store, check_id) != project.id:
         raise NotFound(f"no check {check_id} in project {project.slug!r}")
-    label = _text(form.get("label"))
+    label = form_text(form.get("label"))
     if not label:
         return _render_checks(request, project, session.user, status=422,
                               error="choose a label (press its number or click it), then Submit")

@@ -206,7 +206,8 @@ def _marker(kind: str, x: float, y: float, cls: str, tip: str) -> str:
         pts = f"{_num(x)},{_num(y - 4)} {_num(x + 4)},{_num(y)} {_num(x)},{_num(y + 4)} {_num(x - 4)},{_num(y)}"
         return f'<polygon class="{cls}" points="{pts}">{t}</polygon>'
     if kind == "cross":
-        d = f"M{_num(x - 4)} {_num(y - 4)}L{_num(x + 4)} {_num(y + 4)}M{_num(x - 4)} {_num(y + 4)}L{_num(x + 4)} {_num(y - 4)}"
+        d = (f"M{_num(x - 4)} {_num(y - 4)}L{_num(x + 4)} {_num(y + 4)}"
+             f"M{_num(x - 4)} {_num(y + 4)}L{_num(x + 4)} {_num(y - 4)}")
         return f'<path class="{cls} stroke" d="{d}">{t}</path>'
     if kind == "bar":
         return f'<rect class="{cls}" x="{_num(x - 1.5)}" y="{_num(y - 5)}" width="3" height="10">{t}</rect>'

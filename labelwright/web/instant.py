@@ -19,6 +19,9 @@ item is a full page load, as before):
    ``POST /projects/{p}/items/{id}/release`` when the page goes away (a tab closed, Backspace, a reload),
    and, if that is lost, its short lease runs out. Release only ever lets go of a *prefetched* lease (one
    younger than the user's current item), so a late beacon cannot drop the item on screen.
+
+The routes (prefetch, release, and the submit and skip that answer JSON) are in
+:mod:`labelwright.web.label_pages`; this module builds their JSON answers.
 """
 
 from __future__ import annotations
@@ -28,41 +31,31 @@ import time
 import orjson
 from fastapi import Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
-from labelwright.api import ItemId
 from labelwright.errors import LabelwrightError
 from labelwright.services import queue as queue_svc
-from labelwright.web import check_csrf, current_session
+from labelwright.web.forms import form_id
+from labelwright.web.views import history_url, item_context
 
 
 def wants_json(request: Request) -> bool:
     return "application/json" in (request.headers.get("accept") or "")
 
 
-def _json(body: dict, status: int = 200) -> Response:
+def json_response(body: dict, status: int = 200) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json",
                     headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
 
 
-def _form_id(form, name: str) -> int | None:
-    value = str(form.get(name) or "")
-    return int(value) if value.isascii() and value.isdigit() and len(value) < 19 else None
-
-
 def region_html(request: Request, project, item: dict, **shown) -> str:
     """One item and its form, as ``_label_region.html`` renders it on the page."""
-    from labelwright.web.pages import item_context
-
     context = item_context(request, project, item, **shown)
     template = request.app.state.jinja.get_template("_label_region.html")
     return template.render(request=request, session=request.state.session, **context)
 
 
-def _next(request: Request, store, project, user, current: int, have: int | None = None) -> dict | None:
+def next_item(request: Request, store, project, user, current: int, have: int | None = None) -> dict | None:
     """The prefetched item after ``current``: rendered, or ``html: None`` when it is ``have`` (renewed)."""
-    from labelwright.web.pages import _history_url
-
     item = queue_svc.prefetch(store, project, user, current)
     if item is None:
         return None
@@ -70,69 +63,31 @@ def _next(request: Request, store, project, user, current: int, have: int | None
         return {"item_id": have, "html": None}
     recent = queue_svc.history(store, project, user, limit=1)
     html = region_html(request, project, item, mode="label",
-                       back_url=_history_url(project, recent[0] if recent else None))
+                       back_url=history_url(project, recent[0] if recent else None))
     return {"item_id": item["id"], "html": html}
 
 
 def saved(request: Request, store, project, user, form) -> Response:
     """The answer to a submit or skip sent by label.js: saved; the item it shows now (``promote``) becomes
     the user's current item, and the one after it is prefetched."""
-    from labelwright.web.pages import _history_url
-
     recent = queue_svc.history(store, project, user, limit=1)
-    body = {"saved": True, "back_url": _history_url(project, recent[0] if recent else None),
+    body = {"saved": True, "back_url": history_url(project, recent[0] if recent else None),
             "promoted": None, "lease_left": None, "next": None}
-    promote = _form_id(form, "promote")
+    promote = form_id(form, "promote")
     if promote is not None:
         expires = queue_svc.promote(store, project, user, promote)
         body["promoted"] = expires is not None
         if expires is not None:
             body["lease_left"] = int(max(0, expires - time.time()))
-            body["next"] = _next(request, store, project, user, promote)
+            body["next"] = next_item(request, store, project, user, promote)
     body["counts"] = queue_svc.counts_for_user(store, project, user)
-    return _json(body)
+    return json_response(body)
 
 
 def not_saved(error: LabelwrightError) -> Response:
-    return _json({"saved": False, "error": error.message}, error.status)
+    return json_response({"saved": False, "error": error.message}, error.status)
 
 
 def invalid(request: Request, project, item: dict, shown: dict) -> Response:
-    return _json({"saved": False, "item_id": item["id"], "html": region_html(request, project, item, **shown)}, 422)
-
-
-def prefetch(slug: str, request: Request, form) -> Response:
-    from labelwright.services import access
-
-    session = current_session(request)
-    check_csrf(session, None if form.get("csrf") is None else str(form.get("csrf")))
-    store = request.app.state.store
-    project = access.project_for(store, slug, session.user)[0]
-    current = _form_id(form, "current")
-    if current is None:
-        return _json({"next": None})
-    return _json({"next": _next(request, store, project, session.user, current, _form_id(form, "have"))})
-
-
-def release(slug: str, item_id: int, request: Request, form) -> Response:
-    from labelwright.services import access
-
-    session = current_session(request)
-    check_csrf(session, None if form.get("csrf") is None else str(form.get("csrf")))
-    store = request.app.state.store
-    project = access.project_for(store, slug, session.user)[0]
-    queue_svc.release_prefetched(store, project, session.user, item_id)
-    return Response(status_code=204)
-
-
-def add_routes(r):
-    @r.post("/projects/{slug}/label/prefetch")
-    async def prefetch_route(slug: str, request: Request):
-        form = await request.form()
-        return await run_in_threadpool(prefetch, slug, request, form)
-
-    @r.post("/projects/{slug}/items/{item_id}/release")
-    async def release_route(slug: str, item_id: ItemId, request: Request):
-        form = await request.form()
-        return await run_in_threadpool(release, slug, item_id, request, form)
-    return r
+    html = region_html(request, project, item, **shown)
+    return json_response({"saved": False, "item_id": item["id"], "html": html}, 422)

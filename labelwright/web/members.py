@@ -8,20 +8,15 @@ answers the form: only its hash is stored), list the project's invites and revok
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from labelwright.api import InviteId
+from labelwright.api.deps import InviteId
 from labelwright.errors import Forbidden, LabelwrightError, ValidationError
-from labelwright.services import access, invites
+from labelwright.services import access, invites, policy
+from labelwright.timefmt import utc_time
 from labelwright.web import project_for_page, render
-
-
-def _when(ts: float | None) -> str:
-    return "" if ts is None else datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _page(request: Request, project, *, status: int = 200, error: str | None = None, invite_url: str | None = None,
@@ -30,10 +25,10 @@ def _page(request: Request, project, *, status: int = 200, error: str | None = N
     user = request.state.session.user
     rows = access.members(store, project)
     for m in rows:
-        m["added"], m["blocked"] = _when(m["added_at"]), _when(m["blocked_at"])
+        m["added"], m["blocked"] = utc_time(m["added_at"], missing=""), utc_time(m["blocked_at"], missing="")
     links = invites.list_invites(store, project=project)
     for i in links:
-        i["created"], i["expires"] = _when(i["created_at"]), _when(i["expires_at"])
+        i["created"], i["expires"] = utc_time(i["created_at"], missing=""), utc_time(i["expires_at"], missing="")
     return render(request, "members.html", status=status, project=project, members=rows, invites=links,
                   roles=access.PROJECT_ROLES,
                   invite_roles=access.PROJECT_ROLES if user.is_owner else ("annotator", "reviewer"),
@@ -41,7 +36,7 @@ def _page(request: Request, project, *, status: int = 200, error: str | None = N
 
 
 def members_page(slug: str, request: Request, done: str | None = None):
-    _, _, project = project_for_page(slug, request, "manager")
+    _, _, project = project_for_page(slug, request, policy.manage_project)
     return _page(request, project, message=DONE.get(done))
 
 
@@ -56,7 +51,7 @@ def _back(project, done: str) -> RedirectResponse:
 def _act(slug: str, request: Request, form, action):
     """Check the form (CSRF, a manager of the project), run ``action(store, project, user)`` and go back to
     the page; a refusal by the service (an unknown user, a role too high) shows the page with the reason."""
-    session, store, project = project_for_page(slug, request, "manager", form)
+    session, store, project = project_for_page(slug, request, policy.manage_project, form)
     try:
         done = action(store, project, session.user)
     except Forbidden:
@@ -122,7 +117,7 @@ def _number(form, name: str, default, cast):
 
 
 def create_invite(slug: str, request: Request, form):
-    session, store, project = project_for_page(slug, request, "manager", form)
+    session, store, project = project_for_page(slug, request, policy.manage_project, form)
     role = _field(form, "role") or "annotator"
     try:
         hours = _number(form, "hours", 72.0, float)

@@ -3,14 +3,13 @@ and the list of messages sent in the project (through :mod:`labelwright.services
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from labelwright.errors import LabelwrightError
-from labelwright.services import access, messages
+from labelwright.services import access, messages, policy
+from labelwright.timefmt import utc_time
 from labelwright.web import project_for_page, render
 
 SHOWN = 100
@@ -21,19 +20,19 @@ def _page(request: Request, project, *, status: int = 200, error: str | None = N
     store = request.app.state.store
     rows = messages.sent(store, project, limit=SHOWN)
     for m in rows:
-        m["when"] = datetime.fromtimestamp(m["created_at"], timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        m["when"] = utc_time(m["created_at"])
     members = [m["user"] for m in access.members(store, project) if m["status"] == "active"]
     return render(request, "messages.html", status=status, project=project, sent_messages=rows, members=members,
                   error=error, body=body, to=to, sent=sent, shown=SHOWN)
 
 
 def messages_page(slug: str, request: Request, sent: str | None = None):
-    _, _, project = project_for_page(slug, request, "manager")
+    _, _, project = project_for_page(slug, request, policy.manage_project)
     return _page(request, project, sent=sent == "1")
 
 
 def send(slug: str, request: Request, form):
-    session, store, project = project_for_page(slug, request, "manager", form)
+    session, store, project = project_for_page(slug, request, policy.manage_project, form)
     body = str(form.get("body") or "").replace("\r\n", "\n")
     to = str(form.get("to") or "").strip()
     try:

@@ -22,10 +22,10 @@ from starlette.concurrency import run_in_threadpool
 
 from labelwright.errors import LabelwrightError, ValidationError
 from labelwright.schema import ProjectSchema, parse_schema
-from labelwright.services import access
+from labelwright.services import access, policy
 from labelwright.services import projects as projects_svc
 from labelwright.web import check_csrf, current_session, render
-from labelwright.web.pages import layout, question_views
+from labelwright.web.views import layout, question_views
 
 MAX_SCHEMA_CHARS = 200_000  # a schema is a page of YAML; anything near this is a mistake
 RESERVED_SLUGS = {"new"}  # /projects/new is this page
@@ -163,7 +163,7 @@ def _creator(request: Request, form=None):
     session = current_session(request)
     if form is not None:
         check_csrf(session, None if form.get("csrf") is None else str(form.get("csrf")))
-    access.require_org(session.user, "manager")
+    policy.create_project(session.user)
     return session
 
 

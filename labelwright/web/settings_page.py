@@ -10,6 +10,7 @@ given depend on them). Each group says what a change does to work already done (
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 
 from fastapi import Request
@@ -18,9 +19,10 @@ from starlette.concurrency import run_in_threadpool
 
 from labelwright.errors import NotFound, ValidationError
 from labelwright.schema import is_categorical
-from labelwright.services import audit
+from labelwright.services import audit, policy
 from labelwright.services import projects as projects_svc
 from labelwright.services.projects import update_settings
+from labelwright.timefmt import utc_time
 from labelwright.web import project_for_page, render
 
 # (input name = the setting's path in the schema, label, input kind, hint)
@@ -86,7 +88,8 @@ def _dig(data: dict, path: str):
 
 
 def _day(ts) -> str:
-    return "" if ts is None else datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M")
+    """A time as the form's field shows it (and reads it back): ``YYYY-MM-DD HH:MM``, UTC."""
+    return utc_time(ts, zone=False, missing="")
 
 
 def current_values(schema) -> dict:
@@ -158,7 +161,7 @@ def _page(request: Request, project, *, status: int = 200, values=None, group=No
     schema = project.schema
     changes = audit.entries(request.app.state.store, project.id, limit=CHANGES_SHOWN)
     for c in changes:
-        c["when"] = _day(c["at"]) + " UTC"
+        c["when"] = utc_time(c["at"])
     return render(request, "settings.html", status=status, project=project, fields=FIELDS, titles=TITLES,
                   effects=EFFECTS, optional=OPTIONAL, values=values or current_values(schema),
                   enabled={g: (getattr(schema, g) is not None) for g in OPTIONAL},
@@ -167,18 +170,16 @@ def _page(request: Request, project, *, status: int = 200, values=None, group=No
 
 
 def _expired(schema) -> bool:
-    import time
-
     return schema.expires_at is not None and schema.expires_at <= time.time()
 
 
 def settings_page(slug: str, request: Request, saved: str | None = None):
-    _, _, project = project_for_page(slug, request, "manager")
+    _, _, project = project_for_page(slug, request, policy.manage_project)
     return _page(request, project, saved=saved if saved in FIELDS else None)
 
 
 def save_group(slug: str, group: str, request: Request, form):
-    session, store, project = project_for_page(slug, request, "manager", form)
+    session, store, project = project_for_page(slug, request, policy.manage_project, form)
     if group not in FIELDS:
         raise NotFound(f"no settings group {group!r}; the groups are {list(FIELDS)}")
     try:
@@ -196,12 +197,12 @@ def save_group(slug: str, group: str, request: Request, form):
 
 
 def expire_page(slug: str, request: Request):
-    _, _, project = project_for_page(slug, request, "manager")
+    _, _, project = project_for_page(slug, request, policy.manage_project)
     return render(request, "settings_expire.html", project=project, expired=_expired(project.schema))
 
 
 def expire(slug: str, request: Request, form):
-    session, store, project = project_for_page(slug, request, "manager", form)
+    session, store, project = project_for_page(slug, request, policy.manage_project, form)
     if form.get("confirm") != "yes":
         return render(request, "settings_expire.html", status=422, project=project, expired=_expired(project.schema),
                       error="tick the box to confirm: no new work will be handed out")

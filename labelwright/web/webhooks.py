@@ -10,26 +10,22 @@ here). A webhook whose latest deliveries failed (since the last one delivered) i
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from labelwright.api import DeliveryId, WebhookId
+from labelwright.api.deps import DeliveryId, WebhookId
 from labelwright.errors import LabelwrightError, NotFound
+from labelwright.services import policy
 from labelwright.services import webhooks as svc
 from labelwright.services.events import KINDS
+from labelwright.timefmt import utc_time
 from labelwright.web import project_for_page, render
 
 LOG_ROWS = 50
 DONE = {"tested": "Test delivery queued: the worker sends it within a few seconds (reload to see it).",
         "retried": "Delivery queued again.", "activated": "Webhook reactivated.",
         "deactivated": "Webhook deactivated: no new deliveries; pending ones wait."}
-
-
-def _when(ts: float | None) -> str:
-    return "" if ts is None else datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _page(request: Request, project, *, status: int = 200, error: str | None = None, secret: str | None = None,
@@ -40,14 +36,14 @@ def _page(request: Request, project, *, status: int = 200, error: str | None = N
     hooks = svc.list_webhooks(store, {project.id}, include_global=user.is_owner)
     log = svc.delivery_log(store, webhook_ids=[h["id"] for h in hooks], project_id=project.id, limit=LOG_ROWS)
     for d in log:
-        d["when"], d["next"] = _when(d["created_at"]), _when(d["next_attempt_at"])
-        d["delivered"] = _when(d["delivered_at"])
+        for shown, at in (("when", "created_at"), ("next", "next_attempt_at"), ("delivered", "delivered_at")):
+            d[shown] = utc_time(d[at], seconds=True, missing="")
     return render(request, "webhooks.html", status=status, project=project, hooks=hooks, log=log, limit=LOG_ROWS,
                   kinds=KINDS, error=error, secret=secret, created=created, message=message, url=url)
 
 
 def webhooks_page(slug: str, request: Request, done: str | None = None):
-    _, _, project = project_for_page(slug, request, "manager")
+    _, _, project = project_for_page(slug, request, policy.manage_project)
     return _page(request, project, message=DONE.get(done))
 
 
@@ -63,7 +59,7 @@ def _hook_here(store, project, user, webhook_id: int) -> dict:
 
 
 def add(slug: str, request: Request, form):
-    session, store, project = project_for_page(slug, request, "manager", form)
+    session, store, project = project_for_page(slug, request, policy.manage_project, form)
     url = str(form.get("url") or "").strip()
     kinds = [str(k) for k in form.getlist("kinds")] or "*"
     everywhere = form.get("scope") == "all" and session.user.is_owner
@@ -78,7 +74,7 @@ def add(slug: str, request: Request, form):
 
 
 def _act(slug: str, webhook_id: int, request: Request, form, action):
-    session, store, project = project_for_page(slug, request, "manager", form)
+    session, store, project = project_for_page(slug, request, policy.manage_project, form)
     _hook_here(store, project, session.user, webhook_id)
     try:
         done = action(store, project, session.user)

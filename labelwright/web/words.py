@@ -117,3 +117,13 @@ def answers_words(made: int, needed: int) -> str:
     if not needed:
         return "no answers are needed yet"
     return f"{made / needed:.0%} of the answers needed are in"
+
+
+def duration(seconds: float) -> str:
+    """A short human duration: ``42.5 s``, ``3 min 05 s``, ``2 h 07 min``."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = int(round(seconds))
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"

@@ -1,6 +1,6 @@
 """Workforce pages: answering the qualification test, the review queue, and the pay page.
 
-Same shape as :mod:`labelwright.web.pages`: handlers check the session, the CSRF token and the caller's
+Same shape as :mod:`labelwright.web.label_pages`: handlers check the session, the CSRF token and the caller's
 role in the project, call the services, and redirect after a change (post/redirect/get).
 """
 
@@ -12,16 +12,18 @@ from fastapi import Query, Request
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from labelwright.api import AnnotationId, Before, ItemId
+from labelwright.api.deps import AnnotationId, Before, ItemId
 from labelwright.errors import ValidationError
-from labelwright.services import access, pay, qualification, review
+from labelwright.services import access, audit, pay, policy, qualification, review
+from labelwright.timefmt import utc_time
 from labelwright.web import current_session, project_for_page, render
-from labelwright.web.pages import (_media_enabled, _text, errors_by_question, layout, parse_answers,
-                                   question_views, state_from_answers)
+from labelwright.web.answers import answer_views
+from labelwright.web.forms import errors_by_question, form_text, parse_answers, state_from_answers
+from labelwright.web.views import layout, media_enabled, question_views
 
 
 def qualification_answer(slug: str, item_id: int, request: Request, form):
-    session, store, project = project_for_page(slug, request, "annotator", form)
+    session, store, project = project_for_page(slug, request, policy.annotate, form)
     parsed = parse_answers(project.schema, form)
     if not parsed.errors:
         try:
@@ -39,14 +41,12 @@ Skip = Annotated[int | None, Query(ge=1, le=access.MAX_ID, description="pass ove
 def _render_review(request: Request, project, sub: dict | None, *, status: int = 200, state=None, errors=None,
                    form_error: str | None = None, mode: str | None = None):
     """The review page. ``mode`` ("fix" or "reject") opens the page in that step again after an error."""
-    from labelwright.web.answers import answer_views
-
     counts = review.counts(request.app.state.store, project, request.state.session.user)
     if sub is None:
         return render(request, "review.html", project=project, sub=None, counts=counts)
     schema = project.schema
     return render(request, "review.html", status=status, project=project, sub=sub,
-                  blocks=layout(schema, sub["item"]["data"], _media_enabled(request)),
+                  blocks=layout(schema, sub["item"]["data"], media_enabled(request)),
                   questions=question_views(schema, sub["item"]["data"],
                                            state if state is not None else state_from_answers(schema, sub["answers"]),
                                            errors or {}),
@@ -58,23 +58,23 @@ def _render_review(request: Request, project, sub: dict | None, *, status: int =
 
 def review_page(slug: str, request: Request, skip: Skip = None):
     """The submission to review; ``?skip=<id>`` passes over that one to the next (the Next link, N/J)."""
-    session, store, project = project_for_page(slug, request, "reviewer")
+    session, store, project = project_for_page(slug, request, policy.review)
     return _render_review(request, project, review.next_for_review(store, project, session.user, skip=skip))
 
 
 def _revision(form) -> int | None:
     """The revision the reviewer saw (a hidden field of the review form)."""
-    raw = _text(form.get("revision"))
+    raw = form_text(form.get("revision"))
     return int(raw) if raw and raw.isascii() and raw.isdigit() and len(raw) < 10 else None
 
 
 def review_decide(slug: str, annotation_id: int, request: Request, form):
-    session, store, project = project_for_page(slug, request, "reviewer", form)
-    decision = _text(form.get("decision"))
+    session, store, project = project_for_page(slug, request, policy.review, form)
+    decision = form_text(form.get("decision"))
     parsed = parse_answers(project.schema, form) if decision == "fixed" else None
     try:
         review.decide(store, project, session.user, annotation_id, decision,
-                      fixed_answers=parsed.answers if parsed else None, feedback=_text(form.get("feedback")),
+                      fixed_answers=parsed.answers if parsed else None, feedback=form_text(form.get("feedback")),
                       revision=_revision(form))
     except ValidationError as e:
         sub = review.next_for_review(store, project, session.user)
@@ -86,7 +86,7 @@ def review_decide(slug: str, annotation_id: int, request: Request, form):
 
 
 def pay_page(slug: str, request: Request):
-    _, store, project = project_for_page(slug, request, "manager")
+    _, store, project = project_for_page(slug, request, policy.manage_project)
     if project.schema.pay is not None:
         pay.settle(store, project)
     return render(request, "pay.html", project=project, rows=pay.summary(store, project),
@@ -94,14 +94,11 @@ def pay_page(slug: str, request: Request):
 
 
 def audit_page(request: Request, before: Before = None):
-    from labelwright.services import audit
-    from labelwright.web.pages import _when
-
     session = current_session(request)
-    access.require_org(session.user, "owner")
+    policy.read_audit(session.user)
     limit = 200
     return render(request, "audit.html", entries=audit.entries(request.app.state.store, None, limit, before),
-                  limit=limit, when=_when)
+                  limit=limit, when=utc_time)
 
 
 def add_routes(r):

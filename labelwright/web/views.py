@@ -1,0 +1,180 @@
+"""What an item's page shows: its display fields laid out, its questions as form controls, and the context
+of ``_label_region.html`` (one item and its form) for the labelling page and a prefetched item.
+
+Pure functions of the schema, the item and the form state (plus the request for the server's settings);
+the page modules (:mod:`labelwright.web.label_pages`, ``work``, ``doubt``, ``assist``, ``project_setup``)
+render with them.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from urllib.parse import quote
+
+from fastapi import Request
+
+from labelwright.schema import ProjectSchema
+
+PAIRWISE_LABELS = (("A", "A is better"), ("B", "B is better"), ("tie", "Tie"), ("both_bad", "Both bad"))
+CHAT_ROLES = ("user", "assistant", "system", "tool")
+SUGGESTED_TYPES = ("single_choice", "rating", "pairwise")  # the question types the assistant answers
+
+
+def option_key(index: int) -> str | None:
+    """The number key that picks the option at ``index`` (only the first nine have one)."""
+    return str(index + 1) if index < 9 else None
+
+
+def media_enabled(request: Request) -> bool:
+    """Whether this server serves media files (``/media/...``, from ``settings.media_root``)."""
+    return request.app.state.settings.media_root is not None
+
+
+def label_url(project) -> str:
+    return f"/projects/{project.slug}/label"
+
+
+def history_url(project, entry: dict | None) -> str | None:
+    """The page that amends ``entry`` of the user's history (None: no entry)."""
+    return f"/projects/{project.slug}/history/{entry['id']}" if entry else None
+
+
+def image_src(value, media_enabled: bool) -> str | None:
+    """Where the browser loads an image field from; None means show the value as text."""
+    if not isinstance(value, str) or not value:
+        return None
+    lower = value.lower()
+    if lower.startswith(("http://", "https://")):
+        return value
+    if ":" in value.split("/", 1)[0] or value.startswith(("/", "\\")) or not media_enabled:
+        return None  # another scheme, an absolute path, or nowhere to serve files from
+    return "/media/" + quote(value)
+
+
+def _field_view(f, data: dict, media_enabled: bool, badge: str | None = None) -> dict:
+    value = data.get(f.name)
+    view = {"name": f.name, "type": f.type, "title": f.title, "value": value, "badge": badge}
+    if f.type == "image":
+        view["src"] = image_src(value, media_enabled)
+    elif f.type == "chat":
+        turns = value if isinstance(value, list) else []
+        view["turns"] = [{"role": str(t.get("role", "")), "content": str(t.get("content", "")),
+                          "css": t.get("role") if t.get("role") in CHAT_ROLES else "other"}
+                         for t in turns if isinstance(t, dict)]
+    return view
+
+
+def layout(schema: ProjectSchema, data: dict, media_enabled: bool) -> list[dict]:
+    """Display fields in schema order, with pairwise candidates side by side and ranked ones numbered."""
+    groups: dict[str, tuple[str, list[tuple[str, str]]]] = {}
+    for q in schema.questions:
+        if q.type == "pairwise":
+            members = [(q.a, "A"), (q.b, "B")]
+            kind = "pair"
+        elif q.type == "ranking":
+            members = [(c, str(i + 1)) for i, c in enumerate(q.candidates)]
+            kind = "candidates"
+        else:
+            continue
+        for name, _ in members:
+            groups.setdefault(name, (kind, members))
+    blocks, placed = [], set()
+    for f in schema.fields:
+        if f.name in placed:
+            continue
+        if f.name in groups:
+            kind, members = groups[f.name]
+            placed.update(n for n, _ in members)
+            blocks.append({"kind": kind, "fields": [_field_view(schema.field(n), data, media_enabled, badge)
+                                                    for n, badge in members]})
+        elif data.get(f.name) not in (None, "", []):
+            placed.add(f.name)
+            blocks.append({"kind": "single", "fields": [_field_view(f, data, media_enabled)]})
+    return blocks
+
+
+def question_views(schema: ProjectSchema, data: dict, state: dict, errors: dict) -> list[dict]:
+    views = []
+    for q in schema.questions:
+        view = {"q": q, "name": q.name, "type": q.type, "title": q.title, "hint": q.hint,
+                "required": q.required, "error": errors.get(q.name), "state": state.get(q.name)}
+        if q.type in ("single_choice", "multiple_choice"):
+            view["choices"] = [{"value": o.value, "label": o.text, "hint": o.hint, "key": option_key(i)}
+                               for i, o in enumerate(q.options)]
+            if q.type == "multiple_choice" and view["state"] is None:
+                view["state"] = []
+        elif q.type == "rating":
+            points = range(q.min, q.max + 1)
+            # Scales from 0 or 1: the key is the value itself (0..9); other scales number their points.
+            direct = 0 <= q.min <= 1
+            view["choices"] = [{"value": str(p), "label": str(p),
+                                "key": (str(p) if p <= 9 else None) if direct else option_key(i)}
+                               for i, p in enumerate(points)]
+        elif q.type == "pairwise":
+            view["choices"] = [{"value": v, "label": label, "key": option_key(i)}
+                               for i, (v, label) in enumerate(PAIRWISE_LABELS)]
+            view["state"] = view["state"] or {"choice": "", "rationale": ""}
+        elif q.type == "ranking":
+            view["candidates"] = [{"name": c, "title": schema.field(c).title, "key": option_key(i)}
+                                  for i, c in enumerate(q.candidates)]
+            view["places"] = [str(i + 1) for i in range(len(q.candidates))]
+            view["state"] = view["state"] or {}
+        elif q.type == "text":
+            if view["state"] is None:
+                prefill = data.get(q.prefill) if q.prefill else None
+                view["state"] = prefill if isinstance(prefill, str) else ""
+        views.append(view)
+    return views
+
+
+def suggest(questions: list[dict], suggestion: dict | None) -> None:
+    """Show ``suggestion`` (``{question, label, confidence, model}`` from the queue) in the question views of
+    the labelling page: its option is marked, and pre-selected when the person has chosen nothing there yet.
+    ``pending`` (the mark the page shows until the person chooses) holds while the choice is the suggestion."""
+    if not suggestion:
+        return
+    for v in questions:
+        if v["name"] != suggestion.get("question") or v["type"] not in SUGGESTED_TYPES:
+            continue
+        value = str(suggestion["label"])
+        if not any(c["value"] == value for c in v["choices"]):
+            return  # a label the question no longer has (the schema changed since the prediction)
+        pairwise = v["type"] == "pairwise"
+        current = v["state"]["choice"] if pairwise else v["state"]
+        if current in (None, ""):
+            if pairwise:
+                v["state"] = {**v["state"], "choice": value}
+            else:
+                v["state"] = value
+            current = value
+        confidence = suggestion.get("confidence")
+        v["suggestion"] = {"value": value, "model": str(suggestion.get("model") or ""),
+                           "confidence": None if confidence is None else f"{float(confidence):.0%}",
+                           "pending": current == value}
+        return
+
+
+def item_context(request: Request, project, item: dict, *, mode: str, state=None, errors=None,
+                 form_error: str | None = None, idempotency_key: str | None = None,
+                 annotation: dict | None = None, back_url: str | None = None) -> dict:
+    """What ``_label_region.html`` (one item and its form) needs: for the page, and for a prefetched item."""
+    schema = project.schema
+    data = item["data"]
+    questions = question_views(schema, data, state or {}, errors or {})
+    labelling = mode == "label" and item.get("stage") != "qualification"
+    if labelling:  # a test item never shows the assistant's answer
+        suggest(questions, item.get("suggestion"))
+    expires = item.get("lease_expires_at")
+    return dict(
+        project=project, item=item, mode=mode, blocks=layout(schema, data, media_enabled(request)),
+        questions=questions, form_error=form_error,
+        idempotency_key=idempotency_key or str(uuid.uuid4()), annotation=annotation, back_url=back_url,
+        lease_left=int(max(0, expires - time.time())) if mode == "label" and expires else None,
+        instant=f"/projects/{project.slug}/label/prefetch" if labelling else None,
+        action=(f"/projects/{project.slug}/history/{annotation['id']}" if mode == "amend" and annotation
+                else f"/projects/{project.slug}/qualification/{item['id']}" if item.get("stage") == "qualification"
+                else f"/projects/{project.slug}/items/{item['id']}/submit"),
+        skip_action=(f"/projects/{project.slug}/items/{item['id']}/skip"
+                     if labelling else None),
+    )
