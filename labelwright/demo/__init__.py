@@ -27,7 +27,7 @@ GOLD_PAIRS = 20  # PandaLM: the first 20 pairs (every 9th) on which the three ex
 
 
 def _spam_gold(pkg, ids: list[str]) -> dict[str, dict]:
-    with pkg.joinpath("data", "youtube_spam_300_truth.csv").open(encoding="utf-8") as f:
+    with (pkg / "data" / "youtube_spam_300_truth.csv").open(encoding="utf-8") as f:
         truth = {r["id"]: r["label"] for r in csv.DictReader(f)}
     # The qualification test is the first five gold items in import order: the first three spam and the first
     # two ham comments, so a person who answers "spam" (or "ham") to everything scores 60% (40%) and fails the
@@ -41,7 +41,7 @@ def _spam_gold(pkg, ids: list[str]) -> dict[str, dict]:
 
 def _pandalm_gold(pkg, ids: list[str]) -> dict[str, dict]:
     votes = defaultdict(list)
-    with pkg.joinpath("data", "pandalm_200_expert_votes.csv").open(encoding="utf-8") as f:
+    with (pkg / "data" / "pandalm_200_expert_votes.csv").open(encoding="utf-8") as f:
         for r in csv.DictReader(f):
             votes[r["id"]].append(r["choice"])
     agreed = [i for i in ids[::9] if len(set(votes.get(i, []))) == 1 and len(votes[i]) == 3]
@@ -80,7 +80,7 @@ def build_demo(store, settings) -> dict:
             project = create_project(store, schema, created_by=owner.id)
         except Conflict:
             project = get_project(store, schema.slugified())
-        with pkg.joinpath("data", data_name).open("rb") as f:
+        with (pkg / "data" / data_name).open("rb") as f:
             records = list(read_jsonl(f, data_name))
         ids = [str(record[schema.id_field]) for _, record in records]
         import_items(store, project, records, file=data_name)
