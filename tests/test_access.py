@@ -6,12 +6,15 @@ the test: nobody can add a route without saying who may use it.
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
+from click.testing import CliRunner
 from fastapi.routing import APIRoute
 from sqlalchemy import text as sa_text
 
+from labelwright.cli import main
 from labelwright.services import access, audit, events, invites, queue, webhooks
 from labelwright.services import users as users_svc
 from labelwright.services.items import add_items
@@ -243,7 +246,8 @@ def world(store, owner, make_annotator):
     spare_ids = {name: users_svc.list_tokens(store, users[name])[-1]["id"] for name in users}
     _, invite = invites.create_invite(store, owner[0], project=p)
     _, hook = webhooks.create_webhook(store, "http://127.0.0.1:9/hook", p, allow_private=True)
-    _, spare_hook = webhooks.create_webhook(store, "http://127.0.0.1:9/spare", p, allow_private=True)  # the one DELETE deletes
+    # the one DELETE deletes
+    _, spare_hook = webhooks.create_webhook(store, "http://127.0.0.1:9/spare", p, allow_private=True)
     with store.write() as conn:
         events.emit(conn, "item.completed", p.id, {"item": "c0"}, now=time.time() + 86400)  # not sent before a retry
     delivery = webhooks.delivery_log(store, webhook_ids=[hook["id"]])[0]["id"]
@@ -252,7 +256,8 @@ def world(store, owner, make_annotator):
             "INSERT INTO assist_checks (project_id, item_id, kind, question, shown_label, reason, created_at) "
             "VALUES (:p, :i, 'label_error', 'spam', '\"spam\"', 'test', :now) RETURNING id"),
             {"p": p.id, "i": item["id"], "now": time.time()}).scalar_one()
-    return {"check": check, "project": p, "tokens": tokens, "users": users, "item": item["id"], "annotation": annotation["id"],
+    return {"check": check, "project": p, "tokens": tokens, "users": users, "item": item["id"],
+            "annotation": annotation["id"],
             "spare": spare, "spare_ids": spare_ids, "invite": invite["id"], "webhook": hook["id"],
             "spare_webhook": spare_hook["id"], "delivery": delivery}
 
@@ -309,8 +314,6 @@ def _password(caller: str) -> str:
 
 def _sign_in(http, caller: str) -> None:
     """A browser session with its CSRF token, for the pages."""
-    import re
-
     http.cookies.clear()
     http.csrf = None
     if caller == "anonymous":
@@ -342,7 +345,8 @@ def test_every_route_against_every_role(http, store, world):
                 continue  # no sign-in needed: these check their link (401 for a bad one) instead
             allowed = _allowed(need, caller, org_role, project_role, blocked)
             # pages send the signed-out to the sign-in form (303), the API answers 401
-            refused = r.status_code in (401, 403) or (r.status_code == 303 and "/login" in r.headers.get("location", ""))
+            to_login = r.status_code == 303 and "/login" in r.headers.get("location", "")
+            refused = r.status_code in (401, 403) or to_login
             refused = refused or ((method, path) in BY_ID and r.status_code == 404)
             if allowed == refused:
                 failures.append(f"{caller:9} {method:6} {path}: {r.status_code} (needs {need})")
@@ -462,10 +466,6 @@ def test_tokens_are_listed_and_revoked(http, store, owner, make_annotator):
 
 
 def test_password_change_and_reset_link(http, store, owner, make_annotator, db_url):
-    from click.testing import CliRunner
-
-    from labelwright.cli import main
-
     user, tok = make_annotator("ann", "first-password")
     r = http.post("/api/v1/me/password", json={"current": "wrong", "new": "second-password"}, headers=bearer(tok))
     assert r.status_code == 401

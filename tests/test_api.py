@@ -73,7 +73,8 @@ def test_next_submit_amend_history_and_errors(http, owner, make_annotator, spam_
     assert r.status_code == 422 and r.json()["field"] == "spam"
     r = http.post(f"/api/v1/items/{item['id']}/annotations", headers=h, json={"answers": {}})
     assert r.status_code == 422 and r.json()["field"] == "spam"
-    r = http.post(f"/api/v1/items/{item['id']}/annotations", headers=h, json={"answers": {"spam": "ham"}, "active_ms": -1})
+    r = http.post(f"/api/v1/items/{item['id']}/annotations", headers=h,
+                  json={"answers": {"spam": "ham"}, "active_ms": -1})
     assert r.status_code == 422 and r.json()["field"] == "active_ms"
     r = http.post(f"/api/v1/items/{item['id']}/annotations", headers={**h, "Idempotency-Key": "abc"},
                   json={"answers": {"spam": "ham"}, "active_ms": 900})
@@ -87,7 +88,8 @@ def test_next_submit_amend_history_and_errors(http, owner, make_annotator, spam_
     hist = http.get("/api/v1/projects/spam/history", headers=h).json()
     assert [x["answers"] for x in hist] == [{"spam": "spam"}]
     assert http.get("/api/v1/projects/spam/mine", headers=h).json() == {"done": 1, "left": 9}
-    assert http.post("/api/v1/items/999999/annotations", headers=h, json={"answers": {"spam": "ham"}}).status_code == 404
+    r = http.post("/api/v1/items/999999/annotations", headers=h, json={"answers": {"spam": "ham"}})
+    assert r.status_code == 404
 
 
 def test_next_returns_204_when_nothing_is_left(http, owner, make_annotator, spam_project):

@@ -6,17 +6,22 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import time
 from datetime import datetime, timezone
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import text
 
+from labelwright.cli import main
 from labelwright.services import pay as pay_svc
+from labelwright.services import queue, users, webhooks
 from labelwright.services.items import add_items
-from labelwright.services.projects import create_project, get_project
-from labelwright.services import users
+from labelwright.services.projects import create_project, get_project, update_settings
+from labelwright.services.review import in_sample
 from tests.conftest import SPAM_SCHEMA, bearer, held_for, join
+from tests.test_web import hidden, sign_in
 
 
 def _rows(store, sql, **params):
@@ -120,7 +125,8 @@ def test_review_accept_fix_reject(http, store, reviewed, make_annotator):
     p, ann, bob, rex = reviewed
     for _ in range(3):
         _label(http, ann, answer="spam", active_ms=45_000)
-    assert http.post("/api/v1/projects/spam/review/next", headers=bearer(ann)).status_code == 403  # annotators do not review
+    # annotators do not review
+    assert http.post("/api/v1/projects/spam/review/next", headers=bearer(ann)).status_code == 403
     seen = []
     for decision in ("accepted", "fixed", "rejected"):
         sub = http.post("/api/v1/projects/spam/review/next", headers=bearer(rex)).json()
@@ -171,8 +177,6 @@ def test_review_shows_in_export_and_aggregate(http, store, reviewed, owner):
 
 
 def test_review_modes_sample_and_disagreement(http, store, owner, make_annotator):
-    from labelwright.services.review import in_sample
-
     p = create_project(store, {**SPAM_SCHEMA, "slug": "dis", "overlap": 3, "gold": {"rate": 0},
                                "review": {"mode": "disagreement"}})
     add_items(store, p, [{"id": "x", "text": "t"}, {"id": "y", "text": "u"}])
@@ -233,7 +237,6 @@ def test_money_is_exact(store, owner, make_annotator):
     p = create_project(store, {**SPAM_SCHEMA, "slug": "tiny", "overlap": 1, "gold": {"rate": 0},
                                "pay": {"reward_per_item": "0.003", "hourly_rate": "0", "auto_approve_hours": 1}})
     add_items(store, p, [{"id": f"t{i}", "text": "x"} for i in range(3)])
-    from labelwright.services import queue
     u = make_annotator("ann")[0]
     t0 = 1_800_000_000.0
     for _ in range(3):
@@ -294,8 +297,6 @@ def test_hourly_pay_is_rounded_once_per_annotator_and_week(store, owner, make_an
 
 
 def test_weekly_gold_bonus(store, owner, make_annotator):
-    from labelwright.services import queue
-
     p = create_project(store, {**SPAM_SCHEMA, "slug": "bonus", "overlap": 1, "gold": {"rate": 1.0},
                                "pay": {"reward_per_item": "0", "auto_approve_hours": 0,
                                        "bonus": {"gold_accuracy_above": 0.9, "min_gold_answers": 2, "amount": "5.00"}}})
@@ -372,7 +373,6 @@ def test_submissions_raise_events_only_when_someone_listens(http, store, owner, 
     _, tok = make_annotator("ann")
     _label(http, tok, project="ev")
     assert _rows(store, "SELECT count(*) FROM events") == [(0,)]  # no webhook: nothing stored
-    from labelwright.services import webhooks
 
     webhooks.create_webhook(store, "http://127.0.0.1:9/x", p, allow_private=True)
     _label(http, tok, project="ev")
@@ -399,16 +399,11 @@ def test_settings_of_a_running_project_are_changed_and_audited(http, store, spam
     assert entry["details"]["before"] == {"qualification": {"size": 2, "pass_mark": 0.8, "retakes": 3,
                                                             "retake_after_hours": 24.0}}
     _, tok = make_annotator("ann")
-    assert http.patch("/api/v1/projects/spam/settings", json={"instructions": "x"}, headers=bearer(tok)).status_code == 403
+    r = http.patch("/api/v1/projects/spam/settings", json={"instructions": "x"}, headers=bearer(tok))
+    assert r.status_code == 403
 
 
 def test_workforce_commands(store, spam_project, make_annotator, db_url, tmp_path):
-    from click.testing import CliRunner
-
-    from labelwright.cli import main
-    from labelwright.services import queue
-    from labelwright.services.projects import update_settings
-
     update_settings(store, spam_project, {"pay": {"reward_per_item": "0.50", "auto_approve_hours": 0,
                                                   "min_fair_hourly": "100"}})
     u = make_annotator("ann")[0]
@@ -434,8 +429,6 @@ def test_workforce_commands(store, spam_project, make_annotator, db_url, tmp_pat
 
 
 def test_audit_page_for_owners(http, store, spam_project, owner, make_annotator):
-    from tests.test_web import sign_in
-
     make_annotator("ann", "ann-password-1")
     http.post("/api/v1/projects/spam/members/ann/block", json={"reason": "<script>x</script>"},
               headers=bearer(owner[1]))
@@ -462,10 +455,6 @@ def test_qualification_items_are_not_mixed_in_again(http, store, owner, make_ann
 
 
 def test_qualification_in_the_browser_pages(http, store, owner, make_annotator):
-    import re
-
-    from tests.test_web import hidden, sign_in
-
     p = create_project(store, {**SPAM_SCHEMA, "slug": "qual", "overlap": 1, "gold": {"rate": 0},
                                "qualification": {"size": 2, "pass_mark": 1.0, "retakes": 0}})
     add_items(store, p, [{"id": f"t{i}", "text": f"test {i}", "gold": {"spam": "spam"}} for i in range(2)]
