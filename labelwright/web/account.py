@@ -52,8 +52,8 @@ def _login_csrf_ok(request: Request, field) -> bool:
     return access.csrf_matches(request.cookies.get(LOGIN_CSRF_COOKIE), field)  # the one comparison, the API's too
 
 
-def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//"):
+def _safe_next(target: object) -> str:
+    if isinstance(target, str) and target.startswith("/") and not target.startswith("//"):
         return target
     return "/"
 
@@ -158,7 +158,7 @@ def add_routes(r):
         session = current_session(request)
         form = await request.form()
         check_csrf(session, form.get("csrf"))
-        users_svc.end_session(request.app.state.store, request.cookies.get(SESSION_COOKIE))
+        users_svc.end_session(request.app.state.store, request.cookies.get(SESSION_COOKIE, ""))
         resp = RedirectResponse("/login", status_code=303)
         resp.delete_cookie(SESSION_COOKIE, path="/")
         return resp

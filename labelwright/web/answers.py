@@ -45,7 +45,7 @@ def answer_view(schema: ProjectSchema, q, value) -> dict:
         view["text"] = _rating_text(q, value)
     elif q.type == "pairwise":
         choice = value.get("choice") if isinstance(value, dict) else value
-        view["text"] = PAIRWISE_TEXT.get(choice, str(choice))
+        view["text"] = PAIRWISE_TEXT.get(str(choice), str(choice))
         view["rationale"] = value.get("rationale") if isinstance(value, dict) else None
     elif q.type == "ranking":
         titles = {f.name: f.title for f in schema.fields}

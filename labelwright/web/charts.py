@@ -50,6 +50,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
+from typing import TypeGuard
 
 from markupsafe import Markup, escape
 
@@ -69,7 +70,7 @@ def _default_format(v: float) -> str:
     return str(int(v)) if float(v).is_integer() else f"{v:.1f}"
 
 
-def _finite(v) -> bool:
+def _finite(v: object) -> TypeGuard[float]:
     return v is not None and isinstance(v, (int, float)) and math.isfinite(v)
 
 
@@ -307,7 +308,7 @@ def heatmap(rows: Sequence[str], cols: Sequence[str], counts: Sequence[Sequence[
                             "heatmap"), empty="Nothing to show yet.")
     label_w = min(max(len(r) for r in rows), 16) * 7 + 16
     cell = 56 if width is None else max(24, (width - label_w - 8) / len(cols))
-    width = width or label_w + cell * len(cols) + 8
+    full_width = width or label_w + cell * len(cols) + 8
     top = 48
     height = top + cell * len(rows) + 8
     parts = [_text(label_w + cell * len(cols) / 2, 26, f"{col_title} →", "axis-title"),
@@ -333,7 +334,7 @@ def heatmap(rows: Sequence[str], cols: Sequence[str], counts: Sequence[Sequence[
             parts.append(_text(x + cell / 2 - 1, y + cell / 2 - 1, _default_format(n), ink))
             if cell >= 40 and total:
                 parts.append(_text(x + cell / 2 - 1, y + cell / 2 + 12, f"{share:.0%}", ink + " small"))
-    return _figure(_svg(width, height, title, desc, "".join(parts), "heatmap"), table)
+    return _figure(_svg(full_width, height, title, desc, "".join(parts), "heatmap"), table)
 
 
 # ---- scatter ----------------------------------------------------------------------------------------

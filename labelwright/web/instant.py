@@ -27,6 +27,7 @@ The routes (prefetch, release, and the submit and skip that answer JSON) are in
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import orjson
 from fastapi import Request
@@ -71,7 +72,7 @@ def saved(request: Request, store, project, user, form) -> Response:
     """The answer to a submit or skip sent by label.js: saved; the item it shows now (``promote``) becomes
     the user's current item, and the one after it is prefetched."""
     recent = queue_svc.history(store, project, user, limit=1)
-    body = {"saved": True, "back_url": history_url(project, recent[0] if recent else None),
+    body: dict[str, Any] = {"saved": True, "back_url": history_url(project, recent[0] if recent else None),
             "promoted": None, "lease_left": None, "next": None}
     promote = form_id(form, "promote")
     if promote is not None:

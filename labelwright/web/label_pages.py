@@ -8,6 +8,8 @@ without JavaScript; ``static/label.js`` adds the keyboard, the active-time count
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -100,7 +102,7 @@ def submit_answers(slug: str, item_id: int, request: Request, form):
         return instant.not_saved(lapsed) if fetched else _conflict(request, project, lapsed)
     errors, form_error = errors_by_question(project.schema, error) if error else (parsed.errors, None)
     recent = queue_svc.history(store, project, session.user, limit=1)
-    shown = {"mode": "label", "state": parsed.state, "errors": errors, "form_error": form_error,
+    shown: dict[str, Any] = {"mode": "label", "state": parsed.state, "errors": errors, "form_error": form_error,
              "idempotency_key": key, "back_url": history_url(project, recent[0] if recent else None)}
     if fetched:
         return instant.invalid(request, project, item, shown)

@@ -17,6 +17,7 @@ import re
 from functools import lru_cache
 
 from markdown_it import MarkdownIt
+from markdown_it.renderer import RendererHTML
 from markupsafe import Markup
 
 SAFE_SCHEMES = ("http", "https", "mailto")
@@ -38,7 +39,9 @@ def _parser() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False})
     md.validateLink = is_safe_url  # type: ignore[method-assign]
 
-    default_link_open = md.renderer.rules.get("link_open")
+    renderer = md.renderer
+    assert isinstance(renderer, RendererHTML)  # commonmark's
+    default_link_open = renderer.rules.get("link_open")
 
     def link_open(tokens, idx, options, env):
         tokens[idx].attrSet("rel", "nofollow noopener noreferrer")
@@ -46,7 +49,7 @@ def _parser() -> MarkdownIt:
             return default_link_open(tokens, idx, options, env)
         return md.renderer.renderToken(tokens, idx, options, env)
 
-    md.renderer.rules["link_open"] = link_open
+    renderer.rules["link_open"] = link_open  # type: ignore[assignment]  # a plain function is a valid rule
     return md
 
 

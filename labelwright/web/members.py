@@ -37,7 +37,7 @@ def _page(request: Request, project, *, status: int = 200, error: str | None = N
 
 def members_page(slug: str, request: Request, done: str | None = None):
     _, _, project = project_for_page(slug, request, policy.manage_project)
-    return _page(request, project, message=DONE.get(done))
+    return _page(request, project, message=DONE.get(done or ""))
 
 
 DONE = {"added": "Member saved.", "removed": "Member removed; their answers stay.", "blocked": "Blocked.",
@@ -145,15 +145,14 @@ def revoke(slug: str, invite_id: int, request: Request, form):
 
 
 def _post(path: str, handler, r, *, with_name: bool = False):
-    if with_name:
-        async def route(slug: str, name: str, request: Request):
-            form = await request.form()
-            return await run_in_threadpool(handler, slug, name, request, form)
-    else:
-        async def route(slug: str, request: Request):
-            form = await request.form()
-            return await run_in_threadpool(handler, slug, request, form)
-    r.add_api_route(path, route, methods=["POST"])
+    async def named(slug: str, name: str, request: Request):
+        form = await request.form()
+        return await run_in_threadpool(handler, slug, name, request, form)
+
+    async def unnamed(slug: str, request: Request):
+        form = await request.form()
+        return await run_in_threadpool(handler, slug, request, form)
+    r.add_api_route(path, named if with_name else unnamed, methods=["POST"])
 
 
 def add_routes(r):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
+from typing import Any
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
@@ -79,7 +80,7 @@ _SETTABLE_KEYS = {"instructions": ("description", "instructions"), "lease": ("le
                   "redundancy": ("overlap", "redundancy"), "expiry": ("expires_at",)}
 
 
-def _dig(data: dict, path: str):
+def _dig(data: Any, path: str):
     for part in path.split("."):
         if not isinstance(data, dict):
             return None
@@ -121,7 +122,7 @@ def changes_from_form(group: str, form, schema) -> dict:
         elif value.strip():
             _set(built, name.split("."), value.strip())
     if group in _SETTABLE_KEYS:
-        changes = {k: built.get(k) for k in _SETTABLE_KEYS[group]}
+        changes: dict[str, Any] = {k: built.get(k) for k in _SETTABLE_KEYS[group]}
     else:
         changes = {group: built.get(group, {})}
     if group == "pay" and "bonus" in changes["pay"] and not changes["pay"]["bonus"].get("amount") \

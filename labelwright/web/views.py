@@ -79,7 +79,8 @@ def layout(schema: ProjectSchema, data: dict, media_enabled: bool) -> list[dict]
             continue
         for name, _ in members:
             groups.setdefault(name, (kind, members))
-    blocks, placed = [], set()
+    blocks: list[dict] = []
+    placed: set[str] = set()
     for f in schema.fields:
         if f.name in placed:
             continue

@@ -44,7 +44,7 @@ def _page(request: Request, project, *, status: int = 200, error: str | None = N
 
 def webhooks_page(slug: str, request: Request, done: str | None = None):
     _, _, project = project_for_page(slug, request, policy.manage_project)
-    return _page(request, project, message=DONE.get(done))
+    return _page(request, project, message=DONE.get(done or ""))
 
 
 def _hook_here(store, project, user, webhook_id: int) -> dict:
