@@ -55,18 +55,18 @@ def project_for(store, ref: int | str, user, at_least: str = "annotator") -> tup
         raise NotFound(f"no project {ref!r}")
     project = project_from_row(store, row[:8])
     role = "owner" if user.role == "owner" else (row[8] if row[9] == "active" else None)
-    _check(project, role, at_least, named=str(ref) if isinstance(ref, int) else None)
-    return project, role
+    return project, _check(project, role, at_least, named=str(ref) if isinstance(ref, int) else None)
 
 
-def _check(project: Project, role: str | None, at_least: str, named: str | None = None) -> None:
-    """Refuse unless ``role`` is at least ``at_least``; ``named``: how the caller named the project
-    (default: its slug)."""
+def _check(project: Project, role: str | None, at_least: str, named: str | None = None) -> str:
+    """``role``, once it is at least ``at_least`` (else :class:`Forbidden`); ``named``: how the caller named
+    the project (default: its slug)."""
     named = named or repr(project.slug)
     if role is None:
         raise Forbidden(f"you are not a member of project {named}; ask its manager to add you")
     if RANK[role] < RANK[at_least]:
         raise Forbidden(f"this needs {NEEDS[at_least]} project {named}; you are {_a(role)} there")
+    return role
 
 
 def _a(role: str) -> str:
@@ -91,8 +91,7 @@ def require(store, user, project: Project, at_least: str = "annotator", *, missi
     role = role_in(store, user, project)
     if role is None and missing is not None:
         raise NotFound(missing)
-    _check(project, role, at_least)
-    return role
+    return _check(project, role, at_least)
 
 
 def require_org(user, at_least: str) -> None:
