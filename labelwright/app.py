@@ -29,7 +29,7 @@ log = logging.getLogger("labelwright")
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
     """Build the web app (API + UI) for ``settings``. Pass ``store`` to share one with the caller."""
-    settings = settings or Settings.from_env()
+    settings = settings or Settings.load()
     own_store = store is None
     store = store or Store(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous,
                            pool_size=settings.pool_size, statement_timeout_ms=settings.statement_timeout_ms)

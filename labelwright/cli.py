@@ -6,36 +6,32 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any, NoReturn
 
 import click
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.exc import DBAPIError
 
-from labelwright.cli_db import Ctx, accept_global_options_anywhere, explain
+from labelwright.cli_db import Ctx, accept_global_options_anywhere, console, display_url, explain, out
 from labelwright.errors import LabelwrightError
-from labelwright.settings import DEFAULT_DB, Settings
-
-# soft_wrap: a line is never broken at the terminal's width (nor at 80 columns when the output is a pipe
-# or a file, which is where error lines are read by scripts and people alike); tables still fit the width.
-console = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
+from labelwright.services.access import ORG_ROLES, PROJECT_ROLES
+from labelwright.settings import CONFIG_ENV, Settings
+from labelwright.timefmt import utc_time
 
 
-def _fail(e: Exception) -> None:
+def _fail(e: Exception | str) -> NoReturn:
     # escaped: a file name or a message may hold brackets ("items[2].id", "data[raw].jsonl")
     console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
     sys.exit(2)
 
 
 class Group(click.Group):
-    """Turns labelwright's own errors, and a database that cannot be used, into one clear line and exit
-    code 2."""
+    """Turns labelwright's own errors (a setting that does not fit among them), and a database that cannot
+    be used, into one clear line and exit code 2."""
 
-    def invoke(self, ctx):
-        from sqlalchemy.exc import DBAPIError
-
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except LabelwrightError as e:
@@ -47,27 +43,28 @@ class Group(click.Group):
             if obj is None or type(e.orig).__name__ not in ("OperationalError", "DatabaseError"):
                 raise
             _fail(explain(obj.settings.db_url, e))
-        except ValueError as e:
-            from labelwright.settings import SettingError
 
-            if isinstance(e, SettingError) or "database URL" in str(e):  # a setting from the environment
-                _fail(e)
-            raise
+
+SET_HELP = ("Any setting, NAME=VALUE (the list: docs/operations.md, Settings), e.g. --set max_body_bytes=2097152; "
+            "repeatable; beats the environment and the config file.")
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--db", envvar="LABELWRIGHT_DB", default=DEFAULT_DB, show_default=True,
-              help="SQLite file path or postgresql://user@host:port/dbname URL (env LABELWRIGHT_DB); "
-                   "may also follow the command.")
-@click.option("--base-url", envvar="LABELWRIGHT_BASE_URL", default=None, metavar="URL",
+@click.option("--db", default=None, metavar="PATH_OR_URL",
+              help="SQLite file path or postgresql://user@host:port/dbname URL (env LABELWRIGHT_DB; default "
+                   "labelwright.db); may also follow the command.")
+@click.option("--base-url", default=None, metavar="URL",
               help="The server's public address, used in every printed link, e.g. https://label.example.org "
                    "(env LABELWRIGHT_BASE_URL; default http://HOST:PORT from the serve settings).")
+@click.option("--config", "config_file", default=None, metavar="FILE",
+              help=f"A TOML file of settings (env {CONFIG_ENV}); the environment and the command line beat it.")
+@click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE", help=SET_HELP)
 @click.version_option(package_name="labelwright")
 @click.pass_context
-def main(ctx, db, base_url):
+def main(ctx: click.Context, db: str | None, base_url: str | None, config_file: str | None,
+         assignments: tuple[str, ...]) -> None:
     """labelwright: make training data with a team. Projects, annotators, overlap, export."""
-    given = ctx.get_parameter_source("db") is not click.core.ParameterSource.DEFAULT
-    ctx.obj = Ctx(db, base_url, db_given=given)
+    ctx.obj = Ctx(config=config_file, sets=assignments, db_url=db, base_url=base_url)
 
 
 # ---- database -------------------------------------------------------------------------------
@@ -90,6 +87,24 @@ def migrate(obj: Ctx):
     console.print(f"schema at version {store.schema_version()}" + (f" (applied {done})" if done else ""))
 
 
+@main.command("settings")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: {name: {value, source}}.")
+@click.pass_obj
+def settings_cmd(obj: Ctx, as_json: bool) -> None:
+    """Show every setting, its value and where it came from (option, environment, config file, default)."""
+    settings = obj.settings
+    shown = {name: (display_url(value) if name == "db_url" else value, obj.origin(name))
+             for name, value in settings.model_dump().items()}
+    if as_json:
+        out.print_json(json.dumps({name: {"value": str(v) if isinstance(v, Path) else v, "source": src}
+                                   for name, (v, src) in shown.items()}))
+        return
+    table = Table("setting", "value", "source")
+    for name, (value, source) in shown.items():
+        table.add_row(name, "" if value is None else str(value), source)
+    out.print(table)
+
+
 # ---- server ---------------------------------------------------------------------------------
 
 
@@ -98,7 +113,7 @@ def app_from_env():
     where `serve` put every one of them: see labelwright.settings.to_env)."""
     from labelwright.app import create_app
 
-    return create_app(Settings.from_env())
+    return create_app(Settings.load())
 
 
 def _serve(obj: Ctx, workers: int, log_level: str = "warning", **overrides):
@@ -106,7 +121,8 @@ def _serve(obj: Ctx, workers: int, log_level: str = "warning", **overrides):
 
     from labelwright.settings import to_env
 
-    settings = Settings.from_env(**{"db_url": obj.db, "base_url": obj.base_url, **overrides})
+    obj.options.update({k: v for k, v in overrides.items() if v is not None})
+    settings = obj.settings
     host, port = settings.host, settings.port
     _check_bind(host, port)  # before anything is created or printed
     os.environ.update(to_env(settings))  # the worker processes build the same settings from it
@@ -153,53 +169,50 @@ def _check_bind(host: str, port: int) -> None:
               help="Server processes. SQLite: keep 1 (its writer thread commits many requests at once); "
                    "PostgreSQL: about 1.5 per CPU core (3 on 2 cores), see docs/benchmarks.md.")
 @click.option("--media-root", type=click.Path(file_okay=False), default=None,
-              help="Directory that image fields given as relative file paths are served from.")
+              help="Directory that image fields given as relative file paths are served from "
+                   "(env LABELWRIGHT_MEDIA_ROOT).")
 @click.option("--secure-cookies/--no-secure-cookies", default=None,
               help="Mark session cookies Secure (serve over HTTPS; env LABELWRIGHT_SECURE_COOKIES).")
-@click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE",
-              help="Any setting (see docs/operations.md), e.g. --set max_body_bytes=2097152; repeatable.")
+@click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE", help=SET_HELP)
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]), help="Server log level.")
 @click.pass_obj
-def serve(obj: Ctx, host, port, workers, media_root, secure_cookies, assignments, log_level):
+def serve(obj: Ctx, host: str | None, port: int | None, workers: int, media_root: str | None,
+          secure_cookies: bool | None, assignments: tuple[str, ...], log_level: str) -> None:
     """Start the web server (UI and API)."""
-    from labelwright.settings import SettingError, parse_assignments
-
-    try:
-        overrides = parse_assignments(assignments)
-    except SettingError as e:
-        _fail(e)
-    overrides.update({k: v for k, v in {"host": host, "port": port, "secure_cookies": secure_cookies,
-                                        "media_root": str(Path(media_root).resolve()) if media_root else None
-                                        }.items() if v is not None})
-    _serve(obj, workers, log_level, **overrides)
+    obj.sets += assignments  # after the group's --set: the later one wins
+    obj.options.update({k: v for k, v in {"host": host, "port": port, "secure_cookies": secure_cookies,
+                                          "media_root": media_root}.items() if v is not None})
+    _serve(obj, workers, log_level)
 
 
 DEMO_DB = "labelwright-demo.db"
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1; env LABELWRIGHT_HOST).")
+@click.option("--port", default=None, type=int, help="Port to listen on (default 8000; env LABELWRIGHT_PORT).")
 @click.option("--no-serve", is_flag=True, help="Create the demo data and print the sign-in URL, then exit.")
 @click.pass_obj
-def demo(obj: Ctx, host, port, no_serve):
+def demo(obj: Ctx, host: str | None, port: int | None, no_serve: bool) -> None:
     """Create a demo database with two real-data projects and start the server.
 
-    The database is --db (or LABELWRIGHT_DB) when given, else labelwright-demo.db in this folder."""
+    The database is the one given (--db, LABELWRIGHT_DB, the config file), else labelwright-demo.db in this
+    folder."""
     from labelwright.demo import build_demo
 
+    obj.options.update({k: v for k, v in {"host": host, "port": port}.items() if v is not None})
     if not obj.db_given:
-        obj.db = DEMO_DB
-    settings = Settings.from_env(db_url=obj.db, base_url=obj.base_url, host=host, port=port)
+        obj.options["db_url"] = DEMO_DB
+    settings = obj.settings
     if not no_serve:
-        _check_bind(host, port)
+        _check_bind(settings.host, settings.port)
     info = build_demo(obj.store(create=True), settings)
     for p in info["projects"]:
         console.print(f"  project [bold]{p['slug']}[/]: {p['items']} items, overlap {p['overlap']}", highlight=False)
     console.print(f"\nOwner sign-in (one-time link): [bold green]{info['signin_url']}[/]\n", highlight=False)
     if not no_serve:
-        _serve(obj, 1, host=host, port=port)
+        _serve(obj, 1)
 
 
 # ---- projects -------------------------------------------------------------------------------
@@ -455,10 +468,6 @@ def resume(obj: Ctx, project, name):
 
 
 # ---- users ----------------------------------------------------------------------------------
-
-
-ORG_ROLES = ["owner", "manager", "reviewer", "annotator"]
-PROJECT_ROLES = ["annotator", "reviewer", "manager"]
 
 
 @main.group()
@@ -785,9 +794,7 @@ def expire(obj: Ctx, project):
     out.print(f"{project} has expired: no new work", highlight=False)
 
 def _when(ts) -> str:
-    from datetime import datetime, timezone
-
-    return "" if ts is None else datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return utc_time(ts, seconds=True, missing="")
 
 
 accept_global_options_anywhere(main)

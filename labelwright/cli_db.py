@@ -7,8 +7,9 @@ database cannot be opened (nothing listening on the port, no such PostgreSQL dat
 folder, a file that is not a database) :func:`explain` turns the driver's error into one line that names
 the database (without any password) and what to check.
 
-:class:`Ctx` is the object every command gets (``@click.pass_obj``): the ``--db`` and ``--base-url`` the
-user gave, the settings built from them and the environment, and the store, opened on first use.
+:class:`Ctx` is the object every command gets (``@click.pass_obj``): the ``--config``, ``--set`` and named
+options the user gave, the settings built from them, the environment and the config file
+(:meth:`labelwright.settings.Settings.load`), and the store, opened on first use.
 :func:`accept_global_options_anywhere` lets ``--db`` (and, on the commands that print links,
 ``--base-url``) follow the command as well as precede it.
 """
@@ -16,12 +17,23 @@ user gave, the settings built from them and the environment, and the store, open
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import click
+from rich.console import Console
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from labelwright.errors import LabelwrightError
-from labelwright.settings import Settings
+from labelwright.settings import DEFAULT, Settings
+from labelwright.store import Store
+
+# soft_wrap: a line is never broken at the terminal's width (nor at 80 columns when the output is a pipe
+# or a file, which is where error lines are read by scripts and people alike); tables still fit the width.
+console = Console(stderr=True, soft_wrap=True)  # messages and errors
+out = Console(soft_wrap=True)  # what a command prints as its result
 
 
 class DatabaseUnavailable(LabelwrightError):
@@ -35,8 +47,6 @@ def display_url(db_url: str) -> str:
     if path is not None:
         return str(path)
     if db_url.startswith(("sqlite", "postgresql")):
-        from sqlalchemy.engine import make_url
-
         try:
             url = make_url(db_url)
         except Exception:  # noqa: BLE001 - an unparsable URL is shown without anything after '@' or '?'
@@ -113,16 +123,12 @@ def explain(db_url: str, exc: BaseException) -> str:
     return f"cannot open the database {shown}: {why} (check --db or LABELWRIGHT_DB)"
 
 
-def open_store(settings: Settings, *, create: bool, migrate: bool = True):
+def open_store(settings: Settings, *, create: bool, migrate: bool = True) -> Store:
     """The store for ``settings.db_url``, its schema brought up to date (unless ``migrate`` is false).
 
     Without ``create`` a SQLite file that does not exist is refused; with it, a new file is created (the
     caller says so). Any error opening the database is a :class:`DatabaseUnavailable` with one clear line.
     """
-    from sqlalchemy.exc import DBAPIError
-
-    from labelwright.store import Store
-
     if not create:
         check_exists(settings.db_url)
     store = Store(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous, pool_size=4)
@@ -138,34 +144,54 @@ def open_store(settings: Settings, *, create: bool, migrate: bool = True):
 
 
 class Ctx:
-    """What every command gets: the database and base URL given, the settings, the store."""
+    """What every command gets: the settings' sources given on the command line, the settings built from
+    them (with the environment and the config file), and the store.
 
-    def __init__(self, db: str, base_url: str | None = None, *, db_given: bool = True):
-        self.db = db
-        self.base_url = base_url
-        self.db_given = db_given  # False: --db was neither given nor in LABELWRIGHT_DB (the default)
+    ``options`` holds the named options by setting name (``--db`` is ``db_url``); a command adds its own
+    (``serve --port``) before it first reads :attr:`settings`. ``env`` replaces ``os.environ`` (tests)."""
+
+    def __init__(self, *, config: str | None = None, sets: Sequence[str] = (), env: Mapping[str, str] | None = None,
+                 **options: Any) -> None:
+        self.config = config
+        self.sets = list(sets)
+        self.env = env
+        self.options: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
         self.created = False  # whether this run created the SQLite file
-        self._store = None
+        self._store: Store | None = None
+        self._loaded: tuple[tuple[Any, ...], tuple[Settings, dict[str, str]]] | None = None
+
+    def _load(self) -> tuple[Settings, dict[str, str]]:
+        key = (self.config, tuple(self.sets), tuple(sorted(self.options.items(), key=lambda kv: kv[0])))
+        if self._loaded is None or self._loaded[0] != key:
+            self._loaded = (key, Settings.load_traced(self.env, self.config, sets=self.sets, **self.options))
+        return self._loaded[1]
+
+    @property
+    def settings(self) -> Settings:
+        return self._load()[0]
+
+    def origin(self, name: str) -> str:
+        """Where setting ``name`` came from (``"default"`` when nobody gave it)."""
+        return self._load()[1][name]
+
+    @property
+    def db_given(self) -> bool:
+        """Whether the database was given anywhere (option, environment, config file) or is the default."""
+        return self.origin("db_url") != DEFAULT
 
     @property
     def display_db(self) -> str:
         return display_url(self.settings.db_url)
 
-    @property
-    def settings(self) -> Settings:
-        return Settings.from_env(db_url=self.db, base_url=self.base_url)
-
-    def store(self, migrate: bool = True, create: bool = False):
+    def store(self, migrate: bool = True, create: bool = False) -> Store:
         """The store, opened on first use. ``create``: this command may create the database."""
         if self._store is None:
             s = self.settings
             path = sqlite_path(s.db_url)
             new = path is not None and not path.exists()
             self._store = open_store(s, create=create, migrate=migrate)
-            if new and path.exists():
+            if new and path is not None and path.exists():
                 self.created = True
-                from labelwright.cli import console
-
                 console.print(f"created a new database at {path}", highlight=False, markup=False)
         return self._store
 
@@ -175,13 +201,10 @@ class Ctx:
 LINK_COMMANDS = {"serve", "demo", "users create", "users link", "users reset-link"}  # they print links
 
 
-def _late_option(name: str):
-    def callback(ctx, param, value):
+def _late_option(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
         if value is not None:
-            obj = ctx.find_object(Ctx)
-            setattr(obj, name, value)
-            if name == "db":
-                obj.db_given = True
+            ctx.ensure_object(Ctx).options[name] = value
     return callback
 
 
@@ -198,7 +221,7 @@ def accept_global_options_anywhere(group: click.Group, prefix: str = "") -> None
         taken = {opt for param in cmd.params for opt in getattr(param, "opts", ())}
         if "--db" not in taken:
             cmd.params.append(click.Option(
-                ["--db"], default=None, expose_value=False, callback=_late_option("db"), metavar="PATH_OR_URL",
+                ["--db"], default=None, expose_value=False, callback=_late_option("db_url"), metavar="PATH_OR_URL",
                 help="The database, as for `labelwright --db` (SQLite file or postgresql:// URL; env LABELWRIGHT_DB)."))
         if path in LINK_COMMANDS and "--base-url" not in taken:
             cmd.params.append(click.Option(

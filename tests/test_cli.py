@@ -174,7 +174,8 @@ def _umask() -> int:
 
 def test_bad_database_url():
     res = CliRunner().invoke(main, ["--db", "mysql://x", "projects", "list"])
-    assert res.exit_code == 2 and "unsupported database URL" in res.output
+    assert res.exit_code == 2 and res.output == ("error: --db: db_url must be a SQLite file path or a "
+                                                 "postgresql://user@host:port/dbname URL, not 'mysql://x'\n")
 
 
 def test_demo_builds_projects_from_shipped_data(tmp_path):

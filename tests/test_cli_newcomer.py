@@ -553,7 +553,8 @@ def test_a_bad_setting_in_the_environment_is_one_line(tmp_path):
     db = tmp_path / "lw.db"
     assert lw("--db", str(db), "init").returncode == 0
     line = one_error_line(lw("--db", str(db), "users", "list", env={"LABELWRIGHT_PORT": "eighty"}))
-    assert "LABELWRIGHT_PORT: port must be a whole number, not 'eighty'" in line
+    assert line == ("error: environment variable LABELWRIGHT_PORT: port must be a whole number from 1 to 65535, "
+                    "not 'eighty'")
 
 
 def test_serve_never_prints_the_database_password():

@@ -588,9 +588,9 @@ def test_the_worker_can_be_turned_off(monkeypatch, settings, store):
     from labelwright.settings import Settings
 
     monkeypatch.setenv("LABELWRIGHT_WEBHOOK_WORKER", "0")
-    assert Settings.from_env().webhook_worker is False
+    assert Settings.load().webhook_worker is False
     monkeypatch.setenv("LABELWRIGHT_WEBHOOK_WORKER", "1")
-    assert Settings.from_env().webhook_worker is True
+    assert Settings.load().webhook_worker is True
     with TestClient(create_app(settings.with_(webhook_worker=False), store=store)) as c:
         assert c.app.state.webhook_worker is None
 
@@ -608,7 +608,7 @@ def test_cli(db_url, store, spam_project):
     @click.group()
     @click.pass_context
     def cli(ctx):
-        ctx.obj = Ctx(db_url)
+        ctx.obj = Ctx(db_url=db_url)
     cli.add_command(webhooks)
 
     def run(*args):
@@ -635,7 +635,7 @@ def test_cli_refuses_private_destinations_unless_allowed(db_url, store):
     @click.group(cls=Group)
     @click.pass_context
     def cli(ctx):
-        ctx.obj = Ctx(db_url)
+        ctx.obj = Ctx(db_url=db_url)
     cli.add_command(webhooks)
 
     for url in ("http://127.0.0.1/x", "http://[::1]/x", "http://169.254.169.254/", "http://localhost/x",
