@@ -9,6 +9,7 @@ import re
 import pytest
 
 from labelwright.services import audit as audit_svc
+from labelwright.services import doubt as doubt_svc
 from labelwright.services import gold as gold_svc
 from labelwright.services import review as review_svc
 from labelwright.services import users as users_svc
@@ -116,16 +117,15 @@ def test_the_count_is_what_waits_for_this_reviewer(http, store, owner, people):
 def test_the_sample_in_sql_is_the_sample_in_python(store):
     """The queue and the count choose the sample in SQL: the same choice as in_sample, on both databases,
     for small ids and ids near the largest a database holds (no 64-bit overflow)."""
-    from sqlalchemy import text
+    from sqlalchemy import BigInteger, bindparam, case, cast, select
 
-    from labelwright.services.review import _IN_SAMPLE_SQL
+    from labelwright.services.review import in_sample_sql
 
     ids = list(range(1, 400)) + [2**31 - 1, 2**31, 2**32 - 1, 2**32, 2**32 + 1, 10**12 + 7, 2**62 + 3, 2**63 - 1]
-    expr = _IN_SAMPLE_SQL.replace("a.id", "CAST(:id AS BIGINT)")
     with store.read() as conn:
         for rate in (0.05, 0.3, 1.0):
-            got = [bool(conn.execute(text(f"SELECT CASE WHEN {expr} THEN 1 ELSE 0 END"),
-                                     {"id": i, "cut": rate * 10_000}).scalar_one()) for i in ids]
+            picked = select(case((in_sample_sql(cast(bindparam("id"), BigInteger), rate), 1), else_=0))
+            got = [bool(conn.execute(picked, {"id": i}).scalar_one()) for i in ids]
             assert got == [in_sample(i, rate) for i in ids]
 
 
@@ -384,17 +384,17 @@ def target_of(store, item_id: int):
 
 def test_items_in_doubt_are_the_contested_ones_first(store, doubtful):
     p, ids = doubtful
-    rows = gold_svc.items_in_doubt(store, p)
+    rows = doubt_svc.items_in_doubt(store, p)
     assert {r["external_id"] for r in rows[:2]} == {"c1", "c3"}
     assert len(rows) == 6 and "c6" not in {r["external_id"] for r in rows}  # unanswered: nothing to doubt
     assert rows[0]["confidence"] <= rows[1]["confidence"] < rows[2]["confidence"]
     gold_svc.set_gold(store, p, ids["c1"], {"spam": "spam"})
-    assert "c1" not in {r["external_id"] for r in gold_svc.items_in_doubt(store, p)}
+    assert "c1" not in {r["external_id"] for r in doubt_svc.items_in_doubt(store, p)}
 
 
 def test_mark_gold_then_walk_on_through_the_doubt(http, store, doubtful):
     p, _ = doubtful
-    order = [r["item_id"] for r in gold_svc.items_in_doubt(store, p)]
+    order = [r["item_id"] for r in doubt_svc.items_in_doubt(store, p)]
     sign_in(http, "max")
     listing = http.get("/projects/dbt/doubt").text
     first = f'/projects/dbt/items/{order[0]}?doubt=0'

@@ -15,18 +15,26 @@ from __future__ import annotations
 import time
 
 import orjson
-from sqlalchemy import text
+from sqlalchemy import ColumnElement, Connection, FromClause, delete, func, literal_column, null, select, update
 
 from labelwright.errors import NotFound, ValidationError
 from labelwright.schema import FreeText, MultipleChoice, ProjectSchema, answer_label
+from labelwright.services import audit
 from labelwright.services.projects import Project
-from labelwright.store import dumps, loads
+from labelwright.store import Store, dumps, loads
+from labelwright.store import tables as t
 from labelwright.store.slots import open_flag
+from labelwright.store.sql import upsert
 
-# SQL for an annotation's first answers (alias ``a``): what gold accuracy is measured on wherever an
-# annotator can see it or be paid for it, so amending an answer never changes the verdict on it.
-FIRST_ANSWERS = ("COALESCE((SELECT r.answers FROM annotation_revisions r WHERE r.annotation_id = a.id "
-                 "AND r.revision = 1), a.answers)")
+
+def first_answers(a: FromClause = t.annotations) -> ColumnElement:
+    """An annotation's first answers (``a``: the annotations table or an alias of it), labelled ``answers``:
+    what gold accuracy is measured on wherever an annotator can see it or be paid for it, so amending an
+    answer never changes the verdict on it."""
+    r = t.annotation_revisions
+    first = select(r.c.answers).where(r.c.annotation_id == a.c.id, r.c.revision == 1).scalar_subquery()
+    return func.coalesce(first, a.c.answers).label("answers")
+
 GOLD_TARGET = 1_000_000_000  # "every annotator may answer it once": above any number of annotators
 
 
@@ -66,26 +74,27 @@ def split_gold(schema: ProjectSchema, record: dict, *, file: str | None = None,
     return schema.validate_gold(value, file=file, line=line)
 
 
-def store_gold(conn, project_id: int, pairs: list[tuple[int, str]], user_id: int | None, now: float) -> None:
+def store_gold(conn: Connection, project_id: int, pairs: list[tuple[int, str]], user_id: int | None,
+               now: float) -> None:
     """Mark items gold with their answers (JSON text), in the caller's transaction. Re-marking replaces
     the answers."""
     if not pairs:
         return
-    conn.execute(text(
-        "INSERT INTO gold (item_id, project_id, answers, created_by, created_at) VALUES (:i, :p, :a, :u, :now) "
-        "ON CONFLICT (item_id) DO UPDATE SET answers = excluded.answers, created_by = excluded.created_by, "
-        "created_at = excluded.created_at"),
-        [{"i": i, "p": project_id, "a": a, "u": user_id, "now": now} for i, a in pairs])
-    conn.execute(text(
-        "UPDATE items SET is_gold = 1, target = :t, is_open = " + open_flag("n_assigned", ":t", ":t")
-        + " WHERE id IN (SELECT item_id FROM gold WHERE project_id = :p) AND is_gold = 0"),
-        {"t": GOLD_TARGET, "p": project_id})
+    g, i = t.gold, t.items
+    add = upsert(conn, g)
+    conn.execute(add.on_conflict_do_update(index_elements=["item_id"], set_={
+        "answers": add.excluded.answers, "created_by": add.excluded.created_by, "created_at": add.excluded.created_at}),
+        [{"item_id": k, "project_id": project_id, "answers": a, "created_by": user_id, "created_at": now}
+         for k, a in pairs])
+    target = str(int(GOLD_TARGET))
+    conn.execute(update(i).where(i.c.id.in_(select(g.c.item_id).where(g.c.project_id == project_id)),
+                                 i.c.is_gold == 0)
+                 .values(is_gold=1, target=GOLD_TARGET,
+                         is_open=literal_column(open_flag("n_assigned", target, target))))
 
 
-def set_gold(store, project: Project, item_id: int, answers, user=None) -> dict:
+def set_gold(store: Store, project: Project, item_id: int, answers, user=None) -> dict:
     """Mark one item of ``project`` as gold with ``answers`` (a subset of its questions)."""
-    from labelwright.services import audit
-
     clean = project.schema.validate_gold(answers)
     with store.write() as conn:
         _item_of(conn, project, item_id)
@@ -94,34 +103,34 @@ def set_gold(store, project: Project, item_id: int, answers, user=None) -> dict:
     return {"item_id": item_id, "gold": clean}
 
 
-def unset_gold(store, project: Project, item_id: int, user=None) -> bool:
+def unset_gold(store: Store, project: Project, item_id: int, user=None) -> bool:
     """Make a gold item ordinary again (its target back to the project's overlap). Returns whether it was gold."""
-    from labelwright.services import audit
-
+    g, i = t.gold, t.items
+    overlap = str(int(project.overlap))
     with store.write() as conn:
         _item_of(conn, project, item_id)
-        gone = conn.execute(text("DELETE FROM gold WHERE item_id = :i RETURNING item_id"), {"i": item_id}).first()
-        conn.execute(text(
-            "UPDATE items SET is_gold = 0, target = NULL, is_open = " + open_flag("n_assigned", "NULL")
-            + " WHERE id = :i"),
-            {"i": item_id, "o": project.overlap})
+        gone = conn.execute(delete(g).where(g.c.item_id == item_id).returning(g.c.item_id)).first()
+        conn.execute(update(i).where(i.c.id == item_id).values(
+            is_gold=0, target=null(), is_open=literal_column(open_flag("n_assigned", "NULL", overlap))))
         if gone is not None:
             audit.record(conn, user, "gold.unset", project.id, str(item_id))
     return gone is not None
 
 
-def _item_of(conn, project: Project, item_id: int) -> None:
-    found = conn.execute(text("SELECT 1 FROM items WHERE id = :i AND project_id = :p"),
-                         {"i": item_id, "p": project.id}).first()
+def _item_of(conn: Connection, project: Project, item_id: int) -> None:
+    i = t.items
+    found = conn.execute(select(i.c.id).where(i.c.id == item_id, i.c.project_id == project.id)).first()
     if found is None:
         raise NotFound(f"no item {item_id} in project {project.slug!r}")
 
 
-def gold_answers(store, project: Project, conn=None) -> dict[int, dict]:
+def gold_answers(store: Store, project: Project, conn: Connection | None = None) -> dict[int, dict]:
     """``{item_id: gold answers}`` for the project (owner-side code only: never served to annotators)."""
-    def read(c):
-        return {r[0]: loads(r[1]) for r in c.execute(
-            text("SELECT item_id, answers FROM gold WHERE project_id = :p"), {"p": project.id})}
+    g = t.gold
+
+    def read(c: Connection) -> dict[int, dict]:
+        return {r.item_id: loads(r.answers) for r in c.execute(
+            select(g.c.item_id, g.c.answers).where(g.c.project_id == project.id))}
     if conn is not None:
         return read(conn)
     with store.read() as c:
@@ -176,61 +185,3 @@ def gold_accuracy(schema: ProjectSchema, rows, gold: dict[int, dict]) -> dict:
             entry["checked"] += checked
             entry["correct"] += right
     return out
-
-
-def items_in_doubt(store, project: Project, labels: dict | None = None) -> list[dict]:
-    """The project's ordinary items with answers, least sure first: the candidates for gold (the owner
-    settles them) or for more answers.
-
-    Each item's doubt is its lowest consensus confidence over the categorical questions (single choice,
-    rating, pairwise; over every labelled question when the project has none of those), taken from
-    :func:`labelwright.services.labels.project_labels` on people's answers, so it is the confidence the
-    quality page and the export show. Gold items and items nobody answered are left out. Rows:
-    ``{item_id, external_id, confidence, question, label}``, ties in item order."""
-    from labelwright.schema import is_categorical
-    from labelwright.services.labels import project_labels
-
-    if labels is None:
-        labels = project_labels(store, project, machine=False)
-    categorical = {q.name for q in project.schema.questions if is_categorical(q)}
-    names = [n for n in labels if n in categorical] or list(labels)
-    worst: dict[int, tuple[float, str, object]] = {}
-    for name in names:
-        ql = labels[name]
-        for item_id, label, confidence in ql.items():
-            if confidence is None or item_id in ql.special:  # gold, or a label that came another way
-                continue
-            if item_id not in worst or confidence < worst[item_id][0]:
-                worst[item_id] = (confidence, name, label)
-    if not worst:
-        return []
-    with store.read() as conn:
-        rows = conn.execute(text(
-            "SELECT id, external_id FROM items WHERE project_id = :p AND is_gold = 0"), {"p": project.id}).all()
-    external = {r[0]: r[1] for r in rows}
-    out = [{"item_id": i, "external_id": external[i], "confidence": round(float(c), 4), "question": q, "label": v}
-           for i, (c, q, v) in worst.items() if i in external]
-    out.sort(key=lambda d: (d["confidence"], d["item_id"]))
-    return out
-
-
-def doubt_neighbours(doubt: list[dict], item_id: int, position: int | None = None) -> dict:
-    """Where ``item_id`` stands in :func:`items_in_doubt`'s list and the items before and after it:
-    ``{position, of, previous, next}`` (``previous``/``next``: a row with its ``position``, or None).
-
-    An item no longer in the list (just marked gold) keeps the ``position`` it had, so "next" is the
-    item that came after it."""
-    ids = [d["item_id"] for d in doubt]
-    if item_id in ids:
-        here = ids.index(item_id)
-        before, after = here - 1, here + 1
-    elif position is not None:
-        here = None
-        before, after = position - 1, position
-    else:
-        return {"position": None, "of": len(doubt), "previous": None,
-                "next": {**doubt[0], "position": 0} if doubt else None}
-
-    def at(k):
-        return {**doubt[k], "position": k} if 0 <= k < len(doubt) else None
-    return {"position": here, "of": len(doubt), "previous": at(before), "next": at(after)}

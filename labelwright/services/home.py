@@ -16,13 +16,15 @@ import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from sqlalchemy import text
+from sqlalchemy import Connection, case, exists, func, select
 
 from labelwright.consensus import majority
 from labelwright.services import access, appeals, messages, pay, qualification, queue, review
-from labelwright.services.gold import FIRST_ANSWERS, matches_label, score
-from labelwright.services.projects import list_projects
-from labelwright.store import loads
+from labelwright.services.gold import first_answers, matches_label, score
+from labelwright.services.projects import Project, list_projects
+from labelwright.services.users import User
+from labelwright.store import Store, loads
+from labelwright.store import tables as t
 
 
 def _starts(now: float) -> tuple[float, float]:
@@ -37,53 +39,52 @@ GOLD_BATCH = 5
 AGREEMENT_BATCH = 10
 
 
-def _quality(conn, project, user) -> dict:
+def _quality(conn: Connection, project: Project, user: User) -> dict:
     """Gold accuracy and agreement with the majority, over the user's own first answers in the project.
 
     Gold accuracy counts the first ``GOLD_BATCH * k`` gold answers (k whole batches), agreement the
     first ``AGREEMENT_BATCH * k`` ordinary ones, compared with the others' first answers given before
     the last answer of the batch: amending, or answering one more item, moves neither figure."""
     questions = {q.name: q for q in project.schema.questions}
-    mine = conn.execute(text(
-        f"SELECT a.item_id, {FIRST_ANSWERS}, g.answers, a.created_at FROM annotations a "
-        "LEFT JOIN gold g ON g.item_id = a.item_id WHERE a.user_id = :u AND a.project_id = :p ORDER BY a.id"),
-        {"u": user.id, "p": project.id}).all()
-    on_gold = [r for r in mine if r[2] is not None]
+    a, g = t.annotations, t.gold
+    mine = conn.execute(select(a.c.item_id, first_answers(a), g.c.answers.label("gold"), a.c.created_at)
+                        .select_from(a.outerjoin(g, g.c.item_id == a.c.item_id))
+                        .where(a.c.user_id == user.id, a.c.project_id == project.id).order_by(a.c.id)).all()
+    on_gold = [r for r in mine if r.gold is not None]
     on_gold = on_gold[:len(on_gold) // GOLD_BATCH * GOLD_BATCH]
     gold_right = gold_checked = 0
-    for _, answers, gold, _ in on_gold:
-        right, checked = score(questions, loads(answers), loads(gold))
+    for r in on_gold:
+        right, checked = score(questions, loads(r.answers), loads(r.gold))
         gold_right += right
         gold_checked += checked
-    ordinary = [r for r in mine if r[2] is None]
+    ordinary = [r for r in mine if r.gold is None]
     ordinary = ordinary[:len(ordinary) // AGREEMENT_BATCH * AGREEMENT_BATCH]
-    cutoff = ordinary[-1][3] if ordinary else 0.0
+    cutoff = ordinary[-1].created_at if ordinary else 0.0
     others: dict[int, list] = {}
-    ids = [r[0] for r in ordinary]
+    ids = [r.item_id for r in ordinary]
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
-        marks = ", ".join(f":i{k}" for k in range(len(chunk)))
-        for item_id, answers in conn.execute(text(
-                f"SELECT a.item_id, {FIRST_ANSWERS} FROM annotations a WHERE a.item_id IN ({marks}) "
-                "AND a.user_id <> :u AND a.created_at <= :cutoff"),
-                {"u": user.id, "cutoff": cutoff, **{f"i{k}": v for k, v in enumerate(chunk)}}):
-            others.setdefault(item_id, []).append(loads(answers))
+        for r in conn.execute(select(a.c.item_id, first_answers(a))
+                              .where(a.c.item_id.in_(chunk), a.c.user_id != user.id, a.c.created_at <= cutoff)):
+            others.setdefault(r.item_id, []).append(loads(r.answers))
     agree = compared = 0
-    for item_id, answers, _, _ in ordinary:
+    for r in ordinary:
+        item_id = r.item_id
         if item_id not in others:
             continue
-        answers = loads(answers)
+        answers = loads(r.answers)
         votes = majority(project.schema, others[item_id] + [answers])
         for name, v in votes.items():
             ok = matches_label(questions[name], answers.get(name), v["label"])
             if ok is not None and v["n"] >= 2:
                 compared += 1
                 agree += int(ok)
-    return {"gold_checked": gold_checked, "gold_accuracy": round(gold_right / gold_checked, 4) if gold_checked else None,
+    return {"gold_checked": gold_checked,
+            "gold_accuracy": round(gold_right / gold_checked, 4) if gold_checked else None,
             "agreement_checked": compared, "agreement": round(agree / compared, 4) if compared else None}
 
 
-def my_work(store, user, now: float | None = None) -> dict:
+def my_work(store: Store, user: User, now: float | None = None) -> dict:
     """The annotator's home page (and ``GET /api/v1/me/work``). With ``now`` given, pay is settled at
     that time (tests); otherwise at most once a minute per project (:func:`pay.settle_if_stale`)."""
     settle_at = now
@@ -92,12 +93,12 @@ def my_work(store, user, now: float | None = None) -> dict:
     visible = access.visible_project_ids(store, user)
     projects = [p for p in list_projects(store) if visible is None or p.id in visible]
     out = []
+    a = t.annotations
     with store.read() as conn:
         for p in projects:
-            today, this_week = conn.execute(text(
-                "SELECT coalesce(sum(CASE WHEN created_at >= :d THEN 1 ELSE 0 END), 0), count(*) FROM annotations "
-                "WHERE user_id = :u AND project_id = :p AND created_at >= :w"),
-                {"u": user.id, "p": p.id, "d": day, "w": week}).one()
+            today, this_week = conn.execute(
+                select(func.coalesce(func.sum(case((a.c.created_at >= day, 1), else_=0)), 0), func.count())
+                .where(a.c.user_id == user.id, a.c.project_id == p.id, a.c.created_at >= week)).one()
             entry = {"project": p.slug, "name": p.name, "role": access.role_in(store, user, p),
                      "queue": queue.counts_for_user(store, p, user), "done_today": int(today),
                      "done_this_week": int(this_week), **_quality(conn, p, user),
@@ -119,7 +120,7 @@ def my_work(store, user, now: float | None = None) -> dict:
             "messages": messages.for_user(store, user, limit=20)}
 
 
-def _feedback(store, user, projects) -> list[dict]:
+def _feedback(store: Store, user: User, projects: list[Project]) -> list[dict]:
     """Review decisions on the user's submissions, newest first. A rejection or fix also carries the item
     (its display fields), and the question the user asked about it, if any; ``can_question`` is true on
     the latest decision of a submission when it may still be questioned (see :mod:`appeals`)."""
@@ -128,12 +129,11 @@ def _feedback(store, user, projects) -> list[dict]:
     wanted = [f["annotation_id"] for f in rows if f["decision"] in appeals.QUESTIONABLE and f["project"] in by_slug]
     data: dict[int, dict] = {}
     if wanted:
-        marks = ", ".join(f":a{k}" for k in range(len(wanted)))
+        a, i = t.annotations, t.items
         with store.read() as conn:
-            data = {a: loads(d) for a, d in conn.execute(text(
-                "SELECT a.id, i.data FROM annotations a JOIN items i ON i.id = a.item_id "
-                f"WHERE a.user_id = :u AND a.id IN ({marks})"),
-                {"u": user.id, **{f"a{k}": v for k, v in enumerate(wanted)}})}
+            data = {r.id: loads(r.data) for r in conn.execute(
+                select(a.c.id, i.c.data).select_from(a.join(i, i.c.id == a.c.item_id))
+                .where(a.c.user_id == user.id, a.c.id.in_(wanted)))}
     asked = appeals.for_user(store, user, wanted)
     seen: set[int] = set()
     for f in rows:
@@ -158,20 +158,20 @@ def _median(values: list[float]) -> float:
     return values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
 
 
-def briefing(store, project, user) -> dict:
+def briefing(store: Store, project: Project, user: User) -> dict:
     """Every term of ``project`` an annotator should know before starting, and an estimate of the hourly
     rate: each other person's median active time per item, the median of those (at least
     :data:`MIN_PEERS` people with timed work; machine annotators never count), priced at the project's
     reward per item and hourly rate, assuming the work is approved."""
     schema = project.schema
+    a, ma = t.annotations, t.machine_annotators
     with store.read() as conn:
-        rows = conn.execute(text(
-            "SELECT a.user_id, a.active_ms FROM annotations a WHERE a.project_id = :p AND a.user_id <> :u "
-            "AND a.active_ms > 0 AND NOT EXISTS (SELECT 1 FROM machine_annotators ma WHERE ma.user_id = a.user_id)"),
-            {"p": project.id, "u": user.id}).all()
+        rows = conn.execute(select(a.c.user_id, a.c.active_ms)
+                            .where(a.c.project_id == project.id, a.c.user_id != user.id, a.c.active_ms > 0,
+                                   ~exists().where(ma.c.user_id == a.c.user_id))).all()
     per_person: dict[int, list[float]] = {}
-    for uid, ms in rows:
-        per_person.setdefault(uid, []).append(float(ms))
+    for r in rows:
+        per_person.setdefault(r.user_id, []).append(float(r.active_ms))
     estimate = None
     if len(per_person) >= MIN_PEERS:
         median_ms = _median([_median(v) for v in per_person.values()])
@@ -193,23 +193,25 @@ def briefing(store, project, user) -> dict:
             "started": queue.counts_for_user(store, project, user)["done"] > 0}
 
 
-def history(store, project, user, limit: int = 50, now: float | None = None) -> list[dict]:
+def history(store: Store, project: Project, user: User, limit: int = 50, now: float | None = None) -> list[dict]:
     """The user's own last ``limit`` answers in ``project``, newest first, each with its review status
     and whether it can still be amended (one of their last ``history_size`` answers, not reviewed and not
     being reviewed right now: the rules of :func:`queue.amend`)."""
     now = now or time.time()
     limit = max(1, min(limit, 200))
+    a, i, rl = t.annotations, t.items, t.review_leases
+    in_review = exists().where(rl.c.annotation_id == a.c.id, rl.c.expires_at > now).label("in_review")
     with store.read() as conn:
-        rows = conn.execute(text(
-            "SELECT a.id, i.external_id, i.data, a.answers, a.created_at, a.updated_at, a.revision, a.review_status, "
-            "a.active_ms, EXISTS (SELECT 1 FROM review_leases rl WHERE rl.annotation_id = a.id "
-            "AND rl.expires_at > :now) FROM annotations a JOIN items i ON i.id = a.item_id "
-            "WHERE a.user_id = :u AND a.project_id = :p ORDER BY a.id DESC LIMIT :n"),
-            {"u": user.id, "p": project.id, "n": limit, "now": now}).all()
+        rows = conn.execute(select(a.c.id, i.c.external_id, i.c.data, a.c.answers, a.c.created_at, a.c.updated_at,
+                                   a.c.revision, a.c.review_status, a.c.active_ms, in_review)
+                            .select_from(a.join(i, i.c.id == a.c.item_id))
+                            .where(a.c.user_id == user.id, a.c.project_id == project.id)
+                            .order_by(a.c.id.desc()).limit(limit)).all()
     out = []
     for k, r in enumerate(rows):
-        out.append({"id": r[0], "external_id": r[1], "item": appeals.shown_fields(project, loads(r[2])),
-                    "answers": loads(r[3]), "created_at": r[4], "updated_at": r[5], "revision": r[6],
-                    "review_status": r[7], "active_ms": int(r[8]),
-                    "amendable": k < project.schema.history_size and r[7] == "pending" and not r[9]})
+        out.append({"id": r.id, "external_id": r.external_id, "item": appeals.shown_fields(project, loads(r.data)),
+                    "answers": loads(r.answers), "created_at": r.created_at, "updated_at": r.updated_at,
+                    "revision": r.revision, "review_status": r.review_status, "active_ms": int(r.active_ms),
+                    "amendable": k < project.schema.history_size and r.review_status == "pending"
+                    and not r.in_review})
     return out

@@ -41,19 +41,27 @@ from datetime import datetime, timezone
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 
-from sqlalchemy import text
+from sqlalchemy import ColumnElement, Connection, FromClause, case, exists, func, insert, select
 
 from labelwright.errors import ValidationError
-from labelwright.services.gold import FIRST_ANSWERS, score
+from labelwright.services.gold import first_answers, score
 from labelwright.services.projects import Project
-from labelwright.store import loads
+from labelwright.services.users import User
+from labelwright.store import Store, loads
+from labelwright.store import tables as t
+from labelwright.timefmt import utc_day
 
 # ISO 4217 minor units for the currencies that do not use two.
 MINOR_DIGITS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "UGX": 0, "XOF": 0, "XAF": 0,
                 "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3, "LYD": 3, "IQD": 3}
 _MS_PER_HOUR = Decimal(3_600_000)
-# Machine annotators (LLMs, see labelwright.services.machines) are never paid: their annotations earn nothing.
-_PEOPLE = "NOT EXISTS (SELECT 1 FROM machine_annotators ma WHERE ma.user_id = {a}.user_id)"
+
+
+def _people(a: FromClause) -> ColumnElement[bool]:
+    """Annotations ``a`` by people: machine annotators (LLMs, see labelwright.services.machines) are never paid,
+    their annotations earn nothing."""
+    ma = t.machine_annotators
+    return ~exists().where(ma.c.user_id == a.c.user_id)
 
 
 def digits(currency: str) -> int:
@@ -102,7 +110,7 @@ class RunningTotal:
         return step
 
 
-def settle(store, project: Project, now: float | None = None) -> dict:
+def settle(store: Store, project: Project, now: float | None = None) -> dict:
     """Append the ledger entries that bring every annotator's earnings up to date; returns counts."""
     pay = _settings(project)
     now = now or time.time()
@@ -112,22 +120,26 @@ def settle(store, project: Project, now: float | None = None) -> dict:
     per_ms = Fraction(Decimal(pay.hourly_rate)) * unit / 3_600_000  # minor units per active millisecond
     cutoff = now - pay.auto_approve_hours * 3600
     written = {"reward": 0, "hourly": 0, "reversal": 0, "bonus": 0}
+    a, lg = t.annotations, t.ledger
     with store.write() as conn:
         if store.dialect == "postgresql":  # two settles of one project must not both append the same entries
-            conn.execute(text("SELECT pg_advisory_xact_lock(7420003, :p)"), {"p": project.id})
-        anns = conn.execute(text(
-            "SELECT id, user_id, active_ms, review_status, created_at FROM annotations WHERE project_id = :p "
-            f"AND {_PEOPLE.format(a='annotations')} ORDER BY id"), {"p": project.id}).all()
+            conn.execute(select(func.pg_advisory_xact_lock(7420003, project.id)))
+        anns = conn.execute(select(a.c.id, a.c.user_id, a.c.active_ms, a.c.review_status, a.c.created_at)
+                            .where(a.c.project_id == project.id, _people(a)).order_by(a.c.id)).all()
         held: dict[tuple[int, str], int] = {}
-        for ann_id, kind, note, total in conn.execute(text(
-                "SELECT annotation_id, kind, note, sum(amount_minor) FROM ledger WHERE project_id = :p "
-                "AND annotation_id IS NOT NULL GROUP BY annotation_id, kind, note"), {"p": project.id}):
+        for r in conn.execute(select(lg.c.annotation_id, lg.c.kind, lg.c.note,
+                                     func.sum(lg.c.amount_minor).label("total"))
+                              .where(lg.c.project_id == project.id, lg.c.annotation_id.is_not(None))
+                              .group_by(lg.c.annotation_id, lg.c.kind, lg.c.note)):
+            ann_id, kind, note, total = r.annotation_id, r.kind, r.note, r.total
             part = note if kind == "reversal" else kind
             held[ann_id, part] = held.get((ann_id, part), 0) + int(total)
         # One running total per annotator, week and part: each approved submission is due its step.
         totals: dict[tuple[int, str, str], RunningTotal] = defaultdict(RunningTotal)
         entries = []
-        for ann_id, user_id, active_ms, status, created_at in anns:
+        for ann in anns:
+            ann_id, user_id, active_ms, status, created_at = (ann.id, ann.user_id, ann.active_ms, ann.review_status,
+                                                              ann.created_at)
             approved = status in ("accepted", "fixed") or (status == "pending" and created_at <= cutoff)
             week = iso_week(created_at)
             for part, exact in (("reward", reward), ("hourly", per_ms * int(active_ms))):
@@ -141,16 +153,14 @@ def settle(store, project: Project, now: float | None = None) -> dict:
                     entries.append((user_id, "reversal", delta, ann_id, week, part))
         entries += _bonuses(conn, project, now)
         for user_id, kind, amount, ann_id, period, note in entries:
-            conn.execute(text(
-                "INSERT INTO ledger (project_id, user_id, kind, amount_minor, currency, annotation_id, period, note, "
-                "created_at) VALUES (:p, :u, :k, :a, :c, :ann, :per, :note, :now)"),
-                {"p": project.id, "u": user_id, "k": kind, "a": amount, "c": cur, "ann": ann_id, "per": period,
-                 "note": note, "now": now})
+            conn.execute(insert(lg).values(project_id=project.id, user_id=user_id, kind=kind, amount_minor=amount,
+                                           currency=cur, annotation_id=ann_id, period=period, note=note,
+                                           created_at=now))
             written[kind] += 1
     return written
 
 
-def settle_if_stale(store, project: Project, max_age: float = 60.0) -> None:
+def settle_if_stale(store: Store, project: Project, max_age: float = 60.0) -> None:
     """:func:`settle`, unless this process settled the project less than ``max_age`` seconds ago (pages
     that show earnings call this, so a busy home page does not settle on every view)."""
     if project.schema.pay is None:
@@ -162,26 +172,27 @@ def settle_if_stale(store, project: Project, max_age: float = 60.0) -> None:
         last[project.id] = now
 
 
-def _bonuses(conn, project: Project, now: float) -> list[tuple]:
+def _bonuses(conn: Connection, project: Project, now: float) -> list[tuple]:
     """Weekly gold-accuracy bonuses not yet paid, for weeks that are over."""
     rule = project.schema.pay.bonus
     if rule is None:
         return []
     questions = {q.name: q for q in project.schema.questions}
-    paid = {(u, p) for u, p in conn.execute(text(
-        "SELECT user_id, period FROM ledger WHERE project_id = :p AND kind = 'bonus'"), {"p": project.id})}
+    lg, a, g = t.ledger, t.annotations, t.gold
+    paid = {(r.user_id, r.period) for r in conn.execute(
+        select(lg.c.user_id, lg.c.period).where(lg.c.project_id == project.id, lg.c.kind == "bonus"))}
     tally: dict[tuple[int, str], list[int]] = {}
-    for user_id, answers, gold, created_at in conn.execute(text(
-            f"SELECT a.user_id, {FIRST_ANSWERS}, g.answers, a.created_at FROM annotations a JOIN gold g ON g.item_id = a.item_id "
-            f"WHERE a.project_id = :p AND {_PEOPLE.format(a='a')}"), {"p": project.id}):
-        week = iso_week(created_at)
+    for r in conn.execute(select(a.c.user_id, first_answers(a), g.c.answers.label("gold"), a.c.created_at)
+                          .select_from(a.join(g, g.c.item_id == a.c.item_id))
+                          .where(a.c.project_id == project.id, _people(a))):
+        week = iso_week(r.created_at)
         if week == iso_week(now):
             continue  # the week is not over yet
-        right, checked = score(questions, loads(answers), loads(gold))
+        right, checked = score(questions, loads(r.answers), loads(r.gold))
         if checked:
-            t = tally.setdefault((user_id, week), [0, 0])
-            t[0] += right
-            t[1] += checked
+            counts = tally.setdefault((r.user_id, week), [0, 0])
+            counts[0] += right
+            counts[1] += checked
     amount = to_minor(rule.amount, project.schema.pay.currency)
     out = []
     for (user_id, week), (right, total) in sorted(tally.items()):
@@ -190,28 +201,27 @@ def _bonuses(conn, project: Project, now: float) -> list[tuple]:
     return out
 
 
-def ledger_rows(store, project: Project, *, start: float | None = None, end: float | None = None,
+def ledger_rows(store: Store, project: Project, *, start: float | None = None, end: float | None = None,
                 annotator: str | None = None) -> list[dict]:
     """Ledger entries in order, optionally from ``start`` to ``end`` (unix times) and for one annotator."""
-    where, params = ["l.project_id = :p"], {"p": project.id}
+    lg, u, a, i = t.ledger, t.users, t.annotations, t.items
+    stmt = (select(lg.c.id, lg.c.created_at, u.c.name, lg.c.kind, lg.c.amount_minor, lg.c.currency,
+                   lg.c.annotation_id, i.c.external_id, lg.c.period, lg.c.note)
+            .select_from(lg.join(u, u.c.id == lg.c.user_id).outerjoin(a, a.c.id == lg.c.annotation_id)
+                         .outerjoin(i, i.c.id == a.c.item_id))
+            .where(lg.c.project_id == project.id).order_by(lg.c.id))
     if start is not None:
-        where.append("l.created_at >= :s")
-        params["s"] = start
+        stmt = stmt.where(lg.c.created_at >= start)
     if end is not None:
-        where.append("l.created_at < :e")
-        params["e"] = end
+        stmt = stmt.where(lg.c.created_at < end)
     if annotator is not None:
-        where.append("u.name = :n")
-        params["n"] = annotator
+        stmt = stmt.where(u.c.name == annotator)
     with store.read() as conn:
-        rows = conn.execute(text(
-            "SELECT l.id, l.created_at, u.name, l.kind, l.amount_minor, l.currency, l.annotation_id, i.external_id, "
-            "l.period, l.note FROM ledger l JOIN users u ON u.id = l.user_id "
-            "LEFT JOIN annotations a ON a.id = l.annotation_id LEFT JOIN items i ON i.id = a.item_id "
-            f"WHERE {' AND '.join(where)} ORDER BY l.id"), params).all()
-    return [{"id": r[0], "created_at": r[1], "annotator": r[2], "kind": r[3], "amount": money(r[4], r[5]),
-             "amount_minor": int(r[4]), "currency": r[5], "annotation_id": r[6], "item": r[7], "period": r[8],
-             "note": r[9]} for r in rows]
+        rows = conn.execute(stmt).all()
+    return [{"id": r.id, "created_at": r.created_at, "annotator": r.name, "kind": r.kind,
+             "amount": money(r.amount_minor, r.currency), "amount_minor": int(r.amount_minor), "currency": r.currency,
+             "annotation_id": r.annotation_id, "item": r.external_id, "period": r.period, "note": r.note}
+            for r in rows]
 
 
 def ledger_csv(rows: list[dict]) -> str:
@@ -239,7 +249,7 @@ def _cutoff(project: Project, now: float) -> float:
     return now - (pay.auto_approve_hours if pay is not None else 0) * 3600
 
 
-def summary(store, project: Project, user=None, now: float | None = None) -> list[dict]:
+def summary(store: Store, project: Project, user: User | None = None, now: float | None = None) -> list[dict]:
     """Per annotator (or just ``user``): items, active hours, earnings, effective hourly rate, fairness flag.
 
     The rate is earnings over the active time of approved and rejected submissions; pending ones count
@@ -247,25 +257,26 @@ def summary(store, project: Project, user=None, now: float | None = None) -> lis
     pay = project.schema.pay
     currency = pay.currency if pay else "USD"
     now = now or time.time()
-    params = {"p": project.id, "cut": _cutoff(project, now)}
-    only = ""
+    a, u, lg = t.annotations, t.users, t.ledger
+    pending = (a.c.review_status == "pending") & (a.c.created_at > _cutoff(project, now))
+    stmt = (select(u.c.id, u.c.name, func.count(a.c.id).label("items"),
+                   func.coalesce(func.sum(a.c.active_ms), 0).label("ms"),
+                   func.coalesce(func.sum(case((pending, 1), else_=0)), 0).label("waiting"),
+                   func.coalesce(func.sum(case((pending, 0), else_=a.c.active_ms)), 0).label("judged_ms"))
+            .select_from(a.join(u, u.c.id == a.c.user_id))
+            .where(a.c.project_id == project.id, _people(a))
+            .group_by(u.c.id, u.c.name).order_by(u.c.name))
     if user is not None:
-        only = " AND u.id = :u"
-        params["u"] = user.id
-    pending = "a.review_status = 'pending' AND a.created_at > :cut"
+        stmt = stmt.where(u.c.id == user.id)
     with store.read() as conn:
-        work = conn.execute(text(
-            "SELECT u.id, u.name, count(a.id), coalesce(sum(a.active_ms), 0), "
-            f"coalesce(sum(CASE WHEN {pending} THEN 1 ELSE 0 END), 0), "
-            f"coalesce(sum(CASE WHEN {pending} THEN 0 ELSE a.active_ms END), 0) FROM annotations a "
-            f"JOIN users u ON u.id = a.user_id WHERE a.project_id = :p AND {_PEOPLE.format(a='a')}{only} "
-            "GROUP BY u.id, u.name ORDER BY u.name"),
-            params).all()
-        earned = {uid: int(total) for uid, total in conn.execute(text(
-            "SELECT user_id, sum(amount_minor) FROM ledger WHERE project_id = :p GROUP BY user_id"), {"p": project.id})}
+        work = conn.execute(stmt).all()
+        earned = {r.user_id: int(r.total) for r in conn.execute(
+            select(lg.c.user_id, func.sum(lg.c.amount_minor).label("total")).where(lg.c.project_id == project.id)
+            .group_by(lg.c.user_id))}
     fair = to_minor(pay.min_fair_hourly, currency) if pay and pay.min_fair_hourly is not None else None
     out = []
-    for uid, name, items, ms, waiting, judged_ms in work:
+    for w in work:
+        uid, name, items, ms, waiting, judged_ms = w.id, w.name, w.items, w.ms, w.waiting, w.judged_ms
         minor = earned.get(uid, 0)
         hours = Decimal(int(ms)) / _MS_PER_HOUR
         judged = Decimal(int(judged_ms)) / _MS_PER_HOUR
@@ -279,7 +290,7 @@ def summary(store, project: Project, user=None, now: float | None = None) -> lis
     return out
 
 
-def for_annotator(store, project: Project, user, now: float | None = None) -> dict:
+def for_annotator(store: Store, project: Project, user: User, now: float | None = None) -> dict:
     """One annotator's own pay in ``project`` (the caller settles first): approved, pending and rejected
     work, the effective hourly rate over approved work, the rejection rate and the earnings per week.
 
@@ -294,30 +305,31 @@ def for_annotator(store, project: Project, user, now: float | None = None) -> di
     per_ms = Fraction(Decimal(settings.hourly_rate)) * unit / 3_600_000
     window = settings.auto_approve_hours * 3600
     cutoff = now - window
+    a, lg = t.annotations, t.ledger
     with store.read() as conn:
-        anns = conn.execute(text(
-            "SELECT active_ms, review_status, created_at FROM annotations WHERE project_id = :p AND user_id = :u"),
-            {"p": project.id, "u": user.id}).all()
-        ledger = conn.execute(text(
-            "SELECT period, kind, sum(amount_minor) FROM ledger WHERE project_id = :p AND user_id = :u "
-            "GROUP BY period, kind ORDER BY period"), {"p": project.id, "u": user.id}).all()
+        anns = conn.execute(select(a.c.active_ms, a.c.review_status, a.c.created_at)
+                            .where(a.c.project_id == project.id, a.c.user_id == user.id)).all()
+        ledger = conn.execute(select(lg.c.period, lg.c.kind, func.sum(lg.c.amount_minor).label("total"))
+                              .where(lg.c.project_id == project.id, lg.c.user_id == user.id)
+                              .group_by(lg.c.period, lg.c.kind).order_by(lg.c.period)).all()
     parts = {k: {"items": 0, "active_ms": 0} for k in ("approved", "pending", "rejected")}
     by_day: dict[str, Fraction] = {}
     by_day_items: dict[str, int] = {}
-    for active_ms, status, created_at in anns:
-        f = fate(status, created_at, cutoff)
+    for ann in anns:
+        active_ms, created_at = ann.active_ms, ann.created_at
+        f = fate(ann.review_status, created_at, cutoff)
         parts[f]["items"] += 1
         parts[f]["active_ms"] += int(active_ms)
         if f == "pending":
-            day = datetime.fromtimestamp(created_at + window, timezone.utc).strftime("%Y-%m-%d")
+            day = utc_day(created_at + window)
             by_day[day] = by_day.get(day, Fraction(0)) + reward + per_ms * int(active_ms)
             by_day_items[day] = by_day_items.get(day, 0) + 1
     weeks: dict[str, int] = {}
     bonus = 0
-    for period, kind, total in ledger:
-        weeks[period] = weeks.get(period, 0) + int(total)
-        if kind == "bonus":
-            bonus += int(total)
+    for entry in ledger:
+        weeks[entry.period] = weeks.get(entry.period, 0) + int(entry.total)
+        if entry.kind == "bonus":
+            bonus += int(entry.total)
     earned = sum(weeks.values())
     approved_ms = parts["approved"]["active_ms"]
     rate = (to_minor(to_decimal(earned, cur) / (Decimal(approved_ms) / _MS_PER_HOUR), cur)

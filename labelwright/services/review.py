@@ -21,15 +21,30 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    FromClause,
+    Row,
+    delete,
+    exists,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 
 from labelwright.consensus import majority
 from labelwright.errors import Conflict, NotFound, ValidationError
 from labelwright.services import audit, events
 from labelwright.services.gold import matches_label, score
 from labelwright.services.projects import Project
-from labelwright.store import dumps, loads
-from labelwright.store.slots import retarget_sql
+from labelwright.services.users import User
+from labelwright.store import Store, dumps, loads
+from labelwright.store import tables as t
+from labelwright.store.slots import PROJECT_OVERLAP, open_flag
+from labelwright.store.sql import upsert
 
 DECISIONS = ("accepted", "fixed", "rejected")
 _SAMPLE_MOD = 10_000
@@ -41,52 +56,57 @@ def in_sample(annotation_id: int, rate: float) -> bool:
     return (annotation_id * 2654435761) % 4294967296 % _SAMPLE_MOD < rate * _SAMPLE_MOD
 
 
-# in_sample in SQL, for both databases: (id * 2654435761) mod 2**32 without a 64-bit overflow, by splitting
-# the multiplier into 40503 * 2**16 + 31153 (every product stays below 2**48)
-_IN_SAMPLE_SQL = ("((a.id % 4294967296) * 31153 + (((a.id % 4294967296) * 40503) % 65536) * 65536) "
-                  f"% 4294967296 % {_SAMPLE_MOD} < :cut")
-# the submissions that may wait for reviewer :r (pending, not theirs, not under another reviewer's lease)
-_OPEN_TO = ("a.project_id = :p AND a.review_status = 'pending' AND a.user_id <> :r "
-            "AND NOT EXISTS (SELECT 1 FROM review_leases rl WHERE rl.annotation_id = a.id "
-            "AND rl.reviewer_id <> :r AND rl.expires_at > :now)")
 
 
-def _mode_filter(project: Project) -> tuple[str, dict]:
-    """The review mode's choice where SQL can make it (``all``, ``sample``); ``disagreement`` is Python's."""
+def in_sample_sql(annotation_id: ColumnElement, rate: float) -> ColumnElement[bool]:
+    """:func:`in_sample` in SQL, for both databases: (id * 2654435761) mod 2**32 without a 64-bit overflow, by
+    splitting the multiplier into 40503 * 2**16 + 31153 (every product stays below 2**48)."""
+    def n(value: int) -> ColumnElement:  # written into the SQL: the arithmetic stays in 64-bit integers
+        return literal_column(str(int(value)))
+    low = annotation_id % n(4294967296)
+    return (low * n(31153) + ((low * n(40503)) % n(65536)) * n(65536)) % n(4294967296) % n(_SAMPLE_MOD) \
+        < rate * _SAMPLE_MOD
+
+
+def _open_to(a: FromClause, project: Project, reviewer: User, now: float) -> list[ColumnElement[bool]]:
+    """The submissions ``a`` that may wait for ``reviewer``: pending, not theirs, not under another reviewer's
+    lease, and chosen by the review mode where SQL can choose (``all``, ``sample``; ``disagreement`` is
+    Python's)."""
+    rl = t.review_leases
+    out = [a.c.project_id == project.id, a.c.review_status == "pending", a.c.user_id != reviewer.id,
+           ~exists().where(rl.c.annotation_id == a.c.id, rl.c.reviewer_id != reviewer.id, rl.c.expires_at > now)]
     settings = project.schema.review
     if settings.mode == "sample":
-        return " AND " + _IN_SAMPLE_SQL, {"cut": settings.rate * _SAMPLE_MOD}
-    return "", {}
+        out.append(in_sample_sql(a.c.id, settings.rate))
+    return out
 
 
-def _candidates(conn, project: Project, reviewer, now: float, after: int):
-    extra, params = _mode_filter(project)
-    return conn.execute(text(
-        "SELECT a.id, a.item_id, a.user_id, a.answers, a.active_ms, a.created_at, u.name, a.revision "
-        f"FROM annotations a JOIN users u ON u.id = a.user_id WHERE {_OPEN_TO} AND a.id > :after{extra} "
-        "ORDER BY a.id LIMIT :n"),
-        {"p": project.id, "r": reviewer.id, "now": now, "after": after, "n": _BATCH, **params}).all()
+def _candidates(conn: Connection, project: Project, reviewer: User, now: float, after: int) -> list[Row]:
+    a, u = t.annotations, t.users
+    return list(conn.execute(
+        select(a.c.id, a.c.item_id, a.c.user_id, a.c.answers, a.c.active_ms, a.c.created_at, u.c.name, a.c.revision)
+        .select_from(a.join(u, u.c.id == a.c.user_id))
+        .where(*_open_to(a, project, reviewer, now), a.c.id > after).order_by(a.c.id).limit(_BATCH)).all())
 
 
-def _disagrees(conn, project: Project, rows) -> set[int]:
+def _disagrees(conn: Connection, project: Project, rows: list[Row]) -> set[int]:
     """Ids of the submissions among ``rows`` that differ from their item's majority or gold answer."""
-    items = sorted({r[1] for r in rows})
+    items = sorted({r.item_id for r in rows})
     if not items:
         return set()
-    placeholders = ", ".join(f":i{k}" for k in range(len(items)))
-    params = {f"i{k}": v for k, v in enumerate(items)}
+    a, g = t.annotations, t.gold
     all_answers: dict[int, list] = {}
-    for item_id, answers, status, fixed in conn.execute(text(
-            f"SELECT item_id, answers, review_status, reviewed_answers FROM annotations "
-            f"WHERE item_id IN ({placeholders})"), params):
-        if status != "rejected":
-            all_answers.setdefault(item_id, []).append(loads(fixed or answers))
-    gold = {i: loads(a) for i, a in conn.execute(text(
-        f"SELECT item_id, answers FROM gold WHERE item_id IN ({placeholders})"), params)}
+    for r in conn.execute(select(a.c.item_id, a.c.answers, a.c.review_status, a.c.reviewed_answers)
+                          .where(a.c.item_id.in_(items))):
+        if r.review_status != "rejected":
+            all_answers.setdefault(r.item_id, []).append(loads(r.reviewed_answers or r.answers))
+    gold = {r.item_id: loads(r.answers) for r in conn.execute(
+        select(g.c.item_id, g.c.answers).where(g.c.item_id.in_(items)))}
     questions = {q.name: q for q in project.schema.questions}
     out = set()
-    for ann_id, item_id, _, answers, *_ in rows:
-        answers = loads(answers)
+    for row in rows:
+        ann_id, item_id = row.id, row.item_id
+        answers = loads(row.answers)
         if item_id in gold:
             right, checked = score(questions, answers, gold[item_id])
             if right < checked:
@@ -101,11 +121,11 @@ def _disagrees(conn, project: Project, rows) -> set[int]:
     return out
 
 
-def _waiting_batches(conn, project: Project, reviewer, now: float, after: int = 0):
+def _waiting_batches(conn: Connection, project: Project, reviewer: User, now: float, after: int = 0):
     """The submissions waiting for ``reviewer``, in id order and in batches: pending, not their own, not
     under another reviewer's lease, and chosen by the project's review mode. One definition for the
     queue (:func:`next_for_review`) and the count (:func:`waiting`, which counts the same in one statement
-    where SQL can choose: ``_OPEN_TO`` and ``_mode_filter``), so the two never disagree."""
+    where SQL can choose: :func:`_open_to`), so the two never disagree."""
     settings = project.schema.review
     while True:
         rows = _candidates(conn, project, reviewer, now, after)
@@ -113,15 +133,15 @@ def _waiting_batches(conn, project: Project, reviewer, now: float, after: int = 
             return
         if settings.mode == "disagreement":
             flagged = _disagrees(conn, project, rows)
-            chosen = [r for r in rows if r[0] in flagged]
+            chosen = [r for r in rows if r.id in flagged]
         else:
             chosen = list(rows)
         if chosen:
             yield chosen
-        after = rows[-1][0]
+        after = rows[-1].id
 
 
-def waiting(store, project: Project, reviewer, now: float | None = None) -> int:
+def waiting(store: Store, project: Project, reviewer: User, now: float | None = None) -> int:
     """How many submissions are waiting for ``reviewer`` (what :func:`next_for_review` hands out, one by
     one): 0 exactly when it has nothing to give."""
     if project.schema.review is None:
@@ -130,12 +150,12 @@ def waiting(store, project: Project, reviewer, now: float | None = None) -> int:
     with store.read() as conn:
         if project.schema.review.mode == "disagreement":
             return sum(len(rows) for rows in _waiting_batches(conn, project, reviewer, now))
-        extra, params = _mode_filter(project)
-        return int(conn.execute(text(f"SELECT count(*) FROM annotations a WHERE {_OPEN_TO}{extra}"),
-                                {"p": project.id, "r": reviewer.id, "now": now, **params}).scalar_one())
+        a = t.annotations
+        return int(conn.execute(select(func.count()).select_from(a)
+                                .where(*_open_to(a, project, reviewer, now))).scalar_one())
 
 
-def next_for_review(store, project: Project, reviewer, now: float | None = None,
+def next_for_review(store: Store, project: Project, reviewer: User, now: float | None = None,
                     skip: int | None = None) -> dict | None:
     """The next submission for ``reviewer`` under a lease, or None when none is waiting.
 
@@ -146,47 +166,44 @@ def next_for_review(store, project: Project, reviewer, now: float | None = None,
     if settings is None:
         raise ValidationError(f"project {project.slug!r} has no review (add `review:` to its schema)")
     now = now or time.time()
+    rl, a, u, i = t.review_leases, t.annotations, t.users, t.items
     with store.write() as conn:
-        held = conn.execute(text(
-            "SELECT annotation_id FROM review_leases WHERE reviewer_id = :r AND project_id = :p AND expires_at > :now"),
-            {"r": reviewer.id, "p": project.id, "now": now}).scalar()
+        held = conn.execute(select(rl.c.annotation_id).where(
+            rl.c.reviewer_id == reviewer.id, rl.c.project_id == project.id, rl.c.expires_at > now)).scalar()
         if skip is not None and held == skip:  # passing over the one held: its lease goes
-            conn.execute(text("DELETE FROM review_leases WHERE annotation_id = :a AND reviewer_id = :r"),
-                         {"a": skip, "r": reviewer.id})
+            conn.execute(delete(rl).where(rl.c.annotation_id == skip, rl.c.reviewer_id == reviewer.id))
             held = None
         chosen = None
         # after the one passed over, then from the start, then (no other waiting) that one again
         passes = ((0, None),) if skip is None else ((skip, skip), (0, skip), (0, None))
         for start, leave_out in passes:
             for rows in _waiting_batches(conn, project, reviewer, now, start):
-                if held is not None and any(r[0] == held for r in rows):
-                    chosen = next(r for r in rows if r[0] == held)
+                if held is not None and any(r.id == held for r in rows):
+                    chosen = next(r for r in rows if r.id == held)
                 else:
-                    chosen = next((r for r in rows if r[0] != leave_out), None)
+                    chosen = next((r for r in rows if r.id != leave_out), None)
                 if chosen is not None:
                     break
             if chosen is not None:
                 break
         if chosen is None:
             return None
-        conn.execute(text(
-            "INSERT INTO review_leases (annotation_id, reviewer_id, project_id, expires_at) VALUES (:a, :r, :p, :e) "
-            "ON CONFLICT (annotation_id) DO UPDATE SET reviewer_id = excluded.reviewer_id, "
-            "expires_at = excluded.expires_at"),
-            {"a": chosen[0], "r": reviewer.id, "p": project.id, "e": now + settings.lease_seconds})
-        item = conn.execute(text("SELECT external_id, data FROM items WHERE id = :i"), {"i": chosen[1]}).one()
-        others = conn.execute(text(
-            "SELECT u.name, a.answers FROM annotations a JOIN users u ON u.id = a.user_id "
-            "WHERE a.item_id = :i AND a.id <> :a AND a.review_status <> 'rejected' ORDER BY a.id"),
-            {"i": chosen[1], "a": chosen[0]}).all()
-    return {"annotation_id": chosen[0], "annotator": chosen[6], "answers": loads(chosen[3]),
-            "active_ms": chosen[4], "created_at": chosen[5], "revision": chosen[7],
-            "item": {"id": chosen[1], "external_id": item[0], "data": loads(item[1])},
-            "other_answers": [{"annotator": n, "answers": loads(a)} for n, a in others],
+        lease = upsert(conn, rl).values(annotation_id=chosen.id, reviewer_id=reviewer.id, project_id=project.id,
+                                        expires_at=now + settings.lease_seconds)
+        conn.execute(lease.on_conflict_do_update(index_elements=["annotation_id"], set_={
+            "reviewer_id": lease.excluded.reviewer_id, "expires_at": lease.excluded.expires_at}))
+        item = conn.execute(select(i.c.external_id, i.c.data).where(i.c.id == chosen.item_id)).one()
+        others = conn.execute(select(u.c.name, a.c.answers).select_from(a.join(u, u.c.id == a.c.user_id))
+                              .where(a.c.item_id == chosen.item_id, a.c.id != chosen.id,
+                                     a.c.review_status != "rejected").order_by(a.c.id)).all()
+    return {"annotation_id": chosen.id, "annotator": chosen.name, "answers": loads(chosen.answers),
+            "active_ms": chosen.active_ms, "created_at": chosen.created_at, "revision": chosen.revision,
+            "item": {"id": chosen.item_id, "external_id": item.external_id, "data": loads(item.data)},
+            "other_answers": [{"annotator": o.name, "answers": loads(o.answers)} for o in others],
             "lease_expires_at": now + settings.lease_seconds}
 
 
-def decide(store, project: Project, reviewer, annotation_id: int, decision: str, *,
+def decide(store: Store, project: Project, reviewer: User, annotation_id: int, decision: str, *,
            fixed_answers: dict | None = None, feedback: str | None = None, revision: int | None = None,
            now: float | None = None) -> dict:
     """Record a decision on one submission of ``project``; returns the review.
@@ -207,70 +224,73 @@ def decide(store, project: Project, reviewer, annotation_id: int, decision: str,
             raise ValidationError("a fix needs the corrected answers", field="answers")
         clean = project.schema.validate_answers(fixed_answers)
     now = now or time.time()
+    a, u, rv, i, rl = t.annotations, t.users, t.reviews, t.items, t.review_leases
+    fixed = dumps(clean) if clean is not None else None
     with store.write() as conn:
-        row = conn.execute(text(
-            "SELECT a.user_id, a.item_id, a.review_status, u.name, a.revision FROM annotations a "
-            "JOIN users u ON u.id = a.user_id WHERE a.id = :a AND a.project_id = :p"),
-            {"a": annotation_id, "p": project.id}).first()
+        row = conn.execute(select(a.c.user_id, a.c.item_id, a.c.review_status, u.c.name, a.c.revision)
+                           .select_from(a.join(u, u.c.id == a.c.user_id))
+                           .where(a.c.id == annotation_id, a.c.project_id == project.id)).first()
         if row is None:
             raise NotFound(f"no submission {annotation_id} in project {project.slug!r}")
-        if row[0] == reviewer.id:
+        if row.user_id == reviewer.id:
             raise Conflict("you cannot review your own submission")
-        if revision is not None and revision != row[4]:
-            raise Conflict(f"the annotator changed this submission (revision {row[4]}, you saw {revision}); "
+        if revision is not None and revision != row.revision:
+            raise Conflict(f"the annotator changed this submission (revision {row.revision}, you saw {revision}); "
                            "look at it again", field="revision")
-        review_id = conn.execute(text(
-            "INSERT INTO reviews (annotation_id, project_id, reviewer_id, decision, fixed_answers, feedback, "
-            "created_at, revision) VALUES (:a, :p, :r, :d, :f, :fb, :now, :rev) RETURNING id"),
-            {"a": annotation_id, "p": project.id, "r": reviewer.id, "d": decision,
-             "f": dumps(clean) if clean is not None else None, "fb": feedback, "now": now,
-             "rev": row[4]}).scalar_one()
+        review_id = conn.execute(insert(rv).values(
+            annotation_id=annotation_id, project_id=project.id, reviewer_id=reviewer.id, decision=decision,
+            fixed_answers=fixed, feedback=feedback, created_at=now, revision=row.revision)
+            .returning(rv.c.id)).scalar_one()
         # the revision guard: an amend that committed after the read above makes this change nothing
-        changed = conn.execute(text(
-            "UPDATE annotations SET review_status = :d, reviewed_answers = :f, reviewed_revision = revision "
-            "WHERE id = :a AND revision = :rev"),
-            {"d": decision, "f": dumps(clean) if clean is not None else None, "a": annotation_id,
-             "rev": row[4]}).rowcount
+        changed = conn.execute(update(a).where(a.c.id == annotation_id, a.c.revision == row.revision)
+                               .values(review_status=decision, reviewed_answers=fixed,
+                                       reviewed_revision=a.c.revision)).rowcount
         if changed != 1:
             raise Conflict("the annotator changed this submission meanwhile; look at it again", field="revision")
-        if decision == "rejected" and row[2] != "rejected":
-            # the rejected answer no longer counts: ask for one more, from someone else
-            conn.execute(text(retarget_sql("COALESCE(target, :o) + 1", "id = :i AND is_gold = 0")),
-                         {"o": project.overlap, "i": row[1]})
-        conn.execute(text("DELETE FROM review_leases WHERE annotation_id = :a"), {"a": annotation_id})
+        if decision == "rejected" and row.review_status != "rejected":
+            # the rejected answer no longer counts: ask for one more, from someone else (flag: store/slots.py)
+            overlap = str(int(project.overlap))
+            more = f"COALESCE(target, {overlap}) + 1"
+            conn.execute(update(i).where(i.c.id == row.item_id, i.c.is_gold == 0).values(
+                target=func.coalesce(i.c.target, project.overlap) + 1,
+                is_open=literal_column(open_flag("n_assigned", more, PROJECT_OVERLAP))))
+        conn.execute(delete(rl).where(rl.c.annotation_id == annotation_id))
         audit.record(conn, reviewer, "review.decide", project.id, str(annotation_id),
-                     {"decision": decision, "annotator": row[3]})
+                     {"decision": decision, "annotator": row.name})
         events.emit(conn, "review.decided", project.id, {
-            "project": project.slug, "annotation_id": annotation_id, "item_id": row[1], "annotator": row[3],
+            "project": project.slug, "annotation_id": annotation_id, "item_id": row.item_id, "annotator": row.name,
             "reviewer": reviewer.name, "decision": decision, "fixed_answers": clean, "feedback": feedback}, now)
     return {"id": review_id, "annotation_id": annotation_id, "decision": decision, "fixed_answers": clean,
-            "feedback": feedback, "reviewer": reviewer.name, "revision": row[4], "created_at": now}
+            "feedback": feedback, "reviewer": reviewer.name, "revision": row.revision, "created_at": now}
 
 
-def feedback_for(store, user, project: Project | None = None, limit: int = 50) -> list[dict]:
+def feedback_for(store: Store, user: User, project: Project | None = None, limit: int = 50) -> list[dict]:
     """Decisions on the user's own submissions (newest first), with the reviewer's feedback and fix."""
-    where = "a.user_id = :u" + (" AND r.project_id = :p" if project is not None else "")
+    rv, a, i, pr = t.reviews, t.annotations, t.items, t.projects
+    stmt = (select(rv.c.id, rv.c.annotation_id, pr.c.slug, i.c.external_id, rv.c.decision, rv.c.feedback,
+                   rv.c.fixed_answers, a.c.answers, rv.c.created_at)
+            .select_from(rv.join(a, a.c.id == rv.c.annotation_id).join(i, i.c.id == a.c.item_id)
+                         .join(pr, pr.c.id == rv.c.project_id))
+            .where(a.c.user_id == user.id).order_by(rv.c.id.desc()).limit(limit))
+    if project is not None:
+        stmt = stmt.where(rv.c.project_id == project.id)
     with store.read() as conn:
-        rows = conn.execute(text(
-            "SELECT r.id, r.annotation_id, pr.slug, i.external_id, r.decision, r.feedback, r.fixed_answers, "
-            "a.answers, r.created_at FROM reviews r JOIN annotations a ON a.id = r.annotation_id "
-            "JOIN items i ON i.id = a.item_id JOIN projects pr ON pr.id = r.project_id "
-            f"WHERE {where} ORDER BY r.id DESC LIMIT :n"),
-            {"u": user.id, "p": getattr(project, "id", None), "n": limit}).all()
-    return [{"id": r[0], "annotation_id": r[1], "project": r[2], "external_id": r[3], "decision": r[4],
-             "feedback": r[5], "fixed_answers": loads(r[6]) if r[6] else None, "your_answers": loads(r[7]),
-             "created_at": r[8]} for r in rows]
+        rows = conn.execute(stmt).all()
+    return [{"id": r.id, "annotation_id": r.annotation_id, "project": r.slug, "external_id": r.external_id,
+             "decision": r.decision, "feedback": r.feedback, "fixed_answers": loads(r.fixed_answers)
+             if r.fixed_answers else None, "your_answers": loads(r.answers), "created_at": r.created_at}
+            for r in rows]
 
 
-def counts(store, project: Project, reviewer=None, now: float | None = None) -> dict:
+def counts(store: Store, project: Project, reviewer: User | None = None, now: float | None = None) -> dict:
     """Submissions by review status (``pending`` counts every undecided one, reviewed or not by the
     project's mode). With ``reviewer``, ``waiting`` is what waits for them (:func:`waiting`)."""
+    a = t.annotations
     with store.read() as conn:
-        rows = conn.execute(text(
-            "SELECT review_status, count(*) FROM annotations WHERE project_id = :p GROUP BY review_status"),
-            {"p": project.id}).all()
+        rows = conn.execute(select(a.c.review_status, func.count().label("n")).where(a.c.project_id == project.id)
+                            .group_by(a.c.review_status)).all()
     out = {d: 0 for d in ("pending",) + DECISIONS}
-    out.update({s: int(n) for s, n in rows})
+    out.update({r.review_status: int(r.n) for r in rows})
     if reviewer is not None:
         out["waiting"] = waiting(store, project, reviewer, now)
     return out
