@@ -20,18 +20,18 @@ from sqlalchemy import Connection, text
 
 from labelwright.services.projects import NEWER_UPDATED_AT, Project
 from labelwright.store import Store, dumps
+from labelwright.store.listeners import listening, of_project, wants
 
 KINDS = ("annotation.submitted", "item.completed", "review.decided", "qualification.passed", "project.completed")
 
 
-_LISTENERS = ("FROM webhooks w WHERE w.active = 1 AND (w.project_id IS NULL OR w.project_id = :p) "
-              "AND (w.kinds = '*' OR w.kinds LIKE :like)")
+_LISTENERS = "FROM webhooks w WHERE " + listening("CAST(:k AS text)")
 
 
 # The same, as raw SQL for the submission's hot path (``:name`` parameters: k kind, p project, d payload,
-# now, like). SQLite: EVENT_SQL then, when it returned an id, DELIVERIES_SQL with :e.
+# now). SQLite: EVENT_SQL then, when it returned an id, DELIVERIES_SQL with :e.
 EVENT_SQL = ("INSERT INTO events (at, kind, project_id, payload) SELECT :now, :k, :p, :d "
-             f"WHERE EXISTS (SELECT 1 {_LISTENERS.replace(':like', ':like')}) RETURNING id")
+             f"WHERE EXISTS (SELECT 1 {_LISTENERS}) RETURNING id")
 DELIVERIES_SQL = ("INSERT INTO deliveries (webhook_id, event_id, status, attempts, next_attempt_at, created_at) "
                   f"SELECT w.id, :e, 'pending', 0, :now, :now {_LISTENERS}")
 
@@ -46,11 +46,11 @@ def wanted(store: Store, kinds: tuple[str, ...], project: Project) -> bool:
     cached = store.caches.listeners.get(project.id)
     if cached is None or cached[0] != project.updated_at:
         with store.read() as conn:
-            rows = conn.execute(text("SELECT project_id, kinds FROM webhooks WHERE active = 1 "
-                                     "AND (project_id IS NULL OR project_id = :p)"), {"p": project.id}).all()
+            rows = conn.execute(text("SELECT w.project_id, w.kinds FROM webhooks w WHERE " + of_project()),
+                                {"p": project.id}).all()
         cached = (project.updated_at, [(p, k) for p, k in rows])
         store.caches.listeners[project.id] = cached
-    return any(k == "*" or any(f'"{kind}"' in k for kind in kinds) for _p, k in cached[1])
+    return any(wants(k, kind) for _p, k in cached[1] for kind in kinds)
 
 
 def touch(conn: Connection, project_id: int | None, now: float | None = None) -> None:
@@ -61,10 +61,6 @@ def touch(conn: Connection, project_id: int | None, now: float | None = None) ->
                  {"now": now or time.time(), "p": project_id})
 
 
-def like(kind: str) -> str:
-    return f'%"{kind}"%'
-
-
 def emit(conn, kind: str, project_id: int | None, payload: dict, now: float | None = None) -> int | None:
     """Record one event in the caller's transaction and queue its deliveries; returns the event id.
 
@@ -73,15 +69,14 @@ def emit(conn, kind: str, project_id: int | None, payload: dict, now: float | No
     if kind not in KINDS:
         raise ValueError(f"unknown event kind {kind!r}")
     now = now or time.time()
-    like = f'%"{kind}"%'
     event_id = conn.execute(text(
         "INSERT INTO events (at, kind, project_id, payload) SELECT :at, :k, :p, :d "
         f"WHERE EXISTS (SELECT 1 {_LISTENERS}) RETURNING id"),
-        {"at": now, "k": kind, "p": project_id, "d": dumps({"kind": kind, **payload}), "like": like}).scalar()
+        {"at": now, "k": kind, "p": project_id, "d": dumps({"kind": kind, **payload})}).scalar()
     if event_id is None:
         return None
     conn.execute(text(
         "INSERT INTO deliveries (webhook_id, event_id, status, attempts, next_attempt_at, created_at) "
         f"SELECT w.id, :e, 'pending', 0, :now, :now {_LISTENERS}"),
-        {"e": event_id, "now": now, "p": project_id, "like": like})
+        {"e": event_id, "now": now, "p": project_id, "k": kind})
     return event_id

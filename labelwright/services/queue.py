@@ -406,7 +406,7 @@ def _event_params(project: Project, user: User, item_id: int, prow: ItemProjectR
 
 def _emit_sqlite(cur, kind: str, project_id: int, payload: str, now: float) -> bool:
     """Record an event if a webhook listens (see labelwright.services.events); returns whether one did."""
-    params = {"now": now, "k": kind, "p": project_id, "d": payload, "like": _events.like(kind)}
+    params = {"now": now, "k": kind, "p": project_id, "d": payload}
     row = cur.execute(_events.EVENT_SQL, params).fetchone()
     if row is not None:
         cur.execute(_events.DELIVERIES_SQL, {**params, "e": row[0]})

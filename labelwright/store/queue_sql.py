@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from labelwright.store.listeners import listening
 from labelwright.store.slots import open_flag, want
 
 # ---- rows -----------------------------------------------------------------------------------------
@@ -268,26 +269,24 @@ def _insert_pg(suggested: bool) -> str:
 
 def _listening(kind_sql: str) -> str:
     """Whether an active webhook of the project wants events of the kind (an SQL expression)."""
-    return ("EXISTS (SELECT 1 FROM webhooks w WHERE w.active = 1 AND (w.project_id IS NULL OR w.project_id = :p) "
-            "AND (w.kinds = '*' OR strpos(w.kinds, " + kind_sql + ") > 0))")
+    return "EXISTS (SELECT 1 FROM webhooks w WHERE " + listening(kind_sql) + ")"
 
 
 # The events of the submission, in its transaction (stored only when a webhook wants them).
 _EVENT_STEPS = [
     "ev1 AS (INSERT INTO events (at, kind, project_id, payload) SELECT :now, 'annotation.submitted', :p, "
     "jsonb_set(CAST(:d1 AS jsonb), '{annotation_id}', to_jsonb(ins.id))::text FROM ins "
-    "WHERE " + _listening("'\"annotation.submitted\"'") + " RETURNING id)",
+    "WHERE " + _listening("'annotation.submitted'") + " RETURNING id)",
     "ev2 AS (INSERT INTO events (at, kind, project_id, payload) SELECT :now, 'item.completed', :p, :d2 "
     "FROM counted WHERE :complete_here AND counted.n_done >= counted.want "
-    "AND " + _listening("'\"item.completed\"'") + " RETURNING id, kind)",
+    "AND " + _listening("'item.completed'") + " RETURNING id, kind)",
     "ev3 AS (INSERT INTO events (at, kind, project_id, payload) SELECT :now, 'project.completed', :p, :d3 "
     "FROM counted WHERE :complete_here AND counted.n_done >= counted.want AND " + PROJECT_DONE + " "
-    "AND " + _listening("'\"project.completed\"'") + " RETURNING id, kind)",
+    "AND " + _listening("'project.completed'") + " RETURNING id, kind)",
     "dl AS (INSERT INTO deliveries (webhook_id, event_id, status, attempts, next_attempt_at, created_at) "
     "SELECT w.id, e.id, 'pending', 0, :now, :now FROM (SELECT id, 'annotation.submitted' AS kind FROM ev1 "
-    "UNION ALL SELECT id, kind FROM ev2 UNION ALL SELECT id, kind FROM ev3) e JOIN webhooks w ON w.active = 1 "
-    "AND (w.project_id IS NULL OR w.project_id = :p) "
-    "AND (w.kinds = '*' OR strpos(w.kinds, '\"' || e.kind || '\"') > 0))",
+    "UNION ALL SELECT id, kind FROM ev2 UNION ALL SELECT id, kind FROM ev3) e JOIN webhooks w ON "
+    + listening("e.kind") + ")",
 ]
 # Its row is a SubmittedRow.
 _SUBMITTED = ("SELECT ins.id, counted.n_done, counted.want, take.started, counted.ms "
