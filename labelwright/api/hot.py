@@ -46,16 +46,18 @@ class HotRoutes:
         sub = None if nxt else _SUBMIT.fullmatch(path)
         if nxt is None and sub is None:
             return await self.app(scope, receive, send)
-        token = content_type = key_header = None
-        for name, value in scope["headers"]:
+        auth = content_type = key_header = token = None
+        for name, value in scope["headers"]:  # a repeated header counts once, as its first value (as in Starlette)
             if name == b"authorization":
-                scheme, _, rest = value.partition(b" ")
-                if scheme.lower() == b"bearer" and rest.strip():
-                    token = rest.strip().decode("latin-1")
+                auth = value if auth is None else auth
             elif name == b"content-type":
-                content_type = value
+                content_type = value if content_type is None else content_type
             elif name == b"idempotency-key":
-                key_header = value.decode("latin-1")
+                key_header = value.decode("latin-1") if key_header is None else key_header
+        if auth is not None:  # decoded before stripping, as FastAPI's str.strip() takes non-ASCII spaces too
+            scheme, _, rest = auth.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and rest.strip():
+                token = rest.strip()
         if token is None:  # a browser session (cookie + CSRF) or a malformed header: FastAPI's job
             return await self.app(scope, receive, send)
         if nxt is not None:
