@@ -23,12 +23,14 @@ from __future__ import annotations
 import hmac
 import time
 
-from sqlalchemy import text
+from sqlalchemy import Connection, delete, select, text, update
 
 from labelwright.errors import Forbidden, NotFound, ValidationError
 from labelwright.services import audit
 from labelwright.services.projects import PROJECT_COLUMNS, Project, project_from_row
+from labelwright.store import tables as t
 from labelwright.store.slots import release_sql
+from labelwright.store.sql import upsert
 
 ORG_ROLES = ("owner", "manager", "reviewer", "annotator")
 PROJECT_ROLES = ("annotator", "reviewer", "manager")
@@ -37,10 +39,13 @@ NEEDS = {"annotator": "a member of", "reviewer": "a reviewer in", "manager": "a 
          "owner": "an owner to manage"}
 MAX_ID = 2**63 - 1  # ids are signed 64-bit integers on both databases: a larger number names nothing
 
+# The two lookups every request makes (Store.lookup: one plain statement outside a transaction), written by
+# hand like the queue's hot statements; everything else here is SQLAlchemy Core.
 _PROJECT_FOR = (f"SELECT {', '.join('p.' + c.strip() for c in PROJECT_COLUMNS.split(','))}, "
                 "m.role, m.status FROM projects p LEFT JOIN memberships m "
                 "ON m.project_id = p.id AND m.user_id = :u WHERE p.{key} = :r")
 _PROJECT_BY_ID, _PROJECT_BY_SLUG = _PROJECT_FOR.format(key="id"), _PROJECT_FOR.format(key="slug")
+_ROLE_IN = "SELECT role, status FROM memberships WHERE project_id = :p AND user_id = :u"
 
 
 def project_for(store, ref: int | str, user, at_least: str = "annotator") -> tuple[Project, str]:
@@ -77,8 +82,7 @@ def role_in(store, user, project: Project) -> str | None:
     """The user's role in the project (``owner`` for owners), or None for non-members and blocked members."""
     if user.role == "owner":
         return "owner"
-    row = store.lookup("SELECT role, status FROM memberships WHERE project_id = :p AND user_id = :u",
-                       {"p": project.id, "u": user.id})
+    row = store.lookup(_ROLE_IN, {"p": project.id, "u": user.id})
     return row[0] if row is not None and row[1] == "active" else None
 
 
@@ -121,16 +125,18 @@ def visible_project_ids(store, user) -> set[int] | None:
     """Ids of the projects the user may see; None means all (owners)."""
     if user.role == "owner":
         return None
+    m = t.memberships
     with store.read() as conn:
-        return {r[0] for r in conn.execute(text(
-            "SELECT project_id FROM memberships WHERE user_id = :u AND status = 'active'"), {"u": user.id})}
+        return set(conn.execute(select(m.c.project_id).where(m.c.user_id == user.id, m.c.status == "active"))
+                   .scalars())
 
 
 # ---- membership ----------------------------------------------------------------------------------
 
 
-def _target_user(conn, name: str):
-    row = conn.execute(text("SELECT id, name, role FROM users WHERE name = :n"), {"n": name}).first()
+def _target_user(conn: Connection, name: str):
+    u = t.users
+    row = conn.execute(select(u.c.id, u.c.name, u.c.role).where(u.c.name == name)).first()
     if row is None:
         raise NotFound(f"no user named {name!r}")
     return row
@@ -148,11 +154,10 @@ def set_member(store, project: Project, name: str, role: str, by=None) -> dict:
         if RANK[role] > RANK[user.role]:
             raise ValidationError(f"{name!r} is {_a(user.role)}; they cannot be {_a(role)} of a project "
                                   "(change their organisation role first)", field="role")
-        conn.execute(text(
-            "INSERT INTO memberships (project_id, user_id, role, status, added_by, added_at) "
-            "VALUES (:p, :u, :r, 'active', :b, :now) ON CONFLICT (project_id, user_id) DO UPDATE SET "
-            "role = excluded.role, status = 'active', blocked_at = NULL"),
-            {"p": project.id, "u": user.id, "r": role, "b": getattr(by, "id", None), "now": now})
+        add = upsert(conn, t.memberships).values(project_id=project.id, user_id=user.id, role=role, status="active",
+                                                 added_by=getattr(by, "id", None), added_at=now)
+        conn.execute(add.on_conflict_do_update(index_elements=["project_id", "user_id"], set_={
+            "role": add.excluded.role, "status": "active", "blocked_at": None}))
         audit.record(conn, by, "member.set", project.id, name, {"role": role})
     return {"user": name, "role": role, "status": "active"}
 
@@ -161,8 +166,9 @@ def remove_member(store, project: Project, name: str, by=None) -> bool:
     with store.write() as conn:
         user = _target_user(conn, name)
         release_leases(conn, project.id, user.id)
-        gone = conn.execute(text("DELETE FROM memberships WHERE project_id = :p AND user_id = :u RETURNING user_id"),
-                            {"p": project.id, "u": user.id}).first()
+        m = t.memberships
+        gone = conn.execute(delete(m).where(m.c.project_id == project.id, m.c.user_id == user.id)
+                            .returning(m.c.user_id)).first()
         if gone:
             audit.record(conn, by, "member.remove", project.id, name)
     return gone is not None
@@ -175,11 +181,11 @@ def block(store, project: Project, name: str, by=None, reason: str | None = None
         user = _target_user(conn, name)
         if user.role == "owner":
             raise ValidationError("an owner cannot be blocked from a project", field="name")
-        conn.execute(text(
-            "INSERT INTO memberships (project_id, user_id, role, status, added_by, added_at, blocked_at) "
-            "VALUES (:p, :u, 'annotator', 'blocked', :b, :now, :now) ON CONFLICT (project_id, user_id) "
-            "DO UPDATE SET status = 'blocked', blocked_at = excluded.blocked_at"),
-            {"p": project.id, "u": user.id, "b": getattr(by, "id", None), "now": now})
+        add = upsert(conn, t.memberships).values(project_id=project.id, user_id=user.id, role="annotator",
+                                                 status="blocked", added_by=getattr(by, "id", None), added_at=now,
+                                                 blocked_at=now)
+        conn.execute(add.on_conflict_do_update(index_elements=["project_id", "user_id"], set_={
+            "status": "blocked", "blocked_at": add.excluded.blocked_at}))
         released = release_leases(conn, project.id, user.id)
         audit.record(conn, by, "member.block", project.id, name, {"reason": reason, "leases_released": released})
     return released
@@ -188,28 +194,31 @@ def block(store, project: Project, name: str, by=None, reason: str | None = None
 def unblock(store, project: Project, name: str, by=None) -> bool:
     with store.write() as conn:
         user = _target_user(conn, name)
-        done = conn.execute(text(
-            "UPDATE memberships SET status = 'active', blocked_at = NULL "
-            "WHERE project_id = :p AND user_id = :u AND status = 'blocked' RETURNING user_id"),
-            {"p": project.id, "u": user.id}).first()
+        m = t.memberships
+        done = conn.execute(update(m).where(m.c.project_id == project.id, m.c.user_id == user.id,
+                                            m.c.status == "blocked")
+                            .values(status="active", blocked_at=None).returning(m.c.user_id)).first()
         if done:
             audit.record(conn, by, "member.unblock", project.id, name)
     return done is not None
 
 
-def release_leases(conn, project_id: int, user_id: int) -> int:
+def release_leases(conn: Connection, project_id: int, user_id: int) -> int:
     """Give back every lease ``user_id`` holds in the project (their items go to others); returns how many."""
-    gone = conn.execute(text("DELETE FROM leases WHERE project_id = :p AND user_id = :u RETURNING item_id"),
-                        {"p": project_id, "u": user_id}).scalars().all()
+    le = t.leases
+    gone = conn.execute(delete(le).where(le.c.project_id == project_id, le.c.user_id == user_id)
+                        .returning(le.c.item_id)).scalars().all()
     for item_id in gone:
-        conn.execute(text(release_sql()), {"i": item_id})
+        conn.execute(text(release_sql()), {"i": item_id})  # the queue's slot arithmetic (store/slots.py)
     return len(gone)
 
 
 def members(store, project: Project) -> list[dict]:
+    """The project's members (blocked ones too), by name: their organisation role, their role and status here."""
+    m, u = t.memberships, t.users
     with store.read() as conn:
-        rows = conn.execute(text(
-            "SELECT u.name, u.role, m.role, m.status, m.added_at, m.blocked_at FROM memberships m "
-            "JOIN users u ON u.id = m.user_id WHERE m.project_id = :p ORDER BY u.name"), {"p": project.id}).all()
-    return [{"user": n, "org_role": o, "role": r, "status": s, "added_at": a, "blocked_at": b}
-            for n, o, r, s, a, b in rows]
+        rows = conn.execute(select(u.c.name, u.c.role.label("org_role"), m.c.role, m.c.status, m.c.added_at,
+                                   m.c.blocked_at).join(u, u.c.id == m.c.user_id)
+                            .where(m.c.project_id == project.id).order_by(u.c.name)).all()
+    return [{"user": r.name, "org_role": r.org_role, "role": r.role, "status": r.status, "added_at": r.added_at,
+             "blocked_at": r.blocked_at} for r in rows]
