@@ -10,12 +10,15 @@ hidden until the function runs), except those under ``if TYPE_CHECKING:``, which
   itself (numpy, scipy and the like are fine); the leaves (``errors``, ``timefmt``) import nothing of the
   package; nothing below the top imports ``app`` or the CLI;
 * in ``web``, no module imports a private name of another, and no page module (one with ``add_routes``)
-  imports another page module: what pages share lives in the modules below them.
+  imports another page module: what pages share lives in the modules below them;
+* one copy of each shared rule (the time formatter, the 24 h cap on active time, the role lists, whether a
+  webhook listens): its spelling appears in one module only.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -314,3 +317,26 @@ def test_web_modules_share_only_public_names_and_pages_import_no_pages():
         if imp.source in pages and imp.target in pages:
             problems.append(f"{imp.where()}: page module {imp.source} imports page module {imp.target}")
     assert not problems, "\n".join(problems)
+
+
+# ---- one copy of each shared rule ------------------------------------------------------------------------
+
+ONE_COPY = [
+    # (what, a pattern of its definition, the one module allowed to spell it)
+    ("the time formatter for people", r"strftime\(\s*[\"'][^\"']*%H", "labelwright/timefmt.py"),
+    ("the 24 h cap on active time", r"24 \* 3600 \* 1000|24 \* 60 \* 60 \* 1000|86_?400_?000",
+     "labelwright/services/queue.py"),
+    ("the organisation's roles", r"[\[(]\s*\"owner\",\s*\"manager\",\s*\"reviewer\",\s*\"annotator\"\s*[)\]]",
+     "labelwright/services/access.py"),
+    ("the project roles", r"[\[(]\s*\"annotator\",\s*\"reviewer\",\s*\"manager\"\s*[)\]]",
+     "labelwright/services/access.py"),
+    ("whether a webhook listens", r"kinds\s*=\s*'\*'|project_id IS NULL OR \w+\.project_id = :p",
+     "labelwright/store/listeners.py"),
+]
+
+
+@pytest.mark.parametrize(("what", "pattern", "home"), ONE_COPY, ids=[w for w, _, _ in ONE_COPY])
+def test_one_copy_of_each_shared_rule(what, pattern, home):
+    found = sorted({str(path.relative_to(ROOT)) for path in MODULES.values()
+                    if re.search(pattern, path.read_text(encoding="utf-8"))})
+    assert found == [home], f"{what} is spelled in {found}: define it once, in {home}, and import it"

@@ -21,9 +21,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import insert, select, update
 
 from labelwright.errors import Conflict, NotFound, Unauthorized, ValidationError
+from labelwright.services import audit
+from labelwright.services.access import ORG_ROLES, PROJECT_ROLES, RANK
 from labelwright.store import tables as t
 
-ROLES = ("owner", "manager", "reviewer", "annotator")  # see labelwright.services.access
 NAME_RE = re.compile(r"^[A-Za-z0-9_.@\-]{1,64}$")
 _hasher = PasswordHasher()
 
@@ -56,8 +57,8 @@ def _user(row) -> User:
 def create_user(store, name: str, role: str = "annotator", password: str | None = None) -> User:
     if not NAME_RE.match(name or ""):
         raise ValidationError("a user name is 1-64 letters, digits, '_', '.', '@' or '-'", field="name")
-    if role not in ROLES:
-        raise ValidationError(f"role must be one of {list(ROLES)}", field="role")
+    if role not in ORG_ROLES:
+        raise ValidationError(f"role must be one of {list(ORG_ROLES)}", field="role")
     password_hash = hash_password(password) if password is not None else None  # before the transaction
     with store.write() as conn:
         if conn.execute(select(t.users.c.id).where(t.users.c.name == name)).first():
@@ -211,11 +212,8 @@ def update_user(store, name: str, *, role: str | None = None, disabled: bool | N
 
     Lowering a role also lowers their project roles to match; disabling revokes nothing but refuses their
     sign-in, sessions and tokens from the next request. The last enabled owner cannot be demoted or disabled."""
-    from labelwright.services import audit
-    from labelwright.services.access import PROJECT_ROLES, RANK
-
-    if role is not None and role not in ROLES:
-        raise ValidationError(f"role must be one of {list(ROLES)}", field="role")
+    if role is not None and role not in ORG_ROLES:
+        raise ValidationError(f"role must be one of {list(ORG_ROLES)}", field="role")
     with store.write() as conn:
         row = conn.execute(select(t.users).where(t.users.c.name == name)).first()
         if row is None:
@@ -254,8 +252,6 @@ def list_tokens(store, user: User) -> list[dict]:
 
 def revoke_token(store, token_id: int, by: User) -> None:
     """Revoke an API token: the caller's own, or anyone's for an owner. Refused from the next request."""
-    from labelwright.services import audit
-
     with store.write() as conn:
         row = conn.execute(select(t.tokens.c.user_id, t.tokens.c.revoked_at)
                            .where(t.tokens.c.id == token_id, t.tokens.c.kind == "api")).first()
@@ -278,8 +274,6 @@ def replace_password(store, user: User, password: str, *, keep_session: str | No
 
 def _store_password(conn, user: User, password_hash: str, action: str, keep_session: str | None,
                     keep_tokens: bool) -> None:
-    from labelwright.services import audit
-
     conn.execute(update(t.users).where(t.users.c.id == user.id).values(password_hash=password_hash))
     _end_sessions(conn, user, keep_session)
     revoked = 0
