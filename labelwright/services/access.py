@@ -58,8 +58,9 @@ def project_for(store, ref: int | str, user, at_least: str = "annotator") -> tup
     row = store.lookup(_PROJECT_BY_ID if isinstance(ref, int) else _PROJECT_BY_SLUG, {"r": ref, "u": user.id})
     if row is None:
         raise NotFound(f"no project {ref!r}")
-    project = project_from_row(store, row[:8])
-    role = "owner" if user.role == "owner" else (row[8] if row[9] == "active" else None)
+    *project_columns, member_role, member_status = row  # PROJECT_COLUMNS, then the membership's two
+    project = project_from_row(store, tuple(project_columns))
+    role = "owner" if user.role == "owner" else (member_role if member_status == "active" else None)
     return project, _check(project, role, at_least, named=str(ref) if isinstance(ref, int) else None)
 
 
@@ -83,7 +84,10 @@ def role_in(store, user, project: Project) -> str | None:
     if user.role == "owner":
         return "owner"
     row = store.lookup(_ROLE_IN, {"p": project.id, "u": user.id})
-    return row[0] if row is not None and row[1] == "active" else None
+    if row is None:
+        return None
+    role, status = row
+    return role if status == "active" else None
 
 
 def require(store, user, project: Project, at_least: str = "annotator", *, missing: str | None = None) -> str:
