@@ -39,11 +39,29 @@ import time
 import uuid
 from pathlib import Path
 
+import orjson
+import uvloop
+from sqlalchemy import text
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import (PYTHON, Database, Server, bench_schema, cpu_seconds, fake_items,  # noqa: E402
-                               machine_cpu_seconds, machine_description, median, percentile,
-                               pg_available, postgres_pids)
+from benchmarks.common import (  # noqa: E402
+    PYTHON,
+    Database,
+    Server,
+    bench_schema,
+    cpu_seconds,
+    fake_items,
+    machine_cpu_seconds,
+    machine_description,
+    median,
+    percentile,
+    pg_available,
+    postgres_pids,
+)
+from labelwright.services import access, users  # noqa: E402
+from labelwright.services.items import import_items  # noqa: E402
+from labelwright.services.projects import create_project  # noqa: E402
 
 # ---- the load generator (runs in its own process) ------------------------------------------------
 
@@ -78,8 +96,6 @@ class _Conn:
 
 
 async def _annotator(url, project, token, idx, cfg, out):
-    import orjson
-
     host, port = url.split("://", 1)[1].rsplit(":", 1)
     # Annotators arrive one after another during the warm-up (not in one burst of connects): a
     # multi-process server hands each new connection to whichever process is free to accept it,
@@ -153,8 +169,6 @@ def load_generator(cfg_path: str, out_path: str) -> None:
     with open(cfg_path) as f:
         cfg = json.load(f)
     if cfg.get("loop", "asyncio") == "uvloop":
-        import uvloop
-
         uvloop.install()
     out = asyncio.run(_load_main(cfg))
     with open(out_path, "w") as f:
@@ -166,10 +180,6 @@ def load_generator(cfg_path: str, out_path: str) -> None:
 
 def prepare(db: Database, n_items: int, overlap: int, n_users: int) -> tuple[str, list[str], int]:
     """Migrate, create the project, import the items and the annotators; return (slug, tokens, project id)."""
-    from labelwright.services import access, users
-    from labelwright.services.items import import_items
-    from labelwright.services.projects import create_project
-
     store = db.store(pool_size=2)
     try:
         owner = users.create_user(store, "owner", "owner")
@@ -187,8 +197,6 @@ def prepare(db: Database, n_items: int, overlap: int, n_users: int) -> tuple[str
 
 def check(db: Database, project_id: int, overlap: int, acked: list, handed: list, user_ids: dict) -> dict:
     """Invariants read back from the database after the server has stopped."""
-    from sqlalchemy import text
-
     store = db.store(pool_size=1)
     try:
         with store.read() as conn:
@@ -224,8 +232,6 @@ def check(db: Database, project_id: int, overlap: int, acked: list, handed: list
 
 
 def _user_ids(db: Database, n: int) -> dict:
-    from sqlalchemy import text
-
     store = db.store(pool_size=1)
     try:
         with store.read() as conn:
@@ -294,9 +300,16 @@ def run_one(kind: str, k: int, *, items: int, overlap: int, workers: int, durati
         "submit_p50_ms": ms(out["submit"], .5), "submit_p99_ms": ms(out["submit"], .99),
         "cpu_percent_of_machine": cpu, "errors": len(out["errors"]), "error_samples": out["errors"][:5],
         "exhausted_annotators": out["exhausted"], "checks": checks,
-        # how evenly the server served the annotators: fewest and most annotations in the window
+        # how evenly the server served the annotators: fewest and most annotations in the window, and
+        # whether everyone got at least half the median share (issue 11's target)
         "per_annotator_min_max": [min(out["per_annotator"]), max(out["per_annotator"])],
+        "per_annotator_median": median(out["per_annotator"]),
+        "fair": min(out["per_annotator"], default=0) >= median(out["per_annotator"]) / 2,
     }
+
+
+def _server_ms(r: dict) -> float:
+    return r["cpu_percent_of_machine"].get("server_ms_per_annotation", 0.0)
 
 
 def _fmt(r: dict) -> str:
@@ -311,7 +324,8 @@ def _fmt(r: dict) -> str:
             f"{r['annotations_per_s']:>7.1f} ann/s  cycle p50 {r['cycle_p50_ms']:.1f} p99 {r['cycle_p99_ms']:.1f} ms  "
             f"next p50/p99 {r['next_p50_ms']:.1f}/{r['next_p99_ms']:.1f}  "
             f"submit p50/p99 {r['submit_p50_ms']:.1f}/{r['submit_p99_ms']:.1f} ms  errors {r['errors']}{cpu_s}; "
-            f"per annotator min/max {r['per_annotator_min_max']}\n"
+            f"per annotator min/max {r['per_annotator_min_max']} median {r['per_annotator_median']:g} "
+            f"({'fair' if r['fair'] else 'UNFAIR: someone got less than half the median'})\n"
             f"           checks: {'OK' if c['ok'] else 'FAILED'}  acked {c['acknowledged']} "
             f"(missing {c['acknowledged_missing']}), in db {c['annotations_in_db']}, "
             f"max/item {c['max_annotations_per_item']}, duplicate pairs {c['duplicate_item_annotator_pairs']}, "
@@ -357,13 +371,14 @@ def main(argv=None) -> int:
                     for _ in range(args.repeat):
                         r = run_one(kind, k, overlap=args.overlap, workers=workers, **common)
                         print(_fmt(r), flush=True)
-                        failed |= not r["checks"]["ok"]
+                        failed |= not r["checks"]["ok"] or not r["fair"]
                         runs.append(r)
                         results.append(r)
                     if args.repeat > 1:
                         print(f"  median of {len(runs)}: {median([r['annotations_per_s'] for r in runs]):.1f} ann/s, "
                               f"cycle p50 {median([r['cycle_p50_ms'] for r in runs]):.1f} ms, "
-                              f"p99 {median([r['cycle_p99_ms'] for r in runs]):.1f} ms", flush=True)
+                              f"p99 {median([r['cycle_p99_ms'] for r in runs]):.1f} ms, server CPU "
+                              f"{median([_server_ms(r) for r in runs])} ms/annotation", flush=True)
         if not args.no_checks:
             r = run_one(kind, 8, overlap=1, workers=workers_list[0], **common)
             r["scenario"] = "overlap1"

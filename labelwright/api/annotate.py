@@ -19,11 +19,26 @@ from labelwright.services.users import User
 from labelwright.store import Store
 
 
+def next_item(store: Store, project_ref: str, user: User) -> tuple[int, bytes | None]:
+    """The work of ``POST /projects/{project}/next``: (200, the item as JSON) or (204, None). Run it
+    through :meth:`Store.run` (:func:`claim`), which on PostgreSQL batches it, lookups included, with
+    the other calls waiting (see :mod:`labelwright.store.pg_batch`)."""
+    project = policy.annotate(store, user, project_ref).project
+    item = queue_svc.claim_next(store, project, user)
+    return (204, None) if item is None else (200, orjson.dumps(item))
+
+
 async def claim(store: Store, project_ref: str, user: User) -> tuple[int, bytes | None]:
     """``POST /projects/{project}/next``: (200, the item as JSON) or (204, None)."""
-    project = policy.annotate(store, user, project_ref).project
-    item = await store.run(queue_svc.claim_next, store, project, user)
-    return (204, None) if item is None else (200, orjson.dumps(item))
+    return await store.run(next_item, store, project_ref, user)
+
+
+def record_answers(store: Store, item_id: int, user: User, answers, active_ms: int,
+                   idempotency_key: str | None) -> tuple[int, bytes]:
+    """The work of ``POST /items/{item_id}/annotations`` (run it through :meth:`Store.run`)."""
+    ann, created = queue_svc.submit(store, item_id, user, answers, active_ms=active_ms,
+                                    idempotency_key=idempotency_key)
+    return 201 if created else 200, orjson.dumps(ann)
 
 
 async def submit_answers(store: Store, item_id: int, user: User, answers, active_ms: int,
@@ -31,9 +46,7 @@ async def submit_answers(store: Store, item_id: int, user: User, answers, active
     """``POST /items/{item_id}/annotations``: (201, the annotation) or (200, the replayed one). The item
     is reached by its id: the submission's own statement reads the caller's membership of its project and
     answers 404 to a non-member (see :func:`labelwright.services.access.require`)."""
-    ann, created = await store.run(queue_svc.submit, store, item_id, user, answers, active_ms=active_ms,
-                                   idempotency_key=idempotency_key)
-    return 201 if created else 200, orjson.dumps(ann)
+    return await store.run(record_answers, store, item_id, user, answers, active_ms, idempotency_key)
 
 
 def build_router() -> APIRouter:

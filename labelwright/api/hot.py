@@ -5,8 +5,9 @@ of the server's traffic. FastAPI's routing, dependency solving, body validation 
 cost more CPU than the database work of these two requests, so :class:`HotRoutes`, an ASGI
 middleware, answers the plain form of them itself: an ``Authorization: Bearer`` token, a numeric item
 id and a JSON body whose fields have exactly the documented types. It calls the same functions as
-the FastAPI handlers (:func:`labelwright.api.annotate.claim`, :func:`labelwright.api.annotate.submit_answers`) and
-answers errors the same way (``{"error": ..., "field": ...}`` with the error's status).
+the FastAPI handlers (:func:`labelwright.api.annotate.next_item`,
+:func:`labelwright.api.annotate.record_answers`), in one :meth:`labelwright.store.Store.run` call with the
+token's lookup, and answers errors the same way (``{"error": ..., "field": ...}`` with the error's status).
 
 Anything else (a browser session with its CSRF header, a body the fast path does not take as it is,
 another route) goes on to FastAPI unchanged, which answers it as before; the routes stay declared
@@ -17,13 +18,14 @@ looked at: :class:`labelwright.api.limits.BodyLimit`, outside this middleware, b
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import orjson
 
-from labelwright.api.annotate import claim, submit_answers
+from labelwright.api.annotate import next_item, record_answers
 from labelwright.errors import LabelwrightError
-from labelwright.store import TIMED_OUT, timed_out
 from labelwright.services import users as users_svc
+from labelwright.store import TIMED_OUT, Store, timed_out
 
 _NEXT = re.compile(r"/api/v1/projects/([^/]+)/next")
 _SUBMIT = re.compile(r"/api/v1/items/([0-9]{1,18})/annotations")
@@ -71,13 +73,12 @@ class HotRoutes:
         return await self._answer(send, self._submit(token, int(sub.group(1)), parsed, key_header))
 
     async def _next(self, token: str, project: str):
-        user = users_svc.user_for_api_token(self.store, token)
-        return await claim(self.store, project, user)  # scope["path"] is already percent-decoded
+        # scope["path"] is already percent-decoded
+        return await self.store.run(_with_token, self.store, token, next_item, project)
 
     async def _submit(self, token: str, item_id: int, parsed: dict, key_header: str | None):
-        user = users_svc.user_for_api_token(self.store, token)
-        return await submit_answers(self.store, item_id, user, parsed["answers"], parsed.get("active_ms", 0),
-                                    parsed.get("idempotency_key") or key_header)
+        return await self.store.run(_with_token, self.store, token, record_answers, item_id, parsed["answers"],
+                                    parsed.get("active_ms", 0), parsed.get("idempotency_key") or key_header)
 
     @staticmethod
     async def _answer(send, work) -> None:
@@ -96,6 +97,13 @@ class HotRoutes:
         await send({"type": "http.response.start", "status": status,
                     "headers": _JSON + [(b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
+
+
+def _with_token(store: Store, token: str, work: Callable[..., tuple], target, *rest) -> tuple:
+    """``work(store, target, user, *rest)`` for the holder of API token ``token`` (``target``: the project
+    or the item). The token is looked up in the same :meth:`Store.run` call as the work, so on PostgreSQL
+    its lookup shares the batch's round trips (see :mod:`labelwright.store.pg_batch`)."""
+    return work(store, target, users_svc.user_for_api_token(store, token), *rest)
 
 
 async def _read_body(receive) -> bytes | None:

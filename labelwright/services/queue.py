@@ -88,7 +88,7 @@ def _claim_pg(store: Store, params: dict, gold: bool) -> ItemRow | None:
     wait = False
     for _ in range(_CLAIM_TRIES):
         with store.pipeline() as tx:
-            tx.execute(sql.LOCK_CLAIMER, params)
+            tx.lock_user(params, durable=False)
             renewed = tx.execute(sql.RECLAIM_AND_RENEW_PG, params)
             taken = tx.commit_with(sql.TAKE_PG[gold, wait], params)
             row = fetch_one(renewed, ItemRow)
@@ -437,7 +437,7 @@ def submit(store: Store, item_id: int, user: User, answers, *, active_ms: int = 
     params = {"u": user.id, "i": item_id, "k": key, "ms": active_ms, "now": now, "maxms": MAX_ACTIVE_MS}
     if store.dialect == "postgresql":
         with store.pipeline() as tx:
-            tx.execute(sql.LOCK_USER, params)
+            tx.lock_user(params)
             check = tx.execute(sql.SUBMIT_CHECK, params)
             item = tx.execute(sql.ITEM_PROJECT, params)
             prow = fetch_one(item, ItemProjectRow)

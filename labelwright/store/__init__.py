@@ -13,9 +13,9 @@ The server's two hot routes (claim the next item, submit an answer) run their se
   :meth:`Store.write` being a savepoint of it (so a call that fails undoes only its own work), and
   commits once for all of them before any caller gets its answer (group commit: one fsync for many
   submissions, and nothing is acknowledged before it is on disk).
-* PostgreSQL: the call runs on the event loop itself (each server process handles one database
-  transaction at a time; run several processes with ``serve --workers``), or, with
-  ``pg_threads=True``, in a worker thread.
+* PostgreSQL: the call runs in the store's batcher thread (:mod:`labelwright.store.pg_batch`), which
+  likewise runs every waiting call in one transaction and one commit, sending their statements together
+  (pipeline mode) so that a batch costs a few round trips, not a few per call.
 
 Hot-path SQL is written with ``:name`` parameters and run on the driver's own cursor
 (:meth:`Store.cursor`, :meth:`Store.sql`), which costs a tenth of a SQLAlchemy ``text()`` execution.
@@ -30,11 +30,14 @@ import threading
 from contextlib import contextmanager
 
 import orjson
+import psycopg
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.pool import NullPool
 
 from labelwright.store import migrate as _migrate
+from labelwright.store import queue_sql
 from labelwright.store.caches import Caches
+from labelwright.store.pg_batch import PgBatcher
 
 
 def dumps(value) -> str:
@@ -57,14 +60,14 @@ MAX_BATCH = 256  # most calls the SQLite writer runs in one transaction
 
 class Store:
     def __init__(self, db_url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 20,
-                 pg_schema: str | None = None, pg_threads: bool = False, statement_timeout_ms: int = 0):
+                 pg_schema: str | None = None, statement_timeout_ms: int = 0):
         self.url = db_url
         self._tls = threading.local()
         self._sql_cache: dict[str, str] = {}
         self.caches = Caches.for_url(db_url)  # what this process remembers between requests
         self._writer: _Writer | None = None
         self._writer_start = threading.Lock()
-        self.pg_threads = pg_threads
+        self._batcher: PgBatcher | None = None
         if db_url.startswith("sqlite"):
             self.dialect = "sqlite"
             self._write_lock = threading.Lock()
@@ -188,27 +191,37 @@ class Store:
         """``fn(*args, **kwargs)``, a service call doing one unit of writing, without holding up the event loop.
 
         See the module docstring: on SQLite it runs in the writer thread (group commit), on
-        PostgreSQL on the loop (or in a worker thread with ``pg_threads``). Returns what ``fn``
-        returns, or raises what it raised; a result is only handed back once it is committed.
+        PostgreSQL in the batcher thread. Returns what ``fn`` returns, or raises what it raised; a result
+        is only handed back once it is committed.
         """
-        if self.dialect == "sqlite":
-            writer = self._writer or self._start_writer()
-            loop = asyncio.get_running_loop()
-            fut = loop.create_future()
-            writer.queue.put((fn, args, kwargs, loop, fut))
-            return await fut
-        if self.pg_threads:
-            from starlette.concurrency import run_in_threadpool
+        worker = self._writer or self._batcher or self._start_writer()
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        worker.queue.put((fn, args, kwargs, loop, fut))
+        return await fut
 
-            return await run_in_threadpool(fn, *args, **kwargs)
-        return fn(*args, **kwargs)
-
-    def _start_writer(self) -> "_Writer":
+    def _start_writer(self) -> _Writer | PgBatcher:
         with self._writer_start:
-            if self._writer is None:
-                self._writer = _Writer(self)
-                self._writer.start()
-        return self._writer
+            if self.dialect == "sqlite":
+                if self._writer is None:
+                    self._writer = _Writer(self)
+                    self._writer.start()
+                return self._writer
+            if self._batcher is None:
+                self._batcher = PgBatcher(self)
+                self._batcher.start()
+            return self._batcher
+
+    def pg_connect(self):
+        """A new autocommit psycopg connection to this store's PostgreSQL database (search path and
+        statement timeout set)."""
+        assert self._pg_hot is not None
+        return self._pg_hot.connect()
+
+    def _batch_call(self):
+        """The batched call running in this greenlet of the batcher thread, if any (see pg_batch)."""
+        batcher = self._batcher
+        return None if batcher is None else batcher.current()
 
     # ---- the driver's own cursor, for hot paths ---------------------------------------------------
 
@@ -233,6 +246,10 @@ class Store:
             cur = self.cursor(batch)
             cur.execute(self.sql(statement), params)
             return cur.fetchone()
+        call = self._batch_call()
+        if call is not None:
+            assert self._batcher is not None
+            return self._batcher.send(call, statement, params).fetchone()
         if self._pg_hot is None:  # SQLite: a pooled read connection, in autocommit
             raw = self.engine.raw_connection()
             try:
@@ -257,7 +274,16 @@ class Store:
         sends ``COMMIT`` together with its last statement (:meth:`PgPipeline.commit_with`), so the
         transaction costs one round trip per result the caller waits for. If the block raises before
         that, the transaction is rolled back; if it ends without committing, it is committed.
+
+        In a call that :meth:`run` batches (PostgreSQL), the block's statements join the batch's
+        transaction instead (a :class:`labelwright.store.pg_batch.BatchTx`, which has the same methods).
         """
+        call = self._batch_call()
+        if call is not None:
+            assert self._batcher is not None
+            with self._batcher.transaction(call) as btx:
+                yield btx
+            return
         pair = self._pg_hot.get(pipelined=True)  # an autocommit connection: we say BEGIN ourselves
         conn, pipe = pair
         try:
@@ -304,6 +330,9 @@ class Store:
         if self._writer is not None:
             self._writer.stop()
             self._writer = None
+        if self._batcher is not None:
+            self._batcher.stop()
+            self._batcher = None
         self.engine.dispose()
         if self.write_engine is not self.engine:
             self.write_engine.dispose()
@@ -330,9 +359,7 @@ class _PgConnections:
         self.plain: list = []  # list.append / list.pop are atomic: safe from any thread
         self.pipelined: list = []
 
-    def _connect(self):
-        import psycopg
-
+    def connect(self):
         conn = psycopg.connect(self.conninfo, autocommit=True, **self.connect_args)
         if self.timeout_ms:
             conn.execute(f"SET statement_timeout = {self.timeout_ms}")
@@ -342,7 +369,7 @@ class _PgConnections:
         try:
             return (self.pipelined if pipelined else self.plain).pop()
         except IndexError:
-            conn = self._connect()
+            conn = self.connect()
             if not pipelined:
                 return conn
             entered = conn.pipeline()
@@ -389,6 +416,12 @@ class PgPipeline:
         cur = self.conn.cursor()
         cur.execute(self.store.sql(statement), params)
         return cur
+
+    def lock_user(self, params: dict, durable: bool = True) -> None:
+        """Serialise the transactions of user ``params["u"]`` (a transaction-scoped advisory lock).
+        ``durable=False``: the transaction writes nothing worth a flush of the WAL (a claim's lease), so
+        it commits without waiting for one."""
+        self.execute(queue_sql.LOCK_USER if durable else queue_sql.LOCK_CLAIMER, params)
 
     def commit_with(self, statement: str, params: dict | None = None):
         """Queue the last statement and ``COMMIT``, and wait for both (and everything queued before):

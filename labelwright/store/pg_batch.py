@@ -1,0 +1,333 @@
+"""Group commit for PostgreSQL: the hot calls of one server process share transactions and round trips.
+
+:meth:`labelwright.store.Store.run` hands each call (claim the next item, submit an answer, with the
+lookups of the caller's token and project) to this process's :class:`PgBatcher`, a thread with one
+PostgreSQL connection in pipeline mode. The batcher takes every call that is waiting and runs them
+together, each in a greenlet of its own, inside one transaction:
+
+1. ``BEGIN``; every call runs until it needs the result of a statement it sent (through
+   :meth:`Store.lookup <labelwright.store.Store.lookup>` or the :class:`BatchTx` that
+   :meth:`Store.pipeline <labelwright.store.Store.pipeline>` gives it);
+2. one ``Sync`` fetches the results of all of them; the calls go on, and this repeats until each call has
+   finished or reached the end of its transaction (:meth:`BatchTx.commit_with`);
+3. one ``COMMIT`` (synchronous: durable before anyone is answered); the calls then finish what they do
+   after their commit, outside the batch (as they would alone), and the callers get their answers.
+
+So a batch of N calls costs a few round trips and one commit, instead of several round trips and a
+commit for each. The calls of one batch see each other's writes (one transaction), which is how the
+SQLite writer runs them too: a claim and its lease, or an answer, are visible to the next call at once,
+and the queue's invariants (``items.n_assigned``, one lease per user and item) hold as they do there.
+Other server processes are other transactions, kept apart by row locks and advisory locks as before.
+
+If any statement of a batch fails (a deadlock with another process, a lost connection, a constraint),
+the batch is rolled back and each of its calls runs again on its own, outside any batch: nothing was
+committed, and nobody was answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue as _queue
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import greenlet
+import psycopg
+
+if TYPE_CHECKING:
+    from labelwright.store import Store
+
+log = logging.getLogger("labelwright.store")
+
+MAX_BATCH = 64  # most calls in one transaction
+
+
+@dataclass
+class _Call:
+    fn: Callable
+    args: tuple
+    kwargs: dict
+    loop: asyncio.AbstractEventLoop
+    fut: asyncio.Future
+    green: greenlet.greenlet | None = None
+    open: bool = True          # still inside the batch's transaction (not past its commit point)
+    state: str = "new"         # new | sync (waits for results) | commit (waits for COMMIT) | done
+    ok: bool = False
+    value: Any = None
+    cursors: list = field(default_factory=list)
+
+
+class PendingCursor:
+    """A statement sent in a batch; its rows can be read once the batch has synced (fetching waits for it)."""
+
+    def __init__(self, batcher: PgBatcher, call: _Call, cursor):
+        self._batcher, self._call, self._cursor = batcher, call, cursor
+
+    def fetchone(self):
+        self._batcher.wait_sync(self._call)
+        return self._cursor.fetchone()
+
+    def fetchall(self):
+        self._batcher.wait_sync(self._call)
+        return self._cursor.fetchall()
+
+
+class BatchTx:
+    """One call's transaction inside a batch (the methods of :class:`labelwright.store.PgPipeline`).
+
+    The transactions of one user are serialised (:meth:`lock_user`): a second call of the same user in a
+    batch waits for the batch to commit and then runs its transaction on its own, after the first one, as
+    it would behind the first one's advisory lock."""
+
+    def __init__(self, batcher: PgBatcher, call: _Call):
+        self._batcher, self._call = batcher, call
+        self.committed = False
+        self.alone: Any = None     # the transaction, when it runs on its own after the batch
+        self.alone_cm: Any = None
+
+    def execute(self, statement: str, params: dict | None = None):
+        if self.alone is not None:
+            return self.alone.execute(statement, params)
+        return self._batcher.send(self._call, statement, params)
+
+    def lock_user(self, params: dict, durable: bool = True) -> None:
+        """The caller's advisory lock. In the batch the transaction always commits durably (the batch
+        may hold submissions)."""
+        if self.alone is None and not self._batcher.lock_in_batch(params["u"]):
+            self._batcher.wait_commit(self._call)
+            self.alone_cm = self._batcher.store.pipeline()  # the call is past its batch: its own transaction
+            self.alone = self.alone_cm.__enter__()
+        if self.alone is not None:
+            self.alone.lock_user(params, durable)
+            return
+        self.execute("SELECT pg_advisory_xact_lock(7420002, :u)", params)
+
+    def commit_with(self, statement: str, params: dict | None = None):
+        if self.alone is not None:
+            self.committed = True
+            return self.alone.commit_with(statement, params)
+        cur = self.execute(statement, params)
+        self.committed = True
+        self._batcher.wait_commit(self._call)
+        return cur
+
+
+class PgBatcher(threading.Thread):
+    """Runs :meth:`Store.run` calls in shared transactions (see the module docstring)."""
+
+    def __init__(self, store: Store):
+        super().__init__(name="labelwright-pg-batcher", daemon=True)
+        self.store = store
+        self.queue: _queue.SimpleQueue = _queue.SimpleQueue()
+        self._calls: dict[greenlet.greenlet, _Call] = {}
+        self._users: set[int] = set()  # the users whose transactions this batch holds
+        self.shared = 0    # calls committed in a shared transaction so far
+        self.commits = 0   # shared transactions committed so far
+        self._conn: psycopg.Connection | None = None
+        self._pipe_cm: Any = None
+        self._pipe: Any = None
+
+    # ---- the callers' side (in a call's greenlet) ----------------------------------------------------
+
+    def current(self) -> _Call | None:
+        """The call running in this greenlet, while it is inside its batch's transaction."""
+        call = self._calls.get(greenlet.getcurrent())
+        return call if call is not None and call.open else None
+
+    def send(self, call: _Call, statement: str, params: dict | None) -> PendingCursor:
+        assert self._conn is not None
+        cur = self._conn.cursor()
+        cur.execute(self.store.sql(statement), params)
+        call.cursors.append(cur)
+        return PendingCursor(self, call, cur)
+
+    def wait_sync(self, call: _Call) -> None:
+        """Wait (let the other calls run) until what ``call`` sent has its results."""
+        if call.open and call.cursors:
+            call.state = "sync"
+            self._to_scheduler()
+
+    def wait_commit(self, call: _Call) -> None:
+        """Wait until the batch has committed; the call then goes on outside the batch."""
+        call.state = "commit"
+        self._to_scheduler()
+
+    def _to_scheduler(self) -> None:
+        parent = greenlet.getcurrent().parent
+        assert parent is not None
+        parent.switch()
+
+    def lock_in_batch(self, user_id: int) -> bool:
+        """Take user ``user_id``'s place in this batch; False when another call of theirs holds it."""
+        if user_id in self._users:
+            return False
+        self._users.add(user_id)
+        return True
+
+    @contextmanager
+    def transaction(self, call: _Call) -> Iterator[BatchTx]:
+        tx = BatchTx(self, call)
+        try:
+            yield tx
+        except BaseException as e:
+            if tx.alone_cm is not None:
+                tx.alone_cm.__exit__(type(e), e, e.__traceback__)
+            raise
+        if tx.alone_cm is not None:
+            tx.alone_cm.__exit__(None, None, None)
+        elif not tx.committed:  # the block ended without its commit: commit with the batch
+            tx.committed = True
+            self.wait_commit(call)
+
+    # ---- the thread --------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self.queue.put(None)
+        self.join(timeout=30)
+
+    def run(self) -> None:
+        try:
+            while True:
+                first = self.queue.get()
+                if first is None:
+                    return
+                batch = [first]
+                stopping = False
+                while len(batch) < MAX_BATCH:
+                    try:
+                        job = self.queue.get_nowait()
+                    except _queue.Empty:
+                        break
+                    if job is None:
+                        stopping = True
+                        break
+                    batch.append(job)
+                self._run_batch([_Call(*job) for job in batch])
+                if stopping:
+                    return
+        finally:
+            self._close()
+
+    def _connection(self):
+        if self._conn is None or self._conn.closed:
+            self._close()
+            self._conn = self.store.pg_connect()
+            # The connection stays in pipeline mode for its life; the context manager is kept, since
+            # dropping it would leave pipeline mode.
+            self._pipe_cm = self._conn.pipeline()
+            self._pipe = self._pipe_cm.__enter__()
+        return self._conn
+
+    def _close(self) -> None:
+        conn, self._conn, cm, self._pipe_cm, self._pipe = self._conn, None, self._pipe_cm, None, None
+        if conn is None:
+            return
+        try:
+            if cm is not None and not conn.closed:
+                cm.__exit__(None, None, None)
+        except Exception:  # noqa: BLE001 - closing anyway
+            pass
+        conn.close()
+
+    def _run_batch(self, calls: list[_Call]) -> None:
+        if len(calls) == 1:  # nothing to share: the call's own transaction costs the same
+            self._alone(calls[0])
+            self._deliver(calls)
+            return
+        self._users.clear()
+        try:
+            conn = self._connection()
+            conn.cursor().execute("BEGIN")
+            for call in calls:
+                call.green = greenlet.greenlet(self._call_body(call))
+                self._calls[call.green] = call
+                call.green.switch()
+            while any(call.state == "sync" for call in calls):
+                self._pipe.sync()
+                for call in calls:
+                    if call.state == "sync":
+                        call.cursors.clear()
+                        call.state = "running"
+                        call.green.switch()
+            conn.cursor().execute("COMMIT")
+            self._pipe.sync()
+            self.commits += 1
+            self.shared += len(calls)
+        except Exception as e:  # noqa: BLE001 - the batch failed: run each call on its own
+            log.info("a batch of %d calls failed (%s: %s); running them one by one", len(calls),
+                     type(e).__name__, e)
+            self._abandon(calls)
+            for call in calls:
+                self._alone(call)
+            self._deliver(calls)
+            return
+        for call in calls:  # committed: each call finishes outside the batch
+            call.open = False
+            if call.state == "commit":
+                call.green.switch()
+        for call in calls:
+            self._calls.pop(call.green, None)
+        self._deliver(calls)
+
+    def _call_body(self, call: _Call) -> Callable[[], None]:
+        def body() -> None:
+            try:
+                call.value, call.ok = call.fn(*call.args, **call.kwargs), True
+            except Exception as e:  # noqa: BLE001 - handed to the caller
+                call.value, call.ok = e, False
+            call.state = "done"
+            call.open = False
+        return body
+
+    def _abandon(self, calls: list[_Call]) -> None:
+        """Roll the failed batch back and end its calls' greenlets (none was committed or answered)."""
+        for call in calls:
+            self._calls.pop(call.green, None)
+            call.open = False
+            if call.green is not None and not call.green.dead:
+                call.green.throw(greenlet.GreenletExit)
+            call.state, call.value, call.ok, call.green = "new", None, False, None
+            call.cursors.clear()
+        try:
+            if self._conn is not None and not self._conn.closed:
+                try:
+                    self._pipe.sync()  # collect what is still in flight; its error is not news
+                except Exception:  # noqa: BLE001
+                    pass
+                self._conn.cursor().execute("ROLLBACK")
+                self._pipe.sync()
+        except Exception:  # noqa: BLE001 - a connection in doubt is replaced
+            self._close()
+
+    @staticmethod
+    def _alone(call: _Call) -> None:
+        """Run ``call`` outside any batch (its own transactions, as without a batcher)."""
+        try:
+            call.value, call.ok = call.fn(*call.args, **call.kwargs), True
+        except Exception as e:  # noqa: BLE001 - handed to the caller
+            call.value, call.ok = e, False
+
+    @staticmethod
+    def _deliver(calls: list[_Call]) -> None:
+        by_loop: dict = {}
+        for call in calls:
+            by_loop.setdefault(call.loop, []).append((call.fut, call.ok, call.value))
+        for loop, items in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle, items)
+            except RuntimeError:  # the loop has closed; nobody is waiting any more
+                pass
+
+
+def _settle(items) -> None:
+    for fut, ok, value in items:
+        if fut.cancelled():
+            continue
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)
