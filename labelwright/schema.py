@@ -681,6 +681,8 @@ def parse_schema(source: str | dict | Path, *, file: str | None = None) -> Proje
                 line = e.lineno
             raise ValidationError(f"not valid YAML/JSON: {getattr(e, 'problem', None) or e}", file=file,
                                   line=line) from None
+        except RecursionError:  # the parsers recurse once per level of nesting
+            raise ValidationError("not a schema: lists or mappings nested too deeply", file=file) from None
     else:
         data = source
     if not isinstance(data, dict):
