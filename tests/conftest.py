@@ -8,13 +8,24 @@ skipped and the run says so at the end; with ``CI`` set, an unreachable server i
 from __future__ import annotations
 
 import os
+import re
+import time
 import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
+from argon2 import PasswordHasher, profiles
+from fastapi.testclient import TestClient
+from sqlalchemy import text
 
+from labelwright.app import create_app
+from labelwright.services import access, queue, users
+from labelwright.services.items import add_items
+from labelwright.services.projects import create_project, list_projects
 from labelwright.settings import Settings
 from labelwright.store import Store
+from labelwright.store.slots import PROJECT_OVERLAP, open_flag
 
 PG_URL = os.environ.get("LABELWRIGHT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
@@ -25,8 +36,6 @@ def pg_available() -> str | None:
     """None when PostgreSQL answers, else the reason it does not."""
     if "reason" not in _pg_state:
         try:
-            import psycopg
-
             with psycopg.connect(PG_URL, connect_timeout=3) as conn:
                 conn.execute("SELECT 1")
             _pg_state["reason"] = None
@@ -51,10 +60,6 @@ def _cheap_password_hashing():
     per hash and per check) is a defence against stolen hashes, not something the tests exercise, and it
     was minutes of the suite. Hashes carry their parameters, so server processes the tests start check these
     cheaply too. tests/test_users_hashing.py checks that the real setting is the library's default."""
-    from argon2 import PasswordHasher, profiles
-
-    from labelwright.services import users
-
     real = users._hasher
     users._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
     yield
@@ -71,8 +76,6 @@ class PgSchema:
     """A throw-away PostgreSQL schema and a URL whose connections use it."""
 
     def __init__(self):
-        import psycopg
-
         self.name = "lw_" + uuid.uuid4().hex[:12]
         with psycopg.connect(PG_URL, autocommit=True) as conn:
             conn.execute(f"CREATE SCHEMA {self.name}")
@@ -81,8 +84,6 @@ class PgSchema:
         self.url = f"{base}{sep}options=-csearch_path%3D{self.name}"
 
     def drop(self):
-        import psycopg
-
         with psycopg.connect(PG_URL, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA IF EXISTS {self.name} CASCADE")
 
@@ -118,24 +119,18 @@ def settings(db_url):
 
 @pytest.fixture
 def app(settings, store):
-    from labelwright.app import create_app
-
     return create_app(settings, store=store)
 
 
 @pytest.fixture
 def http(app):
     """An in-process HTTP client (httpx, through Starlette's TestClient)."""
-    from fastapi.testclient import TestClient
-
     with TestClient(app, base_url="http://127.0.0.1:8000") as c:
         yield c
 
 
 @pytest.fixture
 def owner(store):
-    from labelwright.services import users
-
     user = users.create_user(store, "olive", "owner", "owner-password")
     return user, users.create_api_token(store, user)
 
@@ -145,8 +140,6 @@ def make_annotator(store):
     """``make(name, password=None, role="annotator", member=True)``: a user and an API token. With
     ``member`` they join, with their role, every project that exists at that moment (projects made
     later need :func:`join`)."""
-    from labelwright.services import users
-
     def make(name: str, password: str | None = None, role: str = "annotator", member: bool = True):
         user = users.create_user(store, name, role, password)
         if member and role != "owner":
@@ -157,9 +150,6 @@ def make_annotator(store):
 
 def join(store, name: str, projects=None, role: str = "annotator") -> None:
     """Make user ``name`` a member of ``projects`` (default: every project) with ``role``."""
-    from labelwright.services import access
-    from labelwright.services.projects import list_projects
-
     for p in projects if projects is not None else list_projects(store):
         access.set_member(store, p, name, role)
 
@@ -171,8 +161,6 @@ def bearer(token: str) -> dict:
 def post_login(http, name: str, password: str, next: str = "/", **kwargs):
     """Sign in through the form as a browser does: ``GET /login`` (which sets the form's CSRF cookie), then
     ``POST /login`` with the form's ``csrf`` field. Returns the POST's response."""
-    import re
-
     token = re.search(r'name="csrf" value="([^"]+)"', http.get("/login").text).group(1)
     return http.post("/login", data={"name": name, "password": password, "next": next, "csrf": token}, **kwargs)
 
@@ -189,9 +177,6 @@ SPAM_SCHEMA = {
 
 @pytest.fixture
 def spam_project(store, owner):
-    from labelwright.services.items import add_items
-    from labelwright.services.projects import create_project
-
     p = create_project(store, SPAM_SCHEMA, created_by=owner[0].id)
     add_items(store, p, [{"id": f"c{i}", "text": f"comment {i}"} for i in range(10)])
     return p
@@ -200,12 +185,6 @@ def spam_project(store, owner):
 def hand_out(store, item_id: int, user, now: float | None = None, seconds: float = 600) -> None:
     """Give ``user`` a lease on one chosen item, as a claim would (for tests that replay real datasets
     answer by answer, where the queue's order is not the data's): the slot is taken the same way."""
-    import time
-
-    from sqlalchemy import text
-
-    from labelwright.store.slots import PROJECT_OVERLAP, open_flag
-
     now = time.time() if now is None else now
     with store.write() as conn:
         project_id = conn.execute(text(
@@ -219,8 +198,6 @@ def hand_out(store, item_id: int, user, now: float | None = None, seconds: float
 
 def seed_answer(store, item_id: int, user, answers: dict, **kwargs):
     """Hand ``item_id`` to ``user`` and submit ``answers`` through the queue (see :func:`hand_out`)."""
-    from labelwright.services import queue
-
     hand_out(store, item_id, user, now=kwargs.get("now"))
     return queue.submit(store, item_id, user, answers, **kwargs)
 
@@ -228,10 +205,6 @@ def seed_answer(store, item_id: int, user, answers: dict, **kwargs):
 def held_for(store, item_id: int, user_id: int, seconds: float) -> None:
     """Make ``user_id``'s lease on ``item_id`` look handed out ``seconds`` ago (and live): for tests of
     pay and time, whose answers would otherwise come milliseconds after the claim."""
-    import time
-
-    from sqlalchemy import text
-
     now = time.time()
     with store.write() as conn:
         conn.execute(text("UPDATE leases SET created_at = :s, expires_at = :e WHERE item_id = :i AND user_id = :u"),
@@ -240,10 +213,6 @@ def held_for(store, item_id: int, user_id: int, seconds: float) -> None:
 
 def saved_ago(store, annotation_id: int, seconds: float) -> None:
     """Make an annotation look last saved ``seconds`` ago (an amend may claim at most that much time)."""
-    import time
-
-    from sqlalchemy import text
-
     with store.write() as conn:
         conn.execute(text("UPDATE annotations SET updated_at = :t WHERE id = :a"),
                      {"t": time.time() - seconds, "a": annotation_id})

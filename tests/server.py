@@ -12,17 +12,26 @@ pid of our ``subprocess.Popen`` *is* the server: there is no wrapper or supervis
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+from sqlalchemy import text
+
+from labelwright.services import access, users
+from labelwright.services.items import add_items
+from labelwright.services.projects import create_project
+from labelwright.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 30.0
@@ -68,7 +77,7 @@ class ServerProcess:
         except OSError:
             return ""
 
-    def start(self, timeout: float = START_TIMEOUT) -> "ServerProcess":
+    def start(self, timeout: float = START_TIMEOUT) -> ServerProcess:
         last_error = None
         assert self.proc is None, "already running"
         for _attempt in range(3):  # a free port can be taken by someone else before we bind it
@@ -159,7 +168,7 @@ class ServerProcess:
             except OSError:
                 pass
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:
         return self.start() if self.proc is None else self
 
     def __exit__(self, *exc) -> None:
@@ -190,11 +199,6 @@ def kill9(server: ServerProcess) -> None:
 def seed(db_url: str, schema: dict, items: list[dict], annotators: list[str]) -> dict:
     """Create an owner, ``annotators`` (each with an API token), a project and its items, directly on
     the database (before a server starts). Returns tokens and the project's slug and id."""
-    from labelwright.services import users
-    from labelwright.services.items import add_items
-    from labelwright.services.projects import create_project
-    from labelwright.store import Store
-
     store = Store(db_url, pool_size=2)
     try:
         store.migrate()
@@ -206,8 +210,6 @@ def seed(db_url: str, schema: dict, items: list[dict], annotators: list[str]) ->
             out["user_ids"][name] = u.id
         p = create_project(store, schema, created_by=owner.id)
         add_items(store, p, items)
-        from labelwright.services import access
-
         for name in annotators:
             access.set_member(store, p, name, "annotator")
         out["project"], out["project_id"] = p.slug, p.id
@@ -218,8 +220,6 @@ def seed(db_url: str, schema: dict, items: list[dict], annotators: list[str]) ->
 
 def export_jsonl(url: str, owner_token: str, project: str) -> list[dict]:
     """The project's JSONL export through the API, parsed."""
-    import json
-
     r = httpx.get(f"{url}/api/v1/projects/{project}/export", params={"format": "jsonl"},
                   headers={"Authorization": f"Bearer {owner_token}"}, timeout=120)
     assert r.status_code == 200, r.text
@@ -240,8 +240,6 @@ def item_state_violations(conn, project_id: int, overlap: int, strict: bool = Tr
     n_done = annotations, is_open = n_assigned < want, and no lease beyond want (an item may hold more
     answers than it now wants, e.g. a gold item made ordinary, but is then handed to nobody). ``strict``
     False allows a lease taken before the item's target went down."""
-    from sqlalchemy import text
-
     bad = []
     for r in conn.execute(text(ITEM_STATE_SQL), {"p": project_id}):
         want = overlap if r.target is None else r.target
@@ -264,9 +262,6 @@ class internal_page:
         self.body = body
 
     def __enter__(self) -> int:
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
         body = self.body
 
         class Internal(BaseHTTPRequestHandler):

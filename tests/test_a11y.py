@@ -12,9 +12,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.test_browser import PASSWORDS, browser, server  # noqa: F401 - pytest fixtures
+from tests import test_browser
+from tests.test_browser import PASSWORDS
+
+browser, server = test_browser.browser, test_browser.server  # pytest fixtures, shared with the browser tests
 
 pytestmark = pytest.mark.browser
 
@@ -45,8 +49,6 @@ def _sign_in(page, url: str, name: str) -> None:
 
 
 def _qual_item(server) -> int:
-    import httpx
-
     r = httpx.get(f"{server.url}/api/v1/projects/qual/gold", headers={"Authorization": f"Bearer {server.owner_token}"})
     r.raise_for_status()
     return r.json()[0]["item_id"] if r.json() else 1
@@ -85,7 +87,7 @@ def _check_page(page, path: str) -> list[str]:
 
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("role", list(PAGES), ids=lambda r: r or "signed-out")
-def test_focus_is_visible_and_scrolling_regions_reachable(server, browser, role, size):  # noqa: F811
+def test_focus_is_visible_and_scrolling_regions_reachable(server, browser, role, size):
     width, height = SIZES[size]
     context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()

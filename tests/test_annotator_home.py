@@ -6,12 +6,20 @@ from __future__ import annotations
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from threading import Barrier
+from xml.etree import ElementTree
 
 import pytest
+import sqlalchemy.exc
+from sqlalchemy import text
 
-from labelwright.services import appeals, home, pay, queue, review
+from labelwright.errors import Conflict, NotFound, TooManyAttempts
+from labelwright.services import access, appeals, home, pay, queue, review
 from labelwright.services.items import add_items
 from labelwright.services.projects import create_project
+from labelwright.web.annotator import earnings_chart, hours_minutes
 from tests.conftest import SPAM_SCHEMA, bearer, join, post_login
 
 T0 = 1_800_000_000.0  # a Friday; the approval window is a day
@@ -81,7 +89,8 @@ def test_pay_page_items_column(http, store, paid, owner):
     page = http.get("/projects/spam/pay")
     assert page.status_code == 200
     assert "built-in method" not in page.text
-    row = re.search(r"<td>ann</td><td class=\"num\">(\d+)</td><td class=\"num\">(\d+)</td><td class=\"num\">([^<]+)</td>",
+    row = re.search(r"<td>ann</td><td class=\"num\">(\d+)</td><td class=\"num\">(\d+)</td>"
+                    r"<td class=\"num\">([^<]+)</td>",
                     page.text)
     assert row and row.groups() == ("3", "3", "0 h 02 min")  # 3 items, pending (T0 is after the real now)
 
@@ -268,7 +277,6 @@ def test_questions_are_limited_per_day_and_only_for_members(store, paid):
         review.decide(store, p, rex[0], s["id"], "rejected", feedback="no", now=T0 + 100)
     for s in subs[:-1]:
         appeals.ask(store, ann[0], s["id"], "why?", now=T0 + 200)
-    from labelwright.errors import NotFound, TooManyAttempts
 
     with pytest.raises(TooManyAttempts):
         appeals.ask(store, ann[0], subs[-1]["id"], "why?", now=T0 + 300)
@@ -286,8 +294,6 @@ def test_questions_are_limited_per_day_and_only_for_members(store, paid):
         appeals.ask(store, bob[0], subs[1]["id"], "mine?", now=T0 + 90_002)
     assert len(appeals.open_for_review(store, p, rex[0])) == appeals.MAX_PER_DAY + 2
     # a reviewer never answers a question about their own submission, nor one of another project
-    from labelwright.errors import Conflict
-
     qid = appeals.for_user(store, ann[0], [subs[0]["id"]])[subs[0]["id"]]["id"]
     with pytest.raises(Conflict):
         appeals.reply(store, p, ann[0], qid, "granted myself")
@@ -295,8 +301,6 @@ def test_questions_are_limited_per_day_and_only_for_members(store, paid):
     with pytest.raises(NotFound):
         appeals.reply(store, other, rex[0], qid, "from elsewhere")
     # someone removed from the project can no longer ask
-    from labelwright.services import access
-
     review.decide(store, p, rex[0], subs[2]["id"], "fixed", fixed_answers={"spam": "ham"}, now=T0 + 90_003)
     access.remove_member(store, p, "ann")
     with pytest.raises(NotFound):
@@ -307,18 +311,11 @@ def test_questions_are_limited_per_day_and_only_for_members(store, paid):
 
 
 def test_hours_and_minutes():
-    from labelwright.web.annotator import hours_minutes
-
     assert [hours_minutes(ms) for ms in (None, 0, 29_999, 30_000, 187 * 60_000, 25 * 3_600_000 + 60_000)] == [
         "0 h 00 min", "0 h 00 min", "0 h 00 min", "0 h 01 min", "3 h 07 min", "25 h 01 min"]
 
 
 def test_weekly_earnings_chart_fills_empty_weeks_and_stops_at_twelve():
-    from datetime import date
-    from xml.etree import ElementTree
-
-    from labelwright.web.annotator import earnings_chart
-
     assert earnings_chart([], "USD") is None
     svg = str(earnings_chart([{"period": "2026-W40", "amount": "3.50"}, {"period": "2026-W42", "amount": "1.25"}],
                              "USD", today=date(2026, 10, 28)))
@@ -358,9 +355,6 @@ def test_questions_through_the_api(http, store, paid):
 def test_migration_0010_allows_one_question_per_decision(store, paid):
     """The database itself refuses a second question about one decision (two requests at once cannot both
     pass the service's check)."""
-    import sqlalchemy.exc
-    from sqlalchemy import text
-
     p, ann, _bob, rex = paid
     sub = _answer(store, p, ann[0])
     review.decide(store, p, rex[0], sub["id"], "rejected", feedback="no", now=T0 + 1)
@@ -373,11 +367,6 @@ def test_migration_0010_allows_one_question_per_decision(store, paid):
 
 def test_the_same_question_sent_twice_at_once(store, paid):
     """Two requests at once for one decision: one question, and a Conflict (never a 500) for the other."""
-    from concurrent.futures import ThreadPoolExecutor
-    from threading import Barrier
-
-    from labelwright.errors import Conflict
-
     p, ann, _bob, rex = paid
     subs = [_answer(store, p, ann[0], now=T0 + k) for k in range(5)]
     for s in subs:

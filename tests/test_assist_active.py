@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from benchmarks.assist import _model, labels_needed, load, split
 from labelwright.assist.active import margins, select_batch
+from labelwright.assist.features import TfidfFeatures
 from tests.conftest import SHARED
 
 YOUTUBE = SHARED / "youtube_spam" / "items.csv"
@@ -102,9 +104,6 @@ def test_bad_arguments_say_what_to_do(data):
 
 @pytest.mark.skipif(not YOUTUBE.exists(), reason=f"shared dataset missing: {YOUTUBE}")
 def test_active_order_needs_fewer_labels_than_random_on_youtube_spam():
-    from benchmarks.assist import _model, labels_needed, load, split
-    from labelwright.assist.features import TfidfFeatures
-
     texts, y = load("youtube_spam", SHARED)
     x = TfidfFeatures().fit_transform(texts)
     pool, test = split(len(y), seed=1, max_pool=10_000)

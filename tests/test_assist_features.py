@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -91,8 +93,6 @@ def test_small_and_unusual_corpora():
     with pytest.raises(RuntimeError, match="not fitted"):
         TfidfFeatures().transform(["x"])
     with pytest.raises(ValueError, match="unknown feature kind"):
-        import io
-
         buf = io.BytesIO()
         np.savez(buf, kind=np.array("nope"))
         TextFeatures.from_bytes(buf.getvalue())

@@ -8,8 +8,11 @@ from sqlalchemy import text
 
 pytest.importorskip("PIL", reason="image features need the 'images' extra (Pillow); the test extra installs it")
 
+import json
+
 from PIL import Image
 
+from labelwright.assist import images
 from labelwright.assist.images import DIM, PixelStatistics
 from labelwright.services import access, assistant, queue, users
 from labelwright.services.items import add_items
@@ -80,7 +83,6 @@ def test_the_assistant_learns_from_pictures(store, owner, pictures):
         rows = conn.execute(text(
             "SELECT i.data, p.label FROM predictions p JOIN items i ON i.id = p.item_id WHERE i.n_done = 0"
             " AND i.project_id = :p"), {"p": p.id}).all()
-    import json
 
     right = sum(json.loads(label) == truth[json.loads(data)["photo"]] for data, label in rows)
     assert len(rows) == 60 and right / len(rows) >= 0.95
@@ -88,8 +90,6 @@ def test_the_assistant_learns_from_pictures(store, owner, pictures):
 
 def test_an_oversized_image_gets_no_features_and_stops_nothing(tmp_path, monkeypatch):
     """A picture past the pixel limit (a decompression bomb) is refused like a broken file."""
-    from labelwright.assist import images
-
     Image.new("RGB", (300, 300), (200, 20, 20)).save(tmp_path / "big.png")
     Image.new("RGB", (30, 30), (200, 20, 20)).save(tmp_path / "small.png")
     monkeypatch.setattr(images, "MAX_PIXELS", 10_000)  # 300x300 is then over twice the limit: Pillow refuses it

@@ -7,11 +7,19 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import subprocess
+import sys
+import time as _time
+from pathlib import Path
 
 import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from labelwright.app import create_app
+from labelwright.errors import Conflict
 from labelwright.services import (
     access,
     assistant,
@@ -21,12 +29,15 @@ from labelwright.services import (
     suggestions,
     users,
 )
-from labelwright.services.assist_report import report
+from labelwright.services.assist_report import estimated_accuracy, report
+from labelwright.services.assist_worker import AssistWorker
 from labelwright.services.items import add_items
 from labelwright.services.labels import project_labels
 from labelwright.services.projects import create_project, get_project
-from tests.conftest import SHARED, bearer, held_for, seed_answer
-from tests.server import item_state_violations
+from labelwright.services.quality import project_quality
+from tests.conftest import SHARED, bearer, held_for, post_login, seed_answer
+from tests.server import internal_page, item_state_violations
+from tests.test_assist_models import free_port, port_open
 
 N_ITEMS = 700
 
@@ -228,8 +239,6 @@ def test_label_errors_go_to_the_check_queue_and_a_reviewers_label_wins(store, ow
     got = project_labels(store, p)["spam"].get(c["item"]["id"])
     assert got == {"label": fixed, "confidence": 1.0, "method": "check", "source": "people"}
     # an annotator has no access to the check queue's decisions; a check cannot be decided twice
-    from labelwright.errors import Conflict
-
     with pytest.raises(Conflict):
         checks.decide(store, c["id"], rev, fixed)
 
@@ -296,7 +305,6 @@ def test_a_model_that_fails_never_blocks_the_queue(store, owner, youtube):
     assert rep.error and "must be allowed by the server's operator" in rep.error  # no python: models by default
     rep = assistant.step(store, p2, python_models=("tests",))
     assert rep.error and "with_nan" in rep.error
-    from labelwright.services.assist_worker import AssistWorker
 
     worker = AssistWorker(store, interval=30, python_models=("tests",))
     done = worker.run_once()
@@ -342,10 +350,6 @@ def test_the_worker_lease_lets_one_process_work_on_a_project(store, owner, youtu
     assistant.release_worker(store, p.id)
     assert assistant.claim_worker(store, p.id, 1062.0, 60)
     # a step asked for by a person waits its turn too: while a worker holds the project, it is refused
-    import time as _time
-
-    from labelwright.errors import Conflict
-
     assistant.release_worker(store, p.id)
     assert assistant.claim_worker(store, p.id, _time.time(), 60)
     with pytest.raises(Conflict, match="already running a step"):
@@ -394,13 +398,6 @@ def test_assist_routes(http, store, owner, youtube, make_annotator):
 @pytest.mark.slow
 def test_an_http_model_served_by_the_example_server(store, owner, youtube):
     """The assistant asks a real model server (examples/model_server.py, a separate process) over HTTP."""
-    import subprocess
-    import sys
-    import time as _time
-    from pathlib import Path
-
-    from tests.test_assist_models import free_port, port_open
-
     records, truth = youtube
     port = free_port()
     proc = subprocess.Popen([sys.executable, str(Path(__file__).parents[1] / "examples" / "model_server.py"),
@@ -436,8 +433,6 @@ def test_an_http_model_served_by_the_example_server(store, owner, youtube):
 def test_a_model_servers_answer_is_shown_to_owners_only(http, store, owner, youtube, make_annotator):
     """A manager may point the model at any URL; the text it answers (an internal page, say) must not come back
     to them through the step's error, only to owners and the server's log."""
-    from tests.server import internal_page
-
     with internal_page(b"INTERNAL ADMIN PAGE: db password hunter2") as port:
         records, _ = youtube
         _project(store, owner, records[:20], model=f"http://127.0.0.1:{port}/predict")
@@ -451,8 +446,6 @@ def test_a_model_servers_answer_is_shown_to_owners_only(http, store, owner, yout
 def test_the_quality_page_reports_the_anchoring_difference_on_gold(store, owner, youtube, http):
     """Gold items carry suggestions like any item; the quality page gives gold accuracy per arm and the
     difference (here: the shown arm accepts every suggestion, the hidden arm answers from the truth)."""
-    import re
-
     records, truth = youtube
     gold = [{**r, "gold": {"spam": truth[r["text"]]}} for r in records[:60]]
     p = _project(store, owner, gold + records[60:400], suggestion_control=0.5)
@@ -476,7 +469,6 @@ def test_the_quality_page_reports_the_anchoring_difference_on_gold(store, owner,
     shown, hidden = r["arms"]["shown"], r["arms"]["hidden"]
     assert hidden["gold_accuracy"] == 1.0 and shown["gold_answers"] > 0 and hidden["gold_answers"] > 0
     assert r["gold_accuracy_difference"] == round(shown["gold_accuracy"] - 1.0, 4)
-    from tests.conftest import post_login
 
     users.set_password(store, owner[0], "owner-password")
     post_login(http, "olive", "owner-password")
@@ -515,12 +507,6 @@ def test_no_suggestion_during_a_qualification_test(store, owner, youtube, http, 
 def test_the_server_runs_the_assist_worker_in_the_background(store, owner, youtube, settings):
     """With the setting on (the default), the app starts the assist worker: it featurises a new project's
     items without anyone asking, and stops with the app."""
-    import time as _time
-
-    from fastapi.testclient import TestClient
-
-    from labelwright.app import create_app
-
     records, _ = youtube
     p = _project(store, owner, records[:40])
     app = create_app(settings.with_(assist_worker=True, assist_interval_seconds=1), store=store)
@@ -538,8 +524,6 @@ def test_the_server_runs_the_assist_worker_in_the_background(store, owner, youtu
 def test_an_annotator_who_accepts_every_suggestion_is_flagged(store, owner, youtube):
     """Pressing Enter on every suggestion scores the model's accuracy on gold, which can pass a gold check; on
     the gold items where the suggestion was wrong it corrects nothing, and the quality page says so."""
-    from labelwright.services.quality import project_quality
-
     records, truth = youtube
     gold = [{**r, "gold": {"spam": truth[r["text"]]}} for r in records[:300]]
     p = _project(store, owner, gold + records[300:600])
@@ -567,8 +551,6 @@ def test_an_annotator_who_accepts_every_suggestion_is_flagged(store, owner, yout
 def test_the_estimate_counts_each_machine_label_with_the_model_that_made_it(store, owner, youtube, monkeypatch):
     """A later model without thresholds (or other ones) does not erase the estimate for labels an earlier model
     made; and a step with nothing to featurise does not read the featuriser back."""
-    from labelwright.services.assist_report import estimated_accuracy
-
     records, truth = youtube
     p = _project(store, owner, records, auto_label={"target_accuracy": 0.9, "min_validation": 150})
     ann = _member(store, p, "ann")

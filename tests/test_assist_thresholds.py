@@ -177,7 +177,7 @@ def test_confident_learning_finds_flipped_labels(method):
 @needs_data
 def test_matches_cleanlab():
     """The same items as cleanlab 2.x (a test dependency only: labelwright does not need it at run time)."""
-    from cleanlab.filter import find_label_issues as cleanlab_find
+    from cleanlab.filter import find_label_issues as cleanlab_find  # noqa: PLC0415 - test-only peer, slow to import
 
     noisy, _, probas = flipped_youtube()
     ours = set(find_label_issues(noisy, probas)["index"])

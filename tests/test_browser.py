@@ -18,9 +18,12 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from sqlalchemy import text
 
+from labelwright.services import access, items, messages, projects, queue, users
 from labelwright.settings import normalise_db_url
 from labelwright.store import Store
+from tests.conftest import seed_answer
 
 pytestmark = pytest.mark.browser
 
@@ -66,7 +69,7 @@ def _require_chromium():
         problem = f"{CHROMIUM} is missing (install Debian's chromium package)"
     else:
         try:
-            import playwright.sync_api  # noqa: F401
+            import playwright.sync_api  # noqa: F401, PLC0415 - is it installed?
         except ImportError:
             problem = "the playwright package is not installed (pip install -e '.[test]')"
     if problem is None:
@@ -96,8 +99,6 @@ class Server:
 
 
 def _seed(db_url: str) -> str:
-    from labelwright.services import access, items, projects, users
-
     store = Store(db_url)
     store.migrate()
     try:
@@ -135,9 +136,6 @@ QUALITY_SCHEMA = {
 
 def _seed_quality(store, owner):
     """Three annotators' answers to ten comments (two contested) and one gold item."""
-    from labelwright.services import access, items, projects, users
-    from tests.conftest import seed_answer
-
     p = projects.create_project(store, QUALITY_SCHEMA, created_by=owner.id)
     items.add_items(store, p, [{"id": f"q{i}", "text": f"comment {i}"} for i in range(10)]
                     + [{"id": "qg", "text": "BUY NOW", "gold": {"spam": "spam"}}])
@@ -164,8 +162,6 @@ REVIEW_SCHEMA = {
 
 def _seed_review(store, owner):
     """Three of ana's answers waiting for review by rita, and a message from the owner."""
-    from labelwright.services import access, items, messages, projects, queue, users
-
     p = projects.create_project(store, REVIEW_SCHEMA, created_by=owner.id)
     items.add_items(store, p, [{"id": f"v{i}", "text": f"check out my channel {i}"} for i in range(4)])
     ana = users.get_user(store, "ana")
@@ -180,8 +176,6 @@ def _seed_review(store, owner):
 
 
 def _first_item_id(store, project) -> int:
-    from sqlalchemy import text
-
     with store.read() as conn:
         return conn.execute(text("SELECT min(id) FROM items WHERE project_id = :p"), {"p": project.id}).scalar_one()
 
@@ -220,7 +214,7 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(server):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415 - playwright is optional outside CI: browser tests skip without it
 
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -268,7 +262,7 @@ def item_text(page) -> str:
 def test_keyboard_labelling_and_amending(server, page):
     sign_in(page, server, "ana", "/projects/keys/label")
     answers = {"c0": ("1", "4"), "c1": ("2", "3"), "c2": ("1", "5")}
-    for n, (ext, (choice, tone)) in enumerate(answers.items()):
+    for n, (_ext, (choice, tone)) in enumerate(answers.items()):
         assert item_text(page) == f"comment {n}"
         assert page.locator("#counts").inner_text().split() == [str(n), "done", str(5 - n), "left"]
         assert page.locator(".question.is-active").get_attribute("id") == "q-spam"

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from labelwright.services import access, items, projects, queue, review, users
 from labelwright.settings import normalise_db_url
 from labelwright.store import Store
 from tests.server import ServerProcess
@@ -31,8 +32,6 @@ SCHEMA = {
 
 
 def _seed(db_url: str) -> None:
-    from labelwright.services import access, items, projects, queue, review, users
-
     store = Store(db_url)
     store.migrate()
     try:

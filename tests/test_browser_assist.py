@@ -7,15 +7,21 @@ in tests/test_browser.py (whose helpers this reuses). Screenshots land in /tmp/l
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
+from labelwright.services import access, users
 from labelwright.settings import normalise_db_url
 from labelwright.store import Store
+from tests import test_browser
 from tests.server import ServerProcess
-# browser, page: the same fixtures as the other browser tests (they use this module's server)
-from tests.test_browser import _require_chromium, browser, page, press  # noqa: F401
+from tests.test_browser import _require_chromium, press
 from tests.test_web_assist import YOUTUBE, assisted_schema, make_assisted
+
+# browser, page: the same fixtures as the other browser tests (they use this module's server)
+browser, page = test_browser.browser, test_browser.page
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not YOUTUBE.exists(), reason=f"shared dataset missing: {YOUTUBE}")]
@@ -24,8 +30,6 @@ PASSWORDS = {"olive": "owner-password", "ana": "ana-password", "rita": "rita-pas
 
 
 def _seed(db_url: str) -> dict:
-    from labelwright.services import access, users
-
     store = Store(db_url)
     store.migrate()
     try:
@@ -103,7 +107,8 @@ def test_confirm_a_suggestion_with_enter_and_change_one_with_a_number_key(server
     press(page, "2" if other == "ham" else "1")  # the usual number key changes it
     assert "has-suggestion" not in spam_q.get_attribute("class")
     assert page.locator(f"#q-spam input[value={other}]").is_checked()
-    assert not page.locator("#q-spam .suggestion-badge").is_visible() and not page.locator("#suggestion-spam").is_visible()
+    assert not page.locator("#q-spam .suggestion-badge").is_visible()
+    assert not page.locator("#suggestion-spam").is_visible()
     chosen = page.locator(f"#q-spam input[value={other}] + .choice-body")
     assert chosen.evaluate("e => getComputedStyle(e).borderTopStyle") == "solid"  # a person's choice, as usual
     page.screenshot(path="/tmp/lw-assist-changed.png", full_page=True)
@@ -118,7 +123,6 @@ def test_confirm_a_suggestion_with_enter_and_change_one_with_a_number_key(server
 
     rows = httpx.get(f"{server.url}/api/v1/projects/aspam/export", params={"format": "jsonl"}, timeout=30,
                      headers={"Authorization": f"Bearer {server.tokens['olive']}"})
-    import json
 
     by_id = {r["external_id"]: r for r in map(json.loads, rows.text.splitlines())}
     mine = {ext: [a for a in r["annotations"] if a["annotator"] == "ana"] for ext, r in by_id.items()}

@@ -15,8 +15,10 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from labelwright.services import access, items, projects, users
 from labelwright.settings import normalise_db_url
-from labelwright.store import Store
+from labelwright.store import Store, loads
+from labelwright.web.assets import version
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, _free_port, _require_chromium
 
 pytestmark = pytest.mark.browser
@@ -67,8 +69,6 @@ class Server:
                 {"n": name, "s": slug})]
 
     def answers(self, name: str, slug: str) -> dict[str, dict]:
-        from labelwright.store import loads
-
         with self.store.read() as conn:
             return {r[0]: {"answers": loads(r[1]), "active_ms": r[2]} for r in conn.execute(text(
                 "SELECT i.external_id, a.answers, a.active_ms FROM annotations a JOIN items i ON i.id = a.item_id "
@@ -77,8 +77,6 @@ class Server:
 
 
 def _seed(db_url: str) -> None:
-    from labelwright.services import access, items, projects, users
-
     store = Store(db_url)
     store.migrate()
     try:
@@ -135,7 +133,7 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(server):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415 - playwright is optional outside CI: browser tests skip without it
 
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -376,7 +374,6 @@ def test_lease_clock_counts_down_warns_and_explains_the_end(server, browser, siz
 def test_static_files_are_versioned_and_immutable(server):
     page = httpx.get(server.url + "/login")
     assert page.status_code == 200
-    from labelwright.web.assets import version
 
     r = httpx.get(f"{server.url}/static/{version()}/label.js")
     assert r.status_code == 200 and r.headers["cache-control"] == "public, max-age=31536000, immutable"

@@ -12,6 +12,7 @@ import re
 
 import pytest
 
+from labelwright.services import users
 from labelwright.settings import normalise_db_url
 from labelwright.store import Store
 from tests.server import ServerProcess
@@ -26,8 +27,6 @@ VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, 
 
 
 def _seed(db_url: str) -> None:
-    from labelwright.services import users
-
     store = Store(db_url)
     store.migrate()
     try:
@@ -90,7 +89,7 @@ def schema_text(slug: str, prompt: str) -> str:
 
 
 def test_create_a_project_with_the_preview(server, page):
-    from playwright.sync_api import expect
+    from playwright.sync_api import expect  # noqa: PLC0415 - playwright is optional outside CI: browser tests skip without it
 
     slug, js = page.lw["slug"], page.lw["js"]
     sign_in(page, server, "maya", "/projects/new")

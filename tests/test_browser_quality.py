@@ -34,7 +34,8 @@ def test_quality_page_fits_and_is_reachable_by_keyboard(server, browser, size): 
     for _ in range(200):
         page.keyboard.press("Tab")
         info = page.evaluate("() => [document.activeElement.tagName, document.activeElement.form ?"
-                             " document.activeElement.form.action : '', !!document.activeElement.closest('table.annotators')]")
+                             " document.activeElement.form.action : '',"
+                             " !!document.activeElement.closest('table.annotators')]")
         if info[2] and info[0] == "BUTTON":
             seen.add(info[1])
             focused = page.locator(":focus")

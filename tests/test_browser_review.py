@@ -13,10 +13,13 @@ import re
 import pytest
 from sqlalchemy import text
 
+from labelwright.services import access, items, projects, queue, users
+from labelwright.services.gold import gold_answers
 from labelwright.settings import normalise_db_url
 from labelwright.store import Store
 from tests.conftest import hand_out
 from tests.server import ServerProcess
+from tests.test_a11y import _check_page
 from tests.test_browser import CHROMIUM_ARGS, _require_chromium, browser  # noqa: F401 - the browser fixture
 
 pytestmark = pytest.mark.browser
@@ -42,13 +45,9 @@ class Seeder:
         self.store = Store(db_url)
 
     def user(self, name: str):
-        from labelwright.services import users
-
         return users.get_user(self.store, name)
 
     def project(self, prefix: str, schema_extra: dict, texts: list[str]):
-        from labelwright.services import access, items, projects
-
         slug = f"{prefix}-{next(_slugs)}"
         owner = self.user("olive")
         p = projects.create_project(self.store, {**SCHEMA, **schema_extra, "slug": slug, "name": slug},
@@ -64,8 +63,6 @@ class Seeder:
                                                {"p": p.id})]
 
     def answer(self, item_id: int, name: str, answers: dict) -> int:
-        from labelwright.services import queue
-
         user = self.user(name)
         hand_out(self.store, item_id, user)
         return queue.submit(self.store, item_id, user, answers, active_ms=3000)[0]["id"]
@@ -82,15 +79,12 @@ class Seeder:
                                      {"p": p.id}).all())
 
     def gold(self, p) -> dict:
-        from labelwright.services.gold import gold_answers
-
         return gold_answers(self.store, p)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     _require_chromium()
-    from labelwright.services import users
 
     db = normalise_db_url(str(tmp_path_factory.mktemp("browser-review") / "lw.db"))
     store = Store(db)
@@ -325,8 +319,6 @@ def test_everything_works_without_javascript(server, browser, viewport):  # noqa
 def test_the_new_pages_pass_the_accessibility_check(server, page):
     """The checks of tests/test_a11y.py (focus visible at 3:1, scrolling regions reachable and named) on the
     items-in-doubt page, an item page with its doubt links and more-answers form, and the review page."""
-    from tests.test_a11y import _check_page
-
     seed = server.seed
     p = _doubtful(seed, "a11y")
     r = seed.project("a11yr", {}, ["follow me"])

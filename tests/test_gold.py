@@ -11,7 +11,7 @@ from labelwright.io.readers import read_csv
 from labelwright.services import gold as gold_svc
 from labelwright.services import queue
 from labelwright.services.items import add_items, import_items
-from labelwright.services.projects import create_project, get_project, progress
+from labelwright.services.projects import create_project, progress
 from tests.conftest import bearer, post_login
 
 SECRET = "GOLD-SECRET-7731"  # a gold answer that appears nowhere else, so a leak is easy to spot

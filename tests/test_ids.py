@@ -106,7 +106,7 @@ def test_path_ids_out_of_range_answer_404_on_every_route(http, owner, spam_proje
 def test_project_refs_out_of_range_never_answer_5xx(http, owner, spam_project):
     csrf = _sign_in(http, "olive", "owner-password")
     failures = []
-    for method, path, route in _routes(http.app):
+    for method, path, _route in _routes(http.app):
         if "{project}" not in path and "{slug}" not in path:
             continue
         for ref in (str(2**63), str(2**64), "²", "١٢"):

@@ -1,18 +1,25 @@
 """Importing items: formats, atomicity, clear errors, no duplicates on re-import."""
 
 import json
+import threading
+import time
 
+import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from labelwright.errors import ValidationError
 from labelwright.io.readers import open_records, read_dataframe
-from labelwright.services.items import chat_fields, import_items
-from labelwright.services.projects import create_project
+from labelwright.services import queue, users
+from labelwright.services.access import set_member
+from labelwright.services.items import add_items, chat_fields, import_items
+from labelwright.services.projects import create_project, get_project
+from labelwright.store import Store
 from labelwright.store import tables as t
+from tests.conftest import bearer
 
 SCHEMA = {
     "name": "Chat", "slug": "chat", "id_field": "id",
@@ -136,8 +143,9 @@ def test_dataframe_import(store, project):
     assert import_items(store, project, read_dataframe(df), file="DataFrame")["inserted"] == 2
     with store.read() as conn:  # a NaN cell is pandas' missing value: left out, as an empty CSV cell is
         assert "score" not in json.loads(conn.execute(select(t.items.c.data).order_by(t.items.c.id.desc())).scalar())
-    for df, line, field in ((pd.DataFrame({"id": [3, 4], "text": ["c", "d"], "score": [1.0, float("inf")]}), 2, "score"),
-                            (pd.DataFrame({"id": [3], "text": ["c"], "scores": [[0.5, float("nan")]]}), 1, "scores[1]")):
+    cases = ((pd.DataFrame({"id": [3, 4], "text": ["c", "d"], "score": [1.0, float("inf")]}), 2, "score"),
+             (pd.DataFrame({"id": [3], "text": ["c"], "scores": [[0.5, float("nan")]]}), 1, "scores[1]"))
+    for df, line, field in cases:
         with pytest.raises(ValidationError) as e:
             import_items(store, project, read_dataframe(df), file="DataFrame")
         assert (e.value.file, e.value.line, e.value.field) == ("DataFrame", line, field)
@@ -145,8 +153,6 @@ def test_dataframe_import(store, project):
 
 
 def test_api_import_refuses_nan(http, store, project, owner):
-    from tests.conftest import bearer
-
     body = '{"items": [{"id": "a", "text": "ok"}, {"id": "b", "text": "ok", "meta": {"score": NaN}}]}'
     r = http.post("/api/v1/projects/chat/items", content=body, headers={**bearer(owner[1]),
                                                                          "Content-Type": "application/json"})
@@ -174,11 +180,6 @@ def test_items_without_ids_are_keyed_by_content(store):
 
 def test_item_ids_follow_the_file_order(store, owner):
     """The queue serves items in import order, on both databases (PostgreSQL imports through COPY)."""
-    from sqlalchemy import text
-
-    from labelwright.services.items import add_items
-    from labelwright.services.projects import create_project
-
     p = create_project(store, {"name": "Order", "slug": "order", "id_field": "id", "fields": [{"name": "t"}],
                                "questions": [{"name": "q", "type": "single_choice", "options": ["a", "b"]}]})
     names = ["zeta", "alpha", "mid", "beta"]
@@ -194,17 +195,6 @@ def test_a_large_sqlite_import_holds_the_database_only_to_insert(tmp_path):
     while an annotator claims and submits in another project: nothing fails, labelling goes on while
     the file is read, checked and staged (the import held the database from its first line before), and
     no submission waits longer than the one INSERT ... SELECT that publishes the staged rows."""
-    import threading
-    import time
-
-    import orjson
-
-    from labelwright.services import queue, users
-    from labelwright.services.access import set_member
-    from labelwright.services.items import add_items
-    from labelwright.services.projects import get_project
-    from labelwright.store import Store
-
     url = f"sqlite:///{tmp_path / 'lw.db'}"
     server, importer = Store(url, pool_size=2), Store(url, pool_size=2)
     try:

@@ -8,6 +8,9 @@ import re
 
 from sqlalchemy import text
 
+from labelwright.services import pauses, queue, users
+from labelwright.services.items import add_items
+from labelwright.services.projects import create_project, get_project
 from tests.conftest import post_login
 
 JSON = {"Accept": "application/json"}
@@ -19,9 +22,6 @@ SCHEMA = {
 
 
 def _project(store, owner, n=10, **schema):
-    from labelwright.services.items import add_items
-    from labelwright.services.projects import create_project
-
     p = create_project(store, {**SCHEMA, **schema}, created_by=owner[0].id)
     add_items(store, p, [{"id": f"i{k}", "text": f"item {k}", "answer_key": "SECRET-KEY"} for k in range(n)])
     return p
@@ -120,16 +120,14 @@ def test_release_lets_go_of_a_prefetched_item_only(http, store, owner, make_anno
 
 
 def test_a_dishonest_annotator_cannot_touch_others_leases(http, store, owner, make_annotator):
-    from labelwright.services import queue, users
-    from labelwright.services.projects import get_project
-
     p = _project(store, owner)
     other = _project(store, owner, slug="other")
     rival, _ = make_annotator("rival")
     held = queue.claim_next(store, get_project(store, p.id), rival)
     _, csrf, current, _ = _signed_in(http, make_annotator)
     # Someone else's item as "current", or as the item to release: nothing happens to it.
-    assert http.post("/projects/inst/label/prefetch", data={"csrf": csrf, "current": held["id"]}).json() == {"next": None}
+    prefetched = http.post("/projects/inst/label/prefetch", data={"csrf": csrf, "current": held["id"]})
+    assert prefetched.json() == {"next": None}
     assert http.post(f"/projects/inst/items/{held['id']}/release", data={"csrf": csrf}).status_code == 204
     assert [h[0] for h in _leases(store, rival)] == [held["id"]]
     # Another project's item: not found, and the page's project must be one they belong to.
@@ -147,9 +145,6 @@ def test_a_dishonest_annotator_cannot_touch_others_leases(http, store, owner, ma
 
 
 def test_no_prefetch_in_a_qualification_test_or_at_the_end_of_the_queue(http, store, owner, make_annotator):
-    from labelwright.services.items import add_items
-    from labelwright.services.projects import create_project
-
     q = create_project(store, {**SCHEMA, "slug": "qual", "qualification": {"size": 1}}, created_by=owner[0].id)
     add_items(store, q, [{"id": "g", "text": "gold", "gold": {"tags": ["a"]}}]
               + [{"id": f"w{k}", "text": f"w{k}"} for k in range(5)])
@@ -164,9 +159,6 @@ def test_no_prefetch_in_a_qualification_test_or_at_the_end_of_the_queue(http, st
 
 
 def test_prefetched_gold_item_looks_like_any_other(http, store, owner, make_annotator):
-    from labelwright.services.items import add_items
-    from labelwright.services.projects import create_project
-
     p = create_project(store, {**SCHEMA, "slug": "mixed", "gold": {"rate": 1}}, created_by=owner[0].id)
     add_items(store, p, [{"id": f"n{k}", "text": f"plain {k}"} for k in range(5)]
               + [{"id": "g1", "text": "special one", "gold": {"tags": ["c"]}}])
@@ -178,9 +170,6 @@ def test_prefetched_gold_item_looks_like_any_other(http, store, owner, make_anno
 
 
 def test_a_paused_annotator_holds_no_prefetched_item(http, store, owner, make_annotator):
-    from labelwright.services import pauses
-    from labelwright.services.projects import get_project
-
     p = _project(store, owner)
     user, csrf, current, _ = _signed_in(http, make_annotator)
     p1 = http.post("/projects/inst/label/prefetch", data={"csrf": csrf, "current": current}).json()["next"]["item_id"]

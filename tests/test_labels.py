@@ -8,6 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import text
 
+from labelwright.quality import aggregate
+from labelwright.services import users
 from labelwright.services.export import write_export
 from labelwright.services.items import add_items
 from labelwright.services.labels import project_labels
@@ -34,7 +36,8 @@ def mixed(store, owner, make_annotator):
     add_items(store, p, [{"id": f"i{n}", "a": "left", "b": "right"} for n in range(3)]
               + [{"id": "g", "a": "l", "b": "r", "gold": {"spam": "ham", "pref": {"choice": "B"}}}])
     votes = {  # item -> three annotators' answers
-        "i0": [("spam", ["x"], ["a", "b"], "A"), ("spam", ["x", "y"], ["a", "b"], "A"), ("spam", ["x"], ["b", "a"], "A")],
+        "i0": [("spam", ["x"], ["a", "b"], "A"), ("spam", ["x", "y"], ["a", "b"], "A"),
+               ("spam", ["x"], ["b", "a"], "A")],
         "i1": [("ham", [], ["b", "a"], "B"), ("ham", ["z"], ["b", "a"], "B"), ("spam", [], ["b", "a"], "tie")],
         "i2": [("spam", ["y"], ["a", "b"], "A"), ("ham", ["y"], ["b", "a"], "B"), ("ham", ["y"], ["a", "b"], "A")],
         "g": [("ham", [], ["a", "b"], "B"), ("spam", [], ["a", "b"], "A"), ("ham", [], ["a", "b"], "B")],
@@ -148,13 +151,12 @@ def test_real_answers_give_the_library_result(store, owner):
     rte = SHARED / "zheng_d_product" / "labels.csv"
     if not rte.exists():
         pytest.skip("shared datasets missing")
-    from labelwright.quality import aggregate
-    from labelwright.services import users
 
     answers = pd.read_csv(rte, dtype=str)
     items = sorted(answers["item"].unique())[:40]
     answers = answers[answers["item"].isin(items)]
-    p = create_project(store, {"name": "Products", "slug": "products", "overlap": 9, "id_field": "id", "gold": {"rate": 0},
+    p = create_project(store, {"name": "Products", "slug": "products", "overlap": 9, "id_field": "id",
+                               "gold": {"rate": 0},
                                "fields": [{"name": "text"}],
                                "questions": [{"name": "y", "type": "single_choice", "options": ["0", "1"]}]})
     add_items(store, p, [{"id": i, "text": i} for i in items])

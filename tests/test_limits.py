@@ -10,6 +10,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
+import labelwright.api.hot as hot
 from labelwright.api.hot import HotRoutes
 from labelwright.app import create_app
 from labelwright.services import queue as queue_svc
@@ -200,8 +201,6 @@ def comparable(response, item_id: int):
 
 @pytest.mark.parametrize("case", SUBMISSIONS)
 def test_fast_path_and_fastapi_answer_alike(case, settings, store, spam_project, make_annotator, monkeypatch):
-    import labelwright.api.hot as hot
-
     taken = []  # the bodies the fast path took as they were
     submission = hot._submission
 

@@ -20,13 +20,15 @@ from sqlalchemy import text
 
 from labelwright.cli import main
 from labelwright.errors import Conflict, ValidationError
-from labelwright.services import audit, machines, pay, queue
+from labelwright.services import audit, machines, pay, qualification, queue
 from labelwright.services.items import add_items
 from labelwright.services.machine_worker import MachineWorker
+from labelwright.services.machines import _exclusive
 from labelwright.services.projects import create_project
 from labelwright.services.quality import project_quality
 from labelwright.services.users import User
-from tests.conftest import bearer, join
+from labelwright.store import Store
+from tests.conftest import PgSchema, bearer, join
 
 PROMPT_TOKENS, COMPLETION_TOKENS = 120, 7
 KEY = "sk-test-0123456789abcdef-never-stored"
@@ -330,7 +332,7 @@ def test_machine_annotators_are_never_paid(store, owner, fake, make_annotator):
     add(store, p, fake)
     machines.run_llm_annotators(store, p, max_items=4)
     ann, _ = make_annotator("ann")
-    for i in range(3):
+    for _ in range(3):
         item = queue.claim_next(store, p, ann)
         queue.submit(store, item["id"], ann, {"spam": "ham"})
     written = pay.settle(store, p, now=2e9)
@@ -423,8 +425,6 @@ def test_a_person_and_the_llm_never_share_a_slot_they_should_not(store, owner, f
 
 
 def test_it_takes_the_qualification_test_like_a_person(store, owner, fake):
-    from labelwright.services import qualification
-
     passes = project(store, owner, slug="easy", gold_items=(0, 1), gold={"rate": 0},
                      qualification={"size": 2, "pass_mark": 1.0})
     add(store, passes, fake, name="a")
@@ -468,17 +468,12 @@ def test_one_run_per_machine_annotator_but_schemas_do_not_block_each_other(store
     """Two runs of one machine annotator exclude each other; on PostgreSQL the advisory lock is database-wide
     and user ids repeat across schemas, so another labelwright instance's annotator with the same id (here: a
     second schema in the same database) must not be blocked (it was: a flaky "answered 0" in CI)."""
-    from labelwright.services.machines import _exclusive
-    from labelwright.store import Store
-
     with _exclusive(store, 1) as first:
         with _exclusive(store, 1) as second:
             assert first and not second
         with _exclusive(store, 2) as other_user:
             assert other_user
         if store.dialect == "postgresql":
-            from tests.conftest import PgSchema
-
             schema = PgSchema()
             other = Store(schema.url)
             try:

@@ -1,6 +1,7 @@
 """Numbered migrations: apply cleanly, are idempotent, and match the table objects, on both databases."""
 
-from sqlalchemy import inspect
+import pytest
+from sqlalchemy import inspect, text
 
 from labelwright.store import Store, migrate
 from labelwright.store import tables as t
@@ -28,8 +29,6 @@ def test_migrate_fresh_then_again(db_url):
 
 
 def test_unmigrated_database_is_refused(db_url):
-    import pytest
-
     store = Store(db_url, pool_size=2)
     try:
         with pytest.raises(RuntimeError, match="labelwright migrate"):
@@ -40,8 +39,6 @@ def test_unmigrated_database_is_refused(db_url):
 
 def test_0002_upgrades_a_database_with_items(db_url):
     """Items made under 0001 come through 0002 as ordinary items: not gold, wanting the project's overlap."""
-    from sqlalchemy import text
-
     store = Store(db_url, pool_size=2)
     try:
         assert store.migrate(target=1) == [1]

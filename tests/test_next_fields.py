@@ -14,6 +14,10 @@ import pytest
 
 from labelwright.errors import ValidationError
 from labelwright.schema import parse_schema
+from labelwright.services import projects, queue, review, users
+from labelwright.services.items import add_items
+from labelwright.services.projects import create_project
+from labelwright.services.users import get_user
 from tests.conftest import bearer, post_login
 
 SECRET = "the-answer-is-spam-7f3a"
@@ -30,9 +34,6 @@ def _item(i: int, **extra) -> dict:
 
 
 def _project(store, owner, items=3, **schema):
-    from labelwright.services.items import add_items
-    from labelwright.services.projects import create_project
-
     p = create_project(store, {**SCHEMA, **schema}, created_by=owner[0].id)
     add_items(store, p, [_item(i) for i in range(items)])
     return p
@@ -68,7 +69,6 @@ def test_hot_path_and_route_answer_alike(http, store, owner, make_annotator):
     """The same annotator asking twice (the held item comes back) through both paths gets the same body."""
     _project(store, owner)
     csrf, _ = _browser_session(http, make_annotator, "cai")
-    from labelwright.services import users
 
     token = users.create_api_token(store, users.get_user(store, "cai"))
     hot = http.post("/api/v1/projects/hidden/next", headers=bearer(token))
@@ -79,9 +79,6 @@ def test_hot_path_and_route_answer_alike(http, store, owner, make_annotator):
 
 
 def test_send_fields_all_and_a_list(http, store, owner, make_annotator):
-    from labelwright.services.items import add_items
-    from labelwright.services.projects import create_project
-
     every = create_project(store, {**SCHEMA, "slug": "every", "send_fields": "all"}, created_by=owner[0].id)
     add_items(store, every, [_item(0, gold={"spam": "spam"}), _item(1)])  # a gold column is stripped at import
     listed = create_project(store, {**SCHEMA, "slug": "listed", "send_fields": ["answer_key"]},
@@ -95,9 +92,6 @@ def test_send_fields_all_and_a_list(http, store, owner, make_annotator):
 
 
 def test_qualification_items_send_only_display_fields(http, store, owner, make_annotator):
-    from labelwright.services.items import add_items
-    from labelwright.services.projects import create_project
-
     p = create_project(store, {**SCHEMA, "qualification": {"size": 1}}, created_by=owner[0].id)
     add_items(store, p, [_item(0, gold={"spam": "spam"}), _item(1)])
     _, token = make_annotator("ann")
@@ -148,11 +142,8 @@ def test_history_sends_only_display_fields(http, store, owner, make_annotator):
 
 
 def test_a_reviewed_answer_is_shown_as_frozen_not_as_a_form(http, store, owner, make_annotator):
-    from labelwright.services import projects, queue, review
-
     p = _project(store, owner, review={"mode": "all"})
     csrf, page = _browser_session(http, make_annotator)
-    from labelwright.services.users import get_user
 
     user = get_user(store, "bea")
     item = queue.claim_next(store, p, user)

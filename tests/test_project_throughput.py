@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import time
 from datetime import date, datetime, timedelta, timezone
+from xml.etree import ElementTree
 
 import pytest
 from sqlalchemy import text
@@ -148,8 +149,6 @@ def test_project_page_has_no_estimate_without_a_rate_and_is_closed_to_annotators
 
 
 def test_finish_charts_draw_the_estimate_dashed_and_escape_nothing_unsafe():
-    from xml.etree import ElementTree
-
     today = date(2026, 11, 20)
     per_day = [(today - timedelta(days=29 - k), k % 3) for k in range(30)]
     bars, lines = __import__("labelwright.web.charts", fromlist=["finish_charts"]).finish_charts(
@@ -159,7 +158,8 @@ def test_finish_charts_draw_the_estimate_dashed_and_escape_nothing_unsafe():
     assert str(bars).count("<circle") == 30 and "Items completed per day" in bars and "projected" not in bars
     assert 'class="line projected"' in lines and "2026-11-30" in lines and "all 80 items" in lines
     # the line ends at today's count and starts at what was done before the 30 days' completions
-    assert "items done, 2026-11-20: 50" in lines and f"items done, 2026-10-22: {50 - sum(n for _, n in per_day[1:])}" in lines
+    assert "items done, 2026-11-20: 50" in lines
+    assert f"items done, 2026-10-22: {50 - sum(n for _, n in per_day[1:])}" in lines
     _, none = __import__("labelwright.web.charts", fromlist=["finish_charts"]).finish_charts(
         per_day, done=50, total=80, finish=None)
     assert "projected" not in none

@@ -15,13 +15,16 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from labelwright.app import create_app
-from labelwright.errors import Unauthorized
-from labelwright.services import invites
+from labelwright.errors import TooManyAttempts, Unauthorized
+from labelwright.services import invites, signin
 from labelwright.services import users as users_svc
+from labelwright.settings import Settings
 from labelwright.store import Store
 from tests.conftest import bearer, post_login
+from tests.server import ServerProcess
 
 
 class SpyHasher(PasswordHasher):
@@ -88,14 +91,10 @@ def client(app, address: str = "10.0.0.1") -> TestClient:
 
 
 def app_with(store, db_url, **limits):
-    from labelwright.settings import Settings
-
     return create_app(Settings(db_url=db_url, webhook_worker=False, **limits), store=store)
 
 
 def failures(store) -> int:
-    from sqlalchemy import text
-
     with store.read() as conn:
         return conn.execute(text("SELECT count(*) FROM signin_failures")).scalar_one()
 
@@ -142,9 +141,6 @@ def test_the_limit_is_shared_by_two_server_processes(db_url, store, ana):
 
 
 def test_success_clears_the_accounts_failures_and_old_ones_are_pruned(store, ana):
-    from labelwright.errors import TooManyAttempts
-    from labelwright.services import signin
-
     limits = signin.Limits(per_account=3, per_address=0, window_seconds=60)
     t0 = 1_000_000.0
     for i in range(2):
@@ -158,7 +154,6 @@ def test_success_clears_the_accounts_failures_and_old_ones_are_pruned(store, ana
     with pytest.raises(TooManyAttempts) as refused:
         signin.sign_in(store, "ana", "ana-password", "10.0.0.9", limits, now=t0 + 20)
     assert refused.value.retry_after == 50  # the oldest of the three leaves the window at t0 + 70
-    from sqlalchemy import text
 
     with store.read() as conn:
         rows = conn.execute(text("SELECT account, user_id, address FROM signin_failures")).all()
@@ -192,8 +187,6 @@ def test_api_password_change_counts_against_the_account(http, store, ana):
 
 
 def test_argon2_runs_off_the_event_loop_and_outside_write_transactions(http, store, owner, hasher, db_url):
-    from sqlalchemy import text
-
     ana = users_svc.create_user(store, "ana", "annotator", "ana-password")
     tok = users_svc.create_api_token(store, ana)
     assert post_login(http, "ana", "wrong-password").status_code == 401
@@ -227,8 +220,6 @@ def test_argon2_runs_off_the_event_loop_and_outside_write_transactions(http, sto
 @pytest.fixture
 def server_db(db_url):
     """A database for a real server, with a user whose password hash has the production parameters."""
-    from sqlalchemy import text
-
     store = Store(db_url, pool_size=2)
     try:
         store.migrate()
@@ -242,8 +233,6 @@ def server_db(db_url):
 
 
 def test_healthz_stays_fast_during_parallel_wrong_sign_ins(server_db):
-    from tests.server import ServerProcess
-
     # no limits, so that every attempt costs a full argon2 check
     env = {"LABELWRIGHT_LOGIN_FAILURES_PER_ACCOUNT": "0", "LABELWRIGHT_LOGIN_FAILURES_PER_ADDRESS": "0",
            "LABELWRIGHT_WEBHOOK_WORKER": "0"}

@@ -1,3 +1,5 @@
+import json
+
 from tests.conftest import bearer
 
 
@@ -11,9 +13,8 @@ def test_claim_submit_export_roundtrip(http, owner, make_annotator, spam_project
                   json={"answers": {"spam": "ham"}, "active_ms": 1200, "idempotency_key": "k1"})
     assert r.status_code == 201, r.text
     r = http.get("/api/v1/projects/spam/export", headers=bearer(owner[1]))
-    lines = [l for l in r.text.splitlines() if l]
+    lines = [line for line in r.text.splitlines() if line]
     assert len(lines) == 10
-    import json
     first = json.loads(lines[0])
     assert first["annotations"][0]["annotator"] == "ana"
     assert first["majority"]["spam"] == {"label": "ham", "agreement": 1.0, "n": 1}
