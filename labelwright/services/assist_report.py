@@ -11,30 +11,30 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
-from sqlalchemy import text
+from sqlalchemy import case, func, select
 
+from labelwright.errors import ValidationError
 from labelwright.schema import label_values
 from labelwright.services import assistant, autolabel, suggestions
 from labelwright.services.projects import Project
+from labelwright.store import Store
+from labelwright.store import tables as t
 from labelwright.timefmt import utc_day
 
 
-def labels_over_time(store, project: Project) -> list[dict]:
+def labels_over_time(store: Store, project: Project) -> list[dict]:
     """Per UTC day: items labelled by people (their first answer from a person that day), answers from
     machine annotators (LLMs), and items labelled by the assistant."""
     days: dict[str, dict] = {}
+    a, ma, ml = t.annotations, t.machine_annotators, t.machine_labels
     with store.read() as conn:
-        people = conn.execute(text(
-            "SELECT a.item_id, min(a.created_at) FROM annotations a WHERE a.project_id = :p "
-            "AND a.user_id NOT IN (SELECT user_id FROM machine_annotators) GROUP BY a.item_id"),
-            {"p": project.id}).all()
-        llm = conn.execute(text(
-            "SELECT a.created_at FROM annotations a JOIN machine_annotators m ON m.user_id = a.user_id "
-            "WHERE a.project_id = :p"), {"p": project.id}).all()
-        machine = conn.execute(text("SELECT created_at FROM machine_labels WHERE project_id = :p"),
-                               {"p": project.id}).all()
-    for key, rows in (("people", [r[1] for r in people]), ("llm", [r[0] for r in llm]),
-                      ("machine", [r[0] for r in machine])):
+        people = list(conn.execute(select(func.min(a.c.created_at))
+                                   .where(a.c.project_id == project.id, a.c.user_id.not_in(select(ma.c.user_id)))
+                                   .group_by(a.c.item_id)).scalars())
+        llm = list(conn.execute(select(a.c.created_at).select_from(a.join(ma, ma.c.user_id == a.c.user_id))
+                                .where(a.c.project_id == project.id)).scalars())
+        machine = list(conn.execute(select(ml.c.created_at).where(ml.c.project_id == project.id)).scalars())
+    for key, rows in (("people", people), ("llm", llm), ("machine", machine)):
         for ts in rows:
             d = days.setdefault(utc_day(ts), {"day": utc_day(ts), "people": 0, "llm": 0, "machine": 0})
             d[key] += 1
@@ -61,9 +61,11 @@ def estimated_accuracy(models: list[dict], machine: dict[int, dict]) -> float | 
     return round(total / weight, 4) if weight else None
 
 
-def report(store, project: Project, *, now: float | None = None) -> dict:
+def report(store: Store, project: Project, *, now: float | None = None) -> dict:
     now = now or time.time()
     a = project.schema.assist
+    if a is None:
+        raise ValidationError(f"project {project.slug!r} has no assistant (add `assist:` to its schema)")
     q = project.schema.assist_question()
     state = assistant.get_state(store, project)
     models = assistant.list_models(store, project)
@@ -73,25 +75,23 @@ def report(store, project: Project, *, now: float | None = None) -> dict:
         by_class[m["label"]] = by_class.get(m["label"], 0) + 1
     audited = [m for m in machine.values() if m["audit"] in ("correct", "wrong")]
     audit = autolabel.evaluate(store, project, now=now).to_dict() if a.auto_label is not None else None
+    i, ch, c, u = t.items, t.assist_checks, t.llm_calls, t.users
+    kinds = select(ch.c.kind, func.count().label("n")).where(ch.c.project_id == project.id).group_by(ch.c.kind)
     with store.read() as conn:
-        items = conn.execute(text("SELECT count(*), sum(CASE WHEN is_gold = 1 THEN 1 ELSE 0 END) FROM items "
-                                  "WHERE project_id = :p"), {"p": project.id}).first()
-        checks_open = {r[0]: r[1] for r in conn.execute(text(
-            "SELECT kind, count(*) FROM assist_checks WHERE project_id = :p AND checked_at IS NULL GROUP BY kind"),
-            {"p": project.id})}
-        checks_done = {r[0]: r[1] for r in conn.execute(text(
-            "SELECT kind, count(*) FROM assist_checks WHERE project_id = :p AND checked_at IS NOT NULL "
-            "GROUP BY kind"), {"p": project.id})}
-        llm = conn.execute(text(
-            "SELECT u.name, count(*), sum(CASE WHEN c.error IS NULL THEN 0 ELSE 1 END), sum(c.prompt_tokens), "
-            "sum(c.completion_tokens) FROM llm_calls c JOIN users u ON u.id = c.user_id WHERE c.project_id = :p "
-            "GROUP BY u.name ORDER BY u.name"), {"p": project.id}).all()
+        n_items = int(conn.execute(select(func.count()).select_from(i).where(i.c.project_id == project.id))
+                      .scalar_one() or 0)
+        checks_open = {r.kind: r.n for r in conn.execute(kinds.where(ch.c.checked_at.is_(None)))}
+        checks_done = {r.kind: r.n for r in conn.execute(kinds.where(ch.c.checked_at.is_not(None)))}
+        llm = conn.execute(select(u.c.name, func.count().label("calls"),
+                                  func.sum(case((c.c.error.is_(None), 0), else_=1)).label("errors"),
+                                  func.sum(c.c.prompt_tokens).label("prompt_tokens"),
+                                  func.sum(c.c.completion_tokens).label("completion_tokens"))
+                           .select_from(c.join(u, u.c.id == c.c.user_id)).where(c.c.project_id == project.id)
+                           .group_by(u.c.name).order_by(u.c.name)).all()
         costs: dict[str, Decimal] = {}
-        for name, cost in conn.execute(text(
-                "SELECT u.name, c.cost FROM llm_calls c JOIN users u ON u.id = c.user_id "
-                "WHERE c.project_id = :p AND c.cost IS NOT NULL"), {"p": project.id}):
-            costs[name] = costs.get(name, Decimal(0)) + Decimal(cost)
-    n_items = int(items[0] or 0)
+        for r in conn.execute(select(u.c.name, c.c.cost).select_from(c.join(u, u.c.id == c.c.user_id))
+                              .where(c.c.project_id == project.id, c.c.cost.is_not(None))):
+            costs[r.name] = costs.get(r.name, Decimal(0)) + Decimal(r.cost)
     return {
         "question": q.name,
         "labels": label_values(q),
@@ -112,7 +112,8 @@ def report(store, project: Project, *, now: float | None = None) -> dict:
         "over_time": labels_over_time(store, project),
         "suggestions": suggestions.report(store, project),
         "checks": {"open": checks_open, "done": checks_done},
-        "llm": [{"annotator": r[0], "calls": r[1], "errors": int(r[2] or 0), "prompt_tokens": int(r[3] or 0),
-                 "completion_tokens": int(r[4] or 0), "cost": str(costs.get(r[0], Decimal(0)))} for r in llm],
+        "llm": [{"annotator": r.name, "calls": r.calls, "errors": int(r.errors or 0),
+                 "prompt_tokens": int(r.prompt_tokens or 0), "completion_tokens": int(r.completion_tokens or 0),
+                 "cost": str(costs.get(r.name, Decimal(0)))} for r in llm],
     }
 

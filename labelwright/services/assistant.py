@@ -33,17 +33,29 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from sqlalchemy import text
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from sqlalchemy import Connection, RowMapping, bindparam, exists, func, insert, select, update
 
+from labelwright.assist.active import margins, select_batch
+from labelwright.assist.features import TextFeatures, text_features
+from labelwright.assist.images import PixelStatistics, pixels_available
+from labelwright.assist.models import ModelError, load_model
+from labelwright.assist.thresholds import choose_thresholds
+from labelwright.errors import Conflict
 from labelwright.schema import label_values
+from labelwright.services import autolabel, checks
 from labelwright.services.assist_state import (
     claim_worker,
     ensure_state,
     get_state,
     release_worker,
 )
+from labelwright.services.labels import project_labels
 from labelwright.services.projects import Project
-from labelwright.store import dumps, loads
+from labelwright.store import Store, dumps, loads
+from labelwright.store import tables as t
+from labelwright.store.sql import upsert
 
 log = logging.getLogger("labelwright.assist")
 
@@ -74,14 +86,12 @@ class StepReport:
         return asdict(self)
 
 
-# ---- state ---------------------------------------------------------------------------------------
+# ---- a step on demand ----------------------------------------------------------------------------
 
 
-def step_now(store, project: Project, *, lease_seconds: float = 600.0, **kwargs) -> StepReport:
+def step_now(store: Store, project: Project, *, lease_seconds: float = 600.0, **kwargs) -> StepReport:
     """:func:`step` under the project's assist lease, for a step asked for by a person (API, CLI): one step at
     a time per project, whoever starts it. :class:`Conflict` when a step is already running."""
-    from labelwright.errors import Conflict
-
     if not claim_worker(store, project.id, time.time(), lease_seconds):
         raise Conflict("the assistant is already running a step for this project; try again in a moment")
     try:
@@ -101,28 +111,28 @@ def item_text(schema, data: dict) -> str:
         if value is None or f.type == "image":
             continue
         if f.type == "chat" and isinstance(value, list):
-            parts.extend(f"{t.get('role', '')}: {t.get('content', '')}" for t in value if isinstance(t, dict))
+            parts.extend(f"{turn.get('role', '')}: {turn.get('content', '')}" for turn in value
+                         if isinstance(turn, dict))
         else:
             parts.append(str(value))
     return "\n".join(parts)
 
 
-def _featuriser(store, project: Project, now: float):
+def _featuriser(store: Store, project: Project, now: float):
     """The project's fitted text featuriser (fitted and stored on first use), or None when the project has no
     text to featurise (only image fields, or no words at all)."""
-    from labelwright.assist.features import TextFeatures, text_features
-
     if all(f.type == "image" for f in project.schema.fields):
         return None
+    fz, i = t.featurisers, t.items
     with store.read() as conn:
-        row = conn.execute(text("SELECT blob FROM featurisers WHERE project_id = :p"), {"p": project.id}).first()
+        row = conn.execute(select(fz.c.blob).where(fz.c.project_id == project.id)).first()
     if row is not None:
-        return TextFeatures.from_bytes(bytes(row[0])) if row[0] else None
+        return TextFeatures.from_bytes(bytes(row.blob)) if row.blob else None
     prefer = {"auto": "auto", "tfidf": "tfidf", "minilm": "embeddings"}[project.schema.assist.features]
     feats = text_features(prefer)
     with store.read() as conn:
-        rows = conn.execute(text("SELECT data FROM items WHERE project_id = :p ORDER BY id"), {"p": project.id}).all()
-    texts = [item_text(project.schema, loads(r[0])) for r in rows]
+        rows = conn.execute(select(i.c.data).where(i.c.project_id == project.id).order_by(i.c.id)).scalars().all()
+    texts = [item_text(project.schema, loads(d)) for d in rows]
     if len(texts) > FIT_SAMPLE:
         pick = np.random.default_rng(0).choice(len(texts), FIT_SAMPLE, replace=False)
         texts = [texts[i] for i in np.sort(pick)]
@@ -134,33 +144,29 @@ def _featuriser(store, project: Project, now: float):
     except ValueError:  # no term occurs twice (an empty vocabulary): the items have no usable text
         feats, blob, version = None, b"", "none"
     with store.write() as conn:
-        conn.execute(text("INSERT INTO featurisers (project_id, version, blob, created_at) VALUES (:p, :v, :b, :now) "
-                          "ON CONFLICT (project_id) DO NOTHING"),
-                     {"p": project.id, "v": version, "b": blob, "now": now})
+        conn.execute(upsert(conn, fz).values(project_id=project.id, version=version, blob=blob, created_at=now)
+                     .on_conflict_do_nothing(index_elements=["project_id"]))
     return feats
 
 
 def _image_fields(project: Project):
-    from labelwright.assist.images import pixels_available
-
     fields = [f.name for f in project.schema.fields if f.type == "image"]
     return fields if fields and pixels_available() else []
 
 
-def featurise(store, project: Project, *, now: float | None = None, batch: int = FEATURE_BATCH,
+def featurise(store: Store, project: Project, *, now: float | None = None, batch: int = FEATURE_BATCH,
               on_progress=None, media_root=None) -> int:
     """Compute and store the features of every item that has none; return how many were computed.
 
     An item's vector is its text features (:mod:`labelwright.assist.features`) followed by the pixel
     statistics of each image field (:mod:`labelwright.assist.images`, images under ``media_root``), the
     whole scaled to norm 1."""
-    from labelwright.assist.images import PixelStatistics
-
     now = now or time.time()
+    i, f = t.items, t.item_features
+    unfeaturised = select(i.c.id, i.c.data).where(i.c.project_id == project.id,
+                                                  ~exists().where(f.c.item_id == i.c.id)).order_by(i.c.id)
     with store.read() as conn:
-        missing = conn.execute(text(
-            "SELECT 1 FROM items i WHERE i.project_id = :p AND NOT EXISTS "
-            "(SELECT 1 FROM item_features f WHERE f.item_id = i.id) LIMIT 1"), {"p": project.id}).first()
+        missing = conn.execute(unfeaturised.limit(1)).first()
     if missing is None:  # nothing to do: do not read the stored featuriser back (tens of MB) for nothing
         return 0
     feats = _featuriser(store, project, now)
@@ -172,13 +178,10 @@ def featurise(store, project: Project, *, now: float | None = None, batch: int =
     done = 0
     while True:
         with store.read() as conn:
-            rows = conn.execute(text(
-                "SELECT i.id, i.data FROM items i WHERE i.project_id = :p AND NOT EXISTS "
-                "(SELECT 1 FROM item_features f WHERE f.item_id = i.id) ORDER BY i.id LIMIT :n"),
-                {"p": project.id, "n": batch}).all()
+            rows = conn.execute(unfeaturised.limit(batch)).all()
         if not rows:
             break
-        data = [loads(r[1]) for r in rows]
+        data = [loads(r.data) for r in rows]
         parts = []
         if feats is not None:
             parts.append(feats.transform([item_text(project.schema, d) for d in data]))
@@ -188,9 +191,8 @@ def featurise(store, project: Project, *, now: float | None = None, batch: int =
         norms = np.linalg.norm(x, axis=1, keepdims=True)
         x = np.divide(x, norms, out=np.zeros_like(x), where=norms > 0).astype("<f4")
         with store.write() as conn:
-            conn.execute(text("INSERT INTO item_features (item_id, project_id, version, vector) "
-                              "VALUES (:i, :p, :v, :x) ON CONFLICT (item_id) DO NOTHING"),
-                         [{"i": r[0], "p": project.id, "v": version, "x": x[k].tobytes()}
+            conn.execute(upsert(conn, f).on_conflict_do_nothing(index_elements=["item_id"]),
+                         [{"item_id": r.id, "project_id": project.id, "version": version, "vector": x[k].tobytes()}
                           for k, r in enumerate(rows)])
         done += len(rows)
         _progress(store, project, now)
@@ -201,35 +203,38 @@ def featurise(store, project: Project, *, now: float | None = None, batch: int =
     return done
 
 
-def _progress(store, project: Project, now: float) -> None:
+def _progress(store: Store, project: Project, now: float) -> None:
+    st, f, i = t.assist_state, t.item_features, t.items
     with store.write() as conn:
         ensure_state(conn, project.id, now)
-        conn.execute(text(
-            "UPDATE assist_state SET features_done = (SELECT count(*) FROM item_features WHERE project_id = :p), "
-            "features_total = (SELECT count(*) FROM items WHERE project_id = :p), updated_at = :now "
-            "WHERE project_id = :p"), {"p": project.id, "now": now})
+        conn.execute(update(st).where(st.c.project_id == project.id).values(
+            features_done=select(func.count()).select_from(f).where(f.c.project_id == project.id).scalar_subquery(),
+            features_total=select(func.count()).select_from(i).where(i.c.project_id == project.id).scalar_subquery(),
+            updated_at=now))
 
 
-def load_features(store, project: Project) -> tuple[np.ndarray, np.ndarray]:
+def load_features(store: Store, project: Project) -> tuple[np.ndarray, np.ndarray]:
     """``(item ids, vectors)`` of the project's featurised items, in item order."""
+    f = t.item_features
     with store.read() as conn:
-        rows = conn.execute(text("SELECT item_id, vector FROM item_features WHERE project_id = :p ORDER BY item_id"),
-                            {"p": project.id}).all()
+        rows = conn.execute(select(f.c.item_id, f.c.vector).where(f.c.project_id == project.id)
+                            .order_by(f.c.item_id)).all()
     if not rows:
         return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
-    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    x = np.frombuffer(b"".join(bytes(r[1]) for r in rows), dtype="<f4").reshape(len(rows), -1)
+    ids = np.fromiter((r.item_id for r in rows), dtype=np.int64, count=len(rows))
+    x = np.frombuffer(b"".join(bytes(r.vector) for r in rows), dtype="<f4").reshape(len(rows), -1)
     return ids, x
 
 
-def holdout_ids(store, project: Project) -> set[int]:
+def holdout_ids(store: Store, project: Project) -> set[int]:
     """The items of the random validation sample (see :func:`ensure_holdout`)."""
+    f = t.item_features
     with store.read() as conn:
-        return {r[0] for r in conn.execute(text(
-            "SELECT item_id FROM item_features WHERE project_id = :p AND holdout = 1"), {"p": project.id})}
+        return set(conn.execute(select(f.c.item_id).where(f.c.project_id == project.id, f.c.holdout == 1))
+                   .scalars())
 
 
-def ensure_holdout(store, project: Project, *, now: float | None = None) -> int:
+def ensure_holdout(store: Store, project: Project, *, now: float | None = None) -> int:
     """With auto-labelling on, draw the random validation sample: ``max(min_validation, validation_share *
     items)`` ordinary items (all of them in a small project), drawn uniformly from the items nobody has
     started on, so they are exchangeable with the items the machine may label. They go to people first (a
@@ -240,49 +245,54 @@ def ensure_holdout(store, project: Project, *, now: float | None = None) -> int:
     auto = project.schema.assist.auto_label
     if auto is None:
         return 0
+    i, f, ml = t.items, t.item_features, t.machine_labels
     with store.read() as conn:
-        n = conn.execute(text("SELECT count(*) FROM items WHERE project_id = :p AND is_gold = 0"),
-                         {"p": project.id}).scalar()
-        have = conn.execute(text("SELECT count(*) FROM item_features WHERE project_id = :p AND holdout = 1"),
-                            {"p": project.id}).scalar()
+        n = conn.execute(select(func.count()).select_from(i)
+                         .where(i.c.project_id == project.id, i.c.is_gold == 0)).scalar_one()
+        have = conn.execute(select(func.count()).select_from(f)
+                            .where(f.c.project_id == project.id, f.c.holdout == 1)).scalar_one()
         want = min(n, max(auto.min_validation, int(np.ceil(auto.validation_share * n))))
         if have >= want:
             return 0
-        pool = [r[0] for r in conn.execute(text(
-            "SELECT f.item_id FROM item_features f JOIN items i ON i.id = f.item_id WHERE f.project_id = :p "
-            "AND f.holdout = 0 AND i.is_gold = 0 AND i.n_assigned = 0 AND i.n_done = 0 AND NOT EXISTS "
-            "(SELECT 1 FROM machine_labels ml WHERE ml.item_id = i.id) ORDER BY f.item_id"), {"p": project.id})]
+        pool = list(conn.execute(
+            select(f.c.item_id).select_from(f.join(i, i.c.id == f.c.item_id))
+            .where(f.c.project_id == project.id, f.c.holdout == 0, i.c.is_gold == 0, i.c.n_assigned == 0,
+                   i.c.n_done == 0, ~exists().where(ml.c.item_id == i.c.id))
+            .order_by(f.c.item_id)).scalars())
     if not pool:
         return 0
     rng = np.random.default_rng([project.id, have])
     picked = rng.choice(len(pool), size=min(len(pool), want - have), replace=False)
-    rows = [{"i": pool[int(j)], "r": -(have + k + 1)} for k, j in enumerate(picked)]
+    rows = [{"item": pool[int(j)], "rank": -(have + k + 1)} for k, j in enumerate(picked)]
     with store.write() as conn:
-        conn.execute(text("UPDATE item_features SET holdout = 1 WHERE item_id = :i"), rows)
-        conn.execute(text("UPDATE items SET queue_rank = :r WHERE id = :i"), rows)
+        conn.execute(update(f).where(f.c.item_id == bindparam("item")).values(holdout=1), rows)
+        conn.execute(_SET_RANK, rows)
     return len(rows)
+
+
+# one item's queue_rank (executed with many {"item", "rank"} rows)
+_SET_RANK = update(t.items).where(t.items.c.id == bindparam("item")).values(queue_rank=bindparam("rank"))
 
 
 # ---- people's labels -----------------------------------------------------------------------------
 
 
-def people_labels(store, project: Project) -> tuple[np.ndarray, np.ndarray]:
+def people_labels(store: Store, project: Project) -> tuple[np.ndarray, np.ndarray]:
     """``(item ids, class indices)`` of the assisted question's labels from people: ordinary items with all the
     answers they want (their aggregated label). Machine labels are not included, and neither are gold items:
     the model never learns gold answers, so its suggestions on gold items are no better than on any item and
     gold keeps measuring people (:mod:`labelwright.services.suggestions`)."""
-    from labelwright.services.labels import project_labels
-
     q = project.schema.assist_question()
     ql = project_labels(store, project, machine=False).get(q.name)
     if ql is None or len(ql.tasks) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    i = t.items
     with store.read() as conn:
-        done = {r[0] for r in conn.execute(text(
-            "SELECT id FROM items WHERE project_id = :p AND is_gold = 0 AND n_done > 0 AND "
-            "n_done >= COALESCE(target, :o)"), {"p": project.id, "o": project.overlap})}
-    codes = {v: i for i, v in enumerate(label_values(q))}
-    pairs = [(t, codes[v]) for t, v, _ in ql.items() if t in done and v in codes]
+        done = set(conn.execute(select(i.c.id).where(
+            i.c.project_id == project.id, i.c.is_gold == 0, i.c.n_done > 0,
+            i.c.n_done >= func.coalesce(i.c.target, project.overlap))).scalars())
+    codes = {v: k for k, v in enumerate(label_values(q))}
+    pairs = [(task, codes[v]) for task, v, _ in ql.items() if task in done and v in codes]
     if not pairs:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     ids, y = zip(*pairs)
@@ -292,21 +302,22 @@ def people_labels(store, project: Project) -> tuple[np.ndarray, np.ndarray]:
 # ---- models and predictions ----------------------------------------------------------------------
 
 
-def latest_model(store, project: Project) -> dict | None:
+def latest_model(store: Store, project: Project) -> dict | None:
+    m = t.assist_models
     with store.read() as conn:
-        row = conn.execute(text("SELECT * FROM assist_models WHERE project_id = :p ORDER BY id DESC LIMIT 1"),
-                           {"p": project.id}).mappings().first()
+        row = conn.execute(select(m).where(m.c.project_id == project.id).order_by(m.c.id.desc()).limit(1)
+                           ).mappings().first()
     return _model_row(row) if row is not None else None
 
 
-def list_models(store, project: Project) -> list[dict]:
+def list_models(store: Store, project: Project) -> list[dict]:
+    m = t.assist_models
     with store.read() as conn:
-        rows = conn.execute(text("SELECT * FROM assist_models WHERE project_id = :p ORDER BY id"),
-                            {"p": project.id}).mappings().all()
+        rows = conn.execute(select(m).where(m.c.project_id == project.id).order_by(m.c.id)).mappings().all()
     return [_model_row(r) for r in rows]
 
 
-def _model_row(row) -> dict:
+def _model_row(row: RowMapping) -> dict:
     out = dict(row)
     out["thresholds"] = loads(row["thresholds"]) if row["thresholds"] else None
     out["details"] = loads(row["details"]) if row["details"] else {}
@@ -326,9 +337,6 @@ def _cross_fitted(x: np.ndarray, y: np.ndarray, k: int, seed: int = 0) -> tuple[
     are applied to. (A model refitted on every label would be more confident than the validation saw, and
     more items would clear a threshold than it was validated for.) ``(None, [])`` when a class has fewer
     than 2 labels: no fold could hold it out."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
-
     counts = np.bincount(y, minlength=k)
     present = counts[counts > 0]
     if len(present) < 2 or present.min() < 2:
@@ -352,7 +360,7 @@ class Validation:
     probas: np.ndarray | None
 
 
-def _holdout_only(store, project: Project, val: Validation) -> Validation:
+def _holdout_only(store: Store, project: Project, val: Validation) -> Validation:
     """With auto-labelling on, the validation sample is the random holdout (:func:`ensure_holdout`) only."""
     if project.schema.assist.auto_label is None or val.probas is None:
         return val
@@ -361,8 +369,6 @@ def _holdout_only(store, project: Project, val: Validation) -> Validation:
 
 
 def _figures(project: Project, val: Validation) -> tuple[float | None, dict | None]:
-    from labelwright.assist.thresholds import choose_thresholds
-
     if val.probas is None or len(val.labels) == 0:
         return None, None
     accuracy = float((val.probas.argmax(axis=1) == val.labels).mean())
@@ -373,39 +379,43 @@ def _figures(project: Project, val: Validation) -> tuple[float | None, dict | No
     return accuracy, thresholds
 
 
-def _insert_model(conn, project: Project, version: str, n_train: int, val: Validation, details: dict,
+def _insert_model(conn: Connection, project: Project, version: str, n_train: int, val: Validation, details: dict,
                   now: float) -> int:
     accuracy, thresholds = _figures(project, val)
-    return conn.execute(text(
-        "INSERT INTO assist_models (project_id, question, version, n_train, n_validation, accuracy, thresholds, "
-        "details, created_at) VALUES (:p, :q, :v, :n, :nv, :a, :t, :d, :now) RETURNING id"),
-        {"p": project.id, "q": project.schema.assist_question().name, "v": version, "n": n_train,
-         "nv": len(val.labels) if val.probas is not None else 0, "a": accuracy,
-         "t": dumps(thresholds) if thresholds else None, "d": dumps(details), "now": now}).scalar_one()
+    m = t.assist_models
+    return conn.execute(insert(m).values(
+        project_id=project.id, question=project.schema.assist_question().name, version=version, n_train=n_train,
+        n_validation=len(val.labels) if val.probas is not None else 0, accuracy=accuracy,
+        thresholds=dumps(thresholds) if thresholds else None, details=dumps(details), created_at=now)
+        .returning(m.c.id)).scalar_one()
 
 
-def _store_predictions(store, project: Project, model_id: int, ids, probas: np.ndarray, now: float) -> int:
+def _store_predictions(store: Store, project: Project, model_id: int, ids, probas: np.ndarray, now: float) -> int:
     classes = label_values(project.schema.assist_question())
     top = probas.argmax(axis=1)
-    rows = [{"i": int(i), "p": project.id, "m": model_id, "l": dumps(classes[int(c)]), "c": float(probas[k, c]),
-             "ps": dumps([round(float(v), 5) for v in probas[k]]), "now": now}
+    rows = [{"item_id": int(i), "project_id": project.id, "model_id": model_id, "label": dumps(classes[int(c)]),
+             "confidence": float(probas[k, c]), "probas": dumps([round(float(v), 5) for v in probas[k]]),
+             "created_at": now}
             for k, (i, c) in enumerate(zip(ids, top))]
     for start in range(0, len(rows), 5_000):
         with store.write() as conn:
-            conn.execute(text(
-                "INSERT INTO predictions (item_id, project_id, model_id, label, confidence, probas, created_at) "
-                "VALUES (:i, :p, :m, :l, :c, :ps, :now) ON CONFLICT (item_id) DO UPDATE SET "
-                "model_id = excluded.model_id, label = excluded.label, confidence = excluded.confidence, "
-                "probas = excluded.probas, created_at = excluded.created_at"), rows[start:start + 5_000])
+            add = upsert(conn, t.predictions)
+            conn.execute(add.on_conflict_do_update(index_elements=["item_id"], set_={
+                name: add.excluded[name] for name in ("model_id", "label", "confidence", "probas", "created_at")}),
+                rows[start:start + 5_000])
     return len(rows)
 
 
-def train_builtin(store, project: Project, *, now: float | None = None, force: bool = False) -> dict | None:
+def _set_labels_at_train(conn: Connection, project: Project, n_labels: int, now: float) -> None:
+    st = t.assist_state
+    ensure_state(conn, project.id, now)
+    conn.execute(update(st).where(st.c.project_id == project.id).values(labels_at_train=n_labels, updated_at=now))
+
+
+def train_builtin(store: Store, project: Project, *, now: float | None = None, force: bool = False) -> dict | None:
     """Train the builtin model when due (``min_train`` labels, then every ``retrain_every`` new ones), store its
     predictions for every featurised item, and return ``{"model": row, "validation": Validation}``; None when
     not due or too few labels."""
-    from sklearn.linear_model import LogisticRegression
-
     now = now or time.time()
     a = project.schema.assist
     k = len(label_values(project.schema.assist_question()))
@@ -434,10 +444,10 @@ def train_builtin(store, project: Project, *, now: float | None = None, force: b
     else:
         probas = _full_probas(LogisticRegression(max_iter=1000).fit(xl, y), x, k)
     seconds = time.perf_counter() - started
+    m, fz = t.assist_models, t.featurisers
     with store.read() as conn:
-        n = conn.execute(text("SELECT count(*) FROM assist_models WHERE project_id = :p"), {"p": project.id}).scalar()
-    with store.read() as conn:
-        fv = conn.execute(text("SELECT version FROM featurisers WHERE project_id = :p"), {"p": project.id}).scalar()
+        n = conn.execute(select(func.count()).select_from(m).where(m.c.project_id == project.id)).scalar_one()
+        fv = conn.execute(select(fz.c.version).where(fz.c.project_id == project.id)).scalar()
     version = f"builtin-{n + 1}"
     details = {"kind": "builtin", "features": fv,
                "classifier": f"logistic regression, mean of {len(models)} cross-fitted fold models" if models
@@ -445,14 +455,12 @@ def train_builtin(store, project: Project, *, now: float | None = None, force: b
                "train_seconds": round(seconds, 3), "classes": label_values(project.schema.assist_question())}
     with store.write() as conn:
         model_id = _insert_model(conn, project, version, len(y), val, details, now)
-        ensure_state(conn, project.id, now)
-        conn.execute(text("UPDATE assist_state SET labels_at_train = :n, updated_at = :now WHERE project_id = :p"),
-                     {"n": n_labels, "now": now, "p": project.id})
+        _set_labels_at_train(conn, project, n_labels, now)
     _store_predictions(store, project, model_id, ids, probas, now)
     return {"model": latest_model(store, project), "validation": val, "labelled": everything}
 
 
-def predict_external(store, project: Project, predictor, *, now: float | None = None,
+def predict_external(store: Store, project: Project, predictor, *, now: float | None = None,
                      batch: int = PREDICT_BATCH) -> dict | None:
     """Ask an http / python model for every item it has not scored; refresh its validation figures when
     ``retrain_every`` new people labels have come in. Raises :class:`labelwright.assist.models.ModelError`."""
@@ -465,19 +473,19 @@ def predict_external(store, project: Project, predictor, *, now: float | None = 
     latest = latest_model(store, project)
     version = latest["version"] if latest is not None and latest["details"].get("kind") == "external" \
         else predictor.version
+    i, pr, m = t.items, t.predictions, t.assist_models
     while True:
+        scored = exists().select_from(pr.join(m, m.c.id == pr.c.model_id)).where(pr.c.item_id == i.c.id,
+                                                                                   m.c.version == version)
         with store.read() as conn:
-            rows = conn.execute(text(
-                "SELECT i.id, i.data FROM items i WHERE i.project_id = :p AND NOT EXISTS "
-                "(SELECT 1 FROM predictions pr JOIN assist_models m ON m.id = pr.model_id "
-                " WHERE pr.item_id = i.id AND m.version = :v) ORDER BY i.id LIMIT :n"),
-                {"p": project.id, "v": version, "n": batch}).all()
+            rows = conn.execute(select(i.c.id, i.c.data).where(i.c.project_id == project.id, ~scored)
+                                .order_by(i.c.id).limit(batch)).all()
         if not rows:
             break
-        probas = predictor.predict_proba([{"id": r[0], "data": loads(r[1])} for r in rows], classes)
+        probas = predictor.predict_proba([{"id": r.id, "data": loads(r.data)} for r in rows], classes)
         version = predictor.version  # a model that changed version re-scores every item
         model_id = _external_model_id(store, project, version, now)
-        predicted += _store_predictions(store, project, model_id, [r[0] for r in rows], np.asarray(probas), now)
+        predicted += _store_predictions(store, project, model_id, [r.id for r in rows], np.asarray(probas), now)
     state = get_state(store, project)
     lab_ids, y = people_labels(store, project)
     model = latest_model(store, project)
@@ -492,32 +500,29 @@ def predict_external(store, project: Project, predictor, *, now: float | None = 
                                                                    len(classes)))
     accuracy, thresholds = _figures(project, val)
     with store.write() as conn:
-        conn.execute(text("UPDATE assist_models SET n_validation = :nv, accuracy = :a, thresholds = :t "
-                          "WHERE id = :m"),
-                     {"nv": len(val.labels), "a": accuracy, "t": dumps(thresholds) if thresholds else None,
-                      "m": model["id"]})
-        ensure_state(conn, project.id, now)
-        conn.execute(text("UPDATE assist_state SET labels_at_train = :n, updated_at = :now WHERE project_id = :p"),
-                     {"n": len(lab_ids), "now": now, "p": project.id})
+        conn.execute(update(m).where(m.c.id == model["id"]).values(
+            n_validation=len(val.labels), accuracy=accuracy, thresholds=dumps(thresholds) if thresholds else None))
+        _set_labels_at_train(conn, project, len(lab_ids), now)
     return {"model": latest_model(store, project), "validation": val, "predicted": predicted}
 
 
-def _external_model_id(store, project: Project, version: str, now: float) -> int:
+def _external_model_id(store: Store, project: Project, version: str, now: float) -> int:
+    m = t.assist_models
     with store.write() as conn:
-        row = conn.execute(text("SELECT id FROM assist_models WHERE project_id = :p AND version = :v "
-                                "ORDER BY id DESC LIMIT 1"), {"p": project.id, "v": version}).first()
-        if row is not None:
-            return row[0]
+        found = conn.execute(select(m.c.id).where(m.c.project_id == project.id, m.c.version == version)
+                             .order_by(m.c.id.desc()).limit(1)).scalar()
+        if found is not None:
+            return found
         return _insert_model(conn, project, version, 0, Validation(np.zeros(0), np.zeros(0), None),
                              {"kind": "external", "model": project.schema.assist.model,
                               "classes": label_values(project.schema.assist_question())}, now)
 
 
-def _validation_of_predictions(store, project: Project, model_id: int, lab_ids, y, k: int) -> Validation:
+def _validation_of_predictions(store: Store, project: Project, model_id: int, lab_ids, y, k: int) -> Validation:
+    pr = t.predictions
     with store.read() as conn:
-        got = {r[0]: loads(r[1]) for r in conn.execute(text(
-            "SELECT item_id, probas FROM predictions WHERE project_id = :p AND model_id = :m"),
-            {"p": project.id, "m": model_id})}
+        got = {r.item_id: loads(r.probas) for r in conn.execute(
+            select(pr.c.item_id, pr.c.probas).where(pr.c.project_id == project.id, pr.c.model_id == model_id))}
     keep = [j for j, i in enumerate(lab_ids.tolist()) if i in got]
     if not keep:
         return Validation(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), None)
@@ -537,8 +542,6 @@ def load_predictor(project: Project, python_models: tuple[str, ...] | list[str] 
     A ``python:`` model is code the server imports and calls with item data; a schema comes from whoever may
     create projects, so only modules under the packages the server's operator lists in the setting
     ``assist_python_models`` may be named (none by default). Raises :class:`ModelError` otherwise."""
-    from labelwright.assist.models import ModelError, load_model
-
     spec = project.schema.assist.model
     if spec == "builtin":
         return None
@@ -549,31 +552,31 @@ def load_predictor(project: Project, python_models: tuple[str, ...] | list[str] 
     return load_model(spec, question=project.schema.assist_question().name)
 
 
-def prediction_for(store, item_id: int) -> dict | None:
+def prediction_for(store: Store, item_id: int) -> dict | None:
     """The stored prediction of one item: ``{label, confidence, model}``."""
     row = store.lookup("SELECT p.label, p.confidence, m.version FROM predictions p JOIN assist_models m "
                        "ON m.id = p.model_id WHERE p.item_id = :i", {"i": item_id})
     if row is None:
         return None
-    return {"label": loads(row[0]), "confidence": round(float(row[1]), 4), "model": row[2]}
+    label, confidence, version = row  # a driver row (the cheap lookup), in the order selected
+    return {"label": loads(label), "confidence": round(float(confidence), 4), "model": version}
 
 
 # ---- the queue's order ---------------------------------------------------------------------------
 
 
-def rank(store, project: Project, *, now: float | None = None, seed: int = 0) -> int:
+def rank(store: Store, project: Project, *, now: float | None = None, seed: int = 0) -> int:
     """Write ``queue_rank`` for the project's open ordinary items: most uncertain first (the first batch
     spread out by k-center diversity); before any model, a random order (the cold start). Returns how many."""
-    from labelwright.assist.active import margins, select_batch
-
     now = now or time.time()
+    i, f, pr, st = t.items, t.item_features, t.predictions, t.assist_state
     with store.read() as conn:
-        open_ids = np.array([r[0] for r in conn.execute(text(
-            "SELECT id FROM items WHERE project_id = :p AND is_open = 1 AND is_gold = 0 AND NOT EXISTS "
-            "(SELECT 1 FROM item_features f WHERE f.item_id = items.id AND f.holdout = 1) ORDER BY id"),
-            {"p": project.id})], dtype=np.int64)
-        preds = {r[0]: loads(r[1]) for r in conn.execute(text(
-            "SELECT item_id, probas FROM predictions WHERE project_id = :p"), {"p": project.id})}
+        open_ids = np.array(conn.execute(
+            select(i.c.id).where(i.c.project_id == project.id, i.c.is_open == 1, i.c.is_gold == 0,
+                                 ~exists().where(f.c.item_id == i.c.id, f.c.holdout == 1))
+            .order_by(i.c.id)).scalars().all(), dtype=np.int64)
+        preds = {r.item_id: loads(r.probas) for r in conn.execute(
+            select(pr.c.item_id, pr.c.probas).where(pr.c.project_id == project.id))}
     if len(open_ids) == 0:
         return 0
     ranks = np.zeros(len(open_ids), dtype=np.int64)
@@ -594,28 +597,24 @@ def rank(store, project: Project, *, now: float | None = None, seed: int = 0) ->
         r[np.array(order, dtype=np.int64)] = np.arange(1, len(sids) + 1)
         ranks[scored] = r
         ranks[~scored] = len(sids) + 1 + np.arange(int((~scored).sum()))  # not yet scored: after the rest
-    rows = [{"i": int(i), "r": int(v)} for i, v in zip(open_ids, ranks)]
+    rows = [{"item": int(k), "rank": int(v)} for k, v in zip(open_ids, ranks)]
     for start in range(0, len(rows), 5_000):
         with store.write() as conn:
-            conn.execute(text("UPDATE items SET queue_rank = :r WHERE id = :i"), rows[start:start + 5_000])
+            conn.execute(_SET_RANK, rows[start:start + 5_000])
     with store.write() as conn:
         ensure_state(conn, project.id, now)
-        conn.execute(text("UPDATE assist_state SET ranked_at = :now WHERE project_id = :p"),
-                     {"now": now, "p": project.id})
+        conn.execute(update(st).where(st.c.project_id == project.id).values(ranked_at=now))
     return len(rows)
 
 
 # ---- one step ------------------------------------------------------------------------------------
 
 
-def step(store, project: Project, *, now: float | None = None, predictor=None, force_train: bool = False,
+def step(store: Store, project: Project, *, now: float | None = None, predictor=None, force_train: bool = False,
          media_root=None, python_models: tuple[str, ...] | list[str] = ()) -> StepReport:
     """Do the assistant's due work for one project (see the module docstring). Model failures are reported
     in ``error``, not raised. ``media_root``: where image fields' files are (the server's ``--media-root``);
     ``python_models``: the packages ``python:`` models may come from (:func:`load_predictor`)."""
-    from labelwright.assist.models import ModelError
-    from labelwright.services import autolabel, checks
-
     now = now or time.time()
     a = project.schema.assist
     report = StepReport()

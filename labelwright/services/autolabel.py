@@ -45,6 +45,7 @@ from sqlalchemy import (
 )
 
 from labelwright.assist.thresholds import AuditResult, Thresholds, audit, audit_sample
+from labelwright.errors import ValidationError
 from labelwright.schema import label_values
 from labelwright.services.assist_state import ensure_state, get_state
 from labelwright.services.projects import Project
@@ -76,14 +77,15 @@ def thresholds_of(model: dict) -> Thresholds | None:
     th = model.get("thresholds")
     if not th:
         return None
-    return Thresholds(**{k: tuple(v) if isinstance(v, list) else v for k, v in th.items()})
+    fields: dict = {k: tuple(v) if isinstance(v, list) else v for k, v in th.items()}
+    return Thresholds(**fields)
 
 
 def apply(store: Store, project: Project, model: dict, *, now: float | None = None, seed: int | None = None) -> int:
     """Machine-label the untouched items whose prediction from ``model`` clears its class's threshold; send
     a random ``audit_rate`` share of them to the check queue. Returns how many items were labelled."""
     now = now or time.time()
-    auto = project.schema.assist.auto_label
+    auto = project.schema.assist.auto_label if project.schema.assist is not None else None
     th = thresholds_of(model)
     if auto is None or th is None or get_state(store, project)["auto_label"] != "on":
         return 0
@@ -182,7 +184,9 @@ def evaluate(store: Store, project: Project, *, now: float | None = None) -> Aud
     them) against the target at the latest planned look (:func:`looks`); stop auto-labelling when the estimate
     fails."""
     now = now or time.time()
-    auto = project.schema.assist.auto_label
+    auto = project.schema.assist.auto_label if project.schema.assist is not None else None
+    if auto is None:
+        raise ValidationError(f"project {project.slug!r} has no auto-labelling (assist.auto_label)")
     state = get_state(store, project)
     ml = t.machine_labels
     with store.read() as conn:

@@ -64,15 +64,15 @@ def _quality(conn: Connection, project: Project, user: User) -> dict:
     ids = [r.item_id for r in ordinary]
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
-        for r in conn.execute(select(a.c.item_id, first_answers(a))
-                              .where(a.c.item_id.in_(chunk), a.c.user_id != user.id, a.c.created_at <= cutoff)):
-            others.setdefault(r.item_id, []).append(loads(r.answers))
+        for other in conn.execute(select(a.c.item_id, first_answers(a))
+                                  .where(a.c.item_id.in_(chunk), a.c.user_id != user.id, a.c.created_at <= cutoff)):
+            others.setdefault(other.item_id, []).append(loads(other.answers))
     agree = compared = 0
-    for r in ordinary:
-        item_id = r.item_id
+    for mine_row in ordinary:
+        item_id = mine_row.item_id
         if item_id not in others:
             continue
-        answers = loads(r.answers)
+        answers = loads(mine_row.answers)
         votes = majority(project.schema, others[item_id] + [answers])
         for name, v in votes.items():
             ok = matches_label(questions[name], answers.get(name), v["label"])

@@ -30,15 +30,17 @@ import pickle
 import tempfile
 import time
 from array import array
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
+import numpy as np
 import orjson
+from sqlalchemy import Connection, select
 
-from sqlalchemy import bindparam, text
-
-from labelwright.errors import ValidationError
+from labelwright.errors import NotFound, ValidationError
 from labelwright.services.gold import split_gold, store_gold
 from labelwright.services.projects import Project
+from labelwright.store import Store, loads
+from labelwright.store import tables as t
 
 BATCH = 5_000
 SPOOL_BYTES = 16 * 2**20  # prepared rows kept in memory up to this, then in a temporary file
@@ -57,7 +59,7 @@ def chat_fields(project: Project) -> frozenset[str]:
     return frozenset(f.name for f in project.schema.fields if f.type == "chat")
 
 
-def import_items(store, project: Project, records: Iterable[tuple[int, dict]], *, file: str | None = None,
+def import_items(store: Store, project: Project, records: Iterable[tuple[int, dict]], *, file: str | None = None,
                  on_progress: Callable[[int], None] | None = None,
                  place: Callable[[int], str] = "line {}".format) -> dict:
     """Import ``(line, record)`` pairs; return counts of inserted and already-present items.
@@ -110,8 +112,6 @@ def _repeats(project: Project, keys: _Keys, spool, *, file: str | None, place: C
 
     Records whose id hashes collide are candidates; their ids are read back from ``spool`` (the prepared
     batches, in record order) and compared exactly. Costs a sort of the hashes when nothing repeats."""
-    import numpy as np
-
     if len(keys.hashes) < 2:
         return 0
     h = np.frombuffer(keys.hashes, dtype=np.int64)
@@ -200,19 +200,19 @@ def _prepare(project: Project, records: Iterable[tuple[int, dict]], spool, *, fi
     return seen, batches, gold, keys
 
 
-def _mark_gold(conn, project: Project, gold: dict[str, str], now: float) -> None:
+def _mark_gold(conn: Connection, project: Project, gold: dict[str, str], now: float) -> None:
     """Mark the imported items that came with gold answers (looked up by external id)."""
     ids: list[tuple[int, str]] = []
-    query = text("SELECT id, external_id FROM items WHERE project_id = :p AND external_id IN :e").bindparams(
-        bindparam("e", expanding=True))
+    i = t.items
     exts = list(gold)
     for start in range(0, len(exts), 500):
-        for item_id, ext in conn.execute(query, {"p": project.id, "e": exts[start:start + 500]}):
-            ids.append((item_id, gold[ext]))
+        for r in conn.execute(select(i.c.id, i.c.external_id)
+                              .where(i.c.project_id == project.id, i.c.external_id.in_(exts[start:start + 500]))):
+            ids.append((r.id, gold[r.external_id]))
     store_gold(conn, project.id, ids, None, now)
 
 
-def _insert_sqlite(store, project: Project, spool, batches: int, gold: dict[str, str], now: float) -> int:
+def _insert_sqlite(store: Store, project: Project, spool, batches: int, gold: dict[str, str], now: float) -> int:
     """SQLite: stage the checked rows in a TEMP table of one write connection (private to it: no lock on
     the database, so annotators' submissions go on), then copy them into ``items`` in one write
     transaction, one ``INSERT ... SELECT`` run by SQLite itself (about a third of the time of inserting
@@ -241,7 +241,7 @@ def _insert_sqlite(store, project: Project, spool, batches: int, gold: dict[str,
     return inserted
 
 
-def _writer(store, conn, project_id: int):
+def _writer(store: Store, conn: Connection, project_id: int):
     # PostgreSQL: COPY into a temporary table, then one INSERT ... ON CONFLICT DO NOTHING.
     raw = conn.connection.dbapi_connection
     with raw.cursor() as cur:
@@ -266,7 +266,7 @@ def _writer(store, conn, project_id: int):
     return write
 
 
-def add_items(store, project: Project, records: list, source: str = "request") -> dict:
+def add_items(store: Store, project: Project, records: list, source: str = "request") -> dict:
     """Add a batch of item dicts (the API's path); line numbers count from 1 within the batch."""
     if not isinstance(records, list):
         raise ValidationError("expected a list of items", field="items")
@@ -274,23 +274,20 @@ def add_items(store, project: Project, records: list, source: str = "request") -
                         place=lambda n: f"items[{n - 1}]")
 
 
-def item_detail(store, project: Project, item_id: int) -> dict:
+def item_detail(store: Store, project: Project, item_id: int) -> dict:
     """One item for its owner: data, counts, gold answers if any, and every annotation with its annotator."""
-    from labelwright.errors import NotFound
-    from labelwright.store import loads
-
+    i, g, a, u = t.items, t.gold, t.annotations, t.users
     with store.read() as conn:
-        row = conn.execute(text(
-            "SELECT id, external_id, data, n_done, target, is_gold FROM items WHERE id = :i AND project_id = :p"),
-            {"i": item_id, "p": project.id}).first()
+        row = conn.execute(select(i.c.id, i.c.external_id, i.c.data, i.c.n_done, i.c.target, i.c.is_gold)
+                           .where(i.c.id == item_id, i.c.project_id == project.id)).first()
         if row is None:
             raise NotFound(f"no item {item_id} in project {project.slug!r}")
-        gold = conn.execute(text("SELECT answers FROM gold WHERE item_id = :i"), {"i": item_id}).scalar()
-        anns = conn.execute(text(
-            "SELECT u.name, a.answers, a.active_ms, a.revision, a.created_at FROM annotations a "
-            "JOIN users u ON u.id = a.user_id WHERE a.item_id = :i ORDER BY a.id"), {"i": item_id}).all()
+        gold = conn.execute(select(g.c.answers).where(g.c.item_id == item_id)).scalar()
+        anns = conn.execute(select(u.c.name, a.c.answers, a.c.active_ms, a.c.revision, a.c.created_at)
+                            .select_from(a.join(u, u.c.id == a.c.user_id))
+                            .where(a.c.item_id == item_id).order_by(a.c.id)).all()
     return {"id": row.id, "external_id": row.external_id, "data": loads(row.data), "answers_done": row.n_done,
             "answers_wanted": None if row.is_gold else (row.target or project.overlap),
             "gold": loads(gold) if gold is not None else None,
-            "annotations": [{"annotator": n, "answers": loads(a), "active_ms": ms, "revision": rev,
-                             "created_at": at} for n, a, ms, rev, at in anns]}
+            "annotations": [{"annotator": r.name, "answers": loads(r.answers), "active_ms": r.active_ms,
+                             "revision": r.revision, "created_at": r.created_at} for r in anns]}

@@ -24,14 +24,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import func, select
 
 from labelwright.consensus import vote
 from labelwright.quality import aggregate_proba
-from labelwright.schema import (FreeText, MultipleChoice, Pairwise, Ranking, answer_label, is_categorical,
-                                label_values)
+from labelwright.schema import FreeText, MultipleChoice, Pairwise, Ranking, answer_label, is_categorical, label_values
+from labelwright.services.autolabel import machine_labels
+from labelwright.services.checks import checked_labels
 from labelwright.services.gold import gold_answers
 from labelwright.services.projects import Project
-from labelwright.store import loads
+from labelwright.store import Store, loads
+from labelwright.store import tables as t
 
 GOLD_METHOD = "gold"
 CHECK_METHOD = "check"  # a reviewer's label from the check queue (a suspected label error)
@@ -71,14 +74,14 @@ class QuestionLabels:
 
     def items(self):
         """``(item_id, label, confidence or None for gold)`` in item order."""
-        for t, v, c in zip(self.tasks.tolist(), self.values, self.confidence.tolist()):
-            yield t, v, (None if c != c else c)
+        for task, v, c in zip(self.tasks.tolist(), self.values, self.confidence.tolist()):
+            yield task, v, (None if c != c else c)
 
-    def with_gold(self, gold: dict) -> "QuestionLabels":
+    def with_gold(self, gold: dict) -> QuestionLabels:
         """The same labels with gold items' answers put in (confidence NaN)."""
         return self.with_labels({item_id: (label, float("nan")) for item_id, label in gold.items()})
 
-    def with_labels(self, labels: dict, method: str | None = None, source: str = PEOPLE) -> "QuestionLabels":
+    def with_labels(self, labels: dict, method: str | None = None, source: str = PEOPLE) -> QuestionLabels:
         """The same labels with ``{item_id: (label, confidence)}`` put in; unless ``method`` is None, those
         items are reported with that method and source."""
         if not labels:
@@ -121,13 +124,13 @@ class _Collected:
 
     def add_slow(self, item_id: int, user_id: int, answers: dict) -> None:
         """The multiple-choice and ranking answers of one annotation."""
-        for name, (q, bits, tasks, workers, masks) in self.multi.items():
+        for name, (_q, bits, tasks, workers, masks) in self.multi.items():
             chosen = answers.get(name)
             if chosen is not None:
                 tasks.append(item_id)
                 workers.append(user_id)
                 masks.append(sum(bits.get(v, 0) for v in chosen))
-        for name, (q, by_item) in self.rankings.items():
+        for name, (_q, by_item) in self.rankings.items():
             ranking = answers.get(name)
             if ranking is not None:
                 by_item.setdefault(item_id, []).append(ranking)
@@ -149,7 +152,7 @@ def _coded(dialect: str, q, k: int, params: dict) -> str:
     return f"CASE {value} {' '.join(whens)} ELSE -1 END"
 
 
-def collect(store, project: Project, rows=None, batch: int = 100_000) -> _Collected:
+def collect(store: Store, project: Project, rows=None, batch: int = 100_000) -> _Collected:
     """One pass over the project's annotations (or over ``rows`` of ``(item_id, user_id, answers)``).
 
     Categorical answers are taken out of the JSON and coded by the database, so a batch arrives as one
@@ -246,6 +249,7 @@ def _ranking(entry, gold: dict) -> QuestionLabels:
     values, conf = [], []
     for i in tasks:
         v = vote(q, by_item[i])
+        assert v is not None  # every item here has at least one answer
         values.append(v["label"])
         conf.append(v["agreement"])
     out = QuestionLabels(method="Borda count (confidence: share agreeing on the first place)",
@@ -253,7 +257,7 @@ def _ranking(entry, gold: dict) -> QuestionLabels:
     return out.with_gold({i: ans[q.name] for i, ans in gold.items() if q.name in ans})
 
 
-def project_labels(store, project: Project, rows=None, *, keep_answers: bool = False,
+def project_labels(store: Store, project: Project, rows=None, *, keep_answers: bool = False,
                    machine: bool = True) -> dict[str, QuestionLabels]:
     """``{question name: QuestionLabels}`` for every question with a label (all but free text).
 
@@ -278,10 +282,7 @@ def project_labels(store, project: Project, rows=None, *, keep_answers: bool = F
     return out
 
 
-def _with_assist(store, project: Project, out: dict, machine: bool) -> None:
-    from labelwright.services.autolabel import machine_labels
-    from labelwright.services.checks import checked_labels
-
+def _with_assist(store: Store, project: Project, out: dict, machine: bool) -> None:
     q = project.schema.assist_question()
     ql = out.setdefault(q.name, QuestionLabels(method=""))
     if machine:
@@ -337,20 +338,19 @@ def majority_of(q, answers: list) -> dict | None:
             "agreement": v["agreement"], "tie": bool(v.get("tie"))}
 
 
-def item_consensus(store, project: Project, item_id: int, labels: dict[str, QuestionLabels] | None = None) -> dict:
+def item_consensus(store: Store, project: Project, item_id: int,
+                   labels: dict[str, QuestionLabels] | None = None) -> dict:
     """One item's consensus per question, the same the export and the quality page give, with the plain
     majority second: ``{question: {label, confidence, method, source, majority: {label, count, n} | None}}``.
 
     The majority counts the answers the consensus counts (a reviewer's fix in place, rejected ones out)."""
-    from sqlalchemy import text
-
     labels = project_labels(store, project) if labels is None else labels
+    a = t.annotations
     with store.read() as conn:
-        rows = conn.execute(text(
-            "SELECT COALESCE(reviewed_answers, answers) FROM annotations "
-            "WHERE item_id = :i AND project_id = :p AND review_status <> 'rejected' ORDER BY id"),
-            {"i": item_id, "p": project.id}).all()
-    answers = [loads(r[0]) for r in rows]
+        rows = conn.execute(select(func.coalesce(a.c.reviewed_answers, a.c.answers))
+                            .where(a.c.item_id == item_id, a.c.project_id == project.id,
+                                   a.c.review_status != "rejected").order_by(a.c.id)).scalars().all()
+    answers = [loads(r) for r in rows]
     out = {}
     for q in project.schema.questions:
         ql = labels.get(q.name)

@@ -32,14 +32,16 @@ from decimal import Decimal
 
 import httpx
 import pydantic
-from sqlalchemy import text
+from sqlalchemy import ColumnElement, Row, String, distinct, exists, func, insert, literal, select, update
 
 from labelwright.assist.llm import LLMAnnotator, LLMEndpoint, LLMError, build_messages
 from labelwright.errors import Busy, Conflict, Forbidden, NotFound, ValidationError
 from labelwright.services import audit, qualification, queue
+from labelwright.services.access import release_leases
 from labelwright.services.projects import Project
 from labelwright.services.users import NAME_RE, User
-from labelwright.store import dumps, loads
+from labelwright.store import Store, dumps, loads
+from labelwright.store import tables as t
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +56,12 @@ _FIELD_NAMES = {"price_per_million_input": "price_input_per_million",
                 "price_per_million_output": "price_output_per_million"}
 _PG_LOCK = 7420010  # advisory lock class: one run per machine annotator across server processes
 
-_MACHINE_ANSWERED = ("EXISTS (SELECT 1 FROM annotations a JOIN machine_annotators m ON m.user_id = a.user_id "
-                     "WHERE a.item_id = items.id)")
+
+
+def _machine_answered() -> ColumnElement[bool]:
+    """Whether a machine annotator has answered the item (of ``items``, in an UPDATE of it)."""
+    a, m = t.annotations, t.machine_annotators
+    return exists().select_from(a.join(m, m.c.user_id == a.c.user_id)).where(a.c.item_id == t.items.c.id)
 
 
 def _endpoint(config: dict, api_key: str | None = None) -> LLMEndpoint:
@@ -77,7 +83,7 @@ def _short(user_name: str) -> str:
 # ---- adding, listing, enabling -----------------------------------------------------------------
 
 
-def add_llm_annotator(store, project: Project, *, name: str, base_url: str, model: str,
+def add_llm_annotator(store: Store, project: Project, *, name: str, base_url: str, model: str,
                       api_key_env: str | None = None, price_input_per_million: str = "0",
                       price_output_per_million: str = "0", send_image_urls: bool = False,
                       options: dict | None = None, by: User | None = None) -> dict:
@@ -105,22 +111,19 @@ def add_llm_annotator(store, project: Project, *, name: str, base_url: str, mode
     config = {**endpoint.model_dump(include=set(config)), "api_key_env": api_key_env}
     user_name = USER_PREFIX + name
     now = time.time()
+    u = t.users
+    by_id = getattr(by, "id", None)
     with store.write() as conn:
-        if conn.execute(text("SELECT 1 FROM users WHERE name = :n"), {"n": user_name}).first():
+        if conn.execute(select(u.c.id).where(u.c.name == user_name)).first():
             raise Conflict(f"a machine annotator named {name!r} already exists (each name is used once, in one "
                            "project): choose another name", field="name")
-        uid = conn.execute(text(
-            "INSERT INTO users (name, role, password_hash, disabled, created_at) "
-            "VALUES (:n, 'annotator', NULL, 0, :now) RETURNING id"), {"n": user_name, "now": now}).scalar_one()
-        conn.execute(text(
-            "INSERT INTO memberships (project_id, user_id, role, status, added_by, added_at) "
-            "VALUES (:p, :u, 'annotator', 'active', :b, :now)"),
-            {"p": project.id, "u": uid, "b": getattr(by, "id", None), "now": now})
-        conn.execute(text(
-            "INSERT INTO machine_annotators (user_id, project_id, kind, config, enabled, created_by, created_at) "
-            "VALUES (:u, :p, :k, :c, 1, :b, :now)"),
-            {"u": uid, "p": project.id, "k": KIND_LLM, "c": dumps(config), "b": getattr(by, "id", None),
-             "now": now})
+        uid = conn.execute(insert(u).values(name=user_name, role="annotator", password_hash=None, disabled=0,
+                                            created_at=now).returning(u.c.id)).scalar_one()
+        conn.execute(insert(t.memberships).values(project_id=project.id, user_id=uid, role="annotator",
+                                                  status="active", added_by=by_id, added_at=now))
+        conn.execute(insert(t.machine_annotators).values(user_id=uid, project_id=project.id, kind=KIND_LLM,
+                                                         config=dumps(config), enabled=1, created_by=by_id,
+                                                         created_at=now))
         audit.record(conn, by, "machine.add", project.id, user_name,
                      {"model": endpoint.model, "base_url": endpoint.base_url, "api_key_env": api_key_env})
     if _llm_first(project):
@@ -128,31 +131,35 @@ def add_llm_annotator(store, project: Project, *, name: str, base_url: str, mode
     return next(m for m in list_machine_annotators(store, project) if m["name"] == name)
 
 
-def list_machine_annotators(store, project: Project) -> list[dict]:
+def list_machine_annotators(store: Store, project: Project) -> list[dict]:
     """The project's machine annotators with what they did: calls, errors, tokens, total cost (a decimal
     string, exact), items answered, and the last error."""
-    p = {"p": project.id}
+    m, u, c, a = t.machine_annotators, t.users, t.llm_calls, t.annotations
     with store.read() as conn:
-        rows = conn.execute(text(
-            "SELECT m.user_id, u.name, m.kind, m.config, m.enabled, m.created_at FROM machine_annotators m "
-            "JOIN users u ON u.id = m.user_id WHERE m.project_id = :p ORDER BY u.name"), p).all()
-        calls = {r[0]: r[1:] for r in conn.execute(text(
-            "SELECT user_id, count(*), count(error), coalesce(sum(prompt_tokens), 0), "
-            "coalesce(sum(completion_tokens), 0) FROM llm_calls WHERE project_id = :p GROUP BY user_id"), p)}
+        rows = conn.execute(select(m.c.user_id, u.c.name, m.c.kind, m.c.config, m.c.enabled, m.c.created_at)
+                            .select_from(m.join(u, u.c.id == m.c.user_id))
+                            .where(m.c.project_id == project.id).order_by(u.c.name)).all()
+        calls = {r.user_id: (r.n, r.errors, r.prompt_tokens, r.completion_tokens) for r in conn.execute(
+            select(c.c.user_id, func.count().label("n"), func.count(c.c.error).label("errors"),
+                   func.coalesce(func.sum(c.c.prompt_tokens), 0).label("prompt_tokens"),
+                   func.coalesce(func.sum(c.c.completion_tokens), 0).label("completion_tokens"))
+            .where(c.c.project_id == project.id).group_by(c.c.user_id))}
         costs: dict[int, Decimal] = {}
-        for uid, cost, n in conn.execute(text(
-                "SELECT user_id, cost, count(*) FROM llm_calls WHERE project_id = :p AND cost IS NOT NULL "
-                "GROUP BY user_id, cost"), p):
-            costs[uid] = costs.get(uid, Decimal(0)) + Decimal(cost) * int(n)
-        answered = dict(conn.execute(text(
-            "SELECT a.user_id, count(*) FROM annotations a JOIN machine_annotators m ON m.user_id = a.user_id "
-            "WHERE a.project_id = :p GROUP BY a.user_id"), p).all())
-        last_error = {r[0]: (r[1], r[2]) for r in conn.execute(text(
-            "SELECT user_id, error, created_at FROM llm_calls WHERE id IN (SELECT max(id) FROM llm_calls "
-            "WHERE project_id = :p AND error IS NOT NULL GROUP BY user_id)"), p)}
+        for r in conn.execute(select(c.c.user_id, c.c.cost, func.count().label("n"))
+                              .where(c.c.project_id == project.id, c.c.cost.is_not(None))
+                              .group_by(c.c.user_id, c.c.cost)):
+            costs[r.user_id] = costs.get(r.user_id, Decimal(0)) + Decimal(r.cost) * int(r.n)
+        answered = {r.user_id: r.n for r in conn.execute(
+            select(a.c.user_id, func.count().label("n")).select_from(a.join(m, m.c.user_id == a.c.user_id))
+            .where(a.c.project_id == project.id).group_by(a.c.user_id))}
+        latest_errors = (select(func.max(c.c.id)).where(c.c.project_id == project.id, c.c.error.is_not(None))
+                         .group_by(c.c.user_id))
+        last_error = {r.user_id: (r.error, r.created_at) for r in conn.execute(
+            select(c.c.user_id, c.c.error, c.c.created_at).where(c.c.id.in_(latest_errors)))}
     out = []
-    for uid, user_name, kind, config, enabled, created_at in rows:
-        c = loads(config)
+    for r in rows:
+        uid, user_name, kind, enabled, created_at = r.user_id, r.name, r.kind, r.enabled, r.created_at
+        c = loads(r.config)
         n, errors, prompt_tokens, completion_tokens = calls.get(uid, (0, 0, 0, 0))
         err, err_at = last_error.get(uid, (None, None))
         out.append({"name": _short(user_name), "user": user_name, "kind": kind, "model": c.get("model"),
@@ -167,42 +174,40 @@ def list_machine_annotators(store, project: Project) -> list[dict]:
     return out
 
 
-def set_enabled(store, project: Project, name: str, enabled: bool, *, by: User | None = None) -> dict:
+def set_enabled(store: Store, project: Project, name: str, enabled: bool, *, by: User | None = None) -> dict:
     """Enable or disable machine annotator ``name`` of ``project`` (disabling gives back its leases);
     recorded in the audit log. Returns its entry."""
-    from labelwright.services.access import release_leases
-
+    m, u = t.machine_annotators, t.users
     with store.write() as conn:
-        row = conn.execute(text(
-            "SELECT m.user_id, m.enabled FROM machine_annotators m JOIN users u ON u.id = m.user_id "
-            "WHERE m.project_id = :p AND u.name = :n"), {"p": project.id, "n": USER_PREFIX + name}).first()
+        row = conn.execute(select(m.c.user_id, m.c.enabled).select_from(m.join(u, u.c.id == m.c.user_id))
+                           .where(m.c.project_id == project.id, u.c.name == USER_PREFIX + name)).first()
         if row is None:
             raise NotFound(f"no machine annotator {name!r} in project {project.slug!r}")
-        if bool(row[1]) != enabled:
-            conn.execute(text("UPDATE machine_annotators SET enabled = :e WHERE user_id = :u"),
-                         {"e": int(enabled), "u": row[0]})
+        if bool(row.enabled) != enabled:
+            conn.execute(update(m).where(m.c.user_id == row.user_id).values(enabled=int(enabled)))
             if not enabled:
-                release_leases(conn, project.id, row[0])
+                release_leases(conn, project.id, row.user_id)
             audit.record(conn, by, "machine.enable" if enabled else "machine.disable", project.id,
                          USER_PREFIX + name)
     return next(m for m in list_machine_annotators(store, project) if m["name"] == name)
 
 
-def machine_user_ids(store, project: Project | None = None) -> set[int]:
+def machine_user_ids(store: Store, project: Project | None = None) -> set[int]:
     """The user ids of the machine annotators (of one project, or of all)."""
-    sql, params = "SELECT user_id FROM machine_annotators", {}
+    m = t.machine_annotators
+    stmt = select(m.c.user_id)
     if project is not None:
-        sql, params = sql + " WHERE project_id = :p", {"p": project.id}
+        stmt = stmt.where(m.c.project_id == project.id)
     with store.read() as conn:
-        return {r[0] for r in conn.execute(text(sql), params)}
+        return set(conn.execute(stmt).scalars())
 
 
-def projects_with_machine_annotators(store) -> list[int]:
+def projects_with_machine_annotators(store: Store) -> list[int]:
     """Ids of the projects that have an enabled LLM annotator (what the machine worker visits)."""
+    m = t.machine_annotators
     with store.read() as conn:
-        return [r[0] for r in conn.execute(text(
-            "SELECT DISTINCT project_id FROM machine_annotators WHERE enabled = 1 AND kind = :k "
-            "ORDER BY project_id"), {"k": KIND_LLM})]
+        return list(conn.execute(select(distinct(m.c.project_id)).where(m.c.enabled == 1, m.c.kind == KIND_LLM)
+                                 .order_by(m.c.project_id)).scalars())
 
 
 # ---- llm_first: the queue's order --------------------------------------------------------------
@@ -212,33 +217,31 @@ def _llm_first(project: Project) -> bool:
     return project.schema.assist is not None and project.schema.assist.llm_first
 
 
-def rank_for_llm_first(store, project: Project) -> int:
+def rank_for_llm_first(store: Store, project: Project) -> int:
     """Set ``queue_rank`` of the project's non-gold items: 0 where a machine annotator has answered, 1 where
     none has. Only rows whose rank changes are written (never the slot counters). Returns how many."""
-    p = {"p": project.id}
+    i = t.items
     with store.write() as conn:
-        done = conn.execute(text(
-            "UPDATE items SET queue_rank = 0 WHERE project_id = :p AND is_gold = 0 AND queue_rank <> 0 AND "
-            + _MACHINE_ANSWERED), p).rowcount
-        waiting = conn.execute(text(
-            "UPDATE items SET queue_rank = 1 WHERE project_id = :p AND is_gold = 0 AND queue_rank <> 1 AND NOT "
-            + _MACHINE_ANSWERED), p).rowcount
+        done = conn.execute(update(i).where(i.c.project_id == project.id, i.c.is_gold == 0, i.c.queue_rank != 0,
+                                            _machine_answered()).values(queue_rank=0)).rowcount
+        waiting = conn.execute(update(i).where(i.c.project_id == project.id, i.c.is_gold == 0, i.c.queue_rank != 1,
+                                               ~_machine_answered()).values(queue_rank=1)).rowcount
     return done + waiting
 
 
-def _rank_new_items(store, project: Project) -> None:
+def _rank_new_items(store: Store, project: Project) -> None:
     """Rank 1 for open items that came in since (imported with rank 0) and no machine annotator answered:
     the cheap part of :func:`rank_for_llm_first` that each run repeats."""
+    i = t.items
     with store.write() as conn:
-        conn.execute(text(
-            "UPDATE items SET queue_rank = 1 WHERE project_id = :p AND is_open = 1 AND is_gold = 0 "
-            "AND queue_rank = 0 AND NOT " + _MACHINE_ANSWERED), {"p": project.id})
+        conn.execute(update(i).where(i.c.project_id == project.id, i.c.is_open == 1, i.c.is_gold == 0,
+                                     i.c.queue_rank == 0, ~_machine_answered()).values(queue_rank=1))
 
 
-def _rank_answered(store, item_id: int) -> None:
+def _rank_answered(store: Store, item_id: int) -> None:
+    i = t.items
     with store.write() as conn:
-        conn.execute(text("UPDATE items SET queue_rank = 0 WHERE id = :i AND is_gold = 0 AND queue_rank <> 0"),
-                     {"i": item_id})
+        conn.execute(update(i).where(i.c.id == item_id, i.c.is_gold == 0, i.c.queue_rank != 0).values(queue_rank=0))
 
 
 # ---- running -----------------------------------------------------------------------------------
@@ -249,25 +252,24 @@ def _money(d: Decimal) -> str:
     return format(d.normalize(), "f") if d else "0"
 
 
-def _record(store, project: Project, user_id: int, item_id: int | None, *, prompt_tokens, completion_tokens,
-            cost: Decimal | None, latency_ms: int, error: str | None, now: float | None) -> None:
+def _record(store: Store, project: Project, user_id: int, item_id: int | None, *, prompt_tokens,
+            completion_tokens, cost: Decimal | None, latency_ms: int, error: str | None, now: float | None) -> None:
     with store.write() as conn:
-        conn.execute(text(
-            "INSERT INTO llm_calls (project_id, user_id, item_id, prompt_tokens, completion_tokens, cost, "
-            "latency_ms, error, created_at) VALUES (:p, :u, :i, :pt, :ct, :c, :ms, :e, :now)"),
-            {"p": project.id, "u": user_id, "i": item_id, "pt": prompt_tokens, "ct": completion_tokens,
-             "c": None if cost is None else _money(cost), "ms": latency_ms,
-             "e": None if error is None else error[:2000], "now": now or time.time()})
+        conn.execute(insert(t.llm_calls).values(
+            project_id=project.id, user_id=user_id, item_id=item_id, prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens, cost=None if cost is None else _money(cost), latency_ms=latency_ms,
+            error=None if error is None else error[:2000], created_at=now or time.time()))
 
 
-def _item_failures(store, user_id: int, item_id: int) -> int:
-    row = store.lookup("SELECT count(*) FROM llm_calls WHERE user_id = :u AND item_id = :i AND error IS NOT NULL",
-                       {"u": user_id, "i": item_id})
-    return int(row[0])
+def _item_failures(store: Store, user_id: int, item_id: int) -> int:
+    c = t.llm_calls
+    with store.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(c).where(
+            c.c.user_id == user_id, c.c.item_id == item_id, c.c.error.is_not(None))).scalar_one())
 
 
 @contextmanager
-def _exclusive(store, user_id: int):
+def _exclusive(store: Store, user_id: int):
     """Whether this process may run machine annotator ``user_id`` now (another run of it is not under way,
     here or, on PostgreSQL, in another server process). No transaction is held: on PostgreSQL a
     session-level advisory lock on an idle autocommit connection."""
@@ -277,29 +279,31 @@ def _exclusive(store, user_id: int):
             # Advisory locks belong to the whole database, and user ids repeat across schemas: the key is
             # this schema's and the lock class's hash with the user id, so two labelwright instances in
             # one database (one schema each) never block each other's annotators.
-            key = "hashtext(current_schema() || ':' || CAST(:c AS text))"
-            got = conn.execute(text(f"SELECT pg_try_advisory_lock({key}, :u)"), {"c": _PG_LOCK, "u": user_id}).scalar()
+            key = func.hashtext(func.current_schema().op("||")(literal(":" + str(_PG_LOCK), String)))
+            got = conn.execute(select(func.pg_try_advisory_lock(key, user_id))).scalar()
             try:
                 yield bool(got)
             finally:
                 if got:
-                    conn.execute(text(f"SELECT pg_advisory_unlock({key}, :u)"), {"c": _PG_LOCK, "u": user_id})
+                    conn.execute(select(func.pg_advisory_unlock(key, user_id)))
         return
     with store.caches.machine_runs.hold(user_id) as got:  # SQLite: held across this host's processes too
         yield got
 
 
-def _enabled(store, project: Project) -> list[tuple]:
-    """(user id, user name, config) of the project's enabled LLM annotators that are active members."""
+def _enabled(store: Store, project: Project) -> list[Row]:
+    """(user_id, name, config) of the project's enabled LLM annotators that are active members."""
+    m, u, ms = t.machine_annotators, t.users, t.memberships
     with store.read() as conn:
-        return [tuple(r) for r in conn.execute(text(
-            "SELECT m.user_id, u.name, m.config FROM machine_annotators m JOIN users u ON u.id = m.user_id "
-            "JOIN memberships ms ON ms.project_id = m.project_id AND ms.user_id = m.user_id "
-            "WHERE m.project_id = :p AND m.kind = :k AND m.enabled = 1 AND ms.status = 'active' "
-            "AND u.disabled = 0 ORDER BY m.user_id"), {"p": project.id, "k": KIND_LLM})]
+        return list(conn.execute(
+            select(m.c.user_id, u.c.name, m.c.config)
+            .select_from(m.join(u, u.c.id == m.c.user_id)
+                         .join(ms, (ms.c.project_id == m.c.project_id) & (ms.c.user_id == m.c.user_id)))
+            .where(m.c.project_id == project.id, m.c.kind == KIND_LLM, m.c.enabled == 1, ms.c.status == "active",
+                   u.c.disabled == 0).order_by(m.c.user_id)).all())
 
 
-def run_llm_annotators(store, project: Project, *, max_items: int = 50, now: float | None = None,
+def run_llm_annotators(store: Store, project: Project, *, max_items: int = 50, now: float | None = None,
                        transport: httpx.BaseTransport | None = None, environ: Mapping[str, str] | None = None,
                        on_progress: Callable[[dict], None] | None = None,
                        cancel: Callable[[], bool] | None = None) -> dict:
@@ -314,7 +318,8 @@ def run_llm_annotators(store, project: Project, *, max_items: int = 50, now: flo
     if _llm_first(project):
         _rank_new_items(store, project)
     total = {"answered": 0, "failed": 0, "cost": Decimal(0), "annotators": []}
-    for user_id, user_name, config in _enabled(store, project):
+    for annotator in _enabled(store, project):
+        user_id, user_name, config = annotator.user_id, annotator.name, annotator.config
         with _exclusive(store, user_id) as mine:
             if not mine:
                 result = {"name": _short(user_name), "answered": 0, "failed": 0, "cost": Decimal(0),
@@ -331,7 +336,7 @@ def run_llm_annotators(store, project: Project, *, max_items: int = 50, now: flo
     return total
 
 
-def _run_one(store, project: Project, user: User, config: dict, *, max_items: int, now, transport, environ,
+def _run_one(store: Store, project: Project, user: User, config: dict, *, max_items: int, now, transport, environ,
              on_progress, cancel) -> dict:
     result = {"name": _short(user.name), "answered": 0, "failed": 0, "cost": Decimal(0), "stopped": None}
     key = None
@@ -374,7 +379,8 @@ def _run_one(store, project: Project, user: User, config: dict, *, max_items: in
                 result["failed"] += 1
                 result["cost"] += cost or 0
                 in_a_row += 1
-                if item.get("stage") != "qualification" and _item_failures(store, user.id, item["id"]) >= MAX_ITEM_FAILURES:
+                if (item.get("stage") != "qualification"
+                        and _item_failures(store, user.id, item["id"]) >= MAX_ITEM_FAILURES):
                     queue.skip(store, item["id"], user)  # the model cannot answer this one: leave it to people
                 _progress(on_progress, user, item, ok=False, result=result)
                 if in_a_row >= MAX_FAILURES_IN_A_ROW:

@@ -9,46 +9,48 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import text
+from sqlalchemy import delete, select
 
 from labelwright.errors import ValidationError
 from labelwright.services import audit
 from labelwright.services.access import release_leases
 from labelwright.services.projects import Project
 from labelwright.services.users import User
+from labelwright.store import Store
+from labelwright.store import tables as t
+from labelwright.store.sql import upsert
 
 
-def pause(store, project: Project, annotator: User, by: User | None = None, reason: str | None = None) -> int:
+def pause(store: Store, project: Project, annotator: User, by: User | None = None, reason: str | None = None) -> int:
     """Pause ``annotator`` in ``project``; returns how many of their leases were released."""
     if reason is not None and len(reason) > 1000:
         raise ValidationError("a reason has at most 1000 characters", field="reason")
     with store.write() as conn:
-        conn.execute(text(
-            "INSERT INTO paused_annotators (project_id, user_id, reason, paused_by, paused_at) "
-            "VALUES (:p, :u, :r, :b, :now) ON CONFLICT (project_id, user_id) DO UPDATE SET "
-            "reason = excluded.reason, paused_by = excluded.paused_by, paused_at = excluded.paused_at"),
-            {"p": project.id, "u": annotator.id, "r": reason, "b": getattr(by, "id", None), "now": time.time()})
+        add = upsert(conn, t.paused_annotators).values(project_id=project.id, user_id=annotator.id, reason=reason,
+                                                       paused_by=getattr(by, "id", None), paused_at=time.time())
+        conn.execute(add.on_conflict_do_update(index_elements=["project_id", "user_id"], set_={
+            "reason": add.excluded.reason, "paused_by": add.excluded.paused_by, "paused_at": add.excluded.paused_at}))
         released = release_leases(conn, project.id, annotator.id)
         audit.record(conn, by, "annotator.pause", project.id, annotator.name, {"reason": reason})
     return released
 
 
-def resume(store, project: Project, annotator: User, by: User | None = None) -> bool:
+def resume(store: Store, project: Project, annotator: User, by: User | None = None) -> bool:
     """Let a paused annotator work in the project again; returns whether they were paused."""
     with store.write() as conn:
-        gone = conn.execute(text(
-            "DELETE FROM paused_annotators WHERE project_id = :p AND user_id = :u RETURNING user_id"),
-            {"p": project.id, "u": annotator.id}).first()
+        pa = t.paused_annotators
+        gone = conn.execute(delete(pa).where(pa.c.project_id == project.id, pa.c.user_id == annotator.id)
+                            .returning(pa.c.user_id)).first()
         if gone is not None:
             audit.record(conn, by, "annotator.resume", project.id, annotator.name)
     return gone is not None
 
 
-def paused(store, project: Project) -> dict[str, dict]:
+def paused(store: Store, project: Project) -> dict[str, dict]:
     """``{annotator name: {"reason", "paused_at", "paused_by"}}`` for the project."""
+    pa, u, b = t.paused_annotators, t.users.alias("u"), t.users.alias("b")
     with store.read() as conn:
-        rows = conn.execute(text(
-            "SELECT u.name, pa.reason, pa.paused_at, b.name FROM paused_annotators pa "
-            "JOIN users u ON u.id = pa.user_id LEFT JOIN users b ON b.id = pa.paused_by "
-            "WHERE pa.project_id = :p ORDER BY u.name"), {"p": project.id}).all()
-    return {name: {"reason": reason, "paused_at": at, "paused_by": by} for name, reason, at, by in rows}
+        rows = conn.execute(select(u.c.name, pa.c.reason, pa.c.paused_at, b.c.name.label("paused_by"))
+                            .select_from(pa.join(u, u.c.id == pa.c.user_id).outerjoin(b, b.c.id == pa.c.paused_by))
+                            .where(pa.c.project_id == project.id).order_by(u.c.name)).all()
+    return {r.name: {"reason": r.reason, "paused_at": r.paused_at, "paused_by": r.paused_by} for r in rows}

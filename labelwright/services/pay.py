@@ -136,7 +136,7 @@ def settle(store: Store, project: Project, now: float | None = None) -> dict:
             held[ann_id, part] = held.get((ann_id, part), 0) + int(total)
         # One running total per annotator, week and part: each approved submission is due its step.
         totals: dict[tuple[int, str, str], RunningTotal] = defaultdict(RunningTotal)
-        entries = []
+        entries: list[tuple] = []
         for ann in anns:
             ann_id, user_id, active_ms, status, created_at = (ann.id, ann.user_id, ann.active_ms, ann.review_status,
                                                               ann.created_at)
@@ -174,7 +174,8 @@ def settle_if_stale(store: Store, project: Project, max_age: float = 60.0) -> No
 
 def _bonuses(conn: Connection, project: Project, now: float) -> list[tuple]:
     """Weekly gold-accuracy bonuses not yet paid, for weeks that are over."""
-    rule = project.schema.pay.bonus
+    pay = _settings(project)
+    rule = pay.bonus
     if rule is None:
         return []
     questions = {q.name: q for q in project.schema.questions}
@@ -193,7 +194,7 @@ def _bonuses(conn: Connection, project: Project, now: float) -> list[tuple]:
             counts = tally.setdefault((r.user_id, week), [0, 0])
             counts[0] += right
             counts[1] += checked
-    amount = to_minor(rule.amount, project.schema.pay.currency)
+    amount = to_minor(rule.amount, pay.currency)
     out = []
     for (user_id, week), (right, total) in sorted(tally.items()):
         if (user_id, week) not in paid and total >= rule.min_gold_answers and right / total > rule.gold_accuracy_above:

@@ -20,7 +20,7 @@ import statistics
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import text
+from sqlalchemy import func, select
 
 from labelwright.quality import fleiss_kappa, krippendorff_alpha, percent_agreement
 from labelwright.quality.errors import QualityInputError
@@ -30,7 +30,10 @@ from labelwright.services.gold import gold_accuracy, gold_answers
 from labelwright.services.labels import majority_of, project_labels
 from labelwright.services.machines import machine_user_ids
 from labelwright.services.projects import Project
-from labelwright.store import loads
+from labelwright.services.suggestions import per_annotator, rubber_stamping
+from labelwright.services.suggestions import report as suggestions_report
+from labelwright.store import Store, loads
+from labelwright.store import tables as t
 
 # An annotator is flagged when, over at least MIN_ANSWERS answers, their estimated skill is within
 # CHANCE_MARGIN of chance, or over at least MIN_GOLD_CHECKS gold answers their gold accuracy is, or their
@@ -41,28 +44,29 @@ CHANCE_MARGIN = 0.1
 FAST_SHARE = 0.25
 
 
-def load_answers(store, project: Project) -> pd.DataFrame:
+def load_answers(store: Store, project: Project) -> pd.DataFrame:
     """One row per annotation that counts (rejected ones left out; a reviewer's fix in place of the
     answers): item_id, external_id, user_id, annotator, answers (dict), active_ms."""
+    a, i, u = t.annotations, t.items, t.users
     with store.read() as conn:
-        rows = conn.execute(text(
-            "SELECT a.item_id, i.external_id, a.user_id, u.name, COALESCE(a.reviewed_answers, a.answers), "
-            "a.active_ms, a.created_at FROM annotations a JOIN items i ON i.id = a.item_id JOIN users u ON u.id = a.user_id "
-            "WHERE a.project_id = :p AND a.review_status <> 'rejected' ORDER BY a.item_id, a.id"),
-            {"p": project.id}).all()
-    return pd.DataFrame([(r[0], r[1], r[2], r[3], loads(r[4]), r[5], r[6]) for r in rows],
+        rows = conn.execute(select(a.c.item_id, i.c.external_id, a.c.user_id, u.c.name,
+                                   func.coalesce(a.c.reviewed_answers, a.c.answers).label("answers"),
+                                   a.c.active_ms, a.c.created_at)
+                            .select_from(a.join(i, i.c.id == a.c.item_id).join(u, u.c.id == a.c.user_id))
+                            .where(a.c.project_id == project.id, a.c.review_status != "rejected")
+                            .order_by(a.c.item_id, a.c.id)).all()
+    return pd.DataFrame([(r.item_id, r.external_id, r.user_id, r.name, loads(r.answers), r.active_ms, r.created_at)
+                         for r in rows],
                         columns=["item_id", "external_id", "user_id", "annotator", "answers", "active_ms",
                                  "created_at"])
 
 
-def project_quality(store, project: Project, *, doubt_limit: int = 20) -> dict:
+def project_quality(store: Store, project: Project, *, doubt_limit: int = 20) -> dict:
     ann = load_answers(store, project)
     gold = gold_answers(store, project)
     out = {"project": project.slug, "annotations": len(ann), "gold_items": len(gold), "questions": [],
            "annotators": [], "items_in_doubt": []}
     if project.schema.assist is not None and project.schema.assist.suggestions:
-        from labelwright.services.suggestions import report as suggestions_report
-
         out["suggestions"] = suggestions_report(store, project)  # the anchoring control's gold accuracy per arm
     if ann.empty:
         return out
@@ -141,8 +145,6 @@ def project_quality(store, project: Project, *, doubt_limit: int = 20) -> dict:
     machines = {name for uid, name in names.items() if uid in machine_ids}
     stamps = {}
     if project.schema.assist is not None and project.schema.assist.suggestions:
-        from labelwright.services.suggestions import per_annotator
-
         stamps = {names[uid]: c for uid, c in per_annotator(store, project).items() if uid in names}
     out["annotators"] = _annotator_table(ann, per_worker, checked, pauses.paused(store, project), machines, stamps)
     return out
@@ -150,8 +152,6 @@ def project_quality(store, project: Project, *, doubt_limit: int = 20) -> dict:
 
 def _annotator_table(ann: pd.DataFrame, per_worker: dict, gold: dict, paused: dict,
                      machines: set[str] = frozenset(), stamps: dict | None = None) -> list[dict]:
-    from labelwright.services.suggestions import rubber_stamping
-
     seconds = ann.groupby("annotator")["active_ms"].median() / 1000
     people = [v for k, v in seconds.items() if k not in machines]  # a machine's speed is no yardstick
     overall = statistics.median(people) if people else 0

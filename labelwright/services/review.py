@@ -76,7 +76,7 @@ def _open_to(a: FromClause, project: Project, reviewer: User, now: float) -> lis
     out = [a.c.project_id == project.id, a.c.review_status == "pending", a.c.user_id != reviewer.id,
            ~exists().where(rl.c.annotation_id == a.c.id, rl.c.reviewer_id != reviewer.id, rl.c.expires_at > now)]
     settings = project.schema.review
-    if settings.mode == "sample":
+    if settings is not None and settings.mode == "sample":
         out.append(in_sample_sql(a.c.id, settings.rate))
     return out
 
@@ -131,7 +131,7 @@ def _waiting_batches(conn: Connection, project: Project, reviewer: User, now: fl
         rows = _candidates(conn, project, reviewer, now, after)
         if not rows:
             return
-        if settings.mode == "disagreement":
+        if settings is not None and settings.mode == "disagreement":
             flagged = _disagrees(conn, project, rows)
             chosen = [r for r in rows if r.id in flagged]
         else:

@@ -23,11 +23,13 @@ import math
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import text
+from sqlalchemy import Connection, delete, func, insert, select
 
 from labelwright.errors import TooManyAttempts, Unauthorized, ValidationError
 from labelwright.services import users
 from labelwright.services.users import User
+from labelwright.store import Store
+from labelwright.store import tables as t
 
 _ADVISORY_LOCK = 7420002  # migrations use 7420001
 
@@ -81,36 +83,37 @@ def change_password(store, user: User, current: str | None, new: str, address: s
     users.replace_password(store, user, new, keep_session=keep_session, keep_tokens=keep_tokens)
 
 
-def _begin(store, name: str, address: str, limits: Limits, now: float) -> int:
+def _begin(store: Store, name: str, address: str, limits: Limits, now: float) -> int:
     since = now - limits.window_seconds
+    f, u = t.signin_failures, t.users
     with store.write() as conn:
         if store.dialect == "postgresql":
-            conn.execute(text(f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK})"))
-        conn.execute(text("DELETE FROM signin_failures WHERE created_at <= :since"), {"since": since})
+            conn.execute(select(func.pg_advisory_xact_lock(_ADVISORY_LOCK)))
+        conn.execute(delete(f).where(f.c.created_at <= since))
         wait = max(_wait(conn, "account", name, limits.per_account, since, limits.window_seconds, now),
                    _wait(conn, "address", address, limits.per_address, since, limits.window_seconds, now))
         if not wait:
-            return conn.execute(text(
-                "INSERT INTO signin_failures (account, user_id, address, created_at) "
-                "VALUES (:a, (SELECT id FROM users WHERE name = :a), :ip, :now) RETURNING id"),
-                {"a": name, "ip": address, "now": now}).scalar_one()
+            return conn.execute(insert(f).values(
+                account=name, user_id=select(u.c.id).where(u.c.name == name).scalar_subquery(), address=address,
+                created_at=now).returning(f.c.id)).scalar_one()
     minutes = max(1, math.ceil(wait / 60))
     raise TooManyAttempts(f"too many failed sign-ins for this account or from this address: try again in "
                           f"{minutes} minute{'s' if minutes > 1 else ''}", retry_after=wait)
 
 
-def _wait(conn, column: str, value: str, limit: int, since: float, window: int, now: float) -> int:
+def _wait(conn: Connection, column: str, value: str, limit: int, since: float, window: int, now: float) -> int:
     """Seconds until ``column = value`` is under ``limit`` failures again (0: it is now)."""
     if limit <= 0:
         return 0
     # the limit-th newest failure in the window: there is one only at the limit, and it leaves the
     # window first of those that keep the count at the limit
-    row = conn.execute(text(
-        f"SELECT created_at FROM signin_failures WHERE {column} = :v AND created_at > :since "
-        "ORDER BY created_at DESC LIMIT 1 OFFSET :k"), {"v": value, "since": since, "k": limit - 1}).first()
-    return 0 if row is None else max(1, math.ceil(row[0] + window - now))
+    f = t.signin_failures
+    oldest = conn.execute(select(f.c.created_at).where(f.c[column] == value, f.c.created_at > since)
+                          .order_by(f.c.created_at.desc()).limit(1).offset(limit - 1)).scalar()
+    return 0 if oldest is None else max(1, math.ceil(oldest + window - now))
 
 
-def _forget(store, column: str, value) -> None:
+def _forget(store: Store, column: str, value) -> None:
+    f = t.signin_failures
     with store.write() as conn:
-        conn.execute(text(f"DELETE FROM signin_failures WHERE {column} = :v"), {"v": value})
+        conn.execute(delete(f).where(f.c[column] == value))

@@ -9,9 +9,10 @@ the builtin model never trains on gold answers (so its suggestions on gold items
 item): gold accuracy then measures people, with and without suggestions.
 
 Each submission records what its author was shown (``annotations.suggestion``, ``suggestion_arm``) for items
-that had a prediction, in the submission's own INSERT (:mod:`labelwright.services.queue`). :func:`report` gives, per arm: submissions, acceptance (the answer equals the
-suggestion), median active time, and gold accuracy; the difference in gold accuracy between the arms is the
-measured anchoring effect (with both arms' counts, so its noise can be judged).
+that had a prediction, in the submission's own INSERT (:mod:`labelwright.services.queue`). :func:`report`
+gives, per arm: submissions, acceptance (the answer equals the suggestion), median active time, and gold
+accuracy; the difference in gold accuracy between the arms is the measured anchoring effect (with both arms'
+counts, so its noise can be judged).
 
 **Rubber-stamping.** Accepting every suggestion is fast, and on gold items it scores the model's accuracy,
 which may pass a gold check. What gives it away is the gold items where the suggestion was *wrong*: an
@@ -26,11 +27,13 @@ from __future__ import annotations
 import hashlib
 import statistics
 
-from sqlalchemy import text
+from sqlalchemy import func, select
 
 from labelwright.schema import answer_label
+from labelwright.services.assistant import prediction_for
 from labelwright.services.projects import Project
-from labelwright.store import loads
+from labelwright.store import Store, loads
+from labelwright.store import tables as t
 
 SHOWN, HIDDEN = "shown", "hidden"
 MIN_WRONG_SUGGESTIONS = 5  # gold answers under a wrong suggestion before an annotator can be flagged
@@ -49,31 +52,31 @@ def enabled(project: Project) -> bool:
     return project.schema.assist is not None and project.schema.assist.suggestions
 
 
-def for_item(store, project: Project, user_id: int, item_id: int) -> dict | None:
+def for_item(store: Store, project: Project, user_id: int, item_id: int) -> dict | None:
     """The suggestion to show ``user_id`` on ``item_id``: ``{question, label, confidence, model}``, or None."""
     if not enabled(project) or arm(project, user_id) != SHOWN:
         return None
-    from labelwright.services.assistant import prediction_for
-
     pred = prediction_for(store, item_id)
     if pred is None:
         return None
     return {"question": project.schema.assist_question().name, **pred}
 
 
-def report(store, project: Project) -> dict:
+def report(store: Store, project: Project) -> dict:
     """Per arm: submissions, acceptance rate, median active seconds, gold answers and gold accuracy; and the
     gold accuracy difference (shown minus hidden). People only (machine annotators are left out)."""
     q = project.schema.assist_question()
+    a_, g, ma = t.annotations, t.gold, t.machine_annotators
     with store.read() as conn:
-        rows = conn.execute(text(
-            "SELECT a.suggestion_arm, a.suggestion, a.answers, a.active_ms, g.answers FROM annotations a "
-            "LEFT JOIN gold g ON g.item_id = a.item_id WHERE a.project_id = :p "
-            "AND a.user_id NOT IN (SELECT user_id FROM machine_annotators) "
-            "AND (a.reviewed_revision IS NULL OR a.reviewed_revision >= 1)"), {"p": project.id}).all()
+        rows = conn.execute(select(a_.c.suggestion_arm, a_.c.suggestion, a_.c.answers, a_.c.active_ms,
+                                   g.c.answers.label("gold"))
+                            .select_from(a_.outerjoin(g, g.c.item_id == a_.c.item_id))
+                            .where(a_.c.project_id == project.id, a_.c.user_id.not_in(select(ma.c.user_id)),
+                                   a_.c.reviewed_revision.is_(None) | (a_.c.reviewed_revision >= 1))).all()
     arms: dict[str, dict] = {}
-    for arm_name, suggestion, answers, ms, gold in rows:
-        key = arm_name or "none"
+    for r in rows:
+        suggestion, answers, ms, gold = r.suggestion, r.answers, r.active_ms, r.gold
+        key = r.suggestion_arm or "none"
         a = arms.setdefault(key, {"submissions": 0, "accepted": 0, "ms": [], "gold": 0, "gold_right": 0})
         a["submissions"] += 1
         a["ms"].append(ms)
@@ -100,17 +103,21 @@ def report(store, project: Project) -> dict:
             "control_share": project.schema.assist.suggestion_control if project.schema.assist else 0.0}
 
 
-def per_annotator(store, project: Project) -> dict[int, dict]:
+def per_annotator(store: Store, project: Project) -> dict[int, dict]:
     """``{user_id: {shown, accepted, wrong_on_gold, corrected}}`` for the people shown suggestions."""
     q = project.schema.assist_question()
+    a, g = t.annotations, t.gold
     with store.read() as conn:
-        rows = conn.execute(text(
-            "SELECT a.user_id, a.suggestion, COALESCE(a.reviewed_answers, a.answers), g.answers FROM annotations a "
-            "LEFT JOIN gold g ON g.item_id = a.item_id WHERE a.project_id = :p AND a.suggestion_arm = 'shown' "
-            "AND a.suggestion IS NOT NULL"), {"p": project.id}).all()
+        rows = conn.execute(select(a.c.user_id, a.c.suggestion,
+                                   func.coalesce(a.c.reviewed_answers, a.c.answers).label("answers"),
+                                   g.c.answers.label("gold"))
+                            .select_from(a.outerjoin(g, g.c.item_id == a.c.item_id))
+                            .where(a.c.project_id == project.id, a.c.suggestion_arm == "shown",
+                                   a.c.suggestion.is_not(None))).all()
     out: dict[int, dict] = {}
-    for user_id, suggestion, answers, gold in rows:
-        d = out.setdefault(user_id, {"shown": 0, "accepted": 0, "wrong_on_gold": 0, "corrected": 0})
+    for r in rows:
+        suggestion, answers, gold = r.suggestion, r.answers, r.gold
+        d = out.setdefault(r.user_id, {"shown": 0, "accepted": 0, "wrong_on_gold": 0, "corrected": 0})
         shown = loads(suggestion)
         label = answer_label(q, loads(answers).get(q.name))
         d["shown"] += 1

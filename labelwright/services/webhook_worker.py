@@ -40,10 +40,10 @@ import time
 
 import httpcore
 import httpx
-from sqlalchemy import text
+from sqlalchemy import Row, Update, select, update
 
-from labelwright.services.webhooks import (ALLOW_PRIVATE_HINT, BACKOFF, MAX_ATTEMPTS, refused_because,
-                                           signed_headers)
+from labelwright.services.webhooks import ALLOW_PRIVATE_HINT, BACKOFF, MAX_ATTEMPTS, refused_because, signed_headers
+from labelwright.store import tables as t
 
 log = logging.getLogger("labelwright.webhooks")
 
@@ -54,20 +54,20 @@ EXCERPT_BYTES = 1024  # the most of a receiver's answer read
 _DUE = ("SELECT 1 FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id "
         "WHERE d.status = 'pending' AND d.next_attempt_at <= :now AND w.active = 1 LIMIT 1")
 
-_CLAIM = ("UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = :lease WHERE id IN ("
-          "SELECT d.id FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id "
-          "WHERE d.status = 'pending' AND d.next_attempt_at <= :now AND w.active = 1 "
-          "ORDER BY d.next_attempt_at, d.id LIMIT :n{lock}) RETURNING id")
 
-_CLAIMED = ("SELECT d.id, d.attempts, w.url, w.secret, e.kind, e.payload FROM deliveries d "
-            "JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.id = d.event_id WHERE d.id IN ({ids}) "
-            "ORDER BY d.id")
 
-_RECORD = ("UPDATE deliveries SET status = :s, next_attempt_at = :next, last_status_code = :code, "
-           "last_error = :err, delivered_at = COALESCE(:at, delivered_at) WHERE id = :id AND attempts = :n")
+def _claim_due(now: float, lease_until: float, batch: int, skip_locked: bool) -> Update:
+    """Take up to ``batch`` due deliveries of active webhooks (an attempt counted, leased until ``lease_until``);
+    with ``skip_locked`` (PostgreSQL), rows another worker is claiming right now are passed over."""
+    d, w = t.deliveries, t.webhooks
+    due = (select(d.c.id).select_from(d.join(w, w.c.id == d.c.webhook_id))
+           .where(d.c.status == "pending", d.c.next_attempt_at <= now, w.c.active == 1)
+           .order_by(d.c.next_attempt_at, d.c.id).limit(batch))
+    if skip_locked:
+        due = due.with_for_update(of=d, skip_locked=True)
+    return (update(d).where(d.c.id.in_(due)).values(attempts=d.c.attempts + 1, next_attempt_at=lease_until)
+            .returning(d.c.id))
 
-_RELEASE = ("UPDATE deliveries SET attempts = attempts - 1, next_attempt_at = :now "
-            "WHERE id = :id AND attempts = :n AND status = 'pending'")
 
 
 def _excerpt(response: httpx.Response) -> str:
@@ -170,7 +170,8 @@ class WebhookWorker:
         """Claim, send and record the deliveries due at ``now`` (default: the clock), at most
         ``batch``; returns how many were sent."""
         claimed = self._claim(time.time() if now is None else now)
-        for i, (delivery_id, attempt, url, secret, kind, payload) in enumerate(claimed):
+        for i, c in enumerate(claimed):
+            delivery_id, attempt, url, secret, kind, payload = c.id, c.attempts, c.url, c.secret, c.kind, c.payload
             if self._stop.is_set():  # shutting down: hand the rest back rather than make it wait a lease
                 self._release(claimed[i:])
                 return i
@@ -178,19 +179,20 @@ class WebhookWorker:
             self._record(delivery_id, attempt, code, error, time.time() if now is None else now, final)
         return len(claimed)
 
-    def _claim(self, now: float) -> list[tuple]:
+    def _claim(self, now: float) -> list[Row]:
         store = self.store
         if store.lookup(_DUE, {"now": now}) is None:  # the usual case: one cheap read, no write
             return []
-        lock = " FOR UPDATE OF d SKIP LOCKED" if store.dialect == "postgresql" else ""
+        d, w, e = t.deliveries, t.webhooks, t.events
         with store.write() as conn:
-            ids = conn.execute(text(_CLAIM.format(lock=lock)),
-                               {"now": now, "lease": now + self.lease, "n": self.batch}).scalars().all()
+            ids = conn.execute(_claim_due(now, now + self.lease, self.batch, store.dialect == "postgresql")
+                               ).scalars().all()
             if not ids:
                 return []
-            keys = {f"d{i}": d for i, d in enumerate(ids)}
-            return [tuple(r) for r in conn.execute(
-                text(_CLAIMED.format(ids=", ".join(":" + k for k in keys))), keys)]
+            return list(conn.execute(
+                select(d.c.id, d.c.attempts, w.c.url, w.c.secret, e.c.kind, e.c.payload)
+                .select_from(d.join(w, w.c.id == d.c.webhook_id).join(e, e.c.id == d.c.event_id))
+                .where(d.c.id.in_(ids)).order_by(d.c.id)).all())
 
     def _send(self, url: str, secret: str, kind: str, delivery_id: int, body: bytes):
         """(status code or None, error or None, whether the failure is final: no retry can mend it)."""
@@ -210,26 +212,30 @@ class WebhookWorker:
 
     def _record(self, delivery_id: int, attempt: int, code: int | None, error: str | None, now: float,
                 final: bool = False) -> None:
+        d = t.deliveries
+        values: dict[str, object] = {"last_status_code": code, "last_error": error}
         if error is None:
-            values = {"s": "delivered", "next": now, "at": now}
+            values.update(status="delivered", next_attempt_at=now, delivered_at=now)
         elif final or attempt >= MAX_ATTEMPTS:
-            values = {"s": "failed", "next": now, "at": None}
+            values.update(status="failed", next_attempt_at=now)
             log.warning("webhook delivery %s failed after %s attempts: %s", delivery_id, attempt, error)
         else:
-            values = {"s": "pending", "next": now + BACKOFF[attempt - 1], "at": None}
+            values.update(status="pending", next_attempt_at=now + BACKOFF[attempt - 1])
         with self.store.write() as conn:
-            # attempts = :n: a result is only kept by the claim it belongs to (not after a lease ran out
+            # attempts = attempt: a result is only kept by the claim it belongs to (not after a lease ran out
             # and another worker claimed the delivery again).
-            conn.execute(text(_RECORD), {**values, "code": code, "err": error, "id": delivery_id, "n": attempt})
+            conn.execute(update(d).where(d.c.id == delivery_id, d.c.attempts == attempt).values(**values))
 
-    def _release(self, claimed: list[tuple]) -> None:
+    def _release(self, claimed: list[Row]) -> None:
+        d = t.deliveries
         with self.store.write() as conn:
-            for delivery_id, attempt, *_ in claimed:
-                conn.execute(text(_RELEASE), {"id": delivery_id, "n": attempt, "now": time.time()})
+            for c in claimed:
+                conn.execute(update(d).where(d.c.id == c.id, d.c.attempts == c.attempts, d.c.status == "pending")
+                             .values(attempts=d.c.attempts - 1, next_attempt_at=time.time()))
 
     # ---- the thread ---------------------------------------------------------------------------
 
-    def start(self) -> "WebhookWorker":
+    def start(self) -> WebhookWorker:
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="labelwright-webhooks", daemon=True)
         self._thread.start()

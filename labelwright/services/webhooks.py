@@ -44,12 +44,13 @@ import socket
 import time
 from urllib.parse import urlsplit
 
-from sqlalchemy import text
+from sqlalchemy import Connection, Row, ScalarSelect, Select, delete, func, insert, or_, select, update
 
 from labelwright.errors import Conflict, NotFound, ValidationError
 from labelwright.services import audit, events
 from labelwright.services.events import KINDS
-from labelwright.store import dumps, loads
+from labelwright.store import Store, dumps, loads
+from labelwright.store import tables as t
 
 # Seconds to wait after a failed attempt before the next one: after the 1st, the 2nd... A delivery
 # that fails its last attempt (MAX_ATTEMPTS) is marked failed (about 7 hours after the first).
@@ -162,6 +163,7 @@ def check_url(url: str, allow_private: bool = False) -> str:
     if allow_private:
         return url
     name = host.rstrip(".")
+    why: str | None
     if name == "localhost" or name.endswith(".localhost"):
         why = "this machine"
     else:
@@ -185,7 +187,7 @@ def check_kinds(kinds) -> str:
     return dumps(sorted(set(kinds)))
 
 
-def create_webhook(store, url: str, project=None, kinds="*", by=None,
+def create_webhook(store: Store, url: str, project=None, kinds="*", by=None,
                    allow_private: bool = False) -> tuple[str, dict]:
     """A webhook for ``project`` (None: every project). Returns ``(secret, webhook)``; the secret is
     not shown again. Authorisation is the caller's (owners for every project, managers for theirs);
@@ -194,11 +196,9 @@ def create_webhook(store, url: str, project=None, kinds="*", by=None,
     secret = "lwhs_" + secrets.token_urlsafe(32)
     project_id = getattr(project, "id", None)
     with store.write() as conn:
-        hook_id = conn.execute(text(
-            "INSERT INTO webhooks (project_id, url, secret, kinds, active, created_by, created_at) "
-            "VALUES (:p, :u, :s, :k, 1, :b, :now) RETURNING id"),
-            {"p": project_id, "u": url, "s": secret, "k": stored_kinds, "b": getattr(by, "id", None),
-             "now": time.time()}).scalar_one()
+        hook_id = conn.execute(insert(t.webhooks).values(
+            project_id=project_id, url=url, secret=secret, kinds=stored_kinds, active=1,
+            created_by=getattr(by, "id", None), created_at=time.time()).returning(t.webhooks.c.id)).scalar_one()
         audit.record(conn, by, "webhook.create", project_id, str(hook_id),
                      {"url": url, "kinds": loads_kinds(stored_kinds)})
         events.touch(conn, project_id)  # every server process sees the new webhook from the next submission
@@ -209,155 +209,163 @@ def loads_kinds(stored: str):
     return "*" if stored == "*" else loads(stored)
 
 
-_WEBHOOK = ("SELECT w.id, w.project_id, p.slug, w.url, w.kinds, w.active, u.name, w.created_at, "
-            "(SELECT count(*) FROM deliveries d WHERE d.webhook_id = w.id AND d.status = 'pending'), "
-            "(SELECT count(*) FROM deliveries d WHERE d.webhook_id = w.id AND d.status = 'failed'), "
-            # failures in a row: deliveries newer than the last one delivered whose latest attempt failed
-            "(SELECT count(*) FROM deliveries d WHERE d.webhook_id = w.id AND d.status <> 'delivered' "
-            "AND d.last_error IS NOT NULL AND d.id > COALESCE((SELECT max(d2.id) FROM deliveries d2 "
-            "WHERE d2.webhook_id = w.id AND d2.status = 'delivered'), 0)) "
-            "FROM webhooks w LEFT JOIN projects p ON p.id = w.project_id LEFT JOIN users u ON u.id = w.created_by")
+def _webhooks() -> Select:
+    """The webhooks with their project's slug, their creator's name and their delivery counts."""
+    w, p, u, d = t.webhooks, t.projects, t.users, t.deliveries
+    d2 = d.alias("d2")
+
+    def count(*where) -> ScalarSelect:
+        return select(func.count()).select_from(d).where(d.c.webhook_id == w.c.id, *where).scalar_subquery()
+    last_delivered = (select(func.max(d2.c.id)).where(d2.c.webhook_id == w.c.id, d2.c.status == "delivered")
+                      .scalar_subquery())
+    return (select(w.c.id, w.c.project_id, p.c.slug, w.c.url, w.c.kinds, w.c.active, u.c.name, w.c.created_at,
+                   count(d.c.status == "pending").label("pending"), count(d.c.status == "failed").label("failed"),
+                   # failures in a row: deliveries newer than the last one delivered whose latest attempt failed
+                   count(d.c.status != "delivered", d.c.last_error.is_not(None),
+                         d.c.id > func.coalesce(last_delivered, 0)).label("in_a_row"))
+            .select_from(w.outerjoin(p, p.c.id == w.c.project_id).outerjoin(u, u.c.id == w.c.created_by)))
 
 
-def _webhook(r) -> dict:
-    return {"id": r[0], "project_id": r[1], "project": r[2], "url": r[3], "kinds": loads_kinds(r[4]),
-            "active": bool(r[5]), "created_by": r[6], "created_at": r[7], "pending": r[8], "failed": r[9],
-            "failures_in_a_row": r[10], "failing": r[10] > 0}
+def _webhook(r: Row) -> dict:
+    return {"id": r.id, "project_id": r.project_id, "project": r.slug, "url": r.url, "kinds": loads_kinds(r.kinds),
+            "active": bool(r.active), "created_by": r.name, "created_at": r.created_at, "pending": r.pending,
+            "failed": r.failed, "failures_in_a_row": r.in_a_row, "failing": r.in_a_row > 0}
 
 
-def get_webhook(store, webhook_id: int) -> dict:
+def get_webhook(store: Store, webhook_id: int) -> dict:
     with store.read() as conn:
-        row = conn.execute(text(_WEBHOOK + " WHERE w.id = :w"), {"w": webhook_id}).first()
+        row = conn.execute(_webhooks().where(t.webhooks.c.id == webhook_id)).first()
     if row is None:
         raise NotFound(f"no webhook {webhook_id}")
     return _webhook(row)
 
 
-def list_webhooks(store, project_ids=None, include_global: bool = True) -> list[dict]:
+def list_webhooks(store: Store, project_ids=None, include_global: bool = True) -> list[dict]:
     """Webhooks in id order: all of them (``project_ids`` None), or those of ``project_ids`` plus, with
     ``include_global``, the ones for every project."""
-    where, params = "", {}
+    w = t.webhooks
+    stmt = _webhooks().order_by(w.c.id)
     if project_ids is not None:
-        ids = sorted(project_ids) or [-1]
-        params = {f"p{i}": pid for i, pid in enumerate(ids)}
-        where = f" WHERE (w.project_id IN ({', '.join(':' + k for k in params)})"
-        where += " OR w.project_id IS NULL)" if include_global else ")"
+        mine = w.c.project_id.in_(sorted(project_ids))
+        stmt = stmt.where(or_(mine, w.c.project_id.is_(None)) if include_global else mine)
     with store.read() as conn:
-        return [_webhook(r) for r in conn.execute(text(_WEBHOOK + where + " ORDER BY w.id"), params)]
+        return [_webhook(r) for r in conn.execute(stmt)]
 
 
-def managed_project_ids(store, user) -> set[int] | None:
+def managed_project_ids(store: Store, user) -> set[int] | None:
     """Projects whose webhooks ``user`` manages (as an active project manager); None: every one (owners)."""
     if user.role == "owner":
         return None
+    ms = t.memberships
     with store.read() as conn:
-        return {r[0] for r in conn.execute(text(
-            "SELECT project_id FROM memberships WHERE user_id = :u AND role = 'manager' AND status = 'active'"),
-            {"u": user.id})}
+        return set(conn.execute(select(ms.c.project_id).where(ms.c.user_id == user.id, ms.c.role == "manager",
+                                                              ms.c.status == "active")).scalars())
 
 
-def set_active(store, webhook_id: int, active: bool, by=None) -> dict:
+def set_active(store: Store, webhook_id: int, active: bool, by=None) -> dict:
     """Deactivate (no new deliveries; pending ones wait) or reactivate a webhook."""
+    w = t.webhooks
     with store.write() as conn:
-        row = conn.execute(text("UPDATE webhooks SET active = :a WHERE id = :w RETURNING project_id"),
-                           {"a": int(active), "w": webhook_id}).first()
+        row = conn.execute(update(w).where(w.c.id == webhook_id).values(active=int(active))
+                           .returning(w.c.project_id)).first()
         if row is None:
             raise NotFound(f"no webhook {webhook_id}")
-        audit.record(conn, by, "webhook.activate" if active else "webhook.deactivate", row[0], str(webhook_id))
-        events.touch(conn, row[0])
+        audit.record(conn, by, "webhook.activate" if active else "webhook.deactivate", row.project_id,
+                     str(webhook_id))
+        events.touch(conn, row.project_id)
     return get_webhook(store, webhook_id)
 
 
-def delete_webhook(store, webhook_id: int, by=None) -> bool:
+def delete_webhook(store: Store, webhook_id: int, by=None) -> bool:
     """Delete a webhook and its delivery log (the events stay)."""
+    w, d = t.webhooks, t.deliveries
     with store.write() as conn:
-        conn.execute(text("DELETE FROM deliveries WHERE webhook_id = :w"), {"w": webhook_id})
-        row = conn.execute(text("DELETE FROM webhooks WHERE id = :w RETURNING project_id, url"),
-                           {"w": webhook_id}).first()
+        conn.execute(delete(d).where(d.c.webhook_id == webhook_id))
+        row = conn.execute(delete(w).where(w.c.id == webhook_id).returning(w.c.project_id, w.c.url)).first()
         if row is not None:
-            audit.record(conn, by, "webhook.delete", row[0], str(webhook_id), {"url": row[1]})
-            events.touch(conn, row[0])
+            audit.record(conn, by, "webhook.delete", row.project_id, str(webhook_id), {"url": row.url})
+            events.touch(conn, row.project_id)
     return row is not None
+
+
+def _hook(conn: Connection, webhook_id: int) -> Row:
+    """``(active, project_id)`` of a webhook (:class:`NotFound` when there is none)."""
+    w = t.webhooks
+    hook = conn.execute(select(w.c.active, w.c.project_id).where(w.c.id == webhook_id)).first()
+    if hook is None:
+        raise NotFound(f"no webhook {webhook_id}")
+    return hook
 
 
 TEST_KIND = "webhook.test"  # the kind of a test delivery (never emitted by the services)
 
 
-def send_test(store, webhook_id: int, by=None, project=None, now: float | None = None) -> dict:
+def send_test(store: Store, webhook_id: int, by=None, project=None, now: float | None = None) -> dict:
     """Queue one test delivery to the webhook (sent by the worker like any other, signed, retried on
     failure), of an event of kind :data:`TEST_KIND`; returns the delivery. The event belongs to the
     webhook's project, or to ``project`` (where the test was asked from) for a webhook of every project."""
     now = time.time() if now is None else now
+    e, d = t.events, t.deliveries
     with store.write() as conn:
-        hook = conn.execute(text("SELECT active, project_id FROM webhooks WHERE id = :w"), {"w": webhook_id}).first()
-        if hook is None:
-            raise NotFound(f"no webhook {webhook_id}")
-        if not hook[0]:
+        hook = _hook(conn, webhook_id)
+        if not hook.active:
             raise Conflict(f"webhook {webhook_id} is deactivated: activate it first")
-        project_id = hook[1] if hook[1] is not None else getattr(project, "id", None)
-        slug = conn.execute(text("SELECT slug FROM projects WHERE id = :p"), {"p": project_id}).scalar()
+        project_id = hook.project_id if hook.project_id is not None else getattr(project, "id", None)
+        slug = conn.execute(select(t.projects.c.slug).where(t.projects.c.id == project_id)).scalar()
         payload = {"kind": TEST_KIND, "project": slug, "webhook_id": webhook_id,
                    "sent_by": getattr(by, "name", None), "message": "a test delivery from labelwright"}
-        event_id = conn.execute(text(
-            "INSERT INTO events (at, kind, project_id, payload) VALUES (:at, :k, :p, :d) RETURNING id"),
-            {"at": now, "k": TEST_KIND, "p": project_id, "d": dumps(payload)}).scalar_one()
-        delivery_id = conn.execute(text(
-            "INSERT INTO deliveries (webhook_id, event_id, status, attempts, next_attempt_at, created_at) "
-            "VALUES (:w, :e, 'pending', 0, :now, :now) RETURNING id"),
-            {"w": webhook_id, "e": event_id, "now": now}).scalar_one()
-        audit.record(conn, by, "webhook.test", hook[1], str(webhook_id), {"delivery": delivery_id})
+        event_id = conn.execute(insert(e).values(at=now, kind=TEST_KIND, project_id=project_id,
+                                                 payload=dumps(payload)).returning(e.c.id)).scalar_one()
+        delivery_id = conn.execute(insert(d).values(webhook_id=webhook_id, event_id=event_id, status="pending",
+                                                    attempts=0, next_attempt_at=now, created_at=now)
+                                   .returning(d.c.id)).scalar_one()
+        audit.record(conn, by, "webhook.test", hook.project_id, str(webhook_id), {"delivery": delivery_id})
     return delivery_log(store, delivery_id=delivery_id)[0]
 
 
 # ---- the delivery log -----------------------------------------------------------------------------
 
 
-def delivery_log(store, *, webhook_ids=None, project_id: int | None = None, status: str | None = None,
+def delivery_log(store: Store, *, webhook_ids=None, project_id: int | None = None, status: str | None = None,
                  delivery_id: int | None = None, limit: int = 100) -> list[dict]:
     """Deliveries, newest first: of ``webhook_ids`` (None: all), of events of ``project_id``, with
     ``status``, or the one ``delivery_id``."""
     if status is not None and status not in STATUSES:
         raise ValidationError(f"status is one of {list(STATUSES)}", field="status")
-    where, params = [], {"n": limit}
+    d, e, p = t.deliveries, t.events, t.projects
+    stmt = (select(d.c.id, d.c.webhook_id, d.c.event_id, e.c.kind, p.c.slug, e.c.at, d.c.status, d.c.attempts,
+                   d.c.next_attempt_at, d.c.last_status_code, d.c.last_error, d.c.created_at, d.c.delivered_at)
+            .select_from(d.join(e, e.c.id == d.c.event_id).outerjoin(p, p.c.id == e.c.project_id))
+            .order_by(d.c.id.desc()).limit(limit))
     if webhook_ids is not None:
-        keys = {f"w{i}": w for i, w in enumerate(sorted(webhook_ids) or [-1])}
-        params.update(keys)
-        where.append(f"d.webhook_id IN ({', '.join(':' + k for k in keys)})")
+        stmt = stmt.where(d.c.webhook_id.in_(sorted(webhook_ids)))
     if project_id is not None:
-        where.append("e.project_id = :p")
-        params["p"] = project_id
+        stmt = stmt.where(e.c.project_id == project_id)
     if status is not None:
-        where.append("d.status = :s")
-        params["s"] = status
+        stmt = stmt.where(d.c.status == status)
     if delivery_id is not None:
-        where.append("d.id = :d")
-        params["d"] = delivery_id
-    sql = ("SELECT d.id, d.webhook_id, d.event_id, e.kind, p.slug, e.at, d.status, d.attempts, d.next_attempt_at, "
-           "d.last_status_code, d.last_error, d.created_at, d.delivered_at FROM deliveries d "
-           "JOIN events e ON e.id = d.event_id LEFT JOIN projects p ON p.id = e.project_id "
-           + ("WHERE " + " AND ".join(where) + " " if where else "") + "ORDER BY d.id DESC LIMIT :n")
+        stmt = stmt.where(d.c.id == delivery_id)
     with store.read() as conn:
-        rows = conn.execute(text(sql), params).all()
-    return [{"id": r[0], "webhook_id": r[1], "event_id": r[2], "event": r[3], "project": r[4], "event_at": r[5],
-             "status": r[6], "attempts": r[7], "next_attempt_at": r[8] if r[6] == "pending" else None,
-             "last_status_code": r[9], "last_error": r[10], "created_at": r[11], "delivered_at": r[12]}
-            for r in rows]
+        rows = conn.execute(stmt).all()
+    return [{"id": r.id, "webhook_id": r.webhook_id, "event_id": r.event_id, "event": r.kind, "project": r.slug,
+             "event_at": r.at, "status": r.status, "attempts": r.attempts,
+             "next_attempt_at": r.next_attempt_at if r.status == "pending" else None,
+             "last_status_code": r.last_status_code, "last_error": r.last_error, "created_at": r.created_at,
+             "delivered_at": r.delivered_at} for r in rows]
 
 
-def redeliver(store, webhook_id: int, delivery_id: int, by=None, now: float | None = None) -> dict:
+def redeliver(store: Store, webhook_id: int, delivery_id: int, by=None, now: float | None = None) -> dict:
     """Send a delivery again now (the worker picks it up within its poll interval): a failed one gets
     one more attempt, a pending one stops waiting for its back-off, a delivered one is sent again."""
     now = time.time() if now is None else now
+    d = t.deliveries
     with store.write() as conn:
-        hook = conn.execute(text("SELECT active, project_id FROM webhooks WHERE id = :w"), {"w": webhook_id}).first()
-        if hook is None:
-            raise NotFound(f"no webhook {webhook_id}")
-        if not hook[0]:
+        hook = _hook(conn, webhook_id)
+        if not hook.active:
             raise Conflict(f"webhook {webhook_id} is deactivated: activate it first (PATCH active=true)")
-        done = conn.execute(text(
-            "UPDATE deliveries SET status = 'pending', next_attempt_at = :now "
-            "WHERE id = :d AND webhook_id = :w RETURNING id"), {"now": now, "d": delivery_id, "w": webhook_id}).first()
+        done = conn.execute(update(d).where(d.c.id == delivery_id, d.c.webhook_id == webhook_id)
+                            .values(status="pending", next_attempt_at=now).returning(d.c.id)).first()
         if done is None:
             raise NotFound(f"no delivery {delivery_id} of webhook {webhook_id}")
-        audit.record(conn, by, "webhook.redeliver", hook[1], str(webhook_id), {"delivery": delivery_id})
+        audit.record(conn, by, "webhook.redeliver", hook.project_id, str(webhook_id), {"delivery": delivery_id})
     return delivery_log(store, delivery_id=delivery_id)[0]
