@@ -20,9 +20,10 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from labelwright.errors import Forbidden, NotFound
-from labelwright.services import access, messages, policy, webhooks
+from labelwright.services import access, messages, policy, projects, webhooks
+from labelwright.services import users as users_svc
 from labelwright.services.projects import create_project
-from tests.conftest import SPAM_SCHEMA, post_login
+from tests.conftest import SPAM_SCHEMA, bearer, post_login
 from tests.test_access import BY_ID, EXPECTED
 
 # Routes that need no role: "public" ones check a link or nothing, "anyone" and "author" ones act only on
@@ -48,16 +49,18 @@ def _endpoints(app) -> dict[tuple[str, str], object]:
 
 def _actions_used(fn, depth: int = 0) -> set[str]:
     """The policy actions ``fn`` names (``policy.<action>``), and those of the labelwright functions it
-    calls by name, two calls deep (a handler calling a shared helper such as ``claim``)."""
+    names (calls, or hands to ``run_in_threadpool``), two levels deep (a handler calling a shared helper
+    such as ``claim``)."""
     actions = policy.actions()
     tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    names = {**fn.__globals__, **inspect.getclosurevars(fn).nonlocals}  # a route made in a loop names its page
     used = set()
     for node in ast.walk(tree):
         if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.attr in actions
                 and fn.__globals__.get(node.value.id) is policy):
             used.add(node.attr)
-        elif depth < 2 and isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-            target = fn.__globals__.get(node.func.id)
+        elif depth < 2 and isinstance(node, ast.Name):  # called, or handed on (run_in_threadpool(page, ...))
+            target = names.get(node.id)
             if inspect.isfunction(target) and target.__module__.startswith("labelwright.") and target is not fn:
                 used |= _actions_used(target, depth + 1)
     return used
@@ -149,6 +152,37 @@ def test_org_actions_by_role(store, people):
             else:
                 with pytest.raises(Forbidden):
                     getattr(policy, action)(user)
+
+
+def test_what_a_grant_shows(store, people):
+    """Grant.allows and allows(): what an answer shows (gold settings, a model's error text) follows the
+    same levels as the actions."""
+    for name, user in people.items():
+        role = ROLE_IN_SPAM[name]
+        if role is None:
+            assert not policy.allows(policy.view_project, store, user, "spam")
+            continue
+        grant = policy.view_project(store, user, "spam")
+        manager = role in ("manager", "owner")
+        assert grant.allows(policy.see_gold) is manager and grant.allows(policy.annotate), name
+        assert grant.allows(policy.review) is (role != "annotator"), name
+        assert policy.allows(policy.see_gold, store, user, "spam") is manager, name
+    assert [n for n, u in people.items() if policy.allows(policy.see_model_errors, u)] == ["olive"]
+    with pytest.raises(NotFound):  # allows() answers for refusals only: a missing project is still an error
+        policy.allows(policy.annotate, store, people["ann"], "nope")
+
+
+def test_only_managers_see_the_gold_settings_of_a_project(http, store, people):
+    """The project's description leaves out how gold items are mixed in for those below manager, in the
+    list and in the project itself (an annotator who knew the rate could guess which items are gold)."""
+    projects.update_settings(store, policy.view_project(store, people["olive"], "spam").project,
+                             {"gold": {"rate": 0.2}}, by=people["olive"])
+    for name in ("ann", "rex", "maya", "olive"):
+        h = bearer(users_svc.create_api_token(store, people[name]))
+        one = http.get("/api/v1/projects/spam", headers=h).json()
+        listed = [p for p in http.get("/api/v1/projects", headers=h).json() if p["slug"] == "spam"]
+        shown = name in ("maya", "olive")
+        assert ("gold" in one["schema"]) is shown and ("gold" in listed[0]["schema"]) is shown, name
 
 
 def test_webhook_actions(store, people):

@@ -38,7 +38,7 @@ def build_router() -> APIRouter:
         report = assistant.step_now(store, p, media_root=settings.media_root,
                                     python_models=settings.python_models).to_dict()
         public = report.pop("public_error")
-        if not user.is_owner:  # a model URL may point anywhere: its answer's text is for owners (and the log)
+        if not policy.allows(policy.see_model_errors, user):
             report["error"] = public
         return report
 

@@ -17,7 +17,7 @@ from labelwright.services.users import User
 
 def _shown(entry: dict, user: User) -> dict:
     """What a caller sees: an endpoint's error text (the start of what the server answered) only to owners."""
-    return entry if user.is_owner else {**entry, "last_error": None}
+    return entry if policy.allows(policy.see_model_errors, user) else {**entry, "last_error": None}
 
 
 def build_router() -> APIRouter:

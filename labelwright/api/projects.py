@@ -25,7 +25,7 @@ def build_router() -> APIRouter:
         # every signed-in caller: the list holds only the projects they may see
         store = store_of(request)
         visible = access.visible_project_ids(store, user)
-        return [p.to_dict(owner=user.is_owner or access.role_in(store, user, p) == "manager")
+        return [p.to_dict(owner=policy.allows(policy.see_gold, store, user, p.id))
                 for p in projects_svc.list_projects(store) if visible is None or p.id in visible]
 
     @r.post("/projects", status_code=201,
@@ -40,8 +40,8 @@ def build_router() -> APIRouter:
 
     @r.get("/projects/{project}", summary="Read a project (by slug or id; members)")
     def get_project(project: str, request: Request, user: Caller):
-        p, role = policy.view_project(store_of(request), user, project)
-        return p.to_dict(owner=role in ("owner", "manager"))
+        grant = policy.view_project(store_of(request), user, project)
+        return grant.project.to_dict(owner=grant.allows(policy.see_gold))
 
     @r.get("/projects/{project}/status", summary="Progress: items done / in progress / waiting (manager)")
     def status(project: str, request: Request, user: Caller):

@@ -43,6 +43,21 @@ class Grant(NamedTuple):
     project: Project
     role: str
 
+    def allows(self, action: Callable) -> bool:
+        """Whether this role in this project also allows project ``action`` (for what an answer shows, e.g.
+        the gold settings in a project's description: ``grant.allows(policy.see_gold)``)."""
+        return access.RANK[self.role] >= access.RANK[_LEVELS[action.needs]]  # type: ignore[attr-defined]
+
+
+def allows(action: Callable, *args) -> bool:
+    """Whether ``action(*args)`` lets the caller through: for what a page or an answer shows, never instead
+    of calling the action where the request needs it."""
+    try:
+        action(*args)
+    except Forbidden:
+        return False
+    return True
+
 
 def _needs(level: str) -> Callable[[F], F]:
     """Mark an action with the least role it needs (one of :data:`_LEVELS`)."""
@@ -132,6 +147,15 @@ def invite(user: User) -> User:
     """Create and list invite links (the invite service bounds the roles a manager may hand out; an invite to
     a project needs :func:`manage_project` there too)."""
     return _in_org(user, "org-manager")
+
+
+@_needs("owner")
+def see_model_errors(user: User) -> User:
+    """Read what a model endpoint (an LLM annotator's, the assistant's) answered on an error: its URL may point
+    anywhere, so the text is for owners (and the server's log); others get a summary."""
+    if not user.is_owner:
+        raise Forbidden("only an owner sees what a model endpoint answered")
+    return user
 
 
 @_needs("owner")

@@ -160,7 +160,7 @@ def _shown_report(report: dict | None, user) -> dict | None:
         return None
     report = dict(report)
     public = report.pop("public_error", None)
-    if not user.is_owner and report.get("error"):
+    if not policy.allows(policy.see_model_errors, user) and report.get("error"):
         report["error"] = public or "the model failed (its answer is in the server's log)"
     return report
 

@@ -33,7 +33,7 @@ def _page(request: Request, project, *, status: int = 200, error: str | None = N
     store = request.app.state.store
     user = request.state.session.user
     # Owners also see the webhooks for every project, which receive this project's events too.
-    hooks = svc.list_webhooks(store, {project.id}, include_global=user.is_owner)
+    hooks = svc.list_webhooks(store, {project.id}, include_global=policy.allows(policy.manage_global_webhooks, user))
     log = svc.delivery_log(store, webhook_ids=[h["id"] for h in hooks], project_id=project.id, limit=LOG_ROWS)
     for d in log:
         for shown, at in (("when", "created_at"), ("next", "next_attempt_at"), ("delivered", "delivered_at")):
@@ -53,7 +53,8 @@ def _hook_here(store, project, user, webhook_id: int) -> dict:
         hook = svc.get_webhook(store, webhook_id)
     except NotFound:
         hook = None
-    if hook is None or not (hook["project_id"] == project.id or (hook["project_id"] is None and user.is_owner)):
+    everywhere = hook is not None and hook["project_id"] is None and policy.allows(policy.manage_global_webhooks, user)
+    if hook is None or not (hook["project_id"] == project.id or everywhere):
         raise NotFound(f"no webhook {webhook_id} in project {project.slug!r}")
     return hook
 
@@ -62,7 +63,7 @@ def add(slug: str, request: Request, form):
     session, store, project = project_for_page(slug, request, policy.manage_project, form)
     url = str(form.get("url") or "").strip()
     kinds = [str(k) for k in form.getlist("kinds")] or "*"
-    everywhere = form.get("scope") == "all" and session.user.is_owner
+    everywhere = form.get("scope") == "all" and policy.allows(policy.manage_global_webhooks, session.user)
     try:
         secret, hook = svc.create_webhook(store, url, None if everywhere else project, kinds, by=session.user,
                                           allow_private=request.app.state.settings.webhook_allow_private)
