@@ -153,7 +153,6 @@ def _claim(store, project: Project, user: User, now: float | None) -> dict | Non
         cur = store.cursor(conn)
         cur.execute(sql.HELD, params)
         held = cur.fetchone()
-        row: ItemRow | None
         if held is not None:
             params["i"] = held[0]
             cur.execute(sql.RENEW, params)
@@ -161,7 +160,7 @@ def _claim(store, project: Project, user: User, now: float | None) -> dict | Non
             row = fetch_one(cur, ItemRow)
             assert row is not None  # the lease's item: leases cascade with their items
         else:
-            _reclaim_expired_sqlite(cur, params["p"], now, project.overlap)
+            _reclaim_expired_sqlite(cur, project.id, now, project.overlap)
             row = None
             if gold:
                 cur.execute(sql.TAKE_SQLITE[True], params)

@@ -57,6 +57,7 @@ class SkillFit:
 
 def policy(project: Project) -> AdaptivePolicy:
     r = project.schema.redundancy
+    assert r is not None, "only projects with adaptive redundancy have a policy"
     return AdaptivePolicy(min_answers=r.min, max_answers=r.max, confidence=r.confidence)
 
 
@@ -138,18 +139,18 @@ def current_fit(store: Store, project: Project, now: float | None = None) -> Ski
         fit = fits.get(project.id)
     stale = fit is None or now - fit.at > REFIT_SECONDS \
         or new_answers(store, project, fit) >= max(REFIT_MIN_NEW, REFIT_SHARE * fit.answers)
-    with lock:
-        background = stale and fit is not None and fit.answers >= SYNC_LIMIT
-        if background:
-            if fit.running:
-                return fit
-            fit.running = True
+    if fit is None:
+        return refit(store, project)
     if not stale:
         return fit
-    if background:
-        _refit_in_background(store, project)
-        return fit
-    return refit(store, project)
+    if fit.answers < SYNC_LIMIT:
+        return refit(store, project)
+    with lock:  # a large project: refit in the background, meanwhile decide with the last fit
+        if fit.running:
+            return fit
+        fit.running = True
+    _refit_in_background(store, project)
+    return fit
 
 
 def _completed(conn, project: Project, item_id: int) -> None:
@@ -182,7 +183,8 @@ def decide(store: Store, project: Project, item_id: int) -> dict:
             posterior = item_posterior(labels, workers, label_values(q), {}, None, default_skill=0.7)
         top = float(posterior.max())
         n = len(rows)
-        more = n < project.schema.redundancy.max and policy(project).needs_more(len(labels), top)
+        rule = policy(project)
+        more = n < rule.max_answers and rule.needs_more(len(labels), top)
         target = None
         if more:
             target = max(n + 1, project.overlap)

@@ -70,7 +70,7 @@ class Store:
         self._batcher: PgBatcher | None = None
         if db_url.startswith("sqlite"):
             self.dialect = "sqlite"
-            self._write_lock = threading.Lock()
+            self._write_lock: threading.Lock | None = threading.Lock()
             self.engine = self._sqlite_engine(db_url, "DEFERRED", sqlite_synchronous, pool_size)
             self.write_engine = self._sqlite_engine(db_url, "IMMEDIATE", sqlite_synchronous, pool_size)
             self._pg_hot = None
@@ -465,6 +465,7 @@ class _Writer(threading.Thread):
     def _run_batch(self, batch: list) -> None:
         store = self.store
         results = []
+        assert store._write_lock is not None  # SQLite
         try:
             with store._write_lock, store.write_engine.connect() as conn:
                 with conn.begin():

@@ -249,7 +249,7 @@ class PgBatcher(threading.Thread):
             while any(call.state == "sync" for call in calls):
                 self._pipe.sync()
                 for call in calls:
-                    if call.state == "sync":
+                    if call.state == "sync" and call.green is not None:
                         call.cursors.clear()
                         call.state = "running"
                         call.green.switch()
@@ -267,7 +267,7 @@ class PgBatcher(threading.Thread):
             return
         for call in calls:  # committed: each call finishes outside the batch
             call.open = False
-            if call.state == "commit":
+            if call.state == "commit" and call.green is not None:
                 call.green.switch()
         for call in calls:
             self._calls.pop(call.green, None)
