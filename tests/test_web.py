@@ -8,7 +8,10 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.datastructures import FormData
 
+from labelwright.app import create_app
+from labelwright.schema import parse_schema
 from labelwright.services import items as items_svc
 from labelwright.services import projects as projects_svc
 from labelwright.services import queue as queue_svc
@@ -64,8 +67,6 @@ def answer(http, page: str, **answers) -> object:
 
 @pytest.fixture
 def ana(store, spam_project):
-    from tests.conftest import join
-
     user = users_svc.create_user(store, "ana", "annotator", "ana-password")
     join(store, "ana")
     return user
@@ -294,9 +295,6 @@ def test_markdown_is_sanitised():
 
 
 def test_parse_answers_leaves_out_unanswered_questions():
-    from starlette.datastructures import FormData
-
-    from labelwright.schema import parse_schema
 
     schema = parse_schema(ALL_TYPES)
     parsed = parse_answers(schema, FormData([("csrf", "t")]))
@@ -319,8 +317,6 @@ def test_image_sources():
 
 @pytest.fixture
 def media_http(settings, store, tmp_path):
-    from labelwright.app import create_app
-
     root = tmp_path / "media"
     (root / "cats").mkdir(parents=True)
     (root / "cats" / "tom.png").write_bytes(b"\x89PNG\r\n\x1a\nfake")

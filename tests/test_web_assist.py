@@ -7,26 +7,34 @@ from __future__ import annotations
 import csv
 import html
 import re
+import time
 
 import pytest
 from sqlalchemy import text
 
+from labelwright.schema import parse_schema
 from labelwright.services import (
     access,
     assist_report,
     assistant,
     autolabel,
     checks,
+    gold,
     queue,
     suggestions,
 )
+from labelwright.services import assistant as assistant_svc
 from labelwright.services import users as users_svc
 from labelwright.services.items import add_items
-from labelwright.services.projects import create_project
+from labelwright.services.items import add_items as _add
+from labelwright.services.projects import create_project, update_settings
+from labelwright.services.projects import create_project as _create
 from labelwright.store import dumps
 from labelwright.web.assist import labels_chart
 from labelwright.web.views import question_views, suggest
 from tests.conftest import SHARED, post_login
+from tests.conftest import post_login as _login
+from tests.server import internal_page
 
 YOUTUBE = SHARED / "youtube_spam" / "items.csv"
 pytestmark = pytest.mark.skipif(not YOUTUBE.exists(), reason=f"shared dataset missing: {YOUTUBE}")
@@ -41,7 +49,8 @@ def comments(n: int = 30) -> list[dict]:
         for row in csv.DictReader(f):
             bucket = got[row["label"]]
             if len(row["text"]) <= 160 and len(bucket) < n // 2:
-                bucket.append({"id": row["item"], "text": row["text"], "truth": "spam" if row["label"] == "1" else "ham"})
+                truth = "spam" if row["label"] == "1" else "ham"
+                bucket.append({"id": row["item"], "text": row["text"], "truth": truth})
     return sorted(got["1"] + got["0"], key=lambda r: r["id"])
 
 
@@ -117,7 +126,8 @@ def fieldset(page: str, question: str) -> str:
 
 
 def checked_values(block: str) -> list[str]:
-    return [html.unescape(v) for v in re.findall(r'<input type="radio" name="[^"]+" value="([^"]*)"[^>]*\schecked', block)]
+    radios = re.findall(r'<input type="radio" name="[^"]+" value="([^"]*)"[^>]*\schecked', block)
+    return [html.unescape(v) for v in radios]
 
 
 def held_item(store, project, user) -> dict:
@@ -138,8 +148,8 @@ def test_the_suggestion_is_pre_selected_marked_and_submitted_as_is(http, store, 
     block = fieldset(page, "spam")
     assert "has-suggestion" in block[:200]
     assert checked_values(block) == [s["label"]]  # pre-selected
-    badge = re.search(r'<label class="choice is-suggested">.*?value="([^"]+)".*?<span class="suggestion-badge">([^<]+)</span>',
-                      block, re.DOTALL)
+    badge = re.search(r'<label class="choice is-suggested">.*?value="([^"]+)".*?'
+                      r'<span class="suggestion-badge">([^<]+)</span>', block, re.DOTALL)
     assert badge and badge.group(1) == s["label"]
     assert html.unescape(badge.group(2)) == f"suggested · {s['confidence']:.0%} · builtin-1"
     assert block.count("is-suggested") == 1 and "Enter</kbd> accepts it" in block
@@ -200,8 +210,6 @@ def test_a_suggestion_with_hostile_label_and_model_is_escaped(http, store, owner
 
 
 def test_suggest_on_rating_and_pairwise_views():
-    from labelwright.schema import parse_schema
-
     schema = parse_schema({
         "name": "x", "fields": [{"name": "a", "type": "text"}, {"name": "b", "type": "text"}],
         "questions": [{"name": "tone", "type": "rating", "min": 1, "max": 5},
@@ -231,12 +239,14 @@ def test_rating_and_pairwise_suggestions_on_the_page(http, store, owner, people,
     if kind == "rating":
         question = {"name": "tone", "type": "rating", "min": 1, "max": 3}
         schema = assisted_schema("rate", question=question)
-        answer = lambda r: 1 if r["truth"] == "spam" else 3
+        def answer(r):
+            return 1 if r["truth"] == "spam" else 3
     else:
         question = {"name": "pref", "type": "pairwise", "a": "text", "b": "other"}
         schema = assisted_schema("pair", question=question)
         schema["fields"].append({"name": "other", "type": "text", "required": False})
-        answer = lambda r: {"choice": "A" if r["truth"] == "spam" else "B"}
+        def answer(r):
+            return {"choice": "A" if r["truth"] == "spam" else "B"}
     p, _ = make_assisted(store, owner[0], schema, answer=answer)
     access.set_member(store, p, "ana", "annotator")
     sign_in(http, "ana")
@@ -429,9 +439,6 @@ def test_links_to_the_check_queue(http, store, spam, people):
 
 
 def test_a_qualification_test_never_shows_the_assistants_answer(http, store, owner, people):
-    from labelwright.services import gold
-    from labelwright.services.projects import update_settings
-
     p, _ = make_assisted(store, owner[0], assisted_schema("quals"))
     with store.read() as conn:
         untouched = conn.execute(text("SELECT min(id) FROM items WHERE project_id = :p AND n_assigned = 0"),
@@ -451,14 +458,6 @@ def test_a_qualification_test_never_shows_the_assistants_answer(http, store, own
 def test_the_run_button_waits_for_a_running_step_and_hides_a_model_servers_answer(http, store, owner, make_annotator):
     """The page's "Run a step now" takes the project's assist lease like the API (409 while a step runs), and a
     manager never reads what a model server answered (an internal page, say): only owners do."""
-    import re
-    import time
-
-    from labelwright.services import assistant as assistant_svc
-    from labelwright.services.items import add_items as _add
-    from labelwright.services.projects import create_project as _create
-    from tests.conftest import post_login as _login
-    from tests.server import internal_page
 
     with internal_page(b"INTERNAL PAGE secret-token-42") as port:
         schema = {"name": "Ext", "slug": "ext", "fields": [{"name": "text"}],

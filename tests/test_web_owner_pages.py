@@ -13,13 +13,16 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from labelwright.app import create_app
 from labelwright.errors import NotFound
 from labelwright.services import access, audit, invites, messages, queue, users
 from labelwright.services import webhooks as webhooks_svc
 from labelwright.services.items import add_items
 from labelwright.services.projects import create_project, get_project
+from labelwright.services.webhook_worker import WebhookWorker
+from labelwright.settings import Settings
 from labelwright.web.project_setup import EXAMPLE, line_of
-from tests.conftest import SPAM_SCHEMA, post_login
+from tests.conftest import SPAM_SCHEMA, bearer, post_login, seed_answer
 from tests.test_webhooks import Receiver
 
 XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">'
@@ -27,8 +30,6 @@ XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">'
 
 @pytest.fixture
 def settings(db_url):
-    from labelwright.settings import Settings
-
     # No background webhook worker: the tests send deliveries themselves (run_once), to 127.0.0.1 only.
     return Settings(db_url=db_url, assist_worker=False, machine_worker=False, webhook_worker=False)
 
@@ -60,7 +61,8 @@ def sign_in(http, name: str) -> str:
 
 
 def errors(page: str) -> list[str]:
-    return [html.unescape(re.sub(r"<[^>]+>", "", e)) for e in re.findall(r'class="error"[^>]*>(.*?)</p>', page, re.DOTALL)]
+    found = re.findall(r'class="error"[^>]*>(.*?)</p>', page, re.DOTALL)
+    return [html.unescape(re.sub(r"<[^>]+>", "", e)) for e in found]
 
 
 def actions(store, project_id=None) -> list[str]:
@@ -76,7 +78,8 @@ def test_the_new_project_page_shows_the_example_and_its_preview(http, store, wor
     assert page.status_code == 200
     assert "Is this comment spam?" in page.text and 'id="q-spam"' in page.text  # the labelling page's partial
     assert html.escape("name: Comment spam") in page.text or "name: Comment spam" in page.text
-    assert re.search(r'src="/static/[0-9a-f]{12}/preview\.js"', page.text) and "<script>" not in page.text  # no inline script (CSP)
+    assert re.search(r'src="/static/[0-9a-f]{12}/preview\.js"', page.text)
+    assert "<script>" not in page.text  # no inline script (CSP)
     assert "Content-Security-Policy" in page.headers
 
 
@@ -228,8 +231,6 @@ def _open_items(store, project) -> int:
 
 
 def test_redundancy_changes_reopen_and_close_items_at_once(http, store, world):
-    from tests.conftest import seed_answer
-
     csrf = sign_in(http, "olive")
     spam = world["spam"]
     ana, rex = users.get_user(store, "ana"), users.get_user(store, "rex")
@@ -272,8 +273,10 @@ def test_members_are_added_changed_blocked_and_removed(http, store, world):
     csrf = sign_in(http, "maya")
     page = http.get("/projects/spam/members").text
     assert "ana" in page and "rex" in page
-    post = lambda path, **data: http.post(f"/projects/spam{path}", data={"csrf": csrf, **data},
-                                          follow_redirects=False)
+
+    def post(path, **data):
+        return http.post(f"/projects/spam{path}", data={"csrf": csrf, **data}, follow_redirects=False)
+
     assert post("/members", name="otto", role="annotator").status_code == 303
     assert access.role_in(store, users.get_user(store, "otto"), world["spam"]) == "annotator"
     r = post("/members", name="otto", role="manager")  # an annotator cannot manage a project
@@ -363,8 +366,6 @@ def receiver():
 @pytest.fixture
 def private_http(settings, store):
     """The app allowing webhooks to 127.0.0.1 (the receiver), without the background worker."""
-    from labelwright.app import create_app
-
     with TestClient(create_app(settings.with_(webhook_allow_private=True), store=store),
                     base_url="http://127.0.0.1:8000") as c:
         yield c
@@ -390,8 +391,6 @@ def test_webhook_destinations_are_checked_and_the_secret_shown_once(http, store,
 
 
 def test_test_delivery_failing_marker_retry_and_deactivation(private_http, store, world, receiver):
-    from labelwright.services.webhook_worker import WebhookWorker
-
     http = private_http
     csrf = sign_in(http, "maya")
     r = http.post("/projects/spam/webhooks", data={"csrf": csrf, "url": receiver.url})
@@ -403,7 +402,8 @@ def test_test_delivery_failing_marker_retry_and_deactivation(private_http, store
     r = http.post(f"/projects/spam/webhooks/{hook}/test", data={"csrf": csrf}, follow_redirects=False)
     assert r.status_code == 303
     assert worker.run_once() == 1
-    assert receiver.requests[-1]["verified"] and b'"kind":"webhook.test"' in receiver.requests[-1]["body"].replace(b" ", b"")
+    assert receiver.requests[-1]["verified"]
+    assert b'"kind":"webhook.test"' in receiver.requests[-1]["body"].replace(b" ", b"")
     page = http.get("/projects/spam/webhooks").text
     assert "failing" in page and "1 in a row" in page and "HTTP 500" in page
     (delivery,) = webhooks_svc.delivery_log(store, webhook_ids=[hook])
@@ -430,8 +430,6 @@ def test_test_delivery_failing_marker_retry_and_deactivation(private_http, store
 
 
 def test_failures_in_a_row_count_since_the_last_delivery(store, world, receiver):
-    from labelwright.services.webhook_worker import WebhookWorker
-
     secret, hook = webhooks_svc.create_webhook(store, receiver.url, world["spam"], allow_private=True)
     receiver.secrets.append(secret)
     worker = WebhookWorker(store, timeout=5, allow_private=True)
@@ -557,8 +555,6 @@ def test_the_forms_work_for_an_owner(http, store, world, targets):
 
 
 def test_a_project_created_through_the_api_is_audited_as_its_creator(http, store, world):
-    from tests.conftest import bearer
-
     token = users.create_api_token(store, users.get_user(store, "maya"))
     r = http.post("/api/v1/projects", json={**SPAM_SCHEMA, "slug": "by-api"}, headers=bearer(token))
     assert r.status_code == 201

@@ -7,15 +7,21 @@ import html
 import re
 
 import pytest
+from sqlalchemy import BigInteger, bindparam, case, cast, select, text
 
+from labelwright.demo import build_demo
+from labelwright.schema import parse_schema
 from labelwright.services import audit as audit_svc
 from labelwright.services import doubt as doubt_svc
 from labelwright.services import gold as gold_svc
+from labelwright.services import queue as queue_svc
 from labelwright.services import review as review_svc
 from labelwright.services import users as users_svc
+from labelwright.services.access import set_member
 from labelwright.services.items import add_items
 from labelwright.services.projects import create_project, get_project
-from labelwright.services.review import in_sample
+from labelwright.services.qualification import _items as qualification_items
+from labelwright.services.review import in_sample, in_sample_sql
 from labelwright.web.answers import answer_views
 from tests.conftest import join, post_login
 from tests.conftest import seed_answer as _seed_answer
@@ -58,8 +64,6 @@ def waiting_shown(page: str) -> int:
 
 
 def item_ids(store, project) -> dict[str, int]:
-    from sqlalchemy import text
-
     with store.read() as conn:
         return dict(conn.execute(text("SELECT external_id, id FROM items WHERE project_id = :p"),
                                  {"p": project.id}).all())
@@ -117,9 +121,6 @@ def test_the_count_is_what_waits_for_this_reviewer(http, store, owner, people):
 def test_the_sample_in_sql_is_the_sample_in_python(store):
     """The queue and the count choose the sample in SQL: the same choice as in_sample, on both databases,
     for small ids and ids near the largest a database holds (no 64-bit overflow)."""
-    from sqlalchemy import BigInteger, bindparam, case, cast, select
-
-    from labelwright.services.review import in_sample_sql
 
     ids = list(range(1, 400)) + [2**31 - 1, 2**31, 2**32 - 1, 2**32, 2**32 + 1, 10**12 + 7, 2**62 + 3, 2**63 - 1]
     with store.read() as conn:
@@ -206,8 +207,6 @@ def test_passing_over_the_only_one_shows_it_again(http, store, owner, people):
 
 
 def test_answers_as_labels_for_every_question_type():
-    from labelwright.schema import parse_schema
-
     schema = parse_schema({
         "name": "All", "fields": [{"name": "a", "type": "markdown", "label": "Reply A"},
                                   {"name": "b", "type": "markdown", "label": "Reply B"}],
@@ -376,8 +375,6 @@ def nav_links(page: str) -> dict:
 
 
 def target_of(store, item_id: int):
-    from sqlalchemy import text
-
     with store.read() as conn:
         return conn.execute(text("SELECT target FROM items WHERE id = :i"), {"i": item_id}).scalar()
 
@@ -401,7 +398,8 @@ def test_mark_gold_then_walk_on_through_the_doubt(http, store, doubtful):
     assert f'href="{first}"' in listing
     page = http.get(first).text
     assert nav_links(page) == {"previous": None, "next": f"/projects/dbt/items/{order[1]}?doubt=1"}
-    assert "In doubt: 1 of 6" in page and re.search(r'<script type="module" src="/static/[^"]*item\.js"></script>', page)
+    assert "In doubt: 1 of 6" in page
+    assert re.search(r'<script type="module" src="/static/[^"]*item\.js"></script>', page)
     # G: the gold form, by labels, keeps the place in the list
     assert '<span class="choice-label">Not spam</span>' in page
     r = http.post(f"/projects/dbt/items/{order[0]}/gold",
@@ -499,10 +497,6 @@ def test_gold_of_another_project_through_this_one_is_not_found(http, store, owne
 
 
 def test_demo_switches_on_the_whole_workflow(store, settings):
-    from labelwright.demo import build_demo
-    from labelwright.services import queue as queue_svc
-    from labelwright.services.access import set_member
-
     first = build_demo(store, settings)
     again = build_demo(store, settings)  # a second run adds nothing
     assert first["projects"] == again["projects"]
@@ -517,10 +511,8 @@ def test_demo_switches_on_the_whole_workflow(store, settings):
     gold = gold_svc.gold_answers(store, spam)
     assert {g["spam"] for g in gold.values()} == {"spam", "ham"}
     # the qualification test (the first five gold items) is 3 spam and 2 ham: one answer to everything fails
-    from labelwright.services.qualification import _items as test_items
-
     with store.read() as conn:
-        test = [answers["spam"] for *_, answers in test_items(conn, spam)]
+        test = [answers["spam"] for *_, answers in qualification_items(conn, spam)]
     assert sorted(test) == ["ham", "ham", "spam", "spam", "spam"]
     assert all(g["preference"]["choice"] in ("A", "B", "tie") for g in gold_svc.gold_answers(store, pref).values())
     # a newcomer's first item in the spam project is the qualification test, which shows no gold

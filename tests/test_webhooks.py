@@ -12,16 +12,26 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import click
 import httpcore
 import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
+from labelwright.api.deps import SESSION_COOKIE
+from labelwright.app import create_app
+from labelwright.cli import Ctx, Group
+from labelwright.cli_webhooks import webhooks
+from labelwright.errors import ValidationError
 from labelwright.services import audit, events
+from labelwright.services import users as users_svc
 from labelwright.services import webhooks as svc
 from labelwright.services.projects import create_project
 from labelwright.services.webhook_worker import EXCERPT_CHARS, GuardedTransport, WebhookWorker
 from labelwright.services.webhooks import BACKOFF, MAX_ATTEMPTS, signature, verify_signature
+from labelwright.settings import Settings
 from tests.conftest import SPAM_SCHEMA, bearer, join
+from tests.server import free_port
 
 
 class Receiver:
@@ -99,8 +109,6 @@ def strict_worker(store):
 def quiet_http(settings, store):
     """An app without the background worker (the test drives ``run_once`` itself), that allows
     webhooks to the receiver on 127.0.0.1."""
-    from labelwright.app import create_app
-
     with TestClient(create_app(settings.with_(webhook_worker=False, webhook_allow_private=True), store=store),
                     base_url="http://127.0.0.1:8000") as c:
         yield c
@@ -239,8 +247,6 @@ def test_gives_up_after_the_last_attempt_then_redelivers(store, spam_project, re
 
 
 def test_an_unreachable_receiver_is_an_error_without_a_code(store, spam_project, worker):
-    from tests.server import free_port
-
     _, hook = svc.create_webhook(store, f"http://127.0.0.1:{free_port()}/nobody", spam_project, allow_private=True)
     t = time.time()
     emit(store, "item.completed", spam_project.id, {"item": "c0"}, now=t)
@@ -281,8 +287,6 @@ def test_scoping_kinds_and_deactivation(store, spam_project, receiver, worker):
 
 
 def test_svc_validates_urls_and_kinds(store, spam_project):
-    from labelwright.errors import ValidationError
-
     for url in ("ftp://example.org/x", "example.org/hook", "http:///nohost", ""):
         with pytest.raises(ValidationError) as e:
             svc.create_webhook(store, url, spam_project)
@@ -321,8 +325,6 @@ REFUSED_URLS = {
 
 
 def test_private_destinations_are_refused_when_added(store, spam_project):
-    from labelwright.errors import ValidationError
-
     for url, why in REFUSED_URLS.items():
         with pytest.raises(ValidationError) as e:
             svc.create_webhook(store, url, spam_project)
@@ -411,8 +413,6 @@ def test_the_worker_connects_to_the_address_it_checked(store, spam_project, stri
 
 
 def test_the_apps_worker_follows_the_setting(settings, store):
-    from labelwright.app import create_app
-
     for allow in (False, True):
         with TestClient(create_app(settings.with_(webhook_allow_private=allow), store=store)) as c:
             assert c.app.state.webhook_worker.allow_private is allow
@@ -538,9 +538,6 @@ def test_api_access_and_delivery_log(quiet_http, store, owner, spam_project, mak
 
 
 def test_the_page_shows_webhooks_and_deliveries(quiet_http, store, owner, spam_project, make_annotator):
-    from labelwright.api.deps import SESSION_COOKIE
-    from labelwright.services import users as users_svc
-
     _, hook = svc.create_webhook(store, "https://example.org/hook", spam_project)
     t = time.time()
     emit(store, "item.completed", spam_project.id, {"item": "c0"}, now=t)
@@ -558,8 +555,6 @@ def test_the_page_shows_webhooks_and_deliveries(quiet_http, store, owner, spam_p
 
 
 def test_the_apps_background_worker_delivers(settings, store, owner, spam_project, receiver):
-    from labelwright.app import create_app
-
     with TestClient(create_app(settings.with_(webhook_allow_private=True), store=store),
                     base_url="http://127.0.0.1:8000") as http:
         _background_delivery(http, store, owner, spam_project, receiver)
@@ -584,9 +579,6 @@ def _background_delivery(http, store, owner, spam_project, receiver):
 
 
 def test_the_worker_can_be_turned_off(monkeypatch, settings, store):
-    from labelwright.app import create_app
-    from labelwright.settings import Settings
-
     monkeypatch.setenv("LABELWRIGHT_WEBHOOK_WORKER", "0")
     assert Settings.load().webhook_worker is False
     monkeypatch.setenv("LABELWRIGHT_WEBHOOK_WORKER", "1")
@@ -599,11 +591,6 @@ def test_the_worker_can_be_turned_off(monkeypatch, settings, store):
 
 
 def test_cli(db_url, store, spam_project):
-    import click
-    from click.testing import CliRunner
-
-    from labelwright.cli import Ctx
-    from labelwright.cli_webhooks import webhooks
 
     @click.group()
     @click.pass_context
@@ -626,11 +613,6 @@ def test_cli(db_url, store, spam_project):
 
 
 def test_cli_refuses_private_destinations_unless_allowed(db_url, store):
-    import click
-    from click.testing import CliRunner
-
-    from labelwright.cli import Ctx, Group
-    from labelwright.cli_webhooks import webhooks
 
     @click.group(cls=Group)
     @click.pass_context
