@@ -17,6 +17,8 @@ from labelwright.store import Store
 from tests.conftest import SPAM_SCHEMA
 from tests.server import ServerProcess, seed
 
+pytestmark = pytest.mark.slow
+
 ENV = {"LABELWRIGHT_WEBHOOK_WORKER": "0", "LABELWRIGHT_ASSIST_WORKER": "0", "LABELWRIGHT_MACHINE_WORKER": "0",
        "LABELWRIGHT_WEBHOOK_ALLOW_PRIVATE": "1", "LABELWRIGHT_LOGIN_FAILURES_PER_ACCOUNT": "3"}
 
