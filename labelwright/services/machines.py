@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pydantic
@@ -317,10 +318,11 @@ def run_llm_annotators(store: Store, project: Project, *, max_items: int = 50, n
     environ = os.environ if environ is None else environ
     if _llm_first(project):
         _rank_new_items(store, project)
-    total = {"answered": 0, "failed": 0, "cost": Decimal(0), "annotators": []}
+    total: dict[str, Any] = {"answered": 0, "failed": 0, "cost": Decimal(0), "annotators": []}
     for annotator in _enabled(store, project):
         user_id, user_name, config = annotator.user_id, annotator.name, annotator.config
         with _exclusive(store, user_id) as mine:
+            result: dict[str, Any]
             if not mine:
                 result = {"name": _short(user_name), "answered": 0, "failed": 0, "cost": Decimal(0),
                           "stopped": "already running elsewhere"}
@@ -338,7 +340,8 @@ def run_llm_annotators(store: Store, project: Project, *, max_items: int = 50, n
 
 def _run_one(store: Store, project: Project, user: User, config: dict, *, max_items: int, now, transport, environ,
              on_progress, cancel) -> dict:
-    result = {"name": _short(user.name), "answered": 0, "failed": 0, "cost": Decimal(0), "stopped": None}
+    result: dict[str, Any] = {"name": _short(user.name), "answered": 0, "failed": 0, "cost": Decimal(0),
+                              "stopped": None}
     key = None
     env = config.get("api_key_env")
     if env:
