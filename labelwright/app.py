@@ -64,14 +64,12 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     from labelwright.api import build_router as api_router
     from labelwright.api.hot import HotRoutes
     from labelwright.api.limits import BodyLimit
-    from labelwright.api.webhooks import build_router as webhooks_router
     from labelwright.web import render_error, render_server_error
     from labelwright.web.router import build_router as web_router, make_env
 
     app.state.jinja = make_env()
 
     app.include_router(api_router())
-    app.include_router(webhooks_router())
     app.add_middleware(HotRoutes, store=store)
     app.include_router(web_router())
     from labelwright.web import assets  # /static/<version>/...: cached as immutable (before /static)
