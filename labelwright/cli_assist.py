@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-out = Console(soft_wrap=True)
-console = Console(stderr=True, soft_wrap=True)
+from labelwright.cli_db import console, out
+from labelwright.services import assistant, autolabel
+from labelwright.services.assist_report import report
+from labelwright.services.projects import get_project
 
 
 @click.group()
@@ -24,8 +25,6 @@ def assist():
 
 
 def _assisted(obj, project):
-    from labelwright.services.projects import get_project
-
     store = obj.store()
     p = get_project(store, project)
     if p.schema.assist is None:
@@ -42,8 +41,6 @@ def _assisted(obj, project):
 @click.pass_obj
 def run(obj, project, steps, retrain, as_json):
     """Run the assistant's steps for PROJECT now: features, training, predictions, order, auto-labelling."""
-    from labelwright.services import assistant
-
     store, p = _assisted(obj, project)
     for n in range(steps):
         with console.status(f"assist step {n + 1} of {steps} for {p.slug}..."):
@@ -71,8 +68,6 @@ def run(obj, project, steps, retrain, as_json):
 @click.pass_obj
 def status(obj, project, as_json):
     """What the assistant has done in PROJECT: models, thresholds, machine labels, audit, suggestions, cost."""
-    from labelwright.services.assist_report import report
-
     store, p = _assisted(obj, project)
     rep = report(store, p)
     if as_json:
@@ -108,8 +103,6 @@ def status(obj, project, as_json):
 @click.pass_obj
 def resume(obj, project):
     """Turn auto-labelling on again in PROJECT after a failed audit stopped it (audits count from now)."""
-    from labelwright.services import autolabel
-
     store, p = _assisted(obj, project)
     autolabel.resume(store, p)
     out.print(f"auto-labelling is on again in {p.slug}", highlight=False)

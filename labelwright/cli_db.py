@@ -10,7 +10,7 @@ the database (without any password) and what to check.
 :class:`Ctx` is the object every command gets (``@click.pass_obj``): the ``--config``, ``--set`` and named
 options the user gave, the settings built from them, the environment and the config file
 (:meth:`labelwright.settings.Settings.load`), and the store, opened on first use.
-:func:`accept_global_options_anywhere` lets ``--db`` (and, on the commands that print links,
+:func:`add_global_options` lets ``--db`` (and, on the commands that print links,
 ``--base-url``) follow the command as well as precede it.
 """
 
@@ -34,6 +34,9 @@ from labelwright.store import Store
 # or a file, which is where error lines are read by scripts and people alike); tables still fit the width.
 console = Console(stderr=True, soft_wrap=True)  # messages and errors
 out = Console(soft_wrap=True)  # what a command prints as its result
+
+SET_HELP = ("Any setting, NAME=VALUE (the list: docs/operations.md, Settings), e.g. --set max_body_bytes=2097152; "
+            "repeatable; beats the environment and the config file.")
 
 
 class DatabaseUnavailable(LabelwrightError):
@@ -208,23 +211,22 @@ def _late_option(name: str) -> Callable[[click.Context, click.Parameter, Any], N
     return callback
 
 
-def accept_global_options_anywhere(group: click.Group, prefix: str = "") -> None:
-    """Give every command of ``group`` (and of its subgroups) a ``--db`` option, and the commands that print
-    links a ``--base-url``, so that ``labelwright import --db x.db ...`` means what
-    ``labelwright --db x.db import ...`` does. A command's own option of that name (``llm add --base-url``,
-    the LLM's address) is left alone."""
-    for name, cmd in group.commands.items():
-        path = f"{prefix}{name}"
-        if isinstance(cmd, click.Group):
-            accept_global_options_anywhere(cmd, path + " ")
-            continue
-        taken = {opt for param in cmd.params for opt in getattr(param, "opts", ())}
-        if "--db" not in taken:
-            cmd.params.append(click.Option(
-                ["--db"], default=None, expose_value=False, callback=_late_option("db_url"), metavar="PATH_OR_URL",
-                help="The database, as for `labelwright --db` (SQLite file or postgresql:// URL; env LABELWRIGHT_DB)."))
-        if path in LINK_COMMANDS and "--base-url" not in taken:
-            cmd.params.append(click.Option(
-                ["--base-url"], default=None, expose_value=False, callback=_late_option("base_url"), metavar="URL",
-                help="The server's public address for printed links, as for `labelwright --base-url` "
-                     "(env LABELWRIGHT_BASE_URL)."))
+def add_global_options(cmd: click.Command, path: str = "") -> None:
+    """Give ``cmd`` (a command, or every command of a group and its subgroups; ``path`` is its name under
+    ``labelwright``) a ``--db`` option, and the commands that print links a ``--base-url``, so that
+    ``labelwright import --db x.db ...`` means what ``labelwright --db x.db import ...`` does. A command's
+    own option of that name (``llm add --base-url``, the LLM's address) is left alone."""
+    if isinstance(cmd, click.Group):
+        for name, sub in cmd.commands.items():
+            add_global_options(sub, f"{path} {name}".strip())
+        return
+    taken = {opt for param in cmd.params for opt in getattr(param, "opts", ())}
+    if "--db" not in taken:
+        cmd.params.append(click.Option(
+            ["--db"], default=None, expose_value=False, callback=_late_option("db_url"), metavar="PATH_OR_URL",
+            help="The database, as for `labelwright --db` (SQLite file or postgresql:// URL; env LABELWRIGHT_DB)."))
+    if path in LINK_COMMANDS and "--base-url" not in taken:
+        cmd.params.append(click.Option(
+            ["--base-url"], default=None, expose_value=False, callback=_late_option("base_url"), metavar="URL",
+            help="The server's public address for printed links, as for `labelwright --base-url` "
+                 "(env LABELWRIGHT_BASE_URL)."))

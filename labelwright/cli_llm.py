@@ -7,14 +7,15 @@ audit log as "(command line)". See docs/assist.md.
 
 from __future__ import annotations
 
+import json
 import os
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-out = Console(soft_wrap=True)
-console = Console(stderr=True, soft_wrap=True)
+from labelwright.cli_db import console, out
+from labelwright.services import machines
+from labelwright.services.projects import get_project
 
 
 @click.group()
@@ -40,9 +41,6 @@ def llm():
 @click.pass_obj
 def add(obj, project, name, base_url, model, api_key_env, price_input, price_output, send_image_urls):
     """Add an LLM to PROJECT as an annotator (a member of the project, answering through its queue)."""
-    from labelwright.services import machines
-    from labelwright.services.projects import get_project
-
     store = obj.store()
     m = machines.add_llm_annotator(store, get_project(store, project), name=name, base_url=base_url, model=model,
                                    api_key_env=api_key_env, price_input_per_million=price_input,
@@ -60,11 +58,6 @@ def add(obj, project, name, base_url, model, api_key_env, price_input, price_out
 @click.pass_obj
 def list_(obj, project, as_json):
     """List PROJECT's machine annotators: model, calls, errors, tokens, cost, items answered."""
-    import json
-
-    from labelwright.services import machines
-    from labelwright.services.projects import get_project
-
     store = obj.store()
     rows = machines.list_machine_annotators(store, get_project(store, project))
     if as_json:
@@ -82,9 +75,6 @@ def list_(obj, project, as_json):
 
 
 def _set(obj, project: str, name: str, enabled: bool) -> None:
-    from labelwright.services import machines
-    from labelwright.services.projects import get_project
-
     store = obj.store()
     machines.set_enabled(store, get_project(store, project), name, enabled)
     out.print(f"{name} is {'enabled' if enabled else 'disabled'} in {project}", highlight=False)
@@ -115,9 +105,6 @@ def disable(obj, project, name):
 @click.pass_obj
 def run(obj, project, max_items):
     """Let PROJECT's enabled LLM annotators answer items now, in the foreground, then print what it cost."""
-    from labelwright.services import machines
-    from labelwright.services.projects import get_project
-
     store = obj.store()
     p = get_project(store, project)
     with console.status("asking the model...") as status:

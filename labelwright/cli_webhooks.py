@@ -8,17 +8,18 @@ an owner's powers, recorded in the audit log as "(command line)".
 from __future__ import annotations
 
 import json
+import threading
 
 import click
-from rich.console import Console
 from rich.table import Table
 
+from labelwright.cli_db import console, out
+from labelwright.services import webhooks as svc
 from labelwright.services.events import KINDS
+from labelwright.services.projects import get_project
+from labelwright.services.webhook_worker import WebhookWorker
 from labelwright.services.webhooks import STATUSES
 from labelwright.timefmt import utc_time
-
-out = Console(soft_wrap=True)
-console = Console(stderr=True, soft_wrap=True)
 
 
 def _when(ts) -> str:
@@ -42,9 +43,6 @@ def add(obj, url, project, kinds):
 
     URL must reach a public address: private, loopback and link-local ones are refused unless
     LABELWRIGHT_WEBHOOK_ALLOW_PRIVATE=1."""
-    from labelwright.services import webhooks as svc
-    from labelwright.services.projects import get_project
-
     store = obj.store()
     p = get_project(store, project) if project else None
     secret, hook = svc.create_webhook(store, url, p, list(kinds) or "*",
@@ -58,8 +56,6 @@ def add(obj, url, project, kinds):
 @click.pass_obj
 def list_(obj, as_json):
     """List webhooks, with how many deliveries of each are pending or failed."""
-    from labelwright.services import webhooks as svc
-
     rows = svc.list_webhooks(obj.store())
     if as_json:
         out.print_json(json.dumps(rows))
@@ -81,8 +77,6 @@ def list_(obj, as_json):
 @click.pass_obj
 def deliveries(obj, webhook_id, status, limit, as_json):
     """The delivery log of webhook WEBHOOK_ID: event, status, attempts, last status code and error."""
-    from labelwright.services import webhooks as svc
-
     store = obj.store()
     svc.get_webhook(store, webhook_id)  # a clear error for a wrong id
     rows = svc.delivery_log(store, webhook_ids=[webhook_id], status=status, limit=limit)
@@ -104,10 +98,6 @@ def deliveries(obj, webhook_id, status, limit, as_json):
 @click.pass_obj
 def worker(obj, interval):
     """Run the delivery worker in the foreground (for servers started with LABELWRIGHT_WEBHOOK_WORKER=0)."""
-    import threading
-
-    from labelwright.services.webhook_worker import WebhookWorker
-
     w = WebhookWorker(obj.store(), interval=interval,
                       allow_private=obj.settings.webhook_allow_private).start()
     console.print("sending webhook deliveries; Ctrl-C stops", highlight=False)

@@ -9,7 +9,11 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+import labelwright.cli_items as cli_items
 from labelwright.cli import main
+from labelwright.services import queue, users
+from labelwright.services.projects import get_project
+from labelwright.store import Store
 
 SCHEMA_YAML = """
 name: CLI test
@@ -53,9 +57,6 @@ def test_project_import_label_export_cycle(db, tmp_path):
     out = run(db, "users", "create", "ann", "--project", "cli").output
     assert "API token (shown once):" in out and "/signin/" in out
 
-    from labelwright.services import queue, users
-    from labelwright.services.projects import get_project
-    from labelwright.store import Store
 
     store = Store(db if "://" in db else f"sqlite:///{db}", pool_size=2)
     try:
@@ -152,13 +153,11 @@ def test_export_into_a_missing_folder_is_one_line(db, small_project):
 
 
 def test_a_failed_export_leaves_the_target_as_it_was(db, small_project, monkeypatch):
-    from labelwright.services import export
-
     def broken(store, project):
         yield b"half a line"
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(export, "jsonl_lines", broken)
+    monkeypatch.setattr(cli_items, "jsonl_lines", broken)  # what `export` writes with
     target = small_project / "x.jsonl"
     target.write_text("the old export")
     res = CliRunner().invoke(main, ["--db", db, "export", "cli", "-o", str(target), "--force"])

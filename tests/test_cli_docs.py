@@ -10,9 +10,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import click
 import pytest
 import yaml
 
+from labelwright.cli import main
 from labelwright.schema import parse_schema
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -53,9 +55,10 @@ def test_the_first_schema_example_is_a_whole_schema():
 
 
 def _commands(group, prefix=()):
-    import click
-
-    for name, cmd in group.commands.items():
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):  # the lazily loaded commands too
+        cmd = group.get_command(ctx, name)
+        assert cmd is not None, name
         if isinstance(cmd, click.Group):
             yield from _commands(cmd, (*prefix, name))
         else:
@@ -65,8 +68,6 @@ def _commands(group, prefix=()):
 def test_every_command_is_in_docs_cli_md_and_every_option_has_help():
     """docs/cli.md names every command (``users create``, or ``users list`` / ``link`` in one row), and
     every option of every command says what it does."""
-    from labelwright.cli import main
-
     text = (DOCS / "cli.md").read_text(encoding="utf-8")
     undocumented, helpless = [], []
     for path, cmd in _commands(main):

@@ -13,15 +13,18 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 from click.testing import CliRunner
+from sqlalchemy.engine import make_url
 
 from labelwright.cli import main
-from tests.conftest import PG_URL, require_pg
+from tests.conftest import PG_URL, PgSchema, bearer, require_pg
 from tests.server import ServerProcess, free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,8 +58,6 @@ def one_error_line(proc: subprocess.CompletedProcess) -> str:
 
 def pg_url(user: str = "postgres", password: str | None = None, port: int | None = None,
            database: str = "test") -> str:
-    from sqlalchemy.engine import make_url
-
     base = make_url(PG_URL)
     auth = user + (f":{password}" if password else "")
     return f"postgresql://{auth}@{base.host}:{port or base.port or 5432}/{database}"
@@ -252,8 +253,6 @@ def test_the_server_uses_the_base_url_in_its_links(db_url):
 
 
 def _wait_for(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
-    import time
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.stderr.read()
@@ -343,8 +342,6 @@ def _export(db_url, *args):
 
 
 def test_export_takes_the_format_from_the_extension(meta_project):
-    import pandas as pd
-
     db_url, out = meta_project
     for name in ("x.parquet", "x.csv", "x.jsonl", "x.json", "x.PARQUET"):
         res = _export(db_url, "-o", str(out / name))
@@ -372,8 +369,6 @@ def test_export_refuses_a_format_that_contradicts_the_extension(meta_project):
 
 
 def test_csv_and_parquet_keep_the_metadata_that_jsonl_keeps(meta_project):
-    import pandas as pd
-
     db_url, out = meta_project
     for name in ("m.jsonl", "m.csv", "m.parquet"):
         assert _export(db_url, "-o", str(out / name)).exit_code == 0
@@ -500,7 +495,6 @@ def test_encoding_option_is_checked(news, tmp_path):
     res = _import(news, f, "--encoding", "klingon")
     assert res.exit_code == 2 and "unknown encoding 'klingon'" in res.output
     p = tmp_path / "items.parquet"
-    import pandas as pd
 
     pd.DataFrame([{"id": "1", "text": "x"}]).to_parquet(p)
     res = _import(news, p, "--encoding", "latin-1")
@@ -536,8 +530,6 @@ def test_a_plain_json_array_is_named(news, tmp_path):
 
 def test_a_repeated_id_through_the_api_names_both_items(http, owner, spam_project):
     """The API's batch import follows the same rule; the error points at both items of the body."""
-    from tests.conftest import bearer
-
     h = bearer(owner[1])
     before = http.get("/api/v1/projects/spam/status", headers=h).json()["items"]["total"]
     r = http.post("/api/v1/projects/spam/items", headers=h,
@@ -560,7 +552,6 @@ def test_a_bad_setting_in_the_environment_is_one_line(tmp_path):
 def test_serve_never_prints_the_database_password():
     """`serve` names its database on start: without the password (PostgreSQL here trusts any password)."""
     require_pg()
-    from tests.conftest import PgSchema
 
     schema = PgSchema()
     try:

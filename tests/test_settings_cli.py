@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import labelwright.cli as cli
+import labelwright.cli_server as cli_server
 from labelwright.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -125,7 +125,7 @@ def test_serve_builds_its_settings_from_every_source(tmp_path, monkeypatch):
 
     def fake_serve(obj, workers, log_level="warning"):  # stands in for starting the server processes
         seen["settings"], seen["workers"] = obj.settings, workers
-    monkeypatch.setattr(cli, "_serve", fake_serve)
+    monkeypatch.setattr(cli_server, "_serve", fake_serve)
     config = tmp_path / "lw.toml"
     config.write_text("login_window_seconds = 30\nmax_body_bytes = 1\nport = 1\n")
     db = tmp_path / "lw.db"

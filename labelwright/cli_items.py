@@ -1,0 +1,118 @@
+"""Commands that move items in and out: import a file, export a project (written safely).
+
+Registered on ``labelwright`` by :mod:`labelwright.cli` (loaded when one of its commands runs).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import click
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from labelwright.cli_db import Ctx, console, out
+from labelwright.errors import LabelwrightError
+from labelwright.io.readers import open_records
+from labelwright.services.export import csv_chunks, format_for, jsonl_lines, write_parquet
+from labelwright.services.items import chat_fields, import_items
+from labelwright.services.projects import get_project
+
+
+@click.command("import")
+@click.argument("project")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), default=None,
+              help="File format (default: from the file's extension).")
+@click.option("--encoding", default=None, metavar="NAME",
+              help="Text encoding of a JSONL or CSV file (default UTF-8), e.g. latin-1 or cp1252.")
+@click.pass_obj
+def import_cmd(obj: Ctx, project, file, fmt, encoding):
+    """Import items into PROJECT from a JSONL, CSV or Parquet FILE (all or nothing)."""
+    store = obj.store()
+    p = get_project(store, project)
+    records, _size = open_records(file, fmt, json_columns=chat_fields(p), encoding=encoding)
+    with Progress(TextColumn("importing"), BarColumn(), TextColumn("{task.completed:,} items"),
+                  TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("import", total=None)
+        result = import_items(store, p, records, file=file, on_progress=lambda n: bar.update(task, completed=n))
+    if result["received"] == 0:
+        console.print(f"[yellow]warning:[/] {escape(file)} holds no items (it is empty, or only a header): nothing was "
+                      "imported", highlight=False)
+        return
+    gold = f", {result['gold']:,} with gold answers" if result["gold"] else ""
+    repeated = (f", {result['repeated']:,} repeated within the file (same content, kept once)"
+                if result.get("repeated") else "")
+    out.print(f"imported {result['inserted']:,} new items into {p.slug} "
+              f"({result['duplicates']:,} already present{repeated}{gold})", highlight=False)
+
+
+@click.command("export")
+@click.argument("project")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), default=None,
+              help="Output format (default: from the output file's extension, .jsonl/.json, .csv or .parquet; "
+                   "a format that contradicts the extension is refused).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output file.")
+@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+@click.pass_obj
+def export_cmd(obj: Ctx, project, fmt, output, force):
+    """Export PROJECT's items, annotations and majority votes (to a new file; --force replaces one)."""
+    target = Path(output)
+    fmt = format_for(target, fmt)
+    _check_output(target, force)
+    store = obj.store()
+    p = get_project(store, project)
+
+    def write(f):
+        if fmt == "parquet":
+            write_parquet(store, p, f)
+        else:
+            for chunk in (jsonl_lines if fmt == "jsonl" else csv_chunks)(store, p):
+                f.write(chunk)
+
+    with console.status(f"exporting {p.slug} as {fmt}"):
+        _write_new_file(target, force, write)
+    out.print(f"wrote {output} ({target.stat().st_size:,} bytes)", highlight=False, markup=False)
+
+
+def _check_output(target: Path, force: bool) -> None:
+    folder = target.parent
+    if not folder.is_dir():
+        raise LabelwrightError(f"no folder {str(folder)!r} to write {target.name!r} in: create it first",
+                               file=str(target))
+    if os.path.lexists(target) and not force:
+        raise LabelwrightError("the file exists: pass --force to replace it, or choose another name",
+                               file=str(target))
+
+
+def _write_new_file(target: Path, force: bool, write) -> None:
+    """``write(binary_file)`` into a temporary file created afresh in ``target``'s folder (mkstemp: an
+    exclusive create, so never an existing file or a link planted there), then rename it onto ``target``.
+    Without ``force`` an existing ``target`` is never replaced. If anything fails the temporary file is
+    removed and ``target`` is left as it was."""
+    _check_output(target, force)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # the mode a plain new file gets (mkstemp makes it 0600)
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        if force:
+            os.replace(tmp, target)
+        else:
+            try:
+                os.link(tmp, target)  # fails if target appeared meanwhile: no overwrite without --force
+            except FileExistsError:
+                raise LabelwrightError("the file exists: pass --force to replace it, or choose another name",
+                                       file=str(target)) from None
+            except OSError:  # a file system without hard links
+                _check_output(target, force)
+                os.replace(tmp, target)
+    finally:
+        if os.path.lexists(tmp):
+            os.remove(tmp)
