@@ -49,8 +49,10 @@ def _seed(store) -> dict:
     add_items(store, project, [{"id": f"c{i}", "text": f"comment {i}"} for i in range(12)])
     join(store, "ann")
     first = queue.claim_next(store, project, ann)
+    assert first is not None
     annotation, _ = queue.submit(store, first["id"], ann, {"spam": "spam"})
     second = queue.claim_next(store, project, ann)  # a live lease: submit, skip and release have work
+    assert second is not None
     gold_svc.set_gold(store, project, second["id"] + 1, {"spam": "ham"}, user=own)
     _, invite = invites.create_invite(store, own, project=project)
     _, hook = webhooks.create_webhook(store, "http://127.0.0.1:9/hook", project, ["annotation.submitted"],
