@@ -35,14 +35,18 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import queue
 import threading
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
-from typing import Iterator
+from pathlib import Path
 
+import numpy as np
 import orjson
 
 from labelwright.consensus import majority
+from labelwright.errors import ValidationError
 from labelwright.services.labels import LabelWalker, project_labels
 from labelwright.services.projects import Project
 
@@ -57,10 +61,6 @@ def format_for(path, fmt: str | None = None) -> str:
     """The export format for the file ``path``: from its extension, or ``fmt`` (``--format``) for a name
     without a known one. A ``fmt`` that contradicts the extension is refused (``x.parquet`` never gets
     JSONL in it), and so is a name that says nothing without ``fmt``."""
-    from pathlib import Path
-
-    from labelwright.errors import ValidationError
-
     suffix = Path(path).suffix.lower()
     named = EXTENSIONS.get(suffix)
     if fmt is not None and fmt not in FORMATS:
@@ -68,8 +68,10 @@ def format_for(path, fmt: str | None = None) -> str:
     if named and fmt and fmt != named:
         raise ValidationError(f"the name ends in {suffix} but --format is {fmt}: write {fmt} to a file named "
                               f"*.{fmt}, or leave out --format to write {named}", file=str(path))
-    if named or fmt:
-        return named or fmt
+    if named:
+        return named
+    if fmt:
+        return fmt
     shown = repr(suffix) if suffix else "no extension"
     raise ValidationError(f"cannot tell the format from {shown}: name the file .jsonl, .csv or .parquet, or "
                           "pass --format jsonl|csv|parquet", file=str(path))
@@ -83,8 +85,6 @@ def iso_many(timestamps: list[float]) -> list[str]:
     """``[iso(t) for t in timestamps]``, character for character, three times faster (numpy)."""
     if not timestamps:
         return []
-    import numpy as np
-
     # What datetime.fromtimestamp does: split off the fraction, round it to microseconds (half to
     # even), carry a full second; isoformat(timespec="milliseconds") then truncates to milliseconds.
     frac, whole = np.modf(np.asarray(timestamps, dtype=np.float64))
@@ -177,13 +177,14 @@ def _prefetched(chunks: Iterator, depth: int = 2) -> Iterator:
         thread.join()
 
 
-def iter_items(store, project: Project, chunk: int = CHUNK) -> Iterator[tuple[int, str, str, tuple, tuple, int]]:
+def iter_items(store, project: Project,
+               chunk: int = CHUNK) -> Iterator[tuple[int, str, str, Sequence[tuple], tuple, int]]:
     """``(item_id, external_id, data_json, annotations, answers_key, is_gold)`` for every item, in id order.
 
     Each annotation is a tuple ``(annotator, active_ms, created_at, updated_at, revision, review,
-    answers, reviewed_answers_json, reviewed_revision)`` (times as ISO text, answers parsed). ``answers_key`` is the tuple of
-    what the vote counts, as stored JSON (a fix instead of the answers, None for a rejection): the key
-    under which :class:`_Majority` remembers the vote.
+    answers, reviewed_answers_json, reviewed_revision)`` (times as ISO text, answers parsed).
+    ``answers_key`` is the tuple of what the vote counts, as stored JSON (a fix instead of the answers,
+    None for a rejection): the key under which :class:`_Majority` remembers the vote.
     """
     for items, rows in _prefetched(_read_chunks(store, project, chunk)):
         by_item: dict[int, list] = {}
@@ -290,7 +291,7 @@ def _meta_cell(v):
     return orjson.dumps(v).decode()
 
 
-def flat_columns(project: Project, meta: list[str] = ()) -> list[str]:
+def flat_columns(project: Project, meta: Sequence[str] = ()) -> list[str]:
     s = project.schema
     cols = ["item_id", "external_id"] + [f"data.{f.name}" for f in s.fields] + [f"meta.{k}" for k in meta]
     cols += ["gold"]
@@ -308,7 +309,7 @@ def _cell(v):
     return orjson.dumps(v).decode()
 
 
-def flat_rows(store, project: Project, meta: list[str] = ()) -> Iterator[list]:
+def flat_rows(store, project: Project, meta: Sequence[str] = ()) -> Iterator[list]:
     """The rows of the flat export, with the columns of :func:`flat_columns` (``meta``: the metadata keys)."""
     s = project.schema
     fields = [f.name for f in s.fields]
@@ -363,8 +364,8 @@ def csv_chunks(store, project: Project, rows_per_chunk: int = 2_000) -> Iterator
     yield buf.getvalue().encode()
 
 
-def _arrow_schema(project: Project, meta: list[str] = ()):
-    import pyarrow as pa
+def _arrow_schema(project: Project, meta: Sequence[str] = ()):
+    import pyarrow as pa  # noqa: PLC0415 - pyarrow takes a quarter second to import; only Parquet needs it
 
     types = {"item_id": pa.int64(), "active_ms": pa.int64(), "revision": pa.int64(), "gold": pa.bool_()}
     fields = []
@@ -378,8 +379,8 @@ def _arrow_schema(project: Project, meta: list[str] = ()):
 
 def write_parquet(store, project: Project, sink, rows_per_group: int = 50_000) -> int:
     """Write the flat rows to ``sink`` (a path or binary file) in row groups; return rows written."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    import pyarrow as pa  # noqa: PLC0415 - heavy, see _arrow_schema
+    import pyarrow.parquet as pq  # noqa: PLC0415 - heavy, see _arrow_schema
 
     meta = metadata_keys(store, project)
     schema = _arrow_schema(project, meta)
@@ -411,8 +412,6 @@ def write_parquet(store, project: Project, sink, rows_per_group: int = 50_000) -
 
 def write_export(store, project: Project, fmt: str, path) -> None:
     """Write an export file (the CLI's path). Written to ``path + '.part'`` and renamed when complete."""
-    import os
-
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; use one of {list(FORMATS)}")
     tmp = f"{path}.part"
