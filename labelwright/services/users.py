@@ -119,7 +119,7 @@ def check_password(store, name: str, password: str) -> User:
     try:
         _hasher.verify(row.password_hash, password)
     except (VerificationError, InvalidHashError):
-        raise Unauthorized("wrong user name or password")
+        raise Unauthorized("wrong user name or password") from None
     return _user(row)
 
 
@@ -223,7 +223,7 @@ def update_user(store, name: str, *, role: str | None = None, disabled: bool | N
             owners = conn.execute(select(t.users.c.id).where(t.users.c.role == "owner", t.users.c.disabled == 0)).all()
             if len(owners) <= 1:
                 raise Conflict("this is the only owner; make someone else an owner first", field="role")
-        values = {}
+        values: dict[str, str | int] = {}
         if role is not None:
             values["role"] = role
         if disabled is not None:
@@ -238,7 +238,8 @@ def update_user(store, name: str, *, role: str | None = None, disabled: bool | N
                     conn.execute(update(t.memberships).where(t.memberships.c.user_id == row.id,
                                                              t.memberships.c.role == project_role)
                                  .values(role=role))
-    return {"name": name, "role": role or row.role, "disabled": bool(disabled if disabled is not None else row.disabled)}
+    return {"name": name, "role": role or row.role,
+            "disabled": bool(disabled if disabled is not None else row.disabled)}
 
 
 def list_tokens(store, user: User) -> list[dict]:
