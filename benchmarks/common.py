@@ -19,6 +19,11 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import psycopg
+
+from labelwright.settings import normalise_db_url
+from labelwright.store import Store
+
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 PG_URL = os.environ.get("LABELWRIGHT_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -44,8 +49,6 @@ class Database:
             self.path = os.path.join(self.dir, "bench.db")
             self.url = f"sqlite:///{self.path}"
         else:
-            import psycopg
-
             self.schema = "lw_bench_" + uuid.uuid4().hex[:10]
             with psycopg.connect(PG_URL, autocommit=True) as conn:
                 conn.execute(f"CREATE SCHEMA {self.schema}")
@@ -53,9 +56,6 @@ class Database:
             self.url = f"{PG_URL}{sep}options=-csearch_path%3D{self.schema}"
 
     def store(self, **kw):
-        from labelwright.settings import normalise_db_url
-        from labelwright.store import Store
-
         s = Store(normalise_db_url(self.url), **kw)
         s.migrate()
         return s
@@ -64,8 +64,6 @@ class Database:
         if self.kind == "sqlite":
             shutil.rmtree(self.dir, ignore_errors=True)
         else:
-            import psycopg
-
             with psycopg.connect(PG_URL, autocommit=True) as conn:
                 conn.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
 
@@ -78,8 +76,6 @@ class Database:
 
 def pg_available() -> str | None:
     try:
-        import psycopg
-
         with psycopg.connect(PG_URL, connect_timeout=3) as conn:
             conn.execute("SELECT 1")
         return None
