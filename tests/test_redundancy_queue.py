@@ -1,8 +1,10 @@
 """Adaptive redundancy and pausing, through the API: the queue asks for more answers only where in doubt."""
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import text
 
+from labelwright.cli import main
 from labelwright.errors import ValidationError
 from labelwright.schema import parse_schema
 from labelwright.services.projects import create_project, get_project, set_overlap
@@ -148,10 +150,6 @@ def test_pausing_an_annotator(http, store, spam_project, owner, make_annotator):
 
 
 def test_pause_and_resume_from_the_cli(http, store, spam_project, make_annotator, db_url):
-    from click.testing import CliRunner
-
-    from labelwright.cli import main
-
     _, tok = make_annotator("ann")
     http.post("/api/v1/projects/spam/next", headers=bearer(tok))
     res = CliRunner().invoke(main, ["--db", db_url, "pause", "spam", "ann", "--reason", "checking"])
