@@ -99,10 +99,10 @@ class Settings(BaseSettings):
         "Largest request body, in bytes, on every route but item imports (larger: 413 before it is read)."))
     max_import_bytes: int = Field(64 << 20, ge=1, description=(
         "Largest body, in bytes, of an item import through the API."))
-    login_failures_per_account: int = Field(10, ge=1, description=(
-        "Failed sign-ins per account within login_window_seconds before more are answered 429."))
-    login_failures_per_address: int = Field(50, ge=1, description=(
-        "Failed sign-ins per client address within login_window_seconds before more are answered 429."))
+    login_failures_per_account: int = Field(10, ge=0, description=(
+        "Failed sign-ins per account within login_window_seconds before more are answered 429 (0: no limit)."))
+    login_failures_per_address: int = Field(50, ge=0, description=(
+        "Failed sign-ins per client address within login_window_seconds before more are answered 429 (0: no limit)."))
     login_window_seconds: int = Field(900, ge=1, description="The window, in seconds, of the sign-in limits.")
     webhook_allow_private: bool = Field(False, description=(
         "Allow webhooks to private, loopback and link-local addresses."))

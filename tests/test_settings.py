@@ -145,3 +145,12 @@ def test_secure_cookies_from_the_environment_reach_the_cookie(tmp_path, monkeypa
         assert r.status_code == 303, r.text
         cookie = [v for k, v in r.headers.multi_items() if k == "set-cookie" and v.startswith("lw_session=")][0]
         assert "Secure" in cookie and "HttpOnly" in cookie
+
+
+def test_a_sign_in_limit_of_zero_turns_it_off_and_a_negative_one_is_refused():
+    """docs/operations.md: 0 turns a sign-in limit off (services/signin.py honours it); below 0 is an error."""
+    off = Settings.load(env={"LABELWRIGHT_LOGIN_FAILURES_PER_ACCOUNT": "0",
+                             "LABELWRIGHT_LOGIN_FAILURES_PER_ADDRESS": "0"})
+    assert (off.login_failures_per_account, off.login_failures_per_address) == (0, 0)
+    with pytest.raises(SettingError, match="LABELWRIGHT_LOGIN_FAILURES_PER_ACCOUNT"):
+        Settings.load(env={"LABELWRIGHT_LOGIN_FAILURES_PER_ACCOUNT": "-1"})
