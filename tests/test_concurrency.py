@@ -30,7 +30,13 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from labelwright.errors import Conflict
+from labelwright.services import users
+from labelwright.services.items import add_items
+from labelwright.services.projects import create_project
+from labelwright.services.queue import claim_next, submit
 from labelwright.store import Store, loads
+from tests.conftest import join
 from tests.server import export_jsonl, item_state_violations, seed, serve
 
 RUN_DEADLINE_S = 45  # a run that takes longer than this is a failure (hung claim loop)
@@ -392,7 +398,8 @@ def test_overlap3_many_annotators(db_url, skip_rate):
         assert not sampler.violations, "invariants broken during the run:\n" + "\n".join(sampler.violations[:20])
         check_final_state(db_url, url, seeded, overlap, rec, expect_complete=skip_rate == 0)
     print(f"\n{len(rec.acks)} annotations, {len(rec.claims)} claims, {len(rec.skips)} skips, "
-          f"{len(rec.conflicts)} 409s, {rec.replays} replays, {rec.simultaneous} simultaneous pairs {dict(rec.pair_codes)}, "
+          f"{len(rec.conflicts)} 409s, {rec.replays} replays, "
+          f"{rec.simultaneous} simultaneous pairs {dict(rec.pair_codes)}, "
           f"{sampler.samples} invariant samples, {elapsed:.1f} s")
     assert rec.replays > 0 and sum(rec.pair_codes.values()) > 0
     assert skip_rate == 0 or rec.skips
@@ -424,7 +431,7 @@ def test_simultaneous_identical_submits(db_url):
         ts = [threading.Thread(target=sender, args=(k, url)) for k in range(copies)]
         for t in ts:
             t.start()
-        for i in range(n_items):
+        for _ in range(n_items):
             r = c.post(f"/projects/{seeded['project']}/next")
             assert r.status_code == 200, r.text
             key = str(uuid.uuid4())
@@ -433,7 +440,7 @@ def test_simultaneous_identical_submits(db_url):
             barrier.wait(60)  # all answered
         for t in ts:
             t.join(60)
-        for i, (item_id, body) in enumerate(bodies):
+        for i, (_item_id, body) in enumerate(bodies):
             got = [results[k][i] for k in range(copies)]
             assert not any(isinstance(r, Exception) for r in got), got
             assert sorted(r.status_code for r in got) == [200] * (copies - 1) + [201], [r.text for r in got]
@@ -531,16 +538,9 @@ def test_lease_expiry_on_real_server(db_url):
 
 def test_lease_expiry_with_fake_clock(store):
     """The same through the service, with the clock passed in: no waiting."""
-    from labelwright.errors import Conflict
-    from labelwright.services import users
-    from labelwright.services.items import add_items
-    from labelwright.services.projects import create_project
-    from labelwright.services.queue import claim_next, submit
-
     p = create_project(store, schema("clock", overlap=2, lease_seconds=60))
     add_items(store, p, make_items(1))
     ana, bob, cid = (users.create_user(store, n) for n in ("ana", "bob", "cid"))
-    from tests.conftest import join
 
     for n in ("ana", "bob", "cid"):
         join(store, n)
