@@ -12,11 +12,13 @@ from sqlalchemy import text
 
 from labelwright.errors import Conflict
 from labelwright.services import gold as gold_svc
-from labelwright.services import home, pay, queue, review
+from labelwright.services import home, pauses, pay, queue, queue_controls, review
 from labelwright.services.items import add_items
-from labelwright.services.projects import create_project, get_project
+from labelwright.services.projects import create_project, get_project, set_overlap
+from labelwright.store import Store, timed_out
 from tests.conftest import SPAM_SCHEMA, bearer, seed_answer
 from tests.server import item_state_violations
+from tests.test_web import form_action, hidden, sign_in
 
 DAY_MS = 86_400_000
 PAID = {**SPAM_SCHEMA, "slug": "paid", "overlap": 1, "gold": {"rate": 0}, "review": {"mode": "all"},
@@ -90,8 +92,6 @@ def test_time_is_bounded_by_the_lease_and_by_the_last_save(store, owner, make_an
 
 
 def test_the_web_form_is_bounded_too(http, store, owner, make_annotator):
-    from tests.test_web import form_action, hidden, sign_in
-
     p = create_project(store, PAID, created_by=owner[0].id)
     add_items(store, p, [{"id": "a", "text": "x"}])
     make_annotator("mallory", password="mallory-password")
@@ -214,7 +214,7 @@ def test_agreement_does_not_reveal_other_answers(store, owner, make_annotator):
         seed_answer(store, item_id, a, {"spam": truth})
         seed_answer(store, item_id, b, {"spam": truth})
     mine = []
-    for k, item_id in enumerate(ids[:n]):
+    for item_id in ids[:n]:
         mine.append(seed_answer(store, item_id, m, {"spam": "spam"})[0]["id"])
     first = home.my_work(store, m)["projects"][0]
     assert first["agreement_checked"] == n and first["agreement"] == round(sum(1 for k in range(n) if k % 3) / n, 4)
@@ -244,7 +244,6 @@ def test_the_home_page_after_pairwise_work(http, store, owner, make_annotator):
     work = http.get("/api/v1/me/work", headers=bearer(tok))
     assert work.status_code == 200, work.text
     assert work.json()["projects"][0]["agreement_checked"] == home.AGREEMENT_BATCH
-    from tests.test_web import sign_in
 
     sign_in(http, "ann", "ann-password")
     assert http.get("/").status_code == 200
@@ -289,9 +288,6 @@ def test_a_gold_item_made_ordinary_does_not_stall_the_queue(store, owner, make_a
 def test_every_writer_keeps_the_flag_derived(store, owner, make_annotator):
     """Walk the writers of n_assigned and target (claim, submit, skip, release, reclaim, pause, more
     answers, review rejection, gold on and off, overlap change) and check the flag after each."""
-    from labelwright.services import pauses, queue_controls
-    from labelwright.services.projects import set_overlap
-
     p = create_project(store, {**SPAM_SCHEMA, "slug": "flag", "overlap": 2, "lease_seconds": 60,
                                "gold": {"rate": 0}, "review": {"mode": "all"}}, created_by=owner[0].id)
     add_items(store, p, [{"id": f"c{i}", "text": f"comment {i}"} for i in range(6)])
@@ -335,8 +331,6 @@ def test_every_writer_keeps_the_flag_derived(store, owner, make_annotator):
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_statements_have_a_time_limit(db_url):
-    from labelwright.store import Store, timed_out
-
     s = Store(db_url, pool_size=2, statement_timeout_ms=200)
     try:
         s.migrate()
@@ -354,8 +348,6 @@ def test_statements_have_a_time_limit(db_url):
 
 def test_a_crafted_csrf_token_is_refused_not_a_500(http, store, owner, make_annotator):
     """A non-ASCII CSRF field made the constant-time comparison raise (500)."""
-    from tests.test_web import sign_in
-
     create_project(store, PAID, created_by=owner[0].id)
     make_annotator("mallory", password="mallory-password")
     sign_in(http, "mallory", "mallory-password")
@@ -368,7 +360,7 @@ def test_a_crafted_csrf_token_is_refused_not_a_500(http, store, owner, make_anno
 
 def test_left_drops_alike_after_a_gold_and_an_ordinary_answer(http, store, owner, make_annotator):
     """'left' that did not drop after an answer told the annotator the item was gold."""
-    p = _gold_project(store, owner, n_gold=2, n_items=5)
+    _gold_project(store, owner, n_gold=2, n_items=5)
     _, tok = make_annotator("mallory")
     assert http.get("/api/v1/projects/g/mine", headers=bearer(tok)).json() == {"done": 0, "left": 7}
     kinds = []
