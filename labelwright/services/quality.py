@@ -17,6 +17,8 @@ gold answer.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Set
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -64,7 +66,7 @@ def load_answers(store: Store, project: Project) -> pd.DataFrame:
 def project_quality(store: Store, project: Project, *, doubt_limit: int = 20) -> dict:
     ann = load_answers(store, project)
     gold = gold_answers(store, project)
-    out = {"project": project.slug, "annotations": len(ann), "gold_items": len(gold), "questions": [],
+    out: dict[str, Any] = {"project": project.slug, "annotations": len(ann), "gold_items": len(gold), "questions": [],
            "annotators": [], "items_in_doubt": []}
     if project.schema.assist is not None and project.schema.assist.suggestions:
         out["suggestions"] = suggestions_report(store, project)  # the anchoring control's gold accuracy per arm
@@ -84,15 +86,15 @@ def project_quality(store: Store, project: Project, *, doubt_limit: int = 20) ->
                                      f"{q.type} answers are aggregated in the export, not summarised here"})
             continue
         ql = labels[q.name]
-        long = ql.answers
-        entry = {"name": q.name, "type": q.type, "summarised": True, "answers": len(long),
-                 "items": int(long["task"].nunique())}
-        if long.empty:
-            entry.update(summarised=False, reason="no answers yet")
-            out["questions"].append(entry)
+        long, probas = ql.answers, ql.probas
+        if long is None or probas is None or long.empty:  # None: nobody answered it (an optional question)
+            out["questions"].append({"name": q.name, "type": q.type, "summarised": False, "answers": 0,
+                                     "items": 0, "reason": "no answers yet"})
             continue
+        entry: dict[str, Any] = {"name": q.name, "type": q.type, "summarised": True, "answers": len(long),
+                                 "items": int(long["task"].nunique())}
         order = label_values(q)
-        level = "ordinal" if isinstance(q, Rating) else "nominal"
+        level: Literal["ordinal", "nominal"] = "ordinal" if isinstance(q, Rating) else "nominal"
         conf = pd.Series({t: c for t, _, c in ql.items() if c is not None}, dtype=float)
         entry["method"] = ql.method
         entry["mean_confidence"] = round(float(conf.mean()), 4) if len(conf) else None
@@ -115,11 +117,11 @@ def project_quality(store: Store, project: Project, *, doubt_limit: int = 20) ->
         entry["agreement_by_day"] = _agreement_by_day(ann, long, merged)
         out["questions"].append(entry)
         # a worker's skill: the mean posterior probability of the labels they gave
-        rows = ql.probas.index.get_indexer(long["task"])
-        cols = ql.probas.columns.get_indexer(long["label"])
+        rows = probas.index.get_indexer(long["task"])
+        cols = probas.columns.get_indexer(long["label"])
         ok = (rows >= 0) & (cols >= 0)
         p_right = np.zeros(len(long))
-        p_right[ok] = ql.probas.to_numpy()[rows[ok], cols[ok]]
+        p_right[ok] = probas.to_numpy()[rows[ok], cols[ok]]
         stats = pd.DataFrame({"worker": long["worker"].to_numpy(), "p": p_right,
                               "agree": (merged["label"] == merged["consensus"]).to_numpy()})
         for worker, g in stats.groupby("worker"):
@@ -132,9 +134,10 @@ def project_quality(store: Store, project: Project, *, doubt_limit: int = 20) ->
         by_item = ann.groupby("item_id")
         for task, c in open_items.items():
             rows_i = by_item.get_group(task)
+            label = ql.get(task)  # there is one: conf's items are ql's
             doubt_rows.append({
                 "item_id": int(task), "external_id": rows_i["external_id"].iloc[0], "question": q.name,
-                "label": ql.get(task)["label"], "confidence": round(float(c), 4),
+                "label": label["label"] if label is not None else None, "confidence": round(float(c), 4),
                 "majority": majority_of(q, [ans.get(q.name) for ans in rows_i["answers"]]),
                 "answers": [{"annotator": a, "answer": ans.get(q.name)}
                             for a, ans in zip(rows_i["annotator"], rows_i["answers"])],
@@ -151,7 +154,7 @@ def project_quality(store: Store, project: Project, *, doubt_limit: int = 20) ->
 
 
 def _annotator_table(ann: pd.DataFrame, per_worker: dict, gold: dict, paused: dict,
-                     machines: set[str] = frozenset(), stamps: dict | None = None) -> list[dict]:
+                     machines: Set[str] = frozenset(), stamps: dict | None = None) -> list[dict]:
     seconds = ann.groupby("annotator")["active_ms"].median() / 1000
     people = [v for k, v in seconds.items() if k not in machines]  # a machine's speed is no yardstick
     overall = statistics.median(people) if people else 0
