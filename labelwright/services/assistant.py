@@ -42,8 +42,8 @@ from labelwright.assist.features import TextFeatures, text_features
 from labelwright.assist.images import PixelStatistics, pixels_available
 from labelwright.assist.models import ModelError, load_model
 from labelwright.assist.thresholds import choose_thresholds
-from labelwright.errors import Conflict
-from labelwright.schema import label_values
+from labelwright.errors import Conflict, ValidationError
+from labelwright.schema import Assist, label_values
 from labelwright.services import autolabel, checks
 from labelwright.services.assist_state import (
     claim_worker,
@@ -100,12 +100,21 @@ def step_now(store: Store, project: Project, *, lease_seconds: float = 600.0, **
         release_worker(store, project.id)
 
 
+def _assist(project: Project) -> Assist:
+    """The project's assist block; :class:`ValidationError` for a project without one (the functions below
+    that need it were only ever called for assisted projects, and failed with an AttributeError otherwise)."""
+    a = project.schema.assist
+    if a is None:
+        raise ValidationError(f"project {project.slug!r} has no assistant (add `assist:` to its schema)")
+    return a
+
+
 # ---- features ------------------------------------------------------------------------------------
 
 
 def item_text(schema, data: dict) -> str:
     """The text the features are computed from: the item's text, markdown and chat fields, in schema order."""
-    parts = []
+    parts: list[str] = []
     for f in schema.fields:
         value = data.get(f.name)
         if value is None or f.type == "image":
@@ -128,7 +137,7 @@ def _featuriser(store: Store, project: Project, now: float):
         row = conn.execute(select(fz.c.blob).where(fz.c.project_id == project.id)).first()
     if row is not None:
         return TextFeatures.from_bytes(bytes(row.blob)) if row.blob else None
-    prefer = {"auto": "auto", "tfidf": "tfidf", "minilm": "embeddings"}[project.schema.assist.features]
+    prefer = {"auto": "auto", "tfidf": "tfidf", "minilm": "embeddings"}[_assist(project).features]
     feats = text_features(prefer)
     with store.read() as conn:
         rows = conn.execute(select(i.c.data).where(i.c.project_id == project.id).order_by(i.c.id)).scalars().all()
@@ -138,15 +147,16 @@ def _featuriser(store: Store, project: Project, now: float):
         texts = [texts[i] for i in np.sort(pick)]
     if not texts:
         return None
+    fitted: TextFeatures | None = feats
     try:
         feats.fit(texts)
         blob, version = feats.to_bytes(), feats.version
     except ValueError:  # no term occurs twice (an empty vocabulary): the items have no usable text
-        feats, blob, version = None, b"", "none"
+        fitted, blob, version = None, b"", "none"
     with store.write() as conn:
         conn.execute(upsert(conn, fz).values(project_id=project.id, version=version, blob=blob, created_at=now)
                      .on_conflict_do_nothing(index_elements=["project_id"]))
-    return feats
+    return fitted
 
 
 def _image_fields(project: Project):
@@ -174,7 +184,7 @@ def featurise(store: Store, project: Project, *, now: float | None = None, batch
     if feats is None and not images:
         return 0
     pixels = PixelStatistics(media_root) if images else None
-    version = "+".join(([feats.version] if feats is not None else []) + ([pixels.version] if images else []))
+    version = "+".join(([feats.version] if feats is not None else []) + ([pixels.version] if pixels else []))
     done = 0
     while True:
         with store.read() as conn:
@@ -182,11 +192,11 @@ def featurise(store: Store, project: Project, *, now: float | None = None, batch
         if not rows:
             break
         data = [loads(r.data) for r in rows]
-        parts = []
+        parts: list[np.ndarray] = []
         if feats is not None:
             parts.append(feats.transform([item_text(project.schema, d) for d in data]))
-        for name in images:
-            parts.append(pixels.transform([d.get(name) for d in data]))
+        if pixels is not None:
+            parts.extend(pixels.transform([d.get(name) for d in data]) for name in images)
         x = np.concatenate(parts, axis=1).astype(np.float32)
         norms = np.linalg.norm(x, axis=1, keepdims=True)
         x = np.divide(x, norms, out=np.zeros_like(x), where=norms > 0).astype("<f4")
@@ -242,7 +252,7 @@ def ensure_holdout(store: Store, project: Project, *, now: float | None = None) 
     them alone: items people labelled in some other order (import order, the uncertainty order) are not a
     random sample of what is left, and a threshold validated on them promises nothing about the rest.
     Returns how many items were added to the sample."""
-    auto = project.schema.assist.auto_label
+    auto = _assist(project).auto_label
     if auto is None:
         return 0
     i, f, ml = t.items, t.item_features, t.machine_labels
@@ -362,7 +372,7 @@ class Validation:
 
 def _holdout_only(store: Store, project: Project, val: Validation) -> Validation:
     """With auto-labelling on, the validation sample is the random holdout (:func:`ensure_holdout`) only."""
-    if project.schema.assist.auto_label is None or val.probas is None:
+    if _assist(project).auto_label is None or val.probas is None:
         return val
     keep = np.isin(val.ids, np.fromiter(holdout_ids(store, project), dtype=np.int64))
     return Validation(val.ids[keep], val.labels[keep], val.probas[keep] if keep.any() else None)
@@ -372,7 +382,7 @@ def _figures(project: Project, val: Validation) -> tuple[float | None, dict | No
     if val.probas is None or len(val.labels) == 0:
         return None, None
     accuracy = float((val.probas.argmax(axis=1) == val.labels).mean())
-    auto = project.schema.assist.auto_label
+    auto = _assist(project).auto_label
     thresholds = None
     if auto is not None:
         thresholds = choose_thresholds(val.probas, val.labels, auto.target_accuracy, auto.confidence).to_dict()
@@ -417,7 +427,7 @@ def train_builtin(store: Store, project: Project, *, now: float | None = None, f
     predictions for every featurised item, and return ``{"model": row, "validation": Validation}``; None when
     not due or too few labels."""
     now = now or time.time()
-    a = project.schema.assist
+    a = _assist(project)
     k = len(label_values(project.schema.assist_question()))
     ids, x = load_features(store, project)
     lab_ids, y = people_labels(store, project)
@@ -493,7 +503,9 @@ def predict_external(store: Store, project: Project, predictor, *, now: float | 
         if model_id is None:
             return None
         model = latest_model(store, project)
-    if predicted == 0 and len(lab_ids) - state["labels_at_train"] < project.schema.assist.retrain_every \
+    if model is None:  # the row _external_model_id wrote was deleted meanwhile (the project was deleted)
+        return None
+    if predicted == 0 and len(lab_ids) - state["labels_at_train"] < _assist(project).retrain_every \
             and model["n_validation"] > 0:
         return {"model": model, "validation": None, "predicted": 0}
     val = _holdout_only(store, project, _validation_of_predictions(store, project, model["id"], lab_ids, y,
@@ -514,7 +526,7 @@ def _external_model_id(store: Store, project: Project, version: str, now: float)
         if found is not None:
             return found
         return _insert_model(conn, project, version, 0, Validation(np.zeros(0), np.zeros(0), None),
-                             {"kind": "external", "model": project.schema.assist.model,
+                             {"kind": "external", "model": _assist(project).model,
                               "classes": label_values(project.schema.assist_question())}, now)
 
 
@@ -542,7 +554,7 @@ def load_predictor(project: Project, python_models: tuple[str, ...] | list[str] 
     A ``python:`` model is code the server imports and calls with item data; a schema comes from whoever may
     create projects, so only modules under the packages the server's operator lists in the setting
     ``assist_python_models`` may be named (none by default). Raises :class:`ModelError` otherwise."""
-    spec = project.schema.assist.model
+    spec = _assist(project).model
     if spec == "builtin":
         return None
     if spec.startswith("python:") and not python_model_allowed(spec, python_models):
@@ -657,7 +669,7 @@ def step(store: Store, project: Project, *, now: float | None = None, predictor=
         report.auto_labelled = autolabel.apply(store, project, model, now=now)
         report.audit = autolabel.evaluate(store, project, now=now).to_dict()
     labelled = (trained or {}).get("labelled") or (trained or {}).get("validation")
-    if a.label_errors and labelled is not None:
+    if a.label_errors and trained is not None and labelled is not None:
         report.label_errors = checks.add_label_errors(store, project, trained["model"], labelled,
                                                       now=now, limit=LABEL_ERRORS_PER_TRAIN)
     return report
