@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 import orjson
+import psycopg
 from sqlalchemy import Connection, select
 
 from labelwright.errors import NotFound, ValidationError
@@ -244,6 +245,8 @@ def _insert_sqlite(store: Store, project: Project, spool, batches: int, gold: di
 def _writer(store: Store, conn: Connection, project_id: int):
     # PostgreSQL: COPY into a temporary table, then one INSERT ... ON CONFLICT DO NOTHING.
     raw = conn.connection.dbapi_connection
+    if not isinstance(raw, psycopg.Connection):
+        raise TypeError(f"the PostgreSQL import needs a psycopg connection, not {type(raw).__name__}")
     with raw.cursor() as cur:
         cur.execute("CREATE TEMP TABLE IF NOT EXISTS lw_import (n INTEGER, external_id TEXT, data TEXT) "
                     "ON COMMIT DROP")
