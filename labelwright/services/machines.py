@@ -33,6 +33,7 @@ from typing import Any
 
 import httpx
 import pydantic
+from pydantic import SecretStr
 from sqlalchemy import ColumnElement, Row, String, distinct, exists, func, insert, literal, select, update
 
 from labelwright.assist.llm import LLMAnnotator, LLMEndpoint, LLMError, build_messages
@@ -69,12 +70,12 @@ def _endpoint(config: dict, api_key: str | None = None) -> LLMEndpoint:
     """The endpoint of a stored (or proposed) config, checked by :class:`LLMEndpoint` itself."""
     values = {k: v for k, v in config.items() if k != "api_key_env"}
     try:
-        return LLMEndpoint(**values, api_key=api_key)
+        return LLMEndpoint(**values, api_key=SecretStr(api_key) if api_key is not None else None)
     except pydantic.ValidationError as e:
         first = e.errors()[0]
         where = str(first["loc"][0]) if first.get("loc") else None
         message = first["msg"].removeprefix("Value error, ")
-        raise ValidationError(message, field=_FIELD_NAMES.get(where, where)) from None
+        raise ValidationError(message, field=_FIELD_NAMES.get(where, where) if where is not None else None) from None
 
 
 def _short(user_name: str) -> str:
