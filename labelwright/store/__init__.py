@@ -26,18 +26,21 @@ from __future__ import annotations
 import asyncio
 import queue as _queue
 import re
+import select
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import orjson
 import psycopg
-from sqlalchemy import create_engine, event, text
+from psycopg_pool import ConnectionPool
+from sqlalchemy import create_engine, event, exc, text
 from sqlalchemy.pool import NullPool
 
 from labelwright.store import migrate as _migrate
-from labelwright.store import queue_sql
 from labelwright.store.caches import Caches
-from labelwright.store.pg_batch import PgBatcher
+from labelwright.store.pg_batch import PgBatcher, PgPipeline
 
 
 def dumps(value) -> str:
@@ -54,13 +57,17 @@ def timed_out(exc: BaseException) -> bool:
 
 TIMED_OUT = "the database took too long to answer; please try again"
 
+ENGINE_APP = "labelwright"  # application_name of the SQLAlchemy engine's connections (pg_stat_activity)
+HOT_SUFFIX = "-hot"         # ... and after it, of the hot pool's
+
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 MAX_BATCH = 256  # most calls the SQLite writer runs in one transaction
 
 
 class Store:
     def __init__(self, db_url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 20,
-                 pg_schema: str | None = None, statement_timeout_ms: int = 0):
+                 pg_schema: str | None = None, statement_timeout_ms: int = 0,
+                 application_name: str = ENGINE_APP):
         self.url = db_url
         self._tls = threading.local()
         self._sql_cache: dict[str, str] = {}
@@ -77,22 +84,36 @@ class Store:
         elif db_url.startswith("postgresql"):
             self.dialect = "postgresql"
             self._write_lock = None
-            connect_args = {}
+            # application_name: how this process's connections show in pg_stat_activity (the hot pool's
+            # with "-hot" after it).
+            connect_args: dict[str, Any] = {"application_name": application_name}
             if pg_schema:
                 connect_args["options"] = f"-c search_path={pg_schema}"
+            # At most 2 x pool_size connections. No pool_pre_ping (a round trip per checkout): the checkout
+            # hook below checks a connection without one.
             self.engine = create_engine(db_url, pool_size=pool_size, max_overflow=pool_size,
                                         pool_pre_ping=False, connect_args=connect_args)
             self.write_engine = self.engine
-            # Lookups and the pipelined hot transactions run on autocommit connections of their own.
-            self._pg_hot = _PgConnections(db_url, connect_args, keep=pool_size, timeout_ms=statement_timeout_ms)
-            if statement_timeout_ms:
-                # No statement runs longer than this (a runaway query cannot hold a worker); set per
-                # connection, once, when it opens.
-                @event.listens_for(self.engine, "connect")
-                def _on_pg_connect(dbapi_conn, _record):
+            timeout = int(statement_timeout_ms)
+
+            @event.listens_for(self.engine, "connect")
+            def _on_pg_connect(dbapi_conn, _record):
+                if timeout:
+                    # No statement runs longer than this (a runaway query cannot hold a worker); set per
+                    # connection, once, when it opens.
                     with dbapi_conn.cursor() as cur:
-                        cur.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
+                        cur.execute(f"SET statement_timeout = {timeout}")
                     dbapi_conn.commit()
+
+            @event.listens_for(self.engine, "checkout")
+            def _on_pg_checkout(dbapi_conn, _record, _proxy):
+                if not _alive(dbapi_conn):  # the pool drops it and hands out another
+                    raise exc.DisconnectionError("the database closed this connection")
+
+            # Lookups and the pipelined hot transactions (and the batcher's) run on autocommit
+            # connections of a pool of their own, at most pool_size of them.
+            self._pg_hot = _hot_pool(db_url, {**connect_args, "application_name": application_name + HOT_SUFFIX},
+                                     pool_size, timeout)
         else:
             raise ValueError(f"unsupported database URL: {db_url}")
 
@@ -212,11 +233,24 @@ class Store:
                 self._batcher.start()
             return self._batcher
 
-    def pg_connect(self):
-        """A new autocommit psycopg connection to this store's PostgreSQL database (search path and
-        statement timeout set)."""
-        assert self._pg_hot is not None
-        return self._pg_hot.connect()
+    @contextmanager
+    def hot_connection(self) -> Iterator[psycopg.Connection]:
+        """PostgreSQL: an autocommit connection of the hot pool (health-checked when handed out) for the
+        length of the block; one left in a transaction is rolled back when it goes back."""
+        pool = self._pg_hot
+        assert pool is not None
+        conn = pool.getconn()
+        try:
+            yield conn
+        finally:
+            if conn.pgconn.pipeline_status:  # still in pipeline mode: not fit for anyone else
+                conn.close()
+            elif not conn.closed and conn.info.transaction_status != 0:
+                try:
+                    conn.execute("ROLLBACK")
+                except psycopg.Error:
+                    conn.close()
+            pool.putconn(conn)
 
     def _batch_call(self):
         """The batched call running in this greenlet of the batcher thread, if any (see pg_batch)."""
@@ -260,11 +294,8 @@ class Store:
                 return row
             finally:
                 raw.close()
-        conn = self._pg_hot.get()
-        try:
+        with self.hot_connection() as conn:
             return conn.execute(self.sql(statement), params).fetchone()
-        finally:
-            self._pg_hot.put(conn)
 
     @contextmanager
     def pipeline(self):
@@ -284,30 +315,15 @@ class Store:
             with self._batcher.transaction(call) as btx:
                 yield btx
             return
-        pair = self._pg_hot.get(pipelined=True)  # an autocommit connection: we say BEGIN ourselves
-        conn, pipe = pair
-        try:
-            tx = PgPipeline(self, conn, pipe)
-            tx.execute("BEGIN")
+        with self.hot_connection() as conn:  # an autocommit connection: we say BEGIN ourselves
+            tx = PgPipeline(self, conn)
             try:
+                tx.execute("BEGIN")
                 yield tx
-            except BaseException:
-                try:
-                    pipe.sync()  # collect what is in flight; the error it may raise is not the news
-                except Exception:  # noqa: BLE001
-                    pass
-                raise
-            if not tx.committed:
-                conn.cursor().execute("COMMIT")
-                pipe.sync()
-        finally:
-            try:
-                if conn.info.transaction_status != 0:  # not idle: failed or left open
-                    conn.cursor().execute("ROLLBACK")
-                    pipe.sync()
-            except Exception:  # noqa: BLE001 - put() drops a connection that is not idle
-                pass
-            self._pg_hot.put(pair)
+                if not tx.committed:
+                    tx.commit()
+            finally:
+                tx.leave()
 
     # ---- schema ---------------------------------------------------------------------------------
 
@@ -338,99 +354,63 @@ class Store:
             self.write_engine.dispose()
         if self._pg_hot is not None:
             self._pg_hot.close()
+            self._pg_hot = None
 
     def ping(self) -> None:
         with self.read() as conn:
             conn.execute(text("SELECT 1"))
 
 
-class _PgConnections:
-    """Autocommit psycopg connections for the hot statements: stacks of idle ones, opened on demand,
-    at most ``keep`` of each kind kept. (A SQLAlchemy pool costs more per checkout than these
-    statements do.) ``get(pipelined=True)`` gives a ``(connection, pipeline)`` pair whose connection
-    stays in pipeline mode for its whole life (entering and leaving it costs a round trip each time);
-    ``get()`` a plain connection, cheaper for a single statement."""
-
-    def __init__(self, db_url: str, connect_args: dict, keep: int, timeout_ms: int = 0):
-        self.conninfo = db_url.replace("postgresql+psycopg://", "postgresql://", 1)
-        self.connect_args = connect_args
-        self.keep = keep
-        self.timeout_ms = int(timeout_ms)
-        self.plain: list = []  # list.append / list.pop are atomic: safe from any thread
-        self.pipelined: list = []
-
-    def connect(self):
-        conn = psycopg.connect(self.conninfo, autocommit=True, **self.connect_args)
-        if self.timeout_ms:
-            conn.execute(f"SET statement_timeout = {self.timeout_ms}")
-        return conn
-
-    def get(self, pipelined: bool = False):
-        try:
-            return (self.pipelined if pipelined else self.plain).pop()
-        except IndexError:
-            conn = self.connect()
-            if not pipelined:
-                return conn
-            entered = conn.pipeline()
-            conn._lw_pipeline_cm = entered  # kept with its connection, left in close()
-            return conn, entered.__enter__()
-
-    def put(self, item) -> None:
-        pipelined = isinstance(item, tuple)
-        conn = item[0] if pipelined else item
-        stack = self.pipelined if pipelined else self.plain
-        if conn.closed or conn.info.transaction_status != 0 or len(stack) >= self.keep:
-            self._close(conn)
-        else:
-            stack.append(item)
-
-    @staticmethod
-    def _close(conn) -> None:
-        entered = getattr(conn, "_lw_pipeline_cm", None)
-        try:
-            if entered is not None and not conn.closed:
-                entered.__exit__(None, None, None)
-        except Exception:  # noqa: BLE001 - closing anyway
-            pass
-        conn.close()
-
-    def close(self) -> None:
-        while self.plain:
-            self._close(self.plain.pop())
-        while self.pipelined:
-            self._close(self.pipelined.pop()[0])
 
 
-class PgPipeline:
-    """Statements of one PostgreSQL transaction in pipeline mode (see :meth:`Store.pipeline`)."""
+def _alive(conn) -> bool:
+    """Whether an idle connection may still be used, without a round trip: an idle connection's socket
+    has nothing to read unless the server said something unasked, which is nearly always that it ended
+    the session (``pg_terminate_backend``, a restart, ``idle_session_timeout``). Then a real check
+    decides."""
+    if conn.closed:
+        return False
+    try:
+        said = _readable(conn.fileno())
+    except (OSError, ValueError, psycopg.Error):
+        return False
+    if not said:
+        return True
+    try:
+        ConnectionPool.check_connection(conn)
+    except psycopg.Error:
+        return False
+    return True
 
-    def __init__(self, store: Store, conn, pipe):
-        self.store = store
-        self.conn = conn
-        self.pipe = pipe
-        self.committed = False
 
-    def execute(self, statement: str, params: dict | None = None):
-        """Queue a statement (``:name`` parameters); its cursor's fetch* waits for the result."""
-        cur = self.conn.cursor()
-        cur.execute(self.store.sql(statement), params)
-        return cur
+def _readable(fd: int) -> bool:
+    """Whether socket ``fd`` has something to read, without waiting (poll: select fails past fd 1024)."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select.select([fd], [], [], 0)[0])
 
-    def lock_user(self, params: dict, durable: bool = True) -> None:
-        """Serialise the transactions of user ``params["u"]`` (a transaction-scoped advisory lock).
-        ``durable=False``: the transaction writes nothing worth a flush of the WAL (a claim's lease), so
-        it commits without waiting for one."""
-        self.execute(queue_sql.LOCK_USER if durable else queue_sql.LOCK_CLAIMER, params)
 
-    def commit_with(self, statement: str, params: dict | None = None):
-        """Queue the last statement and ``COMMIT``, and wait for both (and everything queued before):
-        one round trip. Returns the statement's cursor."""
-        cur = self.execute(statement, params)
-        self.conn.cursor().execute("COMMIT")
-        self.committed = True
-        self.pipe.sync()
-        return cur
+def _check_hot(conn: psycopg.Connection) -> None:
+    if not _alive(conn):
+        raise psycopg.OperationalError("the database closed this connection")
+
+
+def _hot_pool(db_url: str, connect_args: dict, cap: int, timeout_ms: int) -> ConnectionPool:
+    """The hot pool: autocommit psycopg connections, opened on demand, at most ``cap`` (callers wait for
+    one beyond that), each checked as it is handed out (:func:`_alive`) and replaced if the server ended it.
+    (A SQLAlchemy pool costs more per checkout than the hot statements do.)"""
+
+    def configure(conn: psycopg.Connection) -> None:
+        if timeout_ms:
+            conn.execute(f"SET statement_timeout = {timeout_ms}")
+
+    return ConnectionPool(
+        db_url.replace("postgresql+psycopg://", "postgresql://", 1),
+        kwargs={**connect_args, "autocommit": True},
+        min_size=0, max_size=cap, open=True, configure=configure, check=_check_hot,
+        name="labelwright-hot")
 
 
 class _Writer(threading.Thread):

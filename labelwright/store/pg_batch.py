@@ -1,9 +1,9 @@
 """Group commit for PostgreSQL: the hot calls of one server process share transactions and round trips.
 
 :meth:`labelwright.store.Store.run` hands each call (claim the next item, submit an answer, with the
-lookups of the caller's token and project) to this process's :class:`PgBatcher`, a thread with one
-PostgreSQL connection in pipeline mode. The batcher takes every call that is waiting and runs them
-together, each in a greenlet of its own, inside one transaction:
+lookups of the caller's token and project) to this process's :class:`PgBatcher`, a thread that takes a
+connection of the store's hot pool for each batch and puts it in pipeline mode. It takes every call
+that is waiting and runs them together, each in a greenlet of its own, inside one transaction:
 
 1. ``BEGIN``; every call runs until it needs the result of a statement it sent (through
    :meth:`Store.lookup <labelwright.store.Store.lookup>` or the :class:`BatchTx` that
@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 import greenlet
 import psycopg
+
+from labelwright.store.queue_sql import LOCK_CLAIMER, LOCK_USER
 
 if TYPE_CHECKING:
     from labelwright.store import Store
@@ -74,6 +76,59 @@ class PendingCursor:
     def fetchall(self):
         self._batcher.wait_sync(self._call)
         return self._cursor.fetchall()
+
+
+class PgPipeline:
+    """Statements of one PostgreSQL transaction in pipeline mode (see :meth:`Store.pipeline`).
+
+    The connection is in pipeline mode from here until :meth:`commit` or :meth:`leave`; leaving it
+    waits for every result still in flight (one Sync), so a ``COMMIT`` sent just before costs no extra
+    round trip."""
+
+    def __init__(self, store: Store, conn: psycopg.Connection):
+        self.store = store
+        self.conn = conn
+        self._pipe_cm: Any = conn.pipeline()
+        self.pipe = self._pipe_cm.__enter__()
+        self.committed = False
+
+    def execute(self, statement: str, params: dict | None = None):
+        """Queue a statement (``:name`` parameters); its cursor's fetch* waits for the result."""
+        cur = self.conn.cursor()
+        cur.execute(self.store.sql(statement), params)
+        return cur
+
+    def lock_user(self, params: dict, durable: bool = True) -> None:
+        """Serialise the transactions of user ``params["u"]`` (a transaction-scoped advisory lock).
+        ``durable=False``: the transaction writes nothing worth a flush of the WAL (a claim's lease), so
+        it commits without waiting for one."""
+        self.execute(LOCK_USER if durable else LOCK_CLAIMER, params)
+
+    def commit_with(self, statement: str, params: dict | None = None):
+        """Queue the last statement and ``COMMIT``, and wait for both (and everything queued before):
+        one round trip. Returns the statement's cursor."""
+        cur = self.execute(statement, params)
+        self.commit()
+        return cur
+
+    def commit(self) -> None:
+        """``COMMIT``, and wait for it and everything queued before (one round trip); leaves pipeline mode."""
+        self.conn.cursor().execute("COMMIT")
+        self.committed = True
+        self.leave()
+
+    def leave(self) -> None:
+        """Leave pipeline mode (waiting for what is in flight) if still in it; after an error, quietly."""
+        cm, self._pipe_cm = self._pipe_cm, None
+        if cm is None:
+            return
+        if self.committed:
+            cm.__exit__(None, None, None)
+            return
+        try:
+            cm.__exit__(None, None, None)
+        except psycopg.Error:  # the error the block met already; the caller hears of that one
+            pass
 
 
 class BatchTx:
@@ -127,9 +182,7 @@ class PgBatcher(threading.Thread):
         self._users: set[int] = set()  # the users whose transactions this batch holds
         self.shared = 0    # calls committed in a shared transaction so far
         self.commits = 0   # shared transactions committed so far
-        self._conn: psycopg.Connection | None = None
-        self._pipe_cm: Any = None
-        self._pipe: Any = None
+        self._tx: PgPipeline | None = None  # the running batch's transaction
 
     # ---- the callers' side (in a call's greenlet) ----------------------------------------------------
 
@@ -139,9 +192,8 @@ class PgBatcher(threading.Thread):
         return call if call is not None and call.open else None
 
     def send(self, call: _Call, statement: str, params: dict | None) -> PendingCursor:
-        assert self._conn is not None
-        cur = self._conn.cursor()
-        cur.execute(self.store.sql(statement), params)
+        assert self._tx is not None
+        cur = self._tx.execute(statement, params)
         call.cursors.append(cur)
         return PendingCursor(self, call, cur)
 
@@ -190,48 +242,24 @@ class PgBatcher(threading.Thread):
         self.join(timeout=30)
 
     def run(self) -> None:
-        try:
-            while True:
-                first = self.queue.get()
-                if first is None:
-                    return
-                batch = [first]
-                stopping = False
-                while len(batch) < MAX_BATCH:
-                    try:
-                        job = self.queue.get_nowait()
-                    except _queue.Empty:
-                        break
-                    if job is None:
-                        stopping = True
-                        break
-                    batch.append(job)
-                self._run_batch([_Call(*job) for job in batch])
-                if stopping:
-                    return
-        finally:
-            self._close()
-
-    def _connection(self):
-        if self._conn is None or self._conn.closed:
-            self._close()
-            self._conn = self.store.pg_connect()
-            # The connection stays in pipeline mode for its life; the context manager is kept, since
-            # dropping it would leave pipeline mode.
-            self._pipe_cm = self._conn.pipeline()
-            self._pipe = self._pipe_cm.__enter__()
-        return self._conn
-
-    def _close(self) -> None:
-        conn, self._conn, cm, self._pipe_cm, self._pipe = self._conn, None, self._pipe_cm, None, None
-        if conn is None:
-            return
-        try:
-            if cm is not None and not conn.closed:
-                cm.__exit__(None, None, None)
-        except Exception:  # noqa: BLE001 - closing anyway
-            pass
-        conn.close()
+        while True:
+            first = self.queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stopping = False
+            while len(batch) < MAX_BATCH:
+                try:
+                    job = self.queue.get_nowait()
+                except _queue.Empty:
+                    break
+                if job is None:
+                    stopping = True
+                    break
+                batch.append(job)
+            self._run_batch([_Call(*job) for job in batch])
+            if stopping:
+                return
 
     def _run_batch(self, calls: list[_Call]) -> None:
         if len(calls) == 1:  # nothing to share: the call's own transaction costs the same
@@ -240,21 +268,27 @@ class PgBatcher(threading.Thread):
             return
         self._users.clear()
         try:
-            conn = self._connection()
-            conn.cursor().execute("BEGIN")
-            for call in calls:
-                call.green = greenlet.greenlet(self._call_body(call))
-                self._calls[call.green] = call
-                call.green.switch()
-            while any(call.state == "sync" for call in calls):
-                self._pipe.sync()
-                for call in calls:
-                    if call.state == "sync" and call.green is not None:
-                        call.cursors.clear()
-                        call.state = "running"
+            # A connection of the hot pool for this batch: health-checked as it is handed out, and back
+            # in the pool before the calls go on past their commit (which may need one of their own).
+            with self.store.hot_connection() as conn:
+                tx = self._tx = PgPipeline(self.store, conn)
+                try:
+                    tx.execute("BEGIN")
+                    for call in calls:
+                        call.green = greenlet.greenlet(self._call_body(call))
+                        self._calls[call.green] = call
                         call.green.switch()
-            conn.cursor().execute("COMMIT")
-            self._pipe.sync()
+                    while any(call.state == "sync" for call in calls):
+                        tx.pipe.sync()
+                        for call in calls:
+                            if call.state == "sync" and call.green is not None:
+                                call.cursors.clear()
+                                call.state = "running"
+                                call.green.switch()
+                    tx.commit()  # COMMIT and leave pipeline mode: one round trip
+                finally:
+                    self._tx = None
+                    tx.leave()
             self.commits += 1
             self.shared += len(calls)
         except Exception as e:  # noqa: BLE001 - the batch failed: run each call on its own
@@ -284,7 +318,8 @@ class PgBatcher(threading.Thread):
         return body
 
     def _abandon(self, calls: list[_Call]) -> None:
-        """Roll the failed batch back and end its calls' greenlets (none was committed or answered)."""
+        """End the failed batch's greenlets (none was committed or answered; its transaction was rolled
+        back as its connection went back to the pool)."""
         for call in calls:
             self._calls.pop(call.green, None)
             call.open = False
@@ -292,16 +327,6 @@ class PgBatcher(threading.Thread):
                 call.green.throw(greenlet.GreenletExit)
             call.state, call.value, call.ok, call.green = "new", None, False, None
             call.cursors.clear()
-        try:
-            if self._conn is not None and not self._conn.closed:
-                try:
-                    self._pipe.sync()  # collect what is still in flight; its error is not news
-                except Exception:  # noqa: BLE001
-                    pass
-                self._conn.cursor().execute("ROLLBACK")
-                self._pipe.sync()
-        except Exception:  # noqa: BLE001 - a connection in doubt is replaced
-            self._close()
 
     @staticmethod
     def _alone(call: _Call) -> None:
