@@ -16,12 +16,18 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from labelwright import __version__
+from labelwright.api import build_router as api_router
+from labelwright.api.hot import HotRoutes
+from labelwright.api.limits import BodyLimit
 from labelwright.errors import Busy, LabelwrightError
 from labelwright.services.assist_worker import AssistWorker
 from labelwright.services.machine_worker import MachineWorker
 from labelwright.services.webhook_worker import WebhookWorker
 from labelwright.settings import Settings
 from labelwright.store import TIMED_OUT, Store, timed_out
+from labelwright.web import assets, render_error, render_server_error
+from labelwright.web.router import build_router as web_router
+from labelwright.web.router import make_env
 
 STATIC_DIR = Path(__file__).parent / "web" / "static"
 log = logging.getLogger("labelwright")
@@ -61,18 +67,12 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.settings = settings
     app.state.store = store
 
-    from labelwright.api import build_router as api_router
-    from labelwright.api.hot import HotRoutes
-    from labelwright.api.limits import BodyLimit
-    from labelwright.web import render_error, render_server_error
-    from labelwright.web.router import build_router as web_router, make_env
-
     app.state.jinja = make_env()
 
     app.include_router(api_router())
     app.add_middleware(HotRoutes, store=store)
     app.include_router(web_router())
-    from labelwright.web import assets  # /static/<version>/...: cached as immutable (before /static)
+    # /static/<version>/...: cached as immutable (mounted before /static)
     app.mount(f"/static/{assets.version()}", assets.ImmutableStaticFiles(directory=STATIC_DIR), name="static-v")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
