@@ -35,7 +35,7 @@ from labelwright.services import qualification, redundancy, suggestions
 from labelwright.services.access import require
 from labelwright.services.projects import Project, get_project, project_from_row
 from labelwright.services.users import User
-from labelwright.store import Store, dumps, loads
+from labelwright.store import Store, dumps, loads, retry_deadlocks
 from labelwright.store import queue_sql as sql
 from labelwright.store.queue_sql import (
     AnnotationRow,
@@ -199,14 +199,16 @@ def project_of_item(store, item_id: int) -> Project:
         return _item_and_project(store, conn, item_id)[1]
 
 
-def release(store, item_id: int, user: User) -> bool:
+def release(store: Store, item_id: int, user: User) -> bool:
     """Give back a lease without answering (the annotator may get the item again later)."""
-    with store.write() as conn:
-        gone = conn.execute(text("DELETE FROM leases WHERE item_id = :i AND user_id = :u RETURNING item_id"),
-                            {"i": item_id, "u": user.id}).first()
-        if gone:
-            _release_slot(conn, item_id)
-    return gone is not None
+    def work():
+        with store.write() as conn:
+            gone = conn.execute(text("DELETE FROM leases WHERE item_id = :i AND user_id = :u RETURNING item_id"),
+                                {"i": item_id, "u": user.id}).first()
+            if gone:
+                _release_slot(conn, item_id)
+        return gone is not None
+    return retry_deadlocks(work)
 
 
 # ---- prefetch: the labelling page's next item, claimed while the annotator works on this one -------
@@ -313,31 +315,36 @@ def promote(store, project: Project, user: User, item_id: int, now: float | None
 def release_prefetched(store, project: Project, user: User, item_id: int) -> bool:
     """Give back a prefetched lease the page will not show (it went away): only one the user holds beside
     an older lease in the project, so a late request can never release the item on their screen."""
-    with store.write() as conn:
-        gone = conn.execute(text(
-            "DELETE FROM leases WHERE item_id = :i AND user_id = :u AND project_id = :p AND EXISTS ("
-            "SELECT 1 FROM leases o WHERE o.user_id = :u AND o.project_id = :p AND o.item_id <> :i "
-            "AND o.created_at < leases.created_at) RETURNING item_id"),
-            {"i": item_id, "u": user.id, "p": project.id}).first()
-        if gone:
-            _release_slot(conn, item_id)
-    return gone is not None
+    def work():
+        with store.write() as conn:
+            gone = conn.execute(text(
+                "DELETE FROM leases WHERE item_id = :i AND user_id = :u AND project_id = :p AND EXISTS ("
+                "SELECT 1 FROM leases o WHERE o.user_id = :u AND o.project_id = :p AND o.item_id <> :i "
+                "AND o.created_at < leases.created_at) RETURNING item_id"),
+                {"i": item_id, "u": user.id, "p": project.id}).first()
+            if gone:
+                _release_slot(conn, item_id)
+        return gone is not None
+    return retry_deadlocks(work)
 
 
-def skip(store, item_id: int, user: User, now: float | None = None) -> None:
+def skip(store: Store, item_id: int, user: User, now: float | None = None) -> None:
     """The annotator passes on this item: release any lease and never offer it to them again."""
     now = now or time.time()
-    with store.write() as conn:
-        row, project = _item_and_project(store, conn, item_id)
-        require(store, user, project, missing=f"no item {item_id}")
-        gone = conn.execute(text("DELETE FROM leases WHERE item_id = :i AND user_id = :u RETURNING item_id"),
-                            {"i": item_id, "u": user.id}).first()
-        if gone:
-            _release_slot(conn, item_id)
-        conn.execute(text(
-            "INSERT INTO skips (item_id, user_id, project_id, created_at) VALUES (:i, :u, :p, :now) "
-            "ON CONFLICT (item_id, user_id) DO NOTHING"),
-            {"i": item_id, "u": user.id, "p": project.id, "now": now})
+
+    def work() -> None:
+        with store.write() as conn:
+            row, project = _item_and_project(store, conn, item_id)
+            require(store, user, project, missing=f"no item {item_id}")
+            gone = conn.execute(text("DELETE FROM leases WHERE item_id = :i AND user_id = :u RETURNING item_id"),
+                                {"i": item_id, "u": user.id}).first()
+            if gone:
+                _release_slot(conn, item_id)
+            conn.execute(text(
+                "INSERT INTO skips (item_id, user_id, project_id, created_at) VALUES (:i, :u, :p, :now) "
+                "ON CONFLICT (item_id, user_id) DO NOTHING"),
+                {"i": item_id, "u": user.id, "p": project.id, "now": now})
+    retry_deadlocks(work)
 
 
 def _annotation_dict(row, user_name: str | None = None) -> dict:

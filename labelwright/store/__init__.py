@@ -28,6 +28,7 @@ import queue as _queue
 import re
 import select
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -56,6 +57,29 @@ def timed_out(exc: BaseException) -> bool:
 
 
 TIMED_OUT = "the database took too long to answer; please try again"
+
+
+def deadlocked(exc: BaseException) -> bool:
+    """Whether ``exc`` is PostgreSQL aborting this transaction to break a deadlock (it is safe to run again)."""
+    orig = getattr(exc, "orig", exc)
+    return type(orig).__name__ == "DeadlockDetected"
+
+
+def retry_deadlocks(work, tries: int = 4):
+    """``work()``, run again (up to ``tries`` times in all) when PostgreSQL aborts it to break a deadlock.
+
+    For the short lease-releasing transactions (skip, release) that run beside the hot path's batches: a
+    batch runs many annotators' calls in one transaction, so the order in which it locks item and lease rows
+    cannot match every other transaction's, and PostgreSQL breaks such a cycle by aborting one side.
+    ``work`` must be one whole transaction (nothing of an aborted try is left behind)."""
+    for attempt in range(tries):
+        try:
+            return work()
+        except Exception as e:
+            if not deadlocked(e) or attempt == tries - 1:
+                raise
+            time.sleep(0.005 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 ENGINE_APP = "labelwright"  # application_name of the SQLAlchemy engine's connections (pg_stat_activity)
 HOT_SUFFIX = "-hot"         # ... and after it, of the hot pool's
