@@ -1,4 +1,4 @@
-"""Python models for tests/test_assist_models.py, loaded as ``python:tests.assist_model_fixture:NAME``."""
+"""Python models for tests/assist/test_assist_models.py, loaded as ``python:tests.assist_model_fixture:NAME``."""
 
 from __future__ import annotations
 

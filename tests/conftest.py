@@ -59,7 +59,7 @@ def _cheap_password_hashing():
     """argon2id with its cheapest parameters in the tests: the production cost (a quarter of a second of CPU
     per hash and per check) is a defence against stolen hashes, not something the tests exercise, and it
     was minutes of the suite. Hashes carry their parameters, so server processes the tests start check these
-    cheaply too. tests/test_users_hashing.py checks that the real setting is the library's default."""
+    cheaply too. tests/services/test_users_hashing.py checks that the real setting is the library's default."""
     real = users._hasher
     users._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
     yield
@@ -113,7 +113,7 @@ def store(db_url):
 @pytest.fixture
 def settings(db_url):
     # The assist and machine-annotator workers stay off in tests, which run their steps themselves (with the
-    # clock they want); tests/test_assist_service.py starts them on purpose.
+    # clock they want); tests/services/test_assist_service.py starts them on purpose.
     return Settings(db_url=db_url, assist_worker=False, machine_worker=False)
 
 

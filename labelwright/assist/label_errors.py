@@ -17,7 +17,7 @@ Flagged items are ranked by self-confidence (the probability of the given label)
 
 Own implementation rather than cleanlab: cleanlab 2.9 (Apache-2.0) is a 306 kB wheel unpacking to 1.1 MB in
 96 files and pulls in tqdm and termcolor, for the one function used here, which is about 60 lines of numpy.
-``tests/test_assist_thresholds.py`` compares the two when cleanlab happens to be installed.
+``tests/assist/test_assist_thresholds.py`` compares the two when cleanlab happens to be installed.
 
 Example::
 

@@ -1,6 +1,6 @@
 """The labelling queue: claiming items under a lease, skipping, submitting and amending answers.
 
-Invariants (checked by tests/test_concurrency.py against a real server):
+Invariants (checked by tests/services/test_concurrency.py against a real server):
 
 * ``items.n_assigned`` = annotations + live leases for the item, and never exceeds the project's
   overlap; ``items.is_open`` is ``n_assigned < overlap`` and is what the queue index scans.

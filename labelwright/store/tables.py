@@ -1,6 +1,6 @@
 """SQLAlchemy Core table objects mirroring the migrated schema (used to build queries).
 
-The DDL itself lives in the numbered files under ``migrations/``; ``tests/test_migrations.py``
+The DDL itself lives in the numbered files under ``migrations/``; ``tests/store/test_migrations.py``
 checks that these objects and the migrated database agree, on SQLite and on PostgreSQL.
 """
 
