@@ -41,6 +41,7 @@ from sqlalchemy.pool import NullPool
 
 from labelwright.store import migrate as _migrate
 from labelwright.store.caches import Caches
+from labelwright.store.futures import deliver
 from labelwright.store.pg_batch import PgBatcher, PgPipeline
 
 
@@ -487,21 +488,4 @@ class _Writer(threading.Thread):
                         store._tls.batch = None
         except Exception as e:  # noqa: BLE001 - the transaction failed: nobody's work was kept
             results = [(loop, fut, False, e) for _fn, _args, _kw, loop, fut in batch]
-        by_loop: dict = {}
-        for loop, fut, ok, value in results:
-            by_loop.setdefault(loop, []).append((fut, ok, value))
-        for loop, items in by_loop.items():
-            try:
-                loop.call_soon_threadsafe(_deliver, items)
-            except RuntimeError:  # the loop has closed; nobody is waiting any more
-                pass
-
-
-def _deliver(items) -> None:
-    for fut, ok, value in items:
-        if fut.cancelled():
-            continue
-        if ok:
-            fut.set_result(value)
-        else:
-            fut.set_exception(value)
+        deliver(results)

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import greenlet
 import psycopg
 
+from labelwright.store.futures import deliver
 from labelwright.store.queue_sql import LOCK_CLAIMER, LOCK_USER
 
 if TYPE_CHECKING:
@@ -338,21 +339,4 @@ class PgBatcher(threading.Thread):
 
     @staticmethod
     def _deliver(calls: list[_Call]) -> None:
-        by_loop: dict = {}
-        for call in calls:
-            by_loop.setdefault(call.loop, []).append((call.fut, call.ok, call.value))
-        for loop, items in by_loop.items():
-            try:
-                loop.call_soon_threadsafe(_settle, items)
-            except RuntimeError:  # the loop has closed; nobody is waiting any more
-                pass
-
-
-def _settle(items) -> None:
-    for fut, ok, value in items:
-        if fut.cancelled():
-            continue
-        if ok:
-            fut.set_result(value)
-        else:
-            fut.set_exception(value)
+        deliver((call.loop, call.fut, call.ok, call.value) for call in calls)
