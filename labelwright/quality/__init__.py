@@ -15,6 +15,7 @@ from labelwright.quality.calibration import expected_calibration_error, reliabil
 from labelwright.quality.dawid_skene import DawidSkene, OneCoinDawidSkene
 from labelwright.quality.errors import QualityInputError
 from labelwright.quality.glad import GLAD
+from labelwright.quality.label_model import LabelModel, lf_analysis
 from labelwright.quality.mace import MACE
 from labelwright.quality.majority_vote import MajorityVote, Wawa
 from labelwright.quality.numeric import GaussianWorkers, NumericMean, NumericMedian
@@ -22,9 +23,9 @@ from labelwright.quality.ordinal import OrdinalWorkers
 from labelwright.quality.pairwise import BradleyTerry, NoisyBradleyTerry, bootstrap_scores
 
 __all__ = [
-    "GLAD", "MACE", "BradleyTerry", "DawidSkene", "GaussianWorkers", "MajorityVote", "NoisyBradleyTerry",
+    "GLAD", "MACE", "BradleyTerry", "DawidSkene", "GaussianWorkers", "LabelModel", "MajorityVote", "NoisyBradleyTerry",
     "NumericMean", "NumericMedian", "OneCoinDawidSkene", "OrdinalWorkers", "QualityInputError", "Wawa", "aggregate",
     "aggregate_proba",
     "bootstrap_scores", "cohen_kappa", "expected_calibration_error", "fleiss_kappa", "krippendorff_alpha",
-    "percent_agreement", "reliability_table",
+    "lf_analysis", "percent_agreement", "reliability_table",
 ]
