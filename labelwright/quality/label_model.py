@@ -42,6 +42,11 @@ class _Votes:
         return len(self.tasks), len(self.workers), len(self.labels)
 
 
+def _plain(value):
+    """A numpy scalar as the Python value it holds, so messages read 1, not np.int64(1)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _as_series(values, what: str) -> pd.Series | None:
     if values is None:
         return None
@@ -53,7 +58,7 @@ def _as_series(values, what: str) -> pd.Series | None:
     values = values[values.notna()]
     if values.index.has_duplicates:
         dup = values.index[values.index.duplicated()][0]
-        raise QualityInputError(f"{what} gives task {dup!r} more than one label; keep one per task")
+        raise QualityInputError(f"{what} gives task {_plain(dup)!r} more than one label; keep one per task")
     return values
 
 
@@ -69,7 +74,8 @@ def _votes(data: object, *, tasks: Iterable | None = None, people: Collection = 
     if dup.any():
         row = df[dup].iloc[0]
         raise QualityInputError(
-            f"worker {row['worker']!r} votes more than once on task {row['task']!r} (row {df.index[dup][0]!r}); "
+            f"worker {_plain(row['worker'])!r} votes more than once on task {_plain(row['task'])!r} "
+            f"(row {_plain(df.index[dup][0])!r}); "
             "a rule or person gives one label per task: drop the repeats")
     pool = [df["task"]] if tasks is None else [df["task"], pd.Series(list(tasks), dtype=object)]
     task_index = sorted_index(pd.concat(pool, ignore_index=True))
@@ -89,7 +95,7 @@ def _votes(data: object, *, tasks: Iterable | None = None, people: Collection = 
     for codes, column, known in ((worker_codes, "worker", workers), (label_codes, "label", labels)):
         if (codes < 0).any():
             bad = df[column].to_numpy()[codes < 0][0]
-            raise QualityInputError(f"{column} {bad!r} was not seen when the model was fitted "
+            raise QualityInputError(f"{column} {_plain(bad)!r} was not seen when the model was fitted "
                                     f"(it knows {', '.join(map(repr, known[:10]))}); refit with it")
     people_set = set(people)
     is_rule = np.array([w not in people_set for w in workers], dtype=bool)
@@ -310,7 +316,7 @@ def _log_scores(votes: _Votes, theta: np.ndarray, priors: np.ndarray,
     # a vote replaces its rule's abstention: log theta[w, y, l] - w * log theta[w, y, abstain]
     per_vote = log_theta[votes.worker, :, votes.label + 1] - log_abstain[votes.worker]
     log_post = np.stack([np.bincount(votes.task, weights=per_vote[:, c], minlength=n_tasks) for c in range(k)],
-                        axis=1)
+                        axis=1).astype(float)  # (bincount of no votes at all is an integer array)
     log_post += log_abstain.sum(axis=0)[None, :] + np.log(priors)[None, :]
     return log_post
 
@@ -368,7 +374,7 @@ def lf_analysis(data: pd.DataFrame, gold: pd.Series | Mapping | None = None,
     given[votes.worker, votes.label] = True
     labels = votes.labels.to_numpy()
     out = pd.DataFrame({
-        "polarity": [list(labels[row]) for row in given],
+        "polarity": [labels[row].tolist() for row in given],
         "votes": n_votes,
         "coverage": n_votes / max(n_tasks, 1),
         "overlap": share(per_task[votes.task] > 1),
