@@ -128,7 +128,11 @@ class LabelModel(CategoricalAggregator):
       cover different kinds of spam abstain together, which the independence assumption overcounts; the
       default halves that evidence;
     * ``class_balance``: ``"uniform"`` (the default, as Snorkel's), ``"estimate"`` (learnt by EM, the
-      Dawid-Skene choice, better when people dominate), or a mapping from label to probability.
+      Dawid-Skene choice), or a mapping from label to probability. Neither is safe everywhere (see
+      docs/benchmarks.md, "Label model vs Snorkel"): an estimated balance collapsed onto spam on a
+      300-comment slice of YouTube, and a uniform one let the abstentions alone decide the uncovered
+      half of a 6-class set. With people, or many classes and low coverage, use ``"estimate"``; with a
+      labelled validation set, choose by it.
 
     ``fit(data, gold=None, *, tasks=None, people=(), classes=None)``: ``tasks`` lists every task,
     including those no rule voted on (they get a prediction too, from the abstentions and the class
