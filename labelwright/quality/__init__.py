@@ -5,7 +5,8 @@ Categorical answers (a long table with columns ``task``, ``worker``, ``label``, 
 :class:`MACE`. Pairwise preferences (``worker``, ``left``, ``right``, ``label``): :class:`BradleyTerry`,
 :class:`NoisyBradleyTerry`. Numbers: :class:`NumericMean`, :class:`NumericMedian`, :class:`GaussianWorkers`;
 ratings on a scale: :class:`OrdinalWorkers`.
-:func:`aggregate` runs the default method; the agreement measures are in :mod:`.agreement`.
+:func:`aggregate` runs the default method; :class:`AutoSelect` picks one per question from held-out answers;
+the agreement measures are in :mod:`.agreement`.
 See docs/quality.md for what each method assumes and when to use it.
 """
 
@@ -21,11 +22,13 @@ from labelwright.quality.majority_vote import MajorityVote, Wawa
 from labelwright.quality.numeric import GaussianWorkers, NumericMean, NumericMedian
 from labelwright.quality.ordinal import OrdinalWorkers
 from labelwright.quality.pairwise import BradleyTerry, NoisyBradleyTerry, bootstrap_scores
+from labelwright.quality.selection import AutoSelect, select_proba
 
 __all__ = [
-    "GLAD", "MACE", "BradleyTerry", "DawidSkene", "GaussianWorkers", "LabelModel", "MajorityVote", "NoisyBradleyTerry",
+    "GLAD", "MACE", "AutoSelect", "BradleyTerry", "DawidSkene", "GaussianWorkers", "LabelModel", "MajorityVote",
+    "NoisyBradleyTerry",
     "NumericMean", "NumericMedian", "OneCoinDawidSkene", "OrdinalWorkers", "QualityInputError", "Wawa", "aggregate",
     "aggregate_proba",
     "bootstrap_scores", "cohen_kappa", "expected_calibration_error", "fleiss_kappa", "krippendorff_alpha",
-    "lf_analysis", "percent_agreement", "reliability_table",
+    "lf_analysis", "percent_agreement", "reliability_table", "select_proba",
 ]
