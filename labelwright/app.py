@@ -38,7 +38,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     settings = settings or Settings.load()
     own_store = store is None
     store = store or Store(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous,
-                           pool_size=settings.pool_size, statement_timeout_ms=settings.statement_timeout_ms)
+                           pool_size=settings.pool_size, statement_timeout_ms=settings.statement_timeout_ms,
+                           pg_batches=settings.pg_batches)
     store.check_ready()
 
     @asynccontextmanager

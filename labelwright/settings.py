@@ -83,6 +83,9 @@ class Settings(BaseSettings):
         "SQLite durability: FULL fsyncs every commit; NORMAL survives a crash of the process but not of the "
         "machine; OFF and EXTRA as in SQLite's PRAGMA synchronous."))
     pool_size: int = Field(20, ge=1, description="Most database connections one server process opens.")
+    pg_batches: int = Field(2, ge=1, le=16, description=(
+        "PostgreSQL: how many batches of claims and submissions one server process runs at once (each in its "
+        "own transaction on its own connection)."))
     webhook_worker: bool = Field(True, description=(
         "Run the webhook delivery worker in each server process (off: events still queue, for a worker "
         "elsewhere: `labelwright webhooks worker`)."))

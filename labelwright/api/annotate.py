@@ -46,7 +46,8 @@ async def submit_answers(store: Store, item_id: int, user: User, answers, active
     """``POST /items/{item_id}/annotations``: (201, the annotation) or (200, the replayed one). The item
     is reached by its id: the submission's own statement reads the caller's membership of its project and
     answers 404 to a non-member (see :func:`labelwright.services.access.require`)."""
-    return await store.run(record_answers, store, item_id, user, answers, active_ms, idempotency_key)
+    return await store.run(record_answers, store, item_id, user, answers, active_ms, idempotency_key,
+                           items=(item_id,))
 
 
 def build_router() -> APIRouter:

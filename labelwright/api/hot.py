@@ -78,7 +78,8 @@ class HotRoutes:
 
     async def _submit(self, token: str, item_id: int, parsed: dict, key_header: str | None):
         return await self.store.run(_with_token, self.store, token, record_answers, item_id, parsed["answers"],
-                                    parsed.get("active_ms", 0), parsed.get("idempotency_key") or key_header)
+                                    parsed.get("active_ms", 0), parsed.get("idempotency_key") or key_header,
+                                    items=(item_id,))
 
     @staticmethod
     async def _answer(send, work) -> None:

@@ -41,7 +41,7 @@ from sqlalchemy.pool import NullPool
 
 from labelwright.store import migrate as _migrate
 from labelwright.store.caches import Caches
-from labelwright.store.futures import deliver
+from labelwright.store.futures import deliver, take_batch
 from labelwright.store.pg_batch import PgBatcher, PgPipeline
 
 
@@ -92,14 +92,16 @@ MAX_BATCH = 256  # most calls the SQLite writer runs in one transaction
 class Store:
     def __init__(self, db_url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 20,
                  pg_schema: str | None = None, statement_timeout_ms: int = 0,
-                 application_name: str = ENGINE_APP):
+                 application_name: str = ENGINE_APP, pg_batches: int = 2):
         self.url = db_url
         self._tls = threading.local()
         self._sql_cache: dict[str, str] = {}
         self.caches = Caches.for_url(db_url)  # what this process remembers between requests
         self._writer: _Writer | None = None
         self._writer_start = threading.Lock()
-        self._batcher: PgBatcher | None = None
+        self._batchers: list[PgBatcher] = []
+        self._pg_jobs: _queue.SimpleQueue = _queue.SimpleQueue()
+        self._pg_batches = pg_batches
         if db_url.startswith("sqlite"):
             self.dialect = "sqlite"
             self._write_lock: threading.Lock | None = threading.Lock()
@@ -233,30 +235,44 @@ class Store:
         with self.write_engine.connect() as conn:
             yield conn
 
-    async def run(self, fn, *args, **kwargs):
+    async def run(self, fn, *args, items: tuple = (), **kwargs):
         """``fn(*args, **kwargs)``, a service call doing one unit of writing, without holding up the event loop.
 
         See the module docstring: on SQLite it runs in the writer thread (group commit), on
-        PostgreSQL in the batcher thread. Returns what ``fn`` returns, or raises what it raised; a result
-        is only handed back once it is committed.
+        PostgreSQL in a batcher thread. Returns what ``fn`` returns, or raises what it raised; a result
+        is only handed back once it is committed. ``items``: the ids of the item rows the call will update
+        (a submission's item); on PostgreSQL its batch locks them first, in order (see
+        :data:`labelwright.store.pg_batch.LOCK_ITEMS`).
         """
-        worker = self._writer or self._batcher or self._start_writer()
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
-        worker.queue.put((fn, args, kwargs, loop, fut))
+        if self.dialect == "sqlite":
+            writer = self._writer or self._start_writer()
+            writer.queue.put((fn, args, kwargs, loop, fut))
+        else:
+            if not self._batchers:
+                self._start_batchers()
+            self._pg_jobs.put((fn, args, kwargs, loop, fut, items))
         return await fut
 
-    def _start_writer(self) -> _Writer | PgBatcher:
+    def _start_writer(self) -> _Writer:
         with self._writer_start:
-            if self.dialect == "sqlite":
-                if self._writer is None:
-                    self._writer = _Writer(self)
-                    self._writer.start()
-                return self._writer
-            if self._batcher is None:
-                self._batcher = PgBatcher(self)
-                self._batcher.start()
-            return self._batcher
+            if self._writer is None:
+                self._writer = _Writer(self)
+                self._writer.start()
+            return self._writer
+
+    def _start_batchers(self) -> None:
+        with self._writer_start:
+            if not self._batchers:
+                batchers = [PgBatcher(self, self._pg_jobs, n) for n in range(self._pg_batches)]
+                for batcher in batchers:
+                    batcher.start()
+                self._batchers = batchers
+
+    def in_batcher(self, batcher: PgBatcher) -> None:
+        """Called by a batcher thread as it starts: the calls this thread runs belong to ``batcher``."""
+        self._tls.batcher = batcher
 
     @contextmanager
     def hot_connection(self) -> Iterator[psycopg.Connection]:
@@ -278,9 +294,11 @@ class Store:
             pool.putconn(conn)
 
     def _batch_call(self):
-        """The batched call running in this greenlet of the batcher thread, if any (see pg_batch)."""
-        batcher = self._batcher
-        return None if batcher is None else batcher.current()
+        """The batched call running in this greenlet of a batcher thread, and its batcher (see pg_batch)."""
+        batcher = getattr(self._tls, "batcher", None)
+        if batcher is None:
+            return None, None
+        return batcher.current(), batcher
 
     # ---- the driver's own cursor, for hot paths ---------------------------------------------------
 
@@ -305,10 +323,9 @@ class Store:
             cur = self.cursor(batch)
             cur.execute(self.sql(statement), params)
             return cur.fetchone()
-        call = self._batch_call()
+        call, batcher = self._batch_call()
         if call is not None:
-            assert self._batcher is not None
-            return self._batcher.send(call, statement, params).fetchone()
+            return batcher.send(call, statement, params).fetchone()
         if self._pg_hot is None:  # SQLite: a pooled read connection, in autocommit
             raw = self.engine.raw_connection()
             try:
@@ -334,10 +351,9 @@ class Store:
         In a call that :meth:`run` batches (PostgreSQL), the block's statements join the batch's
         transaction instead (a :class:`labelwright.store.pg_batch.BatchTx`, which has the same methods).
         """
-        call = self._batch_call()
+        call, batcher = self._batch_call()
         if call is not None:
-            assert self._batcher is not None
-            with self._batcher.transaction(call) as btx:
+            with batcher.transaction(call) as btx:
                 yield btx
             return
         with self.hot_connection() as conn:  # an autocommit connection: we say BEGIN ourselves
@@ -371,9 +387,12 @@ class Store:
         if self._writer is not None:
             self._writer.stop()
             self._writer = None
-        if self._batcher is not None:
-            self._batcher.stop()
-            self._batcher = None
+        if self._batchers:
+            for _ in self._batchers:
+                self._pg_jobs.put(None)
+            for batcher in self._batchers:
+                batcher.join(timeout=30)
+            self._batchers = []
         self.engine.dispose()
         if self.write_engine is not self.engine:
             self.write_engine.dispose()
@@ -451,20 +470,7 @@ class _Writer(threading.Thread):
         self.join(timeout=30)
 
     def run(self) -> None:
-        while True:
-            first = self.queue.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < MAX_BATCH:
-                try:
-                    job = self.queue.get_nowait()
-                except _queue.Empty:
-                    break
-                if job is None:
-                    self.queue.put(None)  # stop after this batch
-                    break
-                batch.append(job)
+        while (batch := take_batch(self.queue, MAX_BATCH)) is not None:
             self._run_batch(batch)
 
     def _run_batch(self, batch: list) -> None:

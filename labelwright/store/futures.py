@@ -1,11 +1,33 @@
-"""Handing results from a writer thread back to the event loops waiting for them (SQLite's writer and
-PostgreSQL's batcher both answer many callers, on possibly several loops, after one commit)."""
+"""What SQLite's writer and PostgreSQL's batchers share: taking the calls that wait in their queue as one
+batch, and handing the results back to the event loops waiting for them (both answer many callers, on
+possibly several loops, after one commit)."""
 
 from __future__ import annotations
 
 import asyncio
+import queue
 from collections.abc import Iterable
 from typing import Any
+
+
+def take_batch(jobs: queue.SimpleQueue, limit: int) -> list | None:
+    """Wait for the first job in ``jobs``, then take the others already waiting, at most ``limit`` in all.
+    None when the first is ``None`` (the thread is told to stop). A ``None`` met after the first is put back,
+    so that the thread stops after this batch (or another thread sharing the queue stops)."""
+    first = jobs.get()
+    if first is None:
+        return None
+    batch = [first]
+    while len(batch) < limit:
+        try:
+            job = jobs.get_nowait()
+        except queue.Empty:
+            break
+        if job is None:
+            jobs.put(None)
+            break
+        batch.append(job)
+    return batch
 
 
 def deliver(results: Iterable[tuple[asyncio.AbstractEventLoop, asyncio.Future, bool, Any]]) -> None:

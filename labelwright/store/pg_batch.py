@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import greenlet
 import psycopg
 
-from labelwright.store.futures import deliver
+from labelwright.store.futures import deliver, take_batch
 from labelwright.store.queue_sql import LOCK_CLAIMER, LOCK_USER
 
 if TYPE_CHECKING:
@@ -47,6 +47,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("labelwright.store")
 
 MAX_BATCH = 64  # most calls in one transaction
+# The item rows a batch's submissions will update, locked first, in one global order (by id): two batches
+# (of this process or another) then never hold one row each while waiting for the other's. After this
+# statement a batch waits for no row lock: claims skip the rows others hold (SKIP LOCKED).
+LOCK_ITEMS = "SELECT id FROM items WHERE id = ANY(:ids) ORDER BY id FOR NO KEY UPDATE"
 
 
 @dataclass
@@ -56,6 +60,7 @@ class _Call:
     kwargs: dict
     loop: asyncio.AbstractEventLoop
     fut: asyncio.Future
+    items: tuple = ()          # the item rows the call will update (locked first, see LOCK_ITEMS)
     green: greenlet.greenlet | None = None
     open: bool = True          # still inside the batch's transaction (not past its commit point)
     state: str = "new"         # new | sync (waits for results) | commit (waits for COMMIT) | done
@@ -173,16 +178,18 @@ class BatchTx:
 
 
 class PgBatcher(threading.Thread):
-    """Runs :meth:`Store.run` calls in shared transactions (see the module docstring)."""
+    """Runs :meth:`Store.run` calls in shared transactions (see the module docstring). Several batchers
+    may share one queue of ``jobs``: while one waits for the database, the next takes what is waiting."""
 
-    def __init__(self, store: Store):
-        super().__init__(name="labelwright-pg-batcher", daemon=True)
+    def __init__(self, store: Store, jobs: _queue.SimpleQueue, number: int = 0):
+        super().__init__(name=f"labelwright-pg-batcher-{number}", daemon=True)
         self.store = store
-        self.queue: _queue.SimpleQueue = _queue.SimpleQueue()
+        self.queue = jobs
         self._calls: dict[greenlet.greenlet, _Call] = {}
         self._users: set[int] = set()  # the users whose transactions this batch holds
         self.shared = 0    # calls committed in a shared transaction so far
         self.commits = 0   # shared transactions committed so far
+        self.failed = 0    # batches that failed (their calls then ran one by one)
         self._tx: PgPipeline | None = None  # the running batch's transaction
 
     # ---- the callers' side (in a call's greenlet) ----------------------------------------------------
@@ -238,29 +245,10 @@ class PgBatcher(threading.Thread):
 
     # ---- the thread --------------------------------------------------------------------------------
 
-    def stop(self) -> None:
-        self.queue.put(None)
-        self.join(timeout=30)
-
     def run(self) -> None:
-        while True:
-            first = self.queue.get()
-            if first is None:
-                return
-            batch = [first]
-            stopping = False
-            while len(batch) < MAX_BATCH:
-                try:
-                    job = self.queue.get_nowait()
-                except _queue.Empty:
-                    break
-                if job is None:
-                    stopping = True
-                    break
-                batch.append(job)
+        self.store.in_batcher(self)
+        while (batch := take_batch(self.queue, MAX_BATCH)) is not None:
             self._run_batch([_Call(*job) for job in batch])
-            if stopping:
-                return
 
     def _run_batch(self, calls: list[_Call]) -> None:
         if len(calls) == 1:  # nothing to share: the call's own transaction costs the same
@@ -275,6 +263,9 @@ class PgBatcher(threading.Thread):
                 tx = self._tx = PgPipeline(self.store, conn)
                 try:
                     tx.execute("BEGIN")
+                    items = sorted({i for call in calls for i in call.items})
+                    if items:
+                        tx.execute(LOCK_ITEMS, {"ids": items})
                     for call in calls:
                         call.green = greenlet.greenlet(self._call_body(call))
                         self._calls[call.green] = call
@@ -293,6 +284,7 @@ class PgBatcher(threading.Thread):
             self.commits += 1
             self.shared += len(calls)
         except Exception as e:  # noqa: BLE001 - the batch failed: run each call on its own
+            self.failed += 1
             log.info("a batch of %d calls failed (%s: %s); running them one by one", len(calls),
                      type(e).__name__, e)
             self._abandon(calls)

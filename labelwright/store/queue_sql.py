@@ -131,7 +131,7 @@ def _take_pg(gold: bool, lock: str, unless_held: bool = True) -> str:
     ``unless_held``: pick nothing when the caller holds a live lease (the claim renews that one)."""
     where, order = _PICKS[gold]
     guard = "AND NOT EXISTS (" + LIVE_LEASE + ")\n" if unless_held else ""
-    return ("WITH pick AS (" + where + guard + order + f" FOR UPDATE OF i {lock}), "
+    return ("WITH pick AS (" + where + guard + order + f" FOR NO KEY UPDATE OF i {lock}), "
             "took AS (UPDATE items SET n_assigned = items.n_assigned + 1, "
             "is_open = " + open_flag("items.n_assigned + 1", "items.target") + " "
             "FROM pick WHERE items.id = pick.id AND items.n_assigned < COALESCE(items.target, :o) "

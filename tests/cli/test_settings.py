@@ -19,7 +19,8 @@ from tests.conftest import post_login
 SAMPLES = {
     "db_url": "/tmp/other.db", "host": "127.0.0.2", "port": "9001", "base_url": "https://label.example.org",
     "media_root": "/tmp", "secure_cookies": "yes", "session_days": "3", "signin_link_hours": "5",
-    "sqlite_synchronous": "NORMAL", "pool_size": "7", "webhook_worker": "off", "max_body_bytes": "2048",
+    "sqlite_synchronous": "NORMAL", "pool_size": "7", "pg_batches": "3", "webhook_worker": "off",
+    "max_body_bytes": "2048",
     "max_import_bytes": "4096", "login_failures_per_account": "3", "login_failures_per_address": "9",
     "login_window_seconds": "60", "webhook_allow_private": "1", "statement_timeout_ms": "1234",
     "assist_worker": "no", "machine_worker": "0", "assist_interval_seconds": "3", "assist_python_models": "my_models",
@@ -89,6 +90,7 @@ def test_values_are_normalised():
     ("secure_cookies", "maybe", "secure_cookies must be true or false (1/0, yes/no, on/off), not 'maybe'"),
     ("sqlite_synchronous", "fast", "sqlite_synchronous must be one of FULL, NORMAL, OFF, EXTRA, not 'fast'"),
     ("pool_size", "0", "pool_size must be a whole number of at least 1, not '0'"),
+    ("pg_batches", "17", "pg_batches must be a whole number from 1 to 16, not '17'"),
     ("max_body_bytes", "-1", "max_body_bytes must be a whole number of at least 1"),
     ("statement_timeout_ms", "-5", "statement_timeout_ms must be a whole number of at least 0"),
     ("db_url", "mysql://h/d", "db_url must be a SQLite file path or a postgresql://"),
