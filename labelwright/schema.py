@@ -24,6 +24,9 @@ pairwise          ``{"choice": "A"|"B"|"tie"|"both_bad", "rationale": "..."}``
 ranking           every candidate name exactly once, best first, e.g. ``["r2", "r1", "r3"]``
 text              a string
 ================  ==========================================================================
+
+Each question type is a class in :mod:`labelwright.questions` that checks its own answers; plugins add
+more through the ``labelwright.question_types`` entry point group (docs/question-types.md).
 """
 
 from __future__ import annotations
@@ -40,25 +43,21 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic import ValidationError as PydanticValidationError
 
 from labelwright.errors import ValidationError
+from labelwright.questions import registry
+from labelwright.questions.base import NAME_RE, NO_ANSWER, QuestionType, check_unique, kind_of
+from labelwright.questions.choice import MultipleChoice, Option, SingleChoice
+from labelwright.questions.pairwise import PAIRWISE_CHOICES, Pairwise
+from labelwright.questions.ranking import Ranking
+from labelwright.questions.rating import Rating
+from labelwright.questions.registry import AnyQuestion
+from labelwright.questions.text import FreeText
 
-NAME_RE = r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$"
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9\-]{0,62}$")
-PAIRWISE_CHOICES = ("A", "B", "tie", "both_bad")
 MAX_OVERLAP = 9
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Option(_Model):
-    value: str = Field(min_length=1, max_length=200)
-    label: str | None = None
-    hint: str | None = None
-
-    @property
-    def text(self) -> str:
-        return self.label or self.value
 
 
 # ---- display fields -------------------------------------------------------------------------
@@ -76,99 +75,14 @@ class DisplayField(_Model):
 
 
 # ---- questions ------------------------------------------------------------------------------
+# Each question type is one class in labelwright.questions (its settings, answers, labels, form and view);
+# a schema's questions are any registered type, chosen by their ``type`` tag.
 
-
-class _Question(_Model):
-    name: str = Field(pattern=NAME_RE)
-    prompt: str = ""
-    required: bool = True
-    hint: str | None = None
-
-    @property
-    def title(self) -> str:
-        return self.prompt or self.name
-
-
-def _options(value):
-    if isinstance(value, list):
-        return [{"value": str(v)} if not isinstance(v, dict) else v for v in value]
-    return value
-
-
-class SingleChoice(_Question):
-    type: Literal["single_choice"]
-    options: list[Option] = Field(min_length=2, max_length=50)
-
-    @field_validator("options", mode="before")
-    @classmethod
-    def _norm_options(cls, v):
-        return _options(v)
-
-    @model_validator(mode="after")
-    def _unique(self):
-        _check_unique([o.value for o in self.options], self.name)
-        return self
-
-    @property
-    def values(self) -> list[str]:
-        return [o.value for o in self.options]
-
-
-class MultipleChoice(SingleChoice):
-    type: Literal["multiple_choice"]  # type: ignore[assignment]
-    min_selected: int = Field(default=0, ge=0)
-    max_selected: int | None = Field(default=None, ge=1)
-
-
-class Rating(_Question):
-    type: Literal["rating"]
-    min: int = 1
-    max: int = 5
-    min_label: str | None = None
-    max_label: str | None = None
-
-    @model_validator(mode="after")
-    def _range(self):
-        if self.max <= self.min:
-            raise ValueError(f"question {self.name!r}: max ({self.max}) must be greater than min ({self.min})")
-        if self.max - self.min > 20:
-            raise ValueError(f"question {self.name!r}: a rating scale has at most 21 points")
-        return self
-
-
-class Pairwise(_Question):
-    type: Literal["pairwise"]
-    a: str = Field(description="the display field holding candidate A")
-    b: str = Field(description="the display field holding candidate B")
-    rationale: Literal["none", "optional", "required"] = "optional"
-
-
-class Ranking(_Question):
-    type: Literal["ranking"]
-    candidates: list[str] = Field(min_length=2, max_length=9,
-                                  description="display fields holding the candidates")
-
-
-class FreeText(_Question):
-    type: Literal["text"]
-    prefill: str | None = Field(default=None, description="a display field whose value pre-fills the box")
-    multiline: bool = True
-    min_length: int = Field(default=0, ge=0)
-    max_length: int = Field(default=100_000, ge=1)
-
-
-Question = Annotated[
-    SingleChoice | MultipleChoice | Rating | Pairwise | Ranking | FreeText,
-    Field(discriminator="type"),
-]
-
-
-def _check_unique(values: list[str], where: str) -> None:
-    seen = set()
-    for v in values:
-        if v in seen:
-            raise ValueError(f"{where}: {v!r} appears twice")
-        seen.add(v)
+Question = Annotated[QuestionType, AnyQuestion()]
+_check_unique = check_unique
+_kind = kind_of
+__all__ = ["PAIRWISE_CHOICES", "FreeText", "MultipleChoice", "Option", "Pairwise", "ProjectSchema", "Question",
+           "Ranking", "Rating", "SingleChoice", "answer_label", "is_categorical", "label_values", "parse_schema"]
 
 
 MAX_ANSWERS = 25  # the most answers adaptive redundancy may ask for per item
@@ -299,6 +213,9 @@ class Assist(_Model):
 
 
 class ProjectSchema(_Model):
+    # built on first use, not at import: the question types (plugins among them) load then
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
     name: str = Field(min_length=1, max_length=200)
     slug: str | None = None
     description: str = ""
@@ -346,17 +263,7 @@ class ProjectSchema(_Model):
         _check_unique([q.name for q in self.questions], "questions")
         fields = {f.name: f for f in self.fields}
         for q in self.questions:
-            refs: list[str] = []
-            if isinstance(q, Pairwise):
-                refs = [q.a, q.b]
-            elif isinstance(q, Ranking):
-                refs = list(q.candidates)
-                _check_unique(refs, f"question {q.name!r} candidates")
-            elif isinstance(q, FreeText) and q.prefill:
-                refs = [q.prefill]
-            for r in refs:
-                if r not in fields:
-                    raise ValueError(f"question {q.name!r} refers to field {r!r}, which is not in fields")
+            q.check_fields(fields)
         if self.gold.field in fields:
             raise ValueError(f"gold.field {self.gold.field!r} is also a display field; name another column")
         if isinstance(self.send_fields, list):
@@ -490,12 +397,11 @@ class ProjectSchema(_Model):
         for q in self.questions:
             value = answers.get(q.name)
             if value is None or value == "" or value == []:
-                if q.required and not (isinstance(q, MultipleChoice) and value == [] and q.min_selected == 0):
-                    raise ValidationError("an answer is required", field=q.name)
-                if isinstance(q, MultipleChoice) and value == []:
-                    out[q.name] = []
+                value = q.empty_answer(value)
+                if value is not NO_ANSWER:
+                    out[q.name] = value
                 continue
-            out[q.name] = _validate_answer(q, value)
+            out[q.name] = q.validate_answer(value)
         return out
 
     def validate_gold(self, answers: Any, *, file: str | None = None, line: int | None = None) -> dict:
@@ -512,13 +418,8 @@ class ProjectSchema(_Model):
             if q is None:
                 raise ValidationError(f"unknown question {key!r}; this project asks {sorted(known)}",
                                       field=f"{where}.{key}", file=file, line=line)
-            if isinstance(value, str) and isinstance(q, (MultipleChoice, Ranking)) and value[:1] == "[":
-                try:
-                    value = json.loads(value)
-                except json.JSONDecodeError:
-                    pass
             try:
-                out[key] = _validate_answer(q, value)
+                out[key] = q.validate_answer(q.from_text(value))
             except ValidationError as e:
                 raise ValidationError(e.message, field=f"{where}.{key}", file=file, line=line) from None
         return {q.name: out[q.name] for q in self.questions if q.name in out}
@@ -543,11 +444,6 @@ def nonfinite_path(value: Any, path: str) -> str | None:
     return None
 
 
-def _kind(v) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "an integer",
-            float: "a number", type(None): "null"}.get(type(v), type(v).__name__)
-
-
 def _check_chat(value, name, file, line):
     if not isinstance(value, list):
         raise ValidationError(f"a chat field must be a list of {{role, content}} turns, got {_kind(value)}",
@@ -559,102 +455,29 @@ def _check_chat(value, name, file, line):
                                   field=f"{name}[{i}]", file=file, line=line)
 
 
-def _validate_answer(q, value):
-    name = q.name
-    if isinstance(q, MultipleChoice):
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ValidationError(f"expected a list of option values, got {_kind(value)}", field=name)
-        if len(set(value)) != len(value):
-            raise ValidationError("an option is chosen twice", field=name)
-        bad = [v for v in value if v not in q.values]
-        if bad:
-            raise ValidationError(f"{bad[0]!r} is not an option; options are {q.values}", field=name)
-        if len(value) < q.min_selected:
-            raise ValidationError(f"choose at least {q.min_selected}", field=name)
-        if q.max_selected is not None and len(value) > q.max_selected:
-            raise ValidationError(f"choose at most {q.max_selected}", field=name)
-        return [v for v in q.values if v in value]  # canonical order
-    if isinstance(q, SingleChoice):
-        if not isinstance(value, str):
-            raise ValidationError(f"expected one option value, got {_kind(value)}", field=name)
-        if value not in q.values:
-            raise ValidationError(f"{value!r} is not an option; options are {q.values}", field=name)
-        return value
-    if isinstance(q, Rating):
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise ValidationError(f"expected an integer from {q.min} to {q.max}, got {_kind(value)}", field=name)
-        try:
-            number = int(value) if not isinstance(value, float) else value
-        except ValueError:
-            raise ValidationError(f"expected an integer from {q.min} to {q.max}, got {value!r}", field=name) from None
-        if isinstance(number, float):
-            if not number.is_integer():
-                raise ValidationError(f"expected an integer from {q.min} to {q.max}, got {value!r}", field=name)
-            number = int(number)
-        if not q.min <= number <= q.max:
-            raise ValidationError(f"{number} is outside the scale {q.min}..{q.max}", field=name)
-        return number
-    if isinstance(q, Pairwise):
-        if isinstance(value, str):
-            value = {"choice": value}
-        if not isinstance(value, dict):
-            raise ValidationError(f"expected {{choice, rationale}}, got {_kind(value)}", field=name)
-        extra = set(value) - {"choice", "rationale"}
-        if extra:
-            raise ValidationError(f"unexpected keys {sorted(extra)}", field=name)
-        choice = value.get("choice")
-        if choice not in PAIRWISE_CHOICES:
-            raise ValidationError(f"choice must be one of {list(PAIRWISE_CHOICES)}, got {choice!r}",
-                                  field=f"{name}.choice")
-        rationale = value.get("rationale") or ""
-        if not isinstance(rationale, str):
-            raise ValidationError("rationale must be a string", field=f"{name}.rationale")
-        rationale = rationale.strip()
-        if q.rationale == "required" and not rationale:
-            raise ValidationError("a written rationale is required", field=f"{name}.rationale")
-        if q.rationale == "none" and rationale:
-            raise ValidationError("this question takes no rationale", field=f"{name}.rationale")
-        out = {"choice": choice}
-        if rationale:
-            out["rationale"] = rationale
-        return out
-    if isinstance(q, Ranking):
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ValidationError(f"expected a list of candidate names, best first, got {_kind(value)}",
-                                  field=name)
-        if sorted(value) != sorted(q.candidates) or len(set(value)) != len(value):
-            raise ValidationError(f"rank every candidate exactly once: {q.candidates}", field=name)
-        return list(value)
-    if isinstance(q, FreeText):
-        if not isinstance(value, str):
-            raise ValidationError(f"expected text, got {_kind(value)}", field=name)
-        if len(value) < q.min_length:
-            raise ValidationError(f"at least {q.min_length} characters", field=name)
-        if len(value) > q.max_length:
-            raise ValidationError(f"at most {q.max_length} characters", field=name)
-        return value
-    raise ValidationError(f"unsupported question type {q.type}", field=name)  # pragma: no cover
-
-
-def is_categorical(question) -> bool:
+def is_categorical(question: QuestionType) -> bool:
     """Whether a question's answers are one of a fixed set of labels (what truth inference aggregates)."""
-    return isinstance(question, (Rating, Pairwise)) or type(question) is SingleChoice
+    return question.categorical
 
 
-def label_values(question) -> list:
+def label_values(question: QuestionType) -> list:
     """The labels a categorical question's answers take, in declared order."""
-    if isinstance(question, Rating):
-        return list(range(question.min, question.max + 1))
-    if isinstance(question, Pairwise):
-        return list(PAIRWISE_CHOICES)
-    return list(question.values)
+    return question.label_values()
 
 
-def answer_label(question, answer):
+def answer_label(question: QuestionType, answer):
     """The categorical label of one answer (a pairwise answer's choice; otherwise the answer itself)."""
     if answer is None:
         return None
-    return answer["choice"] if isinstance(question, Pairwise) else answer
+    return question.answer_label(answer)
+
+
+def _rebuild() -> None:
+    """A question type joined or left the registry: validate schemas with the types registered now."""
+    ProjectSchema.model_rebuild(force=True)
+
+
+registry.on_change(_rebuild)
 
 
 # ---- parsing --------------------------------------------------------------------------------
@@ -711,8 +534,7 @@ def _loc(data, loc) -> str:
                 node = None
             parts.append(label)
         else:
-            if p in ("single_choice", "multiple_choice", "rating", "pairwise", "ranking", "text") and \
-                    isinstance(node, dict) and node.get("type") == p:
+            if isinstance(node, dict) and node.get("type") == p and p in registry.question_types():
                 continue  # pydantic's discriminator tag, not a user-visible key
             parts.append(("." if parts else "") + str(p))
             node = node.get(p) if isinstance(node, dict) else None

@@ -258,8 +258,11 @@ LAYERS = [
     (("labelwright.store",), ("labelwright.services", "labelwright.api", "labelwright.web"),
      "the store imports nothing above it"),
     (("labelwright.errors", "labelwright.timefmt"), ("labelwright",), "leaves import nothing of the package"),
+    (("labelwright.schema", "labelwright.questions", "labelwright.consensus"),
+     ("labelwright.services", "labelwright.store", "labelwright.api", "labelwright.web", "labelwright.assist"),
+     "the schema and the question types are used by every layer and import none of them"),
     (("labelwright.services", "labelwright.store", "labelwright.quality", "labelwright.web", "labelwright.api",
-      "labelwright.io", "labelwright.schema"),
+      "labelwright.io", "labelwright.schema", "labelwright.questions"),
      ("labelwright.app", "labelwright.serving", "labelwright.__main__", *CLI_MODULES),
      "the app and the CLI are the top"),
 ]

@@ -18,7 +18,7 @@ import orjson
 from sqlalchemy import ColumnElement, Connection, FromClause, delete, func, literal_column, null, select, update
 
 from labelwright.errors import NotFound, ValidationError
-from labelwright.schema import FreeText, MultipleChoice, ProjectSchema, answer_label
+from labelwright.schema import ProjectSchema
 from labelwright.services import audit
 from labelwright.services.projects import Project
 from labelwright.store import Store, dumps, loads
@@ -138,22 +138,18 @@ def gold_answers(store: Store, project: Project, conn: Connection | None = None)
 
 
 def answer_matches(question, answer, gold) -> bool | None:
-    """Whether one answer matches the gold answer; None when the question is not checked against gold
-    (free text) or either is missing. Pairwise answers are compared on their choice."""
-    if answer is None or gold is None or isinstance(question, FreeText):
-        return None
-    return answer_label(question, answer) == answer_label(question, gold)
+    """Whether one answer matches the gold answer (its type's :meth:`~labelwright.questions.QuestionType.
+    gold_score` is 1); None when the question is not checked against gold (free text) or either is
+    missing. Pairwise answers are compared on their choice."""
+    got = question.gold_score(answer, gold)
+    return None if got is None else got >= 1.0
 
 
 def matches_label(question, answer, label) -> bool | None:
     """Whether one answer agrees with an aggregated label (a consensus or majority ``label``, already in
     label form: a choice, a rating, a pairwise choice such as ``"A"``, a list for multiple choice); None
-    for free text or when either is missing."""
-    if answer is None or label is None or isinstance(question, FreeText):
-        return None
-    if isinstance(question, MultipleChoice):
-        return set(answer) == set(label)
-    return answer_label(question, answer) == label
+    for free text or when either is missing. Each type decides (``matches_label``)."""
+    return question.matches_label(answer, label)
 
 
 def score(questions: dict, answers: dict, gold: dict) -> tuple[int, int]:

@@ -1,9 +1,11 @@
 """Aggregated labels for a whole project: for every item and question, a label, its confidence and the
 method that produced it. The export carries them; the quality summary is built on them.
 
-* single choice, rating, pairwise (on the choice): :func:`labelwright.quality.aggregate_proba`, the
-  default truth inference (fitted on every answer to the question, anchored and calibrated on gold);
-  ``confidence`` is the probability that the label is right.
+* categorical questions (single choice, rating, pairwise on the choice):
+  :func:`labelwright.quality.aggregate_proba`, the default truth inference (fitted on every answer to the
+  question, anchored and calibrated on gold); ``confidence`` is the probability that the label is right.
+* every other question type aggregates its own answers
+  (:meth:`labelwright.questions.QuestionType.aggregate`); the built-ins:
 * multiple choice: each option is a yes/no question aggregated the same way; the label is the options
   more likely chosen than not, and ``confidence`` the product of the per-option probabilities (the
   chance that the whole set is right, were the options independent).
@@ -14,7 +16,8 @@ method that produced it. The export carries them; the quality summary is built o
 Gold items get their gold answer, confidence 1, method ``gold``, for the questions gold covers. A
 reviewer's fix replaces the annotator's answers here; rejected submissions are left out.
 Truth inference needs every answer at once, so this reads the whole project's answers first, keeping only
-integer codes (task, worker, label: 24 bytes an answer), never the answer objects.
+integer codes (task, worker, label: 24 bytes an answer) of categorical answers, and what each other type
+keeps of an answer (:meth:`~labelwright.questions.QuestionType.compact`: a bit mask for several choices).
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from sqlalchemy import func, select
 
 from labelwright.consensus import vote
 from labelwright.quality import aggregate_proba
-from labelwright.schema import FreeText, MultipleChoice, Pairwise, Ranking, answer_label, is_categorical, label_values
+from labelwright.questions.base import QuestionType
+from labelwright.schema import answer_label
 from labelwright.services.autolabel import machine_labels
 from labelwright.services.checks import checked_labels
 from labelwright.services.gold import gold_answers
@@ -102,16 +106,16 @@ class QuestionLabels:
 
 class _Collected:
     """The answers one pass over the project's annotations keeps: per categorical question the integer
-    codes (task, worker, label index), per multiple-choice question a bit mask of the options chosen, per
-    ranking question the rankings by item. Answer dicts are not kept."""
+    codes (task, worker, label index), per other aggregated question (task, worker, the type's compact
+    form of the answer). Answer dicts are not kept."""
 
     def __init__(self, schema):
-        self.categorical = {q.name: (q, {v: i for i, v in enumerate(label_values(q))},
+        self.categorical = {q.name: (q, {v: i for i, v in enumerate(q.label_values())},
                                      array("q"), array("q"), array("q"))
-                            for q in schema.questions if is_categorical(q)}
-        self.multi = {q.name: (q, {v: 1 << i for i, v in enumerate(q.values)}, array("q"), array("q"), array("q"))
-                      for q in schema.questions if isinstance(q, MultipleChoice)}
-        self.rankings = {q.name: (q, {}) for q in schema.questions if isinstance(q, Ranking)}
+                            for q in schema.questions if q.categorical}
+        self.other: dict[str, tuple[QuestionType, array, array, list]] = {
+            q.name: (q, array("q"), array("q"), []) for q in schema.questions
+            if q.aggregated and not q.categorical}
 
     def add(self, item_id: int, user_id: int, answers: dict) -> None:
         for name, (q, codes, tasks, workers, labels) in self.categorical.items():
@@ -123,29 +127,25 @@ class _Collected:
         self.add_slow(item_id, user_id, answers)
 
     def add_slow(self, item_id: int, user_id: int, answers: dict) -> None:
-        """The multiple-choice and ranking answers of one annotation."""
-        for name, (_q, bits, tasks, workers, masks) in self.multi.items():
-            chosen = answers.get(name)
-            if chosen is not None:
+        """The answers of one annotation to the questions that are not categorical."""
+        for name, (q, tasks, workers, values) in self.other.items():
+            answer = answers.get(name)
+            if answer is not None:
                 tasks.append(item_id)
                 workers.append(user_id)
-                masks.append(sum(bits.get(v, 0) for v in chosen))
-        for name, (_q, by_item) in self.rankings.items():
-            ranking = answers.get(name)
-            if ranking is not None:
-                by_item.setdefault(item_id, []).append(ranking)
+                values.append(q.compact(answer))
 
 
 def _coded(dialect: str, q, k: int, params: dict) -> str:
     """SQL giving one categorical answer's label index (-1 when missing or unknown): the database takes it
     out of the stored JSON and codes it, so only integers come back."""
-    path = [q.name, "choice"] if isinstance(q, Pairwise) else [q.name]
+    path = q.label_path()
     if dialect == "sqlite":
         value = "json_extract(COALESCE(reviewed_answers, answers), '$" + "".join(f'."{p}"' for p in path) + "')"
     else:
         value = "(COALESCE(reviewed_answers, answers)::jsonb #>> '{" + ",".join(f'"{p}"' for p in path) + "}')"
     whens = []
-    for i, v in enumerate(label_values(q)):
+    for i, v in enumerate(q.label_values()):
         key = f"q{k}_{i}"
         params[key] = str(v) if dialect == "postgresql" else v  # PostgreSQL's #>> gives text
         whens.append(f"WHEN :{key} THEN {i}")
@@ -156,14 +156,14 @@ def collect(store: Store, project: Project, rows=None, batch: int = 100_000) -> 
     """One pass over the project's annotations (or over ``rows`` of ``(item_id, user_id, answers)``).
 
     Categorical answers are taken out of the JSON and coded by the database, so a batch arrives as one
-    integer matrix; the answer JSON is parsed in Python only for multiple-choice and ranking questions."""
+    integer matrix; the answer JSON is parsed in Python only for the questions that are not categorical."""
     out = _Collected(project.schema)
     if rows is not None:
         for i, u, a in rows:
             out.add(i, u, a)
         return out
     cat = list(out.categorical.values())
-    slow = bool(out.multi or out.rankings)
+    slow = bool(out.other)
     params: dict = {"p": project.id}
     cols = ["item_id", "user_id"] + [_coded(store.dialect, e[0], k, params) for k, e in enumerate(cat)]
     with store.read() as conn:
@@ -202,7 +202,7 @@ def _from_probas(probas: pd.DataFrame, classes: list) -> QuestionLabels:
 
 def _categorical(entry, gold: dict, keep: bool) -> QuestionLabels:
     q, codes, tasks, workers, labels = entry
-    classes = label_values(q)
+    classes = q.label_values()
     g = {i: codes[answer_label(q, ans[q.name])] for i, ans in gold.items()
          if q.name in ans and answer_label(q, ans[q.name]) in codes}
     long = _arrays(tasks, workers, labels)
@@ -219,47 +219,21 @@ def _categorical(entry, gold: dict, keep: bool) -> QuestionLabels:
     return out.with_gold({i: classes[c] for i, c in g.items()})
 
 
-def _multiple_choice(entry, gold: dict) -> QuestionLabels:
-    q, bits, tasks, workers, masks = entry
-    long = _arrays(tasks, workers, masks)
-    if long.empty:
-        return QuestionLabels(method="")
-    items = np.unique(long["task"].to_numpy())
-    chosen = np.zeros(len(items), dtype=np.int64)
-    confidence = np.ones(len(items))
-    method = ""
-    for opt, bit in bits.items():
-        yes = pd.DataFrame({"task": long["task"], "worker": long["worker"],
-                            "label": (long["label"].to_numpy() & bit) != 0})
-        g = {i: opt in ans[q.name] for i, ans in gold.items() if q.name in ans}
-        probas = aggregate_proba(yes, pd.Series(g, dtype=object) if g else None)
-        method = "per option: " + probas.attrs["method"]
-        p_yes = probas[True] if True in probas.columns else pd.Series(0.0, index=probas.index)
-        p = p_yes.reindex(items).to_numpy()
-        chosen |= np.where(p > 0.5, bit, 0)
-        confidence *= np.maximum(p, 1 - p)
-    values = [[o for o, b in bits.items() if m & b] for m in chosen.tolist()]
-    out = QuestionLabels(method=method, tasks=items, values=values, confidence=np.round(confidence, 4))
-    return out.with_gold({i: ans[q.name] for i, ans in gold.items() if q.name in ans})
-
-
-def _ranking(entry, gold: dict) -> QuestionLabels:
-    q, by_item = entry
-    tasks = sorted(by_item)
-    values, conf = [], []
-    for i in tasks:
-        v = vote(q, by_item[i])
-        assert v is not None  # every item here has at least one answer
-        values.append(v["label"])
-        conf.append(v["agreement"])
-    out = QuestionLabels(method="Borda count (confidence: share agreeing on the first place)",
-                         tasks=np.array(tasks, dtype=np.int64), values=values, confidence=np.array(conf, dtype=float))
-    return out.with_gold({i: ans[q.name] for i, ans in gold.items() if q.name in ans})
+def _aggregated(entry, gold: dict) -> QuestionLabels:
+    """A question that is not categorical, aggregated by its type."""
+    q, tasks, workers, values = entry
+    g = {i: ans[q.name] for i, ans in gold.items() if q.name in ans}
+    if not values:
+        return QuestionLabels(method="").with_gold(g)
+    agg = q.aggregate(np.frombuffer(tasks, dtype=np.int64), np.frombuffer(workers, dtype=np.int64), values, g)
+    out = QuestionLabels(method=agg.method, tasks=agg.tasks, values=agg.values, confidence=agg.confidence)
+    return out.with_gold(g)
 
 
 def project_labels(store: Store, project: Project, rows=None, *, keep_answers: bool = False,
                    machine: bool = True) -> dict[str, QuestionLabels]:
-    """``{question name: QuestionLabels}`` for every question with a label (all but free text).
+    """``{question name: QuestionLabels}`` for every question with a label (all but free text: every
+    aggregated type).
 
     ``rows`` (``(item_id, user_id, answers)``) saves reading the annotations again; ``keep_answers``
     keeps each categorical question's long table and posterior (for the quality summary). A reviewer's
@@ -269,14 +243,10 @@ def project_labels(store: Store, project: Project, rows=None, *, keep_answers: b
     gold = gold_answers(store, project)
     out: dict[str, QuestionLabels] = {}
     for q in project.schema.questions:
-        if isinstance(q, FreeText):
-            continue
         if q.name in collected.categorical:
             out[q.name] = _categorical(collected.categorical[q.name], gold, keep_answers)
-        elif q.name in collected.multi:
-            out[q.name] = _multiple_choice(collected.multi[q.name], gold)
-        elif q.name in collected.rankings:
-            out[q.name] = _ranking(collected.rankings[q.name], gold)
+        elif q.name in collected.other:
+            out[q.name] = _aggregated(collected.other[q.name], gold)
     if project.schema.assist is not None:
         _with_assist(store, project, out, machine)
     return out

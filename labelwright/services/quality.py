@@ -26,7 +26,6 @@ from sqlalchemy import func, select
 
 from labelwright.quality import fleiss_kappa, krippendorff_alpha, percent_agreement
 from labelwright.quality.errors import QualityInputError
-from labelwright.schema import FreeText, Rating, is_categorical, label_values
 from labelwright.services import pauses
 from labelwright.services.gold import gold_accuracy, gold_answers
 from labelwright.services.labels import majority_of, project_labels
@@ -79,10 +78,10 @@ def project_quality(store: Store, project: Project, *, doubt_limit: int = 20) ->
     per_worker: dict[str, dict] = {}
     doubt_rows = []
     for q in project.schema.questions:
-        if not is_categorical(q):
+        if not q.categorical:
             out["questions"].append({"name": q.name, "type": q.type, "summarised": False,
                                      "reason": f"{q.type} answers are not aggregated"
-                                     if isinstance(q, FreeText) else
+                                     if not q.aggregated else
                                      f"{q.type} answers are aggregated in the export, not summarised here"})
             continue
         ql = labels[q.name]
@@ -93,8 +92,8 @@ def project_quality(store: Store, project: Project, *, doubt_limit: int = 20) ->
             continue
         entry: dict[str, Any] = {"name": q.name, "type": q.type, "summarised": True, "answers": len(long),
                                  "items": int(long["task"].nunique())}
-        order = label_values(q)
-        level: Literal["ordinal", "nominal"] = "ordinal" if isinstance(q, Rating) else "nominal"
+        order = q.label_values()
+        level: Literal["ordinal", "nominal"] = q.agreement_level
         conf = pd.Series({t: c for t, _, c in ql.items() if c is not None}, dtype=float)
         entry["method"] = ql.method
         entry["mean_confidence"] = round(float(conf.mean()), 4) if len(conf) else None

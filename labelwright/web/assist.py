@@ -20,13 +20,13 @@ from starlette.concurrency import run_in_threadpool
 
 from labelwright.api.deps import path_id
 from labelwright.errors import Conflict, NotFound, ValidationError
-from labelwright.schema import Pairwise, Rating
+from labelwright.questions.choice import option_key
 from labelwright.services import assist_report, assistant, autolabel, policy
 from labelwright.services import checks as checks_svc
 from labelwright.timefmt import utc_time
 from labelwright.web import project_for_page, render
 from labelwright.web.forms import form_text
-from labelwright.web.views import PAIRWISE_LABELS, layout, media_enabled, option_key
+from labelwright.web.views import layout, media_enabled
 from labelwright.web.words import duration
 
 CheckId = path_id("check")
@@ -50,12 +50,9 @@ def _model_spec(spec: str) -> str:
 
 
 def label_texts(question) -> dict[str, str]:
-    """``{label as text: what people see}``: an option's text, a pairwise choice's words, a rating's number."""
-    if isinstance(question, Pairwise):
-        return dict(PAIRWISE_LABELS)
-    if isinstance(question, Rating):
-        return {str(p): str(p) for p in range(question.min, question.max + 1)}
-    return {o.value: o.text for o in question.options}
+    """``{label as text: what people see}``: an option's text, a pairwise choice's words, a rating's number
+    (each type's ``label_text``)."""
+    return {str(v): question.label_text(v) for v in question.label_values()}
 
 
 def _thresholds(model: dict, labels: list, texts: dict) -> list[dict]:

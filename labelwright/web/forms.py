@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from labelwright.errors import ValidationError
+from labelwright.questions.base import NO_ANSWER
+from labelwright.questions.base import form_text as form_text  # the pages read text fields with it
 from labelwright.schema import ProjectSchema
 from labelwright.services.queue import MAX_ACTIVE_MS
 
@@ -22,11 +24,6 @@ class FormAnswers:
     errors: dict = field(default_factory=dict)
 
 
-def form_text(value) -> str:
-    """A form field's value as text (missing: empty), with browser line ends (CRLF) made ``\\n``."""
-    return "" if value is None else str(value).replace("\r\n", "\n")
-
-
 def form_id(form, name: str) -> int | None:
     """A form field holding a database id, or None when it is missing or not a plain number."""
     value = str(form.get(name) or "")
@@ -36,60 +33,27 @@ def form_id(form, name: str) -> int | None:
 def parse_answers(schema: ProjectSchema, form) -> FormAnswers:
     """Read the answers out of a labelling form.
 
-    Field names: ``<question>`` for every question's main value (repeated for multiple choice),
+    Each question type reads its own fields (:meth:`labelwright.questions.QuestionType.parse_form`):
+    ``<question>`` for every question's main value (repeated for multiple choice),
     ``<question>.rationale`` for a pairwise rationale, ``<question>.rank.<candidate>`` (1 = best) for
     a ranking. Unanswered questions are left out so the schema reports them as missing.
     """
     out = FormAnswers()
     for q in schema.questions:
-        name = q.name
-        if q.type == "multiple_choice":
-            values = [form_text(v) for v in form.getlist(name)]
-            out.answers[name] = out.state[name] = values
-        elif q.type in ("single_choice", "rating", "text"):
-            value = form.get(name)
-            if value is None:
-                continue
-            out.state[name] = form_text(value)
-            if out.state[name] != "":
-                out.answers[name] = out.state[name]
-        elif q.type == "pairwise":
-            choice = form_text(form.get(name))
-            rationale = form_text(form.get(f"{name}.rationale")) if q.rationale != "none" else ""
-            out.state[name] = {"choice": choice, "rationale": rationale}
-            if choice or rationale.strip():
-                out.answers[name] = {"choice": choice or None}
-                if rationale.strip():
-                    out.answers[name]["rationale"] = rationale
-        elif q.type == "ranking":
-            ranks = {c: form_text(form.get(f"{name}.rank.{c}")).strip() for c in q.candidates}
-            out.state[name] = ranks
-            given = {c: int(r) for c, r in ranks.items() if r.isascii() and r.isdigit() and len(r) < 10}
-            if not given:
-                continue
-            if len(set(given.values())) != len(given):
-                out.errors[name] = "each place can be given to one candidate only"
-            order = sorted(given, key=given.__getitem__)
-            out.answers[name] = order  # the schema refuses a partial ranking, naming the question
+        got = q.parse_form(form)
+        if got is None:
+            continue
+        out.state[q.name] = got.state
+        if got.answer is not NO_ANSWER:
+            out.answers[q.name] = got.answer
+        if got.error:
+            out.errors[q.name] = got.error
     return out
 
 
 def state_from_answers(schema: ProjectSchema, answers: dict) -> dict:
     """The form state that shows saved ``answers`` again (for amending)."""
-    state: dict = {}
-    for q in schema.questions:
-        value = answers.get(q.name)
-        if value is None:
-            continue
-        if q.type == "pairwise":
-            state[q.name] = {"choice": value.get("choice", ""), "rationale": value.get("rationale", "")}
-        elif q.type == "ranking":
-            state[q.name] = {c: str(i + 1) for i, c in enumerate(value)}
-        elif q.type == "multiple_choice":
-            state[q.name] = list(value)
-        else:
-            state[q.name] = str(value)
-    return state
+    return {q.name: q.form_state(answers[q.name]) for q in schema.questions if answers.get(q.name) is not None}
 
 
 def active_ms(form) -> int:

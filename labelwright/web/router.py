@@ -26,7 +26,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import APIRouter
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 
 from labelwright import __version__
 from labelwright.web import (
@@ -48,6 +48,7 @@ from labelwright.web import (
 )
 from labelwright.web.assets import static_url
 from labelwright.web.markdown import render_markdown
+from labelwright.web.views import QuestionTemplates
 
 TEMPLATES = Path(__file__).parent / "templates"
 PAGES = (account, home, project_setup, settings_page, members, messages_page, annotator, label_pages, progress,
@@ -57,8 +58,8 @@ PAGES = (account, home, project_setup, settings_page, members, messages_page, an
 def make_env() -> Environment:
     """The pages' Jinja2 environment (autoescaping on): the version, versioned static URLs, Markdown, and the
     annotator's times, earnings chart and the reviewers' open questions."""
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
-                      trim_blocks=True, lstrip_blocks=True)
+    loader = ChoiceLoader([FileSystemLoader(TEMPLATES), QuestionTemplates()])  # question/<type>.html: the types'
+    env = Environment(loader=loader, autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
     env.globals["version"] = __version__
     env.globals["static_url"] = static_url  # versioned, cached for good
     env.filters["markdown"] = render_markdown  # the one filter whose output is not escaped again

@@ -13,17 +13,13 @@ import uuid
 from urllib.parse import quote
 
 from fastapi import Request
+from jinja2 import BaseLoader, Environment, TemplateNotFound
 
+from labelwright.questions import registry
 from labelwright.schema import ProjectSchema
 
-PAIRWISE_LABELS = (("A", "A is better"), ("B", "B is better"), ("tie", "Tie"), ("both_bad", "Both bad"))
 CHAT_ROLES = ("user", "assistant", "system", "tool")
-SUGGESTED_TYPES = ("single_choice", "rating", "pairwise")  # the question types the assistant answers
-
-
-def option_key(index: int) -> str | None:
-    """The number key that picks the option at ``index`` (only the first nine have one)."""
-    return str(index + 1) if index < 9 else None
+QUESTION_TEMPLATES = "question/"  # a question type's form partial: question/<type>.html
 
 
 def media_enabled(request: Request) -> bool:
@@ -69,14 +65,10 @@ def layout(schema: ProjectSchema, data: dict, media_enabled: bool) -> list[dict]
     """Display fields in schema order, with pairwise candidates side by side and ranked ones numbered."""
     groups: dict[str, tuple[str, list[tuple[str, str]]]] = {}
     for q in schema.questions:
-        if q.type == "pairwise":
-            members = [(q.a, "A"), (q.b, "B")]
-            kind = "pair"
-        elif q.type == "ranking":
-            members = [(c, str(i + 1)) for i, c in enumerate(q.candidates)]
-            kind = "candidates"
-        else:
+        group = q.field_groups()
+        if group is None:
             continue
+        kind, members = group
         for name, _ in members:
             groups.setdefault(name, (kind, members))
     blocks: list[dict] = []
@@ -96,35 +88,15 @@ def layout(schema: ProjectSchema, data: dict, media_enabled: bool) -> list[dict]
 
 
 def question_views(schema: ProjectSchema, data: dict, state: dict, errors: dict) -> list[dict]:
+    """Each question as its form partial (``v.template``) wants it: the question's own context
+    (:meth:`labelwright.questions.QuestionType.view_context`) over the common part."""
+    titles = {f.name: f.title for f in schema.fields}
     views = []
     for q in schema.questions:
         view = {"q": q, "name": q.name, "type": q.type, "title": q.title, "hint": q.hint,
-                "required": q.required, "error": errors.get(q.name), "state": state.get(q.name)}
-        if q.type in ("single_choice", "multiple_choice"):
-            view["choices"] = [{"value": o.value, "label": o.text, "hint": o.hint, "key": option_key(i)}
-                               for i, o in enumerate(q.options)]
-            if q.type == "multiple_choice" and view["state"] is None:
-                view["state"] = []
-        elif q.type == "rating":
-            points = range(q.min, q.max + 1)
-            # Scales from 0 or 1: the key is the value itself (0..9); other scales number their points.
-            direct = 0 <= q.min <= 1
-            view["choices"] = [{"value": str(p), "label": str(p),
-                                "key": (str(p) if p <= 9 else None) if direct else option_key(i)}
-                               for i, p in enumerate(points)]
-        elif q.type == "pairwise":
-            view["choices"] = [{"value": v, "label": label, "key": option_key(i)}
-                               for i, (v, label) in enumerate(PAIRWISE_LABELS)]
-            view["state"] = view["state"] or {"choice": "", "rationale": ""}
-        elif q.type == "ranking":
-            view["candidates"] = [{"name": c, "title": schema.field(c).title, "key": option_key(i)}
-                                  for i, c in enumerate(q.candidates)]
-            view["places"] = [str(i + 1) for i in range(len(q.candidates))]
-            view["state"] = view["state"] or {}
-        elif q.type == "text":
-            if view["state"] is None:
-                prefill = data.get(q.prefill) if q.prefill else None
-                view["state"] = prefill if isinstance(prefill, str) else ""
+                "required": q.required, "error": errors.get(q.name), "state": state.get(q.name),
+                "template": f"{QUESTION_TEMPLATES}{q.type}.html"}
+        view.update(q.view_context(view["state"], data, titles))
         views.append(view)
     return views
 
@@ -136,24 +108,44 @@ def suggest(questions: list[dict], suggestion: dict | None) -> None:
     if not suggestion:
         return
     for v in questions:
-        if v["name"] != suggestion.get("question") or v["type"] not in SUGGESTED_TYPES:
+        q = v["q"]
+        if v["name"] != suggestion.get("question") or not q.suggestible:
             continue
         value = str(suggestion["label"])
         if not any(c["value"] == value for c in v["choices"]):
             return  # a label the question no longer has (the schema changed since the prediction)
-        pairwise = v["type"] == "pairwise"
-        current = v["state"]["choice"] if pairwise else v["state"]
-        if current in (None, ""):
-            if pairwise:
-                v["state"] = {**v["state"], "choice": value}
-            else:
-                v["state"] = value
-            current = value
+        v["state"], current = q.suggestion_state(v["state"], value)
         confidence = suggestion.get("confidence")
         v["suggestion"] = {"value": value, "model": str(suggestion.get("model") or ""),
                            "confidence": None if confidence is None else f"{float(confidence):.0%}",
                            "pending": current == value}
         return
+
+
+class QuestionTemplates(BaseLoader):
+    """Finds ``question/<type>.html``: the form partial of a registered question type, a file next to the
+    module that defines it (built-ins and plugins alike)."""
+
+    def get_source(self, environment: Environment, template: str):
+        if not template.startswith(QUESTION_TEMPLATES) or not template.endswith(".html"):
+            raise TemplateNotFound(template)
+        tag = template[len(QUESTION_TEMPLATES):-len(".html")]
+        cls = registry.question_types().get(tag)
+        if cls is None:
+            raise TemplateNotFound(template)
+        path = cls.template_path()
+        try:
+            source = path.read_text(encoding="utf-8")
+            mtime = path.stat().st_mtime
+        except OSError:
+            raise TemplateNotFound(template) from None
+
+        def uptodate() -> bool:
+            try:
+                return registry.question_types().get(tag) is cls and path.stat().st_mtime == mtime
+            except OSError:
+                return False
+        return source, str(path), uptodate
 
 
 def item_context(request: Request, project, item: dict, *, mode: str, state=None, errors=None,

@@ -28,7 +28,7 @@
 // page, the end of the queue) the form is submitted as a normal page load, which is also all that happens
 // without JavaScript. A prefetched item the page will not show is released when the page goes away.
 import { ActiveTimer } from "./activity.js";
-import { isTyping, placeRank, resetRanking, showRanking } from "./questions.js";
+import { isRanking, isTyping, placeRank, resetRanking, showRanking } from "./questions.js";
 
 const timer = new ActiveTimer().start();
 const counts = document.getElementById("counts");
@@ -51,7 +51,7 @@ function setPrefetched(next) {
 }
 
 function textBox(q) {
-  return q.dataset.qtype === "text" ? q.querySelector("textarea, input[type=text]") : null;
+  return q.querySelector("[data-text-answer]");
 }
 
 function legendText(q) {
@@ -108,7 +108,7 @@ function mount(el) {
     }
     q.addEventListener("focusin", () => { if (v.active !== i) activate(v, i, { scroll: false }); });
     q.addEventListener("pointerdown", () => { if (v.active !== i) activate(v, i, { scroll: false }); });
-    if (q.dataset.qtype === "ranking") {
+    if (isRanking(q)) {
       q.addEventListener("change", () => showRanking(q));
       q.querySelector("[data-ranking-reset]").addEventListener("click", () => resetRanking(q));
       showRanking(q);
@@ -201,7 +201,7 @@ function rankNext(v, q, key) {
 function choose(v, key) {
   const q = v.questions[v.active];
   if (!q) return false;
-  if (q.dataset.qtype === "ranking") return rankNext(v, q, key);
+  if (isRanking(q)) return rankNext(v, q, key);
   const input = q.querySelector(`input[data-key="${key}"]`);
   if (!input) return false;
   const title = legendText(q);
@@ -491,7 +491,7 @@ document.addEventListener("keydown", (event) => {
     }
   } else if (key === "r" || key === "R") {
     const q = v && v.questions[v.active];
-    if (q && q.dataset.qtype === "ranking") {
+    if (q && isRanking(q)) {
       event.preventDefault();
       resetRanking(q);
     }

@@ -15,6 +15,13 @@ export function isTyping(el) {
   return false;
 }
 
+// A question whose partial has a ranking order (data-ranking-order): number keys place candidates. Which
+// keys a question takes follows from its markup (data-key, data-text-answer, data-ranking-order), never
+// from its type's name, so a new question type needs no script of its own.
+export function isRanking(q) {
+  return q.querySelector("[data-ranking-order]") !== null;
+}
+
 export function rankSelects(q) {
   return Array.from(q.querySelectorAll("select[data-candidate]"));
 }
@@ -60,7 +67,7 @@ export class QuestionForm {
     this.questions.forEach((q, i) => {
       q.addEventListener("focusin", () => { if (this.active !== i) this.activate(i, { scroll: false }); });
       q.addEventListener("pointerdown", () => { if (this.active !== i) this.activate(i, { scroll: false }); });
-      if (q.dataset.qtype === "ranking") {
+      if (isRanking(q)) {
         q.addEventListener("change", () => showRanking(q));
         const reset = q.querySelector("[data-ranking-reset]");
         if (reset) reset.addEventListener("click", () => this.resetRanking(q));
@@ -79,7 +86,7 @@ export class QuestionForm {
   }
 
   textBox(q) {
-    return q.dataset.qtype === "text" ? q.querySelector("textarea, input[type=text]") : null;
+    return q.querySelector("[data-text-answer]");
   }
 
   activate(index, { focusText = false, scroll = true } = {}) {
@@ -120,7 +127,7 @@ export class QuestionForm {
   choose(key) {
     const q = this.current;
     if (!q) return false;
-    if (q.dataset.qtype === "ranking") return this.rankNext(q, key);
+    if (isRanking(q)) return this.rankNext(q, key);
     const input = q.querySelector(`input[data-key="${key}"]`);
     if (!input) return false;
     input.checked = input.type === "checkbox" ? !input.checked : true; // several may apply: stay there

@@ -9,7 +9,7 @@
 //   I          open or close the instructions
 //
 // Keys never fire while typing in a text box, except Enter and Esc in the feedback box and Ctrl+Enter.
-import { QuestionForm, isTyping } from "./questions.js";
+import { QuestionForm, isRanking, isTyping } from "./questions.js";
 
 const form = document.getElementById("review-form");
 
@@ -122,7 +122,7 @@ if (form) {
     } else if (lower === "r") {
       event.preventDefault();
       const q = fixForm.current;
-      if (mode === "fix" && q && q.dataset.qtype === "ranking") fixForm.resetRanking(q);
+      if (mode === "fix" && q && isRanking(q)) fixForm.resetRanking(q);
       else openReject();
     } else if (lower === "n" || lower === "j") {
       if (nextLink && !sending) {
