@@ -21,7 +21,9 @@ share one reader:
   active_ms, created_at, updated_at, revision, review, answer.<question>..., majority.<question>...,
   agreement.<question>..., label.<question>..., confidence.<question>..., method.<question>...,
   source.<question>...``. Lists and objects (chat turns, multiple choices, pairwise answers, rankings) are
-  JSON text. ``meta.<key>``: the item's other keys (metadata the schema does not show), one column per key
+  JSON text; an ``answer.<question>`` cell is what the question's type writes
+  (:meth:`labelwright.questions.QuestionType.export_cell`, JSON text for lists and objects by default).
+  ``meta.<key>``: the item's other keys (metadata the schema does not show), one column per key
   found in the project's items (:func:`metadata_keys`), as text: a string as it is, anything else as its
   JSON text, so nothing the JSONL keeps is lost.
 
@@ -314,6 +316,7 @@ def flat_rows(store, project: Project, meta: Sequence[str] = ()) -> Iterator[lis
     s = project.schema
     fields = [f.name for f in s.fields]
     qs = [q.name for q in s.questions]
+    cells = [(q.export_cell, q.name) for q in s.questions]  # each type writes its answer's cell
     empty = [None] * (6 + 3 * len(qs))  # no annotation: no answers, no majority
     no_labels = [None] * (4 * len(qs))
     vote = _Majority(s)
@@ -343,7 +346,7 @@ def flat_rows(store, project: Project, meta: Sequence[str] = ()) -> Iterator[lis
         tail += [maj[q]["agreement"] if q in maj else None for q in qs]
         tail += aggregated
         for name, ms, created, updated, rev, status, ans, _, _ in anns:
-            yield base + [name, ms, created, updated, rev, status] + [_cell(ans.get(q)) for q in qs] + tail
+            yield base + [name, ms, created, updated, rev, status] + [cell(ans.get(q)) for cell, q in cells] + tail
 
 
 def csv_chunks(store, project: Project, rows_per_chunk: int = 2_000) -> Iterator[bytes]:
