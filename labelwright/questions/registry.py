@@ -16,6 +16,7 @@ new tag validates.
 
 from __future__ import annotations
 
+import threading
 import typing
 from collections.abc import Callable, Mapping
 from importlib.metadata import EntryPoint, entry_points
@@ -44,7 +45,10 @@ class QuestionTypeError(Exception):
 
 
 _types: dict[str, type[QuestionType]] = {}
+_lock = threading.RLock()
 _loaded = False
+_loading = False  # the first load is under way on the thread holding _lock
+_dirty = False  # a type was registered during it
 _listeners: list[Callable[[], None]] = []
 
 
@@ -63,9 +67,13 @@ def type_tag(cls: type) -> str:
 def register(cls: type[QuestionType], *, replace: bool = False) -> type[QuestionType]:
     """Add a question type (usable as a class decorator). A tag already taken by another class is an
     error unless ``replace``."""
+    global _dirty
     _ensure_loaded()
     _add(cls, replace=replace)
-    _changed()
+    if _loading:
+        _dirty = True
+    else:
+        _changed()
     return cls
 
 
@@ -75,6 +83,17 @@ def unregister(tag: str) -> None:
         raise QuestionTypeError(f"{tag!r} is a built-in question type")
     if _types.pop(tag, None) is not None:
         _changed()
+
+
+def reload() -> None:
+    """Forget every type and load the built-ins and the installed plugins again (a package installed into
+    a running program); types added with :func:`register` are dropped."""
+    global _loaded
+    with _lock:
+        _types.clear()
+        _loaded = False
+        _ensure_loaded()
+    _changed()
 
 
 def on_change(listener: Callable[[], None]) -> None:
@@ -124,22 +143,31 @@ def _add(cls: type[QuestionType], *, replace: bool = False) -> None:
 
 
 def _ensure_loaded() -> None:
-    global _loaded
+    """Load the built-ins and the installed plugins once. Other threads wait for the first load; a plugin
+    module that registers more types while it is imported (on this thread) goes on without waiting."""
+    global _loaded, _loading, _dirty
     if _loaded:
         return
-    _loaded = True
-    try:
-        for name, value in BUILTINS:
-            _add(load(EntryPoint(name, value, GROUP)))
-        builtin = dict(BUILTINS)
-        for ep in entry_points(group=GROUP):
-            if builtin.get(ep.name) == ep.value:
-                continue  # the package's own declaration of a built-in
-            _add(load(ep))
-    except Exception:
-        _loaded = False
-        _types.clear()
-        raise
+    with _lock:
+        if _loaded or _loading:
+            return
+        _loading, _dirty = True, False
+        try:
+            for name, value in BUILTINS:
+                _add(load(EntryPoint(name, value, GROUP)))
+            builtin = dict(BUILTINS)
+            for ep in entry_points(group=GROUP):
+                if builtin.get(ep.name) == ep.value:
+                    continue  # the package's own declaration of a built-in
+                _add(load(ep))
+            _loaded = True
+        except Exception:
+            _types.clear()
+            raise
+        finally:
+            _loading = False
+    if _dirty:  # something registered during the load may have been validated against a partial list
+        _changed()
 
 
 def _changed() -> None:

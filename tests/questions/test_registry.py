@@ -116,3 +116,21 @@ def test_types_that_cannot_join_are_refused_naming_them():
     with pytest.raises(QuestionTypeError, match="the class's tag is 'yes_no'; name the entry point 'yes_no'"):
         registry.load(EntryPoint("yesno", "tests.questions.yes_no:YesNo", registry.GROUP))
     assert "no_template" not in question_types() and question_types()["rating"].__module__.startswith("labelwright")
+
+
+def test_an_installed_package_entry_point_is_found(tmp_path, monkeypatch):
+    """A distribution on sys.path declaring the entry point (what ``pip install`` writes) adds its type."""
+    info = tmp_path / "yes_no_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: yes-no-plugin\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[{registry.GROUP}]\nyes_no = tests.questions.yes_no:YesNo\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        registry.reload()
+        assert question_types()["yes_no"].__module__ == "tests.questions.yes_no"
+        schema = parse_schema({"name": "t", "fields": FIELDS, "questions": [{"name": "q", "type": "yes_no"}]})
+        assert schema.validate_answers({"q": "no"}) == {"q": {"answer": "no"}}
+    finally:
+        monkeypatch.undo()
+        registry.reload()
+    assert "yes_no" not in question_types()
