@@ -97,5 +97,5 @@ class Pairwise(QuestionType):
 
     def answer_text(self, answer: Any, titles: Mapping[str, str]) -> dict:
         choice = answer.get("choice") if isinstance(answer, dict) else answer
-        return {"text": PAIRWISE_TEXT.get(str(choice), str(choice)),
+        return {"text": self.label_text(choice),
                 "parts": None, "rationale": answer.get("rationale") if isinstance(answer, dict) else None}

@@ -63,10 +63,14 @@ class Rating(QuestionType):
                             for i, p in enumerate(self.label_values())],
                 "suggestion_names_value": True}
 
-    def answer_text(self, answer: Any, titles: Mapping[str, str]) -> dict:
+    def label_text(self, label: Any) -> str:
+        """The point, with the scale's name for it at either end: ``5 (excellent)``."""
         ends = {self.min: self.min_label, self.max: self.max_label}
         try:
-            end = ends.get(int(answer))
+            end = ends.get(int(label))
         except (TypeError, ValueError):
             end = None
-        return {"text": f"{answer} ({end})" if end else str(answer), "parts": None, "rationale": None}
+        return f"{label} ({end})" if end else str(label)
+
+    def answer_text(self, answer: Any, titles: Mapping[str, str]) -> dict:
+        return {"text": self.label_text(answer), "parts": None, "rationale": None}

@@ -50,7 +50,7 @@ def _model_spec(spec: str) -> str:
 
 
 def label_texts(question) -> dict[str, str]:
-    """``{label as text: what people see}``: an option's text, a pairwise choice's words, a rating's number
+    """``{label as text: what people see}``: an option's text, a pairwise choice's words, a rating's point
     (each type's ``label_text``)."""
     return {str(v): question.label_text(v) for v in question.label_values()}
 

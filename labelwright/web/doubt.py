@@ -29,7 +29,6 @@ from labelwright.services import gold as gold_svc
 from labelwright.services import items as items_svc
 from labelwright.services import labels as labels_svc
 from labelwright.web import project_for_page, render
-from labelwright.web.answers import answer_view
 from labelwright.web.forms import errors_by_question, parse_answers, state_from_answers
 from labelwright.web.views import layout, media_enabled, question_views
 from labelwright.web.words import confidence_text
@@ -53,7 +52,7 @@ def _render_doubt(request: Request, store, project, *, status: int = 200, error:
                   asked: int | None = None, asked_items: int | None = None, chosen=()):
     rows = doubt_svc.items_in_doubt(store, project)
     questions = {q.name: q for q in project.schema.questions}
-    shown = [{**r, "position": k, "shown": answer_view(project.schema, questions[r["question"]], r["label"])["text"],
+    shown = [{**r, "position": k, "shown": questions[r["question"]].label_text(r["label"]),
               "question_title": questions[r["question"]].title}
              for k, r in enumerate(rows[:SHOWN])]
     return render(request, "doubt.html", status=status, project=project, rows=shown, total=len(rows),
