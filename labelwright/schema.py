@@ -79,8 +79,6 @@ class DisplayField(_Model):
 # a schema's questions are any registered type, chosen by their ``type`` tag.
 
 Question = Annotated[QuestionType, AnyQuestion()]
-_check_unique = check_unique
-_kind = kind_of
 __all__ = ["PAIRWISE_CHOICES", "FreeText", "MultipleChoice", "Option", "Pairwise", "ProjectSchema", "Question",
            "Ranking", "Rating", "SingleChoice", "answer_label", "is_categorical", "label_values", "parse_schema"]
 
@@ -259,15 +257,15 @@ class ProjectSchema(_Model):
 
     @model_validator(mode="after")
     def _refs(self) -> ProjectSchema:
-        _check_unique([f.name for f in self.fields], "fields")
-        _check_unique([q.name for q in self.questions], "questions")
+        check_unique([f.name for f in self.fields], "fields")
+        check_unique([q.name for q in self.questions], "questions")
         fields = {f.name: f for f in self.fields}
         for q in self.questions:
             q.check_fields(fields)
         if self.gold.field in fields:
             raise ValueError(f"gold.field {self.gold.field!r} is also a display field; name another column")
         if isinstance(self.send_fields, list):
-            _check_unique(self.send_fields, "send_fields")
+            check_unique(self.send_fields, "send_fields")
             if self.gold.field in self.send_fields:
                 raise ValueError(f"send_fields names gold.field {self.gold.field!r}: gold answers are never "
                                  "sent to annotators")
@@ -354,7 +352,7 @@ class ProjectSchema(_Model):
         Raises :class:`ValidationError` naming the file, line and field.
         """
         if not isinstance(data, dict):
-            raise ValidationError(f"an item must be an object, got {_kind(data)}", file=file, line=line)
+            raise ValidationError(f"an item must be an object, got {kind_of(data)}", file=file, line=line)
         for key, value in data.items():  # any field, shown or not: JSON has no NaN or Infinity
             if type(value) is not str and (where := nonfinite_path(value, str(key))) is not None:
                 raise ValidationError(NONFINITE_MESSAGE, field=where, file=file, line=line)
@@ -367,14 +365,14 @@ class ProjectSchema(_Model):
             if f.type == "chat":
                 _check_chat(value, f.name, file, line)
             elif not isinstance(value, str):
-                raise ValidationError(f"expected a string for a {f.type} field, got {_kind(value)}",
+                raise ValidationError(f"expected a string for a {f.type} field, got {kind_of(value)}",
                                       field=f.name, file=file, line=line)
         if self.id_field is not None:
             ext = data.get(self.id_field)
             if ext is None or ext == "":
                 raise ValidationError("missing item id", field=self.id_field, file=file, line=line)
             if not isinstance(ext, (str, int)) or isinstance(ext, bool):
-                raise ValidationError(f"an item id must be a string or integer, got {_kind(ext)}",
+                raise ValidationError(f"an item id must be a string or integer, got {kind_of(ext)}",
                                       field=self.id_field, file=file, line=line)
         return data
 
@@ -386,7 +384,7 @@ class ProjectSchema(_Model):
         Raises :class:`ValidationError` with ``field`` set to the question's name.
         """
         if not isinstance(answers, dict):
-            raise ValidationError(f"answers must be an object keyed by question name, got {_kind(answers)}",
+            raise ValidationError(f"answers must be an object keyed by question name, got {kind_of(answers)}",
                                   field="answers")
         known = {q.name for q in self.questions}
         for key in answers:
@@ -446,7 +444,7 @@ def nonfinite_path(value: Any, path: str) -> str | None:
 
 def _check_chat(value, name, file, line):
     if not isinstance(value, list):
-        raise ValidationError(f"a chat field must be a list of {{role, content}} turns, got {_kind(value)}",
+        raise ValidationError(f"a chat field must be a list of {{role, content}} turns, got {kind_of(value)}",
                               field=name, file=file, line=line)
     for i, turn in enumerate(value):
         if not isinstance(turn, dict) or not isinstance(turn.get("role"), str) \
