@@ -284,9 +284,11 @@ class Store:
         try:
             yield conn
         finally:
-            if conn.pgconn.pipeline_status:  # still in pipeline mode: not fit for anyone else
+            if conn.closed:
+                pass
+            elif conn.pgconn.pipeline_status:  # still in pipeline mode: not fit for anyone else
                 conn.close()
-            elif not conn.closed and conn.info.transaction_status != 0:
+            elif conn.info.transaction_status != 0:
                 try:
                     conn.execute("ROLLBACK")
                 except psycopg.Error:

@@ -1,15 +1,20 @@
 """Group commit for PostgreSQL: the hot calls of one server process share transactions and round trips.
 
 :meth:`labelwright.store.Store.run` hands each call (claim the next item, submit an answer, with the
-lookups of the caller's token and project) to this process's :class:`PgBatcher`, a thread that takes a
-connection of the store's hot pool for each batch and puts it in pipeline mode. It takes every call
-that is waiting and runs them together, each in a greenlet of its own, inside one transaction:
+lookups of the caller's token and project) to one of this process's :class:`PgBatcher` threads (there are
+``pg_batches`` of them, sharing one queue), which takes a connection of the store's hot pool for each
+batch and sends statements on it together (:mod:`labelwright.store.pg_wire`: libpq's pipeline mode,
+prepared statements). It takes every call that is waiting and runs them together, each in a greenlet of
+its own, inside one transaction:
 
-1. ``BEGIN``; every call runs until it needs the result of a statement it sent (through
+1. ``BEGIN``, and a lock on the item rows the batch's submissions will update, taken in order of id
+   (:data:`LOCK_ITEMS`), so that two batches never deadlock; every call runs until it needs the result
+   of a statement it sent (through
    :meth:`Store.lookup <labelwright.store.Store.lookup>` or the :class:`BatchTx` that
    :meth:`Store.pipeline <labelwright.store.Store.pipeline>` gives it);
-2. one ``Sync`` fetches the results of all of them; the calls go on, and this repeats until each call has
-   finished or reached the end of its transaction (:meth:`BatchTx.commit_with`);
+2. one round trip sends what all of them queued and fetches the results; the calls go on, and this
+   repeats until each call has finished or reached the end of its transaction
+   (:meth:`BatchTx.commit_with`);
 3. one ``COMMIT`` (synchronous: durable before anyone is answered); the calls then finish what they do
    after their commit, outside the batch (as they would alone), and the callers get their answers.
 
@@ -39,6 +44,7 @@ import greenlet
 import psycopg
 
 from labelwright.store.futures import deliver, take_batch
+from labelwright.store.pg_wire import Result, Wire
 from labelwright.store.queue_sql import LOCK_CLAIMER, LOCK_USER
 
 if TYPE_CHECKING:
@@ -72,37 +78,36 @@ class _Call:
 class PendingCursor:
     """A statement sent in a batch; its rows can be read once the batch has synced (fetching waits for it)."""
 
-    def __init__(self, batcher: PgBatcher, call: _Call, cursor):
-        self._batcher, self._call, self._cursor = batcher, call, cursor
+    def __init__(self, batcher: PgBatcher, call: _Call, result: Result):
+        self._batcher, self._call, self._result = batcher, call, result
 
     def fetchone(self):
         self._batcher.wait_sync(self._call)
-        return self._cursor.fetchone()
+        return self._result.fetchone()
 
     def fetchall(self):
         self._batcher.wait_sync(self._call)
-        return self._cursor.fetchall()
+        return self._result.fetchall()
 
 
 class PgPipeline:
-    """Statements of one PostgreSQL transaction in pipeline mode (see :meth:`Store.pipeline`).
-
-    The connection is in pipeline mode from here until :meth:`commit` or :meth:`leave`; leaving it
-    waits for every result still in flight (one Sync), so a ``COMMIT`` sent just before costs no extra
-    round trip."""
+    """The statements of one PostgreSQL transaction, sent together (:class:`labelwright.store.pg_wire.Wire`):
+    each :meth:`execute` queues its statement, and the first read of a result (or :meth:`commit`) sends
+    everything queued in one round trip."""
 
     def __init__(self, store: Store, conn: psycopg.Connection):
         self.store = store
         self.conn = conn
-        self._pipe_cm: Any = conn.pipeline()
-        self.pipe = self._pipe_cm.__enter__()
+        self.wire = Wire(conn)
         self.committed = False
 
-    def execute(self, statement: str, params: dict | None = None):
-        """Queue a statement (``:name`` parameters); its cursor's fetch* waits for the result."""
-        cur = self.conn.cursor()
-        cur.execute(self.store.sql(statement), params)
-        return cur
+    def execute(self, statement: str, params: dict | None = None) -> Result:
+        """Queue a statement (``:name`` parameters); reading its result sends it."""
+        return self.wire.execute(statement, params)
+
+    def flush(self) -> None:
+        """Send what is queued and wait for the results (one round trip)."""
+        self.wire.flush()
 
     def lock_user(self, params: dict, durable: bool = True) -> None:
         """Serialise the transactions of user ``params["u"]`` (a transaction-scoped advisory lock).
@@ -110,31 +115,22 @@ class PgPipeline:
         it commits without waiting for one."""
         self.execute(LOCK_USER if durable else LOCK_CLAIMER, params)
 
-    def commit_with(self, statement: str, params: dict | None = None):
-        """Queue the last statement and ``COMMIT``, and wait for both (and everything queued before):
-        one round trip. Returns the statement's cursor."""
-        cur = self.execute(statement, params)
+    def commit_with(self, statement: str, params: dict | None = None) -> Result:
+        """Queue the last statement and ``COMMIT``, and send them (and everything queued before): one
+        round trip. Returns the statement's result."""
+        result = self.execute(statement, params)
         self.commit()
-        return cur
+        return result
 
     def commit(self) -> None:
-        """``COMMIT``, and wait for it and everything queued before (one round trip); leaves pipeline mode."""
-        self.conn.cursor().execute("COMMIT")
+        """``COMMIT``, sent with everything queued before (one round trip)."""
+        self.execute("COMMIT")
         self.committed = True
-        self.leave()
+        self.wire.flush()
 
     def leave(self) -> None:
-        """Leave pipeline mode (waiting for what is in flight) if still in it; after an error, quietly."""
-        cm, self._pipe_cm = self._pipe_cm, None
-        if cm is None:
-            return
-        if self.committed:
-            cm.__exit__(None, None, None)
-            return
-        try:
-            cm.__exit__(None, None, None)
-        except psycopg.Error:  # the error the block met already; the caller hears of that one
-            pass
+        """Drop what was queued and never sent (the block ended with an error before its commit)."""
+        self.wire.clear()
 
 
 class BatchTx:
@@ -201,9 +197,9 @@ class PgBatcher(threading.Thread):
 
     def send(self, call: _Call, statement: str, params: dict | None) -> PendingCursor:
         assert self._tx is not None
-        cur = self._tx.execute(statement, params)
-        call.cursors.append(cur)
-        return PendingCursor(self, call, cur)
+        result = self._tx.execute(statement, params)
+        call.cursors.append(result)
+        return PendingCursor(self, call, result)
 
     def wait_sync(self, call: _Call) -> None:
         """Wait (let the other calls run) until what ``call`` sent has its results."""
@@ -271,13 +267,13 @@ class PgBatcher(threading.Thread):
                         self._calls[call.green] = call
                         call.green.switch()
                     while any(call.state == "sync" for call in calls):
-                        tx.pipe.sync()
+                        tx.flush()
                         for call in calls:
                             if call.state == "sync" and call.green is not None:
                                 call.cursors.clear()
                                 call.state = "running"
                                 call.green.switch()
-                    tx.commit()  # COMMIT and leave pipeline mode: one round trip
+                    tx.commit()  # COMMIT, with the last statements: one round trip
                 finally:
                     self._tx = None
                     tx.leave()
