@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 import pydantic
 from pydantic import SecretStr
-from sqlalchemy import ColumnElement, Row, String, distinct, exists, func, insert, literal, select, update
+from sqlalchemy import ColumnElement, Row, String, exists, func, insert, literal, select, update
 
 from labelwright.assist.llm import LLMAnnotator, LLMEndpoint, LLMError, build_messages
 from labelwright.errors import Busy, Conflict, Forbidden, NotFound, ValidationError
@@ -208,7 +208,7 @@ def projects_with_machine_annotators(store: Store) -> list[int]:
     """Ids of the projects that have an enabled LLM annotator (what the machine worker visits)."""
     m = t.machine_annotators
     with store.read() as conn:
-        return list(conn.execute(select(distinct(m.c.project_id)).where(m.c.enabled == 1, m.c.kind == KIND_LLM)
+        return list(conn.execute(select(m.c.project_id).distinct().where(m.c.enabled == 1, m.c.kind == KIND_LLM)
                                  .order_by(m.c.project_id)).scalars())
 
 

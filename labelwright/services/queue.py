@@ -349,7 +349,8 @@ def skip(store: Store, item_id: int, user: User, now: float | None = None) -> No
 
 def _annotation_dict(row, user_name: str | None = None) -> dict:
     out = {"id": row.id, "item_id": row.item_id, "answers": loads(row.answers), "active_ms": row.active_ms,
-           "revision": row.revision, "created_at": row.created_at, "updated_at": row.updated_at}
+           "reported_ms": row.reported_ms, "revision": row.revision, "created_at": row.created_at,
+           "updated_at": row.updated_at}
     if user_name is not None:
         out["annotator"] = user_name
     return out
@@ -514,7 +515,7 @@ def history(store, project: Project, user: User, limit: int | None = None) -> li
         return []
     with store.read() as conn:
         rows = conn.execute(text(
-            "SELECT a.id, a.item_id, a.answers, a.active_ms, a.revision, a.created_at, a.updated_at, "
+            "SELECT a.id, a.item_id, a.answers, a.active_ms, a.reported_ms, a.revision, a.created_at, a.updated_at, "
             "a.review_status, i.external_id, i.data FROM annotations a JOIN items i ON i.id = a.item_id "
             "WHERE a.user_id = :u AND a.project_id = :p ORDER BY a.id DESC LIMIT :n"),
             {"u": user.id, "p": project.id, "n": limit}).all()
@@ -554,7 +555,7 @@ def amend(store, annotation_id: int, user: User, answers, *, active_ms: int = 0,
         raise ValidationError("active_ms must be a non-negative integer", field="active_ms")
     with store.write() as conn:
         row = conn.execute(text(
-            f"SELECT {sql.ANNOTATION_COLUMNS}, project_id, review_status, reported_ms, bound_ms, "
+            f"SELECT {sql.ANNOTATION_COLUMNS}, project_id, review_status, bound_ms, "
             "EXISTS (SELECT 1 FROM review_leases rl WHERE rl.annotation_id = annotations.id "
             "AND rl.expires_at > :now) FROM annotations WHERE id = :a"),
             {"a": annotation_id, "now": now}).first()

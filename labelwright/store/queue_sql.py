@@ -38,6 +38,7 @@ class AnnotationRow(NamedTuple):
     created_at: float
     updated_at: float
     idempotency_key: str | None
+    reported_ms: int
 
 
 class ItemProjectRow(NamedTuple):
@@ -196,7 +197,8 @@ LOCK_USER = "SELECT pg_advisory_xact_lock(7420002, :u)"
 
 # ---- submitting --------------------------------------------------------------------------------------
 
-ANNOTATION_COLUMNS = "id, item_id, user_id, answers, active_ms, revision, created_at, updated_at, idempotency_key"
+ANNOTATION_COLUMNS = ("id, item_id, user_id, answers, active_ms, revision, created_at, updated_at, idempotency_key, "
+                      "reported_ms")
 # The caller's earlier annotations with this idempotency key or of this item (AnnotationRow).
 SUBMIT_CHECK = (
     "SELECT " + ANNOTATION_COLUMNS + " FROM annotations WHERE user_id = :u AND idempotency_key = :k "

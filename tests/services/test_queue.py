@@ -86,9 +86,11 @@ def test_submit_needs_an_item_handed_to_you(store, spam_project, make_annotator)
 def test_idempotency_key(store, spam_project, make_annotator):
     (a,) = users(make_annotator, 1)
     item = queue.claim_next(store, spam_project, a)
-    first, created = queue.submit(store, item["id"], a, {"spam": "spam"}, idempotency_key="k")
-    again, created2 = queue.submit(store, item["id"], a, {"spam": "spam"}, idempotency_key="k")
+    first, created = queue.submit(store, item["id"], a, {"spam": "spam"}, idempotency_key="k", active_ms=1500)
+    again, created2 = queue.submit(store, item["id"], a, {"spam": "spam"}, idempotency_key="k", active_ms=99)
     assert created and not created2 and again["id"] == first["id"]
+    # the replay answers with the stored annotation, field for field (the retry's own time counts for nothing)
+    assert again == first and again["reported_ms"] == 1500
     with pytest.raises(Conflict, match="another item"):
         queue.submit(store, item["id"] + 1, a, {"spam": "spam"}, idempotency_key="k")
     with pytest.raises(Conflict, match="already answered"):
