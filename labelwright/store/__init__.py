@@ -82,6 +82,11 @@ def retry_deadlocks(work, tries: int = 4):
             time.sleep(0.005 * (attempt + 1))
     raise AssertionError("unreachable")
 
+# A connection the network lost silently (no FIN, no RST) is found within about a minute instead of the
+# kernel's 15: TCP keepalives probe an idle one (then the pools' checks see it dead), and a statement whose
+# data goes unacknowledged for 30 s fails. libpq ignores them on a Unix socket.
+PG_TCP = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3,
+          "tcp_user_timeout": 30_000}
 ENGINE_APP = "labelwright"  # application_name of the SQLAlchemy engine's connections (pg_stat_activity)
 HOT_SUFFIX = "-hot"         # ... and after it, of the hot pool's
 
@@ -113,7 +118,7 @@ class Store:
             self._write_lock = None
             # application_name: how this process's connections show in pg_stat_activity (the hot pool's
             # with "-hot" after it).
-            connect_args: dict[str, Any] = {"application_name": application_name}
+            connect_args: dict[str, Any] = {"application_name": application_name, **PG_TCP}
             if pg_schema:
                 connect_args["options"] = f"-c search_path={pg_schema}"
             # At most 2 x pool_size connections. No pool_pre_ping (a round trip per checkout): the checkout

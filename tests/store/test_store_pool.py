@@ -14,7 +14,7 @@ from sqlalchemy import text
 from labelwright.services import access, queue, users
 from labelwright.services.items import import_items
 from labelwright.services.projects import create_project
-from labelwright.store import HOT_SUFFIX, Store
+from labelwright.store import HOT_SUFFIX, PG_TCP, Store
 from tests.conftest import PG_URL, PgSchema, require_pg
 
 SCHEMA = {"name": "Pool", "slug": "pool", "overlap": 1, "id_field": "id", "fields": [{"name": "text"}],
@@ -166,3 +166,15 @@ def test_hot_pool_waits_for_a_connection_at_the_cap(pg):
         assert _pids(app + HOT_SUFFIX) == {conn.info.backend_pid}
     t.join(5)
     assert got == [1]
+
+
+def test_both_pools_connect_with_tcp_keepalives_and_a_user_timeout(pg):
+    """A connection the network drops without a word must not hang a request for the kernel's 15 minutes:
+    every connection of both pools asks for keepalives and tcp_user_timeout (labelwright.store.PG_TCP)."""
+    store, _app = pg(2)
+    with store.hot_connection() as conn:
+        hot = conn.info.get_parameters()
+    with store.read() as conn:
+        engine = conn.connection.dbapi_connection.info.get_parameters()
+    for params in (hot, engine):
+        assert {k: params.get(k) for k in PG_TCP} == {k: str(v) for k, v in PG_TCP.items()}
