@@ -5,6 +5,7 @@ Nothing here is imported by labelwright itself; the scripts print figures and ar
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -283,3 +284,10 @@ def machine_description() -> str:
     except OSError:
         pass
     return f"{os.cpu_count()} CPUs ({model}), Python {sys.version.split()[0]}"
+
+
+def write_results(path: str | None, results: list) -> None:
+    """Write ``results`` (every run's figures) with a description of the machine to ``path``, if given."""
+    if path:
+        with open(path, "w") as f:
+            json.dump({"machine": machine_description(), "results": results}, f, indent=1)

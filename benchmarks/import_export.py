@@ -46,6 +46,7 @@ from benchmarks.common import (  # noqa: E402
     median,
     peak_rss_mb_of_child,
     pg_available,
+    write_results,
 )
 from labelwright.io.readers import open_records
 from labelwright.services import users
@@ -228,9 +229,7 @@ def main(argv=None) -> int:
             os.remove(file)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"machine": machine_description(), "results": results}, f, indent=1)
+    write_results(args.json, results)
     return 0
 
 

@@ -52,6 +52,7 @@ from benchmarks.common import (  # noqa: E402
     percentile,
     pg_available,
     postgres_pids,
+    write_results,
 )
 from benchmarks.serve import _annotator, _user_ids, check, prepare  # noqa: E402
 
@@ -255,9 +256,7 @@ def main(argv=None) -> int:
                       f"next p50/p99 {r['next_p50_ms']}/{r['next_p99_ms']} ms, submit p50/p99 "
                       f"{r['submit_p50_ms']}/{r['submit_p99_ms']} ms, errors {r['errors']}", flush=True)
         results.append(r)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"machine": machine_description(), "results": results}, f, indent=1)
+    write_results(args.json, results)
     return 1 if failed else 0
 
 

@@ -58,6 +58,7 @@ from benchmarks.common import (  # noqa: E402
     percentile,
     pg_available,
     postgres_pids,
+    write_results,
 )
 from labelwright.services import access, users  # noqa: E402
 from labelwright.services.items import import_items  # noqa: E402
@@ -343,8 +344,8 @@ def main(argv=None) -> int:
     ap.add_argument("--overlap", type=int, default=3, help="annotators per item")
     ap.add_argument("--repeat", type=int, default=1, help="runs per configuration (medians are printed)")
     ap.add_argument("--workers-sqlite", default="1", help="server processes for SQLite (comma-separated to sweep)")
-    ap.add_argument("--workers-postgresql", default="2",
-                    help="server processes for PostgreSQL (comma-separated to sweep)")
+    ap.add_argument("--workers-postgresql", default="1",
+                    help="server processes for PostgreSQL (comma-separated; each runs pg_batches batches at once)")
     ap.add_argument("--server-arg", action="append", default=[], help="extra argument for `serve` (repeatable)")
     ap.add_argument("--no-checks", action="store_true", help="skip the overlap-1 and kill -9 scenarios")
     ap.add_argument("--only-checks", action="store_true", help="run only the overlap-1 and kill -9 scenarios")
@@ -396,9 +397,7 @@ def main(argv=None) -> int:
                   f"invariants {'OK' if c['ok'] else 'FAILED'}", flush=True)
             failed |= not c["ok"]
             results.append(r)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"machine": machine_description(), "results": results}, f, indent=1)
+    write_results(args.json, results)
     return 1 if failed else 0
 
 
