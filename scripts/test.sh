@@ -4,6 +4,10 @@
 # PostgreSQL tests use LABELWRIGHT_TEST_PG (default postgresql://postgres@127.0.0.1:5432/test); without a
 # server they are skipped and the summary says so (with CI set they fail instead). Browser tests need
 # Debian's chromium at /usr/bin/chromium (installed here when missing and we are root).
+# The tests run in LABELWRIGHT_TEST_WORKERS pytest-xdist workers (default 2; 0 runs them in this process),
+# a test module at a time per worker, each worker on its own PostgreSQL database (tests/conftest.py);
+# an -n/--numprocesses among the options wins. Much of the suite waits on server processes, browsers and
+# clocks, so two workers finish in about half the time even on two cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/venv.sh "[test]"
@@ -15,4 +19,8 @@ if [ ! -x /usr/bin/chromium ]; then
     echo "NOTE: /usr/bin/chromium is missing and cannot be installed here: browser tests will be skipped"
   fi
 fi
-exec .venv/bin/python -m pytest -p no:cacheprovider "$@"
+workers=(-n "${LABELWRIGHT_TEST_WORKERS:-2}" --dist loadscope --no-loadscope-reorder)
+for arg in "$@"; do
+  case "$arg" in -n*|--numprocesses*|no:xdist) workers=() ;; esac
+done
+exec .venv/bin/python -m pytest -p no:cacheprovider "${workers[@]}" "$@"

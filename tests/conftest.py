@@ -3,6 +3,10 @@
 PostgreSQL: ``LABELWRIGHT_TEST_PG`` (default ``postgresql://postgres@127.0.0.1:5432/test``). Each test
 gets its own schema, dropped afterwards. When the server is unreachable the PostgreSQL tests are
 skipped and the run says so at the end; with ``CI`` set, an unreachable server is an error instead.
+
+Under pytest-xdist (``scripts/test.sh`` runs two workers) each worker uses a database of its own, named
+after the test database and the worker (``test_gw0``, ``test_gw1``), created on first use: advisory locks
+and ``pg_stat_activity`` are per database, so one worker's tests cannot take another's locks.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import pytest
 from argon2 import PasswordHasher, profiles
 from fastapi.testclient import TestClient
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from labelwright.app import create_app
 from labelwright.services import access, queue, users
@@ -27,15 +32,31 @@ from labelwright.settings import Settings
 from labelwright.store import Store
 from labelwright.store.slots import PROJECT_OVERLAP, open_flag
 
-PG_URL = os.environ.get("LABELWRIGHT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+BASE_PG_URL = os.environ.get("LABELWRIGHT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")  # "gw0", "gw1", ... in a pytest-xdist worker, else None
+
+
+def _worker_database_url(base: str, worker: str | None) -> str:
+    """``base`` with its database named after the xdist ``worker`` (``test`` -> ``test_gw0``); ``base`` itself
+    outside xdist."""
+    if not worker:
+        return base
+    url = make_url(base)
+    return url.set(database=f"{url.database or 'postgres'}_{worker}").render_as_string(hide_password=False)
+
+
+PG_URL = _worker_database_url(BASE_PG_URL, XDIST_WORKER)
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 _pg_state: dict = {}
+PG_SKIP = "PostgreSQL not reachable"
 
 
 def pg_available() -> str | None:
     """None when PostgreSQL answers, else the reason it does not."""
     if "reason" not in _pg_state:
         try:
+            if PG_URL != BASE_PG_URL:
+                _create_worker_database()
             with psycopg.connect(PG_URL, connect_timeout=3) as conn:
                 conn.execute("SELECT 1")
             _pg_state["reason"] = None
@@ -44,14 +65,25 @@ def pg_available() -> str | None:
     return _pg_state["reason"]
 
 
+def _create_worker_database() -> None:
+    """Create this xdist worker's database (see the module's docstring) unless it exists."""
+    name = make_url(PG_URL).database
+    with psycopg.connect(BASE_PG_URL, connect_timeout=3, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            return
+        try:  # template0: nobody is ever connected to it, which CREATE DATABASE requires of its template
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
+        except psycopg.errors.DuplicateDatabase:
+            pass  # another run on this machine with the same worker names made it first
+
+
 def require_pg() -> None:
     reason = pg_available()
     if reason is None:
         return
     if os.environ.get("CI"):
         pytest.fail(f"PostgreSQL at {PG_URL} is required in CI and is not reachable: {reason}")
-    _pg_state["skipped"] = _pg_state.get("skipped", 0) + 1
-    pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {reason}")
+    pytest.skip(f"{PG_SKIP} at {PG_URL}: {reason}")
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -67,9 +99,37 @@ def _cheap_password_hashing():
 
 
 def pytest_terminal_summary(terminalreporter):
-    if _pg_state.get("skipped"):
-        terminalreporter.write_sep("!", f"{_pg_state['skipped']} PostgreSQL tests were SKIPPED: "
-                                        f"no server at {PG_URL} ({_pg_state['reason']})", yellow=True)
+    # Counted from the skip reports, which xdist's workers send to the process that prints the summary.
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if PG_SKIP in str(r.longrepr)]
+    if skipped:
+        first = skipped[0].longrepr
+        reason = str(first[2]).removeprefix("Skipped: ") if isinstance(first, tuple) else PG_SKIP
+        terminalreporter.write_sep("!", f"{len(skipped)} PostgreSQL tests were SKIPPED: {reason}", yellow=True)
+
+
+# The slowest test modules and their seconds in one serial run of the suite (measured for issue 11 on a loaded
+# 2-core machine; refresh from `--durations=0` when they change a lot). In a pytest-xdist worker the modules are
+# ordered slowest first, the others keeping their order after them: scripts/test.sh hands whole modules to the
+# workers in that order (--dist loadscope --no-loadscope-reorder), so the long ones start at once and the short
+# ones even out the end, instead of one worker still running a long module alone after the other has finished.
+SLOW_MODULES = {
+    "cli/test_cli_newcomer.py": 258, "services/test_assist_service.py": 179, "services/test_concurrency.py": 154,
+    "web/test_web_assist.py": 127, "web/test_web_owner_pages.py": 110, "services/test_crash.py": 110,
+    "services/test_signin.py": 103, "deploy/test_multi_server.py": 100, "services/test_trust.py": 93,
+    "web/test_web.py": 92, "deploy/test_serving_workers.py": 90, "web/test_web_review_gold.py": 89,
+    "services/test_machines.py": 73, "api/test_limits.py": 73, "services/test_webhooks.py": 67,
+    "services/test_workforce.py": 62, "browser/test_browser_label_instant.py": 55, "web/test_label_instant.py": 52,
+    "browser/test_browser_owner.py": 45, "services/test_quality_service.py": 43, "browser/test_browser_review.py": 42,
+    "services/test_next_fields.py": 41, "api/test_fuzz_api.py": 39, "services/test_policy.py": 37,
+    "api/test_ids.py": 36, "api/test_access.py": 36, "web/test_quality_consensus_pages.py": 36,
+    "services/test_redundancy_queue.py": 35, "deploy/test_deploy_backup.py": 35, "services/test_labels.py": 35,
+    "test_code_checks.py": 34, "deploy/test_deploy_nginx.py": 30, "services/test_annotator_home.py": 30,
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    if hasattr(config, "workerinput"):  # an xdist worker; every worker sorts the same collection the same way
+        items.sort(key=lambda item: -SLOW_MODULES.get(item.nodeid.split("::", 1)[0].removeprefix("tests/"), 0))
 
 
 class PgSchema:
