@@ -2,7 +2,7 @@
 
 This module holds the group (its options build the settings: :class:`labelwright.cli_db.Ctx`), the error
 handling every command shares, and the commands on the database and the settings. The other commands live
-in modules by noun (``cli_projects``, ``cli_items``, ``cli_users``, ``cli_workforce``, ``cli_server``,
+in modules by noun (``cli_projects``, ``cli_items``, ``cli_formats``, ``cli_users``, ``cli_workforce``, ``cli_server``,
 ``cli_webhooks``, ``cli_llm``, ``cli_assist``), each loaded only when one of its commands runs.
 """
 
@@ -74,6 +74,7 @@ LAZY_COMMANDS = {
     "quality": "labelwright.cli_projects:quality", "pause": "labelwright.cli_projects:pause",
     "resume": "labelwright.cli_projects:resume",
     "import": "labelwright.cli_items:import_cmd", "export": "labelwright.cli_items:export_cmd",
+    "import-labelstudio": "labelwright.cli_formats:import_labelstudio_cmd",
     "users": "labelwright.cli_users:users", "members": "labelwright.cli_users:members",
     "audit": "labelwright.cli_workforce:audit", "pay": "labelwright.cli_workforce:pay",
     "message": "labelwright.cli_workforce:message", "more-answers": "labelwright.cli_workforce:more_answers",

@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from labelwright.cli_db import Ctx, console, out
+from labelwright.cli_formats import EXPORT_FORMATS, export_other
 from labelwright.errors import LabelwrightError
 from labelwright.io.readers import open_records
 from labelwright.services.export import csv_chunks, format_for, jsonl_lines, write_parquet
@@ -51,15 +52,19 @@ def import_cmd(obj: Ctx, project, file, fmt, encoding):
 
 @click.command("export")
 @click.argument("project")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), default=None,
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet", *EXPORT_FORMATS]), default=None,
               help="Output format (default: from the output file's extension, .jsonl/.json, .csv or .parquet; "
-                   "a format that contradicts the extension is refused).")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output file.")
+                   "a format that contradicts the extension is refused). labelstudio: Label Studio JSON (and "
+                   "its labelling config beside it); dpo, sft: TRL preference and demonstration JSONL; hf: a "
+                   "Hugging Face dataset folder (save_to_disk).")
+@click.option("-o", "--output", required=True, type=click.Path(), help="Output file (a folder for hf).")
 @click.option("--force", is_flag=True, help="Replace the output file if it exists.")
 @click.pass_obj
 def export_cmd(obj: Ctx, project, fmt, output, force):
     """Export PROJECT's items, annotations and majority votes (to a new file; --force replaces one)."""
     target = Path(output)
+    if fmt in EXPORT_FORMATS:  # other tools' formats: see labelwright.cli_formats
+        return export_other(obj, project, fmt, target, force, _write_new_file)
     fmt = format_for(target, fmt)
     _check_output(target, force)
     store = obj.store()

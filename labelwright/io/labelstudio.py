@@ -35,6 +35,7 @@ from labelwright.errors import Conflict, ValidationError
 from labelwright.io.labelstudio_config import (
     ConfigMapping,
     config_for,
+    listed_fields,
     map_config,
     parse_config,
     results_of,
@@ -73,6 +74,7 @@ class ImportReport:
     empty_annotations: int = 0
     replaced: int = 0
     predictions_without_results: int = 0
+    unknown_controls: list[str] = field(default_factory=list)  # from_names in results but not in the config
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -158,9 +160,13 @@ def import_tasks(store: Store, tasks: list, config_text: str, *, slug: str | Non
 
 def _schema(mapping: ConfigMapping, tasks: list, slug: str | None, name: str, config_file: str) -> ProjectSchema:
     fields = []
+    generated = _generated(mapping)
     for f in mapping.fields:
-        present = all(f["name"] in t["data"] or f["name"] in _generated(mapping) for t in tasks)
-        fields.append({**f, "required": bool(tasks) and present})
+        have = sum(f["name"] in t["data"] or f["name"] in generated for t in tasks)
+        if tasks and have == 0:
+            raise ValidationError(f"the config shows ${f['name']}, but no task has {f['name']!r} in its data: is this "
+                                  "the config of this export?", file=config_file, field=f["name"])
+        fields.append({**f, "required": have == len(tasks)})
     counts = [len([a for a in t.get("annotations") or [] if isinstance(a, dict) and not a.get("was_cancelled")])
               + len(t.get("predictions") or []) for t in tasks]
     spec = {"name": name[:200] or "labelstudio", "fields": fields, "questions": mapping.questions(),
@@ -217,6 +223,7 @@ def _task(schema: ProjectSchema, mapping: ConfigMapping, i: int, task: dict, peo
     ext = str(task["id"]) if task.get("id") is not None else f"task-{i + 1}"
     out = _Task(ext, data)
     raw: list[dict] = []
+    seen_controls: set[str] = set()
     anns = task.get("annotations") or []
     if not isinstance(anns, list):
         raise ValidationError("annotations should be a list", file=file, field=f"{where}.annotations")
@@ -230,7 +237,7 @@ def _task(schema: ProjectSchema, mapping: ConfigMapping, i: int, task: dict, peo
             out.skips.add(person.name)
             report.skipped += 1
             continue
-        answers, kept = _answers(schema, mapping, ann.get("result"), data, aw, file)
+        answers, kept = _answers(schema, mapping, ann.get("result"), data, aw, file, seen_controls)
         if kept:
             raw.append({"annotator": person.name, "ground_truth": bool(ann.get("ground_truth")), "result": kept})
             report.raw_results += len(kept)
@@ -254,7 +261,7 @@ def _task(schema: ProjectSchema, mapping: ConfigMapping, i: int, task: dict, peo
         version = str(pred.get("model_version") or "predictions")
         machine = _machine_name(schema.slugified(), version)
         machines.setdefault(machine, version)
-        answers, kept = _answers(schema, mapping, pred.get("result"), data, pw, file)
+        answers, kept = _answers(schema, mapping, pred.get("result"), data, pw, file, seen_controls)
         if kept:
             raw.append({"annotator": machine, "prediction": True, "result": kept})
             report.raw_results += len(kept)
@@ -264,6 +271,8 @@ def _task(schema: ProjectSchema, mapping: ConfigMapping, i: int, task: dict, peo
             report.predictions += 1
     if raw:
         out.data[RAW_KEY] = raw
+    known = mapping.unmapped_names()
+    report.unknown_controls = sorted(set(report.unknown_controls) | (seen_controls - known))
     return out
 
 
@@ -283,14 +292,16 @@ def _machine_name(slug: str, version: str) -> str:
 
 
 def _answers(schema: ProjectSchema, mapping: ConfigMapping, result: Any, data: dict, where: str,
-             file: str) -> tuple[dict, list[dict]]:
-    """``(answers, results kept raw)`` of one annotation's or prediction's ``result`` list."""
+             file: str, unknown: set[str] | None = None) -> tuple[dict, list[dict]]:
+    """``(answers, results kept raw)`` of one annotation's or prediction's ``result`` list; the names of
+    controls the result names and the mapping does not know go into ``unknown``."""
     if result is None:
         return {}, []
     if not isinstance(result, list):
         raise ValidationError("result should be a list", file=file, field=f"{where}.result")
     answers: dict = {}
     kept: list[dict] = []
+    unmapped = unknown if unknown is not None else set()
     for k, r in enumerate(result):
         rw = f"{where}.result[{k}]"
         if not isinstance(r, dict) or not isinstance(r.get("value"), dict):
@@ -298,6 +309,8 @@ def _answers(schema: ProjectSchema, mapping: ConfigMapping, result: Any, data: d
         b = mapping.controls.get(str(r.get("from_name")))
         if b is None:
             kept.append(r)
+            if r.get("from_name") not in unmapped:
+                unmapped.add(str(r.get("from_name")))
             continue
         try:
             answer = b.control.answer(r["value"], b, data)
@@ -358,7 +371,7 @@ def _write(store: Store, schema: ProjectSchema, tasks: list[_Task], people: dict
                     raise ValidationError(f"two tasks have the id {task.external_id}", field="id")
                 seen.add(task.external_id)
             conn.execute(insert(i), rows)
-            item_ids = dict(conn.execute(select(i.c.external_id, i.c.id).where(i.c.project_id == pid)).tuples().all())
+            item_ids = dict(conn.execute(select(i.c.external_id, i.c.id).where(i.c.project_id == pid)).all())
             anns = [{"item_id": item_ids[task.external_id], "project_id": pid, "user_id": ids[x.person],
                      "answers": dumps(x.answers), "active_ms": x.active_ms, "revision": 1, "created_at": x.created,
                      "updated_at": max(x.updated, x.created), "review_status": "pending",
@@ -381,7 +394,7 @@ def _users(conn: Connection, names: list[str], report: ImportReport, now: float)
     """Ids of the people and machines by name, creating the missing ones (annotators without a password:
     send them a sign-in link)."""
     u = t.users
-    found = dict(conn.execute(select(u.c.name, u.c.id).where(u.c.name.in_(names))).tuples().all())
+    found = dict(conn.execute(select(u.c.name, u.c.id).where(u.c.name.in_(names))).all())
     for n in names:
         if n not in found:
             found[n] = conn.execute(insert(u).values(name=n, role="annotator", password_hash=None, disabled=0,
@@ -402,6 +415,7 @@ def export_tasks(store: Store, project: Project | str) -> tuple[list[dict], str,
     config, mapping = config_for(project.schema)
     warnings = [f"{u.tag} {u.name!r}: {u.reason}" for u in mapping.unmapped]
     gold = gold_answers(store, project)
+    listed = listed_fields(project.schema)
     machines, skips = _machines_and_skips(store, project)
     lost: dict[str, int] = {}
     out = []
@@ -409,6 +423,8 @@ def export_tasks(store: Store, project: Project | str) -> tuple[list[dict], str,
         data = loads(data_json)
         raw = data.pop(RAW_KEY, [])
         data.update(synthetic_lists(project.schema, data))
+        for name in listed:
+            data.pop(name, None)
         task: dict = {"data": data, "annotations": [], "predictions": []}
         if ext.isdigit():
             task["meta"] = {"labelwright_external_id": ext}
@@ -430,6 +446,16 @@ def export_tasks(store: Store, project: Project | str) -> tuple[list[dict], str,
             task["annotations"].append({"completed_by": {"email": name}, "result": result, "was_cancelled": False,
                                         "ground_truth": is_truth, "lead_time": ms / 1000, "created_at": created,
                                         "updated_at": updated})
+        written = {a[0] for a in anns if a[5] != "rejected"}
+        for entry in raw:  # results of controls that did not map, from someone with no mapped answer here
+            if entry["annotator"] in written:
+                continue
+            if entry.get("prediction"):
+                task["predictions"].append({"model_version": machines.get(entry["annotator"], entry["annotator"]),
+                                            "result": entry["result"]})
+            else:
+                task["annotations"].append({"completed_by": {"email": entry["annotator"]}, "result": entry["result"],
+                                            "was_cancelled": False, "ground_truth": bool(entry.get("ground_truth"))})
         if truth is not None and not truth_written:
             result, _ = results_of(mapping, truth, data)
             task["annotations"].append({"result": result, "was_cancelled": False, "ground_truth": True})
@@ -447,7 +473,7 @@ def _machines_and_skips(store: Store, project: Project) -> tuple[dict[str, str],
     with store.read() as conn:
         machines = {}
         for name, config in conn.execute(select(u.c.name, m.c.config).select_from(m.join(u, u.c.id == m.c.user_id))
-                                         .where(m.c.project_id == project.id)).tuples():
+                                         .where(m.c.project_id == project.id)):
             machines[name] = loads(config).get("model_version") or name.removeprefix(USER_PREFIX)
         skips: dict[int, list[str]] = {}
         for item_id, name in conn.execute(select(s.c.item_id, u.c.name).select_from(s.join(u, u.c.id == s.c.user_id))

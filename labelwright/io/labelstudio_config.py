@@ -391,7 +391,10 @@ def config_for(schema) -> tuple[str, ConfigMapping]:
     questions), and its mapping; questions without an equivalent are reported in ``unmapped``."""
     root = Element("View")
     m = ConfigMapping()
+    listed = listed_fields(schema)
     for f in schema.fields:
+        if f.name in listed:  # shown by its List
+            continue
         if f.type == "image":
             SubElement(root, "Image", name=f.name, value=f"${f.name}")
         elif f.type in ("text", "markdown"):
@@ -453,6 +456,12 @@ def ranked_list(q) -> str:
         if q.candidates == [f"{key}_{k}" for k in range(1, len(q.candidates) + 1)]:
             return key
     return f"{q.name}_list"
+
+
+def listed_fields(schema) -> set[str]:
+    """The fields made from a Label Studio List at import (``items_1``..): the export's List shows them."""
+    return {c for q in schema.questions if q.type == "ranking" and ranked_list(q) != f"{q.name}_list"
+            for c in q.candidates}
 
 
 def synthetic_lists(schema, data: dict) -> dict:

@@ -170,7 +170,8 @@ def read_dataframe(df, name: str = "DataFrame") -> Iterator[tuple[int, dict]]:
         yield n, record
 
 
-LABEL_STUDIO_HINT = ("`labelwright import-labelstudio` is planned; until then import the items alone with "
+LABEL_STUDIO_HINT = ("import it with its annotations and config by `labelwright import-labelstudio {file} --config "
+                     "label_config.xml`, or the items alone with "
                      "jq -c '.[] | .data' {file} > items.jsonl (see docs/cli.md, \"Importing\")")
 
 
