@@ -19,6 +19,7 @@ if [ ! -x /usr/bin/chromium ]; then
     echo "NOTE: /usr/bin/chromium is missing and cannot be installed here: browser tests will be skipped"
   fi
 fi
+command -v bwrap >/dev/null || { [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null && { apt-get install -y -q bubblewrap >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q bubblewrap >/dev/null; }; }; } || echo "NOTE: bwrap (bubblewrap) is missing: sandbox tests will be skipped"
 workers=(-n "${LABELWRIGHT_TEST_WORKERS:-2}" --dist loadscope --no-loadscope-reorder)
 for arg in "$@"; do
   case "$arg" in -n*|--numprocesses*|no:xdist) workers=() ;; esac
