@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -41,7 +40,7 @@ from labelwright.io.labelstudio_config import (
     results_of,
     synthetic_lists,
 )
-from labelwright.schema import ProjectSchema, parse_schema
+from labelwright.schema import MAX_OVERLAP, ProjectSchema, parse_schema
 from labelwright.services import audit
 from labelwright.services.export import iter_items
 from labelwright.services.gold import gold_answers, store_gold
@@ -53,7 +52,6 @@ from labelwright.store import tables as t
 
 RAW_KEY = "labelstudio_results"  # item data key holding results of controls that did not map
 MACHINE_KIND = "labelstudio"  # machine_annotators.kind of imported predictions (never run by the worker)
-MAX_OVERLAP = 9
 
 
 @dataclass
@@ -152,6 +150,11 @@ def import_tasks(store: Store, tasks: list, config_text: str, *, slug: str | Non
     people: dict[str, _Person] = {}
     machines: dict[str, str] = {}  # machine user name -> model version
     parsed = [_task(schema, mapping, i, task, people, machines, report, file) for i, task in enumerate(tasks)]
+    first: dict[str, int] = {}
+    for i, task in enumerate(parsed):
+        if first.setdefault(task.external_id, i) != i:
+            raise ValidationError(f"tasks[{first[task.external_id]}] has the same id {task.external_id}: a task "
+                                  "may appear once", file=file, field=f"tasks[{i}].id")
     _write(store, schema, parsed, people, machines, report, by)
     report.people = sorted(people)
     report.machines = sorted(machines)
@@ -365,11 +368,6 @@ def _write(store: Store, schema: ProjectSchema, tasks: list[_Task], people: dict
                 rows.append({"project_id": pid, "external_id": task.external_id, "data": dumps(task.data),
                              "n_assigned": n, "n_done": n, "is_open": int(n < (target or schema.overlap)),
                              "created_at": now, "target": target, "is_gold": 0, "queue_rank": 0})
-            seen: set[str] = set()
-            for task in tasks:
-                if task.external_id in seen:
-                    raise ValidationError(f"two tasks have the id {task.external_id}", field="id")
-                seen.add(task.external_id)
             conn.execute(insert(i), rows)
             item_ids = dict(conn.execute(select(i.c.external_id, i.c.id).where(i.c.project_id == pid)).all())
             anns = [{"item_id": item_ids[task.external_id], "project_id": pid, "user_id": ids[x.person],
@@ -480,9 +478,3 @@ def _machines_and_skips(store: Store, project: Project) -> tuple[dict[str, str],
                                           .where(s.c.project_id == project.id).order_by(s.c.item_id, u.c.name)):
             skips.setdefault(item_id, []).append(name)
     return machines, skips
-
-
-def export_json(store: Store, project: Project | str) -> Iterator[bytes]:
-    """The export as one JSON array, in chunks."""
-    tasks, _config, _warnings = export_tasks(store, project)
-    yield orjson.dumps(tasks, option=orjson.OPT_INDENT_2)

@@ -183,6 +183,7 @@ def _broken(name: str, change) -> list:
     (lambda ts: ts[2]["data"].update(text=7), "tasks[2].data.text", None),
     (lambda ts: ts[0]["annotations"][0].update(completed_by="ana"), "tasks[0].annotations[0].completed_by", None),
     (lambda ts: ts.append("not a task"), "tasks[5]", "'data' object"),
+    (lambda ts: ts.append(ts[0]), "tasks[5].id", r"tasks\[0\] has the same id"),
 ])
 def test_a_bad_record_names_its_place_and_imports_nothing(store, change, field, message):
     with pytest.raises(ValidationError, match=message) as e:
@@ -191,6 +192,16 @@ def test_a_bad_record_names_its_place_and_imports_nothing(store, change, field, 
     assert list_projects(store) == []
     with store.read() as conn:
         assert conn.execute(select(func.count()).select_from(t.users)).scalar() == 0
+
+
+def test_results_of_controls_the_config_lacks_are_kept_and_named(store):
+    tasks = _load("demos")
+    tasks[0]["annotations"][0]["result"].append({"from_name": "ghost", "to_name": "prompt", "type": "choices",
+                                                 "value": {"choices": ["boo"]}})
+    report = import_tasks(store, tasks, _config("demos"), name="ghosts")
+    assert report.unknown_controls == ["ghost"] and report.raw_results == 1 and report.annotations == 4
+    data = _by_ext(store, get_project(store, "ghosts"))[str(tasks[0]["id"])]["data"]
+    assert data[RAW_KEY][0]["result"][0]["from_name"] == "ghost"
 
 
 def test_a_second_import_with_the_same_slug_is_refused_whole(store):
