@@ -37,6 +37,7 @@ BUILTINS: tuple[tuple[str, str], ...] = (
     ("pairwise", "labelwright.questions.pairwise:Pairwise"),
     ("ranking", "labelwright.questions.ranking:Ranking"),
     ("text", "labelwright.questions.text:FreeText"),
+    ("spans", "labelwright.questions.spans:Spans"),
 )
 
 
