@@ -38,6 +38,7 @@ BUILTINS: tuple[tuple[str, str], ...] = (
     ("ranking", "labelwright.questions.ranking:Ranking"),
     ("text", "labelwright.questions.text:FreeText"),
     ("spans", "labelwright.questions.spans:Spans"),
+    ("boxes", "labelwright.questions.boxes:Boxes"),
 )
 
 

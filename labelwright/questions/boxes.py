@@ -1,0 +1,173 @@
+"""Bounding boxes on an image field: draw, move, resize and label rectangles around objects.
+
+Settings: ``field`` (an ``image`` display field), ``labels`` (the object classes, number keys 1-9 pick the
+first nine) and ``shape`` (``box``; polygons are not implemented yet).
+
+Answers: a list of boxes ``{"x", "y", "w", "h", "label"}`` in the image's own pixels (its natural size,
+whatever size it is shown at): ``x``, ``y`` the top-left corner, ``w``, ``h`` the width and height, all
+non-negative numbers kept to two decimals, ``w`` and ``h`` above zero. ``[]`` says the image shows none
+of the labels (an answer, unless ``allow_empty`` is false). Pixels are what COCO and Pascal VOC write;
+YOLO's normalised coordinates are made at export from the image's size.
+
+Aggregated by weighted box fusion (:class:`labelwright.quality.boxes.WeightedBoxFusion`): boxes matched
+across annotators by label and IoU >= 0.5, averaged with the annotators' weights, kept when drawn by more
+than half of the weight; weights from each annotator's mean IoU agreement with the fused boxes. Gold
+answers are scored by :func:`labelwright.quality.boxes.box_agreement` (matched IoU, partial credit).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import orjson
+from pydantic import Field, model_validator
+
+from labelwright.quality.boxes import WeightedBoxFusion, box_agreement, fuse
+from labelwright.questions.base import (
+    Aggregate,
+    Form,
+    FormValue,
+    QuestionType,
+    check_unique,
+    form_text,
+    json_list,
+    kind_of,
+)
+from labelwright.questions.choice import option_key
+
+MAX_BOXES = 1000
+COLOURS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#9a6324", "#808000",
+           "#000075")
+
+
+class Boxes(QuestionType):
+    type: Literal["boxes"]
+    field: str = Field(description="the image display field the boxes are drawn on")
+    labels: list[str] = Field(min_length=1, max_length=50, description="the object classes")
+    shape: Literal["box"] = "box"
+    allow_empty: bool = Field(default=True, description="an empty list (no object) is an answer")
+    threshold: float = Field(default=0.5, gt=0, le=1, description="IoU at which two boxes are the same object")
+
+    answer_display: ClassVar[Literal["label", "list", "block"]] = "list"
+    template: ClassVar[str] = "templates/boxes.html"
+
+    @model_validator(mode="after")
+    def _unique(self):
+        check_unique(self.labels, f"question {self.name!r} labels")
+        if any(not lab.strip() for lab in self.labels):
+            raise ValueError(f"question {self.name!r}: a label is empty")
+        return self
+
+    def field_refs(self) -> list[str]:
+        return [self.field]
+
+    # ---- answers ----------------------------------------------------------------------------------
+
+    def validate_answer(self, value: Any) -> Any:
+        if not isinstance(value, list):
+            raise self.fail(f"expected a list of boxes {{x, y, w, h, label}}, got {kind_of(value)}")
+        if len(value) > MAX_BOXES:
+            raise self.fail(f"at most {MAX_BOXES} boxes, got {len(value)}")
+        return [self._box(b, i) for i, b in enumerate(value)]
+
+    def _box(self, b: Any, i: int) -> dict:
+        where = f"[{i}]"
+        if not isinstance(b, dict):
+            raise self.fail(f"box {i}: expected an object {{x, y, w, h, label}}, got {kind_of(b)}", where)
+        extra = sorted(set(b) - {"x", "y", "w", "h", "label"})
+        if extra:
+            raise self.fail(f"box {i}: unknown key {extra[0]!r} (a box has x, y, w, h, label)", f"{where}.{extra[0]}")
+        out: dict[str, Any] = {}
+        for k in ("x", "y", "w", "h"):
+            v = b.get(k)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise self.fail(f"box {i}: {k} must be a number of pixels, got {kind_of(v)}", f"{where}.{k}")
+            if v < 0 or (k in "wh" and v <= 0):
+                raise self.fail(f"box {i}: {k} must be {'above' if k in 'wh' else 'at least'} 0, got {v}",
+                                f"{where}.{k}")
+            out[k] = round(float(v), 2)
+        if out["w"] <= 0 or out["h"] <= 0:
+            raise self.fail(f"box {i}: too small (under 0.01 pixel)", where)
+        label = b.get("label")
+        if label not in self.labels:
+            raise self.fail(f"box {i}: {label!r} is not a label; labels are {self.labels}", f"{where}.label")
+        out["label"] = label
+        return out
+
+    def empty_answer(self, value: Any) -> Any:
+        if value == [] and self.allow_empty:
+            return []
+        return super().empty_answer(value)
+
+    def from_text(self, value: Any) -> Any:
+        return json_list(value)
+
+    # ---- aggregation and gold ---------------------------------------------------------------------
+
+    def vote(self, answers: list) -> dict | None:
+        if not answers:
+            return None
+        boxes, _ = fuse(answers, threshold=self.threshold)
+        agreement = float(np.mean([box_agreement(a, boxes, self.threshold) for a in answers]))
+        return {"label": _plain(boxes), "agreement": round(agreement, 4), "n": len(answers)}
+
+    def aggregate(self, tasks: np.ndarray, workers: np.ndarray, values: list, gold: Mapping[int, Any]) -> Aggregate:
+        wbf = WeightedBoxFusion(threshold=self.threshold).fit(tasks.tolist(), workers.tolist(), values, gold)
+        items = sorted(wbf.labels_)
+        return Aggregate(method=f"weighted box fusion (IoU >= {self.threshold:g}; weights: agreement with the "
+                                "fused boxes; confidence: mean share of weight per box)",
+                         tasks=np.array(items, dtype=np.int64), values=[_plain(wbf.labels_[i]) for i in items],
+                         confidence=np.round(np.array([wbf.confidence_[i] for i in items], dtype=float), 4))
+
+    def gold_score(self, answer: Any, truth: Any) -> float | None:
+        if answer is None or truth is None:
+            return None
+        return round(box_agreement(answer, truth, self.threshold), 4)
+
+    def matches_label(self, answer: Any, label: Any) -> bool | None:
+        if answer is None or label is None:
+            return None
+        return box_agreement(answer, label, self.threshold) >= 0.5
+
+    # ---- the form ---------------------------------------------------------------------------------
+
+    def parse_form(self, form: Form) -> FormValue | None:
+        value = form.get(self.name)
+        if value is None:
+            return None
+        text = form_text(value).strip()
+        out = FormValue(state=text)
+        if not text:
+            return out
+        try:
+            out.answer = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            out.error = "the boxes could not be read (not JSON): draw them again"
+        return out
+
+    def form_state(self, answer: Any) -> Any:
+        return orjson.dumps(answer).decode()
+
+    def view_context(self, state: Any, data: Mapping[str, Any], titles: Mapping[str, str]) -> dict:
+        return {"labels": [{"value": lab, "key": option_key(i), "colour": COLOURS[i % len(COLOURS)]}
+                           for i, lab in enumerate(self.labels)],
+                "field_title": titles.get(self.field, self.field),
+                "state": state if isinstance(state, str) else ""}
+
+    # ---- showing and exporting --------------------------------------------------------------------
+
+    def answer_text(self, answer: Any, titles: Mapping[str, str]) -> dict:
+        parts = [f"{b['label']} at ({b['x']:g}, {b['y']:g}), {b['w']:g}×{b['h']:g}" for b in answer]
+        n = len(answer)
+        return {"text": f"{n} box{'es' if n != 1 else ''}" if n else "no boxes", "parts": parts, "rationale": None}
+
+
+def _plain(boxes: list[dict]) -> list[dict]:
+    """Fused boxes as answers are (the per-box ``score`` left out)."""
+    return [{k: b[k] for k in ("x", "y", "w", "h", "label")} for b in boxes]
+
+
+__all__ = ["Boxes"]
