@@ -1,0 +1,134 @@
+"""The boxes question in real Chromium: a box drawn with the mouse over an image served from the media root,
+nudged and resized with the keyboard, relabelled with a number key, and submitted; the stored answer is in
+the image's own pixels though the image is shown at half its size.
+
+A server process on its own SQLite file, driven by Playwright with Debian's Chromium (skipped without it,
+except in CI; see tests/browser/test_browser.py).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from PIL import Image
+
+from labelwright.services import access, items, projects, users
+from labelwright.settings import normalise_db_url
+from labelwright.store import Store
+from tests.browser.test_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, _free_port, _require_chromium
+from tests.browser.test_browser_label_instant import Server, open_page, sign_in, wait_for
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "instant-password"  # sign_in of test_browser_label_instant types this one
+SCHEMA = {
+    "name": "Pets", "slug": "pets", "id_field": "id", "overlap": 1, "gold": {"rate": 0},
+    "fields": [{"name": "photo", "type": "image", "label": "Photo"}],
+    "questions": [{"name": "pets", "type": "boxes", "prompt": "Box every pet", "field": "photo",
+                   "labels": ["cat", "dog"]}],
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    _require_chromium()
+    tmp = tmp_path_factory.mktemp("boxes")
+    media = tmp / "media"
+    media.mkdir()
+    for i in range(2):
+        Image.new("RGB", (800, 600), (40 * i, 120, 200)).save(media / f"p{i}.png")
+    db_url = normalise_db_url(str(tmp / "lw.db"))
+    store = Store(db_url)
+    store.migrate()
+    try:
+        owner = users.create_user(store, "olive", "owner", PASSWORD)
+        users.create_user(store, "ana", "annotator", PASSWORD)
+        p = projects.create_project(store, SCHEMA, created_by=owner.id)
+        items.add_items(store, p, [{"id": f"p{i}", "photo": f"p{i}.png"} for i in range(2)])
+        access.set_member(store, p, "ana", "annotator")
+    finally:
+        store.close()
+    port = _free_port()
+    log = (tmp / "server.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "labelwright", "--db", str(tmp / "lw.db"), "serve",
+                             "--port", str(port), "--media-root", str(media)],
+                            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90  # a busy machine starts it slowly
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not start:\n{(tmp / 'server.log').read_text()}")
+            time.sleep(0.2)
+        s = Server(url, db_url)
+        yield s
+        s.store.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415 - playwright is optional outside CI: browser tests skip without it
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def test_draw_nudge_resize_relabel_and_submit_a_box(server, browser):
+    context, page, errors = open_page(browser)
+    sign_in(page, server, "ana", "/projects/pets/label")
+    wait_for(page, "document.querySelector('svg.boxes-layer') !== null")
+    page.evaluate("document.querySelector('.boxes-stage > img').style.width = '400px'")  # half its natural size
+    layer = page.locator("svg.boxes-layer")
+    box = layer.bounding_box()
+    assert box is not None and round(box["width"]) == 400
+    assert page.locator("textarea.boxes-json").is_hidden()  # the JSON fallback gives way to the editor
+
+    # drag from (50, 40) to (150, 100) on screen: (100, 80) to (300, 200) in the image's pixels
+    page.mouse.move(box["x"] + 50, box["y"] + 40)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 100, box["y"] + 70, steps=4)
+    page.mouse.move(box["x"] + 150, box["y"] + 100, steps=4)
+    page.mouse.up()
+    assert page.locator("svg.boxes-layer rect.box").count() == 1
+    assert page.locator("svg.boxes-layer rect.box-handle").count() == 4  # the new box is selected
+
+    # arrows nudge it by a pixel, shift+arrows resize it, 2 makes it a dog; none of them leave the question
+    for key in ("ArrowRight", "ArrowRight", "ArrowDown", "Shift+ArrowLeft", "2"):
+        page.keyboard.press(key)
+    drawn = page.evaluate("JSON.parse(document.querySelector('textarea.boxes-json').value)")
+    assert drawn == [{"x": 102, "y": 81, "w": 199, "h": 120, "label": "dog"}]
+    assert page.locator(".boxes-list li").inner_text() == "dog: 102, 81, 199×120"
+
+    # a click on empty image unselects, a second box, Delete removes the selected one
+    page.mouse.move(box["x"] + 300, box["y"] + 200)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 350, box["y"] + 250, steps=4)
+    page.mouse.up()
+    assert page.locator("svg.boxes-layer rect.box").count() == 2
+    page.keyboard.press("Delete")
+    assert page.locator("svg.boxes-layer rect.box").count() == 1
+
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    stored = server.answers("ana", "pets")
+    assert list(stored.values())[0]["answers"] == {"pets": [{"x": 102, "y": 81, "w": 199, "h": 120, "label": "dog"}]}
+    assert errors == []
+    context.close()
