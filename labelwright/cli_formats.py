@@ -21,11 +21,11 @@ from rich.markup import escape
 
 from labelwright.cli_db import Ctx, console, out
 from labelwright.errors import LabelwrightError
-from labelwright.io import hf, trl
+from labelwright.io import conll, hf, spacy_docbin, trl
 from labelwright.io.labelstudio import export_tasks, import_labelstudio
 from labelwright.services.projects import get_project
 
-EXPORT_FORMATS = ("labelstudio", "dpo", "sft", "hf")
+EXPORT_FORMATS = ("labelstudio", "dpo", "sft", "hf", "conll", "spacy")
 
 
 @click.command("import-labelstudio")
@@ -72,7 +72,7 @@ def import_labelstudio_cmd(obj: Ctx, export, config, slug, name, as_json):
 
 def export_other(obj: Ctx, project: str, fmt: str, target: Path, force: bool,
                  write_new_file: Callable[[Path, bool, Callable], None]) -> None:
-    """``labelwright export --format labelstudio|dpo|sft|hf``: ``write_new_file(target, force, write)`` is
+    """``labelwright export --format labelstudio|dpo|sft|hf|conll|spacy``: ``write_new_file(target, force, write)`` is
     the export command's safe writer (a temporary file renamed into place)."""
     store = obj.store()
     p = get_project(store, project)
@@ -89,6 +89,8 @@ def export_other(obj: Ctx, project: str, fmt: str, target: Path, force: bool,
         config_path = target.with_name(target.stem + ".label_config.xml")
         write_new_file(config_path, force, lambda f: f.write(config.encode() + b"\n"))
         notes.append(f"the labelling config for it is in {config_path}")
+    elif fmt in ("conll", "spacy"):  # a spans question's aggregated spans (labelwright.io.conll, spacy_docbin)
+        body = conll.conll_export(store, p).to_bytes() if fmt == "conll" else spacy_docbin.doc_bin(store, p).to_bytes()
     elif fmt == "dpo":
         body = trl.to_jsonl(trl.preference_rows(store, p))
     else:

@@ -56,7 +56,8 @@ def import_cmd(obj: Ctx, project, file, fmt, encoding):
               help="Output format (default: from the output file's extension, .jsonl/.json, .csv or .parquet; "
                    "a format that contradicts the extension is refused). labelstudio: Label Studio JSON (and "
                    "its labelling config beside it); dpo, sft: TRL preference and demonstration JSONL; hf: a "
-                   "Hugging Face dataset folder (save_to_disk).")
+                   "Hugging Face dataset folder (save_to_disk); conll, spacy: a spans question's spans as CoNLL-2003 "
+                   "BIO lines or a spaCy DocBin.")
 @click.option("-o", "--output", required=True, type=click.Path(), help="Output file (a folder for hf).")
 @click.option("--force", is_flag=True, help="Replace the output file if it exists.")
 @click.pass_obj
