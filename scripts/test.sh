@@ -7,7 +7,7 @@
 # The tests run in LABELWRIGHT_TEST_WORKERS pytest-xdist workers (default 2; 0 runs them in this process),
 # a test module at a time per worker, each worker on its own PostgreSQL database (tests/conftest.py);
 # an -n/--numprocesses among the options wins. Much of the suite waits on server processes, browsers and
-# clocks, so two workers finish in about half the time even on two cores.
+# clocks, time that a second worker uses even on two cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/venv.sh "[test]"
