@@ -37,6 +37,7 @@ BUILTINS: tuple[tuple[str, str], ...] = (
     ("pairwise", "labelwright.questions.pairwise:Pairwise"),
     ("ranking", "labelwright.questions.ranking:Ranking"),
     ("text", "labelwright.questions.text:FreeText"),
+    ("code", "labelwright.questions.code:CodeTask"),
     ("spans", "labelwright.questions.spans:Spans"),
     ("boxes", "labelwright.questions.boxes:Boxes"),
 )
