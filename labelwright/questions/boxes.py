@@ -11,8 +11,10 @@ YOLO's normalised coordinates are made at export from the image's size.
 
 Aggregated by weighted box fusion (:class:`labelwright.quality.boxes.WeightedBoxFusion`): boxes matched
 across annotators by label and IoU >= 0.5, averaged with the annotators' weights, kept when drawn by more
-than half of the weight; weights from each annotator's mean IoU agreement with the fused boxes. Gold
-answers are scored by :func:`labelwright.quality.boxes.box_agreement` (matched IoU, partial credit).
+than half of the weight; weights from each annotator's mean IoU agreement with the fused boxes. A gold
+answer scores the F1 of the boxes matched to it (same label, IoU >= ``threshold``;
+:func:`labelwright.quality.boxes.match_f1`): right (1) when every gold box is found and no other drawn,
+partial credit otherwise.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numpy as np
 import orjson
 from pydantic import Field, model_validator
 
-from labelwright.quality.boxes import WeightedBoxFusion, box_agreement, fuse
+from labelwright.quality.boxes import WeightedBoxFusion, box_agreement, fuse, match_f1
 from labelwright.questions.base import (
     Aggregate,
     Form,
@@ -125,7 +127,7 @@ class Boxes(QuestionType):
     def gold_score(self, answer: Any, truth: Any) -> float | None:
         if answer is None or truth is None:
             return None
-        return round(box_agreement(answer, truth, self.threshold), 4)
+        return round(match_f1(answer, truth, self.threshold)["f1"], 4)
 
     def matches_label(self, answer: Any, label: Any) -> bool | None:
         if answer is None or label is None:
