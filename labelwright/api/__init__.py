@@ -8,11 +8,24 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from labelwright.api import account, annotate, assist, items, machines, members, pay, projects, review, users, webhooks
+from labelwright.api import (
+    account,
+    annotate,
+    assist,
+    items,
+    machines,
+    members,
+    pay,
+    projects,
+    review,
+    run,
+    users,
+    webhooks,
+)
 
 
 def build_router() -> APIRouter:
     r = APIRouter(prefix="/api/v1")
-    for noun in (account, users, projects, members, items, annotate, review, pay, machines, assist, webhooks):
+    for noun in (account, users, projects, members, items, annotate, run, review, pay, machines, assist, webhooks):
         r.include_router(noun.build_router())
     return r

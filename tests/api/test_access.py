@@ -65,6 +65,7 @@ EXPECTED = {
     ("POST", "/api/v1/items/{item_id}/annotations"): "member",
     ("PUT", "/api/v1/annotations/{annotation_id}"): "anyone",  # the author's own: others get 404
     ("POST", "/api/v1/items/{item_id}/skip"): "member",
+    ("POST", "/api/v1/items/{item_id}/run"): "member",  # a member it was handed to (ann answered it)
     ("POST", "/api/v1/items/{item_id}/release"): "anyone",
     ("GET", "/api/v1/me/work"): "anyone",
     ("GET", "/api/v1/me/feedback"): "anyone",
@@ -183,6 +184,7 @@ CALLERS = [
 # Routes reached by a thing's own id alone (no project in the path): a caller who may not use them learns
 # nothing of the thing, so the refusal is 404, as for a thing that does not exist.
 BY_ID = {("POST", "/api/v1/items/{item_id}/annotations"), ("POST", "/api/v1/items/{item_id}/skip"),
+         ("POST", "/api/v1/items/{item_id}/run"),
          ("POST", "/api/v1/checks/{check_id}"), ("POST", "/me/questions/{annotation_id}"),
          ("POST", "/api/v1/me/questions/{annotation_id}")}
 
