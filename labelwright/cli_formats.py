@@ -21,11 +21,11 @@ from rich.markup import escape
 
 from labelwright.cli_db import Ctx, console, out
 from labelwright.errors import LabelwrightError
-from labelwright.io import conll, hf, spacy_docbin, trl
+from labelwright.io import coco, conll, hf, spacy_docbin, trl, voc, yolo
 from labelwright.io.labelstudio import export_tasks, import_labelstudio
 from labelwright.services.projects import get_project
 
-EXPORT_FORMATS = ("labelstudio", "dpo", "sft", "hf", "conll", "spacy")
+EXPORT_FORMATS = ("labelstudio", "dpo", "sft", "hf", "conll", "spacy", "coco", "yolo", "voc")
 
 
 @click.command("import-labelstudio")
@@ -82,6 +82,11 @@ def export_other(obj: Ctx, project: str, fmt: str, target: Path, force: bool,
         out.print(f"wrote the dataset folder {target} (datasets.load_from_disk reads it)", highlight=False,
                   markup=False)
         return
+    if fmt in ("yolo", "voc"):  # a boxes question's boxes, a file per image (labelwright.io.yolo, voc)
+        files = (yolo.yolo_dataset if fmt == "yolo" else voc.voc_dataset)(store, p, obj.settings.media_root)
+        _save_folder(target, force, lambda folder: yolo.write_files(files, folder))
+        out.print(f"wrote the folder {target} ({len(files):,} files)", highlight=False, markup=False)
+        return
     notes: list[str] = []
     if fmt == "labelstudio":
         tasks, config, notes = export_tasks(store, p)
@@ -91,6 +96,8 @@ def export_other(obj: Ctx, project: str, fmt: str, target: Path, force: bool,
         notes.append(f"the labelling config for it is in {config_path}")
     elif fmt in ("conll", "spacy"):  # a spans question's aggregated spans (labelwright.io.conll, spacy_docbin)
         body = conll.conll_export(store, p).to_bytes() if fmt == "conll" else spacy_docbin.doc_bin(store, p).to_bytes()
+    elif fmt == "coco":  # a boxes question's boxes (labelwright.io.coco)
+        body = orjson.dumps(coco.coco_dataset(store, p, obj.settings.media_root), option=orjson.OPT_INDENT_2)
     elif fmt == "dpo":
         body = trl.to_jsonl(trl.preference_rows(store, p))
     else:
