@@ -41,11 +41,12 @@ from labelwright.quality.glad import GLAD
 from labelwright.quality.mace import MACE
 from labelwright.quality.majority_vote import MajorityVote, Wawa
 
-__all__ = ["CANDIDATES", "AutoSelect", "select_proba"]
+__all__ = ["CANDIDATES", "MIN_MAJORITY_AGREEMENT", "AutoSelect", "select_proba"]
 
 Fit = Callable[[pd.DataFrame, "pd.Series | None"], pd.DataFrame]
 _FLOOR = 1e-12
 _SAME = 1e-6  # mean log-likelihood differences below this are rounding
+MIN_MAJORITY_AGREEMENT = 2 / 3  # a candidate must agree with at least two thirds of the clear majorities
 _TEMPERATURES = np.exp(np.linspace(np.log(0.25), np.log(16.0), 49))
 
 
@@ -148,6 +149,7 @@ class AutoSelect(CategoricalAggregator):
                              f" got {', '.join(self.candidates)}")
         ann, gold_tasks, gold_labels = encode(data, gold)
         rng = np.random.default_rng(self.random_state)
+        self._full: dict[str, np.ndarray] = {}
         obs: dict[str, list[np.ndarray]] = {c: [] for c in self.candidates}
         log_qs: dict[str, list[np.ndarray]] = {c: [] for c in self.candidates}
         for _ in range(self.n_folds if ann.n_labels > 1 else 0):
@@ -181,9 +183,10 @@ class AutoSelect(CategoricalAggregator):
         else:
             n_gold = 0
         self.scores_ = self._table(scores, temps, n_answers, n_gold)
+        self.scores_["majority"] = self._majority_agreement(data, gold, ann)
         self.chosen_ = self._choose()
         self.temperature_ = temps[self.chosen_]
-        q = self._posterior(self.chosen_, data, gold, ann)
+        q = self._full[self.chosen_]
         probas = _tempered(np.log(np.clip(q, _FLOOR, None)), self.temperature_)
         if len(gold_tasks):
             probas[gold_tasks] = 0.0
@@ -249,9 +252,30 @@ class AutoSelect(CategoricalAggregator):
                          "temperature": temps[name], "z": z, "answers": n_answers, "gold": n_gold})
         return pd.DataFrame(rows).set_index("method")
 
+    def _majority_agreement(self, data: pd.DataFrame, gold: pd.Series | None, ann: Annotations) -> pd.Series:
+        """Per candidate, the share of tasks with a strict majority whose label it agrees with. Held-out
+        likelihood cannot tell a posterior from one with its labels swapped or collapsed onto one label (the
+        workers' confusion matrices follow it), so a candidate that overturns more than a third of the clear
+        majorities is taken to have done that, and is not chosen."""
+        counts = ann.counts()
+        top = np.sort(counts, axis=1)
+        clear = top[:, -1] > top[:, -2] if ann.n_labels > 1 else np.ones(ann.n_tasks, dtype=bool)
+        majority = counts.argmax(axis=1)
+        out = {}
+        for name in self.candidates:
+            q = self._posterior(name, data, gold, ann)
+            self._full[name] = q
+            out[name] = float((q.argmax(axis=1) == majority)[clear].mean()) if clear.any() else 1.0
+        return pd.Series(out)
+
     def _choose(self) -> str:
         table = self.scores_
-        better = table[(table["z"] >= self.min_z) & (table["loglik"] > table.loc["default", "loglik"])]
+        plausible = table[table["majority"] >= MIN_MAJORITY_AGREEMENT]
+        if "default" not in plausible.index:
+            if plausible.empty or plausible["loglik"].isna().all():
+                return str(table["majority"].idxmax())
+            return str(plausible["loglik"].idxmax())
+        better = plausible[(plausible["z"] >= self.min_z) & (plausible["loglik"] > table.loc["default", "loglik"])]
         return "default" if better.empty else str(better["loglik"].idxmax())
 
     def _explain(self, n_answers: int, n_gold: int) -> tuple[str, str]:
@@ -265,8 +289,13 @@ class AutoSelect(CategoricalAggregator):
         if not n_answers and not n_gold:
             return method, ("the default method: no task has two answers, so no answer could be held out"
                             " to compare methods" + temper)
-        best = table.drop(index="default")["loglik"].idxmax() if len(table) > 1 else "default"
         mine, base = table.loc[self.chosen_], table.loc["default"]
+        if base["majority"] < MIN_MAJORITY_AGREEMENT:
+            return method, (f"{self.chosen_}: the default agreed with only {base['majority']:.0%} of the clear"
+                            " majorities (its labels look swapped or collapsed), and of the methods that agree"
+                            f" with most, {self.chosen_} predicted the {where} best (log-likelihood per observation"
+                            f" {mine['loglik']:.4f})" + temper)
+        best = table.drop(index="default")["loglik"].idxmax() if len(table) > 1 else "default"
         if self.chosen_ == "default":
             challenger = table.loc[best] if best != "default" else base
             return method, (f"the default method: no other method predicted the {where} significantly better"

@@ -8,6 +8,7 @@ import pytest
 
 from labelwright.quality import QualityInputError, aggregate, expected_calibration_error
 from labelwright.quality.selection import AutoSelect, select_proba
+from tests.conftest import SHARED
 from tests.quality.test_quality_categorical import shared_slice
 
 
@@ -44,7 +45,7 @@ def test_fitted_surface_and_reason_on_a_real_slice():
     df, truth = shared_slice("zheng_s_dog", 150)
     model = AutoSelect().fit(df)
     assert model.chosen_ in model.scores_.index
-    assert list(model.scores_.columns) == ["loglik", "temperature", "z", "answers", "gold"]
+    assert list(model.scores_.columns) == ["loglik", "temperature", "z", "answers", "gold", "majority"]
     assert model.scores_["answers"].iloc[0] == 300  # one hidden answer per task, two folds
     assert model.scores_.loc["default", "z"] == 0.0
     assert model.chosen_ in model.reason_ or "default" in model.reason_
@@ -57,14 +58,15 @@ def test_fitted_surface_and_reason_on_a_real_slice():
 
 
 def test_picks_the_model_that_explains_held_out_answers():
-    """Half the crowd are spammers who always answer c0: majority vote is fooled, the worker models are not,
-    and the held-out answers say so."""
+    """A third of the crowd are spammers who always answer c0: majority vote is fooled on some tasks, the
+    worker models are not, and the held-out answers say so. (With half the crowd spamming, most clear
+    majorities would be wrong and every method that overturns them would be refused: see the docs.)"""
     rng = np.random.default_rng(3)
     truth = rng.integers(0, 3, 600)
     rows = []
     for t in range(600):
         for w in rng.choice(12, 5, replace=False):
-            spam = w < 6
+            spam = w < 4
             label = 0 if spam else (truth[t] if rng.random() < 0.85 else (truth[t] + 1) % 3)
             rows.append((t, f"w{w}", f"c{label}"))
     df = pd.DataFrame(rows, columns=["task", "worker", "label"])
@@ -74,6 +76,22 @@ def test_picks_the_model_that_explains_held_out_answers():
     assert model.chosen_ != "MajorityVote"
     right = pd.Series([f"c{x}" for x in truth], index=range(600))
     assert (model.labels_.reindex(right.index) == right).mean() > 0.9
+
+
+def test_a_method_that_collapses_onto_one_label_is_not_chosen():
+    """YouTube spam by WRENCH's labelling functions (each votes one class, abstentions dropped): Dawid-Skene,
+    and so the default, put every comment in one class, which held-out answers cannot see (the confusion
+    matrices follow the posterior); the check against clear majorities does."""
+    wrench = SHARED / "youtube_spam" / "wrench"
+    if not (wrench / "labels_train.csv").exists():
+        pytest.skip(f"shared datasets not found at {SHARED}")
+    df = pd.read_csv(wrench / "labels_train.csv", dtype=str).rename(columns={"item": "task"})
+    truth = pd.read_csv(wrench / "truth_train.csv", dtype=str).set_index("item")["label"]
+    truth = truth[truth.index.isin(set(df["task"]))]
+    model = AutoSelect().fit(df)
+    assert model.scores_.loc["default", "majority"] < 0.6
+    assert model.chosen_ != "default" and "swapped or collapsed" in model.reason_
+    assert (model.labels_.reindex(truth.index) == truth).mean() > 0.85
 
 
 def test_small_projects_keep_the_default_and_never_need_truth():
