@@ -76,7 +76,7 @@ class Boxes(QuestionType):
         return [self._box(b, i) for i, b in enumerate(value)]
 
     def _box(self, b: Any, i: int) -> dict:
-        where = f"[{i}]"
+        where = str(i)
         if not isinstance(b, dict):
             raise self.fail(f"box {i}: expected an object {{x, y, w, h, label}}, got {kind_of(b)}", where)
         extra = sorted(set(b) - {"x", "y", "w", "h", "label"})

@@ -7,11 +7,14 @@ from __future__ import annotations
 import html
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from labelwright.errors import ValidationError
+from labelwright.io.yolo import yolo_line
 from labelwright.quality.boxes import (
     WeightedBoxFusion,
     box_agreement,
@@ -47,14 +50,14 @@ def test_answers_are_validated_naming_the_box_and_part():
     assert schema.validate_answers({"pets": []}) == {"pets": []}  # no pet in the picture is an answer
     cases = [
         ({"x": 1}, "pets", "expected a list of boxes"),
-        ([[1, 2, 3, 4]], "pets.[0]", "box 0: expected an object"),
-        ([B(0, 0, 10, 10), B(0, 0, 10, 10, "cow")], "pets.[1].label", "'cow' is not a label"),
-        ([B(0, 0, 0, 10)], "pets.[0].w", "w must be above 0"),
-        ([B(-1, 0, 5, 10)], "pets.[0].x", "x must be at least 0"),
-        ([B(0, "3", 5, 10)], "pets.[0].y", "y must be a number of pixels, got a string"),
-        ([B(0, True, 5, 10)], "pets.[0].y", "got a boolean"),
-        ([{**B(0, 0, 5, 5), "score": 1}], "pets.[0].score", "unknown key 'score'"),
-        ([B(0, float("nan"), 5, 10)], "pets.[0].y", "must be a number"),
+        ([[1, 2, 3, 4]], "pets.0", "box 0: expected an object"),
+        ([B(0, 0, 10, 10), B(0, 0, 10, 10, "cow")], "pets.1.label", "'cow' is not a label"),
+        ([B(0, 0, 0, 10)], "pets.0.w", "w must be above 0"),
+        ([B(-1, 0, 5, 10)], "pets.0.x", "x must be at least 0"),
+        ([B(0, "3", 5, 10)], "pets.0.y", "y must be a number of pixels, got a string"),
+        ([B(0, True, 5, 10)], "pets.0.y", "got a boolean"),
+        ([{**B(0, 0, 5, 5), "score": 1}], "pets.0.score", "unknown key 'score'"),
+        ([B(0, float("nan"), 5, 10)], "pets.0.y", "must be a number"),
     ]
     for value, field, message in cases:
         with pytest.raises(ValidationError) as e:
@@ -210,7 +213,7 @@ def test_boxes_through_the_api_the_form_aggregation_gold_and_export(http, owner,
             ext = item["data"]["photo"].removesuffix(".png")
             r = http.post(f"/api/v1/items/{item['id']}/annotations", headers=bearer(tok),
                           json={"answers": {"pets": [B(1, 1, 5, 5, "horse")]}})
-            assert r.status_code == 422 and r.json()["field"] == "pets.[0].label", r.text
+            assert r.status_code == 422 and r.json()["field"] == "pets.0.label", r.text
             r = http.post(f"/api/v1/items/{item['id']}/annotations", headers=bearer(tok),
                           json={"answers": {"pets": ANSWERS[ext][name]}})
             assert r.status_code == 201, r.text
@@ -253,3 +256,31 @@ def test_boxes_through_the_api_the_form_aggregation_gold_and_export(http, owner,
     quality = http.get("/api/v1/projects/pets/quality", headers=h).json()
     accuracy = {a["annotator"]: a.get("gold_accuracy") for a in quality["annotators"]}
     assert accuracy == {"ann": 1, "bob": 0, "cy": 1}  # bob's box on the gold item is elsewhere
+
+
+# ---- the docs page -----------------------------------------------------------------------------------
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "task-types" / "boxes.md"
+
+
+def test_the_docs_schema_parses_and_the_worked_example_holds():
+    text = DOC.read_text()
+    block = re.search(r"```yaml\n(.*?)```", text, re.S).group(1)
+    q = parse_schema(yaml.safe_load(block)).question("pets")
+    assert q.labels == ["cat", "dog"] and q.threshold == 0.5
+    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    scope: dict = {}
+    exec(code, scope)  # the page's example, as written
+    wbf = scope["wbf"]
+    assert wbf.labels_[1] == [{"x": 41.21, "y": 59.59, "w": 201.21, "h": 149.22, "label": "cat", "score": 1.0},
+                              {"x": 398.01, "y": 121.99, "w": 160.0, "h": 198.01, "label": "dog", "score": 0.8049}]
+    assert {k: round(v, 3) for k, v in wbf.weights_.items()} == {"ann": 0.969, "bob": 0.955, "cy": 0.466}
+    assert round(wbf.confidence_[1], 3) == 0.902
+    ann, bob, cy = scope["ann"], scope["bob"], scope["cy"]
+    boxes, _ = fuse([ann, bob, cy])
+    assert [(b["x"], b["y"], b["w"], b["h"], b["score"]) for b in boxes] == [
+        (40.67, 60.0, 200.67, 148.67, 1.0), (398.0, 122.0, 160.0, 198.0, 0.6667)]
+    assert [round(box_agreement(a, boxes), 3) for a in (ann, bob, cy)] == [0.973, 0.95, 0.472]
+    assert round(box_agreement(cy, ann), 3) == 0.472 and q.gold_score(cy, ann) == 0.5
+    assert "0 0.221586 0.279583 0.314391 0.310875\n  1 0.746891 0.460406 0.250000 0.412521" in text
+    assert yolo_line(wbf.labels_[1][0], 0, 640, 480) == "0 0.221586 0.279583 0.314391 0.310875"
