@@ -130,5 +130,22 @@ def test_draw_nudge_resize_relabel_and_submit_a_box(server, browser):
         page.keyboard.press("Enter")
     stored = server.answers("ana", "pets")
     assert list(stored.values())[0]["answers"] == {"pets": [{"x": 102, "y": 81, "w": 199, "h": 120, "label": "dog"}]}
+
+    # the next item swapped in without a page load gets its own editor, empty, on its own image
+    wait_for(page, "document.querySelectorAll('svg.boxes-layer').length === 1 && "
+                   "document.querySelector('.boxes-list').children.length === 0")
+    layer = page.locator("svg.boxes-layer")
+    box = layer.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + 10, box["y"] + 10)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 60, box["y"] + 40, steps=4)
+    page.mouse.up()
+    page.keyboard.press("Escape")  # unselected: the arrows are the page's again
+    assert page.locator("svg.boxes-layer rect.box-handle").count() == 0
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    stored = server.answers("ana", "pets")
+    assert len(stored) == 2 and all(len(s["answers"]["pets"]) == 1 for s in stored.values())
     assert errors == []
     context.close()

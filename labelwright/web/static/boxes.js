@@ -59,7 +59,7 @@ class BoxEditor {
     this.H = img.naturalHeight;
     this.svg = el("svg", { class: "boxes-layer", viewBox: `0 0 ${this.W} ${this.H}`, preserveAspectRatio: "none",
       tabindex: 0, role: "application", "aria-label": `Boxes on ${img.alt}: drag to draw, arrows nudge` });
-    this.svg.dataset.boxesFor = root.dataset.boxes;
+    layers.set(this.svg, this);
     stage.appendChild(this.svg);
     this.svg.addEventListener("pointerdown", (e) => this.down(e));
     this.svg.addEventListener("pointermove", (e) => this.move(e));
@@ -230,7 +230,8 @@ class BoxEditor {
   }
 }
 
-const editors = new WeakMap();
+const editors = new WeakMap(); // [data-boxes] block -> its editor (null while its image loads)
+const layers = new WeakMap(); // SVG layer -> its editor
 
 function setup(root) {
   if (editors.has(root)) return;
@@ -250,8 +251,7 @@ function setupAll() {
 window.addEventListener("keydown", (e) => {
   const svg = e.target && e.target.closest ? e.target.closest("svg.boxes-layer") : null;
   if (!svg || e.ctrlKey || e.metaKey || e.altKey) return;
-  const root = document.querySelector(`[data-boxes="${CSS.escape(svg.dataset.boxesFor)}"]`);
-  const editor = root && editors.get(root);
+  const editor = layers.get(svg);
   if (editor && editor.key(e)) {
     e.preventDefault();
     e.stopPropagation();
