@@ -3,7 +3,9 @@
     PYTHONPATH=. .venv-bench/bin/python benchmarks/aggregation.py [--only categorical,calibration,...]
 
 Sections: categorical (accuracy per method and dataset, ours next to crowd-kit's), calibration (ECE of
-``aggregate``, without and with gold), numeric (MAE of the rating models), pairwise (PandaLM and synthetic
+``aggregate``, without and with gold), selection (``AutoSelect`` against the best single method, ours and
+crowd-kit's, on the ten datasets and on others it was not designed on; ``--svg`` writes reliability diagrams
+into docs/img/), numeric (MAE of the rating models), pairwise (PandaLM and synthetic
 pairs), speed (1,000,000 synthetic answers). Prints Markdown tables. crowd-kit is optional: without it
 the crowd-kit columns read "n/a". The figures in docs/benchmarks.md come from this script.
 """
@@ -22,7 +24,16 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.quality_data import AFFECT_TASKS, BEST_PUBLISHED, CATEGORICAL, PUBLISHED, load, load_pairs  # noqa: E402
+from benchmarks.quality_data import (  # noqa: E402
+    AFFECT_TASKS,
+    BEST_PUBLISHED,
+    CATEGORICAL,
+    PUBLISHED,
+    SHARED,
+    load,
+    load_pairs,
+)
+from benchmarks.reliability_svg import write_reliability_svg  # noqa: E402
 from labelwright import quality as lq  # noqa: E402
 
 warnings.filterwarnings("ignore")
@@ -161,6 +172,96 @@ def calibration(datasets: dict, gold_share: float = 0.2) -> None:
         print(table(["confidence bin", "tasks", "mean confidence", "accuracy"],
                     [[f"{r.low:.1f}-{r.high:.1f}", int(r.n), f"{r.confidence:.3f}", f"{r.accuracy:.3f}"]
                      for r in rel.itertuples()]))
+
+
+# ---- selection ---------------------------------------------------------------------------------
+
+
+def other_datasets(ten: dict) -> dict:
+    """Categorical questions that AutoSelect was not designed on: YouTube spam by WRENCH's 10 labelling
+    functions (train split, abstentions dropped), headline valence by sign (Snow et al. 2008: the workers'
+    -100..100 ratings and the expert's, 0 dropped), and each of the ten with 3 answers per task kept (a
+    seeded draw: the small-project regime), where it had more."""
+    out = {}
+    wrench = SHARED / "youtube_spam" / "wrench"
+    answers = pd.read_csv(wrench / "labels_train.csv", dtype=str).rename(columns={"item": "task"})
+    truth = pd.read_csv(wrench / "truth_train.csv", dtype=str).set_index("item")["label"]
+    out["YouTube (10 LFs)"] = (answers, truth[truth.index.isin(set(answers["task"]))].rename_axis("task"))
+    df, truth = load("snow2008_affect", numeric=True, suffix="_valence")
+    df = df[df["label"] != 0].assign(label=lambda d: np.where(d["label"] > 0, "positive", "negative"))
+    truth = truth[(truth != 0) & truth.index.isin(set(df["task"]))]
+    out["Valence (sign)"] = (df, pd.Series(np.where(truth > 0, "positive", "negative"), index=truth.index))
+    rng = np.random.default_rng(0)
+    for name, (df, truth) in ten.items():
+        if df.groupby("task").size().mean() > 3.5:
+            keep = df.assign(r=rng.random(len(df))).sort_values("r").groupby("task").head(3).drop(columns="r")
+            out[f"{name}, 3 per task"] = (keep.sort_index(), truth)
+    return out
+
+
+def _ck_best(df: pd.DataFrame, truth: pd.Series) -> tuple[str, float | None]:
+    if ck is None:
+        return "n/a", None
+    best = ("", -1.0)
+    for method, (_, theirs) in METHODS.items():
+        res, _ = timed(theirs().fit_predict, df)
+        if not isinstance(res, Exception) and accuracy(res, truth) > best[1]:
+            best = (method, accuracy(res, truth))
+    return best
+
+
+def _selection_rows(datasets: dict, with_ck: bool, panels: dict | None) -> tuple[list[list], dict]:
+    rows, sums = [], {"best": [], "ck": [], "default": [], "auto": [], "gap": []}
+    for name, (df, truth) in datasets.items():
+        singles = {m: accuracy(ours().fit_predict(df), truth) for m, (ours, _) in METHODS.items()}
+        default = lq.aggregate(df).reindex(truth.index)
+        d_hit = (default["label"] == truth).to_numpy()
+        singles["default"] = float(d_hit.mean())
+        best = max(singles, key=lambda m: singles[m])
+        model, secs = timed(lq.AutoSelect().fit, df)
+        probas = model.probas_.reindex(truth.index)
+        hit = (probas.idxmax(axis=1) == truth).to_numpy()
+        conf = probas.max(axis=1).to_numpy()
+        gap = float(hit.mean()) - singles[best]
+        ck_name, ck_acc = _ck_best(df, truth) if with_ck else ("not run", None)
+        rows.append([name, f"{singles[best]:.4f} ({best})", f"{fmt(ck_acc)} ({ck_name})", f"{singles['default']:.4f}",
+                     f"**{hit.mean():.4f}** ({model.chosen_})", f"{100 * gap:+.1f}",
+                     f"{lq.expected_calibration_error(default['confidence'], d_hit):.3f}",
+                     f"{lq.expected_calibration_error(conf, hit):.3f}", f"{model.temperature_:.2f}", f"{secs:.1f}"])
+        for key, value in (("best", singles[best]), ("default", singles["default"]), ("auto", hit.mean()),
+                           ("gap", gap)):
+            sums[key].append(value)
+        if ck_acc is not None:
+            sums["ck"].append(ck_acc)
+        if panels is not None:
+            panels[name] = [("default (aggregate)", default["confidence"].to_numpy(), d_hit),
+                            ("AutoSelect", conf, hit)]
+        print(f"  done {name}", file=sys.stderr, flush=True)
+    return rows, sums
+
+
+def selection(datasets: dict, svg: bool, peers: bool = True) -> None:
+    header = ["dataset", "best single method (ours)", "best crowd-kit method", "default", "AutoSelect (chosen)",
+              "points vs best single", "ECE default", "ECE AutoSelect", "temperature", "AutoSelect s"]
+    print("\n### Method selection without ground truth: AutoSelect against the best single method\n")
+    print("Single methods: MV, Wawa, DS, OneCoinDS, GLAD, MACE and the default (`aggregate`); crowd-kit's six"
+          " run in the same process, its best shown. Truth is used only to score, never to choose.\n")
+    panels: dict = {}
+    rows, sums = _selection_rows(datasets, peers and ck is not None, panels if svg else None)
+    rows.append(["**mean**", f"{np.mean(sums['best']):.4f}", fmt(np.mean(sums["ck"]) if sums["ck"] else None),
+                 f"{np.mean(sums['default']):.4f}", f"**{np.mean(sums['auto']):.4f}**",
+                 f"worst {100 * min(sums['gap']):+.1f}", "", "", "", ""])
+    print(table(header, rows))
+    print("\n### The same on datasets AutoSelect was not designed on\n")
+    rows, sums = _selection_rows(other_datasets(datasets), False, None)
+    rows.append(["**mean**", f"{np.mean(sums['best']):.4f}", "", f"{np.mean(sums['default']):.4f}",
+                 f"**{np.mean(sums['auto']):.4f}**", f"worst {100 * min(sums['gap']):+.1f}", "", "", "", ""])
+    print(table(header, rows))
+    if svg:
+        path = Path(__file__).resolve().parents[1] / "docs" / "img" / "reliability_selection.svg"
+        write_reliability_svg(path, panels, "Confidence (x) against accuracy (y), 10 equal bins; dot area ~ tasks"
+                              " in the bin; no gold. Written by benchmarks/aggregation.py --only selection --svg.")
+        print(f"\nReliability diagrams written to {path.relative_to(path.parents[2])}")
 
 
 # ---- numeric -----------------------------------------------------------------------------------
@@ -312,8 +413,11 @@ def speed(ck_methods: list[str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="categorical,calibration,numeric,pairwise,speed",
+    parser.add_argument("--only", default="categorical,calibration,selection,numeric,pairwise,speed",
                         help="comma-separated sections to run")
+    parser.add_argument("--svg", action="store_true", help="selection: write reliability diagrams into docs/img/")
+    parser.add_argument("--no-peers", action="store_true",
+                        help="selection: leave out the crowd-kit column (its six methods take most of the time)")
     parser.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for PandaLM scores")
     parser.add_argument("--ck-speed", default="MV,Wawa,DS,OneCoinDS",
                         help="crowd-kit methods to time on the 1M-answer set (GLAD and MACE take very long)")
@@ -326,6 +430,8 @@ def main() -> None:
         categorical(datasets)
     if "calibration" in sections:
         calibration(datasets)
+    if "selection" in sections:
+        selection(datasets, args.svg, peers=not args.no_peers)
     if "numeric" in sections:
         numeric()
     if "pairwise" in sections:
