@@ -13,7 +13,8 @@ Limits:
 * **wall clock**: ``time_s``; on the deadline the whole process group of bwrap is killed (bwrap's own
   ``--die-with-parent`` takes the sandbox's process namespace down with it);
 * **CPU time** (``RLIMIT_CPU``), **address space** (``RLIMIT_AS``: ``memory_mb``), **file size**
-  (``RLIMIT_FSIZE``) and no core files, set before bwrap starts and inherited by everything inside;
+  (``RLIMIT_FSIZE``) and no core files, set by ``prlimit`` before bwrap starts and inherited by everything
+  inside;
 * **processes** (``RLIMIT_NPROC``: ``max_processes``), set inside the sandbox (``prlimit``), so that the
   count is of the sandbox's own user namespace, not of every process the server's user has. When the
   server runs as root, bwrap is started as ``nobody`` instead: the kernel never limits root's processes;
@@ -31,7 +32,6 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-import resource
 import selectors
 import shutil
 import signal
@@ -146,19 +146,12 @@ def _system_binds() -> list[str]:
     return args
 
 
-def _limits(time_s: float, memory_mb: int):
+def _outer_limits(time_s: float, memory_mb: int) -> list[str]:
+    """``prlimit`` before bwrap: CPU time, address space, file size, no core files (inherited inside).
+    ``prlimit`` rather than a ``preexec_fn``, which is unsafe in a threaded server."""
     cpu = max(1, int(time_s + 0.999))
-
-    def apply() -> None:  # runs in the child between fork and exec: nothing but system calls
-        if os.geteuid() == 0:  # root's processes are never counted: start bwrap as nobody
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-        resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE_BYTES, MAX_FILE_BYTES))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    return apply
+    return ["/usr/bin/prlimit", f"--cpu={cpu}:{cpu + 1}", f"--as={memory_mb << 20}", f"--fsize={MAX_FILE_BYTES}",
+            "--core=0", "--"]
 
 
 def _memfd(name: str, text: str) -> int:
@@ -168,10 +161,11 @@ def _memfd(name: str, text: str) -> int:
     return fd
 
 
-def command_line(files_fds: Mapping[str, int], command: Sequence[str], *, max_processes: int,
-                 env: Mapping[str, str]) -> list[str]:
+def command_line(files_fds: Mapping[str, int], command: Sequence[str], *, time_s: float, memory_mb: int,
+                 max_processes: int, env: Mapping[str, str]) -> list[str]:
     """The bwrap command line (for the tests and the curious)."""
-    args = [bwrap_path(), "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+    args = [*_outer_limits(time_s, memory_mb), bwrap_path(),
+            "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
             *_system_binds(), "--proc", "/proc", "--dev", "/dev",
             "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp", "--size", str(TMPFS_BYTES), "--tmpfs", WORKDIR]
     made = {WORKDIR}
@@ -206,8 +200,9 @@ def run(files: Mapping[str, str], command: Sequence[str], *, time_s: float = 5.0
     check_files(files)
     fds = {name: _memfd(name, text) for name, text in files.items()}
     try:
-        args = command_line(fds, command, max_processes=max_processes, env=env or {})
-        return _run(args, tuple(fds.values()), time_s=time_s, memory_mb=memory_mb, output_bytes=output_bytes)
+        args = command_line(fds, command, time_s=time_s, memory_mb=memory_mb, max_processes=max_processes,
+                            env=env or {})
+        return _run(args, tuple(fds.values()), time_s=time_s, output_bytes=output_bytes)
     finally:
         for fd in fds.values():
             os.close(fd)
@@ -221,13 +216,14 @@ def run_language(language: str, files: Mapping[str, str], main: str | None = Non
     return run(files, lang.command(main), env=lang.env, **limits)
 
 
-def _run(args: list[str], fds: tuple[int, ...], *, time_s: float, memory_mb: int, output_bytes: int) -> RunResult:
+def _run(args: list[str], fds: tuple[int, ...], *, time_s: float, output_bytes: int) -> RunResult:
     start = time.monotonic()
     deadline = start + time_s
+    # root's processes are never counted against RLIMIT_NPROC: as root, bwrap starts as nobody
+    who = {"user": NOBODY, "group": NOBODY, "extra_groups": []} if os.geteuid() == 0 else {}
     try:
         proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                pass_fds=fds, start_new_session=True, close_fds=True,
-                                preexec_fn=_limits(time_s, memory_mb))  # noqa: PLW1509 (nothing threaded runs there)
+                                pass_fds=fds, start_new_session=True, close_fds=True, **who)  # type: ignore[call-overload]
     except FileNotFoundError as e:
         raise SandboxUnavailable(f"the code sandbox could not start {args[0]}: {e}; {INSTALL_HINT}") from e
     kept = {"stdout": bytearray(), "stderr": bytearray()}
