@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from labelwright.cli import main
@@ -304,3 +305,25 @@ def test_the_exports_name_an_item_whose_span_runs_past_its_text(http, store, own
     assert r.status_code in (200, 201), r.text
     with pytest.raises(ValidationError, match="item short: span 0-9 .PER. ends after the text"):
         conll.conll_export(store, get_project(store, "ents"))
+
+
+# ---- the docs page ---------------------------------------------------------------------------------
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "task-types" / "spans.md"
+
+
+def test_the_docs_schema_parses_and_the_worked_example_holds():
+    text = DOC.read_text()
+    q = parse_schema(yaml.safe_load(re.search(r"```yaml\n(.*?)```", text, re.S).group(1))).question("ents")
+    assert q.keys() == {"PER": "1", "LOC": "2", "ORG": "o"} and not q.allow_overlap and q.threshold == 0.5
+    scope: dict = {}
+    exec(re.search(r"```python\n(.*?)```", text, re.S).group(1), scope)  # the page's example, as written
+    fit = scope["fit"]
+    assert fit.spans_ == {"q1": [(9, 22, "PER")], "q2": [(22, 34, "LOC")]}
+    assert fit.support_ == {"q1": [0.7826], "q2": [1.0]}
+    assert fit.confidence_ == {"q1": 0.7826, "q2": 0.8913}
+    assert fit.skills_ == {"ann": 0.75, "bob": 0.75, "cy": 0.4167}
+    assert span_f1(scope["ann"], scope["bob"]) == 1.0 and span_f1(scope["ann"], scope["cy"]) == 0.0
+    lines = re.search(r"```text\n(.*?)```", text, re.S).group(1)
+    pairs, _ = conll.bio_tags("When was Ozzy Osbourne born ?", [{"start": 9, "end": 22, "label": "PER"}])
+    assert lines == "".join(f"{tok} -X- _ {tag}\n" for tok, tag in pairs)
