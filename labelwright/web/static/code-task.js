@@ -25,7 +25,10 @@ async function run(task, button) {
   const id = itemId(task);
   const status = task.querySelector("[data-code-status]");
   const source = task.querySelector("[data-code-source]");
-  if (!id) return;
+  if (!id) {
+    status.textContent = "Run works on the labelling page, where the item is yours to run.";
+    return;
+  }
   button.disabled = true;
   status.textContent = "Running…";
   try {
