@@ -52,7 +52,15 @@ def _xyxy(boxes: Sequence[Box]) -> np.ndarray:
 
 def iou(a: Box, b: Box) -> float:
     """Intersection over union of two boxes (0 when their labels differ)."""
-    return float(iou_matrix([a], [b])[0, 0])
+    if a["label"] != b["label"]:
+        return 0.0
+    w = min(a["x"] + a["w"], b["x"] + b["w"]) - max(a["x"], b["x"])
+    h = min(a["y"] + a["h"], b["y"] + b["h"]) - max(a["y"], b["y"])
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    union = a["w"] * a["h"] + b["w"] * b["h"] - inter
+    return float(inter / union) if union > 0 else 0.0
 
 
 def iou_matrix(a: Sequence[Box], b: Sequence[Box]) -> np.ndarray:
@@ -112,12 +120,12 @@ def fuse(answers: Sequence[Sequence[Box]], weights: Sequence[float] | None = Non
 
     Each fused box carries ``score``, the share of the item's weight that drew it; ``confidence`` is the
     mean score of the kept boxes (no box kept: the share of the weight that drew none)."""
-    w = np.ones(len(answers)) if weights is None else np.asarray(weights, dtype=float)
-    total = float(w.sum())
+    w = [1.0] * len(answers) if weights is None else [float(v) for v in weights]
+    total = sum(w)
     if not answers or total <= 0:
         return [], float("nan")
     clusters: list[dict] = []  # {label, members: [(annotator, box)], box: fused xywh}
-    for k in np.argsort(-w, kind="stable").tolist():
+    for k in sorted(range(len(w)), key=lambda i: -w[i]):  # heavier first; ties in the given order
         for b in answers[k]:
             best, best_iou = None, threshold
             for c in clusters:
@@ -142,12 +150,18 @@ def fuse(answers: Sequence[Sequence[Box]], weights: Sequence[float] | None = Non
     return [], float(sum(w[k] for k, a in enumerate(answers) if not a) / total)
 
 
-def _average(members: list[tuple[int, Box]], w: np.ndarray) -> dict:
-    weights = np.array([max(w[k], 1e-9) for k, _ in members])
-    xyxy = _xyxy([b for _, b in members])
-    x0, y0, x1, y1 = (weights[:, None] * xyxy).sum(axis=0) / weights.sum()
-    return {"x": round(float(x0), 2), "y": round(float(y0), 2), "w": round(float(x1 - x0), 2),
-            "h": round(float(y1 - y0), 2), "label": members[0][1]["label"]}
+def _average(members: list[tuple[int, Box]], w: Sequence[float]) -> dict:
+    total = x0 = y0 = x1 = y1 = 0.0
+    for k, b in members:
+        wk = max(w[k], 1e-9)
+        total += wk
+        x0 += wk * b["x"]
+        y0 += wk * b["y"]
+        x1 += wk * (b["x"] + b["w"])
+        y1 += wk * (b["y"] + b["h"])
+    x0, y0, x1, y1 = x0 / total, y0 / total, x1 / total, y1 / total
+    return {"x": round(x0, 2), "y": round(y0, 2), "w": round(x1 - x0, 2), "h": round(y1 - y0, 2),
+            "label": members[0][1]["label"]}
 
 
 @dataclass
