@@ -16,6 +16,7 @@ from labelwright.errors import Busy, TooManyAttempts, ValidationError
 from labelwright.questions.code import CodeTask, code_digest
 from labelwright.schema import parse_schema
 from labelwright.services import runs
+from labelwright.services import users as users_svc
 from labelwright.services.projects import create_project
 from tests.conftest import bearer, hand_out, post_login
 from tests.test_sandbox import require_bwrap
@@ -252,3 +253,13 @@ def test_runs_per_minute_and_runs_at_once_are_capped(bwrap, store, owner):
     with pytest.raises(Busy, match="busy"):
         runner.run(4, files, main, q)
     busy.join()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_item_page_and_the_review_page_draw_the_code_task(http, store, code_project):
+    ids = code_project["ids"]
+    users_svc.set_password(store, code_project["owner"][0], "owner-password")
+    assert post_login(http, "olive", "owner-password", follow_redirects=False).status_code == 303
+    page = http.get(f"/projects/code/items/{ids['bad']}")
+    assert page.status_code == 200 and 'data-code-task="verdict"' in page.text
+    assert "return a - b" in page.text  # the item's code, escaped text in the box
