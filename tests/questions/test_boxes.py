@@ -257,6 +257,19 @@ def test_boxes_through_the_api_the_form_aggregation_gold_and_export(http, owner,
     accuracy = {a["annotator"]: a.get("gold_accuracy") for a in quality["annotators"]}
     assert accuracy == {"ann": 1, "bob": 0, "cy": 1}  # bob's box on the gold item is elsewhere
 
+    # cy amends an answer: the saved boxes come back as the editor's JSON, escaped
+    history = http.get("/projects/pets/history").text
+    amend = re.search(r'href="(/projects/pets/history/\d+)"', history).group(1)
+    page = http.get(amend).text
+    saved = html.unescape(re.search(r'<textarea class="boxes-json" name="pets"[^>]*>([^<]*)</textarea>', page).group(1))
+    assert json.loads(saved) in [ANSWERS[ext]["cy"] for ext in ANSWERS]
+
+    # the owner's item page shows the fused consensus and its method; the quality page renders
+    sign_in(http, "olive", "owner-password")
+    r = http.get(f"/projects/pets/items/{recs['p0']['item_id']}")
+    assert r.status_code == 200 and 'title="weighted box fusion (IoU &gt;= 0.5' in r.text
+    assert http.get("/projects/pets/quality").status_code == 200
+
 
 # ---- the docs page -----------------------------------------------------------------------------------
 
