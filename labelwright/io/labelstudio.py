@@ -9,7 +9,7 @@ and predictions as the annotations of a machine annotator per model version (``l
 kind ``labelstudio``, never run). A bad record raises a :class:`ValidationError` naming the file and the
 place (``tasks[3].annotations[1].sentiment``) before anything is written.
 
-Results of controls without an equivalent (``Labels``, ``RectangleLabels``, ...) are kept raw in the
+Results of controls without an equivalent (``RectangleLabels``, ...) are kept raw in the
 item's data under ``labelstudio_results`` and written back by the export; :class:`ImportReport` says what
 did not map and how many results were kept.
 
@@ -320,6 +320,9 @@ def _answers(schema: ProjectSchema, mapping: ConfigMapping, result: Any, data: d
         except ValueError as e:
             raise ValidationError(str(e), file=file, field=f"{rw}.value") from None
         name = r["from_name"]
+        if b.control.multi:  # one result per span: the answer is all of them
+            answers[name] = answers.get(name, []) + answer
+            continue
         if name in answers:
             if b.question["type"] != "text":
                 raise ValidationError(f"a second result for {name!r} in one annotation", file=file, field=rw)

@@ -6,10 +6,11 @@ Objects become display fields, named after the task data key they show (``$text`
 become questions, named after the control (its ``name`` is the ``from_name`` of its results).
 
 Each control tag that has an equivalent is one :class:`Control` in :data:`CONTROLS`: the question it makes,
-how a result's ``value`` reads as an answer, and how an answer is written back as a ``value``. Adding a tag
-(spans for ``Labels`` on ``Text``, boxes for ``RectangleLabels`` once those question types exist) is one
-entry there; until then :data:`NOT_YET` names them, and :func:`map_config` reports every tag it did not
-map, with the reason, instead of failing or dropping it silently.
+how a result's ``value`` reads as an answer, and how an answer is written back as a ``value`` (``Labels``
+on a ``Text``: one result per span). Adding a tag is one entry there; :data:`NOT_YET` names the one still
+waiting (``RectangleLabels``: boxes in percent of the image, labelwright's in pixels), and
+:func:`map_config` reports every tag it did not map, with the reason, instead of failing or dropping it
+silently.
 
 The XML is parsed with ``defusedxml`` when it is installed, and a config with a ``<!DOCTYPE`` (where entity
 definitions live) is refused either way: a config comes with a project export, from someone else's server,
@@ -61,8 +62,9 @@ class Control:
     result_type: str
     question: Callable[[Element, ConfigMapping], dict]
     answer: Callable[[dict, Binding, dict], Any]
-    value: Callable[[Any, Binding, dict], dict | None]
+    value: Callable[[Any, Binding, dict], dict | list[dict] | None]
     to_self: bool = False  # its results name the control itself as to_name (Pairwise, as its editor does)
+    multi: bool = False  # one result per part of the answer (a span each): ``answer`` and ``value`` give lists
 
 
 @dataclass
@@ -230,6 +232,52 @@ def _ranker_answer(value: dict, b: Binding, data: dict) -> Any:
     return [f"{key}_{ids.index(str(i)) + 1}" for i in order]
 
 
+def _labels_question(el: Element, m: ConfigMapping) -> dict:
+    obj = m.objects.get(el.get("toName") or "")
+    if obj is None or obj["tag"] not in ("Text", "HyperText") or obj["field"] is None:
+        raise _bad("labelwright's spans are over a Text field: toName should name a <Text> showing task data")
+    values = [lab.get("alias") or lab.get("value") for lab in el.iter("Label")]
+    if not values or any(not v for v in values):
+        raise _bad("a <Label> has no value")
+    return {"name": el.get("name"), "type": "spans", "field": obj["field"], "labels": values, "allow_overlap": True}
+
+
+def _code_points(text: str, units: int) -> int:
+    """A JavaScript (UTF-16) offset into ``text`` as a Python (code point) offset: Label Studio counts as
+    the browser does, so a character outside the BMP (an emoji) counts twice there."""
+    if text.isascii() or all(ord(c) < 0x10000 for c in text):
+        return units
+    seen = 0
+    for i, c in enumerate(text):
+        if seen >= units:
+            return i
+        seen += 2 if ord(c) >= 0x10000 else 1
+    return len(text)
+
+
+def _utf16(text: str, index: int) -> int:
+    return index + sum(1 for c in text[:index] if ord(c) >= 0x10000)
+
+
+def _labels_answer(value: dict, b: Binding, data: dict) -> Any:
+    start, end, labels = value.get("start"), value.get("end"), value.get("labels")
+    if not isinstance(start, int) or not isinstance(end, int) or isinstance(start, bool) or isinstance(end, bool):
+        raise _bad("value.start and value.end should be character offsets")
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+        raise _bad("value.labels should be a list of labels")
+    text = data.get(b.question["field"])
+    text = text if isinstance(text, str) else ""
+    a, z = _code_points(text, start), _code_points(text, end)
+    return [{"start": a, "end": z, "label": label} for label in labels]
+
+
+def _labels_value(answer: Any, b: Binding, data: dict) -> list[dict] | None:
+    text = data.get(b.question["field"])
+    text = text if isinstance(text, str) else ""
+    return [{"start": _utf16(text, s["start"]), "end": _utf16(text, s["end"]), "text": text[s["start"]:s["end"]],
+             "labels": [s["label"]]} for s in answer]
+
+
 RANKER_COLUMN = "_"  # where a Ranker without buckets keeps its order (as Label Studio 1.23's editor does)
 
 
@@ -247,13 +295,12 @@ CONTROLS: dict[str, Control] = {c.tag: c for c in (
     Control("TextArea", "textarea", _textarea_question, _textarea_answer, _textarea_value),
     Control("Pairwise", "pairwise", _pairwise_question, _pairwise_answer, _pairwise_value, to_self=True),
     Control("Ranker", "ranker", _ranker_question, _ranker_answer, _ranker_value),
+    Control("Labels", "labels", _labels_question, _labels_answer, _labels_value, multi=True),
 )}
 # control tags labelwright will map once the question type exists (their results are kept, raw)
 NOT_YET = {
-    "Labels": "not mapped yet: labelwright has no span question type (Labels on Text); the results are kept "
-              "raw in each item's data under 'labelstudio_results'",
-    "RectangleLabels": "not mapped yet: labelwright has no bounding-box question type; the results are kept "
-                       "raw in each item's data under 'labelstudio_results'",
+    "RectangleLabels": "not mapped yet: Label Studio's boxes are in percent of the image and labelwright's boxes "
+                       "in its pixels; the results are kept raw in each item's data under 'labelstudio_results'",
 }
 
 
@@ -439,6 +486,11 @@ def _control_for(root: Element, q, shown: set[str], first: str | None) -> Elemen
         return control("TextArea", toName=first or "")
     if q.type == "pairwise" and q.a in shown and q.b in shown:
         return control("Pairwise", toName=f"{q.a},{q.b}")
+    if q.type == "spans" and q.field in shown:
+        el = control("Labels", toName=q.field)
+        for value in q.values:
+            SubElement(el, "Label", {"value": value})
+        return el
     if q.type == "ranking":
         key = ranked_list(q)
         SubElement(root, "List", {"name": key, "value": f"${key}", "title": q.title})
@@ -489,6 +541,7 @@ def results_of(mapping: ConfigMapping, answers: Mapping[str, Any], data: dict) -
             lost.append(name)
             continue
         to_name = name if b.control.to_self else b.to_name
-        out.append({"from_name": name, "to_name": to_name, "type": b.control.result_type, "origin": "manual",
-                    "value": value, "id": f"{name}-{len(out)}"})
+        for v in value if isinstance(value, list) else [value]:
+            out.append({"from_name": name, "to_name": to_name, "type": b.control.result_type, "origin": "manual",
+                        "value": v, "id": f"{name}-{len(out)}"})
     return out, lost

@@ -63,13 +63,24 @@ def test_every_equivalent_tag_becomes_a_question():
     assert ranking.questions()[0]["candidates"] == ["items_1", "items_2", "items_3"]
 
 
-@pytest.mark.parametrize("name,tag,question_left", [("entities", "Labels", "relevant"),
-                                                    ("boxes", "RectangleLabels", "quality")])
-def test_spans_and_boxes_are_reported_as_not_mapped_yet(name, tag, question_left):
-    m = map_config(parse_config(_config(name)), _load(name))
-    assert [(u.tag, u.reason.split(":")[0]) for u in m.unmapped] == [(tag, "not mapped yet")]
-    assert [q["name"] for q in m.questions()] == [question_left]
-    assert set(NOT_YET) == {"Labels", "RectangleLabels"} and not set(NOT_YET) & set(CONTROLS)
+def test_spans_map_and_boxes_are_reported_as_not_mapped_yet():
+    spans = map_config(parse_config(_config("entities")), _load("entities"))
+    assert spans.unmapped == [] and spans.questions()[0] == {
+        "name": "entities", "type": "spans", "field": "text", "labels": ["PER", "ORG"], "allow_overlap": True,
+        "required": False}
+    boxes = map_config(parse_config(_config("boxes")), _load("boxes"))
+    assert [(u.tag, u.reason.split(":")[0]) for u in boxes.unmapped] == [("RectangleLabels", "not mapped yet")]
+    assert [q["name"] for q in boxes.questions()] == ["quality"]
+    assert set(NOT_YET) == {"RectangleLabels"} and not set(NOT_YET) & set(CONTROLS)
+
+
+def test_span_offsets_are_counted_as_the_browser_counts_them():
+    """Label Studio's offsets are JavaScript's (UTF-16): an emoji counts twice there, once in Python."""
+    b = map_config(parse_config(_config("entities")), []).controls["entities"]
+    data = {"text": "\U0001F600 Ada met Bob"}
+    spans = b.control.answer({"start": 3, "end": 6, "labels": ["PER"]}, b, data)
+    assert spans == [{"start": 2, "end": 5, "label": "PER"}] and data["text"][2:5] == "Ada"
+    assert b.control.value(spans, b, data) == [{"start": 3, "end": 6, "text": "Ada", "labels": ["PER"]}]
 
 
 def test_other_tags_are_reported_with_their_reason():
@@ -160,13 +171,25 @@ def test_pairwise_and_ranking_answers(store):
         "items_1", "items_3", "items_2"]
 
 
-def test_results_that_do_not_map_are_kept_and_reported(store):
+def test_spans_become_one_answer_per_person(store):
     report = _import(store, "entities")
-    assert report.raw_results == 2 and report.empty_annotations == 1  # ana's second task: only a span
+    assert report.raw_results == 0 and report.annotations == 3 and report.unmapped == []
+    tasks = _load("entities")
     items = _by_ext(store, get_project(store, "entities"))
-    raw = items[str(_load("entities")[0]["id"])]["data"][RAW_KEY]
+    second = {a["annotator"]: a["answers"] for a in items[str(tasks[1]["id"])]["annotations"]}
+    assert second == {"ana@example.com": {"entities": [{"start": 20, "end": 34, "label": "ORG"}]},
+                      "ben@example.com": {"relevant": "no"}}
+    assert tasks[1]["data"]["text"][20:34] == "Remington Rand"
+
+
+def test_results_that_do_not_map_are_kept_and_reported(store):
+    report = _import(store, "boxes")
+    assert report.raw_results == 1 and report.annotations == 2
+    items = _by_ext(store, get_project(store, "boxes"))
+    raw = items[str(_load("boxes")[0]["id"])]["data"][RAW_KEY]
     assert raw[0]["annotator"] == "ana@example.com"
-    assert raw[0]["result"][0]["value"] == {"start": 0, "end": 12, "text": "Ada Lovelace", "labels": ["PER"]}
+    assert raw[0]["result"][0]["value"] == {"x": 10, "y": 20, "width": 30, "height": 40, "rotation": 0,
+                                           "rectanglelabels": ["cat"]}
 
 
 def _broken(name: str, change) -> list:
@@ -290,11 +313,11 @@ def test_a_labelwright_project_exports_with_a_config_of_its_own(store):
 def test_the_commands(tmp_path):
     db = str(tmp_path / "lw.db")
     run = CliRunner()
-    res = run.invoke(main, ["--db", db, "import-labelstudio", str(DATA / "entities.json"), "--config",
-                            str(DATA / "entities.xml"), "--slug", "ner"], catch_exceptions=False)
+    res = run.invoke(main, ["--db", db, "import-labelstudio", str(DATA / "boxes.json"), "--config",
+                            str(DATA / "boxes.xml"), "--slug", "ner"], catch_exceptions=False)
     assert res.exit_code == 0, res.output
     assert "created project ner: 2 items, 2 annotations by 2 people (2 new)" in res.output
-    assert "not mapped: <Labels> entities: not mapped yet" in res.output
+    assert "not mapped: <RectangleLabels> objects: not mapped yet" in res.output
     out = tmp_path / "ner.json"
     res = run.invoke(main, ["--db", db, "export", "ner", "--format", "labelstudio", "-o", str(out)],
                      catch_exceptions=False)
@@ -303,6 +326,6 @@ def test_the_commands(tmp_path):
     assert len(exported) == 2 and (tmp_path / "ner.label_config.xml").read_text().startswith("<View>")
     res = run.invoke(main, ["--db", db, "export", "ner", "--format", "labelstudio", "-o", str(out)])
     assert res.exit_code == 2 and "exists" in res.output
-    res = run.invoke(main, ["--db", db, "import-labelstudio", str(DATA / "entities.json"), "--config",
+    res = run.invoke(main, ["--db", db, "import-labelstudio", str(DATA / "boxes.json"), "--config",
                             str(tmp_path / "missing.xml")])
     assert res.exit_code == 2 and "missing.xml: cannot read the config" in res.output
