@@ -43,6 +43,7 @@ from labelwright.store import migrate as _migrate
 from labelwright.store.caches import Caches
 from labelwright.store.futures import deliver, take_batch
 from labelwright.store.pg_batch import PgBatcher, PgPipeline
+from labelwright.store.pg_wire import Wire
 
 
 def dumps(value) -> str:
@@ -344,7 +345,7 @@ class Store:
             finally:
                 raw.close()
         with self.hot_connection() as conn:
-            return conn.execute(self.sql(statement), params).fetchone()
+            return Wire(conn).execute(statement, params).fetchone()
 
     @contextmanager
     def pipeline(self):
@@ -454,6 +455,9 @@ def _hot_pool(db_url: str, connect_args: dict, cap: int, timeout_ms: int) -> Con
     (A SQLAlchemy pool costs more per checkout than the hot statements do.)"""
 
     def configure(conn: psycopg.Connection) -> None:
+        # Statements on these connections are prepared by labelwright.store.pg_wire; psycopg's own preparing
+        # would answer a ROLLBACK with DEALLOCATE ALL, dropping them.
+        conn.prepare_threshold = None
         if timeout_ms:
             conn.execute(f"SET statement_timeout = {timeout_ms}")
 

@@ -35,6 +35,7 @@ import asyncio
 import logging
 import queue as _queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("labelwright.store")
 
 MAX_BATCH = 64  # most calls in one transaction
+ALONE_TRIES = 4  # runs of a call on its own before a deadlock reaches its caller
 # The item rows a batch's submissions will update, locked first, in one global order (by id): two batches
 # (of this process or another) then never hold one row each while waiting for the other's. After this
 # statement a batch waits for no row lock: claims skip the rows others hold (SKIP LOCKED).
@@ -319,11 +321,19 @@ class PgBatcher(threading.Thread):
 
     @staticmethod
     def _alone(call: _Call) -> None:
-        """Run ``call`` outside any batch (its own transactions, as without a batcher)."""
-        try:
-            call.value, call.ok = call.fn(*call.args, **call.kwargs), True
-        except Exception as e:  # noqa: BLE001 - handed to the caller
-            call.value, call.ok = e, False
+        """Run ``call`` outside any batch (its own transactions, as without a batcher). If PostgreSQL aborts
+        its transaction to break a deadlock (one user's simultaneous requests, one running alone while a
+        batch holds the item its other request updates), it runs again: the aborted transaction kept
+        nothing, and the queue's calls may be run again (a claim renews the lease it took)."""
+        for attempt in range(ALONE_TRIES):
+            try:
+                call.value, call.ok = call.fn(*call.args, **call.kwargs), True
+                return
+            except Exception as e:  # noqa: BLE001 - handed to the caller
+                call.value, call.ok = e, False
+                if not isinstance(getattr(e, "orig", e), psycopg.errors.DeadlockDetected):
+                    return
+                time.sleep(0.005 * (attempt + 1))
 
     @staticmethod
     def _deliver(calls: list[_Call]) -> None:

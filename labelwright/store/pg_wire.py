@@ -12,6 +12,10 @@ psycopg's: the dumping of parameters and the loading of rows (:class:`psycopg.ad
 connection's adapters, as a cursor does) and the error
 classes (a deadlock is :class:`psycopg.errors.DeadlockDetected`, a timeout
 :class:`psycopg.errors.QueryCanceled`).
+
+The hot pool's connections have psycopg's own automatic preparing turned off (``prepare_threshold =
+None``): psycopg answers a ``ROLLBACK`` on a connection where it prepared statements with ``DEALLOCATE
+ALL``, which would drop these too.
 """
 
 from __future__ import annotations
@@ -154,6 +158,10 @@ class Wire:
             raise
         pg.exit_pipeline_mode()
         if error is not None:
+            if isinstance(error, pg_errors.InvalidSqlStatementName):
+                # Someone dropped this session's prepared statements (DEALLOCATE ALL, DISCARD ALL): prepare
+                # afresh from the next statement on (this transaction is lost; a batch reruns its calls).
+                self._prepared.clear()
             raise error
 
     def _error(self, res: pq.abc.PGresult) -> psycopg.Error:

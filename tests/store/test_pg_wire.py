@@ -4,6 +4,7 @@ import psycopg
 import pytest
 from psycopg import errors
 
+from labelwright.store import Store
 from labelwright.store.pg_wire import Wire, _prepared
 from tests.conftest import PG_URL, require_pg
 
@@ -97,3 +98,32 @@ def test_a_connection_the_server_ended_is_closed_not_reused(conn):
     with pytest.raises(psycopg.OperationalError):
         wire.execute("SELECT :x::int", {"x": 1}).fetchone()
     assert conn.closed  # the pool sees it closed and opens another
+
+
+def test_a_rollback_on_a_hot_connection_keeps_the_prepared_statements():
+    """psycopg answers a ROLLBACK with DEALLOCATE ALL on a connection where it prepared statements itself
+    (after 5 runs of one query). The hot pool turns that off, so a batch that failed and was rolled back
+    does not leave the next call with 'prepared statement "lw1" does not exist' (a 500 seen under load)."""
+    require_pg()
+    store = Store(PG_URL, pool_size=1)
+    try:
+        with store.hot_connection() as c:
+            assert c.prepare_threshold is None
+            assert Wire(c).execute("SELECT :n::int + 1", {"n": 1}).fetchone() == (2,)
+            for _ in range(8):  # what psycopg would have prepared on its own
+                c.execute("SELECT 1 WHERE %s::int = 1", [1]).fetchone()
+            c.execute("BEGIN")
+            c.execute("ROLLBACK")
+            assert Wire(c).execute("SELECT :n::int + 1", {"n": 2}).fetchone() == (3,)
+        assert store.lookup("SELECT :n::int + 1", {"n": 3}) == (4,)  # lookups use the same statements
+    finally:
+        store.close()
+
+
+def test_prepared_statements_dropped_behind_its_back_are_prepared_again(conn):
+    wire = Wire(conn)
+    assert wire.execute("SELECT :n::int * 3", {"n": 1}).fetchone() == (3,)
+    conn.execute("DEALLOCATE ALL")  # as a pooler's reset or a DISCARD ALL would
+    with pytest.raises(errors.InvalidSqlStatementName):
+        Wire(conn).execute("SELECT :n::int * 3", {"n": 2}).fetchone()
+    assert Wire(conn).execute("SELECT :n::int * 3", {"n": 3}).fetchone() == (9,)
