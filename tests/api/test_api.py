@@ -3,6 +3,7 @@
 import io
 import json
 
+import httpx
 import pandas as pd
 import pytest
 
@@ -128,11 +129,26 @@ def test_export_formats(http, owner, make_annotator, spam_project):
     assert http.get("/api/v1/projects/spam/export?format=xml", headers=h).status_code == 422
 
 
+class _ThroughTestClient(httpx.BaseTransport):
+    """An httpx transport that hands each request to Starlette's TestClient and back. The TestClient may be
+    built on ``httpx2`` (Starlette prefers it when installed, as huggingface_hub installs it), whose
+    transports httpx's Client refuses, so the client under test cannot take the TestClient's own."""
+
+    def __init__(self, http):
+        self.http = http
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        got = self.http.request(request.method, str(request.url), headers=dict(request.headers),
+                                content=request.read())
+        return httpx.Response(got.status_code, headers=list(got.headers.multi_items()), content=got.content,
+                              request=request)
+
+
 def test_python_client(http, owner, spam_project):
-    lw = Client("http://127.0.0.1:8000", owner[1], transport=http._transport)
+    lw = Client("http://127.0.0.1:8000", owner[1], transport=_ThroughTestClient(http))
     created = lw.create_user("dora", projects=["spam"])
     assert created["signin_url"].startswith("http://127.0.0.1:8000/signin/")
-    dora = Client("http://127.0.0.1:8000", created["token"], transport=http._transport)
+    dora = Client("http://127.0.0.1:8000", created["token"], transport=_ThroughTestClient(http))
     df = pd.DataFrame({"id": ["d1", "d2"], "text": ["x", "y"]})
     assert lw.add_items("spam", df) == {"received": 2, "inserted": 2, "duplicates": 0, "gold": 0}
     item = dora.next("spam")
