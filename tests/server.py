@@ -34,7 +34,7 @@ from labelwright.services.projects import create_project
 from labelwright.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
-START_TIMEOUT = 30.0
+START_TIMEOUT = 90.0  # an upper bound: a busy machine (two test workers) starts a server slowly
 
 
 def free_port() -> int:
