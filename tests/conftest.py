@@ -24,6 +24,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from labelwright import cli_db
 from labelwright.app import create_app
 from labelwright.services import access, queue, users
 from labelwright.services.items import add_items
@@ -31,6 +32,13 @@ from labelwright.services.projects import create_project, list_projects
 from labelwright.settings import Settings
 from labelwright.store import Store
 from labelwright.store.slots import PROJECT_OVERLAP, open_flag
+
+# rich fixes a console's width from COLUMNS when the console is made, and reads COLUMNS afresh at each print
+# otherwise. The CLI's consoles are made when labelwright.cli_db is first imported: were that inside a test's
+# CliRunner(env={"COLUMNS": "80"}), every later test in the worker would get 80-column tables. So they are
+# made here, before any test, and told to read COLUMNS at each print.
+for _console in (cli_db.out, cli_db.console):
+    _console.size = (None, None)  # type: ignore[assignment]
 
 BASE_PG_URL = os.environ.get("LABELWRIGHT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")  # "gw0", "gw1", ... in a pytest-xdist worker, else None

@@ -19,7 +19,7 @@ import threading
 import time
 from collections import deque
 
-from sqlalchemy import text
+from sqlalchemy import select, union_all
 
 from labelwright import sandbox
 from labelwright.errors import Busy, Forbidden, NotFound, TooManyAttempts, ValidationError
@@ -28,6 +28,7 @@ from labelwright.services.access import RANK, require
 from labelwright.services.projects import get_project
 from labelwright.services.users import User
 from labelwright.store import Store, loads
+from labelwright.store import tables as t
 
 RUNS_PER_MINUTE = 20  # runs one person may start in a minute (in each server process)
 CONCURRENT_RUNS = 2  # runs at once in one server process
@@ -79,7 +80,8 @@ class Runner:
 
 def _item(store: Store, item_id: int):
     with store.read() as conn:
-        row = conn.execute(text("SELECT id, project_id, data FROM items WHERE id = :i"), {"i": item_id}).first()
+        i = t.items
+        row = conn.execute(select(i.c.id, i.c.project_id, i.c.data).where(i.c.id == item_id)).first()
         if row is None:
             raise NotFound(f"no item {item_id}")
         return row, get_project(store, row.project_id, conn=conn)
@@ -87,10 +89,9 @@ def _item(store: Store, item_id: int):
 
 def _handed_to(store: Store, item_id: int, user: User) -> bool:
     with store.read() as conn:
-        return conn.execute(text(
-            "SELECT 1 FROM leases WHERE item_id = :i AND user_id = :u "
-            "UNION ALL SELECT 1 FROM annotations WHERE item_id = :i AND user_id = :u"),
-            {"i": item_id, "u": user.id}).first() is not None
+        held = [select(tbl.c.item_id).where(tbl.c.item_id == item_id, tbl.c.user_id == user.id)
+                for tbl in (t.leases, t.annotations)]
+        return conn.execute(union_all(*held)).first() is not None
 
 
 def _question(project, name: str | None) -> CodeTask:
