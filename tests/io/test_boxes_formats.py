@@ -151,3 +151,10 @@ def test_the_export_command_writes_coco_yolo_and_voc(db_url, store, boxes_projec
     res = CliRunner().invoke(main, ["--db", db_url, "export", "pets", "--format", "coco", "-o",
                                     str(tmp_path / "again.json")])
     assert res.exit_code != 0 and "media root" in res.output and not (tmp_path / "again.json").exists()
+
+
+@pytest.fixture(autouse=True)
+def _pillow_default_pixel_limit(monkeypatch):
+    """Another module's test lowers Pillow's process-wide decompression-bomb limit; these images need the default."""
+    from PIL import Image
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 89_478_485)
