@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from xml.etree import ElementTree as ET
 
+import PIL.Image
 import pytest
 from click.testing import CliRunner
 from PIL import Image
@@ -156,5 +157,4 @@ def test_the_export_command_writes_coco_yolo_and_voc(db_url, store, boxes_projec
 @pytest.fixture(autouse=True)
 def _pillow_default_pixel_limit(monkeypatch):
     """Another module's test lowers Pillow's process-wide decompression-bomb limit; these images need the default."""
-    from PIL import Image
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 89_478_485)
+    monkeypatch.setattr(PIL.Image, "MAX_IMAGE_PIXELS", 89_478_485)
