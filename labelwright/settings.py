@@ -40,6 +40,7 @@ CONFIG_ENV = ENV_PREFIX + "CONFIG"  # the config file, when --config is not give
 LEGACY_DB_ENV = ENV_PREFIX + "DB"  # the database's older variable name, still read (and preferred)
 OPTION_NAMES = {"db_url": "--db"}  # a setting's named CLI option when it is not --<name-with-dashes>
 DEFAULT = "default"  # the origin of a value nobody gave
+PATH_SETTINGS = ("db_url", "media_root", "media_cache_dir")  # relative to a config file's folder there
 
 
 def normalise_db_url(db: str) -> str:
@@ -76,6 +77,20 @@ class Settings(BaseSettings):
         "(https://label.example.org); empty: http://HOST:PORT."))
     media_root: Path | None = Field(None, description=(
         "Folder that image fields given as relative file paths are served from; unset: no local images."))
+    media_s3_endpoint: str = Field("", description=(
+        "Where s3://bucket/key image references are read: {endpoint}/{bucket}/{key} (a public bucket or MinIO, "
+        "e.g. https://s3.eu-west-1.amazonaws.com); empty: s3:// references are not resolved."))
+    media_cache_dir: Path | None = Field(None, description=(
+        "Folder where image thumbnails are cached (never the database); unset: "
+        "$XDG_CACHE_HOME/labelwright/thumbnails (~/.cache/labelwright/thumbnails)."))
+    media_allow_private: bool = Field(False, description=(
+        "Let the server fetch remote images (for thumbnails) from private, loopback and link-local addresses."))
+    media_max_bytes: int = Field(20 << 20, ge=1, description=(
+        "Largest remote image, in bytes, the server fetches to make a thumbnail."))
+    media_max_pixels: int = Field(50_000_000, ge=1, description=(
+        "Largest image, in pixels (width times height), the server decodes to make a thumbnail."))
+    media_fetch_seconds: int = Field(10, ge=1, description=(
+        "Seconds the server waits for a remote image it fetches to make a thumbnail."))
     secure_cookies: bool = Field(False, description="Mark session cookies Secure (set it when serving over HTTPS).")
     session_days: int = Field(14, ge=1, description="How many days a browser session lasts.")
     signin_link_hours: int = Field(72, ge=1, description="How many hours a one-time sign-in link works.")
@@ -146,7 +161,15 @@ class Settings(BaseSettings):
             raise ValueError("not an http(s) address")
         return value
 
-    @field_validator("media_root", mode="before")
+    @field_validator("media_s3_endpoint")
+    @classmethod
+    def _s3_endpoint(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not re.match(r"https?://[^/\s]+", value):
+            raise ValueError("not an http(s) address")
+        return value
+
+    @field_validator("media_root", "media_cache_dir", mode="before")
     @classmethod
     def _media_root(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -215,6 +238,14 @@ class Settings(BaseSettings):
         return f"http://{host}:{self.port}"
 
     @property
+    def thumbnail_dir(self) -> Path:
+        """Where thumbnails are cached: ``media_cache_dir``, else the user's cache folder (read when asked)."""
+        if self.media_cache_dir is not None:
+            return self.media_cache_dir
+        cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return Path(cache) / "labelwright" / "thumbnails"
+
+    @property
     def is_sqlite(self) -> bool:
         return self.db_url.startswith("sqlite")
 
@@ -258,7 +289,7 @@ def read_config_file(path: str | Path, given_by: str) -> Layer:
             raise SettingError(f"{where}: [{key}] is a table; settings are plain `name = value` lines at the top")
         if key not in Settings.model_fields:
             raise SettingError(f"{where}: unknown setting {key!r}; known: {', '.join(Settings.model_fields)}")
-        if key in ("db_url", "media_root") and isinstance(value, str) and value and "://" not in value:
+        if key in PATH_SETTINGS and isinstance(value, str) and value and "://" not in value:
             value = str(file.parent / Path(value).expanduser())
         out[key] = (value, where)
     return out
@@ -294,8 +325,10 @@ def allowed(name: str) -> str:
         return "a SQLite file path or a postgresql://user@host:port/dbname URL"
     if name == "base_url":
         return "empty or an http:// or https:// address"
-    if name == "media_root":
+    if name in ("media_root", "media_cache_dir"):
         return "a folder path (empty: none)"
+    if name == "media_s3_endpoint":
+        return "empty or an http:// or https:// address"
     return "text"
 
 

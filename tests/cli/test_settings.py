@@ -18,7 +18,9 @@ from tests.conftest import post_login
 # A value different from the default for every field, as text (what the environment and --set give).
 SAMPLES = {
     "db_url": "/tmp/other.db", "host": "127.0.0.2", "port": "9001", "base_url": "https://label.example.org",
-    "media_root": "/tmp", "secure_cookies": "yes", "session_days": "3", "signin_link_hours": "5",
+    "media_root": "/tmp", "media_s3_endpoint": "http://minio.local:9000", "media_cache_dir": "/tmp/thumbs",
+    "media_allow_private": "1", "media_max_bytes": "1000", "media_max_pixels": "1000", "media_fetch_seconds": "3",
+    "secure_cookies": "yes", "session_days": "3", "signin_link_hours": "5",
     "sqlite_synchronous": "NORMAL", "pool_size": "7", "pg_batches": "3", "webhook_worker": "off",
     "max_body_bytes": "2048",
     "max_import_bytes": "4096", "login_failures_per_account": "3", "login_failures_per_address": "9",
