@@ -410,3 +410,31 @@ llm_calls = Table(
     Column("error", Text),
     Column("created_at", Float, nullable=False),
 )
+
+rules = Table(  # 0011: rules as annotators (keyword, regex, python); votes are annotations of user_id
+    "rules", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("project_id", BigInteger, nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("question", Text, nullable=False),
+    Column("field", Text),
+    Column("pattern", Text, nullable=False),
+    Column("label", Text),
+    Column("enabled", Integer, nullable=False),
+    Column("applied_through", BigInteger, nullable=False),
+    Column("votes", Integer, nullable=False),
+    Column("errors", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("created_by", BigInteger),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+rule_settings = Table(
+    "rule_settings", metadata,
+    Column("project_id", BigInteger, primary_key=True),
+    Column("label_model", Integer, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)

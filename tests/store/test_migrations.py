@@ -54,3 +54,29 @@ def test_0002_upgrades_a_database_with_items(db_url):
         assert tuple(row) == (None, 0, 1)
     finally:
         store.close()
+
+
+def test_0011_adds_rules_to_a_database_with_projects(db_url):
+    """A project made under 0010 gets rules under 0011: one name per project, one user per rule."""
+    store = Store(db_url, pool_size=2)
+    try:
+        assert store.migrate(target=10)[-1] == 10
+        with store.write() as conn:
+            conn.execute(text("INSERT INTO projects (slug, name, schema, overlap, lease_seconds, created_at, "
+                              "updated_at) VALUES ('p', 'P', '{}', 1, 60, 0, 0)"))
+            conn.execute(text("INSERT INTO users (name, role, created_at) VALUES ('rule:1:link', 'annotator', 0)"))
+        assert store.migrate() == [v for v, _, _ in migrate.available() if v > 10]
+        insert = ("INSERT INTO rules (project_id, user_id, name, kind, question, field, pattern, label, "
+                  "created_at, updated_at) VALUES (1, 1, 'link', 'regex', 'spam', 'text', 'http', 'spam', 0, 0)")
+        with store.write() as conn:
+            conn.execute(text(insert))
+            conn.execute(text("INSERT INTO rule_settings (project_id, updated_at) VALUES (1, 0)"))
+        with store.read() as conn:
+            row = conn.execute(text("SELECT enabled, applied_through, votes, errors FROM rules")).one()
+            assert tuple(row) == (1, 0, 0, 0)
+            assert conn.execute(text("SELECT label_model FROM rule_settings")).scalar_one() == 0
+        with pytest.raises(Exception, match="(?i)unique"):
+            with store.write() as conn:
+                conn.execute(text(insert))
+    finally:
+        store.close()
