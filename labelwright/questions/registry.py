@@ -40,6 +40,7 @@ BUILTINS: tuple[tuple[str, str], ...] = (
     ("code", "labelwright.questions.code:CodeTask"),
     ("spans", "labelwright.questions.spans:Spans"),
     ("boxes", "labelwright.questions.boxes:Boxes"),
+    ("polygons", "labelwright.questions.polygons:Polygons"),
     ("chat", "labelwright.questions.chat:Chat"),
 )
 
