@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import sqlalchemy.exc
@@ -19,7 +19,7 @@ from labelwright import __version__
 from labelwright.api import build_router as api_router
 from labelwright.api.hot import HotRoutes
 from labelwright.api.limits import BodyLimit
-from labelwright.errors import Busy, LabelwrightError
+from labelwright.errors import INTERNAL_ERROR, Busy, LabelwrightError, log_unexpected
 from labelwright.services.assist_worker import AssistWorker
 from labelwright.services.machine_worker import MachineWorker
 from labelwright.services.webhook_worker import WebhookWorker
@@ -33,8 +33,11 @@ STATIC_DIR = Path(__file__).parent / "web" / "static"
 log = logging.getLogger("labelwright")
 
 
-def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
-    """Build the web app (API + UI) for ``settings``. Pass ``store`` to share one with the caller."""
+def create_app(settings: Settings | None = None, store: Store | None = None, *,
+               hot_routes: bool = True) -> FastAPI:
+    """Build the web app (API + UI) for ``settings``. Pass ``store`` to share one with the caller.
+    ``hot_routes=False`` leaves out :class:`HotRoutes`: every request then takes FastAPI's path (the tests
+    that check both paths answer alike use it)."""
     settings = settings or Settings.load()
     own_store = store is None
     store = store or Store(settings.db_url, sqlite_synchronous=settings.sqlite_synchronous,
@@ -63,15 +66,14 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         if own_store:
             store.close()
 
-    app = FastAPI(title="labelwright", version=__version__, lifespan=lifespan,
-                  openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None)
+    app = LabelwrightApp(title="labelwright", version=__version__, lifespan=lifespan,
+                         openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None)
     app.state.settings = settings
     app.state.store = store
 
     app.state.jinja = make_env()
 
     app.include_router(api_router())
-    app.add_middleware(HotRoutes, store=store)
     app.include_router(web_router())
     # /static/<version>/...: cached as immutable (mounted before /static)
     app.mount(f"/static/{assets.version()}", assets.ImmutableStaticFiles(directory=STATIC_DIR), name="static-v")
@@ -96,11 +98,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     async def _unexpected(request: Request, exc: Exception):
         # A bug: log the traceback under a short reference the person can quote, and answer with a
         # styled page (or JSON for the API) that shows the reference and nothing of the traceback.
-        ref = secrets.token_hex(4)
-        log.error("unexpected error %s on %s %s", ref, request.method, request.url.path, exc_info=exc)
+        ref = log_unexpected(log, exc, request.method, request.url.path)
         if request.url.path.startswith("/api/"):
-            return JSONResponse({"error": "internal error: the server's log has the details",
-                                 "reference": ref}, status_code=500)
+            return JSONResponse({"error": INTERNAL_ERROR, "reference": ref}, status_code=500)
         try:
             return render_server_error(request, ref)
         except Exception:  # noqa: BLE001 - the page itself failed: plain text still tells the reference
@@ -119,5 +119,26 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         store.ping()
         return {"ok": True, "version": __version__}
 
-    app.add_middleware(BodyLimit, settings=settings)  # added last: the outermost layer, HotRoutes' too
+    app.front = BodyLimit(HotRoutes(app.fastapi, store=store) if hot_routes else app.fastapi, settings=settings)
     return app
+
+
+class LabelwrightApp(FastAPI):
+    """FastAPI with a front door for HTTP requests: :class:`BodyLimit` (every request's body bound), then
+    :class:`HotRoutes` (the annotators' next / submit requests, answered directly), then FastAPI itself
+    (its telemetry checks, error middleware, routing) for everything else.
+
+    The front door sits outside FastAPI's middleware stack because the hot routes are most of the traffic
+    and that stack's layers cost more than the routes' own work; HotRoutes answers errors, unexpected ones
+    included, the way the app's exception handlers do (tested on both paths)."""
+
+    front: Any = None  # set by create_app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if self.front is not None and scope["type"] == "http":
+            return await self.front(scope, receive, send)
+        return await super().__call__(scope, receive, send)
+
+    async def fastapi(self, scope, receive, send) -> None:
+        """The app without its front door."""
+        await super().__call__(scope, receive, send)

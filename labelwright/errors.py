@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+import secrets
+
+INTERNAL_ERROR = "internal error: the server's log has the details"
+
+
+def log_unexpected(log, exc: BaseException, method: str, path: str) -> str:
+    """Log an unexpected error (a bug) with its traceback under a short reference, which the answer shows
+    (and nothing of the traceback): the person can quote it."""
+    ref = secrets.token_hex(4)
+    log.error("unexpected error %s on %s %s", ref, method, path, exc_info=exc)
+    return ref
+
 
 class LabelwrightError(Exception):
     status = 400

@@ -2,12 +2,14 @@
 
 ``POST /api/v1/projects/{project}/next`` and ``POST /api/v1/items/{item_id}/annotations`` are most
 of the server's traffic. FastAPI's routing, dependency solving, body validation and middleware layers
-cost more CPU than the database work of these two requests, so :class:`HotRoutes`, an ASGI
-middleware, answers the plain form of them itself: an ``Authorization: Bearer`` token, a numeric item
+cost more CPU than the database work of these two requests, so :class:`HotRoutes`, part of the app's
+front door (:class:`labelwright.app.LabelwrightApp`, in front of all of FastAPI's own layers), answers
+the plain form of them itself: an ``Authorization: Bearer`` token, a numeric item
 id and a JSON body whose fields have exactly the documented types. It calls the same functions as
 the FastAPI handlers (:func:`labelwright.api.annotate.next_item`,
 :func:`labelwright.api.annotate.record_answers`), in one :meth:`labelwright.store.Store.run` call with the
-token's lookup, and answers errors the same way (``{"error": ..., "field": ...}`` with the error's status).
+token's lookup, and answers errors the same way (``{"error": ..., "field": ...}`` with the error's status;
+an unexpected one, a bug, as the app's handler does: 500, logged under a reference the answer gives).
 
 Anything else (a browser session with its CSRF header, a body the fast path does not take as it is,
 another route) goes on to FastAPI unchanged, which answers it as before; the routes stay declared
@@ -17,13 +19,14 @@ looked at: :class:`labelwright.api.limits.BodyLimit`, outside this middleware, b
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 
 import orjson
 
 from labelwright.api.annotate import next_item, record_answers
-from labelwright.errors import LabelwrightError
+from labelwright.errors import INTERNAL_ERROR, LabelwrightError, log_unexpected
 from labelwright.services import users as users_svc
 from labelwright.store import TIMED_OUT, Store, timed_out
 
@@ -31,6 +34,7 @@ _NEXT = re.compile(r"/api/v1/projects/([^/]+)/next")
 _SUBMIT = re.compile(r"/api/v1/items/([0-9]{1,18})/annotations")
 _BODY_FIELDS = frozenset(("answers", "active_ms", "idempotency_key"))
 _JSON = [(b"content-type", b"application/json")]
+log = logging.getLogger("labelwright")
 
 
 class HotRoutes:
@@ -63,14 +67,14 @@ class HotRoutes:
         if token is None:  # a browser session (cookie + CSRF) or a malformed header: FastAPI's job
             return await self.app(scope, receive, send)
         if nxt is not None:
-            return await self._answer(send, self._next(token, nxt.group(1)))
+            return await self._answer(send, self._next(token, nxt.group(1)), path)
         body = await _read_body(receive)
         if body is None:  # the client went away before sending all of it: nobody to answer
             return
         parsed = _submission(body, content_type)
         if parsed is None:
             return await self.app(scope, _replay(body, receive), send)
-        return await self._answer(send, self._submit(token, int(sub.group(1)), parsed, key_header))
+        return await self._answer(send, self._submit(token, int(sub.group(1)), parsed, key_header), path)
 
     async def _next(self, token: str, project: str):
         # scope["path"] is already percent-decoded
@@ -82,15 +86,17 @@ class HotRoutes:
                                     items=(item_id,))
 
     @staticmethod
-    async def _answer(send, work) -> None:
+    async def _answer(send, work, path: str) -> None:
         try:
             status, body = await work
         except LabelwrightError as e:
             status, body = e.status, orjson.dumps(e.to_dict())
         except Exception as e:
-            if not timed_out(e):
-                raise
-            status, body = 503, orjson.dumps({"error": TIMED_OUT})
+            if timed_out(e):
+                status, body = 503, orjson.dumps({"error": TIMED_OUT})
+            else:  # a bug: as the app's handler of unexpected errors answers it
+                ref = log_unexpected(log, e, "POST", path)
+                status, body = 500, orjson.dumps({"error": INTERNAL_ERROR, "reference": ref})
         if body is None:
             await send({"type": "http.response.start", "status": status, "headers": []})
             await send({"type": "http.response.body", "body": b""})

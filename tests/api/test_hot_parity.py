@@ -2,8 +2,8 @@
 
 :class:`labelwright.api.hot.HotRoutes` serves the plain form of ``POST /projects/{p}/next`` and
 ``POST /items/{id}/annotations`` without FastAPI. Here two apps are built by the same factory on two fresh,
-identically seeded databases; in one the middleware is taken out again (before its middleware stack is
-built), so every request goes down FastAPI's pipeline. The same requests (good ones, wrong tokens, other
+identically seeded databases; one is built without HotRoutes (``create_app(..., hot_routes=False)``),
+so every request goes down FastAPI's pipeline. The same requests (good ones, wrong tokens, other
 projects, unknown items, malformed and mistyped bodies, idempotency replays, duplicate answers, leases
 that are not held or were reclaimed, paused and blocked annotators, full and expired projects...) go to
 both, in the same order, and must get the same status, the same content type and the same JSON body
@@ -240,10 +240,8 @@ class Side:
         self.store.migrate()
         self.tokens = _seed_users(self.store)
         app = create_app(Settings(db_url=url, assist_worker=False, machine_worker=False, webhook_worker=False),
-                         store=self.store)
-        if not hot:
-            app.user_middleware = [m for m in app.user_middleware if m.cls is not HotRoutes]
-        assert any(m.cls is HotRoutes for m in app.user_middleware) == hot
+                         store=self.store, hot_routes=hot)
+        assert isinstance(app.front.app, HotRoutes) == hot
         self.client = TestClient(app, base_url="http://127.0.0.1:8000", raise_server_exceptions=False)
         self.other = _project(self.store, 0, {}, 1, members=())  # a project ann is no member of
         self.other_item = _items(self.store, self.other)[0]
@@ -320,9 +318,9 @@ def test_hot_path_answers_like_the_pipeline(twin_urls, monkeypatch):
     served = []
     answer = HotRoutes._answer
 
-    async def counting(send, work):
+    async def counting(send, work, path):
         served.append(True)
-        return await answer(send, work)
+        return await answer(send, work, path)
     monkeypatch.setattr(HotRoutes, "_answer", staticmethod(counting))
 
     hot, pipeline = Side(twin_urls[0], hot=True), Side(twin_urls[1], hot=False)
@@ -351,3 +349,30 @@ def test_hot_path_answers_like_the_pipeline(twin_urls, monkeypatch):
     assert not differences, f"{len(differences)} of {requests} answers differ:\n" + "\n".join(differences)
     assert not unexpected, "\n".join(unexpected)
     assert by_hot >= requests // 3, f"the hot path answered only {by_hot} of {requests} requests itself"
+
+
+def test_a_bug_is_answered_alike_on_both_paths(tmp_path, monkeypatch, caplog):
+    """An unexpected error (a bug) in the work of a hot route: HotRoutes, in front of FastAPI's error
+    middleware, answers it as the app's handler does (500, the API's JSON with a reference to quote, the
+    traceback logged under that reference and not sent)."""
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret detail of a bug")
+    monkeypatch.setattr("labelwright.services.queue.claim_next", broken)
+    answers = {}
+    for hot in (True, False):
+        side = Side(f"sqlite:///{tmp_path / f'bug-{hot}.db'}", hot=hot)
+        side.begin(1, {}, 3)
+        caplog.clear()
+        r = side.client.post(f"/api/v1/projects/{side.project.slug}/next",
+                             headers={"Authorization": f"Bearer {side.tokens['ann']}"})
+        assert r.status_code == 500, r.text
+        assert r.headers["content-type"] == "application/json"
+        body = r.json()
+        assert "secret detail" not in r.text
+        ref = body.pop("reference")
+        assert len(ref) == 8 and int(ref, 16) >= 0
+        logged = [rec for rec in caplog.records if ref in rec.getMessage()]
+        assert logged and logged[0].exc_info[0] is RuntimeError
+        answers[hot] = body
+        side.store.close()
+    assert answers[True] == answers[False] == {"error": "internal error: the server's log has the details"}

@@ -11,7 +11,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 import labelwright.api.hot as hot
-from labelwright.api.hot import HotRoutes
 from labelwright.app import create_app
 from labelwright.services import queue as queue_svc
 from tests.conftest import bearer
@@ -27,10 +26,7 @@ TRAILING_GARBAGE = b'{"answers": {"spam": "ham"}}' + b" " * (2 * MIB) + b"garbag
 def build_app(settings, store, *, fast: bool = True):
     """The app for ``settings``; with ``fast=False`` without HotRoutes, so every request takes the
     FastAPI path (the body limit stays the outermost layer all the same)."""
-    app = create_app(settings, store=store)
-    if not fast:
-        app.user_middleware = [m for m in app.user_middleware if m.cls is not HotRoutes]
-    return app
+    return create_app(settings, store=store, hot_routes=fast)
 
 
 @contextlib.contextmanager
