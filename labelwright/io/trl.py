@@ -10,6 +10,11 @@
   ``system`` a first system message). Free text has no vote, so the answer is, in order: the gold answer, a
   reviewer's fix or accepted answer, the earliest answer (``every_answer=True``: one row per answer instead).
 
+A project asked with a **chat** question (rate each assistant turn, rank candidate replies, rewrite a
+turn) gives both sets from it instead (:mod:`labelwright.io.trl_chat`): the question named, or, with none
+named, the project's one chat question when it has no pairwise (preference) or free-text (demonstration)
+question.
+
 Both are lists of plain dicts: :func:`to_jsonl` writes them (``datasets.load_dataset("json", ...)`` reads the
 file back), ``datasets.Dataset.from_list`` makes a dataset of them.
 """
@@ -21,6 +26,8 @@ from collections.abc import Iterable
 import orjson
 
 from labelwright.errors import ValidationError
+from labelwright.io import trl_chat
+from labelwright.questions.chat import Chat
 from labelwright.schema import ProjectSchema
 from labelwright.services.export import iter_items
 from labelwright.services.gold import gold_answers
@@ -43,6 +50,18 @@ def _question(schema: ProjectSchema, qtype: str, name: str | None, what: str):
         raise ValidationError(f"{what} needs one {qtype} question; the project has {len(qs)} "
                               f"({[q.name for q in qs]}): name one with question=", field="question")
     return qs[0]
+
+
+def _chat_question(schema: ProjectSchema, name: str | None, other: str) -> Chat | None:
+    """The chat question a set is made from: the one named, or with none named the project's one chat
+    question when it has no ``other`` (pairwise, text) question; None otherwise."""
+    if name is not None:
+        q = next((q for q in schema.questions if q.name == name), None)
+        return q if isinstance(q, Chat) else None
+    chats = [q for q in schema.questions if isinstance(q, Chat)]
+    if len(chats) == 1 and not any(q.type == other for q in schema.questions):
+        return chats[0]
+    return None
 
 
 def _prompt_field(schema: ProjectSchema, taken: set[str], name: str | None):
@@ -69,6 +88,9 @@ def preference_rows(store: Store, project: Project, *, question: str | None = No
                     prompt: str | None = None) -> list[dict]:
     """``{"prompt", "chosen", "rejected"}`` rows for DPO and reward modelling (see the module's docstring)."""
     schema = project.schema
+    chat = _chat_question(schema, question, "pairwise")
+    if chat is not None:
+        return trl_chat.preference_rows(store, project, chat)
     q = _question(schema, "pairwise", question, "a preference set")
     field = _prompt_field(schema, {q.a, q.b}, prompt)
     labels = project_labels(store, project).get(q.name)
@@ -94,6 +116,9 @@ def demonstration_rows(store: Store, project: Project, *, question: str | None =
                        system: str | None = None, every_answer: bool = False) -> list[dict]:
     """``{"messages": [...]}`` rows for supervised fine-tuning (see the module's docstring)."""
     schema = project.schema
+    chat = _chat_question(schema, question, "text")
+    if chat is not None:
+        return trl_chat.demonstration_rows(store, project, chat, system=system)
     q = _question(schema, "text", question, "a demonstration set")
     field = _prompt_field(schema, {q.prefill} if q.prefill else set(), prompt)
     gold = gold_answers(store, project)
