@@ -49,7 +49,7 @@ import orjson
 
 from labelwright.consensus import majority
 from labelwright.errors import ValidationError
-from labelwright.services.labels import LabelWalker, project_labels
+from labelwright.services.labels import GOLD_METHOD, PEOPLE, LabelWalker, QuestionLabels, project_labels
 from labelwright.services.projects import Project
 
 FORMATS = ("jsonl", "csv", "parquet")
@@ -197,10 +197,14 @@ def iter_items(store, project: Project,
             by_item.setdefault(item_id, []).append(
                 (name, ms, created_iso, created_iso if updated == created else iso(updated), rev, status,
                  orjson.loads(answers), fixed, seen))
-            keys.setdefault(item_id, []).append(fixed or answers if status != "rejected" else None)
+            keys.setdefault(item_id, []).append(fixed or answers if status not in _NOT_VOTES else None)
         for item_id, ext, data, is_gold in items:
             anns = by_item.get(item_id)
             yield item_id, ext, data, anns or (), tuple(keys[item_id]) if anns else (), is_gold
+
+
+# what the plain majority leaves out: rejected answers, and rules' votes (labelwright.services.rules)
+_NOT_VOTES = ("rejected", "rule")
 
 
 class _Majority:
@@ -221,7 +225,8 @@ class _Majority:
         out = self.memo.get(key)
         if out is None:
             out = majority(self.schema, [orjson.loads(fixed) if fixed is not None else ans
-                                         for _, _, _, _, _, status, ans, fixed, _ in anns if status != "rejected"])
+                                         for _, _, _, _, _, status, ans, fixed, _ in anns
+                                         if status not in _NOT_VOTES])
             if len(self.memo) >= self.size:
                 self.memo.clear()
             self.memo[key] = out
@@ -311,59 +316,150 @@ def _cell(v):
     return orjson.dumps(v).decode()
 
 
-def flat_rows(store, project: Project, meta: Sequence[str] = ()) -> Iterator[list]:
-    """The rows of the flat export, with the columns of :func:`flat_columns` (``meta``: the metadata keys)."""
+def _text_cell(v):
+    """An item field's cell: text as it is (the common case, tested first), anything else as :func:`_cell`."""
+    return v if v is None or type(v) is str else _cell(v)
+
+
+# ---- the flat export, a chunk of items at a time as columns -------------------------------------
+#
+# Each chunk of items becomes one list per column (the order of :func:`flat_columns`): what belongs to an
+# item (its fields, its votes and labels) is computed once per item and repeated over its annotations'
+# rows with numpy; what belongs to an annotation is computed once per annotation and scattered into the
+# rows that have one. The CSV writer and pyarrow take whole columns, so no row is built in Python.
+
+
+def _objects(values, n: int) -> np.ndarray:
+    """``values`` (``n`` Python objects) as a numpy object array, with no guessing of types."""
+    return np.fromiter(values, dtype=object, count=n)
+
+
+def _label_columns(ql: QuestionLabels | None, ids: np.ndarray) -> tuple[list, list, list, list]:
+    """One question's ``label``, ``confidence``, ``method`` and ``source`` cells for the items ``ids`` (sorted):
+    the values of :meth:`labelwright.services.labels.QuestionLabels.get`, found with one ``searchsorted``
+    over the labels of the chunk's id range instead of a lookup per item."""
+    n = len(ids)
+    none = [None] * n
+    if ql is None or not len(ql.tasks) or not n:
+        return none, none, none, none
+    lo = int(np.searchsorted(ql.tasks, ids[0], side="left"))
+    hi = int(np.searchsorted(ql.tasks, ids[-1], side="right"))
+    if lo == hi:
+        return none, none, none, none
+    tasks = ql.tasks[lo:hi]
+    pos = np.minimum(np.searchsorted(tasks, ids), len(tasks) - 1)
+    hit = tasks[pos] == ids
+    rows = np.flatnonzero(hit)
+    idx = (lo + pos[hit]).tolist()
+    raw = ql.confidence[lo + pos[hit]].tolist()
+    # _entry's rules: a special label (machine, check, audit) keeps its confidence; NaN marks gold.
+    conf = [1.0 if c != c else c for c in raw]
+    method = [GOLD_METHOD if c != c else ql.method for c in raw]
+    source = [PEOPLE] * len(raw)
+    if ql.special:
+        for j, item_id in enumerate(ids[rows].tolist()):
+            got = ql.special.get(item_id)
+            if got is not None:
+                conf[j], (method[j], source[j]) = raw[j], got
+    values = ql.values
+    out = []
+    for cells in ([_cell(values[i]) for i in idx], conf, method, source):
+        col = np.full(n, None, dtype=object)
+        col[rows] = _objects(cells, len(cells))
+        out.append(col.tolist())
+    return out[0], out[1], out[2], out[3]
+
+
+class _Votes:
+    """The ``majority.<question>`` and ``agreement.<question>`` cells of an item, remembered by what the
+    vote counts (the stored JSON of each annotation's fix or answers, None for a rejection): the vote is a
+    pure function of it, and most items of a large export repeat an earlier one. At most ``size`` kept."""
+
+    def __init__(self, schema, size: int = 4096):
+        self.schema = schema
+        self.names = [q.name for q in schema.questions]
+        self.size = size
+        self.memo: dict[tuple, tuple] = {}
+
+    def __call__(self, key: tuple) -> tuple:
+        out = self.memo.get(key)
+        if out is None:
+            maj = majority(self.schema, [orjson.loads(k) for k in key if k is not None])
+            out = tuple([_cell(maj[q]["label"]) if q in maj else None for q in self.names]
+                        + [maj[q]["agreement"] if q in maj else None for q in self.names])
+            if len(self.memo) >= self.size:
+                self.memo.clear()
+            self.memo[key] = out
+        return out
+
+
+def flat_chunks(store, project: Project, meta: Sequence[str] = (), chunk: int = CHUNK) -> Iterator[list[list]]:
+    """The flat export a chunk of items at a time, as columns (lists, in the order of :func:`flat_columns`;
+    ``meta``: the metadata keys)."""
     s = project.schema
     fields = [f.name for f in s.fields]
-    qs = [q.name for q in s.questions]
-    cells = [(q.export_cell, q.name) for q in s.questions]  # each type writes its answer's cell
-    empty = [None] * (6 + 3 * len(qs))  # no annotation: no answers, no majority
-    no_labels = [None] * (4 * len(qs))
-    vote = _Majority(s)
-    labels_of = LabelWalker(project_labels(store, project))
-    for item_id, ext, data, anns, key, is_gold in iter_items(store, project):
-        d = orjson.loads(data)
-        base = [item_id, ext]
-        for f in fields:
-            v = d.get(f)
-            base.append(v if v is None or type(v) is str else _cell(v))
-        for k in meta:
-            base.append(_meta_cell(d.get(k)))
-        base.append(bool(is_gold))
-        labels = labels_of(item_id)
-        if labels:
-            aggregated = [_cell(labels[q]["label"]) if q in labels else None for q in qs]
-            aggregated += [labels[q]["confidence"] if q in labels else None for q in qs]
-            aggregated += [labels[q]["method"] if q in labels else None for q in qs]
-            aggregated += [labels[q]["source"] if q in labels else None for q in qs]
+    qs = s.questions
+    votes = _Votes(s)
+    labels = project_labels(store, project)
+    for items, rows in _prefetched(_read_chunks(store, project, chunk)):
+        n = len(items)
+        item_ids, exts, datas, golds = zip(*items)
+        ids = np.fromiter(item_ids, dtype=np.int64, count=n)
+        parsed = [orjson.loads(d) for d in datas]
+        per_item = [list(item_ids), list(exts)]
+        per_item += [[_text_cell(d.get(f)) for d in parsed] for f in fields]
+        per_item += [[_meta_cell(d.get(k)) for d in parsed] for k in meta]
+        per_item.append([bool(g) for g in golds])
+        m = len(rows)
+        if m:
+            (a_item, names, answers, ms, created, updated, rev, status, fixed, _seen) = zip(*rows)
+            a_ids = np.fromiter(a_item, dtype=np.int64, count=m)
+            counts = np.searchsorted(a_ids, ids, side="right") - np.searchsorted(a_ids, ids, side="left")
+            created_iso = iso_many(list(created))
+            per_ann = [list(names), list(ms), created_iso,
+                       [c_iso if u == c else iso(u) for c_iso, u, c in zip(created_iso, updated, created)],
+                       list(rev), list(status)]
+            parsed_answers = [orjson.loads(a) for a in answers]
+            per_ann += [[q.export_cell(a.get(q.name)) for a in parsed_answers] for q in qs]
+            # What the vote counts, per annotation (see _Votes), then per item.
+            counted = [f or a if st != "rejected" else None for a, f, st in zip(answers, fixed, status)]
+            ends = np.cumsum(counts).tolist()
+            tails = [votes(tuple(counted[e - k:e])) if k else None for e, k in zip(ends, counts.tolist())]
         else:
-            aggregated = no_labels
-        if not anns:
-            yield base + empty + aggregated
-            continue
-        maj = vote(anns, key)
-        tail = [_cell(maj[q]["label"]) if q in maj else None for q in qs]
-        tail += [maj[q]["agreement"] if q in maj else None for q in qs]
-        tail += aggregated
-        for name, ms, created, updated, rev, status, ans, _, _ in anns:
-            yield base + [name, ms, created, updated, rev, status] + [cell(ans.get(q)) for cell, q in cells] + tail
+            counts = np.zeros(n, dtype=np.int64)
+            per_ann = [[None] * n for _ in range(6 + len(qs))]
+            tails = [None] * n
+        empty = (None,) * (2 * len(qs))
+        per_item += [list(c) for c in zip(*[t if t is not None else empty for t in tails])] if qs else []
+        label_cols = [_label_columns(labels.get(q.name), ids) for q in qs]
+        per_item += [cols[part] for part in range(4) for cols in label_cols]
+        repeat = np.maximum(counts, 1)
+        total = int(repeat.sum())
+        if total != n:  # an item with several annotations: its cells repeated on each of their rows
+            per_item = [np.repeat(_objects(c, n), repeat).tolist() for c in per_item]
+        if m and m != total:  # items without annotations: a row with empty annotation cells
+            has = np.repeat(counts > 0, repeat)
+            spread = []
+            for c in per_ann:
+                col = np.full(total, None, dtype=object)
+                col[has] = _objects(c, m)
+                spread.append(col.tolist())
+            per_ann = spread
+        k = 3 + len(fields) + len(meta)  # item_id, external_id, data.*, meta.*, gold
+        yield per_item[:k] + per_ann + per_item[k:]
 
 
-def csv_chunks(store, project: Project, rows_per_chunk: int = 2_000) -> Iterator[bytes]:
+def csv_chunks(store, project: Project) -> Iterator[bytes]:
+    """The CSV export: the header, then one block of text per chunk of items."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     meta = metadata_keys(store, project)
     w.writerow(flat_columns(project, meta))
-    rows: list[list] = []
-    for row in flat_rows(store, project, meta):
-        rows.append(row)
-        if len(rows) >= rows_per_chunk:
-            w.writerows(rows)
-            rows = []
-            yield buf.getvalue().encode()
-            buf.seek(0)
-            buf.truncate()
-    w.writerows(rows)
+    for cols in flat_chunks(store, project, meta):
+        w.writerows(zip(*cols))
+        yield buf.getvalue().encode()
+        buf.seek(0)
+        buf.truncate()
     yield buf.getvalue().encode()
 
 
@@ -381,7 +477,8 @@ def _arrow_schema(project: Project, meta: Sequence[str] = ()):
 
 
 def write_parquet(store, project: Project, sink, rows_per_group: int = 50_000) -> int:
-    """Write the flat rows to ``sink`` (a path or binary file) in row groups; return rows written."""
+    """Write the flat rows to ``sink`` (a path or binary file) in row groups of ``rows_per_group`` rows
+    (the last one shorter); return rows written."""
     import pyarrow as pa  # noqa: PLC0415 - heavy, see _arrow_schema
     import pyarrow.parquet as pq  # noqa: PLC0415 - heavy, see _arrow_schema
 
@@ -389,27 +486,25 @@ def write_parquet(store, project: Project, sink, rows_per_group: int = 50_000) -
     schema = _arrow_schema(project, meta)
     # Answers and majority labels may be numbers (ratings); Parquet gets them as text like the CSV.
     # Every other string column holds strings already (item fields are validated as text).
-    to_text = [i for i, name in enumerate(schema.names) if name.startswith(("answer.", "majority.", "label."))]
+    to_text = {i for i, name in enumerate(schema.names) if name.startswith(("answer.", "majority.", "label."))}
     total = 0
     with pq.ParquetWriter(sink, schema, compression="zstd") as writer:
-        rows: list[list] = []
-
-        def flush():
-            cols = [list(c) for c in zip(*rows)] if rows else [[] for _ in schema.names]
-            for i in to_text:
-                cols[i] = [v if v is None or type(v) is str else str(v) for v in cols[i]]
-            writer.write_table(pa.Table.from_arrays(
-                [pa.array(c, type=f.type) for c, f in zip(cols, schema)], schema=schema))
-            rows.clear()
-
-        for row in flat_rows(store, project, meta):
-            rows.append(row)
-            if len(rows) >= rows_per_group:
-                total += len(rows)
-                flush()
-        if rows or total == 0:
-            total += len(rows)
-            flush()
+        pending: list = []  # tables not written yet, fewer than rows_per_group rows in all
+        held = 0
+        for cols in flat_chunks(store, project, meta):
+            arrays = [pa.array([v if v is None or type(v) is str else str(v) for v in c] if i in to_text else c,
+                               type=f.type) for i, (c, f) in enumerate(zip(cols, schema))]
+            pending.append(pa.Table.from_arrays(arrays, schema=schema))
+            held += len(cols[0])
+            if held >= rows_per_group:
+                table = pa.concat_tables(pending)
+                whole = held - held % rows_per_group
+                writer.write_table(table.slice(0, whole), row_group_size=rows_per_group)
+                pending, held, total = [table.slice(whole)], held - whole, total + whole
+        if held or total == 0:
+            writer.write_table(pa.concat_tables(pending) if pending else schema.empty_table(),
+                               row_group_size=rows_per_group)
+            total += held
     return total
 
 

@@ -38,6 +38,7 @@ import psycopg
 from sqlalchemy import Connection, select
 
 from labelwright.errors import NotFound, ValidationError
+from labelwright.services import rules
 from labelwright.services.gold import split_gold, store_gold
 from labelwright.services.projects import Project
 from labelwright.store import Store, loads
@@ -84,6 +85,8 @@ def import_items(store: Store, project: Project, records: Iterable[tuple[int, di
                     inserted += writer(pickle.load(spool), now)
                 if gold:
                     _mark_gold(conn, project, gold, now)
+    if inserted:
+        rules.apply_new_items(store, project)  # the project's rules vote on the new items (services/rules.py)
     if on_progress:
         on_progress(seen)
     out = {"received": seen, "inserted": inserted, "duplicates": seen - inserted - repeated, "gold": len(gold)}

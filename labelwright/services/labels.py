@@ -15,6 +15,10 @@ method that produced it. The export carries them; the quality summary is built o
 
 Gold items get their gold answer, confidence 1, method ``gold``, for the questions gold covers. A
 reviewer's fix replaces the annotator's answers here; rejected submissions are left out.
+Rules (:mod:`labelwright.services.rules`) vote as annotators; their votes are left out here unless the project
+turns the label model on, and then each categorical question rules answer is aggregated by
+:class:`labelwright.quality.LabelModel` over people and rules together (method ``label_model``), with every
+item of the project a task (an item only rules voted on gets a label too).
 Truth inference needs every answer at once, so this reads the whole project's answers first, keeping only
 integer codes (task, worker, label: 24 bytes an answer) of categorical answers, and what each other type
 keeps of an answer (:meth:`~labelwright.questions.QuestionType.compact`: a bit mask for several choices).
@@ -30,19 +34,22 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from labelwright.consensus import vote
-from labelwright.quality import aggregate_proba
+from labelwright.quality import LabelModel, aggregate_proba
 from labelwright.questions.base import QuestionType
 from labelwright.schema import answer_label
 from labelwright.services.autolabel import machine_labels
 from labelwright.services.checks import checked_labels
 from labelwright.services.gold import gold_answers
 from labelwright.services.projects import Project
+from labelwright.services.rules import STATUS as RULE_STATUS
+from labelwright.services.rules import label_model_on, rule_user_ids
 from labelwright.store import Store, loads
 from labelwright.store import tables as t
 
 GOLD_METHOD = "gold"
 CHECK_METHOD = "check"  # a reviewer's label from the check queue (a suspected label error)
 PEOPLE, MACHINE = "people", "machine"
+LABEL_MODEL_METHOD = "label_model"  # rules and people aggregated together (docs/quality.md, "Rules as annotators")
 
 
 def _entry(label, confidence: float, method: str, special: tuple | None) -> dict:
@@ -152,15 +159,18 @@ def _coded(dialect: str, q, k: int, params: dict) -> str:
     return f"CASE {value} {' '.join(whens)} ELSE -1 END"
 
 
-def collect(store: Store, project: Project, rows=None, batch: int = 100_000) -> _Collected:
-    """One pass over the project's annotations (or over ``rows`` of ``(item_id, user_id, answers)``).
+def collect(store: Store, project: Project, rows=None, batch: int = 100_000, *, rules: bool = True) -> _Collected:
+    """One pass over the project's annotations (or over ``rows`` of ``(item_id, user_id, answers)``);
+    ``rules=False`` leaves rules' votes out.
 
     Categorical answers are taken out of the JSON and coded by the database, so a batch arrives as one
     integer matrix; the answer JSON is parsed in Python only for the questions that are not categorical."""
     out = _Collected(project.schema)
     if rows is not None:
+        left_out = set() if rules else set(rule_user_ids(store, project))
         for i, u, a in rows:
-            out.add(i, u, a)
+            if u not in left_out:
+                out.add(i, u, a)
         return out
     cat = list(out.categorical.values())
     slow = bool(out.other)
@@ -170,7 +180,8 @@ def collect(store: Store, project: Project, rows=None, batch: int = 100_000) -> 
         cur = store.cursor(conn)
         final = "COALESCE(reviewed_answers, answers)"
         cur.execute(store.sql(f"SELECT {', '.join(cols + ([final] if slow else []))} FROM annotations "
-                              "WHERE project_id = :p AND review_status <> 'rejected'"), params)
+                              "WHERE project_id = :p AND review_status <> 'rejected'"
+                              + ("" if rules else f" AND review_status <> '{RULE_STATUS}'")), params)
         while chunk := cur.fetchmany(batch):
             if slow:
                 for row in chunk:
@@ -200,7 +211,17 @@ def _from_probas(probas: pd.DataFrame, classes: list) -> QuestionLabels:
                           confidence=np.round(values[np.arange(len(top)), top], 4)[order])
 
 
-def _categorical(entry, gold: dict, keep: bool) -> QuestionLabels:
+def _label_model(long: pd.DataFrame, gold: dict, rules: set, all_items: list, k: int) -> pd.DataFrame:
+    """The label model's posteriors over every item, people and rules (``rules``: their user ids) together."""
+    people = set(long["worker"].unique().tolist()) - rules
+    model = LabelModel(class_balance="estimate" if people else "uniform")
+    probas = model.fit_predict_proba(long, pd.Series(gold, dtype=object) if gold else None, tasks=all_items,
+                                     people=people, classes=list(range(k)))
+    probas.attrs["method"] = LABEL_MODEL_METHOD
+    return probas
+
+
+def _categorical(entry, gold: dict, keep: bool, rules: tuple[set, list] | None = None) -> QuestionLabels:
     q, codes, tasks, workers, labels = entry
     classes = q.label_values()
     g = {i: codes[answer_label(q, ans[q.name])] for i, ans in gold.items()
@@ -209,7 +230,10 @@ def _categorical(entry, gold: dict, keep: bool) -> QuestionLabels:
     if long.empty:
         out = QuestionLabels(method="")
     else:
-        probas = aggregate_proba(long, pd.Series(g, dtype=object) if g else None)
+        if rules is not None and long["worker"].isin(rules[0]).any():
+            probas = _label_model(long, g, rules[0], rules[1], len(classes))
+        else:
+            probas = aggregate_proba(long, pd.Series(g, dtype=object) if g else None)
         out = _from_probas(probas, classes)
         if keep:
             named = probas.rename(columns=lambda c: classes[int(c)])
@@ -217,6 +241,12 @@ def _categorical(entry, gold: dict, keep: bool) -> QuestionLabels:
             out.answers = long.assign(label=[classes[c] for c in long["label"].tolist()])
             out.probas = named
     return out.with_gold({i: classes[c] for i, c in g.items()})
+
+
+def _item_ids(store: Store, project: Project) -> list[int]:
+    i = t.items
+    with store.read() as conn:
+        return list(conn.execute(select(i.c.id).where(i.c.project_id == project.id).order_by(i.c.id)).scalars())
 
 
 def _aggregated(entry, gold: dict) -> QuestionLabels:
@@ -238,13 +268,17 @@ def project_labels(store: Store, project: Project, rows=None, *, keep_answers: b
     ``rows`` (``(item_id, user_id, answers)``) saves reading the annotations again; ``keep_answers``
     keeps each categorical question's long table and posterior (for the quality summary). A reviewer's
     label from the check queue replaces the aggregate (method ``check``); with ``machine``, the assistant's
-    machine labels are put in too (source ``machine``, method the model version)."""
-    collected = collect(store, project, rows)
+    machine labels are put in too (source ``machine``, method the model version). Rules' votes count only
+    where the project turned the label model on (then method ``label_model``)."""
+    rule_ids = set(rule_user_ids(store, project))
+    use_rules = bool(rule_ids) and label_model_on(store, project)
+    collected = collect(store, project, rows, rules=use_rules)
     gold = gold_answers(store, project)
+    rules = (rule_ids, _item_ids(store, project)) if use_rules else None
     out: dict[str, QuestionLabels] = {}
     for q in project.schema.questions:
         if q.name in collected.categorical:
-            out[q.name] = _categorical(collected.categorical[q.name], gold, keep_answers)
+            out[q.name] = _categorical(collected.categorical[q.name], gold, keep_answers, rules)
         elif q.name in collected.other:
             out[q.name] = _aggregated(collected.other[q.name], gold)
     if project.schema.assist is not None:

@@ -140,7 +140,8 @@ def list_machine_annotators(store: Store, project: Project) -> list[dict]:
     with store.read() as conn:
         rows = conn.execute(select(m.c.user_id, u.c.name, m.c.kind, m.c.config, m.c.enabled, m.c.created_at)
                             .select_from(m.join(u, u.c.id == m.c.user_id))
-                            .where(m.c.project_id == project.id).order_by(u.c.name)).all()
+                            .where(m.c.project_id == project.id, m.c.kind != "rule")  # rules: services/rules.py
+                            .order_by(u.c.name)).all()
         calls = {r.user_id: (r.n, r.errors, r.prompt_tokens, r.completion_tokens) for r in conn.execute(
             select(c.c.user_id, func.count().label("n"), func.count(c.c.error).label("errors"),
                    func.coalesce(func.sum(c.c.prompt_tokens), 0).label("prompt_tokens"),

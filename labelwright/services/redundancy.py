@@ -80,7 +80,7 @@ def _load_labels(store: Store, project: Project) -> tuple[pd.DataFrame, pd.Serie
     with store.read() as conn:
         last_id = conn.execute(text(_LAST_ID), {"p": project.id}).scalar() or 0
         rows = conn.execute(text("SELECT item_id, user_id, COALESCE(reviewed_answers, answers) FROM annotations "
-                                 "WHERE project_id = :p AND review_status <> 'rejected' AND id <= :x"),
+                                 "WHERE project_id = :p AND review_status NOT IN ('rejected', 'rule') AND id <= :x"),
                             {"p": project.id, "x": last_id}).all()
         gold_rows = conn.execute(text("SELECT item_id, answers FROM gold WHERE project_id = :p"),
                                  {"p": project.id}).all()
@@ -169,7 +169,8 @@ def decide(store: Store, project: Project, item_id: int) -> dict:
     q = project.schema.redundancy_question()
     fit = current_fit(store, project)
     with store.write() as conn:
-        rows = conn.execute(text("SELECT user_id, answers FROM annotations WHERE item_id = :i"),
+        rows = conn.execute(text("SELECT user_id, answers FROM annotations WHERE item_id = :i "
+                                 "AND review_status <> 'rule'"),  # rules' votes (services/rules.py) are no answers
                             {"i": item_id}).all()
         labels, workers = [], []
         for user_id, answers in rows:
