@@ -26,7 +26,7 @@ from labelwright.services import checks as checks_svc
 from labelwright.timefmt import utc_time
 from labelwright.web import project_for_page, render
 from labelwright.web.forms import form_text
-from labelwright.web.views import layout, media_enabled
+from labelwright.web.views import item_media_url, layout, media_enabled
 from labelwright.web.words import duration
 
 CheckId = path_id("check")
@@ -199,7 +199,8 @@ def _render_checks(request: Request, project, user, *, status: int = 200, error:
     question = project.schema.question(check["question"])
     return render(request, "checks.html", status=status, project=project, assisted=True, error=error, saved=saved,
                   check=_check_view(project, check, label_texts(question)), question=question,
-                  blocks=layout(project.schema, check["item"]["data"], media_enabled(request)))
+                  blocks=layout(project.schema, check["item"]["data"], media_enabled(request),
+                                   item_media_url(project, check["item"]["id"])))
 
 
 def checks_page(slug: str, request: Request, saved: str = ""):

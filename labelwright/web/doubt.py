@@ -30,7 +30,7 @@ from labelwright.services import items as items_svc
 from labelwright.services import labels as labels_svc
 from labelwright.web import project_for_page, render
 from labelwright.web.forms import errors_by_question, parse_answers, state_from_answers
-from labelwright.web.views import layout, media_enabled, question_views
+from labelwright.web.views import item_media_url, layout, media_enabled, question_views
 from labelwright.web.words import confidence_text
 
 SHOWN = 200  # rows on the page; the rest wait until these are settled
@@ -97,7 +97,7 @@ def _render_item(request: Request, project, item: dict, *, status: int = 200, st
     if state is None:
         state = state_from_answers(schema, item["gold"] or {})
     return render(request, "item.html", status=status, project=project, item=item,
-                  blocks=layout(schema, item["data"], media_enabled(request)),
+                  blocks=layout(schema, item["data"], media_enabled(request), item_media_url(project, item["id"])),
                   questions=question_views(schema, item["data"], state, errors or {}),
                   consensus=labels_svc.item_consensus(request.app.state.store, project, item["id"]),
                   confidence_text=confidence_text,

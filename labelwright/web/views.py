@@ -17,6 +17,7 @@ from jinja2 import BaseLoader, Environment, TemplateNotFound
 
 from labelwright.questions import registry
 from labelwright.schema import ProjectSchema
+from labelwright.services import media as media_svc
 
 CHAT_ROLES = ("user", "assistant", "system", "tool")
 QUESTION_TEMPLATES = "question/"  # a question type's form partial: question/<type>.html
@@ -36,23 +37,35 @@ def history_url(project, entry: dict | None) -> str | None:
     return f"/projects/{project.slug}/history/{entry['id']}" if entry else None
 
 
-def image_src(value, media_enabled: bool) -> str | None:
-    """Where the browser loads an image field from; None means show the value as text."""
+def item_media_url(project, item_id: int) -> str:
+    """The start of an item's media URLs: ``{this}/{field}`` (:mod:`labelwright.web.media`)."""
+    return f"/projects/{project.slug}/items/{int(item_id)}/media"
+
+
+def image_src(value, media_enabled: bool, item_media: str | None = None) -> str | None:
+    """Where the browser loads an image field from; None means show the value as text. ``item_media``: the
+    field's URL on the item's media route, which resolves any scheme a resolver knows (``s3://``; a path
+    under the media root) for those who may see the item; without it, only http(s) URLs and media-root paths."""
     if not isinstance(value, str) or not value:
         return None
     lower = value.lower()
     if lower.startswith(("http://", "https://")):
         return value
-    if ":" in value.split("/", 1)[0] or value.startswith(("/", "\\")) or not media_enabled:
-        return None  # another scheme, an absolute path, or nowhere to serve files from
-    return "/media/" + quote(value)
+    scheme = media_svc.scheme_of(value)
+    if scheme != media_svc.LOCAL:
+        return item_media if item_media and scheme in media_svc.known_schemes() else None
+    if value.startswith(("/", "\\")) or not media_enabled:
+        return None  # an absolute path, or nowhere to serve files from
+    return item_media or "/media/" + quote(value)
 
 
-def _field_view(f, data: dict, media_enabled: bool, badge: str | None = None) -> dict:
+def _field_view(f, data: dict, media_enabled: bool, badge: str | None = None, media_url: str | None = None) -> dict:
     value = data.get(f.name)
     view = {"name": f.name, "type": f.type, "title": f.title, "value": value, "badge": badge}
     if f.type == "image":
-        view["src"] = image_src(value, media_enabled)
+        item_media = f"{media_url}/{quote(f.name, safe='')}" if media_url else None
+        view["src"] = image_src(value, media_enabled, item_media)
+        view["thumb"] = f"{item_media}?thumb=1" if item_media and view["src"] else None
     elif f.type == "chat":
         turns = value if isinstance(value, list) else []
         view["turns"] = [{"role": str(t.get("role", "")), "content": str(t.get("content", "")),
@@ -61,8 +74,9 @@ def _field_view(f, data: dict, media_enabled: bool, badge: str | None = None) ->
     return view
 
 
-def layout(schema: ProjectSchema, data: dict, media_enabled: bool) -> list[dict]:
-    """Display fields in schema order, with pairwise candidates side by side and ranked ones numbered."""
+def layout(schema: ProjectSchema, data: dict, media_enabled: bool, media_url: str | None = None) -> list[dict]:
+    """Display fields in schema order, with pairwise candidates side by side and ranked ones numbered.
+    ``media_url``: the item's media URLs (:func:`item_media_url`), for its images (and their thumbnails)."""
     groups: dict[str, tuple[str, list[tuple[str, str]]]] = {}
     for q in schema.questions:
         group = q.field_groups()
@@ -79,11 +93,11 @@ def layout(schema: ProjectSchema, data: dict, media_enabled: bool) -> list[dict]
         if f.name in groups:
             kind, members = groups[f.name]
             placed.update(n for n, _ in members)
-            blocks.append({"kind": kind, "fields": [_field_view(schema.field(n), data, media_enabled, badge)
+            blocks.append({"kind": kind, "fields": [_field_view(schema.field(n), data, media_enabled, badge, media_url)
                                                     for n, badge in members]})
         elif data.get(f.name) not in (None, "", []):
             placed.add(f.name)
-            blocks.append({"kind": "single", "fields": [_field_view(f, data, media_enabled)]})
+            blocks.append({"kind": "single", "fields": [_field_view(f, data, media_enabled, None, media_url)]})
     return blocks
 
 
@@ -160,7 +174,8 @@ def item_context(request: Request, project, item: dict, *, mode: str, state=None
         suggest(questions, item.get("suggestion"))
     expires = item.get("lease_expires_at")
     return dict(
-        project=project, item=item, mode=mode, blocks=layout(schema, data, media_enabled(request)),
+        project=project, item=item, mode=mode,
+        blocks=layout(schema, data, media_enabled(request), item_media_url(project, item["id"])),
         questions=questions, form_error=form_error,
         idempotency_key=idempotency_key or str(uuid.uuid4()), annotation=annotation, back_url=back_url,
         lease_left=int(max(0, expires - time.time())) if mode == "label" and expires else None,

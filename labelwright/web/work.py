@@ -19,7 +19,7 @@ from labelwright.timefmt import utc_time
 from labelwright.web import current_session, project_for_page, render
 from labelwright.web.answers import answer_views
 from labelwright.web.forms import errors_by_question, form_text, parse_answers, state_from_answers
-from labelwright.web.views import layout, media_enabled, question_views
+from labelwright.web.views import item_media_url, layout, media_enabled, question_views
 
 
 def qualification_answer(slug: str, item_id: int, request: Request, form):
@@ -46,7 +46,8 @@ def _render_review(request: Request, project, sub: dict | None, *, status: int =
         return render(request, "review.html", project=project, sub=None, counts=counts)
     schema = project.schema
     return render(request, "review.html", status=status, project=project, sub=sub,
-                  blocks=layout(schema, sub["item"]["data"], media_enabled(request)),
+                  blocks=layout(schema, sub["item"]["data"], media_enabled(request),
+                                item_media_url(project, sub["item"]["id"])),
                   questions=question_views(schema, sub["item"]["data"],
                                            state if state is not None else state_from_answers(schema, sub["answers"]),
                                            errors or {}),

@@ -148,7 +148,8 @@ EXPECTED = {
     ("POST", "/projects/{slug}/webhooks/{webhook_id}/test"): "manager",
     ("POST", "/projects/{slug}/webhooks/{webhook_id}/active"): "manager",
     ("POST", "/projects/{slug}/webhooks/{webhook_id}/deliveries/{delivery_id}/retry"): "manager",
-    ("GET", "/media/{path:path}"): "anyone",
+    ("GET", "/media/{path:path}"): "org-manager",  # the schema preview's images
+    ("GET", "/projects/{slug}/items/{item_id}/media/{field}"): "member",
     ("POST", "/projects/{slug}/qualification/{item_id}"): "member",
     ("GET", "/projects/{slug}/review"): "reviewer",
     ("POST", "/projects/{slug}/review/{annotation_id}"): "reviewer",

@@ -311,8 +311,12 @@ def test_image_sources():
     assert image_src("https://e.org/a.png", False) == "https://e.org/a.png"
     assert image_src("cats/a b.png", True) == "/media/cats/a%20b.png"
     assert image_src("cats/a.png", False) is None
+    assert image_src("cats/a.png", True, "/projects/p/items/1/media/img") == "/projects/p/items/1/media/img"
+    assert image_src("s3://b/k.png", True, "/projects/p/items/1/media/img") == "/projects/p/items/1/media/img"
+    assert image_src("s3://b/k.png", True) is None  # resolved only on an item's media route
     for bad in ("javascript:alert(1)", "data:image/png;base64,xx", "/etc/passwd", "file:///etc/passwd"):
         assert image_src(bad, True) is None
+        assert image_src(bad, True, "/projects/p/items/1/media/img") is None
 
 
 @pytest.fixture
@@ -336,10 +340,15 @@ def test_media_files_stay_inside_media_root(media_http, store, owner, ana):
     items_svc.add_items(store, p, [{"id": "p1", "img": "cats/tom.png"}])
     assert media_http.get("/media/cats/tom.png", follow_redirects=False).status_code == 303  # signed out
     sign_in(media_http, "ana", "ana-password")
-    assert '<img class="item-image" src="/media/cats/tom.png"' in media_http.get("/projects/pics/label").text
-    r = media_http.get("/media/cats/tom.png")
+    src = re.search(r'<img class="item-image" src="([^"]+)"', media_http.get("/projects/pics/label").text)[1]
+    assert re.fullmatch(r"/projects/pics/items/\d+/media/img", src)  # the item's media route (tests/web/test_media.py)
+    r = media_http.get(src)
     assert r.status_code == 200 and r.headers["content-type"] == "image/png"
     assert "sandbox" in r.headers["content-security-policy"]
+    # by path, only for the schema preview of those who may create projects
+    assert media_http.get("/media/cats/tom.png").status_code == 403
+    sign_in(media_http, "olive", "owner-password")
+    assert media_http.get("/media/cats/tom.png").status_code == 200
     for path in ("/media/../secret.png", "/media/%2e%2e/secret.png", "/media/cats/..%2f..%2fsecret.png",
                  "/media//etc/hostname", "/media/notes.txt", "/media/cats/missing.png"):
         assert media_http.get(path).status_code == 404, path
