@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -378,10 +379,17 @@ class ProjectSchema(_Model):
 
     # ---- answers --------------------------------------------------------------------------
 
-    def validate_answers(self, answers: Any, item: dict | None = None) -> dict:
-        """Check a submission's answers; return them normalised.
+    def checks_items(self) -> bool:
+        """Whether an answer of this schema is checked against its item (a question type with
+        :meth:`~labelwright.questions.QuestionType.check_item`): callers read the item's data only then."""
+        return any(q.checks_item() for q in self.questions)
 
-        Raises :class:`ValidationError` with ``field`` set to the question's name.
+    def validate_answers(self, answers: Any, item: Mapping[str, Any] | None = None) -> dict:
+        """Check a submission's answers; return them normalised. With ``item`` (the item's data) each
+        answer is also checked against it (:meth:`QuestionType.check_item`: spans within the text, boxes
+        within the image).
+
+        Raises :class:`ValidationError` with ``field`` set to the question's name (or a path below it).
         """
         if not isinstance(answers, dict):
             raise ValidationError(f"answers must be an object keyed by question name, got {kind_of(answers)}",
@@ -400,11 +408,15 @@ class ProjectSchema(_Model):
                     out[q.name] = value
                 continue
             out[q.name] = q.validate_answer(value)
+            if item is not None:
+                q.check_item(value, item)
         return out
 
-    def validate_gold(self, answers: Any, *, file: str | None = None, line: int | None = None) -> dict:
+    def validate_gold(self, answers: Any, *, file: str | None = None, line: int | None = None,
+                      item: Mapping[str, Any] | None = None) -> dict:
         """Check an item's gold answers: any non-empty subset of the questions (free-text questions
-        usually have none). Raises :class:`ValidationError` with ``field`` ``gold.<question>``."""
+        usually have none), against the item's data when ``item`` is given (as :meth:`validate_answers`).
+        Raises :class:`ValidationError` with ``field`` ``gold.<question>`` (or a path below it)."""
         where = self.gold.field
         if not isinstance(answers, dict) or not answers:
             raise ValidationError("gold answers must be a non-empty object keyed by question name",
@@ -417,9 +429,12 @@ class ProjectSchema(_Model):
                 raise ValidationError(f"unknown question {key!r}; this project asks {sorted(known)}",
                                       field=f"{where}.{key}", file=file, line=line)
             try:
-                out[key] = q.validate_answer(q.from_text(value))
+                given = q.from_text(value)
+                out[key] = q.validate_answer(given)
+                if item is not None:
+                    q.check_item(given, item)
             except ValidationError as e:
-                raise ValidationError(e.message, field=f"{where}.{key}", file=file, line=line) from None
+                raise ValidationError(e.message, field=f"{where}.{e.field or key}", file=file, line=line) from None
         return {q.name: out[q.name] for q in self.questions if q.name in out}
 
 

@@ -5,7 +5,8 @@ whose methods say everything the rest of labelwright needs to know about its ans
 
 =====================  ===========================================================================
 validation             :meth:`~QuestionType.validate_answer`, :meth:`~QuestionType.empty_answer`,
-                       :meth:`~QuestionType.from_text` (a gold answer written in a CSV cell)
+                       :meth:`~QuestionType.from_text` (a gold answer written in a CSV cell),
+                       :meth:`~QuestionType.check_item` (an answer against the item it answers)
 labels                 :attr:`~QuestionType.categorical`, :meth:`~QuestionType.label_values`,
                        :meth:`~QuestionType.answer_label`, :meth:`~QuestionType.label_path`
 vote and aggregation   :meth:`~QuestionType.vote` (the plain majority), :meth:`~QuestionType.compact` and
@@ -202,6 +203,20 @@ class QuestionType(BaseModel):
         """Check one answer that is not empty; return it normalised, or raise :class:`ValidationError`
         with ``field`` the question's name (or a path below it, ``name.part``)."""
         raise NotImplementedError(f"question type {self.type!r} does not implement validate_answer")
+
+    def check_item(self, answer: Any, data: Mapping[str, Any]) -> None:
+        """Check one answer against the item it answers (``data``: the item's data); raise
+        :class:`ValidationError` as :meth:`validate_answer` does (``self.fail(message, part)``).
+
+        ``answer`` is the value as it was submitted, after :meth:`validate_answer` accepted it, so a part
+        named in the error (``entities.2.end``) is the submitted list's own position. Called wherever the
+        item is known: submitting, amending, a reviewer's fix, gold. The default accepts every answer."""
+        return None
+
+    @classmethod
+    def checks_item(cls) -> bool:
+        """Whether the type overrides :meth:`check_item` (the hot path reads an item's data only then)."""
+        return cls.check_item is not QuestionType.check_item
 
     def empty_answer(self, value: Any) -> Any:
         """An empty answer (``None``, ``""`` or ``[]``): raise when the question is required, else what to

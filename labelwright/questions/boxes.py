@@ -1,7 +1,10 @@
 """Bounding boxes on an image field: draw, move, resize and label rectangles around objects.
 
 Settings: ``field`` (an ``image`` display field), ``labels`` (the object classes, number keys 1-9 pick the
-first nine) and ``shape`` (``box``; polygons are not implemented yet).
+first nine), ``shape`` (``box``; polygons are not implemented yet) and, optionally, ``width_field`` and
+``height_field``: the item keys holding the image's size in pixels. Where an item gives its size, every box
+must lie within the image (:meth:`Boxes.check_item`: on submitting, amending, a reviewer's fix and gold),
+and the owner's pages draw the boxes over the image.
 
 Answers: a list of boxes ``{"x", "y", "w", "h", "label"}`` in the image's own pixels (its natural size,
 whatever size it is shown at): ``x``, ``y`` the top-left corner, ``w``, ``h`` the width and height, all
@@ -52,6 +55,8 @@ class Boxes(QuestionType):
     shape: Literal["box"] = "box"
     allow_empty: bool = Field(default=True, description="an empty list (no object) is an answer")
     threshold: float = Field(default=0.5, gt=0, le=1, description="IoU at which two boxes are the same object")
+    width_field: str | None = Field(default=None, description="the item key holding the image's width in pixels")
+    height_field: str | None = Field(default=None, description="the item key holding the image's height in pixels")
 
     answer_display: ClassVar[Literal["label", "list", "block"]] = "list"
     template: ClassVar[str] = "templates/boxes.html"
@@ -98,6 +103,29 @@ class Boxes(QuestionType):
             raise self.fail(f"box {i}: {label!r} is not a label; labels are {self.labels}", f"{where}.label")
         out["label"] = label
         return out
+
+    def image_size(self, data: Mapping[str, Any]) -> tuple[float, float] | None:
+        """The image's ``(width, height)`` in pixels as the item gives them (numbers, or numbers written as
+        text), or None when it does not."""
+        if self.width_field is None or self.height_field is None:
+            return None
+        size = [_pixels(data.get(self.width_field)), _pixels(data.get(self.height_field))]
+        if size[0] is None or size[1] is None:
+            return None
+        return size[0], size[1]
+
+    def check_item(self, answer: Any, data: Mapping[str, Any]) -> None:
+        size = self.image_size(data)
+        if size is None:
+            return
+        for i, b in enumerate(answer):
+            for start, extent, limit, side in (("x", "w", size[0], "width"), ("y", "h", size[1], "height")):
+                if b[start] >= limit:
+                    raise self.fail(f"box {i}: {start} = {b[start]:g} is outside the image, which is {limit:g} "
+                                    f"pixels in {side}", f"{i}.{start}")
+                if round(b[start] + b[extent], 2) > limit:
+                    raise self.fail(f"box {i}: {start} + {extent} = {b[start] + b[extent]:g} goes past the "
+                                    f"image's {side} of {limit:g} pixels", f"{i}.{extent}")
 
     def empty_answer(self, value: Any) -> Any:
         if value == [] and self.allow_empty:
@@ -165,6 +193,18 @@ class Boxes(QuestionType):
         parts = [f"{b['label']} at ({b['x']:g}, {b['y']:g}), {b['w']:g}×{b['h']:g}" for b in answer]
         n = len(answer)
         return {"text": f"{n} box{'es' if n != 1 else ''}" if n else "no boxes", "parts": parts, "rationale": None}
+
+
+def _pixels(value: Any) -> float | None:
+    """An image dimension from item data: a positive finite number (or one written as text), else None."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        return None
+    return float(value)
 
 
 def _plain(boxes: list[dict]) -> list[dict]:

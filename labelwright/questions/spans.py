@@ -6,8 +6,10 @@ default) and ``threshold`` (the overlap at which two spans match, 0.5).
 
 An answer is a list of ``{"start", "end", "label"}``: character offsets into the field's text (code points,
 as Python counts them; ``start`` included, ``end`` excluded), kept sorted. ``[]`` is an answer: the text has
-no entity. Bounds against the item's text are checked where the text is known: the labelling form, the
-aggregation's gold and the exporters (:meth:`Spans.check_text`).
+no entity. A span may also carry the ``text`` it covers, which is checked and then dropped. Wherever the
+item is known (a submission, an amend, a reviewer's fix, gold; :meth:`Spans.check_item`) every span must
+end within the field's text and its ``text``, when given, must be the text at its offsets; the CoNLL
+reader checks the same (:meth:`Spans.check_text`).
 
 Aggregated by span voting with per-annotator skill (:class:`labelwright.quality.spans.SpanVote`); the
 plain vote's agreement is the mean pairwise span F1, and an answer's gold score is its span F1 against the
@@ -137,6 +139,16 @@ class Spans(QuestionType):
             if s["end"] > n:
                 raise self.fail(f"{where}span {s['start']}-{s['end']} ({s['label']}) ends after the text of "
                                 f"field {self.field!r}, which has {n} characters", f"{i}.end")
+
+    def check_item(self, answer: Any, data: Mapping[str, Any]) -> None:
+        found = data.get(self.field)
+        self.check_text(answer, found)
+        text = found if isinstance(found, str) else ""
+        for i, s in enumerate(answer):
+            given = s.get("text")
+            if given is not None and given != text[s["start"]:s["end"]]:
+                raise self.fail(f"span {s['start']}-{s['end']} ({s['label']}) says its text is {given!r}, but "
+                                f"field {self.field!r} has {text[s['start']:s['end']]!r} there", f"{i}.text")
 
     # ---- vote, aggregation, gold ------------------------------------------------------------
 

@@ -71,7 +71,7 @@ def split_gold(schema: ProjectSchema, record: dict, *, file: str | None = None,
             value = {schema.questions[0].name: value if parsed is None else parsed}
     elif not isinstance(value, dict) and len(schema.questions) == 1:
         value = {schema.questions[0].name: value}
-    return schema.validate_gold(value, file=file, line=line)
+    return schema.validate_gold(value, file=file, line=line, item=record)
 
 
 def store_gold(conn: Connection, project_id: int, pairs: list[tuple[int, str]], user_id: int | None,
@@ -97,7 +97,9 @@ def set_gold(store: Store, project: Project, item_id: int, answers, user=None) -
     """Mark one item of ``project`` as gold with ``answers`` (a subset of its questions)."""
     clean = project.schema.validate_gold(answers)
     with store.write() as conn:
-        _item_of(conn, project, item_id)
+        data = _item_of(conn, project, item_id)
+        if project.schema.checks_items():
+            project.schema.validate_gold(answers, item=loads(data))
         store_gold(conn, project.id, [(item_id, dumps(clean))], getattr(user, "id", None), time.time())
         audit.record(conn, user, "gold.set", project.id, str(item_id))
     return {"item_id": item_id, "gold": clean}
@@ -117,11 +119,13 @@ def unset_gold(store: Store, project: Project, item_id: int, user=None) -> bool:
     return gone is not None
 
 
-def _item_of(conn: Connection, project: Project, item_id: int) -> None:
+def _item_of(conn: Connection, project: Project, item_id: int) -> str:
+    """The item's data (JSON text); NotFound when the project has no such item."""
     i = t.items
-    found = conn.execute(select(i.c.id).where(i.c.id == item_id, i.c.project_id == project.id)).first()
+    found = conn.execute(select(i.c.data).where(i.c.id == item_id, i.c.project_id == project.id)).first()
     if found is None:
         raise NotFound(f"no item {item_id} in project {project.slug!r}")
+    return found.data
 
 
 def gold_answers(store: Store, project: Project, conn: Connection | None = None) -> dict[int, dict]:

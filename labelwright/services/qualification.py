@@ -145,6 +145,8 @@ def answer(store: Store, project: Project, user: User, item_id: int, answers, no
         items = {i[0]: i for i in _items(conn, project)}
         if item_id not in items:
             raise NotFound(f"item {item_id} is not in the qualification test")
+        if project.schema.checks_items():
+            project.schema.validate_answers(answers, loads(items[item_id][2]))
         right, checked = score(questions, clean, items[item_id][3])
         written = conn.execute(
             upsert(conn, qn).values(attempt_id=attempt_id, item_id=item_id, answers=dumps(clean), correct=right,

@@ -390,7 +390,8 @@ def _submit_checks(store: Store, user: User, item_id: int, key: str, answers, ea
     if project.schema.qualification is not None:
         if not qualification.passed(store, project, user):
             raise Forbidden(f"pass the qualification test of project {project.slug!r} first")
-    clean = project.schema.validate_answers(answers)
+    item = loads(prow.data) if project.schema.checks_items() else None  # read with the item's row
+    clean = project.schema.validate_answers(answers, item)
     if earlier:
         raise Conflict("you already answered this item; amend your annotation instead")
     return project, clean, None
@@ -573,7 +574,10 @@ def amend(store, annotation_id: int, user: User, answers, *, active_ms: int = 0,
             {"u": user.id, "p": project.id, "n": max(project.schema.history_size, 0)})]
         if annotation_id not in recent:
             raise Forbidden(f"only your last {project.schema.history_size} answers in this project can be amended")
-        clean = project.schema.validate_answers(answers)
+        item = None
+        if project.schema.checks_items():
+            item = loads(conn.execute(text("SELECT data FROM items WHERE id = :i"), {"i": row.item_id}).scalar_one())
+        clean = project.schema.validate_answers(answers, item)
         conn.execute(text(
             "INSERT INTO annotation_revisions (annotation_id, revision, answers, active_ms, replaced_at) "
             "VALUES (:a, :r, :ans, :ms, :now)"),

@@ -232,6 +232,9 @@ def decide(store: Store, project: Project, reviewer: User, annotation_id: int, d
                            .where(a.c.id == annotation_id, a.c.project_id == project.id)).first()
         if row is None:
             raise NotFound(f"no submission {annotation_id} in project {project.slug!r}")
+        if clean is not None and project.schema.checks_items():  # the fix against the item it answers
+            data = conn.execute(select(i.c.data).where(i.c.id == row.item_id)).scalar_one()
+            project.schema.validate_answers(fixed_answers, loads(data))
         if row.user_id == reviewer.id:
             raise Conflict("you cannot review your own submission")
         if revision is not None and revision != row.revision:

@@ -54,6 +54,7 @@ class ItemProjectRow(NamedTuple):
     is_gold: int
     paused: bool
     membership: str | None
+    data: str  # the item's data (JSON text): answers are checked against it (ProjectSchema.checks_items)
 
     @property
     def project_columns(self) -> tuple:
@@ -206,7 +207,7 @@ SUBMIT_CHECK = (
 ITEM_PROJECT = ("SELECT p.id, p.slug, p.name, p.schema, p.overlap, p.lease_seconds, p.created_at, p.updated_at, "
                 "i.is_gold, EXISTS (SELECT 1 FROM paused_annotators pa WHERE pa.project_id = p.id "
                 "AND pa.user_id = :u), (SELECT m.status FROM memberships m WHERE m.project_id = p.id "
-                "AND m.user_id = :u) FROM items i JOIN projects p ON p.id = i.project_id WHERE i.id = :i")
+                "AND m.user_id = :u), i.data FROM items i JOIN projects p ON p.id = i.project_id WHERE i.id = :i")
 # SQLite: give back the caller's lease (or their lapsed one), rows LeaseRow.
 DROP_LEASE = "DELETE FROM leases WHERE item_id = :i AND user_id = :u RETURNING created_at, expires_at"
 DROP_LAPSED = "DELETE FROM lapsed_leases WHERE item_id = :i AND user_id = :u RETURNING created_at, expires_at"

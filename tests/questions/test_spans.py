@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from sqlalchemy import text as sql
 
 from labelwright.cli import main
 from labelwright.errors import ValidationError
@@ -20,6 +21,7 @@ from labelwright.io import conll
 from labelwright.io.spacy_docbin import doc_bin
 from labelwright.quality.spans import SpanVote, match_spans, overlap, pairwise_f1, span_f1
 from labelwright.schema import parse_schema
+from labelwright.services.gold import store_gold
 from labelwright.services.projects import get_project
 from tests.conftest import bearer, post_login
 
@@ -300,11 +302,21 @@ def test_a_spans_project_end_to_end(http, store, db_url, owner, make_annotator, 
 def test_the_exports_name_an_item_whose_span_runs_past_its_text(http, store, owner):
     r = http.post("/api/v1/projects", headers=bearer(owner[1]), json=SCHEMA)
     assert r.status_code == 201, r.text
-    r = http.post("/api/v1/projects/ents/items", headers=bearer(owner[1]), json={"items": [
-        {"id": "short", "text": "Gandhi", "gold": {"ents": [{"start": 0, "end": 9, "label": "PER"}]}}]})
+    bad = {"id": "short", "text": "Gandhi", "gold": {"ents": [{"start": 0, "end": 9, "label": "PER"}]}}
+    r = http.post("/api/v1/projects/ents/items", headers=bearer(owner[1]), json={"items": [bad]})
+    assert r.status_code == 422  # an import checks gold against its item (nothing lands)
+    assert r.json()["field"] == "items[0].gold.ents.0.end" and "has 6 characters" in r.json()["error"]
+    r = http.post("/api/v1/projects/ents/items", headers=bearer(owner[1]), json={"items": [{**bad, "gold": None}]})
     assert r.status_code in (200, 201), r.text
+    with store.write() as conn:  # gold written past the checks (an older database): the export still says where
+        store_gold(conn, get_project(store, "ents").id, [(_item_id(store), json.dumps(bad["gold"]))], None, 0.0)
     with pytest.raises(ValidationError, match="item short: span 0-9 .PER. ends after the text"):
         conll.conll_export(store, get_project(store, "ents"))
+
+
+def _item_id(store) -> int:
+    with store.read() as conn:
+        return conn.execute(sql("SELECT id FROM items WHERE external_id = 'short'")).scalar_one()
 
 
 # ---- the docs page ---------------------------------------------------------------------------------
