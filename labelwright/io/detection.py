@@ -1,19 +1,23 @@
 """What the object-detection exports (COCO, YOLO, Pascal VOC) share: one record per labelled image of a
-``boxes`` question, with its aggregated boxes and the image's size in pixels.
+``boxes`` or ``polygons`` question, with its aggregated shapes and the image's size in pixels.
 
-The boxes are the project's labels (:func:`labelwright.services.labels.project_labels`: weighted box fusion
-over the annotators, gold where known), in the image's own pixels. Items nobody answered are left out; an
+The shapes are the project's labels (:func:`labelwright.services.labels.project_labels`: weighted box fusion
+or weighted medoid polygon fusion over the annotators, gold where known), in the image's own pixels. A
+polygons question's record has its polygons and, in ``boxes``, each polygon's bounding box (what COCO's
+``bbox`` and Pascal VOC write). Items nobody answered are left out; an
 item whose label is ``[]`` is an image with no object (a negative), kept. The image's size is read from the
 file under the media root (``--media-root``; Pillow reads the header only).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from labelwright.errors import ValidationError
+from labelwright.quality.polygons import bounds
 from labelwright.questions.boxes import Boxes
+from labelwright.questions.polygons import Polygons
 from labelwright.services.export import iter_items
 from labelwright.services.labels import project_labels
 from labelwright.services.projects import Project
@@ -28,19 +32,26 @@ class ImageRecord:
     width: int
     height: int
     boxes: list[dict]
+    polygons: list[dict] = field(default_factory=list)  # a polygons question's; ``boxes`` are their bounds
 
 
-def boxes_question(project: Project, name: str | None = None) -> Boxes:
-    """The project's boxes question: the one named, or the only one."""
-    qs = [q for q in project.schema.questions if isinstance(q, Boxes)]
-    if name is not None:
-        qs = [q for q in qs if q.name == name]
+def boxes_question(project: Project, name: str | None = None) -> Boxes | Polygons:
+    """The project's boxes or polygons question: the one named, or the only one."""
+    every = [q for q in project.schema.questions if isinstance(q, (Boxes, Polygons))]
+    qs = every if name is None else [q for q in every if q.name == name]
     if len(qs) != 1:
-        which = f"no boxes question named {name!r}" if name is not None else f"{len(qs)} boxes questions"
-        raise ValidationError(f"an object-detection export needs one boxes question; the project {project.slug!r} "
-                              f"has {which} ({[q.name for q in project.schema.questions if isinstance(q, Boxes)]})",
-                              field="question")
+        which = (f"no boxes or polygons question named {name!r}" if name is not None
+                 else f"{len(qs)} boxes or polygons questions")
+        raise ValidationError(f"an object-detection export needs one boxes or polygons question; the project "
+                              f"{project.slug!r} has {which} ({[q.name for q in every]})", field="question")
     return qs[0]
+
+
+def bounding_box(polygon: dict) -> dict:
+    """A polygon's bounding box as a box ``{x, y, w, h, label}``."""
+    x0, y0, x1, y1 = bounds(polygon["points"])
+    return {"x": round(x0, 2), "y": round(y0, 2), "w": round(x1 - x0, 2), "h": round(y1 - y0, 2),
+            "label": polygon["label"]}
 
 
 def image_size(media_root: Path | None, file_name: str, where: str) -> tuple[int, int]:
@@ -62,8 +73,8 @@ def image_size(media_root: Path | None, file_name: str, where: str) -> tuple[int
 
 
 def image_records(store: Store, project: Project, media_root: Path | None, question: str | None = None
-                  ) -> tuple[Boxes, list[ImageRecord]]:
-    """The boxes question and one record per labelled item, in item order."""
+                  ) -> tuple[Boxes | Polygons, list[ImageRecord]]:
+    """The boxes or polygons question and one record per labelled item, in item order."""
     q = boxes_question(project, question)
     labels = project_labels(store, project).get(q.name)
     by_item = {item_id: label for item_id, label, _ in labels.items()} if labels is not None else {}
@@ -77,7 +88,11 @@ def image_records(store: Store, project: Project, media_root: Path | None, quest
         if not isinstance(file_name, str) or not file_name:
             raise ValidationError(f"{where}: no image path", field=q.field)
         width, height = image_size(media_root, file_name, where)
-        out.append(ImageRecord(item_id, ext, file_name, width, height, list(boxes)))
+        if isinstance(q, Polygons):
+            out.append(ImageRecord(item_id, ext, file_name, width, height, [bounding_box(p) for p in boxes],
+                                   list(boxes)))
+        else:
+            out.append(ImageRecord(item_id, ext, file_name, width, height, list(boxes)))
     return q, out
 
 

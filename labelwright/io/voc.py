@@ -1,4 +1,5 @@
-"""Pascal VOC XML annotations of a project's ``boxes`` question.
+"""Pascal VOC XML annotations of a project's ``boxes`` question (or a ``polygons`` question's bounding boxes: VOC's
+detection format holds boxes only).
 
 One ``Annotations/<image path>.xml`` per labelled image (``cats/a.png`` -> ``Annotations/cats/a.xml``) with
 ``filename``, ``size`` (``width``, ``height``, ``depth`` 3) and an ``object`` per box: ``name`` (the label),

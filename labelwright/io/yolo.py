@@ -3,7 +3,9 @@
 One text file per labelled image, at the image's relative path with ``.txt`` under ``labels/``
 (``cats/a.png`` -> ``labels/cats/a.txt``), a line per box: ``class cx cy w h``, the class the label's
 index in the question's labels (from 0), the centre and size normalised by the image's width and height
-(six decimals). An image with no box gets an empty file (a negative). ``classes.txt`` lists the labels,
+(six decimals). A polygons question writes YOLO's segmentation lines instead (Ultralytics' ``-seg``
+format): ``class x1 y1 x2 y2 ...``, every vertex normalised by the image's width and height. An image with
+no box gets an empty file (a negative). ``classes.txt`` lists the labels,
 one a line, and ``data.yaml`` names them as Ultralytics reads them (``names:``; point its ``path`` and
 ``train`` at your images).
 """
@@ -23,13 +25,18 @@ def yolo_line(box: dict, index: int, width: int, height: int) -> str:
     return f"{index} {cx:.6f} {cy:.6f} {box['w'] / width:.6f} {box['h'] / height:.6f}"
 
 
+def yolo_segment_line(polygon: dict, index: int, width: int, height: int) -> str:
+    return f"{index} " + " ".join(f"{x / width:.6f} {y / height:.6f}" for x, y in polygon["points"])
+
+
 def yolo_files(labels: list[str], records: list[ImageRecord]) -> dict[str, str]:
     """``{relative path: text}`` of every file (see the module's docstring)."""
     index = {name: i for i, name in enumerate(labels)}
     files = {"classes.txt": "".join(f"{name}\n" for name in labels),
              "data.yaml": "names:\n" + "".join(f"  {i}: {json.dumps(name)}\n" for i, name in enumerate(labels))}
     for r in records:
-        lines = [yolo_line(b, index[b["label"]], r.width, r.height) for b in r.boxes]
+        lines = ([yolo_segment_line(p, index[p["label"]], r.width, r.height) for p in r.polygons] if r.polygons
+                 else [yolo_line(b, index[b["label"]], r.width, r.height) for b in r.boxes])
         files["labels/" + stem_path(r.file_name, ".txt")] = "".join(line + "\n" for line in lines)
     return files
 
