@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from labelwright.errors import ValidationError
+from labelwright.io.yolo import yolo_segment_line
 from labelwright.quality.polygons import (
     WeightedPolygonFusion,
     area,
@@ -299,9 +300,20 @@ def test_the_docs_schema_parses_and_the_worked_example_holds():
     scope: dict = {}
     exec(re.search(r"```python\n(.*?)```", text, re.S).group(1), scope)  # the page's example, as written
     wpf, ann, bob, cy = scope["wpf"], scope["ann"], scope["bob"], scope["cy"]
-    for name, want in json.loads(re.search(r"<!-- checked: (.*?) -->", text, re.S).group(1)).items():
-        got = {"labels": wpf.labels_[1], "weights": {k: round(v, 3) for k, v in wpf.weights_.items()},
-               "confidence": round(wpf.confidence_[1], 3),
-               "agreement": [round(polygon_agreement(a, ann), 3) for a in (bob, cy)],
-               "gold": q.gold_score(cy, ann)}[name]
-        assert got == want, (name, got)
+    assert [round(iou(ann[0], bob[0]), 3), round(iou(ann[0], cy[0]), 3), round(iou(bob[0], cy[0]), 3),
+            round(iou(ann[1], bob[1]), 3)] == [0.928, 0.845, 0.801, 0.945]
+    polygons, _ = fuse([ann, bob, cy])
+    assert [(p["points"], p["score"]) for p in polygons] == [(ann[0]["points"], 1.0), (ann[1]["points"], 0.6667)]
+    assert [round(polygon_agreement(a, polygons), 3) for a in (ann, bob, cy)] == [1.0, 0.936, 0.422]
+    assert wpf.labels_[1] == [{**ann[0], "score": 1.0}, {**ann[1], "score": 0.8209}]
+    assert {k: round(v, 3) for k, v in wpf.weights_.items()} == {"ann": 1.0, "bob": 0.936, "cy": 0.422}
+    assert round(wpf.confidence_[1], 3) == 0.91 and q.gold_score(cy, ann) == 0.5
+    assert area(ann[0]["points"]) == 25000 and '"bbox": [40, 60, 200, 150], "area": 25000.0' in text
+    lines = [yolo_segment_line(p, i, 640, 480) for i, p in enumerate(wpf.labels_[1])]
+    assert "\n  ".join(lines) in text
+    # the page's table of refusals shows what the server says
+    for points, field in (([[0, 0], [1, "1"], [2, 0]], "pets.0.points.1"),
+                          ([[0, 0], [10, 10], [10, 0], [0, 10]], "pets.0.points")):
+        with pytest.raises(ValidationError) as e:
+            q.validate_answer([{"label": "cat", "points": points}])
+        assert e.value.field == field and f"| `{field}` | {e.value.message} |" in text
