@@ -57,8 +57,9 @@ def import_cmd(obj: Ctx, project, file, fmt, encoding):
                    "a format that contradicts the extension is refused). labelstudio: Label Studio JSON (and "
                    "its labelling config beside it); dpo, sft: TRL preference and demonstration JSONL; hf: a "
                    "Hugging Face dataset folder (save_to_disk); conll, spacy: a spans question's spans as CoNLL-2003 "
-                   "BIO lines or a spaCy DocBin; coco, yolo, voc: a boxes question's boxes as COCO JSON or a folder "
-                   "of YOLO label files or Pascal VOC XML (image sizes read under the media_root setting).")
+                   "BIO lines or a spaCy DocBin; coco, yolo, voc: a boxes or polygons question's shapes as COCO "
+                   "JSON or a folder of YOLO label files or Pascal VOC XML (image sizes read under the media_root "
+                   "setting).")
 @click.option("-o", "--output", required=True, type=click.Path(), help="Output file (a folder for hf, yolo, voc).")
 @click.option("--force", is_flag=True, help="Replace the output file if it exists.")
 @click.pass_obj
