@@ -4,10 +4,8 @@ images come from a real HTTP server (python's http.server in a thread), behind t
 
 from __future__ import annotations
 
-import http.server
 import io
 import os
-import threading
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ from PIL import Image
 from labelwright.services import media, thumbnails
 from labelwright.services.media import MediaError, Source
 from labelwright.settings import Settings
+from tests.media_server import serve_folder
 
 
 @pytest.fixture
@@ -167,32 +166,6 @@ def test_a_file_that_is_not_an_image(settings, root):
 # ---- remote images --------------------------------------------------------------------------------------
 
 
-class _Handler(http.server.SimpleHTTPRequestHandler):
-    seen: list[dict]
-
-    def log_message(self, *args):  # quiet
-        pass
-
-    etag = False  # /etag/...: answered with an ETag, and 304 to If-None-Match
-
-    def end_headers(self):
-        if self.etag:
-            self.send_header("ETag", '"v1"')
-        super().end_headers()
-
-    def send_head(self):
-        self.seen.append({"path": self.path, "inm": self.headers.get("If-None-Match"),
-                          "ims": self.headers.get("If-Modified-Since")})
-        self.etag = self.path.startswith("/etag/")
-        if self.etag:
-            if self.headers.get("If-None-Match") == '"v1"':
-                self.send_response(304)
-                self.end_headers()
-                return None
-            self.path = self.path[len("/etag"):]
-        return super().send_head()
-
-
 @pytest.fixture
 def web(tmp_path):
     """A real HTTP server on 127.0.0.1 serving ``tmp_path/www``: ``(base_url, www, seen requests)``."""
@@ -202,16 +175,8 @@ def web(tmp_path):
     Image.new("RGB", (1000, 500), (10, 200, 10)).save(buf, "PNG")
     (www / "pets" / "rex.png").write_bytes(buf.getvalue())
     (www / "rex.png").write_bytes(buf.getvalue())
-    seen: list[dict] = []
-    handler = type("Handler", (_Handler,), {"seen": seen})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: handler(*a, directory=str(www)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", www, seen, server
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_folder(www) as s:
+        yield s.url, www, s.seen, s
 
 
 def test_a_remote_thumbnail_is_fetched_once_then_revalidated(settings, web):
@@ -234,8 +199,7 @@ def test_a_remote_thumbnail_is_fetched_once_then_revalidated(settings, web):
     with pytest.raises(MediaError, match="answered 404"):
         thumbnails.thumbnail(source, local)
     # the image's server away: the thumbnail made before is served
-    server.shutdown()
-    server.server_close()
+    server.stop()
     assert thumbnails.thumbnail(etagged, local.with_(media_fetch_seconds=1)).path == first.path
 
 
