@@ -352,6 +352,26 @@ class Chat(QuestionType):
 
     # ---- showing ----------------------------------------------------------------------------------
 
+    def label_text(self, label: Any) -> str:
+        """An aggregated label in words: ``turn 2: median 2.5, mean 2.5 (agreement 0.25 of 2); ...``, or the
+        ranking (``reply 2 > reply 1``); a gold answer as :meth:`answer_text` reads it."""
+        if not isinstance(label, dict):
+            return str(label)
+        parts = []
+        if isinstance(label.get("ranking"), list):
+            parts.append(" > ".join(f"reply {c + 1}" for c in label["ranking"]))
+        for turn, r in (label.get("ratings") or {}).items():
+            if isinstance(r, dict):
+                agree = "" if r.get("agreement") is None else f", agreement {r['agreement']}"
+                parts.append(f"turn {turn}: median {r.get('median')}, mean {r.get('mean')} "
+                             f"({r.get('n')} ratings{agree})")
+            else:
+                parts.append(f"turn {turn}: {self.point_text(r)}")
+        for turn, texts in (label.get("rewrites") or {}).items():
+            n = len(texts) if isinstance(texts, list) else 1
+            parts.append(f"turn {turn}: {n} rewrite{'s' if n != 1 else ''}")
+        return "; ".join(parts)
+
     def answer_text(self, answer: Any, titles: Mapping[str, str]) -> dict:
         parts = []
         if "ranking" in answer:

@@ -28,7 +28,7 @@ DATA = Path(__file__).parent / "data" / "chat.jsonl"
 ITEMS = [json.loads(line) for line in DATA.read_text().splitlines()]
 
 SCHEMA = {
-    "name": "Assistant turns", "slug": "turns", "overlap": 2, "id_field": "id", "gold": {"rate": 0},
+    "name": "Assistant turns", "slug": "turns", "overlap": 2, "id_field": "id", "gold": {"rate": 1},
     "fields": [{"name": "messages", "type": "chat", "label": "Conversation"}],
     "questions": [{"name": "turns", "type": "chat", "prompt": "Rate each assistant turn", "rewrite": True,
                    "labels": ["wrong", "poor", "fair", "good", "excellent"]}],
@@ -162,8 +162,8 @@ def test_aggregation_keeps_every_rewrite_with_its_author_and_gold_scores_distanc
 # ---- a project on both databases --------------------------------------------------------------------------
 
 
-def _sign_in(http, name: str) -> None:
-    r = post_login(http, name, f"{name}-password", follow_redirects=False)
+def _sign_in(http, name: str, password: str | None = None) -> None:
+    r = post_login(http, name, password or f"{name}-password", follow_redirects=False)
     assert r.status_code == 303, r.text
 
 
@@ -175,6 +175,7 @@ def _form(page: str) -> dict:
 
 
 WRONG = {"math": {2}, "haiku": {3}}  # the assistant turns a careful rater marks wrong
+GOLD = {"ratings": {"1": 4, "3": 1}}  # the haiku's
 REWRITES = {"math": {"2": "The answer is 4."},
             "haiku": {"3": "Snow on the branches,\nthe whole street holds its breath."}}
 
@@ -194,7 +195,14 @@ def test_a_chat_project_through_the_api_the_form_the_export_and_trl(http, store,
     h = bearer(owner[1])
     r = http.post("/api/v1/projects", headers=h, json=SCHEMA)
     assert r.status_code == 201, r.text
-    r = http.post("/api/v1/projects/turns/items", headers=h, json={"items": ITEMS})
+    # gold is checked against its conversation at import (nothing lands), then the haiku is a gold item
+    haiku = next(i for i in ITEMS if i["id"] == "haiku")
+    r = http.post("/api/v1/projects/turns/items", headers=h,
+                  json={"items": [{**haiku, "gold": {"turns": {"ratings": {"0": 4, "1": 4, "3": 1}}}}]})
+    assert r.status_code == 422 and r.json()["field"] == "items[0].gold.turns.ratings.0", r.text
+    assert "a user turn" in r.json()["error"]
+    items = [{**i, "gold": {"turns": GOLD}} if i["id"] == "haiku" else i for i in ITEMS]
+    r = http.post("/api/v1/projects/turns/items", headers=h, json={"items": items})
     assert r.status_code in (200, 201), r.text
 
     # ann answers through the API: wrong shapes and wrong turns are refused with a field path
@@ -253,8 +261,24 @@ def test_a_chat_project_through_the_api_the_form_the_export_and_trl(http, store,
     assert wrong["label"]["ratings"]["2"] == {"mean": 2.5, "median": 2.5, "agreement": 0.25, "n": 2}
     assert [r["text"] for r in wrong["label"]["rewrites"]["2"]] == ["The answer is 4."]
     assert "mean and median rating per turn" in wrong["method"]
+    assert recs["haiku"]["aggregate"]["turns"]["method"] == "gold"
     csv_text = http.get("/api/v1/projects/turns/export?format=csv", headers=h).text
     assert "answer.turns" in csv_text.splitlines()[0]
+
+    # gold accuracy: ann's ratings are the gold's; bob's turn 3 is 3 points off (score 0.625: not right)
+    quality = http.get("/api/v1/projects/turns/quality", headers=h).json()
+    assert {a["annotator"]: a.get("gold_accuracy") for a in quality["annotators"]} == {"ann": 1, "bob": 0}
+
+    # the owner's item page shows the conversation escaped; answers and labels read in words
+    _sign_in(http, "olive", "owner-password")
+    markup_id = next(i for i, m in by_id.items() if external_id(m) == "markup")
+    page = http.get(f"/projects/turns/items/{markup_id}")
+    assert page.status_code == 200
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text and "<script>alert" not in page.text
+    q = get_project(store, "turns").schema.question("turns")
+    assert q.answer_text({"ratings": {"1": 4}}, {})["parts"] == ["turn 1: 4 (good)"]
+    assert q.label_text(recs["markup"]["aggregate"]["turns"]["label"]) == (
+        "turn 1: median 4.0, mean 4.0 (2 ratings, agreement 1.0); turn 1: 1 rewrite")
 
     # TRL: demonstrations with the best rewrite in place of the turn, and rewrite-vs-original preferences
     project = get_project(store, "turns")
