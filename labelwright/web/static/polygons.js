@@ -11,6 +11,7 @@
 
 const SVG = "http://www.w3.org/2000/svg";
 const NEAR = 6; // screen pixels: a click this close to the first point closes, to the last is a double click's
+const DOUBLE = 500; // milliseconds between the two presses of a double click
 
 function el(tag, attrs) {
   const node = document.createElementNS(SVG, tag);
@@ -55,6 +56,7 @@ class PolygonEditor {
     this.draft = null; // the points of the polygon being drawn
     this.pointer = null;
     this.drag = null;
+    this.pressed = -Infinity; // when the last press was (for double clicks)
     this.input.hidden = true;
     const stage = document.createElement("div");
     stage.className = "polygons-stage";
@@ -115,9 +117,13 @@ class PolygonEditor {
     e.preventDefault();
     this.svg.focus();
     const p = this.point(e);
+    const quick = e.timeStamp - this.pressed < DOUBLE; // the second press of a double click
+    this.pressed = e.timeStamp;
     if (this.draft) {
+      const last = this.draft[this.draft.length - 1];
       if (this.draft.length >= 3 && this.near(p, this.draft[0])) this.close();
-      else if (!this.near(p, this.draft[this.draft.length - 1])) this.draft.push(p); // else: a double click's 2nd press
+      else if (!this.near(p, last)) this.draft.push(p);
+      else if (quick) this.close(); // a double click on the last point closes (three points at least)
       this.render();
       return;
     }
