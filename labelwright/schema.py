@@ -368,6 +368,11 @@ class ProjectSchema(_Model):
             elif not isinstance(value, str):
                 raise ValidationError(f"expected a string for a {f.type} field, got {kind_of(value)}",
                                       field=f.name, file=file, line=line)
+        for q in self.questions:  # what a question type asks of its items (a chat question's roles)
+            try:
+                q.check_data(data)
+            except ValidationError as e:
+                raise ValidationError(e.message, field=e.field, file=file, line=line) from None
         if self.id_field is not None:
             ext = data.get(self.id_field)
             if ext is None or ext == "":

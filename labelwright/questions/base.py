@@ -218,6 +218,12 @@ class QuestionType(BaseModel):
         """Whether the type overrides :meth:`check_item` (the hot path reads an item's data only then)."""
         return cls.check_item is not QuestionType.check_item
 
+    def check_data(self, data: Mapping[str, Any]) -> None:
+        """Check an item's data for this question when the item is imported, before anyone answers it
+        (a chat question's turns and roles): raise :class:`ValidationError` with ``field`` the item's
+        field (``messages[2]``); the import adds the file and line. The default accepts every item."""
+        return None
+
     def empty_answer(self, value: Any) -> Any:
         """An empty answer (``None``, ``""`` or ``[]``): raise when the question is required, else what to
         store (:data:`NO_ANSWER`: nothing)."""

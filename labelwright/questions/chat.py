@@ -184,6 +184,13 @@ class Chat(QuestionType):
                                       f"content text, got role {got!r}", field=f"{self.field}[{i}]")
         return [{"role": t["role"], "content": t["content"]} for t in turns]
 
+    def check_data(self, data: Mapping[str, Any]) -> None:
+        if data.get(self.field) is None:
+            return  # an optional field left out: the schema's field check has the say
+        self.conversation(data)
+        if self.mode == "rank":
+            self.candidate_replies(data)
+
     def context(self, turns: list[dict]) -> list[dict]:
         """The turns shown and answered: all of them when rating; when ranking, the turns before the
         candidates (a final assistant turn is the one the candidates replace)."""

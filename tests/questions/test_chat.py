@@ -88,6 +88,25 @@ def test_answers_are_checked_with_a_field_path():
         no_rewrites.validate_answers({"turns": {"ratings": {"2": 3}, "rewrites": {"2": "4"}}})
 
 
+def test_an_import_names_the_line_and_turn_that_is_wrong(http, store, db_url, owner, tmp_path):
+    h = bearer(owner[1])
+    for spec in (SCHEMA, RANK):
+        assert http.post("/api/v1/projects", headers=h, json=spec).status_code == 201
+    bot = {"id": "b", "messages": [{"role": "user", "content": "hi"}, {"role": "bot", "content": "hello"}]}
+    r = http.post("/api/v1/projects/turns/items", headers=h, json={"items": [ITEMS[1], bot]})
+    assert r.status_code == 422 and r.json()["field"] == "items[1].messages[1]", r.text
+    assert "role one of ['system', 'user', 'assistant']" in r.json()["error"]
+    r = http.post("/api/v1/projects/replies/items", headers=h, json={"items": [ITEMS[1]]})
+    assert r.status_code == 422 and r.json()["field"] == "items[0].candidates", r.text
+    path = tmp_path / "turns.jsonl"
+    path.write_text("\n".join(json.dumps(i) for i in [ITEMS[0], ITEMS[1], {**bot, "messages": []}]) + "\n")
+    res = CliRunner().invoke(main, ["--db", db_url, "import", "turns", str(path)])
+    said = " ".join(res.output.split())
+    assert res.exit_code == 2 and f"{path}, line 3, field 'messages'" in said and "non-empty list" in said, said
+    res = CliRunner().invoke(main, ["--db", db_url, "status", "turns", "--json"])
+    assert json.loads(res.output)["items"]["total"] == 0  # nothing landed
+
+
 def test_settings_are_checked():
     def q(**kw):
         return parse_schema({**SCHEMA, "questions": [{**SCHEMA["questions"][0], **kw}]})
