@@ -35,6 +35,14 @@ ITEMS = [
         {"role": "user", "content": "What is the capital of Japan?"},
         {"role": "assistant", "content": "Tokyo."}]},
 ]
+RANK = {
+    "name": "Replies", "slug": "replies", "id_field": "id", "overlap": 1, "send_fields": ["candidates"],
+    "fields": [{"name": "messages", "type": "chat"}],
+    "questions": [{"name": "best", "type": "chat", "mode": "rank", "rewrite": True}],
+}
+RANK_ITEM = {"id": "capital", "messages": [{"role": "user", "content": "Capital of France?"},
+                                           {"role": "assistant", "content": "Lyon."}],
+             "candidates": ["Lyon.", "Paris.", "<b>Paris</b>, on the Seine."]}
 SCHEMA = {
     "name": "Turns", "slug": "turns", "id_field": "id", "overlap": 1, "gold": {"rate": 0},
     "fields": [{"name": "messages", "type": "chat", "label": "Conversation"}],
@@ -55,6 +63,9 @@ def server(tmp_path_factory):
         p = projects.create_project(store, SCHEMA, created_by=owner.id)
         items.add_items(store, p, ITEMS)
         access.set_member(store, p, "ana", "annotator")
+        r = projects.create_project(store, RANK, created_by=owner.id)
+        items.add_items(store, r, [RANK_ITEM])
+        access.set_member(store, r, "ana", "annotator")
     finally:
         store.close()
     port = _free_port()
@@ -101,11 +112,11 @@ def shown(page) -> str:
     return next(i["id"] for i in ITEMS if i["messages"][0]["content"] == first)
 
 
-def saved(server, ext: str) -> dict:
+def saved(server, ext: str, slug: str = "turns") -> dict:
     deadline = time.monotonic() + 10
-    while ext not in server.answers("ana", "turns") and time.monotonic() < deadline:
+    while ext not in server.answers("ana", slug) and time.monotonic() < deadline:
         time.sleep(0.1)
-    return server.answers("ana", "turns")[ext]["answers"]
+    return server.answers("ana", slug)[ext]["answers"]
 
 
 def wait_shown(page, ext: str) -> None:
@@ -173,4 +184,20 @@ def test_rate_and_rewrite_turns_with_the_keyboard_then_the_mouse(server, browser
         page.locator("#item-region button[type=submit].primary").click()
         assert saved(server, "capital") == {"turns": {"ratings": {"1": 3}}}
     assert dialogs == [] and errors == []
+    context.close()
+
+
+def test_rank_candidate_replies_with_number_keys(server, browser):
+    context, page, errors = open_page(browser)
+    sign_in(page, server, "ana", "/projects/replies/label")
+    wait_for(page, "document.querySelector('#item-region .chatq-candidate') !== null")
+    # the conversation before the candidates: its last assistant turn is the one they replace
+    assert page.locator("#item-region .chatq-turn").count() == 1
+    assert page.locator("#item-region .chatq-candidate .chatq-content").all_inner_texts() == RANK_ITEM["candidates"]
+    for key in ("3", "2", "1"):  # best first, as on a ranking question
+        page.keyboard.press(key)
+    assert page.locator("#item-region [data-ranking-order] li").all_inner_texts() == ["Reply 3", "Reply 2", "Reply 1"]
+    page.keyboard.press("Enter")
+    assert saved(server, "capital", "replies") == {"best": {"ranking": [2, 1, 0]}}
+    assert errors == []
     context.close()
