@@ -24,7 +24,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.quality_data import CATEGORICAL, load  # noqa: E402
-from labelwright.quality.adaptive import AdaptivePolicy, fixed_majority, replay  # noqa: E402
+from labelwright.quality.adaptive import (  # noqa: E402
+    AdaptivePolicy,
+    BudgetPolicy,
+    fixed_majority,
+    replay,
+    replay_budget,
+)
 
 SETTINGS = ([AdaptivePolicy(2, 7, c) for c in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)]
             + [AdaptivePolicy(2, 5, c) for c in (0.7, 0.8, 0.9)])
@@ -37,6 +43,9 @@ def main() -> None:
     ap.add_argument("--model", default="confusion", choices=("confusion", "one_coin"),
                     help="skill model of fit_skills (one_coin: the earlier model, for comparison)")
     ap.add_argument("--datasets", default="", help="comma-separated names (default: all with >= 5 answers/item)")
+    ap.add_argument("--budget", type=float, default=2.5,
+                    help="answers per item on average for the budget policy (2.5: half of fixed 5)")
+    ap.add_argument("--no-sweep", action="store_true", help="only the issue's setting and the budget policy")
     args = ap.parse_args()
     names = [n for n in (args.datasets.split(",") if args.datasets else CATEGORICAL)]
     rows = []
@@ -55,7 +64,7 @@ def main() -> None:
         base_used = statistics.median(b.answers_used for b in base)
         base_acc = statistics.median(b.accuracy for b in base)
         best = None
-        for policy in SETTINGS:
+        for policy in ([ISSUE_SETTING] if args.no_sweep else SETTINGS):
             t0 = time.perf_counter()
             runs = [replay(answers, truth, policy, seed=s, fit_kwargs={"model": args.model})
                     for s in range(args.seeds)]
@@ -69,14 +78,27 @@ def main() -> None:
                 best = (label, ratio, acc)
             if policy == ISSUE_SETTING:
                 issue = (ratio, acc)
-        rows.append((name, base_acc, issue, best))
+        t0 = time.perf_counter()
+        bp = BudgetPolicy(budget=args.budget)
+        runs = [replay_budget(answers, truth, bp, seed=s, fit_kwargs={"model": args.model})
+                for s in range(args.seeds)]
+        used = statistics.median(r.answers_used for r in runs)
+        acc = statistics.median(r.accuracy for r in runs)
+        print(f"{name:<10} {len(keep):>6} {'budget ' + str(args.budget):<14} {used:>8.0f} {used / base_used:>10.2f} "
+              f"{acc:>6.3f} {base_acc:>14.3f}   ({time.perf_counter() - t0:.1f} s)")
+        rows.append((name, base_acc, issue, best, (used / base_used, acc)))
         sys.stdout.flush()
     print("\nsummary: answers relative to fixed 5 + majority vote (lower is better)")
     print(f"{'dataset':<10} {'fixed-5 acc':>11} {'2..7@0.95 answers':>18} {'acc':>6} {'cheapest matching':>20} "
-          f"{'answers':>8} {'acc':>6}")
-    for name, base_acc, (ratio, acc), best in rows:
-        b = f"{best[0]:>20} {best[1]:>8.2f} {best[2]:>6.3f}" if best else f"{'none matches':>20}"
-        print(f"{name:<10} {base_acc:>11.3f} {ratio:>18.2f} {acc:>6.3f} {b}")
+          f"{'answers':>8} {'acc':>6} {'budget: answers':>16} {'acc':>6}")
+    met = 0
+    for name, base_acc, (ratio, acc), best, (b_ratio, b_acc) in rows:
+        b = f"{best[0]:>20} {best[1]:>8.2f} {best[2]:>6.3f}" if best else f"{'none matches':>20} {'':>8} {'':>6}"
+        ok = b_acc >= base_acc and b_ratio <= 0.5
+        met += ok
+        print(f"{name:<10} {base_acc:>11.3f} {ratio:>18.2f} {acc:>6.3f} {b} {b_ratio:>16.2f} {b_acc:>6.3f}"
+              f"{'  (matches fixed 5 with half the answers or fewer)' if ok else ''}")
+    print(f"budget policy: fixed-5 accuracy with at most half the answers on {met} of {len(rows)} datasets")
 
 
 if __name__ == "__main__":

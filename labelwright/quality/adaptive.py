@@ -11,11 +11,14 @@ one with many answers gets their own matrix (class-dependent biases). An item's 
 
     P(k | answers) ∝ prior_k · Π_w π_w[k, a_w].
 
-An item needs another answer while it has fewer than ``min_answers``, or while its most probable label
-has posterior below ``confidence`` and it has fewer than ``max_answers``.
+Two policies say which items get another answer. :class:`AdaptivePolicy`: an item needs one while it
+has fewer than ``min_answers``, or while its most probable label has posterior below ``confidence`` and
+it has fewer than ``max_answers``. :class:`BudgetPolicy`: a number of answers per item on average, spent
+round by round on the items in most doubt (no threshold to choose; see ``benchmarks/redundancy.py``).
 
 Pure numpy: the server calls :func:`item_posterior` for one item after each submission (with skills
-cached per project); ``benchmarks/redundancy.py`` replays real crowd answers through :func:`replay`.
+cached per project); ``benchmarks/redundancy.py`` replays real crowd answers through :func:`replay` and
+:func:`replay_budget`.
 """
 
 from __future__ import annotations
@@ -87,6 +90,31 @@ class AdaptivePolicy:
         if n_answers >= self.max_answers:
             return False
         return top_posterior < self.confidence
+
+
+@dataclass(frozen=True)
+class BudgetPolicy:
+    """Spend ``budget`` answers per item on average, where the doubt is: every item gets ``min_answers``;
+    then, round after round, the ``step`` share of items in most doubt (lowest top posterior under the
+    skills refitted on everything so far) get one more answer each, up to ``max_answers``, until the
+    budget is spent. No confidence threshold to choose: the project says what it can pay (MTurk-style:
+    answers per item), and the answers go where the posterior is least sure. Every round ranks all items
+    under the newest fit, so an item settled early on a worker thought good is reopened if that worker's
+    skill falls."""
+
+    budget: float = 2.5
+    min_answers: int = 2
+    max_answers: int = 7
+    step: float = 0.05
+
+    def __post_init__(self):
+        if not 1 <= self.min_answers <= self.max_answers:
+            raise ValueError(f"need 1 <= min_answers ({self.min_answers}) <= max_answers ({self.max_answers})")
+        if not self.min_answers <= self.budget <= self.max_answers:
+            raise ValueError(f"budget ({self.budget}) must be between min_answers ({self.min_answers}) and "
+                             f"max_answers ({self.max_answers}) answers per item")
+        if not 0 < self.step <= 1:
+            raise ValueError(f"step must be in (0, 1], got {self.step}")
 
 
 def _default_skill(skills: Mapping):
@@ -226,6 +254,50 @@ class ReplayResult:
     answers_used: int
     accuracy: float
     labels: pd.Series
+    per_item: pd.Series | None = None  # answers each item got (the replays)
+
+
+def _shuffled(answers: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.Series]:
+    """Each item's answers in a random order (``_rank`` 0, 1, ...), and how many each item has."""
+    rng = np.random.default_rng(seed)
+    df = answers[["task", "worker", "label"]].reset_index(drop=True)
+    df = df.iloc[rng.permutation(len(df))]
+    df = df.assign(_rank=df.groupby("task", sort=False).cumcount()).sort_values(["task", "_rank"])
+    return df, df.groupby("task")["_rank"].max() + 1
+
+
+def _accuracy(labels: pd.Series, truth: pd.Series) -> float:
+    common = truth.index.intersection(labels.index)
+    hits = labels.loc[common].astype(str) == truth.loc[common].astype(str)
+    return float(hits.mean()) if len(common) else float("nan")
+
+
+def replay_budget(answers: pd.DataFrame, truth: pd.Series, policy: BudgetPolicy, *, seed: int = 0,
+                  fit_kwargs: Mapping | None = None) -> ReplayResult:
+    """:func:`replay` for a :class:`BudgetPolicy`: recorded answers in a random order per item (``seed``),
+    ``min_answers`` each, then one more per round to the ``step`` share of items with the lowest top
+    posterior (:func:`fit_skills` refitted each round, no truth) among those with answers left, until
+    ``budget`` answers per item are spent. Accuracy on the items in ``truth``."""
+    df, available = _shuffled(answers, seed)
+    tasks = available.index
+    avail = available.to_numpy()
+    cap = np.minimum(avail, policy.max_answers)
+    given = np.minimum(policy.min_answers, avail)
+    budget = int(policy.budget * len(tasks))  # never over: rounded down
+    per_round = max(1, int(policy.step * len(tasks)))
+    while True:
+        collected = df[df["_rank"] < df["task"].map(pd.Series(given, index=tasks))]
+        _, _, probas = fit_skills(collected, **(fit_kwargs or {}))
+        probas = probas.reindex(tasks)
+        left = budget - int(given.sum())
+        open_ = np.flatnonzero(given < cap)
+        if left <= 0 or not len(open_):
+            break
+        top = probas.max(axis=1).to_numpy()[open_]
+        given[open_[np.argsort(top, kind="stable")[:min(per_round, left)]]] += 1
+    labels = probas.idxmax(axis=1)
+    return ReplayResult(answers_used=int(given.sum()), accuracy=_accuracy(labels, truth), labels=labels,
+                        per_item=pd.Series(given, index=tasks))
 
 
 def replay(answers: pd.DataFrame, truth: pd.Series, policy: AdaptivePolicy, *, seed: int = 0,
@@ -237,12 +309,7 @@ def replay(answers: pd.DataFrame, truth: pd.Series, policy: AdaptivePolicy, *, s
     on everything collected so far (:func:`fit_skills` with ``fit_kwargs``, no truth). Accuracy is measured
     on the items in ``truth``; the labels are the posteriors' argmax.
     """
-    rng = np.random.default_rng(seed)
-    df = answers[["task", "worker", "label"]].reset_index(drop=True)
-    order = rng.permutation(len(df))
-    df = df.iloc[order]
-    df = df.assign(_rank=df.groupby("task", sort=False).cumcount()).sort_values(["task", "_rank"])
-    available = df.groupby("task")["_rank"].max() + 1
+    df, available = _shuffled(answers, seed)
     tasks = available.index
     given = pd.Series(np.minimum(policy.min_answers, available.to_numpy()), index=tasks)
     while True:
@@ -257,10 +324,8 @@ def replay(answers: pd.DataFrame, truth: pd.Series, policy: AdaptivePolicy, *, s
             break
         given = given + need.astype(int)
     labels = probas.idxmax(axis=1)
-    common = truth.index.intersection(labels.index)
-    hits = labels.loc[common].astype(str) == truth.loc[common].astype(str)
-    acc = float(hits.mean()) if len(common) else float("nan")
-    return ReplayResult(answers_used=int(given.sum()), accuracy=acc, labels=labels)
+    return ReplayResult(answers_used=int(given.sum()), accuracy=_accuracy(labels, truth), labels=labels,
+                        per_item=given)
 
 
 def fixed_majority(answers: pd.DataFrame, truth: pd.Series, k: int, *, seed: int = 0) -> ReplayResult:
@@ -270,6 +335,4 @@ def fixed_majority(answers: pd.DataFrame, truth: pd.Series, k: int, *, seed: int
     df = df.iloc[rng.permutation(len(df))]
     df = df[df.groupby("task", sort=False).cumcount() < k]
     labels = MajorityVote(tie_break="random", random_state=seed).fit_predict(df)
-    common = truth.index.intersection(labels.index)
-    acc = float((labels.loc[common].astype(str) == truth.loc[common].astype(str)).mean())
-    return ReplayResult(answers_used=len(df), accuracy=acc, labels=labels)
+    return ReplayResult(answers_used=len(df), accuracy=_accuracy(labels, truth), labels=labels)

@@ -9,12 +9,15 @@ import pytest
 
 from labelwright.quality.adaptive import (
     AdaptivePolicy,
+    BudgetPolicy,
     WorkerSkill,
     fit_skills,
     fixed_majority,
     item_posterior,
     replay,
+    replay_budget,
 )
+from tests.conftest import SHARED
 
 
 def test_policy_bounds():
@@ -187,3 +190,61 @@ def test_declared_classes_keep_a_one_class_fit_honest():
     post = item_posterior(["spam", "ham"], [10, 11], ["spam", "ham"], skills, priors)
     assert 0.5 < post[0] < 0.8  # the known worker's vote and the class prior tip it, not certainty
     assert skills[10].classes == ("ham", "spam")
+
+
+def _hard_and_easy(n=300, seed=2):
+    """Binary items; every third is hard (workers 60% right), the rest easy (95%); 9 answers each."""
+    rng = np.random.default_rng(seed)
+    rows, truth = [], {}
+    for t in range(n):
+        truth[t] = int(rng.integers(0, 2))
+        p = 0.6 if t % 3 == 0 else 0.95
+        for w in range(9):
+            rows.append((t, f"w{w}", truth[t] if rng.random() < p else 1 - truth[t]))
+    return pd.DataFrame(rows, columns=["task", "worker", "label"]), pd.Series(truth)
+
+
+def test_budget_policy_bounds():
+    BudgetPolicy(2.5, 2, 7)
+    for bad in (dict(budget=1.5), dict(budget=8), dict(min_answers=0), dict(min_answers=3, max_answers=2),
+                dict(step=0), dict(step=1.5)):
+        with pytest.raises(ValueError):
+            BudgetPolicy(**bad)
+
+
+def test_budget_spends_exactly_its_answers_where_the_doubt_is():
+    df, truth = _hard_and_easy()
+    res = replay_budget(df, truth, BudgetPolicy(budget=3.0, min_answers=2, max_answers=7), seed=0)
+    assert res.answers_used == 900  # 3 per item on average, to the answer
+    per_item = res.per_item
+    assert per_item.min() >= 2 and per_item.max() <= 7
+    hard = per_item[per_item.index % 3 == 0].mean()
+    easy = per_item[per_item.index % 3 != 0].mean()
+    assert hard > easy + 1.0, (hard, easy)  # the extra answers went to the hard third
+    base = fixed_majority(df, truth, 5, seed=0)
+    assert res.accuracy >= base.accuracy - 0.02
+    again = replay_budget(df, truth, BudgetPolicy(budget=3.0), seed=0)
+    assert (again.per_item == per_item).all()  # the same answer order gives the same run
+
+
+def test_budget_stops_when_items_run_out_of_answers():
+    df, truth = _hard_and_easy(n=30)
+    df = df[df["worker"].isin(["w0", "w1", "w2"])]  # 3 recorded answers per item
+    res = replay_budget(df, truth, BudgetPolicy(budget=5.0, max_answers=7), seed=1)
+    assert res.answers_used == 90 and (res.per_item == 3).all()
+
+
+def test_half_the_answers_match_five_votes_on_real_crowd_answers():
+    """D_PosSent (Zheng et al. 2017: 1,000 sentiment items, 20 answers each): the budget policy at 2.5
+    answers per item is at least as accurate as the first 5 answers majority-voted, in the same answer
+    orders."""
+    folder = SHARED / "zheng_d_sentiment"
+    if not folder.exists():
+        pytest.skip(f"shared datasets not found at {SHARED} (CI puts a copy of shared/ beside the repo)")
+    answers = pd.read_csv(folder / "labels.csv", dtype=str).rename(columns={"item": "task"})
+    truth = pd.read_csv(folder / "truth.csv", dtype=str).set_index("item")["label"]
+    for seed in (0, 1):
+        res = replay_budget(answers, truth, BudgetPolicy(budget=2.5), seed=seed)
+        base = fixed_majority(answers, truth, 5, seed=seed)
+        assert res.answers_used <= base.answers_used / 2
+        assert res.accuracy >= base.accuracy, (seed, res.accuracy, base.accuracy)
