@@ -18,6 +18,7 @@ from labelwright.api import (
     pay,
     projects,
     review,
+    rules,
     run,
     users,
     webhooks,
@@ -26,6 +27,7 @@ from labelwright.api import (
 
 def build_router() -> APIRouter:
     r = APIRouter(prefix="/api/v1")
-    for noun in (account, users, projects, members, items, annotate, run, review, pay, machines, assist, webhooks):
+    for noun in (account, users, projects, members, items, annotate, run, review, pay, machines, assist, webhooks,
+                 rules):
         r.include_router(noun.build_router())
     return r

@@ -124,6 +124,37 @@ class EnabledIn(BaseModel):
     enabled: bool = Field(description="false: it takes no more items (its leases are given back); true: it works again")
 
 
+# ---- rules (labelling functions) -------------------------------------------------------------------
+
+
+class RuleIn(BaseModel):
+    name: str = Field(description="its name in the project (its votes are by user rule:<project id>:<name>)")
+    kind: Literal["keyword", "regex", "python"] = Field(description="keyword list, regular expression, or an "
+                                                                    "installed Python labelling function")
+    pattern: str = Field(description="keywords (one per line or comma-separated), the regular expression, or the "
+                                     "entry point's name (kind python)")
+    field: str | None = Field(default=None, description="the item field a keyword or regex rule reads")
+    label: str | None = Field(default=None, description="the label a keyword or regex rule votes when it matches")
+    question: str | None = Field(default=None, description="the question it answers (default: the project's one "
+                                                           "single-label categorical question)")
+    enabled: bool = Field(default=True, description="false: stored, but it does not vote")
+
+
+class RuleChangeIn(BaseModel):
+    name: str | None = None
+    kind: Literal["keyword", "regex", "python"] | None = None
+    pattern: str | None = None
+    field: str | None = None
+    label: str | None = None
+    question: str | None = None
+    enabled: bool | None = Field(default=None, description="false: its votes are removed; true: it votes again")
+
+
+class LabelModelIn(BaseModel):
+    enabled: bool = Field(description="true: categorical questions rules answer are aggregated by the label model "
+                                      "over people and rules; false: rules' votes stay out of the consensus")
+
+
 class WebhookIn(BaseModel):
     url: str = Field(description="where events are POSTed: an http:// or https:// URL to a public address "
                                  "(private ones only with the setting webhook_allow_private)")

@@ -31,6 +31,8 @@ from labelwright.services.gold import gold_accuracy, gold_answers
 from labelwright.services.labels import majority_of, project_labels
 from labelwright.services.machines import machine_user_ids
 from labelwright.services.projects import Project
+from labelwright.services.rules import analysis as rules_analysis
+from labelwright.services.rules import rule_user_ids
 from labelwright.services.suggestions import per_annotator, rubber_stamping
 from labelwright.services.suggestions import report as suggestions_report
 from labelwright.store import Store, loads
@@ -69,6 +71,8 @@ def project_quality(store: Store, project: Project, *, doubt_limit: int = 20) ->
            "annotators": [], "items_in_doubt": []}
     if project.schema.assist is not None and project.schema.assist.suggestions:
         out["suggestions"] = suggestions_report(store, project)  # the anchoring control's gold accuracy per arm
+    if rule_user_ids(store, project):
+        out["rules"] = rules_analysis(store, project)  # the rules' analysis table (services/rules.py)
     if ann.empty:
         return out
     # People's answers only: machine labels (items nobody answered) are the assist page's business.

@@ -18,7 +18,8 @@ pages (:mod:`labelwright.web.project_setup`'s ``/projects/new`` among them) come
 * :mod:`~labelwright.web.pauses`: pausing and resuming an annotator;
 * :mod:`~labelwright.web.work`: the qualification test's answers, the review queue, pay, the audit log;
 * :mod:`~labelwright.web.webhooks`: webhooks and their deliveries;
-* :mod:`~labelwright.web.assist`: the assistant's page and the reviewers' check queue.
+* :mod:`~labelwright.web.assist`: the assistant's page and the reviewers' check queue;
+* :mod:`~labelwright.web.rules_page`: rules (labelling functions) as annotators.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from labelwright.web import (
     pauses,
     progress,
     project_setup,
+    rules_page,
     settings_page,
     webhooks,
     work,
@@ -52,7 +54,7 @@ from labelwright.web.views import QuestionTemplates
 
 TEMPLATES = Path(__file__).parent / "templates"
 PAGES = (account, home, project_setup, settings_page, members, messages_page, annotator, label_pages, progress,
-         media, doubt, pauses, work, webhooks, assist)
+         media, doubt, pauses, work, webhooks, assist, rules_page)
 
 
 def make_env() -> Environment:

@@ -168,6 +168,18 @@ EXPECTED = {
     ("GET", "/projects/{slug}/checks"): "reviewer",
     ("POST", "/projects/{slug}/checks/{check_id}"): "reviewer",
     ("GET", "/audit"): "owner",
+    # rules as annotators (api/rules.py, web/rules_page.py)
+    ("GET", "/api/v1/projects/{project}/rules"): "manager",
+    ("POST", "/api/v1/projects/{project}/rules"): "manager",
+    ("PATCH", "/api/v1/projects/{project}/rules/{rule_id}"): "manager",
+    ("DELETE", "/api/v1/projects/{project}/rules/{rule_id}"): "manager",
+    ("POST", "/api/v1/projects/{project}/rules/label-model"): "manager",
+    ("GET", "/projects/{slug}/rules"): "manager",
+    ("POST", "/projects/{slug}/rules"): "manager",
+    ("POST", "/projects/{slug}/rules/label-model"): "manager",
+    ("POST", "/projects/{slug}/rules/{rule_id}"): "manager",
+    ("POST", "/projects/{slug}/rules/{rule_id}/enabled"): "manager",
+    ("POST", "/projects/{slug}/rules/{rule_id}/delete"): "manager",
     ("GET", "/healthz"): "public",
 }
 
@@ -271,7 +283,7 @@ def _request(http, method: str, path: str, w: dict, caller: str, n: int):
            .replace("{token_id}", str(w["spare_ids"].get(caller, 999999)))
            .replace("{invite_id}", str(w["invite"])).replace("{token}", "not-a-real-token")
            .replace("{path:path}", "x.png").replace("{delivery_id}", str(w["delivery"]))
-           .replace("{check_id}", str(w["check"])).replace("{question_id}", "1")
+           .replace("{check_id}", str(w["check"])).replace("{question_id}", "1").replace("{rule_id}", "999")
            .replace("{webhook_id}", str(w["spare_webhook" if method == "DELETE" else "webhook"])))
     bodies = {
         "/api/v1/users": {"name": f"new{n}", "role": "annotator"},
@@ -295,6 +307,9 @@ def _request(http, method: str, path: str, w: dict, caller: str, n: int):
                                                           "model": "fake"},
         "/api/v1/projects/{project}/machine-annotators/{name}/enabled": {"enabled": True},
         "/api/v1/checks/{check_id}": {"label": "spam"},
+        "/api/v1/projects/{project}/rules": {"name": f"rule{n}", "kind": "keyword", "field": "text", "label": "spam",
+                                             "pattern": "comment 1"},
+        "/api/v1/projects/{project}/rules/label-model": {"enabled": False},
         "/api/v1/me/questions/{annotation_id}": {"body": "why?"},
         "/api/v1/projects/{project}/questions/{question_id}": {"body": "because"},
     }
