@@ -104,6 +104,9 @@ class Redundancy(_Model):
     max: int = Field(default=7, ge=1, le=MAX_ANSWERS)
     confidence: float = Field(default=0.95, ge=0.5, lt=1,
                               description="stop asking once the label's posterior probability reaches this")
+    budget: float | None = Field(default=None, ge=1, le=MAX_ANSWERS, description=(
+        "answers per item on average, spent on the items in most doubt (instead of stopping at "
+        "`confidence`, which is then not used)"))
     question: str | None = Field(default=None, description="the question whose answers decide (default: the "
                                                            "first single choice, rating or pairwise question)")
 
@@ -111,6 +114,9 @@ class Redundancy(_Model):
     def _range(self):
         if self.max < self.min:
             raise ValueError(f"redundancy: max ({self.max}) must be at least min ({self.min})")
+        if self.budget is not None and not self.min <= self.budget <= self.max:
+            raise ValueError(f"redundancy: budget ({self.budget}) must be between min ({self.min}) and "
+                             f"max ({self.max}) answers per item")
         return self
 
 

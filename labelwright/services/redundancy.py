@@ -1,7 +1,8 @@
 """Adaptive redundancy in the queue: ask for another answer only while an item is in doubt.
 
 A project with ``redundancy: {min, max, confidence, question}`` gives every item ``min`` answers (its
-overlap). After each submission to an item, :func:`decide` computes the item's posterior over the
+overlap). (With ``budget`` instead of a confidence, items are reopened in rounds after refits, where the
+doubt is: :func:`spend_budget`.) After each submission to an item, :func:`decide` computes the item's posterior over the
 question's labels from its answers and the annotators' estimated skills
 (:func:`labelwright.quality.adaptive.item_posterior`); while the most probable label is below
 ``confidence`` and the item has fewer than ``max`` answers, the item's target is raised to one more
@@ -43,6 +44,8 @@ REFIT_MIN_NEW = 10
 REFIT_SHARE = 0.1
 REFIT_SECONDS = 300.0
 SYNC_LIMIT = 5_000
+BUDGET_STEP = 0.05  # a budget project reopens at most this share of its items per refit...
+BUDGET_ROUND = 10   # ...or this many, whichever is more (a small project's rounds feed several annotators)
 
 
 @dataclass
@@ -99,17 +102,64 @@ def _load_labels(store: Store, project: Project) -> tuple[pd.DataFrame, pd.Serie
 
 
 def refit(store: Store, project: Project) -> SkillFit:
-    """Fit the annotators' skills on the project's answers now, and cache the fit."""
+    """Fit the annotators' skills on the project's answers now, and cache the fit. In a project with a
+    budget (``redundancy.budget``) the fit's posteriors then decide which items get another answer
+    (:func:`spend_budget`)."""
     df, gold, last_id = _load_labels(store, project)
     fit = SkillFit(answers=len(df), last_id=last_id, at=time.time())
+    probas = None
     if len(df):
-        skills, priors, _ = fit_skills(df, gold=gold if len(gold) else None,
-                                       classes=label_values(project.schema.redundancy_question()))
+        skills, priors, probas = fit_skills(df, gold=gold if len(gold) else None,
+                                            classes=label_values(project.schema.redundancy_question()))
         fit.skills, fit.priors = skills, priors
     fits, lock = _fits(store)
     with lock:
         fits[project.id] = fit
+    r = project.schema.redundancy
+    if probas is not None and r is not None and r.budget is not None and fit.answers >= MIN_FIT_ANSWERS:
+        spend_budget(store, project, probas.max(axis=1))
     return fit
+
+
+_BUDGET_ITEMS = ("SELECT id, n_done, COALESCE(target, :o) FROM items "
+                 "WHERE project_id = :p AND is_gold = 0")
+
+
+def spend_budget(store: Store, project: Project, top: pd.Series) -> list[int]:
+    """A project with a budget of ``b`` answers per item on average: reopen the items in most doubt.
+
+    ``top``: each item's top posterior under the newest fit. Of the items that have all the answers they
+    want (settled, however early) and fewer than ``max``, up to :data:`BUDGET_STEP` of the project's
+    items (at least :data:`BUDGET_ROUND`), lowest ``top`` first, get one more answer (their target is raised, which reopens them), while
+    the extra answers stay within ``(b - min)`` per item. Nothing is spent before every item has had its
+    ``min`` answers: the extra answers then go where the doubt is under skills fitted on a full first
+    pass (spent earlier, they went to the first items, whatever their doubt). Every refit re-ranks every
+    item, so an item settled early is reopened once the skills say it is in doubt. This is
+    :class:`labelwright.quality.adaptive.BudgetPolicy` in the queue. Returns the ids of the items
+    reopened."""
+    r = project.schema.redundancy
+    assert r is not None and r.budget is not None
+    params = {"p": project.id, "o": project.overlap}
+    with store.write() as conn:
+        if store.dialect == "postgresql":  # one spender per project at a time (several server processes)
+            conn.execute(text("SELECT id FROM projects WHERE id = :p FOR UPDATE"), params)
+        rows = conn.execute(text(_BUDGET_ITEMS), params).all()
+        n = len(rows)
+        if not n:
+            return []
+        if any(done < r.min for _, done, _ in rows):
+            return []  # the first pass is not over: extra answers come after every item has its min
+        spent = sum(max(0, want - r.min) for _, _, want in rows)
+        allowed = int((r.budget - r.min) * n) - spent
+        settled = [(float(top.get(item_id, 1.0)), item_id, done) for item_id, done, want in rows
+                   if done >= want and done < r.max and item_id in top.index]
+        if allowed <= 0 or not settled:
+            return []
+        settled.sort()
+        chosen = settled[:min(allowed, max(BUDGET_ROUND, int(BUDGET_STEP * n)))]
+        conn.execute(text(retarget_sql(":t", "id = :i AND COALESCE(target, :o) < :t")),
+                     [{"t": done + 1, "i": item_id, "o": project.overlap} for _, item_id, done in chosen])
+    return [item_id for _, item_id, _ in chosen]
 
 
 def _refit_in_background(store: Store, project: Project) -> None:
@@ -185,7 +235,9 @@ def decide(store: Store, project: Project, item_id: int) -> dict:
         top = float(posterior.max())
         n = len(rows)
         rule = policy(project)
-        more = n < rule.max_answers and rule.needs_more(len(labels), top)
+        # with a budget, items are reopened by spend_budget after each refit, not one by one here
+        budgeted = project.schema.redundancy is not None and project.schema.redundancy.budget is not None
+        more = not budgeted and n < rule.max_answers and rule.needs_more(len(labels), top)
         target = None
         if more:
             target = max(n + 1, project.overlap)
@@ -193,4 +245,23 @@ def decide(store: Store, project: Project, item_id: int) -> dict:
                 {"t": target, "i": item_id, "o": project.overlap})
         else:
             _completed(conn, project, item_id)
+        dry = budgeted and conn.execute(text(_NONE_OPEN), {"p": project.id}).scalar() is None
+    if dry:  # nothing left in the queue: spend what the budget still allows now, not at the next refit
+        _refit_soon(store, project, fit)
     return {"item_id": item_id, "answers": n, "confidence": top, "needs_more": more, "target": target}
+
+
+_NONE_OPEN = "SELECT 1 FROM items WHERE project_id = :p AND is_open = 1 AND is_gold = 0 LIMIT 1"
+
+
+def _refit_soon(store: Store, project: Project, fit: SkillFit) -> None:
+    """Refit now: in this request for a small project, in the background for a large one."""
+    if fit.answers < SYNC_LIMIT:
+        refit(store, project)
+        return
+    fits, lock = _fits(store)
+    with lock:
+        if fit.running:
+            return
+        fit.running = True
+    _refit_in_background(store, project)

@@ -26,19 +26,23 @@ def _counts(store) -> dict[str, int]:
 
 
 def _label_everything(http, tokens: list[str], answer) -> None:
-    """Annotators take turns asking for the next item and answering it until every one hears 204."""
-    active = list(tokens)
-    while active:
-        for tok in list(active):
+    """Annotators take turns asking for the next item and answering it until, in a whole round of asking,
+    every one hears 204 (an annotator told "nothing left" comes back while the others still work, as
+    people do: a budget project reopens items as answers come in)."""
+    while True:
+        worked = False
+        for tok in tokens:
             r = http.post("/api/v1/projects/adaptive/next", headers=bearer(tok))
             if r.status_code == 204:
-                active.remove(tok)
                 continue
             assert r.status_code == 200, r.text
             item = r.json()
             s = http.post(f"/api/v1/items/{item['id']}/annotations",
                           json={"answers": {"spam": answer(item)}}, headers=bearer(tok))
             assert s.status_code == 201, s.text
+            worked = True
+        if not worked:
+            return
 
 
 def test_more_answers_only_where_annotators_disagree(http, store, owner, make_annotator):
@@ -69,6 +73,41 @@ def test_more_answers_only_where_annotators_disagree(http, store, owner, make_an
     status = http.get("/api/v1/projects/adaptive/status", headers=bearer(owner[1])).json()
     assert status["items"]["done"] == EASY + CONTESTED
     assert status["annotations"] == status["annotations_needed"] == sum(counts.values())
+
+
+def test_a_budget_spends_its_extra_answers_on_items_in_doubt(http, store, owner, make_annotator):
+    """redundancy.budget: 2.5 answers per item on average. Items are never kept open one by one; after
+    refits the items in most doubt, settled at their two answers, are reopened, within the budget."""
+    schema = {**ADAPTIVE, "redundancy": {"min": 2, "max": 5, "budget": 2.5}}
+    r = http.post("/api/v1/projects", json=schema, headers=bearer(owner[1]))
+    assert r.status_code == 201, r.text
+    easy, contested = 40, 8
+    items = [{"id": f"e{i:02d}", "text": "spam" if i % 2 else "ham"} for i in range(easy)]
+    items += [{"id": f"x{i}", "text": "contested"} for i in range(contested)]
+    assert http.post("/api/v1/projects/adaptive/items", json={"items": items},
+                     headers=bearer(owner[1])).status_code == 200
+    tokens = [make_annotator(f"a{i}")[1] for i in range(6)]
+    arrivals: dict[str, int] = {}
+
+    def answer(item):
+        if item["data"]["text"] != "contested":
+            return item["data"]["text"]
+        n = arrivals.get(item["external_id"], 0)
+        arrivals[item["external_id"]] = n + 1
+        return "spam" if n % 2 == 0 else "ham"
+
+    _label_everything(http, tokens, answer)
+    counts = _counts(store)
+    total = sum(counts.values())
+    assert all(2 <= n <= 5 for n in counts.values()), counts
+    assert total <= int(2.5 * (easy + contested)), (total, counts)
+    extra_contested = sum(counts[f"x{i}"] - 2 for i in range(contested))
+    extra_easy = sum(counts[f"e{i:02d}"] - 2 for i in range(easy))
+    assert extra_contested >= 2 * contested, counts  # the doubtful items got most of the extra answers
+    assert extra_contested > extra_easy, counts
+    status = http.get("/api/v1/projects/adaptive/status", headers=bearer(owner[1])).json()
+    assert status["items"]["done"] == easy + contested
+    assert status["annotations"] == status["annotations_needed"] == total
 
 
 def test_an_item_in_doubt_reopens_for_a_third_annotator(http, store, owner, make_annotator):
@@ -104,6 +143,10 @@ def test_redundancy_schema_rules():
         parse_schema({**base, "overlap": 2, "redundancy": {"min": 3}})
     with pytest.raises(ValidationError, match="max .2. must be at least min .3."):
         parse_schema({**base, "redundancy": {"min": 3, "max": 2}})
+    assert parse_schema({**base, "redundancy": {"min": 2, "max": 5, "budget": 2.5}}).redundancy.budget == 2.5
+    for budget in (1.5, 5.5):
+        with pytest.raises(ValidationError, match=rf"budget \({budget}\) must be between min \(2\) and max \(5\)"):
+            parse_schema({**base, "redundancy": {"min": 2, "max": 5, "budget": budget}})
     with pytest.raises(ValidationError, match="'note' is a text question"):
         parse_schema({**base, "questions": base["questions"] + [{"name": "note", "type": "text"}],
                       "redundancy": {"question": "note"}})
