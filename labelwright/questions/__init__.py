@@ -8,8 +8,8 @@ group ``labelwright.question_types``). See docs/question-types.md.
 
 from __future__ import annotations
 
-from labelwright.questions.base import NO_ANSWER, Aggregate, FormValue, QuestionType
+from labelwright.questions.base import NO_ANSWER, Aggregate, FormValue, ItemView, QuestionType
 from labelwright.questions.registry import GROUP, QuestionTypeError, question_types, register, unregister
 
-__all__ = ["GROUP", "NO_ANSWER", "Aggregate", "FormValue", "QuestionType", "QuestionTypeError",
+__all__ = ["GROUP", "NO_ANSWER", "Aggregate", "FormValue", "ItemView", "QuestionType", "QuestionTypeError",
            "question_types", "register", "unregister"]

@@ -16,8 +16,12 @@ vote and aggregation   :meth:`~QuestionType.vote` (the plain majority), :meth:`~
 gold                   :meth:`~QuestionType.gold_score`, :meth:`~QuestionType.matches_label`
 the form               :meth:`~QuestionType.parse_form`, :meth:`~QuestionType.form_state`,
                        :meth:`~QuestionType.view_context`, :attr:`~QuestionType.template`
-showing an answer      :meth:`~QuestionType.answer_text`, :attr:`~QuestionType.answer_display`
+showing an answer      :meth:`~QuestionType.answer_text`, :attr:`~QuestionType.answer_display`,
+                       :meth:`~QuestionType.answer_html` and :meth:`~QuestionType.label_html` (the owner's
+                       item page and the review page, given an :class:`ItemView`)
 export                 :meth:`~QuestionType.export_cell`
+an LLM annotator       :meth:`~QuestionType.llm_instructions`, :meth:`~QuestionType.llm_json_schema`,
+                       :meth:`~QuestionType.from_llm` (:mod:`labelwright.assist.llm`)
 =====================  ===========================================================================
 
 Built-in types and plugins join :mod:`labelwright.questions.registry` the same way; see
@@ -30,12 +34,13 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol
 
 import numpy as np
 import orjson
+from markupsafe import Markup, escape
 from pydantic import BaseModel, ConfigDict, Field
 
 from labelwright.errors import ValidationError
@@ -92,6 +97,18 @@ class Aggregate:
     confidence: np.ndarray
 
 
+@dataclass(frozen=True)
+class ItemView:
+    """What showing an answer may use of the item it answers: its ``data`` (untrusted: escape all of it),
+    the display fields' ``titles`` by name, ``images``: each image field's URL for the browser (None
+    where the page cannot load it), and the item's id."""
+
+    data: Mapping[str, Any] = field(default_factory=dict)
+    titles: Mapping[str, str] = field(default_factory=dict)
+    images: Mapping[str, str | None] = field(default_factory=dict)
+    item_id: int | None = None
+
+
 def form_text(value: Any) -> str:
     """A form field's value as text (missing: empty), with browser line ends (CRLF) made ``\\n``."""
     return "" if value is None else str(value).replace("\r\n", "\n")
@@ -111,6 +128,19 @@ def json_list(value: Any) -> Any:
         except json.JSONDecodeError:
             pass
     return value
+
+
+def quoted(s: str) -> str:
+    """A string as JSON writes it (in quotes), for the LLM's instructions."""
+    return json.dumps(s, ensure_ascii=False)
+
+
+def match_name(value: Any, names: Mapping[str, str]) -> Any:
+    """``value`` itself when it is one of the canonical ``names``' values, else the one whose key (lower
+    case) matches it case-insensitively; anything else unchanged (validation then says what is wrong)."""
+    if not isinstance(value, str) or value in names.values():
+        return value
+    return names.get(value.strip().casefold(), value)
 
 
 def check_unique(values: Sequence[str], where: str) -> None:
@@ -340,9 +370,54 @@ class QuestionType(BaseModel):
         values, shown as a list with ``answer_display = "list"``). ``titles``: display field titles."""
         return {"text": str(answer), "parts": None, "rationale": None}
 
+    def answer_html(self, answer: Any, item: ItemView) -> Markup:
+        """One saved answer as HTML for the owner's item page and the review page, every value escaped.
+        The default shows :meth:`answer_text` as :attr:`answer_display` says (a bold label, an ordered list
+        or a block of text) with its rationale; spans highlight their text, boxes draw over the image."""
+        shown = self.answer_text(answer, item.titles)
+        if self.answer_display == "list" and shown.get("parts"):
+            body = Markup('<ol class="answer-ranking">{}</ol>').format(
+                Markup("").join(Markup("<li>{}</li>").format(p) for p in shown["parts"]))
+        elif self.answer_display == "block":
+            body = Markup('<div class="answer-text">{}</div>').format(shown["text"])
+        else:
+            body = Markup('<strong class="answer-label">{}</strong>').format(shown["text"])
+        if shown.get("rationale"):
+            body += Markup('<p class="answer-rationale"><span class="muted">Rationale:</span> {}</p>').format(
+                shown["rationale"])
+        return body
+
+    def label_html(self, label: Any, item: ItemView) -> Markup:
+        """An aggregated label (the item page's consensus and majority rows) as HTML: the label's words
+        (:meth:`label_text`; a list of labels joined with commas). Types whose label has an answer's shape
+        (spans, boxes) show it as :meth:`answer_html` does."""
+        if isinstance(label, (list, tuple)):
+            return escape(", ".join(self.label_text(v) for v in label))
+        return escape(self.label_text(label))
+
     def export_cell(self, answer: Any) -> Any:
         """One answer in a flat export's ``answer.<question>`` cell: text and numbers as they are, lists
         and objects as JSON text."""
         if answer is None or isinstance(answer, (str, int, float)):
             return answer
         return orjson.dumps(answer).decode()
+
+    # ---- an LLM as annotator --------------------------------------------------------------------
+
+    def llm_instructions(self) -> tuple[str, str]:
+        """What an LLM annotator is told about this question: ``(what it asks, its answer's shape in the
+        reply's template)``, e.g. ``("an integer from 1 to 5", "<integer 1-5>")``. The default shows the
+        type's settings and asks for the JSON value the type takes (its answers are validated as anyone's)."""
+        settings = self.model_dump(mode="json", exclude={"name", "prompt", "hint", "required", "type"})
+        return (f"answer with the JSON value a {self.type} question takes; its settings: "
+                f"{json.dumps(settings, ensure_ascii=False)}", "<JSON value>")
+
+    def llm_json_schema(self) -> dict:
+        """A JSON Schema of one answer (part of the ``response_format`` an LLM is asked to follow). The
+        default allows any JSON value."""
+        return {}
+
+    def from_llm(self, value: Any) -> Any:
+        """A model's answer made ready for :meth:`validate_answer`: a label given for a value mapped to
+        the value, and the like. The default leaves it unchanged."""
+        return value

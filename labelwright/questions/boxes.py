@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import orjson
+from markupsafe import Markup
 from pydantic import Field, model_validator
 
 from labelwright.quality.boxes import WeightedBoxFusion, box_agreement, fuse, match_f1
@@ -35,6 +36,7 @@ from labelwright.questions.base import (
     Aggregate,
     Form,
     FormValue,
+    ItemView,
     QuestionType,
     check_unique,
     form_text,
@@ -193,6 +195,39 @@ class Boxes(QuestionType):
         parts = [f"{b['label']} at ({b['x']:g}, {b['y']:g}), {b['w']:g}×{b['h']:g}" for b in answer]
         n = len(answer)
         return {"text": f"{n} box{'es' if n != 1 else ''}" if n else "no boxes", "parts": parts, "rationale": None}
+
+    def answer_html(self, answer: Any, item: ItemView) -> Markup:
+        """The boxes drawn over the image (an SVG in the image's pixels, when the item gives its size), with
+        the list of boxes and their coordinates below; only the list where the size is unknown."""
+        listed = super().answer_html(answer, item)
+        size = self.image_size(item.data)
+        if size is None:
+            return listed
+        w, h = size
+        colour = {lab: COLOURS[i % len(COLOURS)] for i, lab in enumerate(self.labels)}
+        src = item.images.get(self.field)
+        shapes = Markup("")
+        if src:
+            shapes += Markup('<image href="{}" x="0" y="0" width="{:g}" height="{:g}"/>').format(src, w, h)
+        else:
+            shapes += Markup('<rect class="boxes-frame" x="0" y="0" width="{:g}" height="{:g}"/>').format(w, h)
+        font = max(w, h) / 40
+        for i, b in enumerate(answer):
+            c = colour.get(b["label"], "#000")
+            shapes += Markup(
+                '<g class="answer-box" data-label="{label}"><title>{n}. {label}</title>'
+                '<rect x="{x:g}" y="{y:g}" width="{w:g}" height="{h:g}" fill="none" stroke="{c}" stroke-width="2" '
+                'vector-effect="non-scaling-stroke"/>'
+                '<text x="{x:g}" y="{ty:g}" font-size="{f:g}" fill="{c}">{label}</text></g>').format(
+                label=b["label"], n=i + 1, x=b["x"], y=b["y"], w=b["w"], h=b["h"], c=c, f=font,
+                ty=max(b["y"] - font / 4, font))
+        title = self.answer_text(answer, item.titles)["text"]
+        return Markup('<figure class="boxes-answer"><svg class="boxes-overlay" viewBox="0 0 {:g} {:g}" '
+                      'role="img" aria-label="{}">{}</svg><figcaption>{}</figcaption></figure>').format(
+            w, h, title, shapes, listed)
+
+    def label_html(self, label: Any, item: ItemView) -> Markup:
+        return self.answer_html(label, item)
 
 
 def _pixels(value: Any) -> float | None:

@@ -23,9 +23,19 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
+from markupsafe import Markup
 from pydantic import Field
 
-from labelwright.questions.base import Form, FormValue, QuestionType, form_text, kind_of
+from labelwright.questions.base import (
+    Form,
+    FormValue,
+    ItemView,
+    QuestionType,
+    form_text,
+    kind_of,
+    match_name,
+    quoted,
+)
 from labelwright.questions.choice import option_key
 
 VERDICTS = ("pass", "fail", "needs_fix")
@@ -144,6 +154,55 @@ class CodeTask(QuestionType):
                             for i, (v, label) in enumerate(VERDICT_LABELS)],
                 "state": {**state, "code": original if code is None else code},
                 "original": code_digest(original), "code_title": titles.get(self.code, self.code)}
+
+    # ---- an LLM as annotator ------------------------------------------------------------------
+
+    def llm_instructions(self) -> tuple[str, str]:
+        tests = f" against the tests in field {quoted(self.tests)}" if self.tests else ""
+        verdicts = ", ".join(quoted(v) for v in VERDICTS)
+        return (f"judge the code in field {quoted(self.code)}{tests}: \"pass\" (it is right), \"fail\" (it is "
+                f"wrong) or \"needs_fix\" (nearly right; give the fixed code as \"code\", else leave it out)",
+                f'{{"verdict": <one of {verdicts}>, "code": <string, optional>}}')
+
+    def llm_json_schema(self) -> dict:
+        return {"type": "object", "properties": {"verdict": {"type": "string", "enum": list(VERDICTS)},
+                                                 "code": {"type": "string"}},
+                "required": ["verdict"], "additionalProperties": False}
+
+    def from_llm(self, value: Any) -> Any:
+        names = {v: v for v in VERDICTS} | {"needs fix": "needs_fix", "needs-fix": "needs_fix"}
+        if isinstance(value, dict) and "verdict" in value:
+            return {**value, "verdict": match_name(value["verdict"], names)}
+        return match_name(value, names)
+
+    def answer_html(self, answer: Any, item: ItemView) -> Markup:
+        """The verdict, then the code it is about as a code block (the annotator's edit, else the item's
+        code) with Run: the page's code-task.js runs it in the server's sandbox (the run endpoint checks the
+        viewer may) and shows the exit status and output beside it. Runs are not stored, so the result is
+        the one this viewer asks for."""
+        verdict = answer.get("verdict") if isinstance(answer, dict) else answer
+        edited = answer.get("code") if isinstance(answer, dict) else None
+        original = item.data.get(self.code)
+        code = edited if edited else original if isinstance(original, str) else None
+        head = Markup('<strong class="answer-label">{}</strong>').format(self.label_text(verdict))
+        if code is None:
+            return head
+        which = "Edited code" if edited else f"{item.titles.get(self.code, self.code)} (unchanged)"
+        run = Markup("")
+        if item.item_id is not None:
+            run = Markup(
+                '<textarea hidden data-code-source aria-hidden="true">{code}</textarea>'
+                '<p class="code-run"><button type="button" class="button secondary" data-code-run>Run{tests}</button> '
+                '<span class="muted" data-code-status role="status" aria-live="polite"></span></p>'
+                '<div class="code-output" data-code-output hidden><p>Exit status: <strong data-code-exit></strong> '
+                '<span class="muted" data-code-time></span></p><p class="field-title">Output (stdout)</p>'
+                '<pre data-code-stdout></pre><p class="field-title">Errors (stderr)</p><pre data-code-stderr></pre>'
+                '</div>').format(code=code, tests=" the tests" if self.tests else "")
+        return head + Markup(
+            '<div class="code-task code-answer" data-code-task="{name}"{item}><p class="field-title">{which}</p>'
+            '<pre class="answer-code"><code>{code}</code></pre>{run}</div>').format(
+            name=self.name, item=Markup(' data-item-id="{}"').format(item.item_id) if item.item_id is not None else "",
+            which=which, code=code, run=run)
 
     def answer_text(self, answer: Any, titles: Mapping[str, str]) -> dict:
         verdict = answer.get("verdict") if isinstance(answer, dict) else answer

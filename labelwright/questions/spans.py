@@ -23,10 +23,20 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import orjson
+from markupsafe import Markup, escape
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from labelwright.quality.spans import SpanVote, as_spans, match_spans, pairwise_f1, span_f1, vote_item
-from labelwright.questions.base import Aggregate, Form, FormValue, QuestionType, check_unique, json_list, kind_of
+from labelwright.questions.base import (
+    Aggregate,
+    Form,
+    FormValue,
+    ItemView,
+    QuestionType,
+    check_unique,
+    json_list,
+    kind_of,
+)
 
 
 class SpanLabel(BaseModel):
@@ -210,6 +220,33 @@ class Spans(QuestionType):
         words = {lab.value: lab.text for lab in self.labels}
         parts = [f"{words.get(s['label'], s['label'])} {s['start']}–{s['end']}" for s in answer]
         return {"text": "; ".join(parts) if parts else "no spans", "parts": parts, "rationale": None}
+
+    def answer_html(self, answer: Any, item: ItemView) -> Markup:
+        """The field's text with each span highlighted in its label's colour and the label after it (a
+        list of spans where the text is unknown or too short for them)."""
+        text = item.data.get(self.field)
+        if not answer or not isinstance(text, str) or any(s["end"] > len(text) for s in answer):
+            return super().answer_html(answer, item)
+        colour = {lab.value: i % 8 for i, lab in enumerate(self.labels)}
+        words = {lab.value: lab.text for lab in self.labels}
+        cuts = sorted({0, len(text), *(s["start"] for s in answer), *(s["end"] for s in answer)})
+        out = Markup("")
+        for a, b in zip(cuts, cuts[1:]):
+            over = [s for s in answer if s["start"] <= a and b <= s["end"]]
+            piece = escape(text[a:b])
+            if over:
+                names = " + ".join(words.get(s["label"], s["label"]) for s in over)
+                piece = Markup('<mark class="seg is-span span-c{}{}" title="{}">{}</mark>').format(
+                    colour.get(over[0]["label"], 7), " is-overlap" if len(over) > 1 else "", names, piece)
+            out += piece
+            for s in answer:
+                if s["end"] == b:
+                    out += Markup('<span class="span-tag span-c{}">{}</span>').format(
+                        colour.get(s["label"], 7), words.get(s["label"], s["label"]))
+        return Markup('<div class="spans answer-spans"><p class="spans-text">{}</p></div>').format(out)
+
+    def label_html(self, label: Any, item: ItemView) -> Markup:
+        return self.answer_html(label, item)
 
     def export_cell(self, answer: Any) -> Any:
         return None if answer is None else orjson.dumps(answer).decode()

@@ -29,6 +29,7 @@ from labelwright.services import gold as gold_svc
 from labelwright.services import items as items_svc
 from labelwright.services import labels as labels_svc
 from labelwright.web import project_for_page, render
+from labelwright.web.answers import answer_table, item_view, label_html
 from labelwright.web.forms import errors_by_question, parse_answers, state_from_answers
 from labelwright.web.views import item_media_url, layout, media_enabled, question_views
 from labelwright.web.words import confidence_text
@@ -96,8 +97,11 @@ def _render_item(request: Request, project, item: dict, *, status: int = 200, st
     schema = project.schema
     if state is None:
         state = state_from_answers(schema, item["gold"] or {})
+    media_url = item_media_url(project, item["id"])
+    view = item_view(schema, item["data"], media_enabled(request), media_url, item["id"])
     return render(request, "item.html", status=status, project=project, item=item,
-                  blocks=layout(schema, item["data"], media_enabled(request), item_media_url(project, item["id"])),
+                  blocks=layout(schema, item["data"], media_enabled(request), media_url),
+                  answer_rows=answer_table(schema, item, view), item_view=view, label_html=label_html,
                   questions=question_views(schema, item["data"], state, errors or {}),
                   consensus=labels_svc.item_consensus(request.app.state.store, project, item["id"]),
                   confidence_text=confidence_text,

@@ -17,7 +17,7 @@ from labelwright.errors import ValidationError
 from labelwright.services import access, audit, pay, policy, qualification, review
 from labelwright.timefmt import utc_time
 from labelwright.web import current_session, project_for_page, render
-from labelwright.web.answers import answer_views
+from labelwright.web.answers import answer_views, item_view
 from labelwright.web.forms import errors_by_question, form_text, parse_answers, state_from_answers
 from labelwright.web.views import item_media_url, layout, media_enabled, question_views
 
@@ -45,14 +45,15 @@ def _render_review(request: Request, project, sub: dict | None, *, status: int =
     if sub is None:
         return render(request, "review.html", project=project, sub=None, counts=counts)
     schema = project.schema
+    media_url = item_media_url(project, sub["item"]["id"])
+    view = item_view(schema, sub["item"]["data"], media_enabled(request), media_url, sub["item"]["id"])
     return render(request, "review.html", status=status, project=project, sub=sub,
-                  blocks=layout(schema, sub["item"]["data"], media_enabled(request),
-                                item_media_url(project, sub["item"]["id"])),
+                  blocks=layout(schema, sub["item"]["data"], media_enabled(request), media_url),
                   questions=question_views(schema, sub["item"]["data"],
                                            state if state is not None else state_from_answers(schema, sub["answers"]),
                                            errors or {}),
-                  answer=answer_views(schema, sub["answers"]),
-                  others=[{"annotator": o["annotator"], "answers": answer_views(schema, o["answers"])}
+                  answer=answer_views(schema, sub["answers"], view),
+                  others=[{"annotator": o["annotator"], "answers": answer_views(schema, o["answers"], view)}
                           for o in sub["other_answers"]],
                   instructions=schema.instructions, mode=mode, form_error=form_error, counts=counts)
 
