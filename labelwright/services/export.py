@@ -42,6 +42,7 @@ import queue
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
+from operator import methodcaller
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,7 @@ import orjson
 
 from labelwright.consensus import majority
 from labelwright.errors import ValidationError
+from labelwright.questions.base import QuestionType
 from labelwright.services.labels import GOLD_METHOD, PEOPLE, LabelWalker, QuestionLabels, project_labels
 from labelwright.services.projects import Project
 
@@ -334,6 +336,31 @@ def _objects(values, n: int) -> np.ndarray:
     return np.fromiter(values, dtype=object, count=n)
 
 
+_TEXT = {str, type(None)}
+_SCALARS = {str, int, float, bool, type(None)}
+
+
+def _values(dicts: list[dict], key: str) -> list:
+    return list(map(methodcaller("get", key), dicts))
+
+
+def _cells(values: list, cell, kept: set = _TEXT) -> list:
+    """``[cell(v) for v in values]`` where ``cell`` keeps the types ``kept`` as they are: the column as it
+    is when every value is one of them (nearly always), without a call per value."""
+    if set(map(type, values)) <= kept:
+        return values
+    return [cell(v) for v in values]
+
+
+def _answer_cells(q, answers: list[dict]) -> list:
+    """The ``answer.<question>`` cells of ``answers``: what ``q.export_cell`` writes, taken in one pass
+    when ``q`` keeps the base class's rule (scalars as they are)."""
+    values = _values(answers, q.name)
+    if type(q).export_cell is QuestionType.export_cell:
+        return _cells(values, q.export_cell, _SCALARS)
+    return [q.export_cell(v) for v in values]
+
+
 def _label_columns(ql: QuestionLabels | None, ids: np.ndarray) -> tuple[list, list, list, list]:
     """One question's ``label``, ``confidence``, ``method`` and ``source`` cells for the items ``ids`` (sorted):
     the values of :meth:`labelwright.services.labels.QuestionLabels.get`, found with one ``searchsorted``
@@ -372,7 +399,8 @@ def _label_columns(ql: QuestionLabels | None, ids: np.ndarray) -> tuple[list, li
 
 class _Votes:
     """The ``majority.<question>`` and ``agreement.<question>`` cells of an item, remembered by what the
-    vote counts (the stored JSON of each annotation's fix or answers, None for a rejection): the vote is a
+    vote counts (the stored JSON of each annotation's fix or answers, None for a rejection or a rule's
+    vote, see ``_NOT_VOTES``): the vote is a
     pure function of it, and most items of a large export repeat an earlier one. At most ``size`` kept."""
 
     def __init__(self, schema, size: int = 4096):
@@ -407,8 +435,8 @@ def flat_chunks(store, project: Project, meta: Sequence[str] = (), chunk: int = 
         ids = np.fromiter(item_ids, dtype=np.int64, count=n)
         parsed = [orjson.loads(d) for d in datas]
         per_item = [list(item_ids), list(exts)]
-        per_item += [[_text_cell(d.get(f)) for d in parsed] for f in fields]
-        per_item += [[_meta_cell(d.get(k)) for d in parsed] for k in meta]
+        per_item += [_cells(_values(parsed, f), _text_cell) for f in fields]
+        per_item += [_cells(_values(parsed, k), _meta_cell) for k in meta]
         per_item.append([bool(g) for g in golds])
         m = len(rows)
         if m:
@@ -420,9 +448,9 @@ def flat_chunks(store, project: Project, meta: Sequence[str] = (), chunk: int = 
                        [c_iso if u == c else iso(u) for c_iso, u, c in zip(created_iso, updated, created)],
                        list(rev), list(status)]
             parsed_answers = [orjson.loads(a) for a in answers]
-            per_ann += [[q.export_cell(a.get(q.name)) for a in parsed_answers] for q in qs]
+            per_ann += [_answer_cells(q, parsed_answers) for q in qs]
             # What the vote counts, per annotation (see _Votes), then per item.
-            counted = [f or a if st != "rejected" else None for a, f, st in zip(answers, fixed, status)]
+            counted = [f or a if st not in _NOT_VOTES else None for a, f, st in zip(answers, fixed, status)]
             ends = np.cumsum(counts).tolist()
             tails = [votes(tuple(counted[e - k:e])) if k else None for e, k in zip(ends, counts.tolist())]
         else:
