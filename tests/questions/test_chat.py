@@ -366,3 +366,32 @@ def test_the_docs_worked_example_holds():
     q = schema.questions[0]
     clean = schema.validate_answers({q.name: answer})
     q.check_item(clean[q.name], item)
+
+
+def test_a_reviewer_fixes_a_rating_and_a_rewrite_in_the_same_form(http, store, owner, make_annotator):
+    h = bearer(owner[1])
+    spec = {**SCHEMA, "overlap": 1, "gold": {"rate": 0}, "review": {"mode": "all"}}
+    assert http.post("/api/v1/projects", headers=h, json=spec).status_code == 201
+    assert http.post("/api/v1/projects/turns/items", headers=h, json={"items": ITEMS[:1]}).status_code in (200, 201)
+    _, tok = make_annotator("ann", password="ann-password")
+    item = http.post("/api/v1/projects/turns/next", headers=bearer(tok)).json()
+    answer = {"ratings": {"2": 4, "4": 4}, "rewrites": {"2": "Two plus two is five."}}
+    r = http.post(f"/api/v1/items/{item['id']}/annotations", headers=bearer(tok), json={"answers": {"turns": answer}})
+    assert r.status_code == 201, r.text
+
+    _sign_in(http, "olive", "owner-password")
+    page = http.get("/projects/turns/review").text
+    assert 'data-chat="turns"' in page and "turn 2 rewritten: Two plus two is five." in page
+    assert re.search(r'name="turns.rate.2" value="4"[^>]*checked', page)  # the annotator's answer, to change
+    form = {"csrf": html.unescape(re.search(r'name="csrf" value="([^"]*)"', page).group(1)),
+            "revision": re.search(r'name="revision" value="([^"]*)"', page).group(1),
+            "decision": "fixed", "turns.turns": "5", "turns.candidates": "0", "turns.rate.2": "1", "turns.rate.4": "4"}
+    action = re.search(r'action="([^"]+)" id="review-form"', page).group(1)
+    r = http.post(action, data={**form, "turns.rewrite.2": "2+2 is 5."})
+    assert r.status_code == 422 and 'data-mode="fix"' in r.text and "the turn as it was" in r.text
+    r = http.post(action, data={**form, "turns.rewrite.2": "2+2 is 4."}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    # the reviewer's fix is the answer the TRL sets take
+    project = get_project(store, "turns")
+    assert trl.demonstration_rows(store, project)[0]["messages"][2]["content"] == "2+2 is 4."
+    assert trl.preference_rows(store, project)[0]["chosen"][0]["content"] == "2+2 is 4."

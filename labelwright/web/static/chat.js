@@ -107,7 +107,7 @@ function onKey(event) {
   if (t && (t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable
             || (t.tagName === "INPUT" && !["radio", "checkbox", "hidden"].includes(t.type)))) return;
   const root = activeRoot(event);
-  if (!root || !root.isConnected) return;
+  if (!root || !root.isConnected || root.offsetParent === null) return; // not shown (a closed review form)
   const s = mount(root);
   if (!s.turns.length) return;
   const key = event.key;
