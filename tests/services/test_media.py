@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import os
+import struct
+import zlib
 from pathlib import Path
 
 import pytest
@@ -152,6 +154,24 @@ def test_too_many_pixels_are_refused_before_decoding(settings, root):
         thumbnails.thumbnail(media.resolve(small, "big.png"), small)
     assert Image.MAX_IMAGE_PIXELS == 89478485  # Pillow's own process-wide limit is untouched
     assert thumbnails.thumbnail(media.resolve(settings, "big.png"), settings).path.is_file()
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that claims ``width`` x ``height`` pixels in a few dozen bytes (a decompression bomb's header)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    return (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+            + struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND")))
+
+
+def test_decompression_bombs_are_refused_from_their_header(settings, root):
+    (root / "bomb.png").write_bytes(_png_header(10_000, 10_000))
+    with pytest.raises(MediaError, match=r"10000×10000 pixels, more than media_max_pixels \(50000000\)"):
+        thumbnails.thumbnail(media.resolve(settings, "bomb.png"), settings)
+    (root / "huge.png").write_bytes(_png_header(30_000, 30_000))  # above Pillow's own hard limit too
+    with pytest.raises(MediaError, match="too many pixels|more than media_max_pixels"):
+        thumbnails.thumbnail(media.resolve(settings, "huge.png"), settings.with_(media_max_pixels=10**10))
+    assert _cached_files(settings) == [] and Image.MAX_IMAGE_PIXELS == 89478485
 
 
 def test_a_file_that_is_not_an_image(settings, root):
