@@ -71,7 +71,8 @@ def project_quality(store: Store, project: Project, *, doubt_limit: int = 20) ->
            "annotators": [], "items_in_doubt": []}
     if project.schema.assist is not None and project.schema.assist.suggestions:
         out["suggestions"] = suggestions_report(store, project)  # the anchoring control's gold accuracy per arm
-    if rule_user_ids(store, project):
+    rule_ids = set(rule_user_ids(store, project))
+    if rule_ids:
         out["rules"] = rules_analysis(store, project)  # the rules' analysis table (services/rules.py)
     if ann.empty:
         return out
@@ -141,7 +142,8 @@ def project_quality(store: Store, project: Project, *, doubt_limit: int = 20) ->
             doubt_rows.append({
                 "item_id": int(task), "external_id": rows_i["external_id"].iloc[0], "question": q.name,
                 "label": label["label"] if label is not None else None, "confidence": round(float(c), 4),
-                "majority": majority_of(q, [ans.get(q.name) for ans in rows_i["answers"]]),
+                "majority": majority_of(q, [ans.get(q.name) for uid, ans in zip(rows_i["user_id"], rows_i["answers"])
+                                            if uid not in rule_ids]),  # people's: a rule's vote is no answer
                 "answers": [{"annotator": a, "answer": ans.get(q.name)}
                             for a, ans in zip(rows_i["annotator"], rows_i["answers"])],
             })

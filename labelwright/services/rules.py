@@ -335,7 +335,7 @@ def set_label_model(store: Store, project: Project, on: bool, *, by: User | None
 def analysis(store: Store, project: Project) -> list[dict]:
     """Per question rules answer: each rule's polarity, votes, coverage, overlap and conflict (with the other
     rules), accuracy on gold items and against the people's majority label (ties left out), from
-    :func:`labelwright.quality.lf_analysis`. ``[{"question", "items", "coverage", "rules": [...]}]``."""
+    :func:`labelwright.quality.lf_analysis`. ``[{"question", "n_items", "coverage", "rules": [...]}]``."""
     rules = list_rules(store, project)
     if not rules:
         return []
@@ -385,7 +385,7 @@ def analysis(store: Store, project: Project) -> list[dict]:
                             "gold_votes": _int(got, "gold_votes"), "gold_accuracy": _share(got, "gold_accuracy"),
                             "people_votes": _int(got, "reference_votes"),
                             "people_accuracy": _share(got, "reference_accuracy")})
-        out.append({"question": name, "items": len(tasks),
+        out.append({"question": name, "n_items": len(tasks),
                     "coverage": float(table.attrs["coverage"]) if table is not None else 0.0, "rules": entries})
     return out
 

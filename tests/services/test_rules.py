@@ -20,6 +20,7 @@ from labelwright.services.export import jsonl_lines
 from labelwright.services.items import add_items
 from labelwright.services.labels import project_labels
 from labelwright.services.projects import create_project
+from labelwright.services.quality import project_quality
 from labelwright.store import loads
 from tests.conftest import SHARED
 
@@ -204,7 +205,7 @@ def test_the_analysis_table(store, owner, make_annotator, yt):
     kw = rules.create_rule(store, p, name="kw", kind="keyword", field="text", label="spam", pattern="check out")
     rules.create_rule(store, p, name="short", kind="regex", field="text", label="ham", pattern=r"^.{0,25}$")
     table = rules.analysis(store, p)
-    assert [(e["question"], e["items"]) for e in table] == [("spam", N)]
+    assert [(e["question"], e["n_items"]) for e in table] == [("spam", N)]
     row = next(r for r in table[0]["rules"] if r["rule"] == "kw")
     voted = votes(store, kw)
     assert row["votes"] == len(voted) and row["coverage"] == pytest.approx(len(voted) / N)
@@ -213,3 +214,7 @@ def test_the_analysis_table(store, owner, make_annotator, yt):
     assert row["people_votes"] == len(against)
     assert row["people_accuracy"] == pytest.approx(sum(truth[i] == "spam" for i in against) / len(against))
     assert row["gold_votes"] == 0 and row["gold_accuracy"] is None and row["polarity"] == ["spam"]
+    q = project_quality(store, p)  # the quality summary carries the table; its majorities are the people's
+    assert q["rules"] == table and q["items_in_doubt"]
+    assert all(d["majority"] is None or d["majority"]["n"] == 1 for d in q["items_in_doubt"])
+    assert {a["annotator"]: a["machine"] for a in q["annotators"]}[kw["user"]] is True
