@@ -42,16 +42,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from labelwright.errors import LabelwrightError, ValidationError
-from labelwright.schema import (
-    PAIRWISE_CHOICES,
-    FreeText,
-    MultipleChoice,
-    Pairwise,
-    ProjectSchema,
-    Ranking,
-    Rating,
-    SingleChoice,
-)
+from labelwright.schema import ProjectSchema
 
 __all__ = ["LLMAnnotator", "LLMAnswer", "LLMEndpoint", "LLMError", "answer_schema", "build_messages",
            "parse_answer"]
@@ -162,59 +153,6 @@ def _quote(s: str) -> str:
     return json.dumps(s, ensure_ascii=False)
 
 
-def _describe(q, schema: ProjectSchema) -> tuple[str, str]:
-    """(what the question asks, the shape of its answer in the template)."""
-    lines = []
-    if isinstance(q, (SingleChoice, MultipleChoice)):
-        kind = "choose exactly one option"
-        if isinstance(q, MultipleChoice):
-            kind = "choose any of the options ([] for none)" if not q.min_selected else "choose options"
-        lines.append(f"{kind}; answer with the option's value in quotes:")
-        for o in q.options:
-            extra = f" ({o.label})" if o.label and o.label != o.value else ""
-            hint = f" - {o.hint}" if o.hint else ""
-            lines.append(f"  - {_quote(o.value)}{extra}{hint}")
-        values = ", ".join(_quote(v) for v in q.values)
-        if isinstance(q, MultipleChoice):
-            bounds = f"at least {q.min_selected}" if q.min_selected else ""
-            if q.max_selected is not None:
-                bounds += (", " if bounds else "") + f"at most {q.max_selected}"
-            if bounds:
-                lines.append(f"  choose {bounds}")
-            shape = f"[<distinct values from {values}>]"
-        else:
-            shape = f"<one of {values}>"
-    elif isinstance(q, Rating):
-        low = f" ({q.min_label})" if q.min_label else ""
-        high = f" ({q.max_label})" if q.max_label else ""
-        lines.append(f"an integer from {q.min}{low} to {q.max}{high}")
-        shape = f"<integer {q.min}-{q.max}>"
-    elif isinstance(q, Pairwise):
-        lines.append(f"compare candidate A (field {_quote(q.a)}) with candidate B (field {_quote(q.b)}); "
-                     'choice is "A" (A is better), "B" (B is better), "tie" (equally good) '
-                     'or "both_bad" (neither is acceptable)')
-        choices = ", ".join(_quote(c) for c in PAIRWISE_CHOICES)
-        if q.rationale == "none":
-            shape = f'{{"choice": <one of {choices}>}}'
-        else:
-            lines.append("rationale: one or two sentences" + (" (required)" if q.rationale == "required"
-                                                               else ' (may be "")'))
-            shape = f'{{"choice": <one of {choices}>, "rationale": <string>}}'
-    elif isinstance(q, Ranking):
-        names = ", ".join(_quote(c) for c in q.candidates)
-        lines.append(f"rank the candidate fields {names}: list every name exactly once, best first")
-        shape = f"[<each of {names} once, best first>]"
-    elif isinstance(q, FreeText):
-        bounds = f", at most {q.max_length} characters" if q.max_length < 100_000 else ""
-        if q.min_length:
-            bounds += f", at least {q.min_length} characters"
-        lines.append("free text" + bounds)
-        shape = "<string>"
-    else:  # pragma: no cover - a question type this module does not know yet
-        raise ValidationError(f"LLM annotation does not support {q.type} questions", field=q.name)
-    return "\n".join(lines), shape
-
-
 def system_prompt(schema: ProjectSchema) -> str:
     """The system message: the same for every item of a project (so servers can cache its prefix)."""
     parts = [(f"You are an annotator for the labelling project {_quote(schema.name)}. Answer the questions "
@@ -225,7 +163,7 @@ def system_prompt(schema: ProjectSchema) -> str:
         parts.append("Instructions from the project owner:\n" + schema.instructions.strip())
     qs, template = [], []
     for i, q in enumerate(schema.questions, 1):
-        what, shape = _describe(q, schema)
+        what, shape = q.llm_instructions()  # each question type words its own question
         need = "required" if q.required else "optional: null if it does not apply"
         prompt = f": {q.prompt}" if q.prompt else ""
         hint = f"\n  hint: {q.hint}" if q.hint else ""
@@ -285,30 +223,7 @@ def answer_schema(schema: ProjectSchema) -> dict:
     optional questions nullable)."""
     props: dict[str, dict] = {}
     for q in schema.questions:
-        if isinstance(q, MultipleChoice):
-            s: dict = {"type": "array", "items": {"type": "string", "enum": list(q.values)}, "uniqueItems": True}
-            if q.min_selected:
-                s["minItems"] = q.min_selected
-            if q.max_selected is not None:
-                s["maxItems"] = q.max_selected
-        elif isinstance(q, SingleChoice):
-            s = {"type": "string", "enum": list(q.values)}
-        elif isinstance(q, Rating):
-            s = {"type": "integer", "minimum": q.min, "maximum": q.max}
-        elif isinstance(q, Pairwise):
-            s = {"type": "object", "properties": {"choice": {"type": "string", "enum": list(PAIRWISE_CHOICES)}},
-                 "required": ["choice"], "additionalProperties": False}
-            if q.rationale != "none":
-                s["properties"]["rationale"] = {"type": "string"}
-                s["required"].append("rationale")
-        elif isinstance(q, Ranking):
-            n = len(q.candidates)
-            s = {"type": "array", "items": {"type": "string", "enum": list(q.candidates)},
-                 "minItems": n, "maxItems": n, "uniqueItems": True}
-        elif isinstance(q, FreeText):
-            s = {"type": "string"}
-        else:  # pragma: no cover
-            raise ValidationError(f"LLM annotation does not support {q.type} questions", field=q.name)
+        s = q.llm_json_schema()
         if not q.required:
             s = {"anyOf": [s, {"type": "null"}]}
         props[q.name] = s
@@ -342,43 +257,12 @@ def _extract_object(content: str) -> dict:
                           field="answers")
 
 
-def _match(value: Any, names: dict[str, str]) -> Any:
-    """``value`` itself when it is a name, else the name whose key matches it case-insensitively."""
-    if not isinstance(value, str) or value in names.values():
-        return value
-    return names.get(value.strip().casefold(), value)
-
-
-def _choice_names(q) -> dict[str, str]:
-    """Lower-cased value, label and (pairwise, ranking) field label -> the canonical value."""
-    names: dict[str, str] = {}
-    if isinstance(q, SingleChoice):
-        for o in q.options:
-            if o.label:
-                names.setdefault(o.label.strip().casefold(), o.value)
-        for o in q.options:
-            names[o.value.casefold()] = o.value
-    elif isinstance(q, Pairwise):
-        names = {c.casefold(): c for c in PAIRWISE_CHOICES}
-        names.update({"both bad": "both_bad", "both-bad": "both_bad"})
-    return names
-
-
 def _normalise(schema: ProjectSchema, answers: dict) -> dict:
+    """Each answer as its question type reads a model's value (an option's label mapped to its value...)."""
     out = dict(answers)
     for q in schema.questions:
-        if q.name not in out:
-            continue
-        value, names = out[q.name], _choice_names(q)
-        if isinstance(q, MultipleChoice) and isinstance(value, list):
-            out[q.name] = [_match(v, names) for v in value]
-        elif isinstance(q, SingleChoice):
-            out[q.name] = _match(value, names)
-        elif isinstance(q, Pairwise):
-            if isinstance(value, dict) and "choice" in value:
-                out[q.name] = {**value, "choice": _match(value["choice"], names)}
-            else:
-                out[q.name] = _match(value, names)
+        if q.name in out:
+            out[q.name] = q.from_llm(out[q.name])
     return out
 
 

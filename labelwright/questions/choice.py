@@ -29,6 +29,8 @@ from labelwright.questions.base import (
     form_text,
     json_list,
     kind_of,
+    match_name,
+    quoted,
 )
 
 
@@ -102,6 +104,36 @@ class SingleChoice(QuestionType):
 
     def answer_text(self, answer: Any, titles: Mapping[str, str]) -> dict:
         return {"text": self.option_text(answer), "parts": None, "rationale": None}
+
+    # ---- an LLM as annotator ------------------------------------------------------------------
+
+    def _llm_options(self, kind: str) -> list[str]:
+        lines = [f"{kind}; answer with the option's value in quotes:"]
+        for o in self.options:
+            extra = f" ({o.label})" if o.label and o.label != o.value else ""
+            hint = f" - {o.hint}" if o.hint else ""
+            lines.append(f"  - {quoted(o.value)}{extra}{hint}")
+        return lines
+
+    def llm_instructions(self) -> tuple[str, str]:
+        values = ", ".join(quoted(v) for v in self.values)
+        return "\n".join(self._llm_options("choose exactly one option")), f"<one of {values}>"
+
+    def llm_json_schema(self) -> dict:
+        return {"type": "string", "enum": list(self.values)}
+
+    def llm_names(self) -> dict[str, str]:
+        """Lower-cased option labels and values -> the option's value (a model may answer either)."""
+        names: dict[str, str] = {}
+        for o in self.options:
+            if o.label:
+                names.setdefault(o.label.strip().casefold(), o.value)
+        for o in self.options:
+            names[o.value.casefold()] = o.value
+        return names
+
+    def from_llm(self, value: Any) -> Any:
+        return match_name(value, self.llm_names())
 
 
 class MultipleChoice(SingleChoice):
@@ -195,6 +227,31 @@ class MultipleChoice(SingleChoice):
     def answer_text(self, answer: Any, titles: Mapping[str, str]) -> dict:
         parts = [self.option_text(v) for v in answer]
         return {"text": ", ".join(parts) if answer else "none of them", "parts": parts, "rationale": None}
+
+    def llm_instructions(self) -> tuple[str, str]:
+        kind = "choose any of the options ([] for none)" if not self.min_selected else "choose options"
+        lines = self._llm_options(kind)
+        bounds = f"at least {self.min_selected}" if self.min_selected else ""
+        if self.max_selected is not None:
+            bounds += (", " if bounds else "") + f"at most {self.max_selected}"
+        if bounds:
+            lines.append(f"  choose {bounds}")
+        values = ", ".join(quoted(v) for v in self.values)
+        return "\n".join(lines), f"[<distinct values from {values}>]"
+
+    def llm_json_schema(self) -> dict:
+        s: dict = {"type": "array", "items": {"type": "string", "enum": list(self.values)}, "uniqueItems": True}
+        if self.min_selected:
+            s["minItems"] = self.min_selected
+        if self.max_selected is not None:
+            s["maxItems"] = self.max_selected
+        return s
+
+    def from_llm(self, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        names = self.llm_names()
+        return [match_name(v, names) for v in value]
 
 
 __all__ = ["MultipleChoice", "Option", "SingleChoice", "option_key"]

@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from labelwright.questions.base import Form, FormValue, QuestionType, form_text, kind_of
+from labelwright.questions.base import Form, FormValue, QuestionType, form_text, kind_of, match_name, quoted
 from labelwright.questions.choice import option_key
 
 PAIRWISE_CHOICES = ("A", "B", "tie", "both_bad")
@@ -99,3 +99,32 @@ class Pairwise(QuestionType):
         choice = answer.get("choice") if isinstance(answer, dict) else answer
         return {"text": self.label_text(choice),
                 "parts": None, "rationale": answer.get("rationale") if isinstance(answer, dict) else None}
+
+    # ---- an LLM as annotator ------------------------------------------------------------------
+
+    def llm_instructions(self) -> tuple[str, str]:
+        lines = [f"compare candidate A (field {quoted(self.a)}) with candidate B (field {quoted(self.b)}); "
+                 'choice is "A" (A is better), "B" (B is better), "tie" (equally good) '
+                 'or "both_bad" (neither is acceptable)']
+        choices = ", ".join(quoted(c) for c in PAIRWISE_CHOICES)
+        if self.rationale == "none":
+            return lines[0], f'{{"choice": <one of {choices}>}}'
+        lines.append("rationale: one or two sentences" + (" (required)" if self.rationale == "required"
+                                                          else ' (may be "")'))
+        return "\n".join(lines), f'{{"choice": <one of {choices}>, "rationale": <string>}}'
+
+    def llm_json_schema(self) -> dict:
+        s: dict = {"type": "object", "properties": {"choice": {"type": "string", "enum": list(PAIRWISE_CHOICES)}},
+                   "required": ["choice"], "additionalProperties": False}
+        if self.rationale != "none":
+            s["properties"]["rationale"] = {"type": "string"}
+            s["required"].append("rationale")
+        return s
+
+    def from_llm(self, value: Any) -> Any:
+        names = {c.casefold(): c for c in PAIRWISE_CHOICES}
+        names.update({"both bad": "both_bad", "both-bad": "both_bad"})
+        if isinstance(value, dict) and "choice" in value:
+            return {**value, "choice": match_name(value["choice"], names)}
+        return match_name(value, names)
+

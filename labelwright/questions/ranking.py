@@ -22,6 +22,7 @@ from labelwright.questions.base import (
     form_text,
     json_list,
     kind_of,
+    quoted,
 )
 from labelwright.questions.choice import option_key
 
@@ -93,3 +94,16 @@ class Ranking(QuestionType):
     def answer_text(self, answer: Any, titles: Mapping[str, str]) -> dict:
         parts = [titles.get(c, str(c)) for c in answer]
         return {"text": " > ".join(parts), "parts": parts, "rationale": None}
+
+    # ---- an LLM as annotator ------------------------------------------------------------------
+
+    def llm_instructions(self) -> tuple[str, str]:
+        names = ", ".join(quoted(c) for c in self.candidates)
+        return (f"rank the candidate fields {names}: list every name exactly once, best first",
+                f"[<each of {names} once, best first>]")
+
+    def llm_json_schema(self) -> dict:
+        n = len(self.candidates)
+        return {"type": "array", "items": {"type": "string", "enum": list(self.candidates)},
+                "minItems": n, "maxItems": n, "uniqueItems": True}
+

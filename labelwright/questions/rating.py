@@ -74,3 +74,14 @@ class Rating(QuestionType):
 
     def answer_text(self, answer: Any, titles: Mapping[str, str]) -> dict:
         return {"text": self.label_text(answer), "parts": None, "rationale": None}
+
+    # ---- an LLM as annotator ------------------------------------------------------------------
+
+    def llm_instructions(self) -> tuple[str, str]:
+        low = f" ({self.min_label})" if self.min_label else ""
+        high = f" ({self.max_label})" if self.max_label else ""
+        return f"an integer from {self.min}{low} to {self.max}{high}", f"<integer {self.min}-{self.max}>"
+
+    def llm_json_schema(self) -> dict:
+        return {"type": "integer", "minimum": self.min, "maximum": self.max}
+

@@ -41,3 +41,15 @@ class FreeText(QuestionType):
             return {}
         prefill = data.get(self.prefill) if self.prefill else None
         return {"state": prefill if isinstance(prefill, str) else ""}
+
+    # ---- an LLM as annotator ------------------------------------------------------------------
+
+    def llm_instructions(self) -> tuple[str, str]:
+        bounds = f", at most {self.max_length} characters" if self.max_length < 100_000 else ""
+        if self.min_length:
+            bounds += f", at least {self.min_length} characters"
+        return "free text" + bounds, "<string>"
+
+    def llm_json_schema(self) -> dict:
+        return {"type": "string"}
+
