@@ -293,6 +293,8 @@ def test_a_chat_project_through_the_api_the_form_the_export_and_trl(http, store,
     markup_id = next(i for i, m in by_id.items() if external_id(m) == "markup")
     page = http.get(f"/projects/turns/items/{markup_id}")
     assert page.status_code == 200
+    for other in ("/projects/turns", "/projects/turns/quality"):
+        assert http.get(other).status_code == 200, other
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text and "<script>alert" not in page.text
     q = get_project(store, "turns").schema.question("turns")
     assert q.answer_text({"ratings": {"1": 4}}, {})["parts"] == ["turn 1: 4 (good)"]
