@@ -228,3 +228,21 @@ def item_image(store: Store, project: Project, item_id: int, field: str) -> str:
     if not isinstance(value, str) or not value:
         raise NotFound(f"item {item_id} has no image in field {field!r}")
     return value
+
+
+def images_of(store: Store, project: Project, item_ids: list[int]) -> dict[int, str]:
+    """For lists of items: which of ``item_ids`` reference an image, each with the name of its first image
+    field that holds one (the field its thumbnail is made from)."""
+    fields = [f.name for f in project.schema.fields if f.type == "image"]
+    if not fields or not item_ids:
+        return {}
+    i = t.items
+    out: dict[int, str] = {}
+    with store.read() as conn:
+        rows = conn.execute(select(i.c.id, i.c.data).where(i.c.project_id == project.id, i.c.id.in_(item_ids)))
+        for r in rows:
+            data = loads(r.data)
+            name = next((f for f in fields if isinstance(data.get(f), str) and data[f]), None)
+            if name is not None:
+                out[r.id] = name
+    return out

@@ -16,6 +16,7 @@ place among them), it links to the previous and next item in doubt (:func:`doubt
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import Query, Request
 from fastapi.responses import RedirectResponse
@@ -28,6 +29,7 @@ from labelwright.services import doubt as doubt_svc
 from labelwright.services import gold as gold_svc
 from labelwright.services import items as items_svc
 from labelwright.services import labels as labels_svc
+from labelwright.services import media as media_svc
 from labelwright.web import project_for_page, render
 from labelwright.web.answers import answer_table, item_view, label_html
 from labelwright.web.forms import errors_by_question, parse_answers, state_from_answers
@@ -56,6 +58,10 @@ def _render_doubt(request: Request, store, project, *, status: int = 200, error:
     shown = [{**r, "position": k, "shown": questions[r["question"]].label_text(r["label"]),
               "question_title": questions[r["question"]].title}
              for k, r in enumerate(rows[:SHOWN])]
+    images = media_svc.images_of(store, project, [r["item_id"] for r in shown])
+    for r in shown:  # a thumbnail where the item references an image
+        field = images.get(r["item_id"])
+        r["thumb"] = f"{item_media_url(project, r['item_id'])}/{quote(field, safe='')}?thumb=1" if field else None
     return render(request, "doubt.html", status=status, project=project, rows=shown, total=len(rows),
                   asked=asked, asked_items=asked_items, error=error, chosen=set(chosen))
 

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from labelwright.app import create_app
 from labelwright.services import items as items_svc
 from labelwright.services import projects as projects_svc
+from labelwright.services import queue as queue_svc
 from labelwright.services import users as users_svc
 from labelwright.store import tables as t
 from tests.conftest import join, post_login
@@ -146,3 +147,26 @@ def test_pages_show_the_image_through_the_item_route(world):
     _sign_in(http, "ana")
     src = re.findall(r'<img class="item-image" src="([^"]+)"', http.get("/projects/pets/label").text)
     assert len(src) == 1 and src[0] in {_url(world, k) for k in ("tom", "rex", "bad")}
+
+
+def test_the_items_in_doubt_list_shows_thumbnails(world, store):
+    p = projects_svc.create_project(store, {
+        "name": "Kinds", "slug": "kinds", "id_field": "id", "overlap": 2, "gold": {"rate": 0},
+        "fields": [{"name": "photo", "type": "image", "required": False}, {"name": "note", "type": "text"}],
+        "questions": [{"name": "kind", "type": "single_choice", "options": ["cat", "dog"]}]})
+    items_svc.add_items(store, p, [{"id": "tom", "photo": "cats/tom.png", "note": "a"}, {"id": "txt", "note": "b"}])
+    bob = users_svc.create_user(store, "bob", "annotator", "bob-password")
+    ana = users_svc.get_user(store, "ana")
+    join(store, "ana", [p])
+    join(store, "bob", [p])
+    for user, kind in ((ana, "cat"), (bob, "dog"), (ana, "cat"), (bob, "dog")):
+        item = queue_svc.claim_next(store, p, user)
+        queue_svc.submit(store, item["id"], user, {"kind": kind})
+    http = world["http"]
+    _sign_in(http, "olive")
+    page = http.get("/projects/kinds/doubt").text
+    thumbs = re.findall(r'<img class="thumb" src="([^"]+)"', page)
+    assert len(thumbs) == 1 and re.fullmatch(r"/projects/kinds/items/\d+/media/photo\?thumb=1", thumbs[0])
+    assert "txt" in page  # the item without an image is listed, without a thumbnail
+    r = http.get(thumbs[0])
+    assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).size == (256, 192)
