@@ -240,7 +240,7 @@ class Chat(QuestionType):
             return None
         n = len(answers)
         if self.mode == "rank":
-            order = borda([a["ranking"] for a in answers], len(answers[0]["ranking"]))
+            order = borda([a["ranking"] for a in answers], max(len(a["ranking"]) for a in answers))
             agree = sum(1 for a in answers if a["ranking"][0] == order[0]) / n
             return {"label": {"ranking": order}, "agreement": round(agree, 4), "n": n}
         by_turn: dict[str, list[int]] = {}
