@@ -36,6 +36,7 @@ from labelwright.io.labelstudio_config import (
     config_for,
     listed_fields,
     map_config,
+    note_size,
     parse_config,
     results_of,
     synthetic_lists,
@@ -316,6 +317,7 @@ def _answers(schema: ProjectSchema, mapping: ConfigMapping, result: Any, data: d
                 unmapped.add(str(r.get("from_name")))
             continue
         try:
+            note_size(b, r, data)  # RectangleLabels: the image's size, kept in the item's data
             answer = b.control.answer(r["value"], b, data)
         except ValueError as e:
             raise ValidationError(str(e), file=file, field=f"{rw}.value") from None
@@ -464,7 +466,8 @@ def export_tasks(store: Store, project: Project | str) -> tuple[list[dict], str,
             task["annotations"].append({"completed_by": {"email": name}, "result": [], "was_cancelled": True,
                                         "ground_truth": False})
         out.append(task)
-    warnings += [f"{n} answer(s) to {q!r} have no Label Studio form (a pairwise tie or 'both bad') and were left out"
+    warnings += [f"{n} answer(s) to {q!r} have no Label Studio form (a pairwise tie or 'both bad'; boxes on an image "
+                 "whose size the item does not give) and were left out"
                  for q, n in sorted(lost.items())]
     return out, config, warnings
 

@@ -7,9 +7,9 @@ become questions, named after the control (its ``name`` is the ``from_name`` of 
 
 Each control tag that has an equivalent is one :class:`Control` in :data:`CONTROLS`: the question it makes,
 how a result's ``value`` reads as an answer, and how an answer is written back as a ``value`` (``Labels``
-on a ``Text``: one result per span). Adding a tag is one entry there; :data:`NOT_YET` names the one still
-waiting (``RectangleLabels``: boxes in percent of the image, labelwright's in pixels), and
-:func:`map_config` reports every tag it did not map, with the reason, instead of failing or dropping it
+on a ``Text``: one result per span; ``RectangleLabels`` on an ``Image``: one result per box). Adding a tag
+is one entry there; :data:`NOT_YET` names tags still waiting, and :func:`map_config` reports every tag it
+did not map, with the reason, instead of failing or dropping it
 silently.
 
 The XML is parsed with ``defusedxml`` when it is installed, and a config with a ``<!DOCTYPE`` (where entity
@@ -65,6 +65,7 @@ class Control:
     value: Callable[[Any, Binding, dict], dict | list[dict] | None]
     to_self: bool = False  # its results name the control itself as to_name (Pairwise, as its editor does)
     multi: bool = False  # one result per part of the answer (a span each): ``answer`` and ``value`` give lists
+    sized: bool = False  # its results carry the image's size (original_width, original_height): RectangleLabels
 
 
 @dataclass
@@ -278,6 +279,86 @@ def _labels_value(answer: Any, b: Binding, data: dict) -> list[dict] | None:
              "labels": [s["label"]]} for s in answer]
 
 
+def _rect_question(el: Element, m: ConfigMapping) -> dict:
+    obj = m.objects.get(el.get("toName") or "")
+    if obj is None or obj["tag"] != "Image" or obj["field"] is None:
+        raise _bad("labelwright's boxes are on an image field: toName should name an <Image> showing task data")
+    values = [lab.get("alias") or lab.get("value") for lab in el.iter("Label")]
+    if not values or any(not v for v in values):
+        raise _bad("a <Label> has no value")
+    width, height = image_size_keys(obj["field"])
+    return {"name": el.get("name"), "type": "boxes", "field": obj["field"], "labels": values,
+            "width_field": width, "height_field": height}
+
+
+def image_size_keys(field_name: str) -> tuple[str, str]:
+    """The item data keys holding an image field's size in pixels (from the results' original_width and
+    original_height at import; what the export converts pixels back to percent with)."""
+    return f"{field_name}_width", f"{field_name}_height"
+
+
+def _size(b: Binding, data: dict) -> tuple[float, float] | None:
+    w, h = data.get(b.question["width_field"]), data.get(b.question["height_field"])
+    ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in (w, h))
+    return (float(w), float(h)) if ok else None  # type: ignore[arg-type]
+
+
+def _rect_answer(value: dict, b: Binding, data: dict) -> Any:
+    size = _size(b, data)
+    if size is None:
+        raise _bad("a rectangle's result should carry the image's original_width and original_height (Label "
+                   "Studio writes them once the image has loaded): without them its percent cannot be pixels")
+    if value.get("rotation") not in (None, 0, 0.0):
+        raise _bad(f"a rotated rectangle (rotation {value.get('rotation')}) has no labelwright equivalent")
+    nums = [value.get(k) for k in ("x", "y", "width", "height")]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in nums):
+        raise _bad("value.x, y, width and height should be numbers (percent of the image)")
+    labels = value.get("rectanglelabels")
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+        raise _bad("value.rectanglelabels should be a list of labels")
+    x, y, w, h = (float(v) for v in nums)  # type: ignore[arg-type]  # numbers, checked above
+    iw, ih = size
+    box = {"x": round(x * iw / 100, 2), "y": round(y * ih / 100, 2), "w": round(w * iw / 100, 2),
+           "h": round(h * ih / 100, 2)}
+    return [{**box, "label": label} for label in labels]
+
+
+def _rect_value(answer: Any, b: Binding, data: dict) -> list[dict] | None:
+    size = _size(b, data)
+    if size is None:
+        return None
+    iw, ih = size
+    return [{"x": box["x"] * 100 / iw, "y": box["y"] * 100 / ih, "width": box["w"] * 100 / iw,
+             "height": box["h"] * 100 / ih, "rotation": 0, "rectanglelabels": [box["label"]]} for box in answer]
+
+
+def result_extra(b: Binding, data: dict) -> dict:
+    """What a result carries besides its value: the image's size for a sized control (RectangleLabels)."""
+    size = _size(b, data) if b.control.sized else None
+    if size is None:
+        return {}
+    return {"original_width": _whole(size[0]), "original_height": _whole(size[1]), "image_rotation": 0}
+
+
+def note_size(b: Binding, result: dict, data: dict) -> None:
+    """Keep the image's size a sized control's result carries (``original_width``, ``original_height``) in
+    the item's data, where the boxes question reads it; a size that differs from one already kept is an error."""
+    if not b.control.sized:
+        return
+    for key, given in ((b.question["width_field"], result.get("original_width")),
+                       (b.question["height_field"], result.get("original_height"))):
+        if not isinstance(given, (int, float)) or isinstance(given, bool) or given <= 0:
+            continue
+        have = data.get(key)
+        if have is not None and have != given:
+            raise _bad(f"the image's size differs between results ({key} {have} and {given})")
+        data[key] = given
+
+
+def _whole(v: float) -> int | float:
+    return int(v) if v == int(v) else v
+
+
 RANKER_COLUMN = "_"  # where a Ranker without buckets keeps its order (as Label Studio 1.23's editor does)
 
 
@@ -296,12 +377,10 @@ CONTROLS: dict[str, Control] = {c.tag: c for c in (
     Control("Pairwise", "pairwise", _pairwise_question, _pairwise_answer, _pairwise_value, to_self=True),
     Control("Ranker", "ranker", _ranker_question, _ranker_answer, _ranker_value),
     Control("Labels", "labels", _labels_question, _labels_answer, _labels_value, multi=True),
+    Control("RectangleLabels", "rectanglelabels", _rect_question, _rect_answer, _rect_value, multi=True, sized=True),
 )}
 # control tags labelwright will map once the question type exists (their results are kept, raw)
-NOT_YET = {
-    "RectangleLabels": "not mapped yet: Label Studio's boxes are in percent of the image and labelwright's boxes "
-                       "in its pixels; the results are kept raw in each item's data under 'labelstudio_results'",
-}
+NOT_YET: dict[str, str] = {}
 
 
 # ---- reading a config -----------------------------------------------------------------------------------
@@ -491,6 +570,11 @@ def _control_for(root: Element, q, shown: set[str], first: str | None) -> Elemen
         for value in q.values:
             SubElement(el, "Label", {"value": value})
         return el
+    if q.type == "boxes" and q.field in shown and q.width_field and q.height_field:
+        el = control("RectangleLabels", toName=q.field)
+        for value in q.labels:
+            SubElement(el, "Label", {"value": value})
+        return el
     if q.type == "ranking":
         key = ranked_list(q)
         SubElement(root, "List", {"name": key, "value": f"${key}", "title": q.title})
@@ -541,7 +625,8 @@ def results_of(mapping: ConfigMapping, answers: Mapping[str, Any], data: dict) -
             lost.append(name)
             continue
         to_name = name if b.control.to_self else b.to_name
+        extra = result_extra(b, data)
         for v in value if isinstance(value, list) else [value]:
             out.append({"from_name": name, "to_name": to_name, "type": b.control.result_type, "origin": "manual",
-                        "value": v, "id": f"{name}-{len(out)}"})
+                        **extra, "value": v, "id": f"{name}-{len(out)}"})
     return out, lost

@@ -63,15 +63,16 @@ def test_every_equivalent_tag_becomes_a_question():
     assert ranking.questions()[0]["candidates"] == ["items_1", "items_2", "items_3"]
 
 
-def test_spans_map_and_boxes_are_reported_as_not_mapped_yet():
+def test_spans_and_boxes_map():
     spans = map_config(parse_config(_config("entities")), _load("entities"))
     assert spans.unmapped == [] and spans.questions()[0] == {
         "name": "entities", "type": "spans", "field": "text", "labels": ["PER", "ORG"], "allow_overlap": True,
         "required": False}
     boxes = map_config(parse_config(_config("boxes")), _load("boxes"))
-    assert [(u.tag, u.reason.split(":")[0]) for u in boxes.unmapped] == [("RectangleLabels", "not mapped yet")]
-    assert [q["name"] for q in boxes.questions()] == ["quality"]
-    assert set(NOT_YET) == {"RectangleLabels"} and not set(NOT_YET) & set(CONTROLS)
+    assert boxes.unmapped == [] and boxes.questions()[0] == {
+        "name": "objects", "type": "boxes", "field": "image", "labels": ["cat", "dog"], "width_field": "image_width",
+        "height_field": "image_height", "required": False}
+    assert NOT_YET == {} and "RectangleLabels" in CONTROLS
 
 
 def test_span_offsets_are_counted_as_the_browser_counts_them():
@@ -182,14 +183,51 @@ def test_spans_become_one_answer_per_person(store):
     assert tasks[1]["data"]["text"][20:34] == "Remington Rand"
 
 
-def test_results_that_do_not_map_are_kept_and_reported(store):
+def test_rectangles_become_boxes_in_the_images_pixels_and_go_back_in_percent(store):
+    """Label Studio keeps a rectangle in percent of the image (``original_width`` x ``original_height`` on
+    the result); labelwright in the image's pixels, with the size kept in the item's data."""
     report = _import(store, "boxes")
-    assert report.raw_results == 1 and report.annotations == 2
-    items = _by_ext(store, get_project(store, "boxes"))
+    assert report.raw_results == 0 and report.annotations == 2
+    p = get_project(store, "boxes")
+    first = _by_ext(store, p)[str(_load("boxes")[0]["id"])]
+    assert first["data"]["image_width"] == 640 and first["data"]["image_height"] == 480
+    assert first["annotations"][0]["answers"] == {
+        "objects": [{"x": 64.0, "y": 96.0, "w": 192.0, "h": 192.0, "label": "cat"}], "quality": "sharp"}
+    tasks, config, warnings = export_tasks(store, p)
+    assert warnings == [] and '<RectangleLabels name="objects" toName="image">' in config
+    box = next(r for r in tasks[0]["annotations"][0]["result"] if r["from_name"] == "objects")
+    real = next(r for r in _load("boxes")[0]["annotations"][0]["result"] if r["from_name"] == "objects")
+    assert {k: box[k] for k in ("type", "to_name", "original_width", "original_height", "image_rotation")} == {
+        k: real[k] for k in ("type", "to_name", "original_width", "original_height", "image_rotation")}
+    assert box["value"] == real["value"]
+
+
+def test_a_rectangle_without_the_images_size_or_outside_it_is_refused(store):
+    def no_size(tasks):
+        for k in ("original_width", "original_height"):
+            del tasks[0]["annotations"][0]["result"][0][k]
+    with pytest.raises(ValidationError, match="original_width and original_height") as e:
+        import_tasks(store, _broken("boxes", no_size), _config("boxes"), slug="b1")
+    assert e.value.field == "tasks[0].annotations[0].result[0].value"
+
+    def outside(tasks):
+        tasks[0]["annotations"][0]["result"][0]["value"]["x"] = 80  # 80% + 30% of the width
+    with pytest.raises(ValidationError, match="goes past the image's width of 640 pixels") as e:
+        import_tasks(store, _broken("boxes", outside), _config("boxes"), slug="b2")
+    assert e.value.field == "tasks[0].annotations[0].objects.0.w"
+
+
+def test_results_that_do_not_map_are_kept_and_reported(store):
+    def polygon(tasks):  # a control the config does not have: kept raw, written back
+        tasks[0]["annotations"][0]["result"].append(
+            {"from_name": "outline", "to_name": "image", "type": "polygonlabels",
+             "value": {"points": [[1, 1], [5, 1], [5, 5]], "polygonlabels": ["cat"]}})
+    report = import_tasks(store, _broken("boxes", polygon), _config("boxes"), slug="raw")
+    assert report.raw_results == 1 and report.annotations == 2 and report.unknown_controls == ["outline"]
+    items = _by_ext(store, get_project(store, "raw"))
     raw = items[str(_load("boxes")[0]["id"])]["data"][RAW_KEY]
     assert raw[0]["annotator"] == "ana@example.com"
-    assert raw[0]["result"][0]["value"] == {"x": 10, "y": 20, "width": 30, "height": 40, "rotation": 0,
-                                           "rectanglelabels": ["cat"]}
+    assert raw[0]["result"][0]["value"]["polygonlabels"] == ["cat"]
 
 
 def _broken(name: str, change) -> list:
@@ -259,7 +297,9 @@ def test_the_export_has_the_structure_of_label_studios_own(store, name):
     tasks, config, warnings = export_tasks(store, get_project(store, name))
     real = _load(name)
     assert warnings == []
-    assert [task["data"] for task in tasks] == [task["data"] for task in real]
+    sizes = {"image_width", "image_height"} if name == "boxes" else set()  # the image's size, kept at import
+    assert [{k: v for k, v in task["data"].items() if k not in sizes} for task in tasks] == [
+        task["data"] for task in real]
     ours, theirs = _shapes(tasks), _shapes(real)
     if name == "ranking":  # our config names the List after its data key ("items"), the original "results"
         assert ours["rank"][1] == "items" and theirs["rank"][1] == "results"
@@ -276,7 +316,7 @@ def test_the_export_has_the_structure_of_label_studios_own(store, name):
     assert [q["name"] for q in again.questions()] == [q.name for q in get_project(store, name).schema.questions]
 
 
-@pytest.mark.parametrize("name", ["reviews", "preference", "ranking", "entities"])
+@pytest.mark.parametrize("name", ["reviews", "preference", "ranking", "entities", "boxes"])
 def test_the_export_imports_back_with_the_same_answers(store, name):
     _import(store, name)
     p = get_project(store, name)
@@ -317,7 +357,7 @@ def test_the_commands(tmp_path):
                             str(DATA / "boxes.xml"), "--slug", "ner"], catch_exceptions=False)
     assert res.exit_code == 0, res.output
     assert "created project ner: 2 items, 2 annotations by 2 people (2 new)" in res.output
-    assert "not mapped: <RectangleLabels> objects: not mapped yet" in res.output
+    assert "not mapped" not in res.output
     out = tmp_path / "ner.json"
     res = run.invoke(main, ["--db", db, "export", "ner", "--format", "labelstudio", "-o", str(out)],
                      catch_exceptions=False)
