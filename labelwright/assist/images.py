@@ -64,9 +64,10 @@ class PixelStatistics:
         """The DIM numbers for one image file (raises on an unreadable one)."""
         from PIL import Image, ImageFilter  # noqa: PLC0415 - optional extra [images]
 
-        Image.MAX_IMAGE_PIXELS = MAX_PIXELS
-        with Image.open(path) as im:
+        with Image.open(path) as im:  # reads the header only; Pillow's process-wide limit is left alone
             w, h = im.size
+            if w * h > MAX_PIXELS:  # checked per image, before any pixel is decoded
+                raise Image.DecompressionBombError(f"{w}×{h} pixels, more than {MAX_PIXELS}")
             im.draft("RGB", (SIDE, SIDE))  # JPEG: decode at a reduced size
             rgb = im.convert("RGB")
             rgb.thumbnail((SIDE, SIDE))

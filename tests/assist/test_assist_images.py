@@ -92,6 +92,15 @@ def test_an_oversized_image_gets_no_features_and_stops_nothing(tmp_path, monkeyp
     """A picture past the pixel limit (a decompression bomb) is refused like a broken file."""
     Image.new("RGB", (300, 300), (200, 20, 20)).save(tmp_path / "big.png")
     Image.new("RGB", (30, 30), (200, 20, 20)).save(tmp_path / "small.png")
-    monkeypatch.setattr(images, "MAX_PIXELS", 10_000)  # 300x300 is then over twice the limit: Pillow refuses it
+    monkeypatch.setattr(images, "MAX_PIXELS", 10_000)  # 300x300 is then over the limit
     x = PixelStatistics(tmp_path).transform(["big.png", "small.png"])
     assert not x[0].any() and x[1].any()
+
+
+def test_describing_images_leaves_pillows_process_wide_limit_alone(tmp_path):
+    """The pixel limit is checked per image: Pillow's global MAX_IMAGE_PIXELS, which every other module
+    decoding images relies on (thumbnails, the boxes exporters), stays at its default."""
+    before = Image.MAX_IMAGE_PIXELS
+    Image.new("RGB", (30, 30), (200, 20, 20)).save(tmp_path / "small.png")
+    assert PixelStatistics(tmp_path).transform(["small.png"]).any()
+    assert Image.MAX_IMAGE_PIXELS == before
