@@ -9,7 +9,7 @@ and predictions as the annotations of a machine annotator per model version (``l
 kind ``labelstudio``, never run). A bad record raises a :class:`ValidationError` naming the file and the
 place (``tasks[3].annotations[1].sentiment``) before anything is written.
 
-Results of controls without an equivalent (``RectangleLabels``, ...) are kept raw in the
+Results of controls without an equivalent (``Number``, ``Polygon``, ...) are kept raw in the
 item's data under ``labelstudio_results`` and written back by the export; :class:`ImportReport` says what
 did not map and how many results were kept.
 
