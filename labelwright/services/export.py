@@ -3,7 +3,9 @@
 First the project's aggregated labels are computed (:mod:`labelwright.services.labels`: truth
 inference needs every answer at once). Then items are read in id order, ``CHUNK`` at a time, each chunk
 with its annotations, so the export itself adds no memory however large the project is. Three formats
-share one reader:
+share one reader; JSONL formats item by item (:func:`iter_items`), CSV and Parquet a chunk at a time as
+columns (:func:`flat_chunks`: an item's cells are computed once and repeated over its rows with numpy,
+and ``csv.writer`` and pyarrow take whole columns):
 
 * ``jsonl``: one line per item::
 
