@@ -196,8 +196,7 @@ class _Item:
                     best = {"label": self.polygons[i]["label"], "members": []}
                     clusters.append(best)
                 best["members"].append(i)
-                best["medoid"] = max(best["members"],  # the first of the best: the heaviest annotator's
-                                     key=lambda j, c=best: sum(w[self.owner[h]] * self.m[j, h] for h in c["members"]))
+                best["medoid"] = self._medoid(best["members"], w)
         kept, shares = [], []
         for c in clusters:
             share = sum(w[self.owner[j]] for j in c["members"]) / total
@@ -207,6 +206,13 @@ class _Item:
         if kept:
             return kept, shares, float(np.mean(shares))
         return [], [], float(sum(w[k] for k in range(len(w)) if not self.of[k]) / total)
+
+    def _medoid(self, members: list[int], w: Sequence[float]) -> int:
+        """The member with the largest weighted IoU with all the members (itself included, IoU 1); the first
+        of the best (the heaviest annotator's) on a tie."""
+        mine = np.array(members)
+        totals = self.m[np.ix_(mine, mine)] @ np.array([w[self.owner[h]] for h in members])
+        return int(mine[int(np.argmax(totals))])
 
     def agreement(self, k: int, kept: Sequence[int], threshold: float) -> float:
         """Annotator ``k``'s :func:`polygon_agreement` with the kept polygons (members, so IoUs are known)."""
