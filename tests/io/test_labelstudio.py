@@ -202,6 +202,25 @@ def test_rectangles_become_boxes_in_the_images_pixels_and_go_back_in_percent(sto
     assert box["value"] == real["value"]
 
 
+def test_boxes_by_several_people_on_images_of_two_sizes_with_gold_and_a_detector(store):
+    """detection.json (made by Label Studio 1.23.2): three people, a ground truth, a skip, a detector's
+    prediction, images of 640x480 and 800x600."""
+    report = _import(store, "detection")
+    assert (report.annotations, report.predictions, report.skipped, report.raw_results) == (4, 1, 1, 0)
+    p = get_project(store, "detection")
+    assert p.schema.question("objects").width_field == "photo_width"
+    first, second = (_by_ext(store, p)[str(t["id"])] for t in _load("detection"))
+    assert (first["data"]["photo_width"], first["data"]["photo_height"]) == (640, 480)
+    assert (second["data"]["photo_width"], second["data"]["photo_height"]) == (800, 600)
+    mine = {a["annotator"]: a["answers"]["objects"] for a in first["annotations"]}
+    assert mine["ana@example.com"] == [{"x": 80.0, "y": 192.0, "w": 160.0, "h": 96.0, "label": "car"},
+                                       {"x": 384.0, "y": 144.0, "w": 48.0, "h": 168.0, "label": "person"}]
+    assert first["gold"] == {"objects": mine["ana@example.com"]}  # the ground truth
+    theirs = {a["annotator"].replace("llm:detection.", ""): a["answers"]["objects"] for a in second["annotations"]}
+    assert theirs["chen@example.com"][0] == {"x": 10.0, "y": 3.0, "w": 390.0, "h": 297.0, "label": "car"}
+    assert theirs["detector-v2"] == [{"x": 16.0, "y": 6.0, "w": 376.0, "h": 288.0, "label": "car"}]
+
+
 def test_a_rectangle_without_the_images_size_or_outside_it_is_refused(store):
     def no_size(tasks):
         for k in ("original_width", "original_height"):
@@ -291,13 +310,13 @@ def _shapes(tasks: list) -> dict:
     return out
 
 
-@pytest.mark.parametrize("name", ["reviews", "preference", "demos", "ranking", "entities", "boxes"])
+@pytest.mark.parametrize("name", ["reviews", "preference", "demos", "ranking", "entities", "boxes", "detection"])
 def test_the_export_has_the_structure_of_label_studios_own(store, name):
     _import(store, name)
     tasks, config, warnings = export_tasks(store, get_project(store, name))
     real = _load(name)
     assert warnings == []
-    sizes = {"image_width", "image_height"} if name == "boxes" else set()  # the image's size, kept at import
+    sizes = {"image_width", "image_height", "photo_width", "photo_height"}  # the image's size, kept at import
     assert [{k: v for k, v in task["data"].items() if k not in sizes} for task in tasks] == [
         task["data"] for task in real]
     ours, theirs = _shapes(tasks), _shapes(real)
@@ -316,7 +335,7 @@ def test_the_export_has_the_structure_of_label_studios_own(store, name):
     assert [q["name"] for q in again.questions()] == [q.name for q in get_project(store, name).schema.questions]
 
 
-@pytest.mark.parametrize("name", ["reviews", "preference", "ranking", "entities", "boxes"])
+@pytest.mark.parametrize("name", ["reviews", "preference", "ranking", "entities", "boxes", "detection"])
 def test_the_export_imports_back_with_the_same_answers(store, name):
     _import(store, name)
     p = get_project(store, name)

@@ -24,7 +24,7 @@ from labelwright.services.projects import get_project
 from labelwright.store import Store
 
 HERE = Path(__file__).resolve().parent
-NAMES = ["reviews", "preference", "demos", "ranking", "entities", "boxes"]
+NAMES = ["reviews", "preference", "demos", "ranking", "entities", "boxes", "detection"]
 
 
 def main() -> None:

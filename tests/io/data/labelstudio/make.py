@@ -76,9 +76,9 @@ def span(name, to, text, start, end, label):
             "value": {"start": start, "end": end, "text": text[start:end], "labels": [label]}}
 
 
-def box(name, to, x, y, w, h, label):
-    return {"from_name": name, "to_name": to, "type": "rectanglelabels", "id": f"b{x}", "original_width": 640,
-            "original_height": 480, "image_rotation": 0,
+def box(name, to, x, y, w, h, label, size=(640, 480)):
+    return {"from_name": name, "to_name": to, "type": "rectanglelabels", "id": f"b{x}", "original_width": size[0],
+            "original_height": size[1], "image_rotation": 0,
             "value": {"x": x, "y": y, "width": w, "height": h, "rotation": 0, "rectanglelabels": [label]}}
 
 
@@ -227,6 +227,26 @@ PROJECTS = {
         },
         "predictions": {},
     },
+    "detection": {  # boxes by three people on images of two sizes, a ground truth, a skip, a detector's boxes
+        "config": """<View>
+  <Image name="photo" value="$photo"/>
+  <RectangleLabels name="objects" toName="photo">
+    <Label value="car"/>
+    <Label value="person"/>
+  </RectangleLabels>
+</View>""",
+        "tasks": [{"photo": "https://example.org/street/1.jpg"}, {"photo": "https://example.org/street/2.jpg"}],
+        "annotations": {
+            0: [("ana", [box("objects", "photo", 12.5, 40, 25, 20, "car"),
+                         box("objects", "photo", 60, 30, 7.5, 35, "person")], True, 31.0),
+                ("ben", [box("objects", "photo", 13, 41, 24, 19, "car")], False, 12.0),
+                ("chen", "skip", False, 2.0)],
+            1: [("ana", [box("objects", "photo", 0, 0, 50, 50, "car", (800, 600))], False, 8.0),
+                ("chen", [box("objects", "photo", 1.25, 0.5, 48.75, 49.5, "car", (800, 600)),
+                          box("objects", "photo", 70, 10, 10, 80, "person", (800, 600))], False, 15.0)],
+        },
+        "predictions": {1: ("detector-v2", 0.8, [box("objects", "photo", 2, 1, 47, 48, "car", (800, 600))])},
+    },
 }
 
 
@@ -298,12 +318,15 @@ def main() -> None:
     ap.add_argument("--data-dir", required=True, help="Label Studio's --data-dir")
     ap.add_argument("--python", default="/tmp/ls-venv/bin/python", help="the Python that has label-studio")
     ap.add_argument("--out", default=str(HERE))
+    ap.add_argument("--only", nargs="*", help="make only these projects (the others' files stay as they are)")
     args = ap.parse_args()
     tokens = users_and_tokens(args.python, args.data_dir)
     api = Api(args.url, tokens)
     version = api.call("GET", "/api/version")
     out = Path(args.out)
     for name, spec in PROJECTS.items():
+        if args.only and name not in args.only:
+            continue
         pid = make_project(api, name, spec)
         (out / f"{name}.xml").write_text(spec["config"] + "\n")
         (out / f"{name}.json").write_text(json.dumps(export(api, pid), indent=1, ensure_ascii=False) + "\n")
