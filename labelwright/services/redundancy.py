@@ -131,10 +131,11 @@ def spend_budget(store: Store, project: Project, top: pd.Series) -> list[int]:
     ``top``: each item's top posterior under the newest fit. Of the items that have all the answers they
     want (settled, however early) and fewer than ``max``, up to :data:`BUDGET_STEP` of the project's
     items (at least :data:`BUDGET_ROUND`), lowest ``top`` first, get one more answer (their target is
-    raised, which reopens them), while the extra answers stay within ``(b - min)`` per item. Nothing is spent before every item has had its
-    ``min`` answers: the extra answers then go where the doubt is under skills fitted on a full first
-    pass (spent earlier, they went to the first items, whatever their doubt). Every refit re-ranks every
-    item, so an item settled early is reopened once the skills say it is in doubt. This is
+    raised, which reopens them), while the extra answers stay within ``(b - min)`` per item. Nothing is
+    spent before every item has had its ``min`` answers: the extra answers then go where the doubt is
+    under skills fitted on a full first pass (spent earlier, they went to the first items, whatever their
+    doubt). Every refit re-ranks every item, so an item settled early is reopened once the skills say it
+    is in doubt. This is
     :class:`labelwright.quality.adaptive.BudgetPolicy` in the queue. Returns the ids of the items
     reopened."""
     r = project.schema.redundancy
