@@ -1,7 +1,7 @@
 """Bounding boxes on an image field: draw, move, resize and label rectangles around objects.
 
 Settings: ``field`` (an ``image`` display field), ``labels`` (the object classes, number keys 1-9 pick the
-first nine), ``shape`` (``box``; polygons are not implemented yet) and, optionally, ``width_field`` and
+first nine), ``shape`` (``box``; outlines are the ``polygons`` type's) and, optionally, ``width_field`` and
 ``height_field``: the item keys holding the image's size in pixels. Where an item gives its size, every box
 must lie within the image (:meth:`Boxes.check_item`: on submitting, amending, a reviewer's fix and gold),
 and the owner's pages draw the boxes over the image.
@@ -107,14 +107,8 @@ class Boxes(QuestionType):
         return out
 
     def image_size(self, data: Mapping[str, Any]) -> tuple[float, float] | None:
-        """The image's ``(width, height)`` in pixels as the item gives them (numbers, or numbers written as
-        text), or None when it does not."""
-        if self.width_field is None or self.height_field is None:
-            return None
-        size = [_pixels(data.get(self.width_field)), _pixels(data.get(self.height_field))]
-        if size[0] is None or size[1] is None:
-            return None
-        return size[0], size[1]
+        """The image's ``(width, height)`` in pixels as the item gives them (:func:`image_size`)."""
+        return image_size(data, self.width_field, self.height_field)
 
     def check_item(self, answer: Any, data: Mapping[str, Any]) -> None:
         size = self.image_size(data)
@@ -228,6 +222,16 @@ class Boxes(QuestionType):
 
     def label_html(self, label: Any, item: ItemView) -> Markup:
         return self.answer_html(label, item)
+
+
+def image_size(data: Mapping[str, Any], width_field: str | None,
+               height_field: str | None) -> tuple[float, float] | None:
+    """An image's ``(width, height)`` in pixels as an item gives them under ``width_field`` and
+    ``height_field`` (numbers, or numbers written as text), or None when it does not."""
+    if width_field is None or height_field is None:
+        return None
+    w, h = _pixels(data.get(width_field)), _pixels(data.get(height_field))
+    return None if w is None or h is None else (w, h)
 
 
 def _pixels(value: Any) -> float | None:

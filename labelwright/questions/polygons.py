@@ -1,7 +1,10 @@
 """Polygons on an image field: draw, move, reshape and label outlines of objects (instance segmentation).
 
 Settings: ``field`` (an ``image`` display field), ``labels`` (the object classes, number keys 1-9 pick the
-first nine), ``allow_empty`` and ``threshold`` (the IoU at which two polygons are the same object).
+first nine), ``allow_empty``, ``threshold`` (the IoU at which two polygons are the same object) and,
+optionally, ``width_field`` and ``height_field``: the item keys holding the image's size in pixels. Where an
+item gives its size, every point must lie within the image (:meth:`Polygons.check_item`), and the owner's
+pages draw the polygons over the image (:meth:`Polygons.answer_html`).
 
 Answers: a list of polygons ``{"label", "points"}``, ``points`` the outline ``[[x, y], ...]`` in the image's
 own pixels (its natural size, whatever size it is shown at), three to :data:`MAX_POINTS` vertices, each a
@@ -24,6 +27,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import orjson
+from markupsafe import Markup
 from pydantic import Field, model_validator
 
 from labelwright.quality.polygons import WeightedPolygonFusion, area, fuse, match_f1, polygon_agreement
@@ -31,13 +35,14 @@ from labelwright.questions.base import (
     Aggregate,
     Form,
     FormValue,
+    ItemView,
     QuestionType,
     check_unique,
     form_text,
     json_list,
     kind_of,
 )
-from labelwright.questions.boxes import COLOURS
+from labelwright.questions.boxes import COLOURS, image_size
 from labelwright.questions.choice import option_key
 
 MAX_POLYGONS = 500
@@ -50,6 +55,8 @@ class Polygons(QuestionType):
     labels: list[str] = Field(min_length=1, max_length=50, description="the object classes")
     allow_empty: bool = Field(default=True, description="an empty list (no object) is an answer")
     threshold: float = Field(default=0.5, gt=0, le=1, description="IoU at which two polygons are the same object")
+    width_field: str | None = Field(default=None, description="the item key holding the image's width in pixels")
+    height_field: str | None = Field(default=None, description="the item key holding the image's height in pixels")
 
     answer_display: ClassVar[Literal["label", "list", "block"]] = "list"
     template: ClassVar[str] = "templates/polygons.html"
@@ -110,6 +117,17 @@ class Polygons(QuestionType):
             raise self.fail(f"polygon {i}: encloses no area (its points are on one line)", f"{where}.points")
         return {"label": label, "points": out}
 
+    def check_item(self, answer: Any, data: Mapping[str, Any]) -> None:
+        size = image_size(data, self.width_field, self.height_field)
+        if size is None:
+            return
+        for i, polygon in enumerate(answer):
+            for j, (x, y) in enumerate(polygon["points"]):
+                for v, limit, side in ((x, size[0], "width"), (y, size[1], "height")):
+                    if v > limit:
+                        raise self.fail(f"polygon {i} point {j}: {v:g} is outside the image, which is {limit:g} "
+                                        f"pixels in {side}", f"{i}.points.{j}")
+
     def empty_answer(self, value: Any) -> Any:
         if value == [] and self.allow_empty:
             return []
@@ -117,6 +135,37 @@ class Polygons(QuestionType):
 
     def from_text(self, value: Any) -> Any:
         return json_list(value)
+
+    # ---- showing an answer ------------------------------------------------------------------------
+
+    def answer_html(self, answer: Any, item: ItemView) -> Markup:
+        """The polygons drawn over the image (an SVG in the image's pixels, when the item gives its size),
+        with the list below; only the list where the size is unknown."""
+        listed = super().answer_html(answer, item)
+        size = image_size(item.data, self.width_field, self.height_field)
+        if size is None or not isinstance(answer, list):
+            return listed
+        w, h = size
+        colour = {lab: COLOURS[i % len(COLOURS)] for i, lab in enumerate(self.labels)}
+        src = item.images.get(self.field)
+        if src:
+            shapes = Markup('<image href="{}" x="0" y="0" width="{:g}" height="{:g}"/>').format(src, w, h)
+        else:
+            shapes = Markup('<rect class="boxes-frame" x="0" y="0" width="{:g}" height="{:g}"/>').format(w, h)
+        for i, polygon in enumerate(answer):
+            c = colour.get(polygon["label"], "#000")
+            points = " ".join(f"{x:g},{y:g}" for x, y in polygon["points"])
+            shapes += Markup(
+                '<g class="answer-polygon" data-label="{label}"><title>{n}. {label}</title>'
+                '<polygon points="{points}" fill="{c}" fill-opacity="0.15" stroke="{c}" stroke-width="2" '
+                'vector-effect="non-scaling-stroke"/></g>').format(label=polygon["label"], n=i + 1, points=points, c=c)
+        title = self.answer_text(answer, item.titles)["text"]
+        return Markup('<figure class="boxes-answer"><svg class="boxes-overlay" viewBox="0 0 {:g} {:g}" '
+                      'role="img" aria-label="{}">{}</svg><figcaption>{}</figcaption></figure>').format(
+            w, h, title, shapes, listed)
+
+    def label_html(self, label: Any, item: ItemView) -> Markup:
+        return self.answer_html(label, item)
 
     # ---- aggregation and gold ---------------------------------------------------------------------
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from markupsafe import Markup
 
+from labelwright.errors import ValidationError
 from labelwright.questions import ItemView
 from labelwright.schema import parse_schema
 from tests.conftest import bearer, post_login
@@ -145,3 +147,26 @@ def test_the_review_page_shows_the_answer_through_its_type(http, owner, make_ann
     shown = page.text.split('id="review-answer"')[1].split("</section>")[0]
     assert '<mark class="seg is-span span-c1"' in shown and '<svg class="boxes-overlay"' in shown
     assert "<script>" not in page.text
+
+
+def test_polygons_are_drawn_over_the_image_and_checked_against_its_size():
+    schema = parse_schema({**SCHEMA, "questions": [
+        {"name": "outlines", "type": "polygons", "field": "photo", "labels": ["lake", EVIL],
+         "width_field": "w", "height_field": "h"}]})
+    q = schema.question("outlines")
+    polygons = [{"label": "lake", "points": [[10, 10], [60.5, 10], [30, 40]]},
+                {"label": EVIL, "points": [[100, 0], [150, 0], [150, 50], [100, 50]]}]
+    clean = q.validate_answer(polygons)
+    html = q.answer_html(clean, _view())
+    assert "<script" not in html
+    assert '<svg class="boxes-overlay" viewBox="0 0 200 100" role="img"' in html
+    assert '<image href="https://example.org/a.png" x="0" y="0" width="200" height="100"/>' in html
+    assert '<polygon points="10,10 60.5,10 30,40" fill="#e6194b"' in html
+    assert 'data-label="&lt;script&gt;alert(1)&lt;/script&gt;"' in html
+    assert "<svg" not in q.answer_html(clean, ItemView(data={"photo": "a.png"}))  # no size: the list only
+    q.check_item(clean, ITEM)  # inside the 200 x 100 image
+    outside = q.validate_answer([{"label": "lake", "points": [[10, 10], [250, 10], [30, 40]]}])
+    with pytest.raises(ValidationError, match="polygon 0 point 1: 250 is outside the image") as err:
+        q.check_item(outside, ITEM)
+    assert err.value.field == "outlines.0.points.1"
+    q.check_item(outside, {"photo": "a.png"})  # the item gives no size: nothing to check against
