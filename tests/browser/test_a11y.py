@@ -34,7 +34,7 @@ PAGES = {
     "olive": ["/", "/account", "/audit", "/projects/qual", "/projects/qual/quality", "/projects/qual/items/{qual_item}",
               "/projects/rev/pay", "/projects/rev/webhooks", "/projects/qual/assist", "/projects/qual/checks",
               "/projects/llm-preference/label", "/projects/new", "/projects/qual/settings", "/projects/qual/members",
-              "/projects/qual/messages", "/projects/qual/doubt", "/projects/qual/expire"],
+              "/projects/qual/messages", "/projects/qual/doubt", "/projects/qual/expire", "/projects/qual/rules"],
     "ana": ["/", "/account", "/projects/keys/label", "/projects/rank/label", "/projects/rev/start",
             "/projects/keys/history", "/projects/rev/history"],
     "rita": ["/", "/projects/rev/review"],
