@@ -42,6 +42,7 @@ InviteId = path_id("invite")
 WebhookId = path_id("webhook")
 DeliveryId = path_id("delivery")
 CheckId = path_id("check")
+RuleId = path_id("rule")
 # ?before=<id>, paging back through a log: out of range is a 422 like any bad query parameter.
 Before = Annotated[int | None, Query(ge=1, le=access.MAX_ID, description="only entries older than this id")]
 

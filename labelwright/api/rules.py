@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from labelwright.api.deps import Caller, store_of
+from labelwright.api.deps import Caller, RuleId, store_of
 from labelwright.api.models import LabelModelIn, RuleChangeIn, RuleIn
 from labelwright.services import policy, rules
 
@@ -35,14 +35,14 @@ def build_router() -> APIRouter:
 
     @r.patch("/projects/{project}/rules/{rule_id}",
              summary="Change a rule or switch it on or off; it votes again on every item (manager)")
-    def change_rule(project: str, rule_id: int, body: RuleChangeIn, request: Request, user: Caller):
+    def change_rule(project: str, rule_id: RuleId, body: RuleChangeIn, request: Request, user: Caller):
         store = store_of(request)
         p = policy.manage_project(store, user, project).project
         return rules.update_rule(store, p, rule_id, body.model_dump(exclude_none=True), by=user)
 
     @r.delete("/projects/{project}/rules/{rule_id}", status_code=204,
               summary="Remove a rule and its votes (manager)")
-    def delete_rule(project: str, rule_id: int, request: Request, user: Caller):
+    def delete_rule(project: str, rule_id: RuleId, request: Request, user: Caller):
         store = store_of(request)
         p = policy.manage_project(store, user, project).project
         rules.delete_rule(store, p, rule_id, by=user)

@@ -12,6 +12,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
+from labelwright.api.deps import RuleId
 from labelwright.errors import LabelwrightError, NotFound
 from labelwright.services import labelling_functions, policy, rules
 from labelwright.web import project_for_page, render
@@ -109,17 +110,17 @@ def add_routes(r):
         return await run_in_threadpool(label_model, slug, request, form)
 
     @r.post("/projects/{slug}/rules/{rule_id}")
-    async def change_route(slug: str, rule_id: int, request: Request):
+    async def change_route(slug: str, rule_id: RuleId, request: Request):
         form = await request.form()
         return await run_in_threadpool(change, slug, rule_id, request, form)
 
     @r.post("/projects/{slug}/rules/{rule_id}/enabled")
-    async def enabled_route(slug: str, rule_id: int, request: Request):
+    async def enabled_route(slug: str, rule_id: RuleId, request: Request):
         form = await request.form()
         return await run_in_threadpool(set_enabled, slug, rule_id, request, form)
 
     @r.post("/projects/{slug}/rules/{rule_id}/delete")
-    async def delete_route(slug: str, rule_id: int, request: Request):
+    async def delete_route(slug: str, rule_id: RuleId, request: Request):
         form = await request.form()
         return await run_in_threadpool(delete, slug, rule_id, request, form)
     return r
