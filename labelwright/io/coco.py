@@ -2,7 +2,8 @@
 question.
 
 ``images`` are the labelled items (``id`` the item id, ``file_name`` the image field's value, ``width`` and
-``height`` read from the file), ``categories`` the question's labels in declared order (ids from 1),
+``height`` from the item's size fields or else the image file: :mod:`labelwright.io.detection`),
+``categories`` the question's labels in declared order (ids from 1),
 ``annotations`` the aggregated boxes (``bbox`` ``[x, y, w, h]`` in pixels, ``area`` ``w * h``,
 ``iscrowd`` 0). A polygons question's annotations are instance segmentations: ``segmentation`` the polygon
 as ``[[x1, y1, x2, y2, ...]]``, ``bbox`` its bounding box, ``area`` the area it encloses.

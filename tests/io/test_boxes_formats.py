@@ -154,6 +154,70 @@ def test_the_export_command_writes_coco_yolo_and_voc(db_url, store, boxes_projec
     assert res.exit_code != 0 and "media root" in res.output and not (tmp_path / "again.json").exists()
 
 
+URL_SCHEMA = {  # as a Label Studio import makes it: images by URL, their sizes in the item
+    "name": "Web pets", "slug": "webpets", "overlap": 1, "id_field": "id", "gold": {"rate": 0},
+    "fields": [{"name": "photo", "type": "image"}],
+    "questions": [{"name": "pets", "type": "boxes", "field": "photo", "labels": ["cat", "dog"],
+                   "width_field": "original_width", "height_field": "original_height"}],
+}
+
+
+def url_project(http, store, owner, make_annotator, rows: list[dict]):
+    """The URL_SCHEMA project with ``rows``, each answered with WANT[row["id"]] by one annotator."""
+    h = bearer(owner[1])
+    assert http.post("/api/v1/projects", headers=h, json=URL_SCHEMA).status_code == 201
+    assert http.post("/api/v1/projects/webpets/items", headers=h, json={"items": rows}).status_code in (200, 201)
+    _, tok = make_annotator("cyd")
+    for _ in rows:
+        item = http.post("/api/v1/projects/webpets/next", headers=bearer(tok)).json()
+        r = http.post(f"/api/v1/items/{item['id']}/annotations", headers=bearer(tok),
+                      json={"answers": {"pets": WANT[item["data"]["photo"].rsplit("/", 1)[1][:2]]}})
+        assert r.status_code == 201, r.text
+    return get_project(store, "webpets")
+
+
+def test_url_images_are_sized_from_the_items_fields(store, http, owner, make_annotator, tmp_path):
+    """No media root, no file: the sizes Label Studio stored (numbers, or numbers as text) are the images'."""
+    coco_api = pytest.importorskip("pycocotools.coco")
+    rows = [{"id": ext, "photo": f"https://images.example.org/pets/{ext}.jpg",
+             "original_width": w if ext != "p1" else str(w), "original_height": float(h)}
+            for ext, (w, h) in SIZES.items()]
+    project = url_project(http, store, owner, make_annotator, rows)
+    path = tmp_path / "coco.json"
+    path.write_text(json.dumps(coco_dataset(store, project, None)))
+    gt = coco_api.COCO(str(path))
+    images = {img["external_id"]: img for img in gt.loadImgs(gt.getImgIds())}
+    cats = {c["id"]: c["name"] for c in gt.loadCats(gt.getCatIds())}
+    for ext, (w, h) in SIZES.items():
+        img = images[ext]
+        assert (img["width"], img["height"], img["file_name"]) == (w, h, f"https://images.example.org/pets/{ext}.jpg")
+        anns = gt.loadAnns(gt.getAnnIds(imgIds=[img["id"]]))
+        assert sorted(({"x": a["bbox"][0], "y": a["bbox"][1], "w": a["bbox"][2], "h": a["bbox"][3],
+                        "label": cats[a["category_id"]]} for a in anns), key=lambda b: (b["y"], b["x"])) == WANT[ext]
+    # the stored sizes win over a file of another size under a media root
+    media = tmp_path / "media"
+    media.mkdir()
+    assert yolo_dataset(store, project, media)["labels/pets/p1.txt"] == "1 0.050000 0.050000 0.100000 0.100000\n"
+    voc = voc_dataset(store, project, None)  # per-image files are named by the URL's path
+    assert sorted(voc) == ["Annotations/pets/p0.xml", "Annotations/pets/p1.xml", "Annotations/pets/p2.xml"]
+    root = ET.fromstring(voc["Annotations/pets/p0.xml"])
+    assert [root.findtext(f"size/{k}") for k in ("width", "height")] == ["640", "480"]
+
+
+def test_an_item_without_its_size_is_named_with_the_fields(store, http, owner, make_annotator, tmp_path):
+    rows = [{"id": "p0", "photo": "https://images.example.org/pets/p0.jpg", "original_width": 640,
+             "original_height": 480},
+            {"id": "p1", "photo": "https://images.example.org/pets/p1.jpg", "original_width": 320}]
+    project = url_project(http, store, owner, make_annotator, rows)
+    with pytest.raises(ValidationError, match="item 'p1' field 'photo': the image's size is needed: the item gives "
+                                              "no size in 'original_width' and 'original_height'") as e:
+        coco_dataset(store, project, None)
+    assert "--media-root" in e.value.message
+    with pytest.raises(ValidationError, match="item 'p1' field 'photo': the item gives no size in 'original_width'"
+                                              ".*no image 'https://images.example.org/pets/p1.jpg' under the media"):
+        voc_dataset(store, project, tmp_path)
+
+
 @pytest.fixture(autouse=True)
 def _pillow_default_pixel_limit(monkeypatch):
     """Another module's test lowers Pillow's process-wide decompression-bomb limit; these images need the default."""
