@@ -60,11 +60,17 @@ def import_cmd(obj: Ctx, project, file, fmt, encoding):
                    "BIO lines or a spaCy DocBin; coco, yolo, voc: a boxes or polygons question's shapes as COCO "
                    "JSON or a folder of YOLO label files or Pascal VOC XML (image sizes read under the media_root "
                    "setting).")
-@click.option("-o", "--output", required=True, type=click.Path(), help="Output file (a folder for hf, yolo, voc).")
+@click.option("-o", "--output", default=None, type=click.Path(),
+              help="Output file (a folder for hf, yolo, voc). Default: in the current folder, named after the "
+                   "project and format (SLUG.jsonl, SLUG.csv, SLUG.parquet, SLUG.json for labelstudio, "
+                   "SLUG.conll, SLUG.spacy, SLUG-dpo.jsonl, SLUG-sft.jsonl, SLUG-coco.json, or the folder "
+                   "SLUG-hf, SLUG-yolo, SLUG-voc).")
 @click.option("--force", is_flag=True, help="Replace the output file if it exists.")
 @click.pass_obj
 def export_cmd(obj: Ctx, project, fmt, output, force):
     """Export PROJECT's items, annotations and majority votes (to a new file; --force replaces one)."""
+    if output is None:  # named after the project's slug (PROJECT may be given otherwise)
+        output = default_output(get_project(obj.store(), project).slug, fmt)
     target = Path(output)
     if fmt in EXPORT_FORMATS:  # other tools' formats: see labelwright.cli_formats
         return export_other(obj, project, fmt, target, force, _write_new_file)
@@ -83,6 +89,17 @@ def export_cmd(obj: Ctx, project, fmt, output, force):
     with console.status(f"exporting {p.slug} as {fmt}"):
         _write_new_file(target, force, write)
     out.print(f"wrote {output} ({target.stat().st_size:,} bytes)", highlight=False, markup=False)
+
+
+DEFAULT_NAMES = {"jsonl": "{}.jsonl", "csv": "{}.csv", "parquet": "{}.parquet", "labelstudio": "{}.json",
+                 "conll": "{}.conll", "spacy": "{}.spacy", "dpo": "{}-dpo.jsonl", "sft": "{}-sft.jsonl",
+                 "coco": "{}-coco.json", "hf": "{}-hf", "yolo": "{}-yolo", "voc": "{}-voc"}
+
+
+def default_output(slug: str, fmt: str | None) -> str:
+    """Where ``export`` writes without ``-o``: a file (or folder) in the current folder named after the
+    project's slug and the format (JSONL when no format is given)."""
+    return DEFAULT_NAMES[fmt or "jsonl"].format(slug)
 
 
 def _check_output(target: Path, force: bool) -> None:

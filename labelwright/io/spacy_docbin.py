@@ -23,7 +23,8 @@ from labelwright.services.projects import Project
 from labelwright.store import Store
 
 
-def _spacy() -> Any:
+def load_spacy() -> Any:
+    """The spacy module, or an error saying how to install it."""
     try:
         import spacy  # noqa: PLC0415 - optional (the spacy extra), and slow to import
     except ImportError:
@@ -34,7 +35,7 @@ def _spacy() -> Any:
 def doc_bin(store: Store, project: Project, question: str | None = None, *, lang: str = "xx",
             spans_key: str = "sc") -> Any:
     """The project's spans as a ``spacy.tokens.DocBin``."""
-    spacy = _spacy()
+    spacy = load_spacy()
     from spacy.tokens import DocBin  # noqa: PLC0415 - optional
     from spacy.util import filter_spans  # noqa: PLC0415 - optional
 
