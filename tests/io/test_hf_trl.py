@@ -1,7 +1,8 @@
 """pandas and Hugging Face datasets in and out (labelwright.io.hf), TRL training sets (labelwright.io.trl),
 on SQLite and PostgreSQL; every export is loaded by the library that reads it (pandas, ``datasets``, and
-TRL's own dataset helpers when TRL is installed: it pulls PyTorch, so it is not in the test extra; see
-docs/formats/trl.md for the check with TRL's trainers)."""
+TRL's own dataset helpers in a test of its own, skipped, and reported as skipped, where TRL is not
+installed: it pulls PyTorch, so it is not in the test extra; see docs/formats/trl.md for the check with
+TRL's trainers)."""
 
 from __future__ import annotations
 
@@ -123,17 +124,6 @@ def test_a_dataset_dict_needs_a_split(store, tmp_path):
 # ---- TRL -------------------------------------------------------------------------------------------------
 
 
-def _check_with_trl(rows: list[dict], kind: str) -> None:
-    """TRL's own dataset helpers read the rows as its trainers do (when TRL is installed)."""
-    try:
-        from trl.data_utils import is_conversational, maybe_extract_prompt  # noqa: PLC0415 - optional
-    except ImportError:
-        return
-    for row in rows:
-        assert is_conversational(row) == (kind == "conversational")
-        assert maybe_extract_prompt(row) == row  # the prompt is already apart from the answers
-
-
 def test_preference_rows_follow_the_aggregated_label(store, tmp_path):
     p = _import(store, "preference")
     rows = trl.preference_rows(store, p)
@@ -148,7 +138,6 @@ def test_preference_rows_follow_the_aggregated_label(store, tmp_path):
     path.write_bytes(trl.to_jsonl(rows))
     ds = datasets.load_dataset("json", data_files=str(path), split="train")
     assert ds.column_names == ["prompt", "chosen", "rejected"] and ds.num_rows == 4
-    _check_with_trl(rows, "standard")
 
 
 def _answer(store, project, who: str, answers_for) -> None:
@@ -158,7 +147,8 @@ def _answer(store, project, who: str, answers_for) -> None:
         queue.submit(store, item["id"], user, answers_for(item["data"]))
 
 
-def test_a_chat_prompt_gives_the_conversational_format_and_ties_are_left_out(store):
+def _chat_preferences(store):
+    """A pairwise project whose prompts are chats, answered by two annotators (the second item a tie)."""
     p = create_project(store, {
         "name": "chat pref", "overlap": 2,
         "fields": [{"name": "chat", "type": "chat"}, {"name": "a", "type": "text"}, {"name": "b", "type": "text"}],
@@ -169,11 +159,14 @@ def test_a_chat_prompt_gives_the_conversational_format_and_ties_are_left_out(sto
         {"id": "2", "chat": [{"role": "user", "content": "Colour of the sky?"}], "a": "blue", "b": "azure"}], 1))
     _answer(store, p, "ana", lambda d: {"pref": {"choice": "A" if d["a"] == "4" else "tie"}})
     _answer(store, p, "ben", lambda d: {"pref": {"choice": "A" if d["a"] == "4" else "tie"}})
-    rows = trl.preference_rows(store, p)
+    return p
+
+
+def test_a_chat_prompt_gives_the_conversational_format_and_ties_are_left_out(store):
+    rows = trl.preference_rows(store, _chat_preferences(store))
     assert rows == [{"prompt": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"}],
                      "chosen": [{"role": "assistant", "content": "4"}],
                      "rejected": [{"role": "assistant", "content": "5"}]}]
-    _check_with_trl(rows, "conversational")
 
 
 def test_demonstrations_take_gold_then_reviewed_then_the_first_answer(store, tmp_path):
@@ -190,11 +183,21 @@ def test_demonstrations_take_gold_then_reviewed_then_the_first_answer(store, tmp
     path.write_bytes(trl.to_jsonl(rows))
     ds = datasets.load_dataset("json", data_files=str(path), split="train")
     assert ds.column_names == ["messages"] and ds[1]["messages"][0]["role"] == "system"
-    try:
-        from trl.data_utils import is_conversational  # noqa: PLC0415 - optional
-    except ImportError:
-        return
-    assert all(is_conversational(r) for r in rows)
+
+
+def test_trl_reads_the_rows_as_its_trainers_do(store):
+    """TRL's own dataset helpers (skipped, and shown as skipped, where TRL is not installed): the standard
+    and the conversational preference format, the prompt already apart from the answers, and
+    demonstrations as conversations."""
+    data_utils = pytest.importorskip("trl.data_utils", reason="TRL is not installed (pip install trl)")
+    for rows, conversational in ((trl.preference_rows(store, _import(store, "preference")), False),
+                                 (trl.preference_rows(store, _chat_preferences(store)), True),
+                                 (trl.demonstration_rows(store, _import(store, "demos")), True)):
+        assert rows
+        for row in rows:
+            assert data_utils.is_conversational(row) == conversational
+            if "prompt" in row:
+                assert data_utils.maybe_extract_prompt(row) == row
 
 
 def test_trl_sets_need_the_right_question(store):
