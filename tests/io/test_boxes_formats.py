@@ -15,8 +15,11 @@ from PIL import Image
 from labelwright.cli import main
 from labelwright.errors import ValidationError
 from labelwright.io.coco import coco_dataset
+from labelwright.io.detection_import import import_coco_gold
 from labelwright.io.voc import voc_dataset
 from labelwright.io.yolo import yolo_dataset
+from labelwright.services.export import iter_items
+from labelwright.services.gold import gold_answers
 from labelwright.services.projects import get_project
 from tests.conftest import bearer
 
@@ -152,6 +155,25 @@ def test_the_export_command_writes_coco_yolo_and_voc(db_url, store, boxes_projec
     res = CliRunner().invoke(main, ["--db", db_url, "export", "pets", "--format", "coco", "-o",
                                     str(tmp_path / "again.json")])
     assert res.exit_code != 0 and "media root" in res.output and not (tmp_path / "again.json").exists()
+
+
+def test_coco_imported_as_gold_into_a_fresh_project_is_the_labels(store, http, owner, boxes_project, tmp_path):
+    """Export, import into a project with the same items: each exported image's gold is its label (``[]`` kept)."""
+    project, media = boxes_project
+    path = tmp_path / "pets.json"
+    path.write_text(json.dumps(coco_dataset(store, project, media)))
+    h = bearer(owner[1])
+    assert http.post("/api/v1/projects", headers=h, json={**SCHEMA, "slug": "pets2"}).status_code == 201
+    rows = [{"id": ext, "photo": f"pets/{ext}.jpg"} for ext in [*SIZES, "none"]]
+    assert http.post("/api/v1/projects/pets2/items", headers=h, json={"items": rows}).status_code in (200, 201)
+    fresh = get_project(store, "pets2")
+    done = import_coco_gold(store, fresh, path)
+    assert (done.question, done.items, done.shapes) == ("pets", 3, 3)
+    ids = {ext: item_id for item_id, ext, *_ in iter_items(store, fresh)}
+    assert gold_answers(store, fresh) == {ids[ext]: {"pets": fused(ext)} for ext in SIZES}
+    # and the project's labels are now the gold: exported again, the same boxes
+    again = coco_dataset(store, fresh, media)
+    assert [a["bbox"] for a in again["annotations"]] == [a["bbox"] for a in json.loads(path.read_text())["annotations"]]
 
 
 URL_SCHEMA = {  # as a Label Studio import makes it: images by URL, their sizes in the item

@@ -14,10 +14,14 @@ from PIL import Image
 
 from labelwright.cli import main
 from labelwright.io.coco import coco_dataset
+from labelwright.io.detection_import import import_coco_gold
 from labelwright.io.voc import voc_dataset
 from labelwright.io.yolo import yolo_dataset
 from labelwright.quality.polygons import area
-from labelwright.services.projects import get_project
+from labelwright.services.export import iter_items
+from labelwright.services.gold import gold_answers
+from labelwright.services.items import add_items
+from labelwright.services.projects import create_project, get_project
 from tests.conftest import bearer
 
 SCHEMA = {
@@ -103,6 +107,21 @@ def test_coco_segmentations_load_in_pycocotools_and_score_segm_map_1(store, poly
     ev.accumulate()
     ev.summarize()
     assert ev.stats[0] < 0.5
+
+
+def test_coco_segmentations_imported_as_gold_are_the_polygons(store, polygons_project):
+    """Export, import into a fresh project with the same items (by service): gold equals the labels."""
+    project, media = polygons_project
+    data = coco_dataset(store, project, media)
+    fresh = create_project(store, {**SCHEMA, "slug": "cells2"})
+    add_items(store, fresh, [{"id": ext, "photo": f"cells/{ext}.jpg"} for ext in [*SIZES, "none"]])
+    done = import_coco_gold(store, fresh, data)
+    assert (done.question, done.items, done.shapes) == ("shapes", 3, 3)
+    ids = {ext: item_id for item_id, ext, *_ in iter_items(store, fresh)}
+    gold = gold_answers(store, fresh)
+    assert set(gold) == {ids[ext] for ext in SIZES}
+    for ext in SIZES:
+        assert sorted(gold[ids[ext]]["shapes"], key=str) == sorted(WANT[ext], key=str)
 
 
 def test_yolo_segmentation_lines_are_normalised_vertices(store, polygons_project):
