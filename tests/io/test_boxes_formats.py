@@ -5,6 +5,7 @@ XML (read back as torchvision's VOCDetection reads it, with ElementTree), on SQL
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import PIL.Image
@@ -16,6 +17,7 @@ from labelwright.cli import main
 from labelwright.errors import ValidationError
 from labelwright.io.coco import coco_dataset
 from labelwright.io.detection_import import import_coco_gold
+from labelwright.io.labelstudio import import_labelstudio
 from labelwright.io.voc import voc_dataset
 from labelwright.io.yolo import yolo_dataset
 from labelwright.services.export import iter_items
@@ -224,6 +226,29 @@ def test_url_images_are_sized_from_the_items_fields(store, http, owner, make_ann
     assert sorted(voc) == ["Annotations/pets/p0.xml", "Annotations/pets/p1.xml", "Annotations/pets/p2.xml"]
     root = ET.fromstring(voc["Annotations/pets/p0.xml"])
     assert [root.findtext(f"size/{k}") for k in ("width", "height")] == ["640", "480"]
+
+
+def test_a_label_studio_import_exports_to_coco_without_its_images(store, tmp_path):
+    """Label Studio keeps the images by URL and each rectangle's original_width/height; the import stores them in
+    the items and the COCO export reads them there (Label Studio's percentages back to the same pixels)."""
+    coco_api = pytest.importorskip("pycocotools.coco")
+    data = Path(__file__).parent / "data" / "labelstudio"
+    import_labelstudio(store, data / "boxes.json", data / "boxes.xml", slug="lsboxes")
+    tasks = json.loads((data / "boxes.json").read_text())
+    path = tmp_path / "ls.json"
+    path.write_text(json.dumps(coco_dataset(store, get_project(store, "lsboxes"), None)))
+    gt = coco_api.COCO(str(path))
+    images = {img["file_name"]: img for img in gt.loadImgs(gt.getImgIds())}
+    rects = {task["data"]["image"]: r for task in tasks for a in task["annotations"] for r in a["result"]
+             if r["type"] == "rectanglelabels"}
+    assert set(images) == set(rects) and rects  # a task without a rectangle has no boxes answer: left out
+    for file_name, rect in rects.items():
+        img = images[file_name]
+        w, h = rect["original_width"], rect["original_height"]
+        assert (img["width"], img["height"]) == (w, h)
+        v = rect["value"]
+        assert [a["bbox"] for a in gt.loadAnns(gt.getAnnIds(imgIds=[img["id"]]))] == [
+            [v["x"] * w / 100, v["y"] * h / 100, v["width"] * w / 100, v["height"] * h / 100]]
 
 
 def test_an_item_without_its_size_is_named_with_the_fields(store, http, owner, make_annotator, tmp_path):
