@@ -16,29 +16,45 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from labelwright.cli_db import Ctx, console, out
 from labelwright.cli_formats import EXPORT_FORMATS, export_other
 from labelwright.errors import LabelwrightError
+from labelwright.io import spans_import
 from labelwright.io.readers import open_records
 from labelwright.services.export import csv_chunks, format_for, jsonl_lines, write_parquet
 from labelwright.services.items import chat_fields, import_items
 from labelwright.services.projects import get_project
 
+SPANS_FORMATS = {".conll": "conll", ".spacy": "spacy"}  # by extension; --format names them too
+
 
 @click.command("import")
 @click.argument("project")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), default=None,
-              help="File format (default: from the file's extension).")
+@click.option("--format", "fmt", default=None,
+              type=click.Choice(["jsonl", "csv", "parquet", *SPANS_FORMATS.values()]),
+              help="File format (default: from the file's extension; .conll and .spacy too). conll, spacy: "
+                   "CoNLL-2003 BIO lines or a spaCy DocBin, each sentence or doc an item with its spans as "
+                   "gold answers of the project's spans question.")
 @click.option("--encoding", default=None, metavar="NAME",
               help="Text encoding of a JSONL or CSV file (default UTF-8), e.g. latin-1 or cp1252.")
+@click.option("--question", default=None, metavar="NAME",
+              help="conll, spacy: the spans question the spans answer (default: the project's only one).")
 @click.pass_obj
-def import_cmd(obj: Ctx, project, file, fmt, encoding):
-    """Import items into PROJECT from a JSONL, CSV or Parquet FILE (all or nothing)."""
+def import_cmd(obj: Ctx, project, file, fmt, encoding, question):
+    """Import items into PROJECT from a JSONL, CSV or Parquet FILE (all or nothing), or a spans question's
+    gold spans from a CoNLL or spaCy DocBin FILE."""
     store = obj.store()
     p = get_project(store, project)
-    records, _size = open_records(file, fmt, json_columns=chat_fields(p), encoding=encoding)
-    with Progress(TextColumn("importing"), BarColumn(), TextColumn("{task.completed:,} items"),
-                  TimeElapsedColumn(), console=console, transient=True) as bar:
-        task = bar.add_task("import", total=None)
-        result = import_items(store, p, records, file=file, on_progress=lambda n: bar.update(task, completed=n))
+    spans_fmt = fmt or SPANS_FORMATS.get(Path(file).suffix.lower())
+    if spans_fmt in SPANS_FORMATS.values():
+        read = spans_import.import_conll if spans_fmt == "conll" else spans_import.import_docbin
+        with console.status(f"importing {file}"):
+            result = read(store, p, file, question)
+    else:
+        records, _size = open_records(file, fmt, json_columns=chat_fields(p), encoding=encoding)
+        with Progress(TextColumn("importing"), BarColumn(), TextColumn("{task.completed:,} items"),
+                      TimeElapsedColumn(), console=console, transient=True) as bar:
+            task = bar.add_task("import", total=None)
+            result = import_items(store, p, records, file=file,
+                                  on_progress=lambda n: bar.update(task, completed=n))
     if result["received"] == 0:
         console.print(f"[yellow]warning:[/] {escape(file)} holds no items (it is empty, or only a header): nothing was "
                       "imported", highlight=False)

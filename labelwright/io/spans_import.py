@@ -66,6 +66,8 @@ def read_conll(path: str | Path, labels: list[str] | None = None) -> list[Senten
         lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
     except UnicodeDecodeError as e:
         raise ValidationError(f"not UTF-8 text (byte {e.start}): save the file as UTF-8", file=file) from None
+    except OSError as e:
+        raise ValidationError(f"cannot read the file: {e.strerror or e}", file=file) from None
     out: list[Sentence] = []
     tokens: list[str] = []
     spans: list[dict] = []

@@ -4,8 +4,11 @@ on SQLite and PostgreSQL; the malformed files an import refuses; ``export`` with
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from labelwright.cli import main
@@ -126,9 +129,8 @@ def test_items_already_there_are_matched_by_their_text_and_marked_gold(store, tm
 # ---- the command line ------------------------------------------------------------------------------
 
 
-def test_export_without_o_writes_beside_and_says_where(tmp_path, monkeypatch):
-    db = str(tmp_path / "lw.db")
-    run = CliRunner()
+def _labelled_by_cli(run: CliRunner, db: str, tmp_path) -> None:
+    """The six TREC questions with their gold spans, in a new SQLite file, through the command line."""
     schema = _write(tmp_path, "s.json", json.dumps(SCHEMA))
     t = texts()
     items = _write(tmp_path, "items.jsonl", "".join(
@@ -136,6 +138,12 @@ def test_export_without_o_writes_beside_and_says_where(tmp_path, monkeypatch):
     for args in (["projects", "create", "--schema", str(schema)], ["import", "ents", str(items)]):
         res = run.invoke(main, ["--db", db, *args], catch_exceptions=False)
         assert res.exit_code == 0, res.output
+
+
+def test_export_without_o_writes_beside_and_says_where(tmp_path, monkeypatch):
+    db = str(tmp_path / "lw.db")
+    run = CliRunner()
+    _labelled_by_cli(run, db, tmp_path)
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
@@ -150,3 +158,63 @@ def test_export_without_o_writes_beside_and_says_where(tmp_path, monkeypatch):
     assert len((work / "ents.jsonl").read_text().splitlines()) == 6
     res = run.invoke(main, ["--db", db, "export", "ents", "--format", "conll"])
     assert res.exit_code == 2 and "--force" in res.output  # the default name is never silently replaced
+
+
+def test_import_reads_conll_and_docbin_files_as_gold(tmp_path, monkeypatch):
+    db = str(tmp_path / "lw.db")
+    run = CliRunner()
+    _labelled_by_cli(run, db, tmp_path)
+    monkeypatch.chdir(tmp_path)
+    schema = _write(tmp_path, "again.json", json.dumps({**SCHEMA, "slug": "again", "name": "again"}))
+    for args in (["export", "ents", "--format", "conll"], ["export", "ents", "--format", "spacy"],
+                 ["projects", "create", "--schema", str(schema)]):
+        assert run.invoke(main, ["--db", db, *args], catch_exceptions=False).exit_code == 0
+    res = run.invoke(main, ["--db", db, "import", "again", "ents.conll"], catch_exceptions=False)
+    assert res.exit_code == 0 and "imported 6 new items into again (0 already present, 6 with gold" in res.output
+    res = run.invoke(main, ["--db", db, "import", "again", "ents.spacy", "--question", "ents"],
+                     catch_exceptions=False)
+    assert res.exit_code == 0 and "imported 0 new items into again (6 already present, 6 with gold" in res.output
+    _write(tmp_path, "bad.txt", "Ann B-PER\nIBM B-COMPANY\n")
+    res = run.invoke(main, ["--db", db, "import", "again", "bad.txt", "--format", "conll"])
+    assert res.exit_code == 2 and "bad.txt, line 2" in res.output and "'COMPANY'" in res.output
+    res = run.invoke(main, ["--db", db, "import", "again", "missing.conll"])
+    assert res.exit_code == 2 and "missing.conll: cannot read the file" in res.output
+
+
+# ---- the docs page ---------------------------------------------------------------------------------
+
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "formats" / "conll-spacy.md"
+
+
+def _blocks(kind: str) -> list[str]:
+    return re.findall(rf"^ *```{kind}\n(.*?)^ *```", PAGE.read_text(), re.S | re.M)
+
+
+def test_the_docs_worked_example_holds(store, tmp_path, monkeypatch):
+    p = create_project(store, yaml.safe_load(_blocks("yaml")[0]))
+    rows = re.findall(r"^\| (q\d) \| `(.*?)` \| `(.*?)` \|$", PAGE.read_text(), re.M)
+    gold = {ext: [json.loads(g)] for ext, _, g in rows}
+    import_items(store, p, enumerate([{"id": ext, "text": text, "gold": {"ents": gold[ext]}}
+                                      for ext, text, _ in rows], 1))
+    assert [text[g[0]["start"]:g[0]["end"]] for (ext, text, _), g in zip(rows, gold.values())] == [
+        "Ozzy Osbourne", "Chesapeake Bay"]
+    body = conll.conll_export(store, p).to_bytes()
+    assert body.decode() == _blocks("text")[0]
+    monkeypatch.chdir(tmp_path)
+    Path("names.conll").write_bytes(body)
+    fresh = create_project(store, {**yaml.safe_load(_blocks("yaml")[0]), "slug": "fresh"})
+    assert spans_import.import_conll(store, fresh, "names.conll") == {
+        "received": 2, "inserted": 2, "duplicates": 0, "gold": 2}
+    assert _gold_by_text(store, fresh) == {text: gold[ext] for ext, text, _ in rows}
+    bad = "".join(f"{w} O\n" for w in "Ann said on Monday that".split()) + "she O\nIBM B-COMPANY\n"
+    Path("names.conll").write_text(bad)
+    with pytest.raises(ValidationError) as e:
+        spans_import.import_conll(store, fresh, "names.conll")
+    assert str(e.value) == _blocks("text")[1].strip()
+    pytest.importorskip("spacy")
+    Path("names.spacy").write_bytes(spacy_docbin.doc_bin(store, p).to_bytes())
+    code = _blocks("python")[0]
+    scope: dict = {}
+    exec(code, scope)  # the page's example, as written
+    found = eval(code.strip().splitlines()[-1].split("#")[0], scope)
+    assert repr(found) == code.strip().splitlines()[-1].split("# ")[1]
