@@ -218,3 +218,24 @@ def test_the_docs_worked_example_holds(store, tmp_path, monkeypatch):
     exec(code, scope)  # the page's example, as written
     found = eval(code.strip().splitlines()[-1].split("#")[0], scope)
     assert repr(found) == code.strip().splitlines()[-1].split("# ")[1]
+
+
+def test_a_docbin_span_with_an_unknown_label_names_the_doc(store, tmp_path):
+    spacy = pytest.importorskip("spacy")
+    from spacy.tokens import DocBin  # noqa: PLC0415 - optional (the spacy extra)
+
+    nlp = spacy.blank("xx")
+    docs = [nlp.make_doc("Ann met Bob"), nlp.make_doc("IBM hired Ann")]
+    docs[0].ents = [docs[0].char_span(0, 3, label="PER")]
+    docs[1].spans["sc"] = [docs[1].char_span(0, 3, label="COMPANY"), docs[1].char_span(10, 13, label="PER")]
+    path = tmp_path / "bad.spacy"
+    path.write_bytes(DocBin(docs=docs).to_bytes())
+    p = _project(store, "ents")
+    with pytest.raises(ValidationError, match=r"bad.spacy, doc 2: the span 'IBM' has the label 'COMPANY'"):
+        spans_import.import_docbin(store, p, path)
+    assert list(iter_items(store, p)) == []
+    docs[1].spans["sc"] = [docs[1].char_span(0, 3, label="ORG")]  # the group wins over doc.ents
+    path.write_bytes(DocBin(docs=docs).to_bytes())
+    spans_import.import_docbin(store, p, path)
+    assert _gold_by_text(store, p) == {"Ann met Bob": [{"start": 0, "end": 3, "label": "PER"}],
+                                       "IBM hired Ann": [{"start": 0, "end": 3, "label": "ORG"}]}
