@@ -13,6 +13,7 @@ span voting with per-annotator skill, gold where an item has it); items without 
 are left out. A span that ends after its item's text is an error naming the item.
 
 spaCy reads the lines back with ``spacy.training.converters.conll_ner_to_docs`` (``spacy convert -c ner``).
+labelwright reads them back, as gold spans, with :func:`labelwright.io.spans_import.import_conll`.
 """
 
 from __future__ import annotations
