@@ -89,12 +89,12 @@ def coco_gold(store: Store, project: Project, coco: dict, *, question: str | Non
         shapes = (_polygons(ann, label, image, where, file) if isinstance(q, Polygons)
                   else [_box(ann, label, image, where, file)])
         for shape in shapes:
-            _check(project, q, [shape], image.data, where, file)
+            check_gold(project, q, [shape], image.data, where, file)
             image.shapes.append((i, shape))
     out = {}
     for image in images.values():
         answer = [shape for _, shape in image.shapes]
-        out[image.item_id] = _check(project, q, answer, image.data, f"images[{image.index}]", file)
+        out[image.item_id] = check_gold(project, q, answer, image.data, f"images[{image.index}]", file)
     return q, out
 
 
@@ -105,11 +105,18 @@ def import_coco_gold(store: Store, project: Project, source: str | Path | dict, 
     file = None if isinstance(source, dict) else str(source)
     coco = source if isinstance(source, dict) else read_coco(source)
     q, answers = coco_gold(store, project, coco, question=question, match_field=match_field, file=file)
+    return record_gold(store, project, q, answers, "coco", user)
+
+
+def record_gold(store: Store, project: Project, q: Boxes | Polygons, answers: dict[int, list], fmt: str,
+                user=None) -> GoldImport:
+    """Record checked ``{item_id: answer}`` of question ``q`` as gold, keeping the items' other gold answers,
+    in one transaction (audited as ``gold.import``)."""
     with store.write() as conn:
         known = gold_answers(store, project, conn)
         pairs = [(item_id, dumps({**known.get(item_id, {}), q.name: answer})) for item_id, answer in answers.items()]
         store_gold(conn, project.id, pairs, getattr(user, "id", None), time.time())
-        audit.record(conn, user, "gold.import", project.id, q.name, {"format": "coco", "items": len(pairs)})
+        audit.record(conn, user, "gold.import", project.id, q.name, {"format": fmt, "items": len(pairs)})
     return GoldImport(q.name, len(answers), sum(len(a) for a in answers.values()))
 
 
@@ -240,10 +247,11 @@ def _polygons(ann: dict, label: str, image: _Image, where: str, file: str | None
     return out
 
 
-def _check(project: Project, q: Boxes | Polygons, answer: list, data: dict, where: str, file: str | None) -> list:
+def check_gold(project: Project, q: Boxes | Polygons, answer: list, data: dict, where: str | None, file: str | None,
+               line: int | None = None) -> list:
     """The answer as gold (:meth:`ProjectSchema.validate_gold`, against the item), errors placed at ``where``."""
     try:
         return project.schema.validate_gold({q.name: answer}, item=data)[q.name]
     except ValidationError as e:
         message = e.message.removeprefix("box 0: ").removeprefix("polygon 0: ")
-        raise ValidationError(message, field=where, file=file) from None
+        raise ValidationError(message, field=where, file=file, line=line) from None

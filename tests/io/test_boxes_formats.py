@@ -19,10 +19,12 @@ from labelwright.io.coco import coco_dataset
 from labelwright.io.detection_import import import_coco_gold
 from labelwright.io.labelstudio import import_labelstudio
 from labelwright.io.voc import voc_dataset
-from labelwright.io.yolo import yolo_dataset
+from labelwright.io.yolo import write_files, yolo_dataset
+from labelwright.io.yolo_import import import_yolo_gold
 from labelwright.services.export import iter_items
 from labelwright.services.gold import gold_answers
-from labelwright.services.projects import get_project
+from labelwright.services.items import add_items
+from labelwright.services.projects import create_project, get_project
 from tests.conftest import bearer
 
 SCHEMA = {
@@ -176,6 +178,18 @@ def test_coco_imported_as_gold_into_a_fresh_project_is_the_labels(store, http, o
     # and the project's labels are now the gold: exported again, the same boxes
     again = coco_dataset(store, fresh, media)
     assert [a["bbox"] for a in again["annotations"]] == [a["bbox"] for a in json.loads(path.read_text())["annotations"]]
+
+
+def test_yolo_imported_as_gold_into_a_fresh_project_is_the_labels(store, boxes_project, tmp_path):
+    """The YOLO folder written, read back into a project with the same items (sizes from the media root)."""
+    project, media = boxes_project
+    write_files(yolo_dataset(store, project, media), tmp_path / "yolo")
+    fresh = create_project(store, {**SCHEMA, "slug": "pets3"})
+    add_items(store, fresh, [{"id": ext, "photo": f"pets/{ext}.jpg"} for ext in [*SIZES, "none"]])
+    done = import_yolo_gold(store, fresh, tmp_path / "yolo", media)
+    assert (done.question, done.items, done.shapes) == ("pets", 3, 3)
+    ids = {ext: item_id for item_id, ext, *_ in iter_items(store, fresh)}
+    assert gold_answers(store, fresh) == {ids[ext]: {"pets": fused(ext)} for ext in SIZES}
 
 
 URL_SCHEMA = {  # as a Label Studio import makes it: images by URL, their sizes in the item

@@ -16,7 +16,8 @@ from labelwright.cli import main
 from labelwright.io.coco import coco_dataset
 from labelwright.io.detection_import import import_coco_gold
 from labelwright.io.voc import voc_dataset
-from labelwright.io.yolo import yolo_dataset
+from labelwright.io.yolo import write_files, yolo_dataset
+from labelwright.io.yolo_import import import_yolo_gold
 from labelwright.quality.polygons import area
 from labelwright.services.export import iter_items
 from labelwright.services.gold import gold_answers
@@ -117,6 +118,19 @@ def test_coco_segmentations_imported_as_gold_are_the_polygons(store, polygons_pr
     add_items(store, fresh, [{"id": ext, "photo": f"cells/{ext}.jpg"} for ext in [*SIZES, "none"]])
     done = import_coco_gold(store, fresh, data)
     assert (done.question, done.items, done.shapes) == ("shapes", 3, 3)
+    ids = {ext: item_id for item_id, ext, *_ in iter_items(store, fresh)}
+    gold = gold_answers(store, fresh)
+    assert set(gold) == {ids[ext] for ext in SIZES}
+    for ext in SIZES:
+        assert sorted(gold[ids[ext]]["shapes"], key=str) == sorted(WANT[ext], key=str)
+
+
+def test_yolo_segmentation_lines_imported_as_gold_are_the_polygons(store, polygons_project, tmp_path):
+    project, media = polygons_project
+    write_files(yolo_dataset(store, project, media), tmp_path / "yolo")
+    fresh = create_project(store, {**SCHEMA, "slug": "cells3"})
+    add_items(store, fresh, [{"id": ext, "photo": f"cells/{ext}.jpg"} for ext in [*SIZES, "none"]])
+    assert import_yolo_gold(store, fresh, tmp_path / "yolo", media).shapes == 3
     ids = {ext: item_id for item_id, ext, *_ in iter_items(store, fresh)}
     gold = gold_answers(store, fresh)
     assert set(gold) == {ids[ext] for ext in SIZES}
