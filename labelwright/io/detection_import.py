@@ -62,6 +62,8 @@ def read_coco(path: str | Path) -> dict:
         return orjson.loads(Path(path).read_bytes())
     except orjson.JSONDecodeError as e:
         raise ValidationError(f"not a JSON file: {e}", file=str(path)) from None
+    except OSError as e:
+        raise ValidationError(f"cannot read it: {e.strerror or e}", file=str(path)) from None
 
 
 def coco_gold(store: Store, project: Project, coco: dict, *, question: str | None = None,

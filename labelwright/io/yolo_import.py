@@ -34,13 +34,12 @@ from labelwright.store import Store, loads
 def yolo_classes(folder: Path) -> list[str]:
     """The class names: ``classes.txt`` or ``data.yaml``'s ``names`` (a list, or ``{index: name}``)."""
     if (folder / "classes.txt").is_file():
-        return [line.strip() for line in (folder / "classes.txt").read_text(encoding="utf-8").splitlines()
-                if line.strip()]
+        return [line.strip() for line in _text(folder / "classes.txt").splitlines() if line.strip()]
     path = folder / "data.yaml"
     if not path.is_file():
         raise ValidationError("no classes.txt or data.yaml naming the classes", file=str(folder))
     try:
-        names = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("names")
+        names = (yaml.safe_load(_text(path)) or {}).get("names")
     except (yaml.YAMLError, AttributeError) as e:
         raise ValidationError(f"not a YAML mapping: {e}", file=str(path)) from None
     if isinstance(names, dict) and sorted(names) == list(range(len(names))):
@@ -82,7 +81,7 @@ def yolo_gold(store: Store, project: Project, folder: str | Path, media_root: Pa
             raise ValidationError(f"a second label file for item {ext!r}", file=file)
         width, height = item_image_size(q, data, media_root, data[q.field], f"item {ext!r} field {q.field!r}")
         shapes = []
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        for n, line in enumerate(_text(path).splitlines(), start=1):
             if line.strip():
                 shape = _shape(q, classes, line, n, file, width, height)
                 check_gold(project, q, [shape], data, "line", file, n)
@@ -99,10 +98,17 @@ def import_yolo_gold(store: Store, project: Project, folder: str | Path, media_r
     return record_gold(store, project, q, answers, "yolo", user)
 
 
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ValidationError(f"not UTF-8 text: {e}", file=str(path)) from None
+
+
 def _shape(q: Boxes | Polygons, classes: list[str], line: str, n: int, file: str, width: int, height: int) -> dict:
     """One line as a box or polygon in pixels."""
     first, *rest = line.split()
-    if not first.isdigit() or int(first) >= len(classes):
+    if not (first.isascii() and first.isdigit()) or int(first) >= len(classes):
         raise ValidationError(f"class {first!r} is not an index of the {len(classes)} classes", file=file, line=n,
                               field="class")
     label = classes[int(first)]

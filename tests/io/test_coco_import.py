@@ -90,6 +90,9 @@ def test_the_file_is_named_and_another_match_field(store, birds, tmp_path):
     with pytest.raises(ValidationError, match="not a JSON file") as e:
         import_coco_gold(store, project, path)
     assert e.value.file == str(path)
+    with pytest.raises(ValidationError, match="cannot read it") as e:
+        import_coco_gold(store, project, tmp_path / "missing.json")
+    assert e.value.file == str(tmp_path / "missing.json")
     coco = broken(lambda c: [img.update(file_name=name) for img, name in zip(c["images"], ["b2", "b1"])])
     q, answers = coco_gold(store, project, coco, match_field="id")  # an item field that is not the image
     assert q.name == "boxes" and sorted(answers) == sorted([ids["b2"], ids["b1"]]) and answers[ids["b1"]] == []

@@ -54,6 +54,7 @@ def test_data_yaml_names_and_files_by_stem(store, birds, tmp_path):
 @pytest.mark.parametrize(("text", "line", "field", "message"), [
     ("0 0.5 0.5 0.1 0.1\n2 0.5 0.5 0.1 0.1\n", 2, "class", "class '2' is not an index of the 2 classes"),
     ("x 0.5 0.5 0.1 0.1\n", 1, "class", "class 'x' is not an index"),
+    ("\u00b2 0.5 0.5 0.1 0.1\n", 1, "class", "is not an index"),
     ("0 0.5 1.5 0.1 0.1\n", 1, "value 2", "value 2 is '1.5': coordinates are fractions of the image"),
     ("0 0.5 0.5 0.1 nan\n", 1, "value 4", "value 4 is 'nan'"),
     ("0 0.5 0.5 0.1\n", 1, None, "a box line is: class cx cy w h; this one has 3 numbers"),
@@ -80,6 +81,11 @@ def test_a_class_not_a_label_an_unmatched_file_and_no_size(store, birds, tmp_pat
     with pytest.raises(ValidationError, match="item 'b2' field 'photo': the image's size is needed: the item gives "
                                               "no size in 'w' and 'h'"):
         import_yolo_gold(store, project, root)
+    root = folder(tmp_path / "d", {"classes.txt": "crow\n", "labels/b1.txt": ""})
+    (root / "labels" / "b1.txt").write_bytes(b"\xff\xfe0 0.5")
+    with pytest.raises(ValidationError, match="not UTF-8 text") as e:
+        import_yolo_gold(store, project, root)
+    assert e.value.file == str(root / "labels" / "b1.txt")
     with pytest.raises(ValidationError, match="no classes.txt or data.yaml"):
         import_yolo_gold(store, project, tmp_path / "c" / "labels")
     assert gold_answers(store, project) == {}
