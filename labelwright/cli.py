@@ -75,6 +75,7 @@ LAZY_COMMANDS = {
     "resume": "labelwright.cli_projects:resume",
     "import": "labelwright.cli_items:import_cmd", "export": "labelwright.cli_items:export_cmd",
     "import-labelstudio": "labelwright.cli_formats:import_labelstudio_cmd",
+    "import-gold": "labelwright.cli_formats:import_gold_cmd",
     "users": "labelwright.cli_users:users", "members": "labelwright.cli_users:members",
     "audit": "labelwright.cli_workforce:audit", "pay": "labelwright.cli_workforce:pay",
     "message": "labelwright.cli_workforce:message", "more-answers": "labelwright.cli_workforce:more_answers",

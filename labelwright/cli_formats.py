@@ -22,7 +22,9 @@ from rich.markup import escape
 from labelwright.cli_db import Ctx, console, out
 from labelwright.errors import LabelwrightError
 from labelwright.io import coco, conll, hf, spacy_docbin, trl, voc, yolo
+from labelwright.io.detection_import import import_coco_gold
 from labelwright.io.labelstudio import export_tasks, import_labelstudio
+from labelwright.io.yolo_import import import_yolo_gold
 from labelwright.services.projects import get_project
 
 EXPORT_FORMATS = ("labelstudio", "dpo", "sft", "hf", "conll", "spacy", "coco", "yolo", "voc")
@@ -68,6 +70,34 @@ def import_labelstudio_cmd(obj: Ctx, export, config, slug, name, as_json):
     if report.new_people:
         console.print("new annotators have no password: send them a sign-in link (labelwright users link NAME)",
                       highlight=False)
+
+
+@click.command("import-gold")
+@click.argument("project")
+@click.argument("source", type=click.Path(exists=True))
+@click.option("--format", "fmt", type=click.Choice(["coco", "yolo"]), default=None,
+              help="coco (a JSON file) or yolo (a folder of label files); default: yolo for a folder, else coco.")
+@click.option("--question", default=None, help="The boxes or polygons question (default: the project's only one).")
+@click.option("--match-field", default=None,
+              help="coco: the item field COCO's file_name is matched against (default: the question's image field).")
+@click.option("--json", "as_json", is_flag=True, help="Print what was imported as JSON.")
+@click.pass_obj
+def import_gold_cmd(obj: Ctx, project, source, fmt, question, match_field, as_json):
+    """Record a COCO file's or a YOLO folder's boxes or polygons as gold answers of PROJECT's items (all or
+    nothing; formats/coco-yolo-voc.md)."""
+    store = obj.store()
+    p = get_project(store, project)
+    fmt = fmt or ("yolo" if Path(source).is_dir() else "coco")
+    with console.status(f"importing {source}"):
+        if fmt == "yolo":
+            done = import_yolo_gold(store, p, source, obj.settings.media_root, question=question)
+        else:
+            done = import_coco_gold(store, p, source, question=question, match_field=match_field)
+    if as_json:
+        out.print_json(orjson.dumps({"question": done.question, "items": done.items, "shapes": done.shapes}).decode())
+        return
+    out.print(f"{done.items:,} items of {p.slug} are gold for {done.question} ({done.shapes:,} shapes)",
+              highlight=False, markup=False)
 
 
 def export_other(obj: Ctx, project: str, fmt: str, target: Path, force: bool,

@@ -8,7 +8,9 @@ import copy
 import json
 
 import pytest
+from click.testing import CliRunner
 
+from labelwright.cli import main
 from labelwright.errors import ValidationError
 from labelwright.io.detection_import import coco_gold, import_coco_gold
 from labelwright.services.export import iter_items
@@ -127,3 +129,26 @@ def test_polygons_come_from_segmentations(store, segmentation, field, message):
     with pytest.raises(ValidationError, match=message) as e:
         import_coco_gold(store, project, coco)
     assert e.value.field == field
+
+
+def test_the_import_gold_command(db_url, store, birds, tmp_path):
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the command on one database is enough; the import is tested on both above")
+    project, ids = birds
+    path = tmp_path / "birds.json"
+    path.write_text(json.dumps(broken(lambda c: c["annotations"][1].update(category_id=1))))
+    res = CliRunner().invoke(main, ["--db", db_url, "import-gold", "birds", str(path)])
+    assert res.exit_code != 0 and "annotations[1].category_id" in res.output and "'person'" in res.output
+    assert gold_answers(store, project) == {}
+    path.write_text(json.dumps(COCO))
+    res = CliRunner().invoke(main, ["--db", db_url, "import-gold", "birds", str(path), "--json"],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output) == {"question": "boxes", "items": 2, "shapes": 2}
+    (tmp_path / "yolo" / "labels").mkdir(parents=True)
+    (tmp_path / "yolo" / "classes.txt").write_text("crow\ngull\n")
+    (tmp_path / "yolo" / "labels" / "b2.txt").write_text("1 0.5 0.5 0.5 0.5\n")
+    res = CliRunner().invoke(main, ["--db", db_url, "import-gold", "birds", str(tmp_path / "yolo")])
+    assert res.exit_code != 0 and "the item gives no size in 'w' and 'h'" not in res.output  # no size fields here
+    assert "item 'b2' field 'photo': the image's size is needed" in res.output
+    assert set(gold_answers(store, project)) == {ids["b0"], ids["b1"]}
