@@ -193,6 +193,10 @@ class QuestionType(BaseModel):
     agreement_level: ClassVar[Literal["nominal", "ordinal"]] = "nominal"
     #: the form partial (a Jinja2 file), relative to the folder of the module defining the class
     template: ClassVar[str] = ""
+    #: the type's own scripts (``.js``, ES modules) and styles (``.css``), relative to the same folder; the
+    #: partial links them with ``{{ type_asset_url("<tag>", "<file>") }}`` (served under ``/static/types/``,
+    #: cached for good, allowed by the pages' Content-Security-Policy, which refuses inline code)
+    assets: ClassVar[tuple[str, ...]] = ()
     #: how an answer shows on the review and item pages: ``label`` (bold), ``list`` (an ordered list of
     #: :meth:`answer_text`'s parts) or ``block`` (a block of text)
     answer_display: ClassVar[Literal["label", "list", "block"]] = "label"
@@ -226,6 +230,14 @@ class QuestionType(BaseModel):
         """The form partial's file (:attr:`template` next to the module defining the class)."""
         module = sys.modules[cls.__module__]
         return Path(module.__file__ or ".").parent / cls.template
+
+    @classmethod
+    def asset_path(cls, name: str) -> Path | None:
+        """The file of :attr:`assets` entry ``name``; None when the type lists no such asset."""
+        if name not in cls.assets:
+            return None
+        module = sys.modules[cls.__module__]
+        return Path(module.__file__ or ".").parent / name
 
     # ---- answers --------------------------------------------------------------------------------
 

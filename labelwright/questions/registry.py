@@ -20,6 +20,7 @@ import threading
 import typing
 from collections.abc import Callable, Mapping
 from importlib.metadata import EntryPoint, entry_points
+from pathlib import PurePosixPath
 from typing import Any
 
 from pydantic import GetCoreSchemaHandler
@@ -28,6 +29,8 @@ from pydantic_core import core_schema
 from labelwright.questions.base import QuestionType
 
 GROUP = "labelwright.question_types"
+#: what a type's own files (QuestionType.assets) may be, with the media type they are served as
+ASSET_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 
 #: the built-in types, in the order the schema's error messages list them
 BUILTINS: tuple[tuple[str, str], ...] = (
@@ -144,6 +147,14 @@ def _add(cls: type[QuestionType], *, replace: bool = False) -> None:
         raise QuestionTypeError(f"{cls.__module__}.{cls.__qualname__}: its form partial "
                                 f"{str(cls.template_path())!r} is missing (set template to a file next to "
                                 "the module)")
+    for name in cls.assets:
+        parts = PurePosixPath(name).parts
+        if PurePosixPath(name).is_absolute() or ".." in parts or PurePosixPath(name).suffix not in ASSET_TYPES:
+            raise QuestionTypeError(f"{cls.__module__}.{cls.__qualname__}: asset {name!r} must be a .js or .css "
+                                    "file in or below the module's folder")
+        path = cls.asset_path(name)
+        if path is None or not path.is_file():
+            raise QuestionTypeError(f"{cls.__module__}.{cls.__qualname__}: its asset {str(path)!r} is missing")
     _types[tag] = cls
 
 

@@ -45,6 +45,7 @@ from labelwright.web import (
     project_setup,
     rules_page,
     settings_page,
+    type_assets,
     webhooks,
     work,
 )
@@ -54,7 +55,7 @@ from labelwright.web.views import QuestionTemplates
 
 TEMPLATES = Path(__file__).parent / "templates"
 PAGES = (account, home, project_setup, settings_page, members, messages_page, annotator, label_pages, progress,
-         media, doubt, pauses, work, webhooks, assist, rules_page)
+         media, doubt, pauses, work, webhooks, assist, rules_page, type_assets)
 
 
 def make_env() -> Environment:
@@ -64,6 +65,7 @@ def make_env() -> Environment:
     env = Environment(loader=loader, autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
     env.globals["version"] = __version__
     env.globals["static_url"] = static_url  # versioned, cached for good
+    env.globals["type_asset_url"] = type_assets.type_asset_url  # a question type's own files (plugins)
     env.filters["markdown"] = render_markdown  # the one filter whose output is not escaped again
     env.filters["hours_minutes"] = annotator.hours_minutes
     env.globals.update(earnings_chart=annotator.earnings_chart, open_review_questions=annotator.open_review_questions)

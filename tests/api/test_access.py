@@ -149,6 +149,7 @@ EXPECTED = {
     ("POST", "/projects/{slug}/webhooks/{webhook_id}/active"): "manager",
     ("POST", "/projects/{slug}/webhooks/{webhook_id}/deliveries/{delivery_id}/retry"): "manager",
     ("GET", "/media/{path:path}"): "org-manager",  # the schema preview's images
+    ("GET", "/static/types/{tag}/{digest}/{name:path}"): "public",  # a question type's own scripts and styles
     ("GET", "/projects/{slug}/items/{item_id}/media/{field}"): "member",
     ("POST", "/projects/{slug}/qualification/{item_id}"): "member",
     ("GET", "/projects/{slug}/review"): "reviewer",

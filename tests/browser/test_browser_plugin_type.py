@@ -1,6 +1,7 @@
 """A question type from an installed package, in a real browser: the server process finds it through the
 ``labelwright.question_types`` entry point of a distribution on its path (what ``pip install`` leaves), draws
-its partial, and the labelling page's keys work on it without a line of script that knows its name."""
+its partial, and the labelling page's keys work on it without a line of labelwright's script that knows its name;
+the type's own script and style (``QuestionType.assets``) come from its package and run under the pages' CSP."""
 
 from __future__ import annotations
 
@@ -88,12 +89,19 @@ def test_an_installed_question_type_is_labelled_by_keyboard(server):
         page.fill("input[name=password]", PASSWORD)
         with page.expect_navigation():
             page.press("input[name=password]", "Enter")
-        for key in ("2", "1", "2"):
+        for n, key in enumerate(("2", "1", "2")):
             page.wait_for_selector('fieldset[data-qtype="yes_no"] input[value="yes"]')
             shown = page.locator(".field-text .text").first.inner_text()
             page.wait_for_timeout(150)
             page.keyboard.press(key)
             assert page.locator(f'input[name="ok"][data-key="{key}"]').is_checked()
+            if n == 1:  # the type's own script counts the comment, its own style colours the count
+                box = page.locator('#item-region textarea[name="ok.comment"]')
+                box.fill("  warm enough ")
+                count = page.locator("#item-region [data-yes-no-count]")
+                assert count.inner_text() == "11 characters"
+                assert count.evaluate("e => getComputedStyle(e).color") == "rgb(0, 100, 0)"
+                box.evaluate("e => e.blur()")
             page.wait_for_timeout(150)
             page.keyboard.press("Enter")
             page.wait_for_function("t => { const e = document.querySelector('.field-text .text'); "
@@ -104,6 +112,7 @@ def test_an_installed_question_type_is_labelled_by_keyboard(server):
         browser.close()
     assert not errors, errors
     assert sorted(a["ok"]["answer"] for a in saved.values()) == ["no", "no", "yes"]
+    assert [a["ok"]["comment"] for a in saved.values() if "comment" in a["ok"]] == ["warm enough"]
 
 
 def _saved(store) -> dict:

@@ -128,3 +128,38 @@ def test_a_plugin_type_through_the_api_the_form_aggregation_and_export(yes_no, h
     assert not why["summarised"]
     accuracy = {a["annotator"]: a.get("gold_accuracy") for a in quality["annotators"]}
     assert accuracy == {"ann": 1, "bob": 0, "cy": 1}
+
+
+def test_a_plugin_types_own_script_and_style_are_served_and_nothing_else(yes_no, http, owner, make_annotator):
+    """The partial links the type's assets by digest; the route serves exactly the files the type lists, cached
+    for good under the current digest, to anyone (like /static), and answers 404 for anything else."""
+    assert http.post("/api/v1/projects", headers=bearer(owner[1]), json=SCHEMA).status_code == 201
+    assert http.post("/api/v1/projects/tone/items", headers=bearer(owner[1]),
+                     json={"items": [{"id": "t0", "text": "hello"}]}).status_code in (200, 201)
+    make_annotator("cy", password="cy-password")
+    sign_in(http, "cy", "cy-password")
+    page = http.get("/projects/tone/label").text
+    urls = re.findall(r'(?:src|href)="(/static/types/yes_no/[^"]+)"', page)
+    assert sorted(u.rsplit("/", 1)[1] for u in urls) == ["yes_no.css", "yes_no.js"]
+    http.cookies.clear()  # public, like labelwright's own static files
+    for url in urls:
+        r = http.get(url)
+        assert r.status_code == 200 and r.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert r.content == yes_no.asset_path(url.split("/", 5)[5]).read_bytes()
+    js = next(u for u in urls if u.endswith(".js"))
+    assert http.get(js).headers["content-type"].startswith("text/javascript")
+    stale = js.replace(js.split("/")[4], "000000000000")
+    assert http.get(stale).status_code == 200 and http.get(stale).headers["cache-control"] == "no-cache"
+    for bad in ("/static/types/yes_no/x/templates/yes_no.html", "/static/types/yes_no/x/yes_no.py",
+                "/static/types/yes_no/x/templates/../yes_no.py", "/static/types/yes_no/x/%2e%2e/%2e%2e/conftest.py",
+                "/static/types/nope/x/templates/yes_no.js", "/static/types/single_choice/x/templates/yes_no.js"):
+        assert http.get(bad).status_code == 404, bad
+
+
+def test_a_type_whose_assets_are_missing_or_outside_its_folder_cannot_join(yes_no):
+    for assets, match in ((("templates/gone.js",), "is missing"), (("../conftest.js",), "in or below"),
+                          (("templates/yes_no.html",), ".js or .css"), (("/etc/passwd.js",), "in or below")):
+        bad = type("BadAssets", (yes_no,), {"__module__": yes_no.__module__, "assets": assets})
+        with pytest.raises(registry.QuestionTypeError, match=re.escape(match)):
+            registry.register(bad, replace=True)
+    assert registry.get("yes_no") is yes_no

@@ -2,7 +2,8 @@
 
 Answers are ``{"answer": "yes"|"no", "comment": "..."}``; categorical on the answer (so the project's truth
 inference, agreement, gold scoring and the assistant all work on it). The whole type is this module, its
-form partial (``templates/yes_no.html``) and its tests: nothing in labelwright names it.
+form partial (``templates/yes_no.html``), its script and style (``templates/yes_no.js``, ``.css``) and its
+tests: nothing in labelwright names it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ class YesNo(QuestionType):
     categorical: ClassVar[bool] = True
     suggestible: ClassVar[bool] = True
     template: ClassVar[str] = "templates/yes_no.html"
+    assets: ClassVar[tuple[str, ...]] = ("templates/yes_no.js", "templates/yes_no.css")  # its own script and style
 
     def validate_answer(self, value: Any) -> Any:
         if isinstance(value, str):
