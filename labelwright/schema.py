@@ -239,6 +239,10 @@ class ProjectSchema(_Model):
     pay: Pay | None = None
     assist: Assist | None = None
     expires_at: float | None = Field(default=None, description="after this time no new work is handed out")
+    truth_inference: Literal["default", "auto"] = Field(
+        default="default", description="how categorical questions' labels are inferred from people's answers: "
+        "default (Dawid-Skene with shrinkage) or auto (per question, the method that best predicts held-out "
+        "answers and gold, named with its reason on the quality page and in the export's method; slower)")
     send_fields: Literal["shown", "all"] | list[str] = Field(
         default="shown", description="which item fields `next` sends to annotators: the display fields "
         "(shown), every stored field (all), or the display fields plus the ones listed")

@@ -34,7 +34,7 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from labelwright.consensus import vote
-from labelwright.quality import LabelModel, aggregate_proba
+from labelwright.quality import LabelModel, aggregate_proba, select_proba
 from labelwright.questions.base import QuestionType
 from labelwright.schema import answer_label
 from labelwright.services.autolabel import machine_labels
@@ -76,6 +76,8 @@ class QuestionLabels:
     probas: pd.DataFrame | None = None
     # items whose label came another way (a machine label, a reviewer's check): {item_id: (method, source)}
     special: dict = field(default_factory=dict)
+    # why this method (truth_inference: auto), for people; None for the default
+    reason: str | None = None
 
     def get(self, item_id: int) -> dict | None:
         i = int(np.searchsorted(self.tasks, item_id))
@@ -221,7 +223,8 @@ def _label_model(long: pd.DataFrame, gold: dict, rules: set, all_items: list, k:
     return probas
 
 
-def _categorical(entry, gold: dict, keep: bool, rules: tuple[set, list] | None = None) -> QuestionLabels:
+def _categorical(entry, gold: dict, keep: bool, rules: tuple[set, list] | None = None,
+                 auto: bool = False) -> QuestionLabels:
     q, codes, tasks, workers, labels = entry
     classes = q.label_values()
     g = {i: codes[answer_label(q, ans[q.name])] for i, ans in gold.items()
@@ -232,12 +235,13 @@ def _categorical(entry, gold: dict, keep: bool, rules: tuple[set, list] | None =
     else:
         if rules is not None and long["worker"].isin(rules[0]).any():
             probas = _label_model(long, g, rules[0], rules[1], len(classes))
-        else:
-            probas = aggregate_proba(long, pd.Series(g, dtype=object) if g else None)
+        else:  # auto: the schema's truth_inference (quality.AutoSelect picks the method and says why)
+            probas = (select_proba if auto else aggregate_proba)(long, pd.Series(g, dtype=object) if g else None)
         out = _from_probas(probas, classes)
+        out.reason = probas.attrs.get("reason")
         if keep:
             named = probas.rename(columns=lambda c: classes[int(c)])
-            named.attrs["method"] = probas.attrs["method"]
+            named.attrs.update(probas.attrs)
             out.answers = long.assign(label=[classes[c] for c in long["label"].tolist()])
             out.probas = named
     return out.with_gold({i: classes[c] for i, c in g.items()})
@@ -278,7 +282,8 @@ def project_labels(store: Store, project: Project, rows=None, *, keep_answers: b
     out: dict[str, QuestionLabels] = {}
     for q in project.schema.questions:
         if q.name in collected.categorical:
-            out[q.name] = _categorical(collected.categorical[q.name], gold, keep_answers, rules)
+            out[q.name] = _categorical(collected.categorical[q.name], gold, keep_answers, rules,
+                                       auto=project.schema.truth_inference == "auto")
         elif q.name in collected.other:
             out[q.name] = _aggregated(collected.other[q.name], gold)
     if project.schema.assist is not None:

@@ -215,7 +215,7 @@ def progress(store, project: Project, now: float | None = None) -> dict:
 
 
 SETTABLE = ("instructions", "description", "gold", "qualification", "review", "pay", "expires_at", "lease_seconds",
-            "history_size", "overlap", "redundancy")
+            "history_size", "overlap", "redundancy", "truth_inference")
 
 
 def update_settings(store: Store, project: Project, changes: dict, by=None) -> Project:

@@ -101,6 +101,7 @@ def project_quality(store: Store, project: Project, *, doubt_limit: int = 20) ->
         level: Literal["ordinal", "nominal"] = q.agreement_level
         conf = pd.Series({t: c for t, _, c in ql.items() if c is not None}, dtype=float)
         entry["method"] = ql.method
+        entry["method_reason"] = ql.reason  # truth_inference: auto says why it chose the method
         entry["mean_confidence"] = round(float(conf.mean()), 4) if len(conf) else None
         multi = long.groupby("task")["label"].transform("size") >= 2
         try:

@@ -7,10 +7,15 @@ import pytest
 from click.testing import CliRunner
 
 from labelwright.cli import main
+from labelwright.errors import ValidationError
+from labelwright.quality import select_proba
 from labelwright.services import users
+from labelwright.services.export import jsonl_lines
 from labelwright.services.items import add_items
-from labelwright.services.projects import create_project
+from labelwright.services.labels import project_labels
+from labelwright.services.projects import create_project, update_settings
 from labelwright.services.quality import project_quality
+from labelwright.store import loads
 from tests.conftest import SHARED, bearer, join, post_login, seed_answer
 
 WSD = SHARED / "snow2008_wsd" / "labels.csv"
@@ -91,3 +96,27 @@ def test_quality_page(http, store, owner, make_annotator, wsd_project):
     assert r.status_code == 200
     assert "Confusion: sense" in r.text and "likely spammer" in r.text and "clicker" in r.text
     assert 'href="/projects/wsd/quality"' in http.get("/projects/wsd").text
+
+
+def test_truth_inference_auto_names_its_method_and_reason_everywhere(http, store, owner, wsd_project):
+    """``truth_inference: auto`` (a setting of a running project): AutoSelect fits each categorical question;
+    the labels are its labels, and the quality summary, the page and the export name the method it chose
+    and why. The default names no reason."""
+    default = project_quality(store, wsd_project)["questions"][0]
+    assert not default["method"].startswith("AutoSelect") and default["method_reason"] is None
+    p = update_settings(store, wsd_project, {"truth_inference": "auto"}, by=owner[0])
+    assert p.schema.truth_inference == "auto"
+    sense = project_quality(store, p)["questions"][0]
+    assert sense["method"].startswith("AutoSelect: ") and len(sense["method_reason"]) > 40
+    # the labels are AutoSelect's on the stored answers
+    ql = project_labels(store, p, keep_answers=True)["sense"]
+    direct = select_proba(ql.answers[["task", "worker", "label"]])
+    assert direct.attrs["method"] == sense["method"] == ql.method
+    assert ql.values == direct.idxmax(axis=1).reindex(ql.tasks).tolist()
+    lines = [loads(line) for line in b"".join(jsonl_lines(store, p)).splitlines()]
+    assert {line["aggregate"]["sense"]["method"] for line in lines} == {sense["method"]}
+    post_login(http, "olive", "owner-password")
+    page = http.get("/projects/wsd/quality").text
+    assert f"Why <code>{sense['method']}</code> for sense:" in page
+    with pytest.raises(ValidationError, match="truth_inference"):
+        update_settings(store, p, {"truth_inference": "best"}, by=owner[0])
