@@ -77,6 +77,18 @@ class ServerProcess:
         except OSError:
             return ""
 
+    def log_excerpt(self, n: int = 6000) -> str:
+        """The first unexpected error the server logged (with its traceback) and the log's last lines."""
+        if self._log is None:
+            return ""
+        try:
+            text = Path(self._log.name).read_text(errors="replace")
+        except OSError:
+            return ""
+        at = text.find("unexpected error")
+        first = f"--- the server's first unexpected error ---\n{text[at:at + n]}\n" if at >= 0 else ""
+        return f"{first}--- the server's log, last lines ---\n{text[-2000:]}"
+
     def start(self, timeout: float = START_TIMEOUT) -> ServerProcess:
         last_error = None
         assert self.proc is None, "already running"
@@ -185,7 +197,11 @@ class _PortTaken(Exception):
 def serve(db_url: str, *, timeout: float = START_TIMEOUT):
     """Start a server on ``db_url``, yield its base URL (``http://127.0.0.1:PORT``), stop it after."""
     with ServerProcess(db_url).start(timeout) as server:
-        yield server.url
+        try:
+            yield server.url
+        except AssertionError as e:  # show what the server logged (an unexpected error's traceback first)
+            e.args = (f"{e.args[0] if e.args else ''}\n{server.log_excerpt()}",) + e.args[1:]
+            raise
 
 
 def kill9(server: ServerProcess) -> None:

@@ -8,7 +8,8 @@ prepared statements). It takes every call that is waiting and runs them together
 its own, inside one transaction:
 
 1. ``BEGIN``, and a lock on the item rows the batch's submissions will update, taken in order of id
-   (:data:`LOCK_ITEMS`), so that two batches never deadlock; every call runs until it needs the result
+   (:data:`LOCK_ITEMS`), so that two batches never deadlock (a call's user lock is only tried in a batch:
+   see :class:`BatchTx`); every call runs until it needs the result
    of a statement it sent (through
    :meth:`Store.lookup <labelwright.store.Store.lookup>` or the :class:`BatchTx` that
    :meth:`Store.pipeline <labelwright.store.Store.pipeline>` gives it);
@@ -46,7 +47,7 @@ import psycopg
 
 from labelwright.store.futures import deliver, take_batch
 from labelwright.store.pg_wire import Result, Wire
-from labelwright.store.queue_sql import LOCK_CLAIMER, LOCK_USER
+from labelwright.store.queue_sql import LOCK_CLAIMER, LOCK_USER, TRY_LOCK_USER
 
 if TYPE_CHECKING:
     from labelwright.store import Store
@@ -139,8 +140,10 @@ class BatchTx:
     """One call's transaction inside a batch (the methods of :class:`labelwright.store.PgPipeline`).
 
     The transactions of one user are serialised (:meth:`lock_user`): a second call of the same user in a
-    batch waits for the batch to commit and then runs its transaction on its own, after the first one, as
-    it would behind the first one's advisory lock."""
+    batch, or a call whose user's lock another transaction holds (the same person's request in another
+    batch or server process), waits for the batch to commit and then runs its transaction on its own, as
+    it would behind that advisory lock. A batch therefore never waits for an advisory lock: it waits only
+    for the item rows it locks first, in order of id (:data:`LOCK_ITEMS`), and two batches cannot deadlock."""
 
     def __init__(self, batcher: PgBatcher, call: _Call):
         self._batcher, self._call = batcher, call
@@ -154,16 +157,19 @@ class BatchTx:
         return self._batcher.send(self._call, statement, params)
 
     def lock_user(self, params: dict, durable: bool = True) -> None:
-        """The caller's advisory lock. In the batch the transaction always commits durably (the batch
-        may hold submissions)."""
-        if self.alone is None and not self._batcher.lock_in_batch(params["u"]):
+        """The caller's advisory lock. In the batch it is only tried (one round trip, shared by the batch's
+        calls); the transaction then always commits durably (the batch may hold submissions)."""
+        if self.alone is None and not (self._batcher.lock_in_batch(params["u"]) and self._try_lock(params)):
             self._batcher.wait_commit(self._call)
             self.alone_cm = self._batcher.store.pipeline()  # the call is past its batch: its own transaction
             self.alone = self.alone_cm.__enter__()
         if self.alone is not None:
             self.alone.lock_user(params, durable)
-            return
-        self.execute("SELECT pg_advisory_xact_lock(7420002, :u)", params)
+
+    def _try_lock(self, params: dict) -> bool:
+        """Take the user's lock in the batch if nobody holds it; False (nothing taken) when someone does."""
+        row = self._batcher.send(self._call, TRY_LOCK_USER, params).fetchone()
+        return bool(row[0])
 
     def commit_with(self, statement: str, params: dict | None = None):
         if self.alone is not None:

@@ -195,6 +195,9 @@ RELEASE_EXPIRED_SQLITE = ("UPDATE items SET n_assigned = n_assigned - 1, is_open
 # lease is not worth a flush of the WAL: set_config(..., true) is SET LOCAL.
 LOCK_CLAIMER = "SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock(7420002, :u)"
 LOCK_USER = "SELECT pg_advisory_xact_lock(7420002, :u)"
+# In a batch (labelwright.store.pg_batch) a call only tries its user's lock: one held elsewhere makes the call
+# wait for its batch to commit and run on its own, so no batch ever waits for an advisory lock.
+TRY_LOCK_USER = "SELECT pg_try_advisory_xact_lock(7420002, :u)"
 
 # ---- submitting --------------------------------------------------------------------------------------
 

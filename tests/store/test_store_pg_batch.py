@@ -197,3 +197,50 @@ def test_two_batches_updating_the_same_rows_in_opposite_orders_do_not_deadlock(p
     batchers, results = asyncio.run(work())
     assert results == [two, 0, one, 0]
     assert [(b.failed, b.commits) for b in batchers] == [(0, 1), (0, 1)]
+
+
+def _as_user(store: Store, user_id: int) -> int:
+    """A call that takes user ``user_id``'s lock (as a claim or submission does), then waits a moment."""
+    with store.pipeline() as tx:
+        tx.lock_user({"u": user_id})
+        tx.execute("SELECT pg_sleep(0.3)", {}).fetchone()
+        return tx.commit_with("SELECT CAST(:u AS bigint)", {"u": user_id}).fetchone()[0]
+
+
+def test_two_batches_with_the_same_users_in_opposite_orders_do_not_deadlock(pg_store):
+    """One annotator's requests can reach two batches at once (several tabs, a script with threads, two
+    server processes): batch A holds calls of users 1 and 2, batch B of users 2 and 1. Had each call waited
+    for its user's lock inside its batch, A would hold user 1's and wait for user 2's while B held user 2's
+    and waited for user 1's: a deadlock, one batch failing after deadlock_timeout, and under load a call
+    failing again when re-run on its own (a 500 seen in CI). A call in a batch only tries its user's lock;
+    one that is held elsewhere waits for its batch to commit and then runs on its own."""
+    store = pg_store
+    _setup(store, 1, 0)
+    first, second = (users.create_user(store, f"u{i}").id for i in range(2))
+
+    async def work():
+        loop = asyncio.get_running_loop()
+        batchers, threads, futures = [], [], []
+        for order in ((first, second), (second, first)):
+            batcher = pg_batch.PgBatcher(store, store._pg_jobs)
+            calls = []
+            for user_id in order:
+                fut = loop.create_future()
+                futures.append(fut)
+                calls.append(pg_batch._Call(_as_user, (store, user_id), {}, loop, fut))
+
+            def run(batcher=batcher, calls=calls):
+                store.in_batcher(batcher)
+                batcher._run_batch(calls)
+            batchers.append(batcher)
+            threads.append(threading.Thread(target=run))
+        for t in threads:
+            t.start()
+        results = await asyncio.gather(*futures)
+        for t in threads:
+            t.join()
+        return batchers, results
+
+    batchers, results = asyncio.run(work())
+    assert results == [first, second, second, first]
+    assert [b.failed for b in batchers] == [0, 0]
