@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.browser import test_browser
+from tests.browser.chromium import close_context
 from tests.browser.test_browser import PASSWORDS
 
 browser, server = test_browser.browser, test_browser.server  # pytest fixtures, shared with the browser tests
@@ -106,4 +107,4 @@ def test_focus_is_visible_and_scrolling_regions_reachable(server, browser, role,
         assert not problems, "\n".join(problems)
         assert not errors, errors
     finally:
-        context.close()
+        close_context(context)

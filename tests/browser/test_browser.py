@@ -23,13 +23,11 @@ from sqlalchemy import text
 from labelwright.services import access, items, messages, projects, queue, users
 from labelwright.settings import normalise_db_url
 from labelwright.store import Store
+from tests.browser.chromium import CHROMIUM, close_context, launched
 from tests.conftest import seed_answer
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "labelwright" / "demo"
 PASSWORDS = {"olive": "owner-password", "ana": "ana-password", "rita": "rita-password"}
@@ -214,12 +212,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(server):
-    from playwright.sync_api import sync_playwright  # noqa: PLC0415 - playwright is optional outside CI: browser tests skip without it
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launched() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
@@ -231,7 +225,7 @@ def page(browser):
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
     yield page
-    context.close()
+    close_context(context)
     assert not errors, f"the page logged errors: {errors}"
 
 
@@ -358,7 +352,7 @@ def test_pages_look_right(server, browser):
     assert a.bounding_box()["y"] < b.bounding_box()["y"]  # stacked on a phone
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing sticks out sideways
     page.screenshot(path="/tmp/lw-label-phone.png", full_page=True)
-    context.close()
+    close_context(context)
 
 
 def test_quality_page_mark_gold_and_pause(server, page):
@@ -414,7 +408,7 @@ def test_review_flow_and_the_annotator_home_page(server, browser):
     assert "Nothing to review" in page.locator("main").inner_text()
     counts = page.locator(".counts").inner_text().split()
     assert counts == ["0", "waiting", "2", "accepted", "1", "rejected"]
-    context.close()
+    close_context(context)
 
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
@@ -429,7 +423,7 @@ def test_review_flow_and_the_annotator_home_page(server, browser):
     assert "Promotes a channel: this is spam." in rejected.inner_text()
     assert "New batch tomorrow" in page.locator("section[aria-labelledby=messages-h]").inner_text()
     page.screenshot(path="/tmp/lw-home.png", full_page=True)
-    context.close()
+    close_context(context)
 
 
 ACTIVE_TIME_SCRIPT = """async () => {

@@ -14,6 +14,7 @@ import pytest
 from labelwright.services import access, items, projects, queue, review, users
 from labelwright.settings import normalise_db_url
 from labelwright.store import Store
+from tests.browser.chromium import close_context
 from tests.browser.test_browser import _require_chromium, browser  # noqa: F401
 from tests.server import ServerProcess
 
@@ -123,7 +124,7 @@ def test_home_page_pay_and_the_rejected_answer(server, browser, size):  # noqa: 
     assert page.evaluate("window.__xss") is None
     _fits(page)
     page.screenshot(path=f"/tmp/lw-annotator-home-{size[0]}.png", full_page=True)
-    context.close()
+    close_context(context)
     assert not errors, errors
 
 
@@ -137,7 +138,7 @@ def test_questioning_without_javascript_and_the_reviewers_answer(server, browser
         rejected.locator("button[type=submit]").click()
     rejected = page.locator("li.decision-rejected")
     assert "question sent" in rejected.locator("summary").inner_text()
-    context.close()
+    close_context(context)
     assert not errors, errors
 
     context, page, errors = _context(browser, SIZES[0])
@@ -151,7 +152,7 @@ def test_questioning_without_javascript_and_the_reviewers_answer(server, browser
     with page.expect_navigation():
         questions.locator("button[type=submit]").first.click()
     assert page.locator("#questions").count() == 0
-    context.close()
+    close_context(context)
     assert not errors, errors
 
     context, page, errors = _context(browser, SIZES[1])
@@ -160,7 +161,7 @@ def test_questioning_without_javascript_and_the_reviewers_answer(server, browser
     assert "answered" in rejected.locator("summary").inner_text()
     assert "Agreed: it stays rejected only if it links out." in rejected.inner_text()  # opened with the answer
     _fits(page)
-    context.close()
+    close_context(context)
     assert not errors, errors
 
 
@@ -185,5 +186,5 @@ def test_briefing_and_history_pages(server, browser, size):  # noqa: F811
     with page.expect_navigation():
         links.first.click()
     assert "/projects/paid/history/" in page.url
-    context.close()
+    close_context(context)
     assert not errors, errors

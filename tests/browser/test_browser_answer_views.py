@@ -20,7 +20,8 @@ from PIL import Image
 from labelwright.services import access, items, projects, queue, users
 from labelwright.settings import normalise_db_url
 from labelwright.store import Store
-from tests.browser.test_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, _free_port, _require_chromium
+from tests.browser.chromium import close_context, launched
+from tests.browser.test_browser import ROOT, _free_port, _require_chromium
 from tests.browser.test_browser_label_instant import open_page, sign_in
 
 pytestmark = pytest.mark.browser
@@ -99,12 +100,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(server):
-    from playwright.sync_api import sync_playwright  # noqa: PLC0415 - playwright is optional outside CI: browser tests skip without it
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launched() as b:
         yield b
-        b.close()
 
 
 class _At:
@@ -137,10 +134,10 @@ def test_the_owner_sees_spans_highlighted_and_boxes_over_the_image(server, brows
     assert abs(rect["x"] - box["x"] - 20 * scale) < 2 and abs(rect["width"] - 80 * scale) < 3
     assert svg.locator("g.answer-box").evaluate_all("gs => gs.map(g => g.dataset.label)") == ["car", "bike"]
     assert errors == []
-    context.close()
+    close_context(context)
 
     context, page, errors = open_page(browser)
     sign_in(page, _At(url), "ana", "/")
     r = page.goto(f"{url}/projects/names/items/{ids['names']}")
     assert r.status == 403 and "Lovelace" not in page.content()
-    context.close()
+    close_context(context)

@@ -19,7 +19,8 @@ from PIL import Image
 from labelwright.services import access, items, projects, users
 from labelwright.settings import normalise_db_url
 from labelwright.store import Store
-from tests.browser.test_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, _free_port, _require_chromium
+from tests.browser.chromium import close_context, launched
+from tests.browser.test_browser import ROOT, _free_port, _require_chromium
 from tests.browser.test_browser_label_instant import Server, open_page, sign_in, wait_for
 
 pytestmark = pytest.mark.browser
@@ -83,12 +84,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(server):
-    from playwright.sync_api import sync_playwright  # noqa: PLC0415 - playwright is optional outside CI: browser tests skip without it
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launched() as b:
         yield b
-        b.close()
 
 
 def test_draw_nudge_resize_relabel_and_submit_a_box(server, browser):
@@ -148,4 +145,4 @@ def test_draw_nudge_resize_relabel_and_submit_a_box(server, browser):
     stored = server.answers("ana", "pets")
     assert len(stored) == 2 and all(len(s["answers"]["pets"]) == 1 for s in stored.values())
     assert errors == []
-    context.close()
+    close_context(context)

@@ -19,7 +19,8 @@ import pytest
 from labelwright.services import access, items, projects, users
 from labelwright.settings import normalise_db_url
 from labelwright.store import Store
-from tests.browser.test_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, _free_port, _require_chromium
+from tests.browser.chromium import close_context, launched
+from tests.browser.test_browser import ROOT, _free_port, _require_chromium
 from tests.browser.test_browser_label_instant import Server, open_page, sign_in, wait_for
 
 pytestmark = pytest.mark.browser
@@ -98,12 +99,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(server):
-    from playwright.sync_api import sync_playwright  # noqa: PLC0415 - playwright is optional outside CI: browser tests skip without it
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launched() as b:
         yield b
-        b.close()
 
 
 def shown(page) -> str:
@@ -184,7 +181,7 @@ def test_rate_and_rewrite_turns_with_the_keyboard_then_the_mouse(server, browser
         page.locator("#item-region button[type=submit].primary").click()
         assert saved(server, "capital") == {"turns": {"ratings": {"1": 3}}}
     assert dialogs == [] and errors == []
-    context.close()
+    close_context(context)
 
 
 def test_rank_candidate_replies_with_number_keys(server, browser):
@@ -200,4 +197,4 @@ def test_rank_candidate_replies_with_number_keys(server, browser):
     page.keyboard.press("Enter")
     assert saved(server, "capital", "replies") == {"best": {"ranking": [2, 1, 0]}}
     assert errors == []
-    context.close()
+    close_context(context)

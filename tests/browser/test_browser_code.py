@@ -14,7 +14,8 @@ from sqlalchemy import text
 from labelwright.services import access, items, projects, users
 from labelwright.settings import normalise_db_url
 from labelwright.store import Store, loads
-from tests.browser.test_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, _free_port, _require_chromium
+from tests.browser.chromium import launched
+from tests.browser.test_browser import ROOT, _free_port, _require_chromium
 from tests.test_sandbox import require_bwrap
 
 pytestmark = pytest.mark.browser
@@ -71,11 +72,8 @@ def server(tmp_path_factory):
 
 
 def test_an_annotator_runs_the_code_sees_the_output_fixes_it_and_answers(server):
-    from playwright.sync_api import sync_playwright  # noqa: PLC0415 - playwright is optional outside CI: browser tests skip without it
-
     url, store = server
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launched() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
@@ -112,7 +110,6 @@ def test_an_annotator_runs_the_code_sees_the_output_fixes_it_and_answers(server)
         deadline = time.monotonic() + 10
         while not (saved := _saved(store)) and time.monotonic() < deadline:
             time.sleep(0.1)
-        browser.close()
     assert not errors, errors
     assert saved == {"add": {"verdict": {"verdict": "needs_fix", "code": FIXED}}}
 

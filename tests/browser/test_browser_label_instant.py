@@ -19,7 +19,8 @@ from labelwright.services import access, items, projects, users
 from labelwright.settings import normalise_db_url
 from labelwright.store import Store, loads
 from labelwright.web.assets import version
-from tests.browser.test_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, _free_port, _require_chromium
+from tests.browser.chromium import close_context, launched
+from tests.browser.test_browser import ROOT, _free_port, _require_chromium
 
 pytestmark = pytest.mark.browser
 
@@ -133,12 +134,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(server):
-    from playwright.sync_api import sync_playwright  # noqa: PLC0415 - playwright is optional outside CI: browser tests skip without it
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launched() as b:
         yield b
-        b.close()
 
 
 def open_page(browser, size="desktop", **options):
@@ -217,7 +214,7 @@ def test_prefetched_item_swaps_in_without_a_reload(server, browser, size):
     page.go_back()
     page.wait_for_url("**/history/**")
     assert "Changing an earlier answer" in page.locator("h1").inner_text()
-    context.close()
+    close_context(context)
     assert not errors, errors
 
 
@@ -233,7 +230,7 @@ def test_without_javascript_the_page_still_labels(server, browser):
     assert sorted(a["answers"]["spam"] for a in server.answers("cy", "fast").values()) == ["ham", "spam"]
     assert len(server.leases("cy", "fast")) == 1  # no prefetch without JavaScript
     assert page.locator("#lease-left").inner_text().startswith(("9:", "10:"))  # the time left at load
-    context.close()
+    close_context(context)
 
 
 def test_no_lease_left_behind_when_the_page_goes_away(server, browser):
@@ -268,7 +265,7 @@ def test_no_lease_left_behind_when_the_page_goes_away(server, browser):
     while len(server.leases("dee", "fast")) > 1 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert server.leases("dee", "fast") == held[:1]
-    context.close()
+    close_context(context)
     assert not errors, errors
 
 
@@ -308,7 +305,7 @@ def test_a_digit_never_silently_changes_an_answered_pairwise_question(server, br
     page.keyboard.press("4")
     assert page.locator("#q-pref input[value=both_bad]").is_checked()
     assert "changed from B is better to Both bad" in flash.inner_text()
-    context.close()
+    close_context(context)
     assert not errors, errors
 
 
@@ -328,7 +325,7 @@ def test_an_invalid_answer_comes_back_on_its_own_item(server, browser):
         page.keyboard.press("Enter")
     assert item_text(page) != first
     assert server.answers("gus", "tags")[first.replace("tag me ", "t")]["answers"] == {"tags": ["a", "b"]}
-    context.close()
+    close_context(context)
     assert [e for e in errors if "422" not in e] == []  # the browser logs the refused answer's 422
 
 
@@ -347,7 +344,7 @@ def test_instructions_box_remembers_being_closed(server, browser, size):
     page.locator("#instructions summary").click()
     page.reload()
     assert page.locator("#instructions").get_attribute("open") is not None
-    context.close()
+    close_context(context)
     assert not errors, errors
 
 
@@ -367,7 +364,7 @@ def test_lease_clock_counts_down_warns_and_explains_the_end(server, browser, siz
     assert "is-over" in page.locator("#lease").get_attribute("class")
     assert "Time is up" in page.locator("#lease-note").inner_text()
     page.screenshot(path=f"/tmp/lw-lease-over-{size}.png", full_page=True)
-    context.close()
+    close_context(context)
     assert not errors, errors
 
 
@@ -398,5 +395,5 @@ def test_to_the_end_of_the_queue_by_keyboard(server, browser, size):
     assert len(seen) == 4 and len(set(seen)) == 4 and len(server.answers(name, "tail")) == 4
     assert server.leases(name, "tail") == []
     page.screenshot(path=f"/tmp/lw-instant-done-{size}.png", full_page=True)
-    context.close()
+    close_context(context)
     assert not errors, errors

@@ -21,7 +21,8 @@ from PIL import Image
 from labelwright.services import access, items, projects, users
 from labelwright.settings import normalise_db_url
 from labelwright.store import Store
-from tests.browser.test_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, _free_port, _require_chromium
+from tests.browser.chromium import close_context, launched
+from tests.browser.test_browser import ROOT, _free_port, _require_chromium
 from tests.browser.test_browser_label_instant import PASSWORD, Server, open_page, sign_in, wait_for
 from tests.media_server import serve_folder
 
@@ -86,12 +87,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(server):
-    from playwright.sync_api import sync_playwright  # noqa: PLC0415 - playwright is optional outside CI: browser tests skip without it
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launched() as b:
         yield b
-        b.close()
 
 
 def test_a_boxes_item_whose_image_comes_by_reference(server, browser):
@@ -116,7 +113,7 @@ def test_a_boxes_item_whose_image_comes_by_reference(server, browser):
     stored = server.answers("ana", "pets")
     assert list(stored.values())[0]["answers"] == {"pets": [{"x": 100, "y": 80, "w": 200, "h": 120, "label": "dog"}]}
     assert errors == []
-    context.close()
+    close_context(context)
 
     # the owner's item page: the same image through the route, and its thumbnail from the disk cache
     context, page, errors = open_page(browser)
@@ -129,4 +126,4 @@ def test_a_boxes_item_whose_image_comes_by_reference(server, browser):
     assert thumb == [200, "image/jpeg", 256, 192]
     assert len(list(server.cache.rglob("*.jpg"))) == 1
     assert errors == []
-    context.close()
+    close_context(context)

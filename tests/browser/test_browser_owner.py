@@ -17,6 +17,7 @@ from labelwright.settings import normalise_db_url
 from labelwright.store import Store
 
 # browser: the same fixture as the other browser tests (it uses this module's server)
+from tests.browser.chromium import close_context
 from tests.browser.test_browser import _require_chromium, browser  # noqa: F401
 from tests.server import ServerProcess
 
@@ -63,7 +64,7 @@ def page(request, browser):  # noqa: F811 - this module's page: its own viewport
             else None)
     page.lw = {"size": size, "js": js, "slug": f"made-{size}-{'js' if js else 'nojs'}"}
     yield page
-    context.close()
+    close_context(context)
     assert not errors, f"the page logged errors: {errors}"
 
 

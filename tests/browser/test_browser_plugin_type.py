@@ -18,7 +18,8 @@ from labelwright.questions import registry
 from labelwright.services import access, items, projects, users
 from labelwright.settings import normalise_db_url
 from labelwright.store import Store, loads
-from tests.browser.test_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, _free_port, _require_chromium
+from tests.browser.chromium import launched
+from tests.browser.test_browser import ROOT, _free_port, _require_chromium
 from tests.questions.yes_no import YesNo
 
 pytestmark = pytest.mark.browser
@@ -75,11 +76,8 @@ def server(tmp_path_factory):
 
 
 def test_an_installed_question_type_is_labelled_by_keyboard(server):
-    from playwright.sync_api import sync_playwright  # noqa: PLC0415 - playwright is optional outside CI: browser tests skip without it
-
     url, store = server
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launched() as browser:
         page = browser.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
@@ -109,7 +107,6 @@ def test_an_installed_question_type_is_labelled_by_keyboard(server):
         deadline = time.monotonic() + 10
         while len(saved := _saved(store)) < 3 and time.monotonic() < deadline:
             time.sleep(0.1)
-        browser.close()
     assert not errors, errors
     assert sorted(a["ok"]["answer"] for a in saved.values()) == ["no", "no", "yes"]
     assert [a["ok"]["comment"] for a in saved.values() if "comment" in a["ok"]] == ["warm enough"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from tests.browser.chromium import close_context
 from tests.browser.test_browser import browser, server, sign_in  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -57,5 +58,5 @@ def test_project_page_pace_and_finish_estimate(server, browser, pace, size):  # 
     # nothing on the page is wider than the viewport
     assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")
     page.screenshot(path=f"/tmp/lw-project-{size[0]}.png", full_page=True)
-    context.close()
+    close_context(context)
     assert not errors, errors

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.browser.chromium import close_context
 from tests.browser.test_browser import browser, server, sign_in  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -52,5 +53,5 @@ def test_quality_page_fits_and_is_reachable_by_keyboard(server, browser, size): 
         assert box and box["width"] > 50 and box["x"] + box["width"] <= size[0] + 1
     assert page.locator("svg.heatmap rect.cell").count() >= 4
     page.screenshot(path=f"/tmp/lw-quality-{size[0]}.png", full_page=True)
-    context.close()
+    close_context(context)
     assert not errors, errors

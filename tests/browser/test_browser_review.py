@@ -17,8 +17,9 @@ from labelwright.services import access, items, projects, queue, users
 from labelwright.services.gold import gold_answers
 from labelwright.settings import normalise_db_url
 from labelwright.store import Store
+from tests.browser.chromium import close_context
 from tests.browser.test_a11y import _check_page
-from tests.browser.test_browser import CHROMIUM_ARGS, _require_chromium, browser  # noqa: F401 - the browser fixture
+from tests.browser.test_browser import _require_chromium, browser  # noqa: F401 - the browser fixture
 from tests.conftest import hand_out
 from tests.server import ServerProcess
 
@@ -117,7 +118,7 @@ def page(request, browser):  # noqa: F811
     context, page, errors = _context(browser, request.param)
     page.viewport_name = request.param
     yield page
-    context.close()
+    close_context(context)
     assert not errors, f"the page logged errors: {errors}"
 
 
@@ -291,7 +292,7 @@ def test_everything_works_without_javascript(server, browser, viewport):  # noqa
         assert "Nothing to review" in page.locator("main").inner_text()
         got = seed.decisions(p)
         assert got[subs[0]][0] == "rejected" and got[subs[1]][0] == "fixed"
-        context.close()
+        close_context(context)
 
         d = _doubtful(seed, "nojsg")
         context, page, errors = _context(browser, viewport, javascript=False)
@@ -312,7 +313,7 @@ def test_everything_works_without_javascript(server, browser, viewport):  # noqa
             page.locator("#doubt-next").click()
         assert "?doubt=0" in page.url
     finally:
-        context.close()
+        close_context(context)
     assert not any(seen), f"the pages logged errors: {seen}"
 
 
@@ -348,5 +349,5 @@ def test_enter_in_a_one_line_answer_box_saves_a_fix_not_an_accept(server, browse
         decision, fixed, _ = seed.decisions(p)[sub]
         assert decision == "fixed" and "a link to a shop" in fixed
     finally:
-        context.close()
+        close_context(context)
     assert not errors, errors

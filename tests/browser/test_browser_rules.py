@@ -15,7 +15,8 @@ import pytest
 from labelwright.services import access, items, projects, queue, users
 from labelwright.settings import normalise_db_url
 from labelwright.store import Store
-from tests.browser.test_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, _free_port, _require_chromium
+from tests.browser.chromium import launched
+from tests.browser.test_browser import ROOT, _free_port, _require_chromium
 from tests.services.test_rules import SCHEMA, matches, slice_of_youtube
 
 pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore")]
@@ -82,8 +83,6 @@ def pct(x: float) -> str:
 
 
 def test_the_owner_adds_a_keyword_rule_and_reads_the_analysis(server):
-    from playwright.sync_api import sync_playwright  # noqa: PLC0415 - optional outside CI, as in test_browser
-
     url, records = server
     hits = matches(records, KEYWORDS)
     on_gold = [r for r in records if r["gold"] and r["id"] in hits]
@@ -93,8 +92,7 @@ def test_the_owner_adds_a_keyword_rule_and_reads_the_analysis(server):
               "gold": pct(sum(r["truth"] == "spam" for r in on_gold) / len(on_gold)) + f" of {len(on_gold)}",
               "people": pct(sum(r["truth"] == "spam" for r in on_people) / len(on_people)) + f" of {len(on_people)}"}
     errors: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launched() as browser:
         page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -125,5 +123,4 @@ def test_the_owner_adds_a_keyword_rule_and_reads_the_analysis(server):
             caption = row.locator("xpath=ancestor::table/caption").inner_text()
             assert caption == f"spam: {N} items, {expect['coverage']} covered by at least one rule", caption
             page.screenshot(path=f"/tmp/lw-rules{where.replace('/', '-')}.png", full_page=True)
-        browser.close()
     assert not errors, errors

@@ -20,7 +20,8 @@ import pytest
 from labelwright.services import access, items, projects, users
 from labelwright.settings import normalise_db_url
 from labelwright.store import Store
-from tests.browser.test_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, _free_port, _require_chromium
+from tests.browser.chromium import close_context, launched
+from tests.browser.test_browser import ROOT, _free_port, _require_chromium
 from tests.browser.test_browser_label_instant import Server, open_page, sign_in, wait_for
 
 pytestmark = pytest.mark.browser
@@ -89,12 +90,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(server):
-    from playwright.sync_api import sync_playwright  # noqa: PLC0415 - playwright is optional outside CI: browser tests skip without it
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launched() as b:
         yield b
-        b.close()
 
 
 def shown(page) -> str:
@@ -193,4 +190,4 @@ def test_select_spans_with_the_keyboard_and_the_mouse(server, browser):
     saved(server, second)
     assert server.answers("ana", "names")[second]["answers"] == {"ents": [expected(second)]}
     assert errors == []
-    context.close()
+    close_context(context)
