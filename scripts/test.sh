@@ -11,6 +11,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/venv.sh "[test]"
+# TRL's dataset helpers (tests/io/test_hf_trl.py) need neither torch nor accelerate, which TRL's own
+# requirements pull in (gigabytes of wheels): TRL goes in without its dependencies, next to transformers
+# (in the test extra), which runs without torch for what the tests use.
+.venv/bin/python -m pip install --quiet --no-deps "trl>=1.0,<2"
 if [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
     echo "installing Debian's chromium for the browser tests"
