@@ -3,8 +3,8 @@ flat files of labelwright's own (Label Studio JSON, TRL preference and demonstra
 Hugging Face dataset).
 
 ``import-labelstudio`` is registered on ``labelwright`` by :mod:`labelwright.cli`; ``labelwright export``
-(:mod:`labelwright.cli_items`) hands the formats of :data:`EXPORT_FORMATS` to :func:`export_other`. The
-dispatch lives here, not in :mod:`labelwright.services.export`, because these writers build on that module.
+(:mod:`labelwright.cli_items`) hands the formats of :data:`EXPORT_FORMATS` to :func:`export_other`, which
+writes what :mod:`labelwright.services.export_formats` makes (the API downloads the same).
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from rich.markup import escape
 
 from labelwright.cli_db import Ctx, console, out
 from labelwright.errors import LabelwrightError
-from labelwright.io import coco, conll, hf, spacy_docbin, trl, voc, yolo
 from labelwright.io.detection_import import import_coco_gold
-from labelwright.io.labelstudio import export_tasks, import_labelstudio
+from labelwright.io.labelstudio import import_labelstudio
 from labelwright.io.yolo_import import import_yolo_gold
+from labelwright.services.export_formats import FOLDERS, labelstudio_files, single_file, write_folder
 from labelwright.services.projects import get_project
 
 EXPORT_FORMATS = ("labelstudio", "dpo", "sft", "hf", "conll", "spacy", "coco", "yolo", "voc")
@@ -102,45 +102,34 @@ def import_gold_cmd(obj: Ctx, project, source, fmt, question, match_field, as_js
 
 def export_other(obj: Ctx, project: str, fmt: str, target: Path, force: bool,
                  write_new_file: Callable[[Path, bool, Callable], None]) -> None:
-    """``labelwright export --format labelstudio|dpo|sft|hf|conll|spacy``: ``write_new_file(target, force, write)`` is
-    the export command's safe writer (a temporary file renamed into place)."""
+    """``labelwright export --format F`` for the formats of :data:`EXPORT_FORMATS`, made by
+    :mod:`labelwright.services.export_formats` (which the API shares): ``write_new_file(target, force, write)``
+    is the export command's safe writer (a temporary file renamed into place)."""
     store = obj.store()
     p = get_project(store, project)
-    if fmt == "hf":
-        hf.quiet()
-        _save_folder(target, force, lambda folder: hf.save_dataset(store, p, folder))
-        out.print(f"wrote the dataset folder {target} (datasets.load_from_disk reads it)", highlight=False,
-                  markup=False)
-        return
-    if fmt in ("yolo", "voc"):  # a boxes question's boxes, a file per image (labelwright.io.yolo, voc)
-        files = (yolo.yolo_dataset if fmt == "yolo" else voc.voc_dataset)(store, p, obj.settings.media_root)
-        _save_folder(target, force, lambda folder: yolo.write_files(files, folder))
-        out.print(f"wrote the folder {target} ({len(files):,} files)", highlight=False, markup=False)
+    media_root = obj.settings.media_root
+    if fmt in FOLDERS:  # hf, yolo, voc (labelwright.services.export_formats.write_folder)
+        count = _save_folder(target, force, lambda folder: write_folder(store, p, fmt, media_root, folder))
+        out.print(f"wrote the dataset folder {target} (datasets.load_from_disk reads it)" if fmt == "hf"
+                  else f"wrote the folder {target} ({count:,} files)", highlight=False, markup=False)
         return
     notes: list[str] = []
     if fmt == "labelstudio":
-        tasks, config, notes = export_tasks(store, p)
-        body = orjson.dumps(tasks, option=orjson.OPT_INDENT_2)
+        body, config, notes = labelstudio_files(store, p)
         config_path = target.with_name(target.stem + ".label_config.xml")
         write_new_file(config_path, force, lambda f: f.write(config.encode() + b"\n"))
         notes.append(f"the labelling config for it is in {config_path}")
-    elif fmt in ("conll", "spacy"):  # a spans question's aggregated spans (labelwright.io.conll, spacy_docbin)
-        body = conll.conll_export(store, p).to_bytes() if fmt == "conll" else spacy_docbin.doc_bin(store, p).to_bytes()
-    elif fmt == "coco":  # a boxes question's boxes (labelwright.io.coco)
-        body = orjson.dumps(coco.coco_dataset(store, p, obj.settings.media_root), option=orjson.OPT_INDENT_2)
-    elif fmt == "dpo":
-        body = trl.to_jsonl(trl.preference_rows(store, p))
-    else:
-        body = trl.to_jsonl(trl.demonstration_rows(store, p))
+    else:  # coco, conll, spacy, dpo, sft
+        body = single_file(store, p, fmt, media_root)
     write_new_file(target, force, lambda f: f.write(body))
     out.print(f"wrote {target} ({target.stat().st_size:,} bytes)", highlight=False, markup=False)
     for n in notes:
         console.print(escape(n), highlight=False)
 
 
-def _save_folder(target: Path, force: bool, save: Callable[[str], int]) -> None:
+def _save_folder(target: Path, force: bool, save: Callable[[str], int]) -> int:
     """``save(folder)`` into a new folder beside ``target``, then renamed onto it (an existing one is replaced
-    only with ``force``)."""
+    only with ``force``); returns what ``save`` returns."""
     if not target.parent.is_dir():
         raise LabelwrightError(f"no folder {str(target.parent)!r} to write {target.name!r} in: create it first",
                                file=str(target))
@@ -148,9 +137,10 @@ def _save_folder(target: Path, force: bool, save: Callable[[str], int]) -> None:
         raise LabelwrightError("it exists: pass --force to replace it, or choose another name", file=str(target))
     tmp = tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent)
     try:
-        save(os.path.join(tmp, "dataset"))
+        count = save(os.path.join(tmp, "dataset"))
         if os.path.lexists(target):
             shutil.rmtree(target) if target.is_dir() and not target.is_symlink() else os.remove(target)
         os.replace(os.path.join(tmp, "dataset"), target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    return count
