@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from labelwright.api.deps import Caller, store_of
 from labelwright.api.models import MessageIn, MoreAnswersIn
-from labelwright.services import access, messages, policy, queue_controls
+from labelwright.services import access, export_formats, messages, policy, queue_controls
 from labelwright.services import export as export_svc
 from labelwright.services import projects as projects_svc
 from labelwright.services.quality import project_quality
@@ -54,26 +54,32 @@ def build_router() -> APIRouter:
         store = store_of(request)
         return project_quality(store, policy.view_quality(store, user, project).project, doubt_limit=doubt)
 
-    @r.get("/projects/{project}/export", summary="Stream the export: jsonl, csv or parquet (manager)")
+    @r.get("/projects/{project}/export",
+           summary="Download the export in any format: jsonl, csv, parquet (streamed), labelstudio, hf, coco, yolo, "
+                   "voc, conll, spacy, dpo, sft (manager)")
     def export(project: str, request: Request, user: Caller,
-               format: str = Query("jsonl", pattern="^(jsonl|csv|parquet)$")):
+               format: str = Query("jsonl", pattern=f"^({'|'.join(export_formats.FORMATS)})$")):
         store = store_of(request)
         p = policy.export(store, user, project).project
-        headers = {"Content-Disposition": f'attachment; filename="{p.slug}.{format}"'}
+        fmt = export_formats.check_applies(p, format)
+        headers = {"Content-Disposition": f'attachment; filename="{fmt.file_name.format(p.slug)}"'}
         if format == "jsonl":
-            return StreamingResponse(export_svc.jsonl_lines(store, p), media_type="application/x-ndjson",
-                                     headers=headers)
+            return StreamingResponse(export_svc.jsonl_lines(store, p), media_type=fmt.media_type, headers=headers)
         if format == "csv":
-            return StreamingResponse(export_svc.csv_chunks(store, p), media_type="text/csv", headers=headers)
-        spool = tempfile.TemporaryFile()
-        export_svc.write_parquet(store, p, spool)
-        spool.seek(0)
+            return StreamingResponse(export_svc.csv_chunks(store, p), media_type=fmt.media_type, headers=headers)
+        if format == "parquet":
+            spool = tempfile.TemporaryFile()
+            export_svc.write_parquet(store, p, spool)
+            spool.seek(0)
 
-        def chunks():
-            with spool:
-                while block := spool.read(1 << 20):
-                    yield block
-        return StreamingResponse(chunks(), media_type="application/vnd.apache.parquet", headers=headers)
+            def chunks():
+                with spool:
+                    while block := spool.read(1 << 20):
+                        yield block
+            return StreamingResponse(chunks(), media_type=fmt.media_type, headers=headers)
+        done = export_formats.export_file(store, p, format, request.app.state.settings.media_root)
+        return StreamingResponse(done.chunks(), media_type=done.media_type,
+                                 headers={**headers, "Content-Length": str(done.size)})
 
     @r.patch("/projects/{project}/settings",
              summary="Change settings of a running project: instructions, description, gold, qualification, "

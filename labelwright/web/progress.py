@@ -8,7 +8,7 @@ from datetime import datetime
 from fastapi import Request
 
 from labelwright.errors import Forbidden
-from labelwright.services import policy
+from labelwright.services import export_formats, policy
 from labelwright.services import projects as projects_svc
 from labelwright.services.quality import project_quality
 from labelwright.services.throughput import throughput
@@ -34,6 +34,7 @@ def project_page(slug: str, request: Request):
                    "per_item": duration(a["active_seconds"] / a["annotations"]) if a["annotations"] else "–",
                    "last": utc_time(a["last_at"])} for a in stats["annotators"]]
     return render(request, "project.html", project=project, stats=stats, annotators=annotators,
+                  export_formats=export_formats.formats_for(project),
                   chart=charts.throughput_chart(stats["last_hour"]["per_minute"]),
                   chart_max=max(stats["last_hour"]["per_minute"], default=0), pace=pace, words=words,
                   pace_charts=charts.finish_charts(pace["per_day"], done=pace["done"], total=pace["total"],
