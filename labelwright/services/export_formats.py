@@ -8,8 +8,9 @@ by the writers in :mod:`labelwright.io`.
 * :func:`single_file` (coco, conll, spacy, dpo, sft), :func:`labelstudio_files` and :func:`write_folder`
   (yolo, voc, hf) make the export; ``labelwright export`` writes them to the path it was given.
 * :func:`export_file` makes a non-flat format a file to download: a single file as it is, Label Studio's
-  tasks JSON and labelling config as a zip, a folder format as a zip of the folder written into a temporary
-  directory. The zip is spooled to a temporary file, not held in memory.
+  tasks JSON and labelling config as a zip (with ``NOTES.txt`` saying what the format could not hold), a
+  folder format as a zip of the folder written into a temporary directory. The zip is spooled to a
+  temporary file, not held in memory.
 """
 
 from __future__ import annotations
@@ -164,7 +165,11 @@ def export_file(store: Store, project: Project, fmt: str, media_root: Path | Non
     name = f.file_name.format(project.slug)
     if fmt == "labelstudio":
         tasks, config, notes = labelstudio_files(store, project)
-        spool = _zipped({f"{project.slug}.json": tasks, f"{project.slug}.label_config.xml": config.encode() + b"\n"})
+        members: dict[str, bytes | Path] = {f"{project.slug}.json": tasks,
+                                            f"{project.slug}.label_config.xml": config.encode() + b"\n"}
+        if notes:  # what Label Studio's format could not hold, as the CLI prints it
+            members["NOTES.txt"] = "".join(f"{n}\n" for n in notes).encode()
+        spool = _zipped(members)
         return ExportFile(name, f.media_type, spool, _size(spool), notes)
     if fmt in FOLDERS:
         with tempfile.TemporaryDirectory(prefix="labelwright-export-") as tmp:

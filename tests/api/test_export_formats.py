@@ -17,6 +17,7 @@ from PIL import Image
 
 from labelwright.io import trl
 from labelwright.io.labelstudio import import_labelstudio
+from labelwright.services.export_formats import labelstudio_files
 from labelwright.services.items import add_items
 from labelwright.services.projects import create_project, get_project
 from labelwright.settings import Settings
@@ -107,9 +108,12 @@ def test_a_boxes_project_downloads_as_coco_yolo_voc(http, owner, boxes_project, 
     assert [o.findtext("name") for o in root.iter("object")] == ["cat", "dog"]
 
 
-def test_a_boxes_project_downloads_as_labelstudio_hf_and_flat_files(http, owner, boxes_project, tmp_path):
+def test_a_boxes_project_downloads_as_labelstudio_hf_and_flat_files(http, store, owner, boxes_project, tmp_path):
     names = unzip(download(http, owner, "pets", "labelstudio", "pets-labelstudio.zip", "application/zip"), tmp_path)
-    assert names == ["pets.json", "pets.label_config.xml"]
+    assert names == ["NOTES.txt", "pets.json", "pets.label_config.xml"]
+    # what the format could not hold comes with it, as the CLI prints it: here, the boxes (no sizes in the items)
+    _tasks, _config, notes = labelstudio_files(store, boxes_project)
+    assert notes and (tmp_path / "NOTES.txt").read_text().splitlines() == notes
     tasks = json.loads((tmp_path / "pets.json").read_text())
     assert sorted(t["data"]["photo"] for t in tasks) == [f"pets/{ext}.jpg" for ext in SIZES]
     config = ET.parse(tmp_path / "pets.label_config.xml").getroot()
