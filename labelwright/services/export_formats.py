@@ -15,6 +15,7 @@ by the writers in :mod:`labelwright.io`.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 import tempfile
@@ -57,6 +58,13 @@ class ExportFormat:
     media_type: str
     needs: str = ""
     applies: Callable[[ProjectSchema], bool] = _always
+    extra: str = ""  # the optional extra whose library writes it (``pip install 'labelwright[extra]'``)
+    module: str = ""  # and that library's module
+
+    @property
+    def installed(self) -> bool:
+        """Whether the library that writes it is installed here (formats without one always are)."""
+        return not self.module or importlib.util.find_spec(self.module) is not None
 
 
 ZIP = "application/zip"
@@ -68,7 +76,8 @@ FORMATS: dict[str, ExportFormat] = {f.name: f for f in (
     ExportFormat("parquet", "Parquet", "an annotation a row: pandas, pyarrow, DuckDB", "{}.parquet",
                  "application/vnd.apache.parquet"),
     ExportFormat("labelstudio", "Label Studio", "tasks JSON and label_config.xml (zip)", "{}-labelstudio.zip", ZIP),
-    ExportFormat("hf", "Hugging Face dataset", "datasets.load_from_disk, folder (zip)", "{}-hf.zip", ZIP),
+    ExportFormat("hf", "Hugging Face dataset", "datasets.load_from_disk, folder (zip)", "{}-hf.zip", ZIP,
+                 extra="hf", module="datasets"),
     ExportFormat("coco", "COCO", "pycocotools, detection trainers", "{}-coco.json", "application/json",
                  _BOXES, _has("boxes", "polygons")),
     ExportFormat("yolo", "YOLO", "Ultralytics label files, folder (zip)", "{}-yolo.zip", ZIP,
@@ -78,7 +87,7 @@ FORMATS: dict[str, ExportFormat] = {f.name: f for f in (
     ExportFormat("conll", "CoNLL-2003", "BIO lines, spacy convert", "{}.conll", "text/plain; charset=utf-8",
                  "a spans question", _has("spans")),
     ExportFormat("spacy", "spaCy DocBin", "spacy train", "{}.spacy", "application/octet-stream",
-                 "a spans question", _has("spans")),
+                 "a spans question", _has("spans"), extra="spacy", module="spacy"),
     ExportFormat("dpo", "TRL preference (DPO)", "DPOTrainer, RewardTrainer: JSONL", "{}-dpo.jsonl", NDJSON,
                  "a pairwise or chat question", _has("pairwise", "chat")),
     ExportFormat("sft", "TRL demonstrations (SFT)", "SFTTrainer: JSONL", "{}-sft.jsonl", NDJSON,

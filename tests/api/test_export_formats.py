@@ -5,6 +5,7 @@ not fit is refused with an error naming the format and what it needs, an unknown
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import zipfile
@@ -196,3 +197,16 @@ def test_the_project_page_lists_the_formats_that_apply(http, owner, boxes_projec
     assert 'href="/api/v1/projects/ents/export?format=conll" download' in page
     assert 'href="/api/v1/projects/ents/export?format=spacy" download' in page
     assert "format=coco" not in page and "format=dpo" not in page
+
+
+def test_a_format_whose_library_is_missing_says_how_to_install_it(http, owner, spans_project, monkeypatch):
+    """spaCy and datasets are optional extras: without them the page names the extra instead of a link."""
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in ("spacy", "datasets")
+                        else real(name, *a))
+    assert post_login(http, "olive", "owner-password").status_code in (200, 303)
+    page = http.get("/projects/ents").text
+    assert 'format=spacy' not in page and 'format=hf' not in page
+    assert 'data-missing="spacy"' in page and "pip install 'labelwright[spacy]'" in page
+    assert 'data-missing="hf"' in page and "pip install 'labelwright[hf]'" in page
+    assert 'href="/api/v1/projects/ents/export?format=conll" download' in page
