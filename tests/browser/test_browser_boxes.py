@@ -1,6 +1,7 @@
 """The boxes question in real Chromium: a box drawn with the mouse over an image served from the media root,
-nudged and resized with the keyboard, relabelled with a number key, and submitted; the stored answer is in
-the image's own pixels though the image is shown at half its size.
+nudged and resized with the keyboard, relabelled with a number key, and submitted; another moved by dragging
+its body and resized by dragging its corners, past the image's edges too (it stays inside the image). The
+stored answers are in the image's own pixels though the image is shown at half its size.
 
 A server process on its own SQLite file, driven by Playwright with Debian's Chromium (skipped without it,
 except in CI; see tests/browser/test_browser.py).
@@ -51,6 +52,9 @@ def server(tmp_path_factory):
         p = projects.create_project(store, SCHEMA, created_by=owner.id)
         items.add_items(store, p, [{"id": f"p{i}", "photo": f"p{i}.png"} for i in range(2)])
         access.set_member(store, p, "ana", "annotator")
+        moves = projects.create_project(store, {**SCHEMA, "name": "Moves", "slug": "moves"}, created_by=owner.id)
+        items.add_items(store, moves, [{"id": "m0", "photo": "p0.png"}])
+        access.set_member(store, moves, "ana", "annotator")
     finally:
         store.close()
     port = _free_port()
@@ -144,5 +148,80 @@ def test_draw_nudge_resize_relabel_and_submit_a_box(server, browser):
         page.keyboard.press("Enter")
     stored = server.answers("ana", "pets")
     assert len(stored) == 2 and all(len(s["answers"]["pets"]) == 1 for s in stored.values())
+    assert errors == []
+    close_context(context)
+
+
+def drag(page, start: tuple[float, float], end: tuple[float, float]) -> None:
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move((start[0] + end[0]) / 2, (start[1] + end[1]) / 2, steps=3)
+    page.mouse.move(*end, steps=3)
+    page.mouse.up()
+
+
+def on_screen(page) -> dict:
+    """The one box as the editor shows it: the SVG rect (image pixels), the list's line and the answer's JSON."""
+    return page.evaluate("""() => {
+      const r = document.querySelector('svg.boxes-layer rect.box');
+      return {rect: ['x', 'y', 'width', 'height'].map((k) => Number(r.getAttribute(k))),
+              selected: r.classList.contains('is-selected'),
+              handles: document.querySelectorAll('svg.boxes-layer rect.box-handle').length,
+              line: document.querySelector('.boxes-list li').textContent,
+              json: JSON.parse(document.querySelector('textarea.boxes-json').value)};
+    }""")
+
+
+def test_move_a_box_and_resize_it_by_its_corners_with_the_mouse(server, browser):
+    context, page, errors = open_page(browser)
+    sign_in(page, server, "ana", "/projects/moves/label")
+    wait_for(page, "document.querySelector('svg.boxes-layer') !== null")
+    page.evaluate("document.querySelector('.boxes-stage > img').style.width = '400px'")  # half its natural size
+    box = page.locator("svg.boxes-layer").bounding_box()
+    assert box is not None and round(box["width"]) == 400 and round(box["height"]) == 300
+    ox, oy = box["x"], box["y"]
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        """The screen point of image pixel (x, y): the image is shown at half its size."""
+        return ox + x / 2, oy + y / 2
+
+    def expect(x: int, y: int, w: int, h: int) -> None:
+        shown = on_screen(page)
+        assert shown == {"rect": [x, y, w, h], "selected": True, "handles": 4, "line": f"cat: {x}, {y}, {w}×{h}",
+                         "json": [{"x": x, "y": y, "w": w, "h": h, "label": "cat"}]}
+        assert page.locator("svg.boxes-layer rect.box").count() == 1
+
+    drag(page, at(100, 80), at(300, 200))  # drawn: the new box is selected
+    expect(100, 80, 200, 120)
+
+    # its body dragged 50, 30 image pixels (25, 15 on screen) moves it, the same size
+    drag(page, at(200, 140), at(250, 170))
+    expect(150, 110, 200, 120)
+
+    # the bottom-right corner's handle: the top-left corner stays
+    handle = page.locator("svg.boxes-layer rect.box-handle[data-handle=se]").bounding_box()
+    assert handle is not None
+    assert abs(handle["x"] + handle["width"] / 2 - at(350, 230)[0]) < 0.5
+    assert abs(handle["y"] + handle["height"] / 2 - at(350, 230)[1]) < 0.5
+    drag(page, at(350, 230), at(390, 250))
+    expect(150, 110, 240, 140)
+
+    # the top-left corner's handle: the bottom-right corner stays
+    drag(page, at(150, 110), at(90, 70))
+    expect(90, 70, 300, 180)
+
+    # the bottom-right handle, grabbed a little inside the corner, dragged past the image's bottom-right edge:
+    # the box ends at the edge and its top-left corner stays where it was
+    drag(page, at(386, 246), (ox + 430, oy + 330))
+    expect(90, 70, 710, 530)
+
+    # the body dragged past the image's top-left edge: the box stops at it, the same size
+    drag(page, at(200, 200), (ox - 20, oy - 20))
+    expect(0, 0, 710, 530)
+
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert server.answers("ana", "moves")["m0"]["answers"] == {"pets": [{"x": 0, "y": 0, "w": 710, "h": 530,
+                                                                          "label": "cat"}]}
     assert errors == []
     close_context(context)

@@ -130,6 +130,10 @@ class BoxEditor {
       let [x0, y0, x1, y1] = [o.x, o.y, o.x + o.w, o.y + o.h];
       if (d.handle.includes("w")) x0 += dx; else x1 += dx;
       if (d.handle.includes("n")) y0 += dy; else y1 += dy;
+      // the dragged corner stops at the image's edge (a handle grabbed off its centre can reach past it):
+      // clamp() would otherwise keep the size and shift the corner that should stay
+      [x0, x1] = [x0, x1].map((v) => Math.min(Math.max(v, 0), this.W));
+      [y0, y1] = [y0, y1].map((v) => Math.min(Math.max(v, 0), this.H));
       this.boxes[this.selected] = this.clamp({ x: Math.min(x0, x1), y: Math.min(y0, y1), w: Math.abs(x1 - x0),
         h: Math.abs(y1 - y0), label: o.label });
     }
