@@ -340,7 +340,7 @@ def test_pages_look_right(server, browser):
 
     page.goto(server.url + "/projects/llm-preference")
     assert page.locator(".tile-done dd").inner_text() == "0"
-    assert page.locator(".table-wrap table tbody tr").count() == 1  # one annotator (olive)
+    assert page.locator("[aria-labelledby=annotators-h] table tbody tr").count() == 1  # one annotator (olive)
     assert page.locator(".chart .bar").count() == 60
     page.screenshot(path="/tmp/lw-project.png", full_page=True)
     page.goto(server.url + "/")
