@@ -152,6 +152,34 @@ def test_batches_of_two_processes_never_deadlock(pg_store):
         store_b.close()
 
 
+def _two_batches_at_once(store: Store, batches: list[list[tuple]]) -> tuple[list, list]:
+    """Run each batch of ``(fn, args, items)`` calls in a batcher of its own, all at the same moment (one
+    thread each); returns the batchers and every call's result, in order."""
+    async def work():
+        loop = asyncio.get_running_loop()
+        batchers, threads, futures = [], [], []
+        for batch in batches:
+            batcher = pg_batch.PgBatcher(store, store._pg_jobs)
+            calls = []
+            for fn, args, items in batch:
+                fut = loop.create_future()
+                futures.append(fut)
+                calls.append(pg_batch._Call(fn, args, {}, loop, fut, items=items))
+
+            def run(batcher=batcher, calls=calls):
+                store.in_batcher(batcher)
+                batcher._run_batch(calls)
+            batchers.append(batcher)
+            threads.append(threading.Thread(target=run))
+        for t in threads:
+            t.start()
+        results = await asyncio.gather(*futures)
+        for t in threads:
+            t.join()
+        return batchers, results
+    return asyncio.run(work())
+
+
 def _update_both(store: Store, first: int, second: int) -> int:
     """A call that updates item ``first``, waits a moment, then updates item ``second``."""
     bump = "UPDATE items SET n_done = n_done WHERE id = :i RETURNING id"
@@ -171,30 +199,9 @@ def test_two_batches_updating_the_same_rows_in_opposite_orders_do_not_deadlock(p
     with store.read() as conn:
         one, two = conn.execute(text("SELECT id FROM items ORDER BY id")).scalars()
 
-    async def work():
-        loop = asyncio.get_running_loop()
-        batchers, threads, futures = [], [], []
-        for first, second in ((one, two), (two, one)):
-            batcher = pg_batch.PgBatcher(store, store._pg_jobs)
-            calls = []
-            for fn, args in ((_update_both, (store, first, second)), (len, ((),))):
-                fut = loop.create_future()
-                futures.append(fut)
-                calls.append(pg_batch._Call(fn, args, {}, loop, fut, items=(one, two)))
-
-            def run(batcher=batcher, calls=calls):
-                store.in_batcher(batcher)
-                batcher._run_batch(calls)
-            batchers.append(batcher)
-            threads.append(threading.Thread(target=run))
-        for t in threads:
-            t.start()
-        results = await asyncio.gather(*futures)
-        for t in threads:
-            t.join()
-        return batchers, results
-
-    batchers, results = asyncio.run(work())
+    batchers, results = _two_batches_at_once(store, [
+        [(_update_both, (store, first, second), (one, two)), (len, ((),), (one, two))]
+        for first, second in ((one, two), (two, one))])
     assert results == [two, 0, one, 0]
     assert [(b.failed, b.commits) for b in batchers] == [(0, 1), (0, 1)]
 
@@ -218,29 +225,7 @@ def test_two_batches_with_the_same_users_in_opposite_orders_do_not_deadlock(pg_s
     _setup(store, 1, 0)
     first, second = (users.create_user(store, f"u{i}").id for i in range(2))
 
-    async def work():
-        loop = asyncio.get_running_loop()
-        batchers, threads, futures = [], [], []
-        for order in ((first, second), (second, first)):
-            batcher = pg_batch.PgBatcher(store, store._pg_jobs)
-            calls = []
-            for user_id in order:
-                fut = loop.create_future()
-                futures.append(fut)
-                calls.append(pg_batch._Call(_as_user, (store, user_id), {}, loop, fut))
-
-            def run(batcher=batcher, calls=calls):
-                store.in_batcher(batcher)
-                batcher._run_batch(calls)
-            batchers.append(batcher)
-            threads.append(threading.Thread(target=run))
-        for t in threads:
-            t.start()
-        results = await asyncio.gather(*futures)
-        for t in threads:
-            t.join()
-        return batchers, results
-
-    batchers, results = asyncio.run(work())
+    batchers, results = _two_batches_at_once(store, [[(_as_user, (store, user_id), ()) for user_id in order]
+                                                     for order in ((first, second), (second, first))])
     assert results == [first, second, second, first]
     assert [b.failed for b in batchers] == [0, 0]
