@@ -13,6 +13,7 @@ import pytest
 
 from tests.browser.chromium import close_context
 from tests.browser.test_browser import browser, server, sign_in  # noqa: F401 - fixtures
+from tests.browser.test_browser_label_instant import SIZES, open_page
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -36,13 +37,9 @@ def pace(server):  # noqa: F811
     return "/projects/pace"
 
 
-@pytest.mark.parametrize("size", [(1280, 800), (390, 844)])
+@pytest.mark.parametrize("size", ["desktop", "phone"])
 def test_project_page_pace_and_finish_estimate(server, browser, pace, size):  # noqa: F811
-    context = browser.new_context(viewport={"width": size[0], "height": size[1]})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    context, page, errors = open_page(browser, size)
     sign_in(page, server, "olive", pace)
     estimate = page.locator("#finish-estimate")
     assert estimate.is_visible()
@@ -55,13 +52,13 @@ def test_project_page_pace_and_finish_estimate(server, browser, pace, size):  # 
     assert svgs.count() == 2
     for i in range(2):
         box = svgs.nth(i).bounding_box()
-        assert box and box["width"] > 200 and box["x"] >= 0 and box["x"] + box["width"] <= size[0] + 1
+        assert box and box["width"] > 200 and box["x"] >= 0 and box["x"] + box["width"] <= SIZES[size]["width"] + 1
     dashed = section.locator("polyline.projected")
     assert dashed.count() == 1
     assert dashed.evaluate("el => getComputedStyle(el).strokeDasharray") not in ("none", "")
     # nothing on the page is wider than the viewport
     assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")
-    page.screenshot(path=f"/tmp/lw-project-{size[0]}.png", full_page=True)
+    page.screenshot(path=f"/tmp/lw-project-{size}.png", full_page=True)
     close_context(context)
     assert not errors, errors
 
@@ -86,11 +83,7 @@ def shapes(server):  # noqa: F811
 
 
 def test_project_page_exports_a_boxes_project_in_its_formats(server, browser, shapes, tmp_path):  # noqa: F811
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    context, page, errors = open_page(browser, "desktop", accept_downloads=True)
     sign_in(page, server, "olive", shapes)
     card = page.locator("section[aria-labelledby=export-h]")
     links = card.locator("a[download]")
