@@ -52,6 +52,7 @@ import orjson
 
 from labelwright.consensus import majority
 from labelwright.errors import ValidationError
+from labelwright.io.csv_block import csv_block
 from labelwright.questions.base import QuestionType
 from labelwright.services.labels import GOLD_METHOD, PEOPLE, LabelWalker, QuestionLabels, project_labels
 from labelwright.services.projects import Project
@@ -482,15 +483,11 @@ def flat_chunks(store, project: Project, meta: Sequence[str] = (), chunk: int = 
 def csv_chunks(store, project: Project) -> Iterator[bytes]:
     """The CSV export: the header, then one block of text per chunk of items."""
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
     meta = metadata_keys(store, project)
-    w.writerow(flat_columns(project, meta))
-    for cols in flat_chunks(store, project, meta):
-        w.writerows(zip(*cols))
-        yield buf.getvalue().encode()
-        buf.seek(0)
-        buf.truncate()
+    csv.writer(buf, lineterminator="\n").writerow(flat_columns(project, meta))
     yield buf.getvalue().encode()
+    for cols in flat_chunks(store, project, meta):
+        yield csv_block(cols)  # what csv.writer writes, a column at a time (labelwright.io.csv_block)
 
 
 def _arrow_schema(project: Project, meta: Sequence[str] = ()):
