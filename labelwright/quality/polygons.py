@@ -41,7 +41,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 Polygon = Mapping[str, Any]
 
@@ -125,6 +124,8 @@ def iou_matrix(a: Sequence[Polygon], b: Sequence[Polygon]) -> np.ndarray:
 def _match_matrix(m: np.ndarray, threshold: float) -> list[tuple[int, int, float]]:
     if not m.size:
         return []
+    from scipy.optimize import linear_sum_assignment  # noqa: PLC0415 - scipy.optimize takes 0.3 s to import
+
     rows, cols = linear_sum_assignment(np.where(m >= threshold, m, 0.0), maximize=True)
     return [(int(i), int(j), float(m[i, j])) for i, j in zip(rows, cols) if m[i, j] >= threshold and m[i, j] > 0]
 

@@ -33,8 +33,6 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
 from sqlalchemy import Connection, RowMapping, bindparam, exists, func, insert, select, update
 
 from labelwright.assist.active import margins, select_batch
@@ -340,6 +338,14 @@ def _full_probas(model, x: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
+def _logistic():
+    """The assistant's model: logistic regression (scikit-learn, imported here: it takes a second to import,
+    and the server and CLI start without it)."""
+    from sklearn.linear_model import LogisticRegression  # noqa: PLC0415 - see the docstring
+
+    return LogisticRegression(max_iter=1000)
+
+
 def _cross_fitted(x: np.ndarray, y: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray | None, list]:
     """Cross-fitting: ``(out-of-sample probabilities, fold models)``. Each labelled item is scored by the
     model of the fold that held it out; the fold models together are the deployed model (the mean of their
@@ -351,11 +357,13 @@ def _cross_fitted(x: np.ndarray, y: np.ndarray, k: int, seed: int = 0) -> tuple[
     present = counts[counts > 0]
     if len(present) < 2 or present.min() < 2:
         return None, []
+    from sklearn.model_selection import StratifiedKFold  # noqa: PLC0415 - scikit-learn takes a second to import
+
     folds = StratifiedKFold(n_splits=int(min(5, present.min())), shuffle=True, random_state=seed)
     out = np.zeros((len(y), k))
     models = []
     for train, test in folds.split(x, y):
-        m = LogisticRegression(max_iter=1000).fit(x[train], y[train])
+        m = _logistic().fit(x[train], y[train])
         out[test] = _full_probas(m, x[test], k)
         models.append(m)
     return out, models
@@ -452,7 +460,7 @@ def train_builtin(store: Store, project: Project, *, now: float | None = None, f
         # would hand that label back (as a suggestion, to someone asked for one more answer).
         probas[pos[have]] = oos
     else:
-        probas = _full_probas(LogisticRegression(max_iter=1000).fit(xl, y), x, k)
+        probas = _full_probas(_logistic().fit(xl, y), x, k)
     seconds = time.perf_counter() - started
     m, fz = t.assist_models, t.featurisers
     with store.read() as conn:
