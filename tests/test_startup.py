@@ -11,6 +11,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from labelwright.cli import LAZY_COMMANDS
+
 HEAVY = ("sklearn", "scipy.stats", "scipy.optimize")
 PROBE = (
     "import sys, importlib\n"
@@ -27,8 +29,6 @@ def _loaded_after_importing(*modules: str) -> list[str]:
 
 
 def test_the_app_and_every_cli_command_module_start_without_them():
-    from labelwright.cli import LAZY_COMMANDS
-
     modules = sorted({spec.split(":")[0] for spec in LAZY_COMMANDS.values()})
     assert modules, "the CLI names the modules of its commands"
     assert _loaded_after_importing("labelwright.app", "labelwright.cli", *modules) == []
