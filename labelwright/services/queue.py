@@ -84,21 +84,23 @@ def _claim_pg(store: Store, params: dict, gold: bool) -> ItemRow | None:
     """The claim on PostgreSQL in one round trip: BEGIN, lock the caller, reclaim expired leases and
     renew the caller's live one, pick and take an item unless they hold one, COMMIT. Claims commit
     asynchronously (``synchronous_commit`` off: a crash may forget a lease, never half of one);
-    submissions commit synchronously. ``gold``: take a gold item if the caller has one left."""
+    submissions commit synchronously. ``gold``: take a gold item if the caller has one left, else an
+    ordinary one in the same transaction (the ordinary take picks nothing once the gold take has leased
+    an item: a caller holding a live lease is given no second item)."""
     wait = False
     for _ in range(_CLAIM_TRIES):
         with store.pipeline() as tx:
             tx.lock_user(params, durable=False)
             renewed = tx.execute(sql.RECLAIM_AND_RENEW_PG, params)
-            taken = tx.commit_with(sql.TAKE_PG[gold, wait], params)
+            golden = tx.execute(sql.TAKE_PG[True, wait], params) if gold else None
+            taken = tx.commit_with(sql.TAKE_PG[False, wait], params)
             row = fetch_one(renewed, ItemRow)
             if row is not None:
                 return row
-            row = fetch_one(taken, ItemRow)
+            row = fetch_one(golden, ItemRow) if golden is not None else None
+            if row is None or row.id is None:  # no gold item for them, or it was taken meanwhile
+                row = fetch_one(taken, ItemRow)
         if row is None:
-            if gold:  # no gold item left for them (or no real work): an ordinary item instead
-                gold = wait = False
-                continue
             if wait:
                 return None
             wait = True  # nothing free that nobody holds: look again, waiting for busy rows

@@ -90,6 +90,26 @@ def test_gold_rate_one_serves_gold_first_and_every_annotator_answers_it(store, p
     assert got["external_id"] == "g1"
 
 
+def test_a_gold_draw_with_no_gold_left_takes_an_ordinary_item_in_the_same_transaction(store, project,
+                                                                                    make_annotator, monkeypatch):
+    u = make_annotator("done-gold")[0]
+    for _ in range(2):  # both gold items answered: every later gold draw (rate 1) finds none
+        got = queue.claim_next(store, project, u)
+        assert got["external_id"].startswith("g")
+        queue.submit(store, got["id"], u, {"spam": "spam"})
+    if store.dialect == "postgresql":  # SQLite's claim is one write transaction whatever it tries
+        opened = []
+        real = store.pipeline
+        monkeypatch.setattr(store, "pipeline", lambda: opened.append(1) or real())
+    got = queue.claim_next(store, project, u)
+    assert got["external_id"] == "r0"
+    if store.dialect == "postgresql":
+        assert len(opened) == 1, "the ordinary take was a second transaction"
+    again = queue.claim_next(store, project, u)  # a held lease is renewed, never a second item
+    assert again["id"] == got["id"]
+    assert _rows(store, "SELECT count(*) FROM leases WHERE user_id = :u", u=u.id) == [(1,)]
+
+
 def test_gold_rate_zero_never_serves_gold(store, owner, make_annotator):
     p = create_project(store, {**SCHEMA, "slug": "nogold", "gold": {"rate": 0}})
     add_items(store, p, [{"id": "g", "text": "t", "gold": {"spam": "ham"}}, {"id": "r", "text": "u"}])
