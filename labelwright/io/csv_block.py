@@ -28,23 +28,25 @@ _NEEDS_QUOTES_RE = '[,"\n]'
 _TEXT = {str, type(None)}
 _INTS = {int, type(None)}
 _FLOATS = {float, type(None)}
+# 64-bit offsets (large_string): a chunk's text may pass 2 GiB when its items hold long texts.
+_QUOTE, _COMMA, _NEWLINE, _NOTHING = (pa.scalar(c, pa.large_string()) for c in ('"', ",", "\n", ""))
 
 
 def _text(column: list) -> pa.Array:
     """The column as strings, each value as csv.writer writes it (``str(v)``; None as null)."""
     kinds = set(map(type, column))
     if kinds <= _TEXT:
-        return pa.array(column, pa.string())
+        return pa.array(column, pa.large_string())
     if kinds <= _INTS:  # bool is not int here (type(True) is bool): it is written "True"
         try:
-            return pa.array(column, pa.int64()).cast(pa.string())
+            return pa.array(column, pa.int64()).cast(pa.large_string())
         except (OverflowError, pa.ArrowInvalid):  # an integer beyond 64 bits
             pass
     if kinds == {float}:
-        return pa.array(list(map(float.__repr__, column)), pa.string())
+        return pa.array(list(map(float.__repr__, column)), pa.large_string())
     if kinds <= _FLOATS:
-        return pa.array([None if v is None else float.__repr__(v) for v in column], pa.string())
-    return pa.array([v if v is None or type(v) is str else str(v) for v in column], pa.string())
+        return pa.array([None if v is None else float.__repr__(v) for v in column], pa.large_string())
+    return pa.array([v if v is None or type(v) is str else str(v) for v in column], pa.large_string())
 
 
 def _quoted(values: pa.Array) -> pa.Array:
@@ -53,7 +55,7 @@ def _quoted(values: pa.Array) -> pa.Array:
     if not any(c in chars for c in _NEEDS_QUOTES):  # most columns (ids, labels, times): one scan of the text
         return values
     needs = pc.match_substring_regex(values, _NEEDS_QUOTES_RE)
-    quoted = pc.binary_join_element_wise('"', pc.replace_substring(values, '"', '""'), '"', "")
+    quoted = pc.binary_join_element_wise(_QUOTE, pc.replace_substring(values, '"', '""'), _QUOTE, _NOTHING)
     return pc.if_else(needs, quoted, values)
 
 
@@ -67,8 +69,8 @@ def csv_block(columns: Sequence[list]) -> bytes:
         csv.writer(buf, lineterminator="\n").writerows(zip(*columns))
         return buf.getvalue().encode()
     fields = [_quoted(_text(c)) for c in columns]
-    rows = pc.binary_join_element_wise(*fields, ",", null_handling="replace", null_replacement="")
-    lines = pc.binary_join_element_wise(rows, "", "\n")
+    rows = pc.binary_join_element_wise(*fields, _COMMA, null_handling="replace", null_replacement="")
+    lines = pc.binary_join_element_wise(rows, _NOTHING, _NEWLINE)
     return _data(lines)
 
 
@@ -77,6 +79,6 @@ def _data(strings: pa.Array) -> bytes:
     value's offset to past its last)."""
     offsets = strings.buffers()[1]
     data = strings.buffers()[2]
-    ends = pa.Array.from_buffers(pa.int32(), len(strings) + 1, [None, offsets], offset=strings.offset)
+    ends = pa.Array.from_buffers(pa.int64(), len(strings) + 1, [None, offsets], offset=strings.offset)
     start, end = ends[0].as_py(), ends[len(strings)].as_py()
     return data.slice(start, end - start).to_pybytes() if data is not None else b""

@@ -19,8 +19,8 @@ def _reference(columns: list[list]) -> bytes:
 
 
 # Text with every character csv.writer treats specially (delimiter, quote, both line-end characters,
-# tabs, spaces) and non-ASCII; numbers across the ranges where Python switches notation.
-_TEXT = st.text(alphabet=st.sampled_from(list('ab ,"\n\r\t\'#é€😀0')), max_size=8)
+# tabs, spaces, NUL) and non-ASCII; numbers across the ranges where Python switches notation.
+_TEXT = st.text(alphabet=st.sampled_from(list('ab ,"\n\r\t\'#é€😀0\x00')), max_size=8)
 _VALUE = st.one_of(st.none(), _TEXT, st.integers(min_value=-(2**80), max_value=2**80), st.booleans(),
                    st.floats(allow_nan=True, allow_infinity=True))
 
