@@ -39,6 +39,7 @@ from labelwright.store import Store, dumps, loads, retry_deadlocks
 from labelwright.store import queue_sql as sql
 from labelwright.store.queue_sql import (
     AnnotationRow,
+    ClaimStateRow,
     CountedRow,
     ExpiredLeaseRow,
     ItemProjectRow,
@@ -77,26 +78,28 @@ def _release_slot(conn, item_id: int) -> None:
     conn.execute(text(_RELEASE_ONE), {"i": item_id})
 
 
-_CLAIM_TRIES = 8  # lost races in a row before a claim gives up (503); each try is one round trip
+_CLAIM_TRIES = 8  # lost races in a row before a claim gives up (503); each try is two round trips
 
 
 def _claim_pg(store: Store, params: dict, gold: bool) -> ItemRow | None:
-    """The claim on PostgreSQL in one round trip: BEGIN, lock the caller, reclaim expired leases and
-    renew the caller's live one, pick and take an item unless they hold one, COMMIT. Claims commit
-    asynchronously (``synchronous_commit`` off: a crash may forget a lease, never half of one);
-    submissions commit synchronously. ``gold``: take a gold item if the caller has one left, else an
-    ordinary one in the same transaction (the ordinary take picks nothing once the gold take has leased
-    an item: a caller holding a live lease is given no second item)."""
+    """The claim on PostgreSQL in two round trips: BEGIN, lock the caller and read whether they hold a live
+    lease and whether any lease of the project has expired; then renew the held lease, or reclaim expired
+    leases (only when there are some) and pick and take an item, and COMMIT. Claims commit asynchronously
+    (``synchronous_commit`` off: a crash may forget a lease, never half of one); submissions commit
+    synchronously. ``gold``: take a gold item if the caller has one left, else an ordinary one in the same
+    transaction (the ordinary take picks nothing once the gold take has leased an item: a caller holding a
+    live lease is given no second item)."""
     wait = False
     for _ in range(_CLAIM_TRIES):
         with store.pipeline() as tx:
-            tx.lock_user(params, durable=False)
-            renewed = tx.execute(sql.RECLAIM_AND_RENEW_PG, params)
+            state = fetch_one(tx.lock_user(params, durable=False, then=sql.CLAIM_STATE_PG), ClaimStateRow)
+            assert state is not None  # the statement always has its one row
+            if state.held is not None:  # the item they hold, its lease renewed (leases cascade with items)
+                return fetch_one(tx.commit_with(sql.RENEW_PG, {**params, "i": state.held}), ItemRow)
+            if state.expired:
+                tx.execute(sql.RECLAIM_PG, params)
             golden = tx.execute(sql.TAKE_PG[True, wait], params) if gold else None
             taken = tx.commit_with(sql.TAKE_PG[False, wait], params)
-            row = fetch_one(renewed, ItemRow)
-            if row is not None:
-                return row
             row = fetch_one(golden, ItemRow) if golden is not None else None
             if row is None or row.id is None:  # no gold item for them, or it was taken meanwhile
                 row = fetch_one(taken, ItemRow)
@@ -373,6 +376,15 @@ def _bound_ms(start: float, end: float) -> int:
     return min(max(0, int((end - start) * 1000)), MAX_ACTIVE_MS)
 
 
+def _earlier(cur, params: dict, prow: ItemProjectRow | None) -> list[AnnotationRow]:
+    """The caller's annotations of the item or with the submission's idempotency key: read only when the
+    item's row says there are some (a replay, or a second answer), or when there is no such item (a key
+    used before still gets its replay or its conflict)."""
+    if prow is not None and not prow.earlier:
+        return []
+    return fetch_all(cur.execute(sql.SUBMIT_CHECK, params), AnnotationRow)
+
+
 def _submit_checks(store: Store, user: User, item_id: int, key: str, answers, earlier: list[AnnotationRow],
                    prow: ItemProjectRow | None) -> tuple:
     """``(project, clean answers, replay)`` from the rows a submission reads first; raises when it
@@ -447,12 +459,9 @@ def submit(store: Store, item_id: int, user: User, answers, *, active_ms: int = 
     params = {"u": user.id, "i": item_id, "k": key, "ms": active_ms, "now": now, "maxms": MAX_ACTIVE_MS}
     if store.dialect == "postgresql":
         with store.pipeline() as tx:
-            tx.lock_user(params)
-            check = tx.execute(sql.SUBMIT_CHECK, params)
-            item = tx.execute(sql.ITEM_PROJECT, params)
-            prow = fetch_one(item, ItemProjectRow)
-            project, clean, replay = _submit_checks(store, user, item_id, key, answers,
-                                                    fetch_all(check, AnnotationRow), prow)
+            prow = fetch_one(tx.lock_user(params, then=sql.ITEM_PROJECT), ItemProjectRow)
+            earlier = _earlier(tx, params, prow)
+            project, clean, replay = _submit_checks(store, user, item_id, key, answers, earlier, prow)
             if replay is not None:
                 return replay, False
             params.update(p=project.id, o=project.overlap, a=dumps(clean))
@@ -468,8 +477,8 @@ def submit(store: Store, item_id: int, user: User, answers, *, active_ms: int = 
     else:
         with store.write() as conn:
             cur = store.cursor(conn)
-            earlier = fetch_all(cur.execute(sql.SUBMIT_CHECK, params), AnnotationRow)
             prow = fetch_one(cur.execute(sql.ITEM_PROJECT, params), ItemProjectRow)
+            earlier = _earlier(cur, params, prow)
             project, clean, replay = _submit_checks(store, user, item_id, key, answers, earlier, prow)
             if replay is not None:
                 return replay, False

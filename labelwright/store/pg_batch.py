@@ -112,11 +112,13 @@ class PgPipeline:
         """Send what is queued and wait for the results (one round trip)."""
         self.wire.flush()
 
-    def lock_user(self, params: dict, durable: bool = True) -> None:
+    def lock_user(self, params: dict, durable: bool = True, then: str | None = None) -> Result | None:
         """Serialise the transactions of user ``params["u"]`` (a transaction-scoped advisory lock).
         ``durable=False``: the transaction writes nothing worth a flush of the WAL (a claim's lease), so
-        it commits without waiting for one."""
+        it commits without waiting for one. ``then``: a statement to send right after the lock (what the
+        transaction reads first under it); returns its result."""
         self.execute(LOCK_USER if durable else LOCK_CLAIMER, params)
+        return None if then is None else self.execute(then, params)
 
     def commit_with(self, statement: str, params: dict | None = None) -> Result:
         """Queue the last statement and ``COMMIT``, and send them (and everything queued before): one
@@ -156,20 +158,21 @@ class BatchTx:
             return self.alone.execute(statement, params)
         return self._batcher.send(self._call, statement, params)
 
-    def lock_user(self, params: dict, durable: bool = True) -> None:
+    def lock_user(self, params: dict, durable: bool = True, then: str | None = None):
         """The caller's advisory lock. In the batch it is only tried (one round trip, shared by the batch's
-        calls); the transaction then always commits durably (the batch may hold submissions)."""
-        if self.alone is None and not (self._batcher.lock_in_batch(params["u"]) and self._try_lock(params)):
+        calls, which also carries ``then``: see :meth:`PgPipeline.lock_user`); the transaction then always
+        commits durably (the batch may hold submissions). When the lock is held elsewhere, ``then``'s
+        result is dropped and the statement is sent again in the call's own transaction, under the lock."""
+        if self.alone is None and self._batcher.lock_in_batch(params["u"]):
+            locked = self._batcher.send(self._call, TRY_LOCK_USER, params)
+            after = None if then is None else self._batcher.send(self._call, then, params)
+            if locked.fetchone()[0]:
+                return after
+        if self.alone is None:  # someone holds the lock: run past the batch, in the call's own transaction
             self._batcher.wait_commit(self._call)
-            self.alone_cm = self._batcher.store.pipeline()  # the call is past its batch: its own transaction
+            self.alone_cm = self._batcher.store.pipeline()
             self.alone = self.alone_cm.__enter__()
-        if self.alone is not None:
-            self.alone.lock_user(params, durable)
-
-    def _try_lock(self, params: dict) -> bool:
-        """Take the user's lock in the batch if nobody holds it; False (nothing taken) when someone does."""
-        row = self._batcher.send(self._call, TRY_LOCK_USER, params).fetchone()
-        return bool(row[0])
+        return self.alone.lock_user(params, durable, then)
 
     def commit_with(self, statement: str, params: dict | None = None):
         if self.alone is not None:

@@ -55,6 +55,7 @@ class ItemProjectRow(NamedTuple):
     paused: bool
     membership: str | None
     data: str  # the item's data (JSON text): answers are checked against it (ProjectSchema.checks_items)
+    earlier: bool  # the caller has an annotation of this item or one made with this idempotency key
 
     @property
     def project_columns(self) -> tuple:
@@ -164,10 +165,21 @@ INSERT_LEASE = ("INSERT INTO leases (item_id, user_id, project_id, created_at, e
 
 _LAPSE_UPSERT = ("ON CONFLICT (item_id, user_id) DO UPDATE SET created_at = excluded.created_at, "
                  "expires_at = excluded.expires_at, lapsed_at = excluded.lapsed_at")
-# PostgreSQL: reclaim expired leases, and renew the caller's live lease if there is one, returning its
-# item (an ItemRow). The statement's parts see the same snapshot: the expired leases it deletes are not
-# the live one it renews.
-RECLAIM_AND_RENEW_PG = (
+
+
+class ClaimStateRow(NamedTuple):
+    """What a claim on PostgreSQL reads first (:data:`CLAIM_STATE_PG`), under the caller's lock."""
+    held: int | None   # the item of the caller's live lease in the project (the oldest), if any
+    expired: bool      # whether any lease of the project has expired (the sweep has work to do)
+
+
+# PostgreSQL: what a claim reads right after taking the caller's lock, in the same round trip: two index
+# probes, so that the claim sends the expiry sweep only when a lease has expired and renews a held lease
+# with a statement of its own (not one statement doing both on every claim).
+CLAIM_STATE_PG = ("SELECT (" + HELD + "), "
+                  "EXISTS (SELECT 1 FROM leases WHERE project_id = :p AND expires_at <= :now)")
+# PostgreSQL: reclaim the project's expired leases (their items' slots, and a lapsed lease for each).
+RECLAIM_PG = (
     "WITH gone AS (DELETE FROM leases WHERE project_id = :p AND expires_at <= :now "
     "RETURNING item_id, user_id, created_at, expires_at), "
     "per_item AS (SELECT item_id, count(*) AS n FROM gone GROUP BY item_id), "
@@ -175,12 +187,12 @@ RECLAIM_AND_RENEW_PG = (
     "is_open = " + open_flag("items.n_assigned - per_item.n", "items.target") + " "
     "FROM per_item WHERE items.id = per_item.item_id), "
     "lapsed AS (INSERT INTO lapsed_leases (item_id, user_id, project_id, created_at, expires_at, lapsed_at) "
-    "SELECT item_id, user_id, :p, created_at, expires_at, :now FROM gone " + _LAPSE_UPSERT + "), "
-    "held AS (" + HELD + "), "
-    "renewed AS (UPDATE leases SET expires_at = :e FROM held "
-    "WHERE leases.item_id = held.item_id AND leases.user_id = :u RETURNING leases.item_id) "
-    "SELECT i.id, i.external_id, i.data FROM renewed JOIN items i ON i.id = renewed.item_id")
-# SQLite: the same in three statements (rows: ExpiredLeaseRow), the last two run per reclaimed lease
+    "SELECT item_id, user_id, :p, created_at, expires_at, :now FROM gone " + _LAPSE_UPSERT + ") "
+    "SELECT count(*) FROM gone")
+# PostgreSQL: renew the caller's lease on item :i and return the item (an ItemRow).
+RENEW_PG = ("WITH renewed AS (" + RENEW + " RETURNING item_id) "
+            "SELECT i.id, i.external_id, i.data FROM renewed JOIN items i ON i.id = renewed.item_id")
+# SQLite: the sweep in three statements (rows: ExpiredLeaseRow), the last two run per reclaimed lease
 # with positional parameters.
 EXPIRED_SQLITE = ("DELETE FROM leases WHERE project_id = :p AND expires_at <= :now "
                   "RETURNING item_id, user_id, created_at, expires_at")
@@ -203,6 +215,11 @@ TRY_LOCK_USER = "SELECT pg_try_advisory_xact_lock(7420002, :u)"
 
 ANNOTATION_COLUMNS = ("id, item_id, user_id, answers, active_ms, revision, created_at, updated_at, idempotency_key, "
                       "reported_ms")
+# Whether the caller has an annotation with this idempotency key or of this item: two index probes, read
+# with the item (ITEM_PROJECT); only then does a submission read those annotations (SUBMIT_CHECK), to
+# replay one or to refuse.
+_EARLIER = ("(EXISTS (SELECT 1 FROM annotations ea WHERE ea.user_id = :u AND ea.idempotency_key = :k) "
+            "OR EXISTS (SELECT 1 FROM annotations eb WHERE eb.item_id = :i AND eb.user_id = :u))")
 # The caller's earlier annotations with this idempotency key or of this item (AnnotationRow).
 SUBMIT_CHECK = (
     "SELECT " + ANNOTATION_COLUMNS + " FROM annotations WHERE user_id = :u AND idempotency_key = :k "
@@ -210,7 +227,8 @@ SUBMIT_CHECK = (
 ITEM_PROJECT = ("SELECT p.id, p.slug, p.name, p.schema, p.overlap, p.lease_seconds, p.created_at, p.updated_at, "
                 "i.is_gold, EXISTS (SELECT 1 FROM paused_annotators pa WHERE pa.project_id = p.id "
                 "AND pa.user_id = :u), (SELECT m.status FROM memberships m WHERE m.project_id = p.id "
-                "AND m.user_id = :u), i.data FROM items i JOIN projects p ON p.id = i.project_id WHERE i.id = :i")
+                "AND m.user_id = :u), i.data, " + _EARLIER + " FROM items i JOIN projects p ON p.id = i.project_id "
+                "WHERE i.id = :i")
 # SQLite: give back the caller's lease (or their lapsed one), rows LeaseRow.
 DROP_LEASE = "DELETE FROM leases WHERE item_id = :i AND user_id = :u RETURNING created_at, expires_at"
 DROP_LAPSED = "DELETE FROM lapsed_leases WHERE item_id = :i AND user_id = :u RETURNING created_at, expires_at"

@@ -229,3 +229,35 @@ def test_two_batches_with_the_same_users_in_opposite_orders_do_not_deadlock(pg_s
                                                      for order in ((first, second), (second, first))])
     assert results == [first, second, second, first]
     assert [b.failed for b in batchers] == [0, 0]
+
+
+def test_a_claim_whose_lock_is_held_elsewhere_reads_its_state_again_under_the_lock(pg_store):
+    """A claim in a batch sends its first read (does the caller hold a lease? has any lease expired?) with
+    the try of the caller's lock, in one round trip. When the lock is held elsewhere (the same person's
+    claim committing in another server process), that read was made without the lock and may be stale: the
+    claim must read again under the lock in its own transaction. Here the other transaction gives the
+    person a lease and commits only after the batch has read; a claim that trusted the stale read would
+    take a second item, and the person would hold two leases."""
+    store = pg_store
+    project, (anna, ben) = _setup(store, 5, 2)
+    with store.read() as conn:
+        held = conn.execute(text("SELECT id FROM items ORDER BY id DESC LIMIT 1")).scalar_one()
+    other = store.engine.connect()
+    other.begin()
+    other.execute(text("SELECT pg_advisory_xact_lock(7420002, :u)"), {"u": anna.id})
+    other.execute(text("INSERT INTO leases (item_id, user_id, project_id, created_at, expires_at) "
+                       "VALUES (:i, :u, :p, 0, 9e9)"), {"i": held, "u": anna.id, "p": project.id})
+    other.execute(text("UPDATE items SET n_assigned = 1, is_open = 0 WHERE id = :i"), {"i": held})
+    timer = threading.Timer(0.5, lambda: (other.commit(), other.close()))
+    timer.start()
+    try:
+        batchers, (got_anna, got_ben) = _two_batches_at_once(store, [[
+            (queue.claim_next, (store, project, anna), ()), (queue.claim_next, (store, project, ben), ())]])
+    finally:
+        timer.join()
+    assert got_anna["id"] == held  # the lease given meanwhile, renewed: not a second item
+    assert got_ben["id"] != held
+    assert batchers[0].shared == 2 and batchers[0].failed == 0  # both calls began in the batch
+    with store.read() as conn:
+        assert conn.execute(text("SELECT count(*) FROM leases WHERE user_id = :u"), {"u": anna.id}
+                            ).scalar_one() == 1
