@@ -143,12 +143,35 @@ def argmax(probas: np.ndarray, rng: np.random.Generator | None = None) -> np.nda
     return np.where(tied, noise, -1.0).argmax(axis=1)
 
 
+def row_max(a: np.ndarray) -> np.ndarray:
+    """``a.max(axis=1, keepdims=True)`` of a 2-d array, the same values: with few columns (the usual
+    case: a handful of classes, hundreds of thousands of tasks) one ``np.maximum`` per column instead of
+    numpy's reduction along each short row, which here cost 19 ms against 1 ms for 500,000 x 2."""
+    if a.ndim != 2 or not 1 < a.shape[1] <= 64 or not len(a):
+        return a.max(axis=1, keepdims=True)
+    top = a[:, 0].copy()
+    for c in range(1, a.shape[1]):
+        np.maximum(top, a[:, c], out=top)
+    return top[:, None]
+
+
+def row_sum(a: np.ndarray) -> np.ndarray:
+    """``a.sum(axis=1, keepdims=True)`` of a 2-d array, bit for bit: with 2 to 7 columns, one addition per
+    column in the order numpy adds a short row (it sums rows of 8 or more pairwise, so those go to numpy)."""
+    if a.ndim != 2 or not 1 < a.shape[1] < 8 or not len(a):
+        return a.sum(axis=1, keepdims=True)
+    acc = a[:, 0].copy()
+    for c in range(1, a.shape[1]):
+        acc += a[:, c]
+    return acc[:, None]
+
+
 def normalize_log(log_p: np.ndarray) -> tuple[np.ndarray, float]:
     """Rows of ``log_p`` turned into probabilities (in place), and the sum of their log normalisers."""
-    top = log_p.max(axis=1, keepdims=True)
+    top = row_max(log_p)
     log_p -= top
     np.exp(log_p, out=log_p)
-    z = log_p.sum(axis=1, keepdims=True)
+    z = row_sum(log_p)
     log_p /= z
     return log_p, float(np.log(z).sum() + top.sum())
 

@@ -161,6 +161,19 @@ def _coded(dialect: str, q, k: int, params: dict) -> str:
     return f"CASE {value} {' '.join(whens)} ELSE -1 END"
 
 
+def _scan_hint(store: Store, cur, project_id: int) -> str:
+    """``"+"`` (read the whole table in its order) when the project holds at least half of the annotations
+    on SQLite, else ``""``. Through the ``project_id`` index SQLite visits the rows in the index's order
+    (project, time), one random table lookup each: on a 1,000,000-answer project whose answers were not
+    stored in time order that took 2 s, reading the whole table 0.1 s. PostgreSQL's planner chooses for
+    itself from its statistics."""
+    if store.dialect != "sqlite":
+        return ""
+    mine, every = cur.execute(store.sql("SELECT (SELECT count(*) FROM annotations WHERE project_id = :p), "
+                                        "(SELECT count(*) FROM annotations)"), {"p": project_id}).fetchone()
+    return "+" if 2 * mine >= every else ""
+
+
 def collect(store: Store, project: Project, rows=None, batch: int = 100_000, *, rules: bool = True) -> _Collected:
     """One pass over the project's annotations (or over ``rows`` of ``(item_id, user_id, answers)``);
     ``rules=False`` leaves rules' votes out.
@@ -182,7 +195,8 @@ def collect(store: Store, project: Project, rows=None, batch: int = 100_000, *, 
         cur = store.cursor(conn)
         final = "COALESCE(reviewed_answers, answers)"
         cur.execute(store.sql(f"SELECT {', '.join(cols + ([final] if slow else []))} FROM annotations "
-                              "WHERE project_id = :p AND review_status <> 'rejected'"
+                              f"WHERE {_scan_hint(store, cur, project.id)}project_id = :p "
+                              "AND review_status <> 'rejected'"
                               + ("" if rules else f" AND review_status <> '{RULE_STATUS}'")), params)
         while chunk := cur.fetchmany(batch):
             if slow:
