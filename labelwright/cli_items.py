@@ -17,12 +17,14 @@ from labelwright.cli_db import Ctx, console, out
 from labelwright.cli_formats import EXPORT_FORMATS, export_other
 from labelwright.errors import LabelwrightError
 from labelwright.io import spans_import
+from labelwright.io.forked import usable_cores
 from labelwright.io.readers import open_records
 from labelwright.services.export import csv_chunks, format_for, jsonl_lines, write_parquet
 from labelwright.services.items import chat_fields, import_items
 from labelwright.services.projects import get_project
 
 SPANS_FORMATS = {".conll": "conll", ".spacy": "spacy"}  # by extension; --format names them too
+MAX_EXPORT_WORKERS = 4  # export --workers by default: the cores, at most this many (a chunk each; more add little)
 
 
 @click.command("import")
@@ -82,8 +84,11 @@ def import_cmd(obj: Ctx, project, file, fmt, encoding, question):
                    "SLUG.conll, SLUG.spacy, SLUG-dpo.jsonl, SLUG-sft.jsonl, SLUG-coco.json, or the folder "
                    "SLUG-hf, SLUG-yolo, SLUG-voc).")
 @click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes that make a jsonl, csv or parquet file's chunks side by side (default: the "
+                   "machine's cores, at most 4; 1: all in this process). The file is the same either way.")
 @click.pass_obj
-def export_cmd(obj: Ctx, project, fmt, output, force):
+def export_cmd(obj: Ctx, project, fmt, output, force, workers):
     """Export PROJECT's items, annotations and majority votes (to a new file; --force replaces one)."""
     if output is None:  # named after the project's slug (PROJECT may be given otherwise)
         output = default_output(get_project(obj.store(), project).slug, fmt)
@@ -95,11 +100,14 @@ def export_cmd(obj: Ctx, project, fmt, output, force):
     store = obj.store()
     p = get_project(store, project)
 
+    n = workers or min(MAX_EXPORT_WORKERS, usable_cores())
+
     def write(f):
         if fmt == "parquet":
-            write_parquet(store, p, f)
+            write_parquet(store, p, f, workers=n)
         else:
-            for chunk in (jsonl_lines if fmt == "jsonl" else csv_chunks)(store, p):
+            chunks = jsonl_lines(store, p, workers=n) if fmt == "jsonl" else csv_chunks(store, p, workers=n)
+            for chunk in chunks:
                 f.write(chunk)
 
     with console.status(f"exporting {p.slug} as {fmt}"):

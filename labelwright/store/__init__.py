@@ -100,6 +100,9 @@ class Store:
                  pg_schema: str | None = None, statement_timeout_ms: int = 0,
                  application_name: str = ENGINE_APP, pg_batches: int = 2):
         self.url = db_url
+        self._options: dict[str, Any] = {"sqlite_synchronous": sqlite_synchronous, "pg_schema": pg_schema,
+                         "statement_timeout_ms": statement_timeout_ms, "application_name": application_name,
+                         "pg_batches": pg_batches}
         self._tls = threading.local()
         self._sql_cache: dict[str, str] = {}
         self.caches = Caches.for_url(db_url)  # what this process remembers between requests
@@ -390,6 +393,11 @@ class Store:
         if have != latest:
             raise RuntimeError(f"database is at schema version {have}, this labelwright needs {latest}: "
                                "run `labelwright migrate`")
+
+    def reopened(self, pool_size: int = 2) -> Store:
+        """A new store on the same database with the same options and connections of its own: what a
+        forked process uses (:mod:`labelwright.io.forked`), never the connections it inherited."""
+        return Store(self.url, pool_size=pool_size, **self._options)
 
     def close(self) -> None:
         if self._writer is not None:

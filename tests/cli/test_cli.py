@@ -153,7 +153,7 @@ def test_export_into_a_missing_folder_is_one_line(db, small_project):
 
 
 def test_a_failed_export_leaves_the_target_as_it_was(db, small_project, monkeypatch):
-    def broken(store, project):
+    def broken(store, project, workers=1):
         yield b"half a line"
         raise RuntimeError("disk full")
 
@@ -163,6 +163,40 @@ def test_a_failed_export_leaves_the_target_as_it_was(db, small_project, monkeypa
     res = CliRunner().invoke(main, ["--db", db, "export", "cli", "-o", str(target), "--force"])
     assert isinstance(res.exception, RuntimeError)
     assert target.read_text() == "the old export" and [f.name for f in small_project.iterdir()] == ["x.jsonl"]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
+def test_export_workers_write_the_same_file(db, small_project, monkeypatch, fmt):
+    """``export --workers N`` makes the chunks in N forked processes: the same file as one process, and a
+    worker's failure fails the command and leaves no file."""
+    from labelwright.services import export  # noqa: PLC0415 - its chunk size, made small here
+
+    monkeypatch.setattr(export, "CHUNK", 1)  # 3 items: 3 chunks
+    files = {}
+    for n in ("1", "2", "3"):
+        target = small_project / f"w{n}.{fmt}"
+        res = CliRunner().invoke(main, ["--db", db, "export", "cli", "-o", str(target), "--workers", n])
+        assert res.exit_code == 0, res.output
+        files[n] = target.read_bytes()
+    assert files["2"] == files["1"] == files["3"] and len(files["1"]) > 100
+
+    def fail(conn, dialect, project_id, items):
+        if items[0][0] != min_id and os.getpid() != parent:
+            raise OSError("the disk went away")
+        return []
+    parent = os.getpid()
+    store = Store(db)
+    try:
+        min_id = export._chunk_ranges(store, get_project(store, "cli"), 1)[0][1]
+    finally:
+        store.close()
+    monkeypatch.setattr(export, "_annotation_rows", fail)
+    target = small_project / f"broken.{fmt}"
+    res = CliRunner().invoke(main, ["--db", db, "export", "cli", "-o", str(target), "--workers", "2"])
+    assert res.exit_code != 0 and "the disk went away" in str(res.exception)
+    assert not target.exists() and not [f for f in small_project.iterdir() if f.name.startswith(".broken")]
+    res = CliRunner().invoke(main, ["--db", db, "export", "cli", "-o", str(target), "--workers", "0"])
+    assert res.exit_code == 2 and "--workers" in res.output
 
 
 def _umask() -> int:

@@ -146,3 +146,20 @@ def test_flat_exports_of_a_project_without_answers(store, owner, tmp_path):
     assert len(lines) == 3 and lines[2].split(",")[2:6] == ["y", "b", "2", "False"]
     assert export.write_parquet(store, p, tmp_path / "e.parquet") == 2
     assert pq.read_table(tmp_path / "e.parquet").column("annotator").null_count == 2
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_exports_made_by_several_processes_are_the_same_files(store, relevance, tmp_path, monkeypatch, workers):
+    """The CLI's exports fork ``workers`` processes that make the chunks side by side (labelwright.io.forked),
+    each reading on connections of its own: the three formats must be the very bytes one process writes,
+    on both databases, with chunks small enough that there are several per worker."""
+    p = relevance
+    monkeypatch.setattr(export, "CHUNK", 7)  # 27 items: 4 chunks
+    assert len(export._chunk_ranges(store, p, 7)) == 4
+    one = b"".join(export.jsonl_lines(store, p))
+    assert b"".join(export.jsonl_lines(store, p, workers=workers)) == one
+    assert b"".join(export.csv_chunks(store, p, workers=workers)) == b"".join(export.csv_chunks(store, p))
+    export.write_parquet(store, p, tmp_path / "one.parquet", rows_per_group=40)
+    export.write_parquet(store, p, tmp_path / "many.parquet", rows_per_group=40, workers=workers)
+    assert (tmp_path / "many.parquet").read_bytes() == (tmp_path / "one.parquet").read_bytes()
+    assert one.count(b"\n") == 27

@@ -1,0 +1,75 @@
+"""labelwright.io.forked.in_order: pieces made by forked processes come back in order, a worker's error
+reaches the caller in its place, and no worker outlives the call (stopped early or not)."""
+
+import os
+import time
+
+import pytest
+
+from labelwright.io.forked import WorkerError, in_order, usable_cores
+
+
+def _children() -> set[int]:
+    """This process's living and zombie children (from /proc)."""
+    me = os.getpid()
+    out = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == me:
+                out.add(int(entry))
+    return out
+
+
+def _piece(j: int) -> bytes:
+    time.sleep(0.002 * (j % 3))  # workers finish out of order
+    return f"{j}:{os.getpid()}|".encode() * (j % 5 + 1) + b"x" * (70_000 if j % 4 == 0 else 0)  # past a pipe's buffer
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3, 7])
+def test_pieces_come_back_in_order_made_by_several_processes(workers):
+    before = _children()
+    got = list(in_order(20, _piece, workers))
+    assert [g.split(b"|")[0].split(b":")[0] for g in got] == [str(j).encode() for j in range(20)]
+    pids = {int(g.split(b"|")[0].split(b":")[1]) for g in got}
+    assert len(pids) == (1 if workers == 1 else workers)
+    assert (os.getpid() in pids) == (workers == 1)
+    assert all(len(g) == len(_piece(j)) for j, g in enumerate(got))
+    assert _children() == before  # every worker waited for
+
+
+def test_a_workers_error_reaches_the_caller_in_its_place():
+    def make(j: int) -> bytes:
+        if j == 5:
+            raise ValueError("bad chunk 5")
+        return str(j).encode()
+
+    before = _children()
+    got = []
+    with pytest.raises(WorkerError, match="ValueError: bad chunk 5"):
+        for piece in in_order(12, make, 3):
+            got.append(piece)
+    assert got == [b"0", b"1", b"2", b"3", b"4"]
+    assert _children() == before
+
+
+def test_a_caller_that_stops_early_leaves_no_worker_behind():
+    before = _children()
+    pieces = in_order(1000, lambda j: b"y" * 100_000, 2)  # workers block on full pipes
+    assert next(pieces) == b"y" * 100_000
+    pieces.close()
+    assert _children() == before
+
+
+def test_start_runs_once_in_each_worker():
+    def start():
+        os.environ["LW_TEST_STARTED"] = str(int(os.environ.get("LW_TEST_STARTED", "0")) + 1)
+
+    got = list(in_order(6, lambda j: f"{os.getpid()}={os.environ['LW_TEST_STARTED']}".encode(), 2, start))
+    assert {g.split(b"=")[1] for g in got} == {b"1"}
+    assert "LW_TEST_STARTED" not in os.environ  # set in the workers only
+    assert usable_cores() >= 1
