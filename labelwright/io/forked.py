@@ -44,16 +44,21 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def in_order(n: int, make: Callable[[int], bytes], workers: int,
-             start: Callable[[], None] | None = None) -> Iterator[bytes]:
+def in_order(n: int, make: Callable[[int], bytes], workers: int, start: Callable[[], None] | None = None,
+             stop: Callable[[], None] | None = None) -> Iterator[bytes]:
     """``make(0), make(1), ..., make(n - 1)``, computed by ``workers`` forked processes (in this process
-    when ``workers <= 1`` or there are fewer pieces than workers). ``start``: run once in each worker
-    before its first piece (to open its own database connections)."""
+    when ``workers <= 1`` or there is only one piece). ``start``: run once in each worker before its first
+    piece (to open its own database connections); ``stop``: once after its last, or after its error (to
+    close them)."""
     if workers <= 1 or n < 2 or not hasattr(os, "fork"):
         if start is not None:
             start()
-        for j in range(n):
-            yield make(j)
+        try:
+            for j in range(n):
+                yield make(j)
+        finally:
+            if stop is not None:
+                stop()
         return
     workers = min(workers, n)
     readers: list[BinaryIO] = []
@@ -67,7 +72,7 @@ def in_order(n: int, make: Callable[[int], bytes], workers: int,
                 os.close(r)
                 for other in readers:
                     other.close()
-                _work(w, workers, n, make, start, wfd)  # never returns
+                _work(w, workers, n, make, (start, stop), wfd)  # never returns
             os.close(wfd)
             pids.append(pid)
             readers.append(os.fdopen(r, "rb", buffering=1 << 20))
@@ -81,12 +86,14 @@ def in_order(n: int, make: Callable[[int], bytes], workers: int,
             _reap(pid, kill=not done)
 
 
-def _work(w: int, workers: int, n: int, make: Callable[[int], bytes], start, fd: int) -> None:
+def _work(w: int, workers: int, n: int, make: Callable[[int], bytes], hooks: tuple, fd: int) -> None:
+    start, stop = hooks
     code = 0
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends the workers with the parent
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # the reader went away: end quietly
         with os.fdopen(fd, "wb", buffering=1 << 20) as out:
+            failed = None
             try:
                 if start is not None:
                     start()
@@ -95,9 +102,12 @@ def _work(w: int, workers: int, n: int, make: Callable[[int], bytes], start, fd:
                     out.write(_HEADER.pack(_PIECE, len(piece)))
                     out.write(piece)
             except BaseException as e:  # noqa: BLE001 - handed to the parent, in its place in the order
-                message = f"{type(e).__name__}: {e}\n{traceback.format_exc()}".encode(errors="replace")
-                out.write(_HEADER.pack(_ERROR, len(message)))
-                out.write(message)
+                failed = f"{type(e).__name__}: {e}\n{traceback.format_exc()}".encode(errors="replace")
+            if stop is not None:  # before the error goes out: the parent kills the workers once it has it
+                stop()
+            if failed is not None:
+                out.write(_HEADER.pack(_ERROR, len(failed)))
+                out.write(failed)
                 code = 1
     except BaseException:  # noqa: BLE001 - the parent has gone; nothing to tell it
         code = 1

@@ -194,7 +194,11 @@ def _pieces(store, project: Project, piece, workers: int) -> Iterator[bytes]:
     def make(j: int) -> bytes:
         return piece(*_read_range(own["store"], project, ranges[j]))
 
-    yield from in_order(len(ranges), make, workers, start)
+    def stop() -> None:  # the worker's own connections, closed as it leaves (never the parent's)
+        if "store" in own:
+            own.pop("store").close()
+
+    yield from in_order(len(ranges), make, workers, start, stop)
 
 
 def _prefetched(chunks: Iterator, depth: int = 2) -> Iterator:

@@ -73,3 +73,19 @@ def test_start_runs_once_in_each_worker():
     assert {g.split(b"=")[1] for g in got} == {b"1"}
     assert "LW_TEST_STARTED" not in os.environ  # set in the workers only
     assert usable_cores() >= 1
+
+
+def test_stop_runs_in_each_worker_after_its_last_piece_and_after_an_error(tmp_path):
+    def stop():
+        (tmp_path / f"stopped-{os.getpid()}").write_text("1")
+
+    def make(j: int) -> bytes:
+        if j == 3:
+            raise RuntimeError("no")
+        return b"."
+
+    list(in_order(4, lambda j: b".", 2, stop=stop))
+    assert len(list(tmp_path.iterdir())) == 2  # both workers
+    with pytest.raises(WorkerError):
+        list(in_order(6, make, 2, stop=stop))
+    assert len(list(tmp_path.iterdir())) >= 3  # the failing worker's, before its error went out
