@@ -17,7 +17,7 @@ from labelwright.cli_db import Ctx, console, out
 from labelwright.cli_formats import EXPORT_FORMATS, export_other
 from labelwright.errors import LabelwrightError
 from labelwright.io import spans_import
-from labelwright.io.forked import usable_cores
+from labelwright.io.forked import default_workers
 from labelwright.io.readers import open_records
 from labelwright.services.export import csv_chunks, format_for, jsonl_lines, write_parquet
 from labelwright.services.items import chat_fields, import_items
@@ -85,8 +85,8 @@ def import_cmd(obj: Ctx, project, file, fmt, encoding, question):
                    "SLUG-hf, SLUG-yolo, SLUG-voc).")
 @click.option("--force", is_flag=True, help="Replace the output file if it exists.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Processes that make a jsonl, csv or parquet file's chunks side by side (default: the "
-                   "machine's cores, at most 4; 1: all in this process). The file is the same either way.")
+              help="Processes that make a jsonl, csv or parquet file's chunks side by side (default on Linux: the "
+                   "machine's cores, at most 4; elsewhere 1: all in this process). The file is the same either way.")
 @click.pass_obj
 def export_cmd(obj: Ctx, project, fmt, output, force, workers):
     """Export PROJECT's items, annotations and majority votes (to a new file; --force replaces one)."""
@@ -100,7 +100,7 @@ def export_cmd(obj: Ctx, project, fmt, output, force, workers):
     store = obj.store()
     p = get_project(store, project)
 
-    n = workers or min(MAX_EXPORT_WORKERS, usable_cores())
+    n = workers or default_workers(MAX_EXPORT_WORKERS)
 
     def write(f):
         if fmt == "parquet":

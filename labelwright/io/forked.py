@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import signal
 import struct
+import sys
 import traceback
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
@@ -36,12 +37,17 @@ class WorkerError(RuntimeError):
     """A worker process failed; the message is its exception's, with the worker's traceback after it."""
 
 
-def usable_cores() -> int:
-    """The cores this process may run on (its CPU affinity), at least 1."""
+def default_workers(most: int) -> int:
+    """How many workers to fork by default: the cores this process may run on (its CPU affinity), at most
+    ``most``; 1 (no fork) but on Linux, where forking a process that has loaded native libraries and
+    started threads is routine (macOS's system libraries are not safe to use after a fork)."""
+    if not sys.platform.startswith("linux"):
+        return 1
     try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # not Linux
-        return max(1, os.cpu_count() or 1)
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(most, cores))
 
 
 def in_order(n: int, make: Callable[[int], bytes], workers: int, start: Callable[[], None] | None = None,

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from labelwright.io.forked import WorkerError, in_order, usable_cores
+from labelwright.io.forked import WorkerError, default_workers, in_order
 
 
 def _children() -> set[int]:
@@ -72,7 +72,7 @@ def test_start_runs_once_in_each_worker():
     got = list(in_order(6, lambda j: f"{os.getpid()}={os.environ['LW_TEST_STARTED']}".encode(), 2, start))
     assert {g.split(b"=")[1] for g in got} == {b"1"}
     assert "LW_TEST_STARTED" not in os.environ  # set in the workers only
-    assert usable_cores() >= 1
+    assert 1 <= default_workers(4) <= 4 and default_workers(1) == 1
 
 
 def test_stop_runs_in_each_worker_after_its_last_piece_and_after_an_error(tmp_path):
