@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 import labelwright.cli_items as cli_items
 from labelwright.cli import main
-from labelwright.services import queue, users
+from labelwright.services import export, queue, users
 from labelwright.services.projects import get_project
 from labelwright.store import Store
 
@@ -169,8 +169,6 @@ def test_a_failed_export_leaves_the_target_as_it_was(db, small_project, monkeypa
 def test_export_workers_write_the_same_file(db, small_project, monkeypatch, fmt):
     """``export --workers N`` makes the chunks in N forked processes: the same file as one process, and a
     worker's failure fails the command and leaves no file."""
-    from labelwright.services import export  # noqa: PLC0415 - its chunk size, made small here
-
     monkeypatch.setattr(export, "CHUNK", 1)  # 3 items: 3 chunks
     files = {}
     for n in ("1", "2", "3"):

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from labelwright.quality import aggregate
+from labelwright.services import labels as labels_svc
 from labelwright.services import users
 from labelwright.services.export import write_export
 from labelwright.services.items import add_items
@@ -198,8 +199,6 @@ def test_labels_read_the_same_answers_whichever_way_sqlite_reads_them(store, own
     """On SQLite the project's answers are read by scanning the table when the project holds at least half
     of them, through the project index otherwise (``labels._scan_hint``). Both ways give the same labels;
     the hint follows the project's share, and PostgreSQL is left to its planner."""
-    from labelwright.services import labels as labels_svc  # noqa: PLC0415 - a private helper, here only
-
     p, ids = mixed
     def read():  # NaN (a gold item's confidence) as None, so that equal labels compare equal
         return {q: (ql.tasks.tolist(), ql.values, [None if c != c else c for c in ql.confidence.tolist()])
