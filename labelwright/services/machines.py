@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 import pydantic
 from pydantic import SecretStr
-from sqlalchemy import ColumnElement, Row, String, exists, func, insert, literal, select, update
+from sqlalchemy import ColumnElement, Row, exists, func, insert, literal_column, select, update
 
 from labelwright.assist.llm import LLMAnnotator, LLMEndpoint, LLMError, build_messages
 from labelwright.errors import Busy, Conflict, Forbidden, NotFound, ValidationError
@@ -42,7 +42,7 @@ from labelwright.services import audit, qualification, queue
 from labelwright.services.access import release_leases
 from labelwright.services.projects import Project
 from labelwright.services.users import NAME_RE, User
-from labelwright.store import Store, dumps, loads
+from labelwright.store import Store, dumps, loads, locks
 from labelwright.store import tables as t
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,6 @@ ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 OPTIONS = ("temperature", "timeout_s", "max_retries", "backoff_s", "use_json_schema")
 _FIELD_NAMES = {"price_per_million_input": "price_input_per_million",
                 "price_per_million_output": "price_output_per_million"}
-_PG_LOCK = 7420010  # advisory lock class: one run per machine annotator across server processes
 
 
 
@@ -279,10 +278,7 @@ def _exclusive(store: Store, user_id: int):
     if store.dialect == "postgresql":
         with store.engine.connect() as conn:
             conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            # Advisory locks belong to the whole database, and user ids repeat across schemas: the key is
-            # this schema's and the lock class's hash with the user id, so two labelwright instances in
-            # one database (one schema each) never block each other's annotators.
-            key = func.hashtext(func.current_schema().op("||")(literal(":" + str(_PG_LOCK), String)))
+            key: ColumnElement = literal_column(locks.MACHINE)  # this schema's (labelwright.store.locks)
             got = conn.execute(select(func.pg_try_advisory_lock(key, user_id))).scalar()
             try:
                 yield bool(got)

@@ -41,13 +41,13 @@ from datetime import datetime, timezone
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 
-from sqlalchemy import ColumnElement, Connection, FromClause, case, exists, func, insert, select
+from sqlalchemy import ColumnElement, Connection, FromClause, case, exists, func, insert, literal_column, select
 
 from labelwright.errors import ValidationError
 from labelwright.services.gold import first_answers, score
 from labelwright.services.projects import Project
 from labelwright.services.users import User
-from labelwright.store import Store, loads
+from labelwright.store import Store, loads, locks
 from labelwright.store import tables as t
 from labelwright.timefmt import utc_day
 
@@ -123,7 +123,7 @@ def settle(store: Store, project: Project, now: float | None = None) -> dict:
     a, lg = t.annotations, t.ledger
     with store.write() as conn:
         if store.dialect == "postgresql":  # two settles of one project must not both append the same entries
-            conn.execute(select(func.pg_advisory_xact_lock(7420003, project.id)))
+            conn.execute(select(func.pg_advisory_xact_lock(literal_column(locks.PAY), project.id)))
         anns = conn.execute(select(a.c.id, a.c.user_id, a.c.active_ms, a.c.review_status, a.c.created_at)
                             .where(a.c.project_id == project.id, _people(a)).order_by(a.c.id)).all()
         held: dict[tuple[int, str], int] = {}

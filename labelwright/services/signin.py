@@ -23,15 +23,13 @@ import math
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, literal_column, select
 
 from labelwright.errors import TooManyAttempts, Unauthorized, ValidationError
 from labelwright.services import users
 from labelwright.services.users import User
-from labelwright.store import Store
+from labelwright.store import Store, locks
 from labelwright.store import tables as t
-
-_ADVISORY_LOCK = 7420002  # migrations use 7420001
 
 
 @dataclass(frozen=True)
@@ -88,7 +86,7 @@ def _begin(store: Store, name: str, address: str, limits: Limits, now: float) ->
     f, u = t.signin_failures, t.users
     with store.write() as conn:
         if store.dialect == "postgresql":
-            conn.execute(select(func.pg_advisory_xact_lock(_ADVISORY_LOCK)))
+            conn.execute(select(func.pg_advisory_xact_lock(literal_column(locks.SIGNIN), 0)))
         conn.execute(delete(f).where(f.c.created_at <= since))
         wait = max(_wait(conn, "account", name, limits.per_account, since, limits.window_seconds, now),
                    _wait(conn, "address", address, limits.per_address, since, limits.window_seconds, now))

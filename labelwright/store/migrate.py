@@ -12,6 +12,8 @@ from importlib import resources
 
 from sqlalchemy import text
 
+from labelwright.store import locks
+
 DIALECT_TYPES = {
     "sqlite": {"pk": "INTEGER PRIMARY KEY AUTOINCREMENT", "float": "REAL", "bigint": "INTEGER", "blob": "BLOB"},
     "postgresql": {"pk": "BIGSERIAL PRIMARY KEY", "float": "DOUBLE PRECISION", "bigint": "BIGINT",
@@ -58,7 +60,7 @@ def upgrade(store, target: int | None = None) -> list[int]:
         with store.write() as conn:
             if store.dialect == "postgresql":
                 # Two server processes starting at once must not both migrate.
-                conn.execute(text("SELECT pg_advisory_xact_lock(7420001)"))
+                conn.execute(text(f"SELECT pg_advisory_xact_lock({locks.MIGRATE}, 0)"))
             if version in applied_versions(conn):
                 continue
             for statement in render(sql, store.dialect):

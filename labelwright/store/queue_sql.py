@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from labelwright.store import locks
 from labelwright.store.listeners import listening
 from labelwright.store.slots import open_flag, want
 
@@ -205,11 +206,11 @@ RELEASE_EXPIRED_SQLITE = ("UPDATE items SET n_assigned = n_assigned - 1, is_open
 
 # Claims and submissions by one user are serialised with a transaction-scoped advisory lock. A claim's
 # lease is not worth a flush of the WAL: set_config(..., true) is SET LOCAL.
-LOCK_CLAIMER = "SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock(7420002, :u)"
-LOCK_USER = "SELECT pg_advisory_xact_lock(7420002, :u)"
+LOCK_CLAIMER = "SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock(" + locks.USER + ", :u)"
+LOCK_USER = "SELECT pg_advisory_xact_lock(" + locks.USER + ", :u)"
 # In a batch (labelwright.store.pg_batch) a call only tries its user's lock: one held elsewhere makes the call
 # wait for its batch to commit and run on its own, so no batch ever waits for an advisory lock.
-TRY_LOCK_USER = "SELECT pg_try_advisory_xact_lock(7420002, :u)"
+TRY_LOCK_USER = "SELECT pg_try_advisory_xact_lock(" + locks.USER + ", :u)"
 
 # ---- submitting --------------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from labelwright.errors import Conflict
 from labelwright.services import access, queue, users
 from labelwright.services.items import import_items
 from labelwright.services.projects import create_project
-from labelwright.store import Store, pg_batch
+from labelwright.store import Store, locks, pg_batch
 from tests.conftest import PgSchema, require_pg
 
 SCHEMA = {"name": "Batch", "slug": "batch", "overlap": 1, "id_field": "id", "fields": [{"name": "text"}],
@@ -244,7 +244,7 @@ def test_a_claim_whose_lock_is_held_elsewhere_reads_its_state_again_under_the_lo
         held = conn.execute(text("SELECT id FROM items ORDER BY id DESC LIMIT 1")).scalar_one()
     other = store.engine.connect()
     other.begin()
-    other.execute(text("SELECT pg_advisory_xact_lock(7420002, :u)"), {"u": anna.id})
+    other.execute(text(f"SELECT pg_advisory_xact_lock({locks.USER}, :u)"), {"u": anna.id})
     other.execute(text("INSERT INTO leases (item_id, user_id, project_id, created_at, expires_at) "
                        "VALUES (:i, :u, :p, 0, 9e9)"), {"i": held, "u": anna.id, "p": project.id})
     other.execute(text("UPDATE items SET n_assigned = 1, is_open = 0 WHERE id = :i"), {"i": held})
