@@ -18,7 +18,9 @@ model's own posterior (``min_temperature``).
 The incumbent, ``"default"`` (:func:`labelwright.quality.categorical.categorical_scores`, what
 :func:`~labelwright.quality.aggregate` reports), is kept unless a challenger predicts the held-out answers
 better by ``min_z`` standard errors of the paired difference: on a small project a handful of answers
-cannot overturn it. With gold answers for at least ``MIN_GOLD`` tasks, each candidate also predicts the
+cannot overturn it, and below ``min_observations`` held-out observations none is tried (on 30 items x 3
+answers a sharp model such as one-coin Dawid-Skene can win by z = 7 on 60 held-out answers and then
+score every 2-1 split 1.0). With gold answers for at least ``MIN_GOLD`` tasks, each candidate also predicts the
 gold labels it was not given (two folds); those log-likelihoods join the answers' in the comparison (one
 observation per gold task, so a handful of gold cannot outweigh thousands of answers) and the temperature
 is fitted on gold instead. Ground truth beyond the caller's gold is never read.
@@ -129,6 +131,7 @@ class AutoSelect(CategoricalAggregator):
     candidates: tuple[str, ...] = tuple(CANDIDATES)
     n_folds: int = 2
     min_z: float = 2.0
+    min_observations: int = 200
     shrinkage: float = 5.0
     min_temperature: float = 1.0
     temperature_prior: float = 0.5
@@ -182,6 +185,7 @@ class AutoSelect(CategoricalAggregator):
                 scores[name] = np.concatenate([scores[name], rows])
         else:
             n_gold = 0
+        self._observations = n_answers + n_gold
         self.scores_ = self._table(scores, temps, n_answers, n_gold)
         self.scores_["majority"] = self._majority_agreement(data, gold, ann)
         self.chosen_ = self._choose()
@@ -275,6 +279,8 @@ class AutoSelect(CategoricalAggregator):
             if plausible.empty or plausible["loglik"].isna().all():
                 return str(table["majority"].idxmax())
             return str(plausible["loglik"].idxmax())
+        if self._observations < self.min_observations:
+            return "default"  # too few held-out observations to overturn the incumbent (see the module docstring)
         better = plausible[(plausible["z"] >= self.min_z) & (plausible["loglik"] > table.loc["default", "loglik"])]
         return "default" if better.empty else str(better["loglik"].idxmax())
 
@@ -296,6 +302,9 @@ class AutoSelect(CategoricalAggregator):
                             f" with most, {self.chosen_} predicted the {where} best (log-likelihood per observation"
                             f" {mine['loglik']:.4f})" + temper)
         best = table.drop(index="default")["loglik"].idxmax() if len(table) > 1 else "default"
+        if self.chosen_ == "default" and n_answers + n_gold < self.min_observations:
+            return method, (f"the default method: {where} are too few to choose another (at least"
+                            f" {self.min_observations:,} needed)" + temper)
         if self.chosen_ == "default":
             challenger = table.loc[best] if best != "default" else base
             return method, (f"the default method: no other method predicted the {where} significantly better"
