@@ -27,9 +27,11 @@ from benchmarks.quality_data import CATEGORICAL, load  # noqa: E402
 from labelwright.quality.adaptive import (  # noqa: E402
     AdaptivePolicy,
     BudgetPolicy,
+    _accuracy,
     fixed_majority,
     replay,
     replay_budget,
+    replay_tuned,
 )
 
 SETTINGS = ([AdaptivePolicy(2, 7, c) for c in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)]
@@ -46,6 +48,8 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=2.5,
                     help="answers per item on average for the budget policy (2.5: half of fixed 5)")
     ap.add_argument("--no-sweep", action="store_true", help="only the issue's setting and the budget policy")
+    ap.add_argument("--gold-share", type=float, default=0.1,
+                    help="share of the items with truth taken as gold for the tuned threshold (default 0.1)")
     args = ap.parse_args()
     names = [n for n in (args.datasets.split(",") if args.datasets else CATEGORICAL)]
     rows = []
@@ -86,19 +90,38 @@ def main() -> None:
         acc = statistics.median(r.accuracy for r in runs)
         print(f"{name:<10} {len(keep):>6} {'budget ' + str(args.budget):<14} {used:>8.0f} {used / base_used:>10.2f} "
               f"{acc:>6.3f} {base_acc:>14.3f}   ({time.perf_counter() - t0:.1f} s)")
-        rows.append((name, base_acc, issue, best, (used / base_used, acc)))
+        t0 = time.perf_counter()
+        tuned = [replay_tuned(answers, truth, gold_share=args.gold_share, seed=s) for s in range(args.seeds)]
+        t_used = statistics.median(r.answers_used for r, _ in tuned) / base_used
+        t_acc = statistics.median(r.accuracy for r, _ in tuned)
+        t_base = statistics.median(_accuracy(b.labels, truth.drop(r.gold)) for b, (r, _) in zip(base, tuned))
+        picks = ", ".join(f"{t.confidence:g}" for _, t in tuned)
+        t_answers = statistics.median(r.answers_used for r, _ in tuned)
+        print(f"{name:<10} {len(keep):>6} {'tuned on gold':<14} {t_answers:>8.0f} {t_used:>10.2f} {t_acc:>6.3f} "
+              f"{t_base:>14.3f}   (confidence {picks}; {tuned[0][1].gold_items} gold items; "
+              f"{time.perf_counter() - t0:.1f} s)")
+        rows.append((name, base_acc, issue, best, (used / base_used, acc), (t_used, t_acc, t_base, picks)))
         sys.stdout.flush()
     print("\nsummary: answers relative to fixed 5 + majority vote (lower is better)")
     print(f"{'dataset':<10} {'fixed-5 acc':>11} {'2..7@0.95 answers':>18} {'acc':>6} {'cheapest matching':>20} "
           f"{'answers':>8} {'acc':>6} {'budget: answers':>16} {'acc':>6}")
-    met = 0
-    for name, base_acc, (ratio, acc), best, (b_ratio, b_acc) in rows:
+    met = met_tuned = 0
+    for name, base_acc, (ratio, acc), best, (b_ratio, b_acc), _ in rows:
         b = f"{best[0]:>20} {best[1]:>8.2f} {best[2]:>6.3f}" if best else f"{'none matches':>20} {'':>8} {'':>6}"
         ok = b_acc >= base_acc and b_ratio <= 0.5
         met += ok
         print(f"{name:<10} {base_acc:>11.3f} {ratio:>18.2f} {acc:>6.3f} {b} {b_ratio:>16.2f} {b_acc:>6.3f}"
               f"{'  (matches fixed 5 with half the answers or fewer)' if ok else ''}")
+    print(f"\ntuned on gold ({args.gold_share:.0%} of the items with truth; answers include the gold items'; "
+          "accuracy on the other items)")
+    print(f"{'dataset':<10} {'fixed-5 acc':>11} {'answers':>8} {'acc':>6} {'confidence per order':>24}")
+    for name, _, _, _, _, (t_used, t_acc, t_base, picks) in rows:
+        ok = t_acc >= t_base and t_used <= 0.5
+        met_tuned += ok
+        print(f"{name:<10} {t_base:>11.3f} {t_used:>8.2f} {t_acc:>6.3f} {picks:>24}"
+              f"{'  (matches fixed 5 with half the answers or fewer)' if ok else ''}")
     print(f"budget policy: fixed-5 accuracy with at most half the answers on {met} of {len(rows)} datasets")
+    print(f"threshold tuned on gold: on {met_tuned} of {len(rows)} datasets")
 
 
 if __name__ == "__main__":

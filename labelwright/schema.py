@@ -107,6 +107,9 @@ class Redundancy(_Model):
     budget: float | None = Field(default=None, ge=1, le=MAX_ANSWERS, description=(
         "answers per item on average, spent on the items in most doubt (instead of stopping at "
         "`confidence`, which is then not used)"))
+    accuracy: float | None = Field(default=None, gt=0, lt=1, description=(
+        "tune the stopping confidence on the project's gold items so that they would have been labelled "
+        "this accurately (instead of a fixed `confidence`, which is used until there is enough gold)"))
     question: str | None = Field(default=None, description="the question whose answers decide (default: the "
                                                            "first single choice, rating or pairwise question)")
 
@@ -114,6 +117,9 @@ class Redundancy(_Model):
     def _range(self):
         if self.max < self.min:
             raise ValueError(f"redundancy: max ({self.max}) must be at least min ({self.min})")
+        if self.budget is not None and self.accuracy is not None:
+            raise ValueError("redundancy: give a budget or an accuracy to tune the confidence for, not both "
+                             "(a budget does not stop at a confidence)")
         if self.budget is not None and not self.min <= self.budget <= self.max:
             raise ValueError(f"redundancy: budget ({self.budget}) must be between min ({self.min}) and "
                              f"max ({self.max}) answers per item")

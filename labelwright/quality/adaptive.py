@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -249,12 +250,132 @@ def fit_skills(answers: pd.DataFrame, prior_skill: float = 0.7, strength: float 
     return skills, dict(zip(classes, priors.tolist())), pd.DataFrame(probas, index=ann.tasks, columns=ann.labels)
 
 
+TUNE_GRID = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.88, 0.9, 0.92, 0.94, 0.95, 0.96, 0.97, 0.98, 0.99)
+MIN_TUNE_GOLD = 20
+
+
+@dataclass(frozen=True)
+class ConfidenceTuning:
+    """What :func:`tune_confidence` chose and why. ``confidence`` is None when there was too little gold."""
+
+    confidence: float | None
+    target: float
+    gold_items: int                  # gold items the stopping rule was replayed on
+    accuracy: float | None = None    # their accuracy had the rule stopped at ``confidence``
+    answers: float | None = None     # answers per gold item it would have asked for
+    reason: str = ""
+    curve: tuple = ()                # (confidence, accuracy, answers per item) for every threshold tried
+
+
+def _gold_paths(answers: pd.DataFrame, gold: pd.Series, skills: Mapping, priors: Mapping, classes: tuple,
+                min_answers: int, max_answers: int) -> list[tuple[np.ndarray, int]]:
+    """For each gold task: the posterior after its first n answers (rows n = min..cap, in ``answers``'
+    row order) and the index of its gold label in ``classes``."""
+    k = len(classes)
+    index = {c: i for i, c in enumerate(classes)}
+    default = _default_skill(skills)
+    log_prior = np.log(np.array([max((priors or {}).get(c, 1.0 / k), _EPS) for c in classes]))
+    paths = []
+    for task, g in answers[answers["task"].isin(gold.index)].groupby("task", sort=False):
+        truth = index.get(gold[task])
+        if truth is None:
+            continue
+        rows = [_log_likelihood(skills.get(w, default), lab, index[lab], classes, k)
+                for w, lab in zip(g["worker"], g["label"]) if lab in index][:max_answers]
+        if len(rows) < min_answers:
+            continue
+        log_post = log_prior + np.cumsum(np.vstack(rows), axis=0)[min_answers - 1:]
+        log_post -= log_post.max(axis=1, keepdims=True)
+        post = np.exp(log_post)
+        paths.append((post / post.sum(axis=1, keepdims=True), truth))
+    return paths
+
+
+def tune_confidence(answers: pd.DataFrame, gold: pd.Series, target: float, *, min_answers: int = 2,
+                    max_answers: int = 7, classes: Sequence | None = None, grid: Sequence[float] = TUNE_GRID,
+                    min_gold: int = MIN_TUNE_GOLD, assurance: float = 0.8,
+                    fit_kwargs: Mapping | None = None) -> ConfidenceTuning:
+    """The lowest stopping confidence at which the gold items would have been labelled ``target`` accurately.
+
+    A threshold that suits one project (0.6 on one crowd, 0.95 on another: see ``benchmarks/redundancy.py``)
+    is tuned on the project's own gold items, the only items whose truth is known. Each gold item's answers
+    are replayed in order (``answers``' row order: arrival order), as if it were an ordinary item: after
+    ``min_answers``, then after each further answer up to ``max_answers``, its posterior is computed
+    (:func:`item_posterior`'s formula); for each threshold in ``grid`` the item stops at the first posterior at
+    or above it, and is right or wrong with the label it had then. The skills come from :func:`fit_skills`
+    on all of ``answers``, anchored on the *other half* of the gold (two folds), so no gold item's own label
+    shapes the posterior it is scored on. A handful of gold items measures accuracy roughly (100 items:
+    about ±4 points), and the lowest threshold that happens to look good on them is an optimistic pick;
+    so a threshold counts as reaching ``target`` when the Wilson lower bound of its gold accuracy, at
+    ``assurance`` (one-sided), does. The choice is the lowest threshold from which every higher one in
+    ``grid`` also reaches it (a dip in the middle of the curve is noise to stay above, not luck to
+    exploit). When even the highest misses it, the highest is returned and the reason says so.
+    With fewer than ``min_gold`` gold items holding ``min_answers`` answers nothing is tuned (``confidence``
+    None). Ordinary items' truth is never read: it is not passed in.
+    """
+    if not 0 < target < 1:
+        raise ValueError(f"target accuracy must be in (0, 1), got {target}")
+    if not 0.5 <= assurance < 1:
+        raise ValueError(f"assurance must be in [0.5, 1), got {assurance}")
+    grid = tuple(sorted(float(c) for c in grid))
+    counts = answers.groupby("task").size()
+    usable = gold[gold.index.isin(counts[counts >= min_answers].index)]
+    if len(usable) < min_gold:
+        return ConfidenceTuning(None, target, len(usable), reason=(
+            f"needs {min_gold} gold items with at least {min_answers} answers each to tune on; "
+            f"has {len(usable)}"))
+    order = np.random.default_rng(0).permutation(len(usable))
+    halves = (usable.iloc[np.sort(order[: len(order) // 2])], usable.iloc[np.sort(order[len(order) // 2:])])
+    paths = []
+    for scored, anchor in (halves, halves[::-1]):
+        skills, priors, probas = fit_skills(answers, gold=anchor, classes=classes, **(fit_kwargs or {}))
+        paths += _gold_paths(answers, scored, skills, priors, tuple(probas.columns), min_answers, max_answers)
+    curve = []
+    for c in grid:
+        right = used = 0
+        for post, truth in paths:
+            top = post.max(axis=1)
+            hit = np.flatnonzero(top >= c)
+            n = int(hit[0]) if len(hit) else len(post) - 1
+            right += int(post[n].argmax() == truth)
+            used += min_answers + n
+        curve.append((c, right / len(paths), used / len(paths)))
+    n = len(paths)
+    z = NormalDist().inv_cdf(assurance)
+    chosen = None
+    for c, acc, _ in reversed(curve):
+        if wilson_lower(acc, n, z) < target:
+            break
+        chosen = c
+    if chosen is None:
+        top, acc, per_item = curve[-1]
+        return ConfidenceTuning(top, target, n, acc, per_item, curve=tuple(curve), reason=(
+            f"on {n} gold items even {top:g} is only {acc:.0%} right (at least {wilson_lower(acc, n, z):.0%} "
+            f"with {assurance:.0%} assurance; target {target:.0%}): items in doubt get up to {max_answers} answers"))
+    top, acc, per_item = next(row for row in curve if row[0] == chosen)
+    return ConfidenceTuning(top, target, n, acc, per_item, curve=tuple(curve), reason=(
+        f"tuned on {n} gold items: stopping at {top:g} they would have been {acc:.0%} right (at least "
+        f"{wilson_lower(acc, n, z):.0%} with {assurance:.0%} assurance; target {target:.0%}) with {per_item:.1f} "
+        f"answers each"))
+
+
+def wilson_lower(p: float, n: int, z: float) -> float:
+    """The Wilson score interval's lower end for a proportion ``p`` observed on ``n`` trials (``z``: the
+    normal quantile of the one-sided confidence)."""
+    if n <= 0:
+        return 0.0
+    centre = p + z * z / (2 * n)
+    spread = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return float((centre - spread) / (1 + z * z / n))
+
+
 @dataclass
 class ReplayResult:
     answers_used: int
     accuracy: float
     labels: pd.Series
     per_item: pd.Series | None = None  # answers each item got (the replays)
+    gold: pd.Index | None = None       # the items taken as gold (replay_tuned), not scored
 
 
 def _shuffled(answers: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.Series]:
@@ -326,6 +447,48 @@ def replay(answers: pd.DataFrame, truth: pd.Series, policy: AdaptivePolicy, *, s
     labels = probas.idxmax(axis=1)
     return ReplayResult(answers_used=int(given.sum()), accuracy=_accuracy(labels, truth), labels=labels,
                         per_item=given)
+
+
+def replay_tuned(answers: pd.DataFrame, truth: pd.Series, *, min_answers: int = 2, max_answers: int = 7,
+                 gold_share: float = 0.1, target: float | None = None, match: int = 5, seed: int = 0,
+                 fit_kwargs: Mapping | None = None) -> tuple[ReplayResult, ConfidenceTuning]:
+    """:func:`replay` with the threshold tuned on gold, as a project would run it.
+
+    A random ``gold_share`` of the items in ``truth`` (``seed``) are the project's gold items: each gets
+    its recorded answers up to ``max_answers`` (every annotator answers gold; these answers count in
+    ``answers_used``). The other items follow :class:`AdaptivePolicy` with the confidence re-tuned on the
+    gold (:func:`tune_confidence`) at every refit, skills anchored on the gold. ``target``: the accuracy
+    asked for; by default what a project reads off its gold, the accuracy of a majority vote of the first
+    ``match`` answers on the gold items. Accuracy is measured on the items in ``truth`` that are not gold.
+    Returns the result and the last tuning."""
+    df, available = _shuffled(answers, seed)
+    tasks = available.index
+    rng = np.random.default_rng(10_000 + seed)
+    candidates = truth.index[truth.index.isin(tasks)].to_numpy()
+    gold = truth.loc[rng.choice(candidates, max(1, int(round(gold_share * len(candidates)))), replace=False)]
+    is_gold = tasks.isin(gold.index)
+    avail = available.to_numpy()
+    given = np.where(is_gold, np.minimum(avail, max_answers), np.minimum(min_answers, avail))
+    if target is None:
+        first = df[df["task"].isin(gold.index) & (df["_rank"] < match)]
+        target = _accuracy(MajorityVote(tie_break="random", random_state=seed).fit_predict(first), gold)
+        target = min(target, 0.99)  # five answers right on every gold item: ask for 99%, not certainty
+    while True:
+        collected = df[df["_rank"] < df["task"].map(pd.Series(given, index=tasks))]
+        tuning = tune_confidence(collected, gold, target, min_answers=min_answers, max_answers=max_answers,
+                                 fit_kwargs=fit_kwargs)
+        confidence = tuning.confidence if tuning.confidence is not None else AdaptivePolicy().confidence
+        _, _, probas = fit_skills(collected, gold=gold, **(fit_kwargs or {}))
+        probas = probas.reindex(tasks)
+        top = probas.max(axis=1).to_numpy()
+        need = ~is_gold & (top < confidence) & (given < max_answers) & (given < avail)
+        if not need.any():
+            break
+        given = given + need.astype(int)
+    labels = probas.idxmax(axis=1)
+    scored = truth.drop(gold.index)
+    return ReplayResult(answers_used=int(given.sum()), accuracy=_accuracy(labels, scored), labels=labels,
+                        per_item=pd.Series(given, index=tasks), gold=gold.index), tuning
 
 
 def fixed_majority(answers: pd.DataFrame, truth: pd.Series, k: int, *, seed: int = 0) -> ReplayResult:

@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 
 from labelwright.quality import fleiss_kappa, krippendorff_alpha, percent_agreement
 from labelwright.quality.errors import QualityInputError
-from labelwright.services import pauses
+from labelwright.services import pauses, redundancy
 from labelwright.services.gold import gold_accuracy, gold_answers
 from labelwright.services.labels import majority_of, project_labels
 from labelwright.services.machines import machine_user_ids
@@ -74,6 +74,8 @@ def project_quality(store: Store, project: Project, *, doubt_limit: int = 20) ->
     rule_ids = set(rule_user_ids(store, project))
     if rule_ids:
         out["rules"] = rules_analysis(store, project)  # the rules' analysis table (services/rules.py)
+    if project.schema.redundancy is not None:
+        out["redundancy"] = redundancy.report(store, project)  # the stopping rule in use (services/redundancy.py)
     if ann.empty:
         return out
     # People's answers only: machine labels (items nobody answered) are the assist page's business.

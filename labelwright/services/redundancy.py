@@ -7,7 +7,10 @@ question's labels from its answers and the annotators' estimated skills
 (:func:`labelwright.quality.adaptive.item_posterior`); while the most probable label is below
 ``confidence`` and the item has fewer than ``max`` answers, the item's target is raised to one more
 than it has, which reopens it in the queue. Items keep their place (the queue serves the lowest id
-first), so an item in doubt gets its next answer soon.
+first), so an item in doubt gets its next answer soon. With ``accuracy`` instead of a fixed confidence, the
+confidence is tuned on the project's gold items at every refit
+(:func:`labelwright.quality.adaptive.tune_confidence`, kept in :attr:`SkillFit.tuning`; ``confidence`` until
+there is enough gold), and :func:`report` says which rule decides and why (the quality page).
 
 Skills are fitted without ground truth on every answer to the question so far, anchored on gold items
 (:func:`labelwright.quality.adaptive.fit_skills`), and cached per project in the store's caches
@@ -31,7 +34,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import text
 
-from labelwright.quality.adaptive import AdaptivePolicy, fit_skills, item_posterior
+from labelwright.quality.adaptive import AdaptivePolicy, ConfidenceTuning, fit_skills, item_posterior, tune_confidence
 from labelwright.schema import answer_label, label_values
 from labelwright.services import events
 from labelwright.services.projects import Project
@@ -56,12 +59,24 @@ class SkillFit:
     last_id: int = 0          # the newest annotation (id) of the project when it was fitted
     at: float = 0.0
     running: bool = False
+    tuning: ConfidenceTuning | None = None  # redundancy.accuracy: the confidence tuned on gold at this fit
+    settings: dict | None = None            # the project's redundancy settings it was fitted for
 
 
-def policy(project: Project) -> AdaptivePolicy:
+def _settings(project: Project) -> dict | None:
+    r = project.schema.redundancy
+    return None if r is None else r.model_dump()
+
+
+def policy(project: Project, fit: SkillFit | None = None) -> AdaptivePolicy:
+    """The stopping rule: ``redundancy.confidence``, or the confidence ``fit`` tuned on the project's gold
+    (``redundancy.accuracy``) once there was enough gold to tune on."""
     r = project.schema.redundancy
     assert r is not None, "only projects with adaptive redundancy have a policy"
-    return AdaptivePolicy(min_answers=r.min, max_answers=r.max, confidence=r.confidence)
+    confidence = r.confidence
+    if r.accuracy is not None and fit is not None and fit.tuning is not None and fit.tuning.confidence is not None:
+        confidence = fit.tuning.confidence
+    return AdaptivePolicy(min_answers=r.min, max_answers=r.max, confidence=confidence)
 
 
 def _fits(store: Store) -> tuple[dict[int, Any], threading.Lock]:
@@ -83,7 +98,8 @@ def _load_labels(store: Store, project: Project) -> tuple[pd.DataFrame, pd.Serie
     with store.read() as conn:
         last_id = conn.execute(text(_LAST_ID), {"p": project.id}).scalar() or 0
         rows = conn.execute(text("SELECT item_id, user_id, COALESCE(reviewed_answers, answers) FROM annotations "
-                                 "WHERE project_id = :p AND review_status NOT IN ('rejected', 'rule') AND id <= :x"),
+                                 "WHERE project_id = :p AND review_status NOT IN ('rejected', 'rule') AND id <= :x "
+                                 "ORDER BY id"),  # arrival order: the gold replay of tune_confidence needs it
                             {"p": project.id, "x": last_id}).all()
         gold_rows = conn.execute(text("SELECT item_id, answers FROM gold WHERE project_id = :p"),
                                  {"p": project.id}).all()
@@ -106,16 +122,20 @@ def refit(store: Store, project: Project) -> SkillFit:
     budget (``redundancy.budget``) the fit's posteriors then decide which items get another answer
     (:func:`spend_budget`)."""
     df, gold, last_id = _load_labels(store, project)
-    fit = SkillFit(answers=len(df), last_id=last_id, at=time.time())
+    fit = SkillFit(answers=len(df), last_id=last_id, at=time.time(), settings=_settings(project))
     probas = None
+    r = project.schema.redundancy
+    classes = label_values(project.schema.redundancy_question())
     if len(df):
-        skills, priors, probas = fit_skills(df, gold=gold if len(gold) else None,
-                                            classes=label_values(project.schema.redundancy_question()))
+        skills, priors, probas = fit_skills(df, gold=gold if len(gold) else None, classes=classes)
         fit.skills, fit.priors = skills, priors
+    if r is not None and r.accuracy is not None:
+        fit.tuning = tune_confidence(df, gold, r.accuracy, min_answers=r.min, max_answers=r.max, classes=classes) \
+            if len(df) >= MIN_FIT_ANSWERS else ConfidenceTuning(None, r.accuracy, 0, reason=(
+                f"needs {MIN_FIT_ANSWERS} answers before skills are estimated; has {len(df)}"))
     fits, lock = _fits(store)
     with lock:
         fits[project.id] = fit
-    r = project.schema.redundancy
     if probas is not None and r is not None and r.budget is not None and fit.answers >= MIN_FIT_ANSWERS:
         spend_budget(store, project, probas.max(axis=1))
     return fit
@@ -188,10 +208,10 @@ def current_fit(store: Store, project: Project, now: float | None = None) -> Ski
     fits, lock = _fits(store)
     with lock:
         fit = fits.get(project.id)
-    stale = fit is None or now - fit.at > REFIT_SECONDS \
-        or new_answers(store, project, fit) >= max(REFIT_MIN_NEW, REFIT_SHARE * fit.answers)
     if fit is None:
         return refit(store, project)
+    stale = fit.settings != _settings(project) or now - fit.at > REFIT_SECONDS \
+        or new_answers(store, project, fit) >= max(REFIT_MIN_NEW, REFIT_SHARE * fit.answers)
     if not stale:
         return fit
     if fit.answers < SYNC_LIMIT:
@@ -235,7 +255,7 @@ def decide(store: Store, project: Project, item_id: int) -> dict:
             posterior = item_posterior(labels, workers, label_values(q), {}, None, default_skill=0.7)
         top = float(posterior.max())
         n = len(rows)
-        rule = policy(project)
+        rule = policy(project, fit)
         # with a budget, items are reopened by spend_budget after each refit, not one by one here
         budgeted = project.schema.redundancy is not None and project.schema.redundancy.budget is not None
         more = not budgeted and n < rule.max_answers and rule.needs_more(len(labels), top)
@@ -250,6 +270,32 @@ def decide(store: Store, project: Project, item_id: int) -> dict:
     if dry:  # nothing left in the queue: spend what the budget still allows now, not at the next refit
         _refit_soon(store, project, fit)
     return {"item_id": item_id, "answers": n, "confidence": top, "needs_more": more, "target": target}
+
+
+def report(store: Store, project: Project) -> dict | None:
+    """How the project's adaptive redundancy decides now, for the quality page and its API: the rule
+    (``threshold``, ``tuned`` on gold, or ``budget``), the confidence in use, and for a tuned one the
+    gold replay's curve (accuracy and answers per item at each threshold tried) and why it chose."""
+    r = project.schema.redundancy
+    if r is None:
+        return None
+    fit = current_fit(store, project)
+    out: dict[str, Any] = {"min": r.min, "max": r.max, "answers_seen": fit.answers}
+    if r.budget is not None:
+        out.update(rule="budget", budget=r.budget)
+        return out
+    rule = policy(project, fit)
+    out.update(rule="tuned" if r.accuracy is not None else "threshold", confidence=rule.confidence,
+               configured_confidence=r.confidence)
+    if r.accuracy is not None:
+        t = fit.tuning
+        out["target_accuracy"] = r.accuracy
+        out["tuned"] = t is not None and t.confidence is not None
+        out["reason"] = t.reason if t is not None else "not tuned yet"
+        out["gold_items"] = t.gold_items if t is not None else 0
+        out["curve"] = [{"confidence": c, "accuracy": round(a, 4), "answers": round(n, 2)}
+                        for c, a, n in (t.curve if t is not None else ())]
+    return out
 
 
 _NONE_OPEN = "SELECT 1 FROM items WHERE project_id = :p AND is_open = 1 AND is_gold = 0 LIMIT 1"

@@ -10,12 +10,16 @@ import pytest
 from labelwright.quality.adaptive import (
     AdaptivePolicy,
     BudgetPolicy,
+    ConfidenceTuning,
     WorkerSkill,
     fit_skills,
     fixed_majority,
     item_posterior,
     replay,
     replay_budget,
+    replay_tuned,
+    tune_confidence,
+    wilson_lower,
 )
 from tests.conftest import SHARED
 
@@ -248,3 +252,75 @@ def test_half_the_answers_match_five_votes_on_real_crowd_answers():
         base = fixed_majority(answers, truth, 5, seed=seed)
         assert res.answers_used <= base.answers_used / 2
         assert res.accuracy >= base.accuracy, (seed, res.accuracy, base.accuracy)
+
+
+def _crowd(n_items: int, accuracy: float, seed: int, workers: int = 9) -> tuple[pd.DataFrame, pd.Series]:
+    """Binary items, ``workers`` answers each, every worker right with probability ``accuracy``."""
+    rng = np.random.default_rng(seed)
+    truth = pd.Series(rng.integers(0, 2, n_items))
+    rows = [(t, f"w{w}", truth[t] if rng.random() < accuracy else 1 - truth[t])
+            for t in range(n_items) for w in rng.permutation(workers)]
+    return pd.DataFrame(rows, columns=["task", "worker", "label"]), truth
+
+
+def test_wilson_lower_by_hand():
+    # 50 of 100 at 95% two-sided (z = 1.96): the textbook interval is [0.4038, 0.5962]
+    assert wilson_lower(0.5, 100, 1.96) == pytest.approx(0.4038, abs=1e-4)
+    assert wilson_lower(1.0, 20, 0.8416) < 0.98      # 20 of 20 is not proof of 98%
+    assert wilson_lower(0.9, 0, 1.0) == 0.0
+
+
+def test_tuning_needs_enough_gold():
+    df, truth = _crowd(100, 0.8, seed=1)
+    t = tune_confidence(df, truth.iloc[:10], 0.9)
+    assert t.confidence is None and t.gold_items == 10
+    assert "needs 20 gold items with at least 2 answers" in t.reason
+    with pytest.raises(ValueError):
+        tune_confidence(df, truth.iloc[:30], 1.0)
+    with pytest.raises(ValueError):
+        tune_confidence(df, truth.iloc[:30], 0.9, assurance=0.3)
+
+
+def test_a_higher_target_needs_a_higher_confidence_and_more_answers():
+    """70%-accurate workers: two answers are about 70% right, seven about 87%. Tuned on 200 gold items,
+    each target gets the lowest threshold whose gold accuracy (lower bound) reaches it."""
+    df, truth = _crowd(400, 0.7, seed=2)
+    gold = truth.iloc[:200]
+    tunings = [tune_confidence(df, gold, target, min_answers=2, max_answers=7) for target in (0.6, 0.75, 0.8)]
+    assert all(isinstance(t, ConfidenceTuning) and t.gold_items == 200 for t in tunings)
+    confidences = [t.confidence for t in tunings]
+    assert confidences == sorted(confidences) and confidences[0] < confidences[-1], confidences
+    assert tunings[0].answers < tunings[-1].answers
+    for t in tunings:  # the chosen point is on the curve, and meets its target with the lower bound
+        c, acc, used = next(row for row in t.curve if row[0] == t.confidence)
+        assert (acc, used) == (t.accuracy, t.answers)
+        assert wilson_lower(acc, 200, 0.8416) >= t.target
+        assert "tuned on 200 gold items" in t.reason
+    # a target the crowd cannot reach on gold: the highest threshold, and the reason says so
+    out_of_reach = tune_confidence(df, gold, 0.97, min_answers=2, max_answers=7)
+    assert out_of_reach.confidence == 0.99 and "is only" in out_of_reach.reason
+
+
+def test_tuning_reads_the_gold_not_the_ordinary_items():
+    """The same answers with the gold labels flipped: the crowd now looks wrong on gold, so no threshold
+    reaches the target; the ordinary items (whose truth is never given) cannot change that."""
+    df, truth = _crowd(300, 0.85, seed=3)
+    gold = truth.iloc[:100]
+    honest = tune_confidence(df, gold, 0.9)
+    assert honest.confidence is not None and honest.confidence < 0.99 and honest.accuracy >= 0.9
+    flipped = tune_confidence(df, 1 - gold, 0.9)
+    assert flipped.accuracy < 0.5 and flipped.confidence == 0.99
+
+
+def test_replay_tuned_reaches_its_target_on_the_items_not_used_as_gold():
+    df, truth = _crowd(1000, 0.75, seed=4)
+    res, tuning = replay_tuned(df, truth, target=0.88, gold_share=0.2, seed=0)
+    assert len(res.gold) == 200 and tuning.gold_items == 200
+    assert (res.per_item.loc[res.gold] == 7).all()          # every gold item was answered up to max...
+    assert res.answers_used == res.per_item.sum()            # ...and those answers are paid for
+    ordinary = res.per_item.drop(res.gold)
+    assert ordinary.min() >= 2 and ordinary.max() <= 7 and ordinary.mean() < 5
+    assert res.accuracy >= 0.85, res.accuracy                # on the 800 items not used as gold
+    # by default the target is what five answers majority-voted give on the gold
+    default, t = replay_tuned(df, truth, gold_share=0.2, seed=0)
+    assert 0.8 < t.target < 0.95 and default.accuracy > 0.8

@@ -110,6 +110,72 @@ def test_a_budget_spends_its_extra_answers_on_items_in_doubt(http, store, owner,
     assert status["annotations"] == status["annotations_needed"] == total
 
 
+def _tuned_project(http, store, owner, make_annotator, gold_right) -> tuple[list[str], dict[str, int]]:
+    """redundancy.accuracy: 0.9 with 24 gold items (served first: rate 1), 30 easy and 6 contested items,
+    5 annotators. ``gold_right(i, n)``: whether the n-th answer to gold item i is right."""
+    schema = {**ADAPTIVE, "gold": {"rate": 1.0}, "redundancy": {"min": 2, "max": 4, "accuracy": 0.9}}
+    r = http.post("/api/v1/projects", json=schema, headers=bearer(owner[1]))
+    assert r.status_code == 201, r.text
+    gold = [{"id": f"g{i:02d}", "text": "spam" if i % 2 else "ham", "gold": {"spam": "spam" if i % 2 else "ham"}}
+            for i in range(24)]
+    items = gold + [{"id": f"e{i:02d}", "text": "spam" if i % 2 else "ham"} for i in range(30)]
+    items += [{"id": f"x{i}", "text": "contested"} for i in range(6)]
+    assert http.post("/api/v1/projects/adaptive/items", json={"items": items},
+                     headers=bearer(owner[1])).status_code == 200
+    tokens = [make_annotator(f"a{i}")[1] for i in range(5)]
+    arrivals: dict[str, int] = {}
+
+    def answer(item):
+        n = arrivals.get(item["external_id"], 0)
+        arrivals[item["external_id"]] = n + 1
+        text_ = item["data"]["text"]
+        if item["external_id"].startswith("g"):
+            return text_ if gold_right(int(item["external_id"][1:]), n) else ("ham" if text_ == "spam" else "spam")
+        if text_ != "contested":
+            return text_
+        return "spam" if n % 2 == 0 else "ham"
+
+    _label_everything(http, tokens, answer)
+    return tokens, _counts(store)
+
+
+def test_a_confidence_tuned_on_gold_lets_a_reliable_crowd_stop_early(http, store, owner, make_annotator):
+    """Everyone right on every gold item: on gold, two answers were always enough, so the tuned threshold
+    is the lowest tried and contested items stop at their two answers (a fixed 0.95 asks for more)."""
+    tokens, counts = _tuned_project(http, store, owner, make_annotator, gold_right=lambda i, n: True)
+    report = http.get("/api/v1/projects/adaptive/quality", headers=bearer(owner[1])).json()["redundancy"]
+    assert report["rule"] == "tuned" and report["tuned"] is True, report
+    assert report["gold_items"] == 24 and report["target_accuracy"] == 0.9
+    assert report["confidence"] == 0.5 and report["configured_confidence"] == 0.95
+    assert "tuned on 24 gold items" in report["reason"]
+    assert report["curve"][0] == {"confidence": 0.5, "accuracy": 1.0, "answers": 2.0}
+    assert all(counts[f"x{i}"] == 2 for i in range(6)), counts
+    # annotators never see it: the quality report is the owner's
+    assert http.get("/api/v1/projects/adaptive/quality", headers=bearer(tokens[0])).status_code == 403
+
+
+def test_a_target_gold_shows_out_of_reach_asks_for_the_most_answers(http, store, owner, make_annotator):
+    """Every annotator wrong on half the gold items (a different half each): no threshold reaches 90% on
+    gold, so the highest is used and items in doubt get up to max answers. (Annotators who are always
+    wrong would not do: the model learns to read their answers backwards.)"""
+    tokens, counts = _tuned_project(http, store, owner, make_annotator, gold_right=lambda i, n: (i + n) % 2 == 0)
+    report = http.get("/api/v1/projects/adaptive/quality", headers=bearer(owner[1])).json()["redundancy"]
+    assert report["rule"] == "tuned" and report["confidence"] == 0.99, report
+    assert "is only" in report["reason"] and "up to 4 answers" in report["reason"]
+    assert all(counts[f"x{i}"] == 4 for i in range(6)), counts
+    ordinary = [n for k, n in counts.items() if k.startswith("e")]
+    assert sum(ordinary) > 2 * len(ordinary), counts  # doubt, judged by gold, reaches the easy items too
+    assert max(ordinary) <= 4
+
+
+def test_accuracy_and_budget_are_exclusive():
+    with pytest.raises(ValidationError, match="budget or an accuracy"):
+        parse_schema({**ADAPTIVE, "redundancy": {"min": 2, "max": 5, "budget": 3, "accuracy": 0.9}})
+    for bad in (0, 1, 1.5):
+        with pytest.raises(ValidationError):
+            parse_schema({**ADAPTIVE, "redundancy": {"min": 2, "max": 5, "accuracy": bad}})
+
+
 def test_an_item_in_doubt_reopens_for_a_third_annotator(http, store, owner, make_annotator):
     p = create_project(store, {**ADAPTIVE, "redundancy": {"min": 2, "max": 5, "confidence": 0.95}},
                        created_by=owner[0].id)

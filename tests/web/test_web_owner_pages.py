@@ -210,6 +210,10 @@ def test_invalid_settings_change_nothing(http, store, world):
                                  ("lease", {"lease_seconds": "1"}, "lease_seconds"),
                                  ("redundancy", {"overlap": "12"}, "overlap"),
                                  ("redundancy", {"enabled": "1", "overlap": "3", "redundancy__max": "2"}, "redundancy"),
+                                 ("redundancy", {"enabled": "1", "overlap": "2", "redundancy__budget": "3",
+                                                 "redundancy__accuracy": "0.9"}, "redundancy"),
+                                 ("redundancy", {"enabled": "1", "redundancy__accuracy": "1.2"},
+                                  "redundancy.accuracy"),
                                  ("expiry", {"expires_at": "tomorrow"}, "expires_at"),
                                  ("instructions", {"instructions": "x" * 10}, None)):
         r = _save(http, csrf, group, **fields)
@@ -246,6 +250,15 @@ def test_redundancy_changes_reopen_and_close_items_at_once(http, store, world):
     p = get_project(store, "spam")
     assert p.overlap == 2 and (p.schema.redundancy.min, p.schema.redundancy.max) == (2, 5)
     assert _open_items(store, spam) == 9
+    page = http.get("/projects/spam/quality").text
+    assert "Adaptive redundancy" in page and "below <strong>0.9</strong>" in page
+    # the confidence tuned on gold for an accuracy: until there is gold to tune on, the configured one
+    assert _save(http, csrf, "redundancy", enabled="1", overlap="2", redundancy__max="5",
+                 redundancy__confidence="0.9", redundancy__accuracy="0.92").status_code == 303
+    assert get_project(store, "spam").schema.redundancy.accuracy == 0.92
+    page = http.get("/projects/spam/quality").text
+    assert "the configured value: not tuned yet" in page and "Needs 20 answers before skills" in page
+    assert 'name="redundancy.accuracy"' in http.get("/projects/spam/settings").text
     assert _save(http, csrf, "redundancy", overlap="1").status_code == 303  # unticked: fixed overlap again
     assert get_project(store, "spam").schema.redundancy is None and get_project(store, "spam").overlap == 1
 
