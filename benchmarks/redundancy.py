@@ -49,7 +49,8 @@ def main() -> None:
                     help="answers per item on average for the budget policy (2.5: half of fixed 5)")
     ap.add_argument("--no-sweep", action="store_true", help="only the issue's setting and the budget policy")
     ap.add_argument("--gold-share", type=float, default=0.1,
-                    help="share of the items with truth taken as gold for the tuned threshold (default 0.1)")
+                    help="share of the items with truth taken as gold for the tuned threshold (default 0.1; "
+                         "at least 20 items)")
     args = ap.parse_args()
     names = [n for n in (args.datasets.split(",") if args.datasets else CATEGORICAL)]
     rows = []
@@ -95,7 +96,7 @@ def main() -> None:
         t_used = statistics.median(r.answers_used for r, _ in tuned) / base_used
         t_acc = statistics.median(r.accuracy for r, _ in tuned)
         t_base = statistics.median(_accuracy(b.labels, truth.drop(r.gold)) for b, (r, _) in zip(base, tuned))
-        picks = ", ".join(f"{t.confidence:g}" for _, t in tuned)
+        picks = ", ".join("untuned" if t.confidence is None else f"{t.confidence:g}" for _, t in tuned)
         t_answers = statistics.median(r.answers_used for r, _ in tuned)
         print(f"{name:<10} {len(keep):>6} {'tuned on gold':<14} {t_answers:>8.0f} {t_used:>10.2f} {t_acc:>6.3f} "
               f"{t_base:>14.3f}   (confidence {picks}; {tuned[0][1].gold_items} gold items; "

@@ -454,7 +454,8 @@ def replay_tuned(answers: pd.DataFrame, truth: pd.Series, *, min_answers: int = 
                  fit_kwargs: Mapping | None = None) -> tuple[ReplayResult, ConfidenceTuning]:
     """:func:`replay` with the threshold tuned on gold, as a project would run it.
 
-    A random ``gold_share`` of the items in ``truth`` (``seed``) are the project's gold items: each gets
+    A random ``gold_share`` of the items in ``truth`` (``seed``), but at least :data:`MIN_TUNE_GOLD` (the
+    least :func:`tune_confidence` tunes on), are the project's gold items: each gets
     its recorded answers up to ``max_answers`` (every annotator answers gold; these answers count in
     ``answers_used``). The other items follow :class:`AdaptivePolicy` with the confidence re-tuned on the
     gold (:func:`tune_confidence`) at every refit, skills anchored on the gold. ``target``: the accuracy
@@ -465,7 +466,8 @@ def replay_tuned(answers: pd.DataFrame, truth: pd.Series, *, min_answers: int = 
     tasks = available.index
     rng = np.random.default_rng(10_000 + seed)
     candidates = truth.index[truth.index.isin(tasks)].to_numpy()
-    gold = truth.loc[rng.choice(candidates, max(1, int(round(gold_share * len(candidates)))), replace=False)]
+    n_gold = min(len(candidates), max(MIN_TUNE_GOLD, int(round(gold_share * len(candidates)))))
+    gold = truth.loc[rng.choice(candidates, n_gold, replace=False)]
     is_gold = tasks.isin(gold.index)
     avail = available.to_numpy()
     given = np.where(is_gold, np.minimum(avail, max_answers), np.minimum(min_answers, avail))
