@@ -5,6 +5,8 @@ importing the assistant back."""
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import Connection, select, update
 
 from labelwright.services.projects import Project
@@ -13,7 +15,8 @@ from labelwright.store import tables as t
 from labelwright.store.sql import upsert
 
 DEFAULT = {"auto_label": "on", "reason": None, "labels_at_train": 0, "features_done": 0, "features_total": 0,
-           "audit_since": 0.0, "ranked_at": None}
+           "audit_since": 0.0, "ranked_at": None, "worker_at": None, "worker_error": None,
+           "worker_public_error": None}
 
 
 def ensure_state(conn: Connection, project_id: int, now: float) -> None:
@@ -40,7 +43,22 @@ def claim_worker(store: Store, project_id: int, now: float, seconds: float) -> b
     return row is not None
 
 
-def release_worker(store: Store, project_id: int) -> None:
+def release_worker(store: Store, project_id: int, outcome: dict | None = None, now: float | None = None) -> None:
+    """Give the project's assist lease back; with ``outcome`` (the background worker's step report) also
+    record when it ran and its error, which the assist page shows whichever process serves it."""
     st = t.assist_state
+    values: dict = {"worker_until": 0}
+    if outcome is not None:
+        values.update(worker_at=time.time() if now is None else now, worker_error=outcome.get("error"),
+                      worker_public_error=outcome.get("public_error"))
     with store.write() as conn:
-        conn.execute(update(st).where(st.c.project_id == project_id).values(worker_until=0))
+        conn.execute(update(st).where(st.c.project_id == project_id).values(**values))
+
+
+def worker_outcome(state: dict) -> dict | None:
+    """The background worker's last step of the project from its state row (:func:`get_state`): ``at``,
+    ``error`` and ``public_error``; None before its first step."""
+    if state.get("worker_at") is None:
+        return None
+    return {"at": state["worker_at"], "error": state.get("worker_error"),
+            "public_error": state.get("worker_public_error")}

@@ -27,7 +27,8 @@ MAX_BACKOFF = 600.0
 
 class AssistWorker(Background):
     """``run_once()`` does one step for each assisted project that is due; ``start()``/``stop()`` run passes
-    in a thread every ``interval`` seconds. ``last`` keeps each project's last report (by project id)."""
+    in a thread every ``interval`` seconds. ``last`` keeps each project's last report in this process (by
+    project id); its time and error also go to ``assist_state``, which the assist page reads."""
 
     name = "labelwright-assist"
     max_backoff = MAX_BACKOFF
@@ -49,14 +50,18 @@ class AssistWorker(Background):
                 continue
             if not assistant.claim_worker(self.store, project.id, now or time.time(), LEASE_SECONDS):
                 continue  # another process is on it
+            report = None
             try:
                 report = assistant.step(self.store, project, now=now, media_root=self.media_root,
                                         python_models=self.python_models).to_dict()
             except Exception as e:  # the database went away mid-step...: log, back off, carry on
                 log.exception("assist step failed for project %s", project.slug)
                 report = {"error": f"{type(e).__name__}: {e}", "public_error": f"{type(e).__name__}"}
-            finally:
-                assistant.release_worker(self.store, project.id)
+            finally:  # the outcome goes to the database: the assist page shows it whichever process serves it
+                try:
+                    assistant.release_worker(self.store, project.id, report, now)
+                except Exception:  # noqa: BLE001 - the database is gone: the lease runs out by itself
+                    log.exception("could not record the assist step of project %s", project.slug)
             done[project.id] = self.last[project.id] = report
             if report.get("error"):
                 self.back_off(project.id, clock)

@@ -15,11 +15,11 @@ Nothing is stored: a run's output is for the person who asked, and the answer th
 
 from __future__ import annotations
 
+import math
 import threading
 import time
-from collections import deque
 
-from sqlalchemy import select, union_all
+from sqlalchemy import delete, func, insert, literal_column, select, union_all
 
 from labelwright import sandbox
 from labelwright.errors import Busy, Forbidden, NotFound, TooManyAttempts, ValidationError
@@ -27,21 +27,23 @@ from labelwright.questions.code import MAX_CODE, CodeTask
 from labelwright.services.access import RANK, require
 from labelwright.services.projects import get_project
 from labelwright.services.users import User
-from labelwright.store import Store, loads
+from labelwright.store import Store, loads, locks
 from labelwright.store import tables as t
 
-RUNS_PER_MINUTE = 20  # runs one person may start in a minute (in each server process)
-CONCURRENT_RUNS = 2  # runs at once in one server process
+RUNS_PER_MINUTE = 20  # runs one person may start in a minute (counted in the database: all processes together)
+CONCURRENT_RUNS = 2  # runs at once in one server process (the sandbox's CPU is the machine's)
 WAIT_FOR_SLOT_S = 10.0  # how long a run waits for a free slot before the answer is 503
 
 
 class Runner:
-    """The limits around the sandbox in one server process: at most ``concurrent`` runs at once (a run
-    waits up to ``wait_s`` for a slot, then :class:`Busy`), and at most ``per_minute`` runs started by one
-    person in any minute (then :class:`TooManyAttempts` with the seconds to wait)."""
+    """The limits around the sandbox: at most ``concurrent`` runs at once in this server process (a run
+    waits up to ``wait_s`` for a slot, then :class:`Busy`: the runs use this machine's CPU), and at most
+    ``per_minute`` runs started by one person in any minute, counted in the database (``code_runs``), so
+    that several server processes share one allowance (then :class:`TooManyAttempts` with the seconds to
+    wait)."""
 
     def __init__(self, *, per_minute: int = RUNS_PER_MINUTE, concurrent: int = CONCURRENT_RUNS,
-                 wait_s: float = WAIT_FOR_SLOT_S, clock=time.monotonic) -> None:
+                 wait_s: float = WAIT_FOR_SLOT_S, clock=time.time) -> None:
         if per_minute < 1 or concurrent < 1:
             raise ValueError("per_minute and concurrent must be at least 1")
         self.per_minute = per_minute
@@ -49,27 +51,30 @@ class Runner:
         self.wait_s = wait_s
         self._clock = clock
         self._slots = threading.BoundedSemaphore(concurrent)
-        self._lock = threading.Lock()
-        self._started: dict[int, deque[float]] = {}
 
-    def admit(self, user_id: int) -> None:
-        """Count a run for ``user_id`` or refuse it (429) when they started ``per_minute`` in the last minute."""
+    def admit(self, store: Store, user_id: int) -> None:
+        """Count a run for ``user_id`` or refuse it (429) when they started ``per_minute`` in the last
+        minute, through any server process. Counting and recording are one write transaction (SQLite
+        serialises writes; PostgreSQL also takes the person's advisory lock), so parallel runs cannot slip
+        past the limit together."""
         now = self._clock()
-        with self._lock:
-            started = self._started.setdefault(user_id, deque())
-            while started and started[0] <= now - 60:
-                started.popleft()
-            if len(started) >= self.per_minute:
-                wait = int(started[0] + 60 - now) + 1
-                raise TooManyAttempts(f"at most {self.per_minute} code runs a minute: try again in {wait} s",
-                                      retry_after=wait)
-            started.append(now)
-            if len(self._started) > 10_000:  # forget people who have not run anything for a minute
-                for uid in [u for u, d in self._started.items() if not d or d[-1] <= now - 60]:
-                    del self._started[uid]
+        c = t.code_runs
+        with store.write() as conn:
+            if store.dialect == "postgresql":
+                conn.execute(select(func.pg_advisory_xact_lock(literal_column(locks.CODE_RUNS), user_id)))
+            conn.execute(delete(c).where(c.c.created_at <= now - 60))
+            oldest = conn.execute(select(c.c.created_at).where(c.c.user_id == user_id)
+                                  .order_by(c.c.created_at.desc()).limit(1).offset(self.per_minute - 1)).scalar()
+            if oldest is None:
+                conn.execute(insert(c).values(user_id=user_id, created_at=now))
+                return
+        wait = max(1, math.ceil(oldest + 60 - now))
+        raise TooManyAttempts(f"at most {self.per_minute} code runs a minute: try again in {wait} s",
+                              retry_after=wait)
 
-    def run(self, user_id: int, files: dict[str, str], main: str, question: CodeTask) -> sandbox.RunResult:
-        self.admit(user_id)
+    def run(self, store: Store, user_id: int, files: dict[str, str], main: str,
+            question: CodeTask) -> sandbox.RunResult:
+        self.admit(store, user_id)
         if not self._slots.acquire(timeout=self.wait_s):
             raise Busy(f"all {self.concurrent} code runs of this server are busy: try again in a moment")
         try:
@@ -125,7 +130,7 @@ def run_item(store: Store, runner: Runner, item_id: int, user: User, *, question
     data = loads(row.data) if isinstance(row.data, (str, bytes)) else row.data
     files, main = q.program(data, code)
     try:
-        result = runner.run(user.id, files, main, q)
+        result = runner.run(store, user.id, files, main, q)
     except sandbox.SandboxUnavailable as e:
         raise Busy(f"code cannot be run on this server: {e}") from None
     except sandbox.SandboxInputError as e:

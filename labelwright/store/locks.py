@@ -23,3 +23,4 @@ MIGRATE = key_sql("migrate")    # one migration at a time (labelwright.store.mig
 PAY = key_sql("pay")            # one settlement of a project's pay at a time (labelwright.services.pay)
 SIGNIN = key_sql("signin")      # the sign-in limits' window (labelwright.services.signin)
 MACHINE = key_sql("machine")    # one run per machine annotator (labelwright.services.machines)
+CODE_RUNS = key_sql("code_runs")  # one person's code-run count (labelwright.services.runs)

@@ -298,6 +298,13 @@ signin_failures = Table(
     Column("created_at", Float, nullable=False),
 )
 
+code_runs = Table(  # 0012: code runs started in the last minute, for the per-person limit (services/runs.py)
+    "code_runs", metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("user_id", BigInteger, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
 featurisers = Table(
     "featurisers", metadata,
     Column("project_id", BigInteger, primary_key=True),
@@ -384,6 +391,9 @@ assist_state = Table(
     Column("features_total", Integer, nullable=False),
     Column("ranked_at", Float),
     Column("updated_at", Float, nullable=False),
+    Column("worker_at", Float),            # 0012: the background worker's last step, whichever process ran it
+    Column("worker_error", Text),
+    Column("worker_public_error", Text),
 )
 
 machine_annotators = Table(

@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from labelwright.api.deps import path_id
 from labelwright.errors import Conflict, NotFound, ValidationError
 from labelwright.questions.choice import option_key
-from labelwright.services import assist_report, assistant, autolabel, policy
+from labelwright.services import assist_report, assist_state, assistant, autolabel, policy
 from labelwright.services import checks as checks_svc
 from labelwright.timefmt import utc_time
 from labelwright.web import project_for_page, render
@@ -116,13 +116,15 @@ def _render_assist(request: Request, project, *, status: int = 200, step: dict |
     diff = rep["suggestions"]["gold_accuracy_difference"]
     audit = rep["audit"]
     worker = getattr(request.app.state, "assist_worker", None)  # this process's (None: turned off)
-    worker_last = None if worker is None else worker.last.get(project.id)
+    # the last background step of this project, whichever server process ran it (kept in assist_state)
+    worker_last = assist_state.worker_outcome(assist_state.get_state(store, project))
     if worker_last is not None and user is not None:
         worker_last = _shown_report(worker_last, user)
     return render(request, "assist.html", status=status, project=project, rep=rep, question=question,
                   settings=project.schema.assist, model_spec=_model_spec(project.schema.assist.model),
                   models=models, arms=arms_view, step=step, chart=labels_chart(rep["over_time"]),
                   worker_on=worker is not None, worker_last=worker_last,
+                  worker_when=None if worker_last is None else utc_time(worker_last["at"]),
                   diff=None if diff is None else f"{diff * 100:+.1f} points",
                   machine_by_label=[(texts.get(str(k), str(k)), n) for k, n in rep["machine_by_label"].items()],
                   audit_accuracy=None if audit is None else _pct(audit["accuracy"]),

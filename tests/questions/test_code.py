@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+from sqlalchemy import text
 from starlette.datastructures import FormData
 
 from labelwright.errors import Busy, TooManyAttempts, ValidationError
@@ -238,21 +239,62 @@ def test_runs_per_minute_and_runs_at_once_are_capped(bwrap, store, owner):
     now = [1000.0]
     runner = runs.Runner(per_minute=2, concurrent=1, wait_s=0.3, clock=lambda: now[0])
     files, main = q.program({"solution": GOOD, "tests": TESTS})
-    assert runner.run(1, files, main, q).passed and runner.run(1, files, main, q).passed
+    assert runner.run(store, 1, files, main, q).passed and runner.run(store, 1, files, main, q).passed
     with pytest.raises(TooManyAttempts, match="at most 2 code runs a minute") as e:
-        runner.run(1, files, main, q)
+        runner.run(store, 1, files, main, q)
     assert 1 <= e.value.retry_after <= 61
-    assert runner.run(2, files, main, q).passed  # another person has their own allowance
+    assert runner.run(store, 2, files, main, q).passed  # another person has their own allowance
     now[0] += 61
-    assert runner.run(1, files, main, q).passed  # a minute later, again
+    assert runner.run(store, 1, files, main, q).passed  # a minute later, again
 
     slow = {"solution.py": "import time\ntime.sleep(2)\n"}
-    busy = threading.Thread(target=runner.run, args=(3, slow, "solution.py", q))
+    busy = threading.Thread(target=runner.run, args=(store, 3, slow, "solution.py", q))
     busy.start()
     time.sleep(0.3)
     with pytest.raises(Busy, match="busy"):
-        runner.run(4, files, main, q)
+        runner.run(store, 4, files, main, q)
     busy.join()
+
+
+def test_the_runs_per_minute_are_shared_by_every_server_process(store):
+    """Two runners stand for two server processes on one database: a person who used their allowance
+    through one is refused by the other (before, each process counted its own 20). Parallel admissions
+    cannot pass the limit together."""
+    now = [5000.0]
+    a, b = (runs.Runner(per_minute=3, clock=lambda: now[0]) for _ in range(2))
+    a.admit(store, 7)
+    b.admit(store, 7)
+    a.admit(store, 7)
+    with pytest.raises(TooManyAttempts, match="at most 3 code runs a minute") as e:
+        b.admit(store, 7)
+    assert e.value.retry_after == 60
+    b.admit(store, 8)  # someone else
+    now[0] += 30
+    with pytest.raises(TooManyAttempts) as e:
+        a.admit(store, 7)
+    assert e.value.retry_after == 30
+    now[0] += 31
+    a.admit(store, 7)  # the first runs left the minute
+    with store.read() as conn:  # rows older than the minute are gone
+        assert conn.execute(text("SELECT count(*) FROM code_runs WHERE created_at <= :t"),
+                            {"t": now[0] - 60}).scalar_one() == 0
+    # eight parallel tries at a fresh person's allowance of 3: exactly 3 pass
+    now[0] += 120
+    passed, refused = [], []
+
+    def go(runner):
+        try:
+            runner.admit(store, 9)
+            passed.append(1)
+        except TooManyAttempts:
+            refused.append(1)
+
+    threads = [threading.Thread(target=go, args=((a, b)[i % 2],)) for i in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert (len(passed), len(refused)) == (3, 5)
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

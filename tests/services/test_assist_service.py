@@ -311,6 +311,11 @@ def test_a_model_that_fails_never_blocks_the_queue(store, owner, youtube):
     assert done[p.id]["error"] and done[p2.id]["error"]
     assert worker.run_once() == {}  # both are tried again only after a back-off (30 s, then doubling)
     assert worker.last[p2.id]["error"] == done[p2.id]["error"]
+    # and in the database, for the assist page of every server process
+    for project in (p, p2):
+        state = assistant.get_state(store, project)
+        assert state["worker_error"] == done[project.id]["error"] and state["worker_at"] > 0
+        assert state["worker_public_error"] == done[project.id]["public_error"] and state["worker_until"] == 0
 
 
 def _project_slug(store, owner, records, slug, **assist):

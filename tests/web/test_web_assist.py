@@ -16,6 +16,7 @@ from labelwright.schema import parse_schema
 from labelwright.services import (
     access,
     assist_report,
+    assist_state,
     assistant,
     autolabel,
     checks,
@@ -319,13 +320,19 @@ def test_run_a_step_and_resume_auto_labelling(http, store, spam, people):
     assert assistant.get_state(store, p)["auto_label"] == "on"
     page = http.get("/projects/aspam/assist").text
     assert "auto-labelling on" in page and "off in this server" in page  # the worker is off in tests
-    http.app.state.assist_worker = type("Worker", (), {"last": {p.id: {"error": "ModelError: <b>down</b>",
-                                                                        "public_error": "ModelError: <b>down</b>"}}})()
+    # the worker's last step, recorded in the database by whichever server process ran it (this process's
+    # worker object holds nothing: the page reads assist_state)
+    http.app.state.assist_worker = object()
     try:
+        assert "on; no step of this project yet" in http.get("/projects/aspam/assist").text
+        assist_state.release_worker(store, p.id, {"error": "ModelError: <b>down</b>",
+                                                  "public_error": "ModelError: <b>down</b>"}, now=1_800_000_000)
         page = http.get("/projects/aspam/assist").text
+        assert "its last step (2027-01-15 08:00 UTC) failed:</span> ModelError: &lt;b&gt;down&lt;/b&gt;" in page
+        assist_state.release_worker(store, p.id, {"error": None}, now=1_800_000_060)
+        assert "on; its last step (2027-01-15 08:01 UTC) went well" in http.get("/projects/aspam/assist").text
     finally:
         http.app.state.assist_worker = None
-    assert "its last step failed:</span> ModelError: &lt;b&gt;down&lt;/b&gt;" in page
     sign_in(http, "rita")
     assert http.post("/projects/aspam/assist/resume", data={"csrf": csrf}).status_code == 403
 
