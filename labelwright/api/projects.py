@@ -33,10 +33,7 @@ def build_router() -> APIRouter:
     def create_project(schema: dict[str, Any], request: Request, user: Caller):
         policy.create_project(user)
         store = store_of(request)
-        p = projects_svc.create_project(store, schema, created_by=user.id)
-        if not user.is_owner:
-            access.set_member(store, p, user.name, "manager", by=user)
-        return p.to_dict()
+        return access.create_project_for(store, schema, user).to_dict()
 
     @r.get("/projects/{project}", summary="Read a project (by slug or id; members)")
     def get_project(project: str, request: Request, user: Caller):

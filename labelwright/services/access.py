@@ -27,7 +27,7 @@ from sqlalchemy import Connection, delete, select, text, update
 
 from labelwright.errors import Forbidden, NotFound, ValidationError
 from labelwright.services import audit
-from labelwright.services.projects import PROJECT_COLUMNS, Project, project_from_row
+from labelwright.services.projects import PROJECT_COLUMNS, Project, get_project, insert_project, project_from_row
 from labelwright.store import tables as t
 from labelwright.store.slots import release_sql
 from labelwright.store.sql import upsert
@@ -148,22 +148,36 @@ def _target_user(conn: Connection, name: str):
 
 def set_member(store, project: Project, name: str, role: str, by=None) -> dict:
     """Add ``name`` to the project with ``role`` (or change their role; unblocks them)."""
+    with store.write() as conn:
+        return _set_member(conn, project.id, name, role, by)
+
+
+def _set_member(conn: Connection, project_id: int, name: str, role: str, by=None) -> dict:
     if role not in PROJECT_ROLES:
         raise ValidationError(f"a project role is one of {list(PROJECT_ROLES)}", field="role")
-    now = time.time()
-    with store.write() as conn:
-        user = _target_user(conn, name)
-        if user.role == "owner":
-            raise ValidationError(f"{name!r} is an owner and works in every project already", field="name")
-        if RANK[role] > RANK[user.role]:
-            raise ValidationError(f"{name!r} is {_a(user.role)}; they cannot be {_a(role)} of a project "
-                                  "(change their organisation role first)", field="role")
-        add = upsert(conn, t.memberships).values(project_id=project.id, user_id=user.id, role=role, status="active",
-                                                 added_by=getattr(by, "id", None), added_at=now)
-        conn.execute(add.on_conflict_do_update(index_elements=["project_id", "user_id"], set_={
-            "role": add.excluded.role, "status": "active", "blocked_at": None}))
-        audit.record(conn, by, "member.set", project.id, name, {"role": role})
+    user = _target_user(conn, name)
+    if user.role == "owner":
+        raise ValidationError(f"{name!r} is an owner and works in every project already", field="name")
+    if RANK[role] > RANK[user.role]:
+        raise ValidationError(f"{name!r} is {_a(user.role)}; they cannot be {_a(role)} of a project "
+                              "(change their organisation role first)", field="role")
+    add = upsert(conn, t.memberships).values(project_id=project_id, user_id=user.id, role=role, status="active",
+                                             added_by=getattr(by, "id", None), added_at=time.time())
+    conn.execute(add.on_conflict_do_update(index_elements=["project_id", "user_id"], set_={
+        "role": add.excluded.role, "status": "active", "blocked_at": None}))
+    audit.record(conn, by, "member.set", project_id, name, {"role": role})
     return {"user": name, "role": role, "status": "active"}
+
+
+def create_project_for(store, schema, user) -> Project:
+    """A new project made by ``user`` (an owner or a manager; the caller checked
+    :func:`labelwright.services.policy.create_project`). A manager becomes its manager in the same
+    transaction: a project its maker cannot manage is never left behind. Used by the API and the page."""
+    with store.write() as conn:
+        pid = insert_project(conn, schema, created_by=user.id, by=user)
+        if not user.is_owner:
+            _set_member(conn, pid, user.name, "manager", by=user)
+    return get_project(store, pid)
 
 
 def remove_member(store, project: Project, name: str, by=None) -> bool:

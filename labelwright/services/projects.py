@@ -37,23 +37,31 @@ class Project:
 
 
 def create_project(store, schema: ProjectSchema | dict | str, created_by: int | None = None, by=None) -> Project:
-    """A new project from ``schema``; recorded in the audit log as ``by``'s (a user; None: the command line)."""
+    """A new project from ``schema``; recorded in the audit log as ``by``'s (a user; None: the command line).
+    A project made by a manager, who must become its manager, is
+    :func:`labelwright.services.access.create_project_for`."""
+    with store.write() as conn:
+        pid = insert_project(conn, schema, created_by, by)
+    return get_project(store, pid)
+
+
+def insert_project(conn: Connection, schema: ProjectSchema | dict | str, created_by: int | None = None,
+                   by=None) -> int:
+    """:func:`create_project` in the caller's transaction; returns the new project's id."""
     if not isinstance(schema, ProjectSchema):
         schema = parse_schema(schema)
     slug = schema.slugified()
     now = time.time()
-    with store.write() as conn:
-        if conn.execute(select(t.projects.c.id).where(t.projects.c.slug == slug)).first():
-            raise Conflict(f"a project with slug {slug!r} already exists: set `slug:` in the schema",
-                           field="slug")
-        pid = conn.execute(insert(t.projects).values(
-            slug=slug, name=schema.name, schema=schema.to_json(), overlap=schema.overlap,
-            lease_seconds=schema.lease_seconds, created_by=created_by, created_at=now, updated_at=now,
-        ).returning(t.projects.c.id)).scalar_one()
-        # the API passes only created_by: the entry names that user rather than "(command line)"
-        actor = by if by is not None or created_by is None else SimpleNamespace(id=created_by)
-        audit.record(conn, actor, "project.create", pid, slug, {"name": schema.name})
-    return get_project(store, pid)
+    if conn.execute(select(t.projects.c.id).where(t.projects.c.slug == slug)).first():
+        raise Conflict(f"a project with slug {slug!r} already exists: set `slug:` in the schema", field="slug")
+    pid = conn.execute(insert(t.projects).values(
+        slug=slug, name=schema.name, schema=schema.to_json(), overlap=schema.overlap,
+        lease_seconds=schema.lease_seconds, created_by=created_by, created_at=now, updated_at=now,
+    ).returning(t.projects.c.id)).scalar_one()
+    # the API passes only created_by: the entry names that user rather than "(command line)"
+    actor = by if by is not None or created_by is None else SimpleNamespace(id=created_by)
+    audit.record(conn, actor, "project.create", pid, slug, {"name": schema.name})
+    return pid
 
 
 def _from_row(store, row) -> Project:

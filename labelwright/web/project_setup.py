@@ -23,7 +23,6 @@ from starlette.concurrency import run_in_threadpool
 from labelwright.errors import LabelwrightError, ValidationError
 from labelwright.schema import ProjectSchema, parse_schema
 from labelwright.services import access, policy
-from labelwright.services import projects as projects_svc
 from labelwright.web import check_csrf, current_session, render
 from labelwright.web.views import layout, question_views
 
@@ -184,13 +183,10 @@ def create(request: Request, form):
     create_error = None
     if form.get("action") != "preview" and p["error"] is None:
         try:
-            project = projects_svc.create_project(request.app.state.store, p["schema"], created_by=session.user.id,
-                                                  by=session.user)
+            project = access.create_project_for(request.app.state.store, p["schema"], session.user)
         except LabelwrightError as e:  # the slug is taken
             create_error = {"message": e.message, "field": e.field, "line": line_of(source, e.field)}
         else:
-            if not session.user.is_owner:
-                access.set_member(request.app.state.store, project, session.user.name, "manager", by=session.user)
             return RedirectResponse(f"/projects/{project.slug}", status_code=303)
     status = 422 if (p["error"] or create_error) and form.get("action") != "preview" else 200
     return render(request, "project_new.html", status=status, source=source, sample=sample, p=p,

@@ -254,3 +254,27 @@ def test_csrf_on_a_page_form_and_an_api_call(http, app, store, owner, make_annot
     # only the two with the right token were sent
     assert [m["body"] for m in messages.sent(store, policy.view_project(store, owner[0], "spam").project)] == [
         "hello again", "hello"]
+
+
+def test_a_project_and_its_makers_membership_land_together(http, store, people, monkeypatch):
+    """A manager's new project and their manager membership are one transaction: when the membership
+    cannot be written, no project is left that nobody but the owners could manage (before, the API and
+    the page wrote them in two)."""
+    mo = people["mo"]
+    token = users_svc.create_api_token(store, mo)
+    schema = {**SPAM_SCHEMA, "slug": "made-by-mo", "name": "Made by mo"}
+    r = http.post("/api/v1/projects", json=schema, headers=bearer(token))
+    assert r.status_code == 201, r.text
+    assert access.role_in(store, mo, projects.get_project(store, "made-by-mo")) == "manager"
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the membership write failed")
+
+    monkeypatch.setattr(access, "_set_member", broken)
+    with pytest.raises(RuntimeError, match="membership write failed"):
+        access.create_project_for(store, {**schema, "slug": "half-made"}, mo)
+    with pytest.raises(NotFound):
+        projects.get_project(store, "half-made")
+    # an owner's project needs no membership: the failing write is never reached
+    made = access.create_project_for(store, {**schema, "slug": "owners"}, people["olive"])
+    assert made.slug == "owners"
