@@ -84,3 +84,24 @@ def test_the_exemption_check_refuses_a_bare_noqa_and_an_own_module(tmp_path: Pat
     assert seen == 3
     assert problems == ["labelwright/m.py:2: give the reason after the code: # noqa: PLC0415 - <why>",
                         "labelwright/m.py:3: labelwright.store is labelwright's own: import it at the top"]
+
+
+def _untyped_stores(root: Path) -> list[str]:
+    """Every parameter named ``store`` in the package without an annotation, as ``file:line``."""
+    found = []
+    for path in sorted((root / "labelwright").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                a = node.args
+                for arg in a.posonlyargs + a.args + a.kwonlyargs:
+                    if arg.arg == "store" and arg.annotation is None:
+                        found.append(f"{path.relative_to(root).as_posix()}:{arg.lineno} ({node.name})")
+    return found
+
+
+def test_every_store_parameter_is_typed(tmp_path: Path) -> None:
+    """Issue 11: `store: Store` everywhere, so mypy (check_untyped_defs on) checks what is done with it."""
+    assert _untyped_stores(ROOT) == []
+    (tmp_path / "labelwright").mkdir()
+    (tmp_path / "labelwright" / "m.py").write_text("def f(store, n: int) -> None:\n    pass\n")
+    assert _untyped_stores(tmp_path) == ["labelwright/m.py:1 (f)"]  # the check can fail

@@ -40,7 +40,7 @@ log = logging.getLogger("labelwright")
 class HotRoutes:
     """ASGI middleware: serve the plain form of the next / submit requests directly (see module doc)."""
 
-    def __init__(self, app, store):
+    def __init__(self, app, store: Store):
         self.app = app
         self.store = store
 
@@ -68,6 +68,7 @@ class HotRoutes:
             return await self.app(scope, receive, send)
         if nxt is not None:
             return await self._answer(send, self._next(token, nxt.group(1)), path)
+        assert sub is not None  # not the next route, so the submit route matched
         body = await _read_body(receive)
         if body is None:  # the client went away before sending all of it: nobody to answer
             return

@@ -19,6 +19,7 @@ from labelwright.services import users as users_svc
 from labelwright.services.gold import gold_answers, set_gold
 from labelwright.services.items import import_items
 from labelwright.services.projects import create_project, get_project, progress
+from labelwright.store import Store
 
 DEMO_PROJECTS = (("youtube_spam.yaml", "youtube_spam_300.jsonl"), ("pandalm.yaml", "pandalm_200.jsonl"))
 OWNER = "owner"
@@ -51,7 +52,7 @@ def _pandalm_gold(pkg, ids: list[str]) -> dict[str, dict]:
 GOLD = {"youtube_spam_300.jsonl": _spam_gold, "pandalm_200.jsonl": _pandalm_gold}
 
 
-def _mark_gold(store, project, owner, answers: dict[str, dict]) -> int:
+def _mark_gold(store: Store, project, owner, answers: dict[str, dict]) -> int:
     """Mark the demo's gold items (by external id) once; a second run leaves them as they are."""
     with store.read() as conn:
         ids = dict(conn.execute(text("SELECT external_id, id FROM items WHERE project_id = :p"),
@@ -63,7 +64,7 @@ def _mark_gold(store, project, owner, answers: dict[str, dict]) -> int:
     return len(gold_answers(store, project))
 
 
-def build_demo(store, settings) -> dict:
+def build_demo(store: Store, settings) -> dict:
     """Create (or top up) the demo owner and projects; return a fresh owner sign-in URL and a summary.
 
     Safe to run again on the same database: nothing is duplicated.

@@ -28,6 +28,7 @@ from sqlalchemy import Connection, delete, select, text, update
 from labelwright.errors import Forbidden, NotFound, ValidationError
 from labelwright.services import audit
 from labelwright.services.projects import PROJECT_COLUMNS, Project, get_project, insert_project, project_from_row
+from labelwright.store import Store
 from labelwright.store import tables as t
 from labelwright.store.slots import release_sql
 from labelwright.store.sql import upsert
@@ -48,7 +49,7 @@ _PROJECT_BY_ID, _PROJECT_BY_SLUG = _PROJECT_FOR.format(key="id"), _PROJECT_FOR.f
 _ROLE_IN = "SELECT role, status FROM memberships WHERE project_id = :p AND user_id = :u"
 
 
-def project_for(store, ref: int | str, user, at_least: str = "annotator") -> tuple[Project, str]:
+def project_for(store: Store, ref: int | str, user, at_least: str = "annotator") -> tuple[Project, str]:
     """The project ``ref`` (slug or id) and the caller's role in it, in one lookup; raises
     :class:`Forbidden` unless that role is at least ``at_least``."""
     if isinstance(ref, str) and ref.isascii() and ref.isdigit():
@@ -79,7 +80,7 @@ def _a(role: str) -> str:
     return f"an {role}" if role[0] in "aeiou" else f"a {role}"
 
 
-def role_in(store, user, project: Project) -> str | None:
+def role_in(store: Store, user, project: Project) -> str | None:
     """The user's role in the project (``owner`` for owners), or None for non-members and blocked members."""
     if user.role == "owner":
         return "owner"
@@ -90,7 +91,7 @@ def role_in(store, user, project: Project) -> str | None:
     return role if status == "active" else None
 
 
-def require(store, user, project: Project, at_least: str = "annotator", *, missing: str | None = None) -> str:
+def require(store: Store, user, project: Project, at_least: str = "annotator", *, missing: str | None = None) -> str:
     """The user's role in ``project``, once it is at least ``at_least``.
 
     For a thing reached by its own id (an item, an annotation), pass ``missing``: the message of the
@@ -125,7 +126,7 @@ def check_csrf(session, sent: object, what: str = "the form's security token") -
                         "reload the page and try again")
 
 
-def visible_project_ids(store, user) -> set[int] | None:
+def visible_project_ids(store: Store, user) -> set[int] | None:
     """Ids of the projects the user may see; None means all (owners)."""
     if user.role == "owner":
         return None
@@ -146,7 +147,7 @@ def _target_user(conn: Connection, name: str):
     return row
 
 
-def set_member(store, project: Project, name: str, role: str, by=None) -> dict:
+def set_member(store: Store, project: Project, name: str, role: str, by=None) -> dict:
     """Add ``name`` to the project with ``role`` (or change their role; unblocks them)."""
     with store.write() as conn:
         return _set_member(conn, project.id, name, role, by)
@@ -169,7 +170,7 @@ def _set_member(conn: Connection, project_id: int, name: str, role: str, by=None
     return {"user": name, "role": role, "status": "active"}
 
 
-def create_project_for(store, schema, user) -> Project:
+def create_project_for(store: Store, schema, user) -> Project:
     """A new project made by ``user`` (an owner or a manager; the caller checked
     :func:`labelwright.services.policy.create_project`). A manager becomes its manager in the same
     transaction: a project its maker cannot manage is never left behind. Used by the API and the page."""
@@ -180,7 +181,7 @@ def create_project_for(store, schema, user) -> Project:
     return get_project(store, pid)
 
 
-def remove_member(store, project: Project, name: str, by=None) -> bool:
+def remove_member(store: Store, project: Project, name: str, by=None) -> bool:
     with store.write() as conn:
         user = _target_user(conn, name)
         release_leases(conn, project.id, user.id)
@@ -192,7 +193,7 @@ def remove_member(store, project: Project, name: str, by=None) -> bool:
     return gone is not None
 
 
-def block(store, project: Project, name: str, by=None, reason: str | None = None) -> int:
+def block(store: Store, project: Project, name: str, by=None, reason: str | None = None) -> int:
     """Block ``name`` from the project: they see nothing of it; their leases are released (returned: how many)."""
     now = time.time()
     with store.write() as conn:
@@ -209,7 +210,7 @@ def block(store, project: Project, name: str, by=None, reason: str | None = None
     return released
 
 
-def unblock(store, project: Project, name: str, by=None) -> bool:
+def unblock(store: Store, project: Project, name: str, by=None) -> bool:
     with store.write() as conn:
         user = _target_user(conn, name)
         m = t.memberships
@@ -231,7 +232,7 @@ def release_leases(conn: Connection, project_id: int, user_id: int) -> int:
     return len(gone)
 
 
-def members(store, project: Project) -> list[dict]:
+def members(store: Store, project: Project) -> list[dict]:
     """The project's members (blocked ones too), by name: their organisation role, their role and status here."""
     m, u = t.memberships, t.users
     with store.read() as conn:

@@ -18,6 +18,7 @@ import time
 from labelwright.services import assistant
 from labelwright.services.background import Background
 from labelwright.services.projects import list_projects
+from labelwright.store import Store
 
 log = logging.getLogger("labelwright.assist")
 
@@ -33,7 +34,7 @@ class AssistWorker(Background):
     name = "labelwright-assist"
     max_backoff = MAX_BACKOFF
 
-    def __init__(self, store, interval: float = 10.0, *, media_root=None, python_models: tuple[str, ...] = ()):
+    def __init__(self, store: Store, interval: float = 10.0, *, media_root=None, python_models: tuple[str, ...] = ()):
         super().__init__(interval)
         self.store = store
         self.media_root = media_root

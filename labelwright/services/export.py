@@ -59,6 +59,7 @@ from labelwright.io.forked import in_order
 from labelwright.questions.base import QuestionType
 from labelwright.services.labels import GOLD_METHOD, PEOPLE, LabelWalker, QuestionLabels, project_labels
 from labelwright.services.projects import Project
+from labelwright.store import Store
 
 FORMATS = ("jsonl", "csv", "parquet")
 EXTENSIONS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet",
@@ -141,7 +142,7 @@ def _annotation_rows(conn, dialect: str, project_id: int, items: list) -> list:
     return _cursor_rows(conn, _ANNOTATIONS_SQL[dialect], (items[0][0], items[-1][0], project_id), dialect)
 
 
-def _read_chunks(store, project: Project, chunk: int) -> Iterator[tuple[list, list]]:
+def _read_chunks(store: Store, project: Project, chunk: int) -> Iterator[tuple[list, list]]:
     """``(items, annotation rows)`` a chunk at a time, in id order, all from one read transaction."""
     last = 0
     with store.read() as conn:
@@ -153,7 +154,7 @@ def _read_chunks(store, project: Project, chunk: int) -> Iterator[tuple[list, li
             last = items[-1][0]
 
 
-def _chunk_ranges(store, project: Project, chunk: int) -> list[tuple[int, int]]:
+def _chunk_ranges(store: Store, project: Project, chunk: int) -> list[tuple[int, int]]:
     """The item id ranges ``(after, up to)`` of the project's chunks of ``chunk`` items (the chunks
     :func:`_read_chunks` reads), from one pass over the project's item ids."""
     with store.read() as conn:
@@ -167,7 +168,7 @@ def _chunk_ranges(store, project: Project, chunk: int) -> list[tuple[int, int]]:
 _IDS_SQL = {d: f"SELECT id FROM items WHERE {plus}project_id = ? ORDER BY id" for d, plus in _PLUS.items()}
 
 
-def _read_range(store, project: Project, bounds: tuple[int, int]) -> tuple[list, list]:
+def _read_range(store: Store, project: Project, bounds: tuple[int, int]) -> tuple[list, list]:
     """One chunk's ``(items, annotation rows)``: the items with ``after < id <= up to``, in one read
     transaction."""
     with store.read() as conn:
@@ -175,7 +176,7 @@ def _read_range(store, project: Project, bounds: tuple[int, int]) -> tuple[list,
         return items, (_annotation_rows(conn, store.dialect, project.id, items) if items else [])
 
 
-def _pieces(store, project: Project, piece, workers: int) -> Iterator[bytes]:
+def _pieces(store: Store, project: Project, piece, workers: int) -> Iterator[bytes]:
     """``piece(items, annotation rows)`` (bytes) for each chunk of the project, in id order: in this process
     (reading ahead in a thread) when ``workers`` is 1, else by ``workers`` forked processes
     (:func:`labelwright.io.forked.in_order`), each reading its chunks on database connections of its own.
@@ -223,7 +224,9 @@ def _prefetched(chunks: Iterator, depth: int = 2) -> Iterator:
         except BaseException as e:  # noqa: BLE001 - handed to the consumer
             q.put(e)
         finally:
-            chunks.close()
+            close = getattr(chunks, "close", None)  # a generator's: its open transaction ends here
+            if close is not None:
+                close()
 
     thread = threading.Thread(target=produce, name="labelwright-export-reader", daemon=True)
     thread.start()
@@ -240,7 +243,7 @@ def _prefetched(chunks: Iterator, depth: int = 2) -> Iterator:
         thread.join()
 
 
-def iter_items(store, project: Project,
+def iter_items(store: Store, project: Project,
                chunk: int = CHUNK) -> Iterator[tuple[int, str, str, Sequence[tuple], tuple, int]]:
     """``(item_id, external_id, data_json, annotations, answers_key, is_gold)`` for every item, in id order.
 
@@ -316,7 +319,7 @@ def _annotation(a: tuple) -> dict:
 _UNTOUCHED = orjson.dumps({"annotations": [], "majority": {}, "aggregate": {}, "gold": False})[1:]
 
 
-def jsonl_lines(store, project: Project, lines_per_chunk: int = 256, workers: int = 1) -> Iterator[bytes]:
+def jsonl_lines(store: Store, project: Project, lines_per_chunk: int = 256, workers: int = 1) -> Iterator[bytes]:
     """The JSONL export, a few hundred lines per chunk (one write, or one streamed message, each); with
     ``workers`` > 1 (the CLI: it forks, see :func:`_pieces`) a chunk of items per piece."""
     lines_of = _JsonlLines(store, project)
@@ -336,7 +339,7 @@ def jsonl_lines(store, project: Project, lines_per_chunk: int = 256, workers: in
 class _JsonlLines:
     """A chunk's JSONL lines (each ending in a newline), from its item and annotation rows."""
 
-    def __init__(self, store, project: Project):
+    def __init__(self, store: Store, project: Project):
         self.vote = _Majority(project.schema)
         self.labels_of = LabelWalker(project_labels(store, project))
 
@@ -365,7 +368,7 @@ _META_SQL = {
 }
 
 
-def metadata_keys(store, project: Project) -> list[str]:
+def metadata_keys(store: Store, project: Project) -> list[str]:
     """The keys of the project's items that are not display fields (metadata: an ``id``, a source, a
     score...), sorted: the ``meta.<key>`` columns of the flat export. One pass over the items' data, in the
     database."""
@@ -502,7 +505,7 @@ class _Votes:
         return out
 
 
-def flat_chunks(store, project: Project, meta: Sequence[str] = (), chunk: int = CHUNK) -> Iterator[list[list]]:
+def flat_chunks(store: Store, project: Project, meta: Sequence[str] = (), chunk: int = CHUNK) -> Iterator[list[list]]:
     """The flat export a chunk of items at a time, as columns (lists, in the order of :func:`flat_columns`;
     ``meta``: the metadata keys)."""
     columns_of = _FlatColumns(store, project, meta)
@@ -514,7 +517,7 @@ class _FlatColumns:
     """A chunk's flat columns (lists, in the order of :func:`flat_columns`) from its item and annotation
     rows; the project's labels are computed once, when it is made."""
 
-    def __init__(self, store, project: Project, meta: Sequence[str] = ()):
+    def __init__(self, store: Store, project: Project, meta: Sequence[str] = ()):
         self.schema = project.schema
         self.fields = [f.name for f in self.schema.fields]
         self.questions = self.schema.questions
@@ -571,7 +574,7 @@ class _FlatColumns:
         return per_item[:k] + per_ann + per_item[k:]
 
 
-def csv_chunks(store, project: Project, workers: int = 1) -> Iterator[bytes]:
+def csv_chunks(store: Store, project: Project, workers: int = 1) -> Iterator[bytes]:
     """The CSV export: the header, then one block of text per chunk of items (made by ``workers`` forked
     processes when more than 1: see :func:`_pieces`)."""
     buf = io.StringIO()
@@ -596,7 +599,7 @@ def _arrow_schema(project: Project, meta: Sequence[str] = ()):
     return pa.schema(fields)
 
 
-def write_parquet(store, project: Project, sink, rows_per_group: int = 50_000, workers: int = 1) -> int:
+def write_parquet(store: Store, project: Project, sink, rows_per_group: int = 50_000, workers: int = 1) -> int:
     """Write the flat rows to ``sink`` (a path or binary file) in row groups of ``rows_per_group`` rows
     (the last one shorter); return rows written. ``workers`` > 1: the chunks' tables are made by forked
     processes (see :func:`_pieces`) and come back as Arrow IPC streams."""
@@ -644,7 +647,7 @@ def write_parquet(store, project: Project, sink, rows_per_group: int = 50_000, w
     return total
 
 
-def write_export(store, project: Project, fmt: str, path) -> None:
+def write_export(store: Store, project: Project, fmt: str, path) -> None:
     """Write an export file (the CLI's path). Written to ``path + '.part'`` and renamed when complete."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; use one of {list(FORMATS)}")

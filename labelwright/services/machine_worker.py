@@ -23,6 +23,7 @@ from labelwright.errors import NotFound
 from labelwright.services import machines
 from labelwright.services.background import Background
 from labelwright.services.projects import get_project
+from labelwright.store import Store
 
 log = logging.getLogger("labelwright.machines")
 
@@ -37,7 +38,7 @@ class MachineWorker(Background):
     name = "labelwright-machines"
     max_backoff = MAX_BACKOFF
 
-    def __init__(self, store, interval: float = 2.0, *, batch: int = 5, transport=None):
+    def __init__(self, store: Store, interval: float = 2.0, *, batch: int = 5, transport=None):
         super().__init__(interval)
         self.store = store
         self.batch = batch

@@ -29,6 +29,7 @@ from labelwright.services import access
 from labelwright.services import webhooks as webhooks_svc
 from labelwright.services.projects import Project
 from labelwright.services.users import User
+from labelwright.store import Store
 
 F = TypeVar("F", bound=Callable)
 
@@ -75,7 +76,7 @@ def actions() -> dict[str, str]:
     return {name: fn.needs for name, fn in globals().items() if callable(fn) and hasattr(fn, "needs")}
 
 
-def _in_project(store, user: User, ref: int | str, level: str) -> Grant:
+def _in_project(store: Store, user: User, ref: int | str, level: str) -> Grant:
     project, role = access.project_for(store, ref, user, _LEVELS[level])
     return Grant(project, role)
 
@@ -89,46 +90,46 @@ def _in_org(user: User, level: str) -> User:
 
 
 @_needs("member")
-def view_project(store, user: User, ref: int | str) -> Grant:
+def view_project(store: Store, user: User, ref: int | str) -> Grant:
     """Read a project's description and schema (gold settings only for its managers: see ``Grant.role``)."""
     return _in_project(store, user, ref, "member")
 
 
 @_needs("member")
-def annotate(store, user: User, ref: int | str) -> Grant:
+def annotate(store: Store, user: User, ref: int | str) -> Grant:
     """Label in a project: claim items, answer them, see and amend one's own recent answers, take its
     qualification test."""
     return _in_project(store, user, ref, "member")
 
 
 @_needs("reviewer")
-def review(store, user: User, ref: int | str) -> Grant:
+def review(store: Store, user: User, ref: int | str) -> Grant:
     """Review others' answers (accept, fix, reject), answer questions about decisions, work the check queue;
     this sees other annotators' labels."""
     return _in_project(store, user, ref, "reviewer")
 
 
 @_needs("reviewer")
-def view_quality(store, user: User, ref: int | str) -> Grant:
+def view_quality(store: Store, user: User, ref: int | str) -> Grant:
     """See a project's quality: agreement, each annotator's accuracy, the consensus and items in doubt."""
     return _in_project(store, user, ref, "reviewer")
 
 
 @_needs("manager")
-def manage_project(store, user: User, ref: int | str) -> Grant:
+def manage_project(store: Store, user: User, ref: int | str) -> Grant:
     """Run a project: progress, settings, expiry, items, members, blocks and pauses, messages, more answers,
     pay, invites and webhooks for it, its audit log, its machine annotators and assistant."""
     return _in_project(store, user, ref, "manager")
 
 
 @_needs("manager")
-def see_gold(store, user: User, ref: int | str) -> Grant:
+def see_gold(store: Store, user: User, ref: int | str) -> Grant:
     """See and set the project's gold items and their answers (never shown to annotators)."""
     return _in_project(store, user, ref, "manager")
 
 
 @_needs("manager")
-def export(store, user: User, ref: int | str) -> Grant:
+def export(store: Store, user: User, ref: int | str) -> Grant:
     """Export every answer in the project, with who gave it."""
     return _in_project(store, user, ref, "manager")
 
@@ -171,7 +172,7 @@ def read_audit(user: User) -> User:
 
 
 @_needs("manager")
-def manage_webhooks(store, user: User) -> set[int] | None:
+def manage_webhooks(store: Store, user: User) -> set[int] | None:
     """Webhooks in general: the ids of the projects whose webhooks the caller manages (None: every one, and
     the webhooks for every project: owners). A caller who manages no project is refused."""
     managed = webhooks_svc.managed_project_ids(store, user)
@@ -189,7 +190,7 @@ def manage_global_webhooks(user: User) -> User:
 
 
 @_needs("manager")
-def manage_webhook(store, user: User, webhook_id: int) -> dict:
+def manage_webhook(store: Store, user: User, webhook_id: int) -> dict:
     """One webhook (returned): owners manage all, a project's managers their project's. Anyone else learns
     neither its project nor whether it is one for every project."""
     hook = webhooks_svc.get_webhook(store, webhook_id)

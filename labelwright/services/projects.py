@@ -36,7 +36,7 @@ class Project:
                 "schema": self.schema.model_dump(exclude_none=True, exclude=None if owner else {"gold"})}
 
 
-def create_project(store, schema: ProjectSchema | dict | str, created_by: int | None = None, by=None) -> Project:
+def create_project(store: Store, schema: ProjectSchema | dict | str, created_by: int | None = None, by=None) -> Project:
     """A new project from ``schema``; recorded in the audit log as ``by``'s (a user; None: the command line).
     A project made by a manager, who must become its manager, is
     :func:`labelwright.services.access.create_project_for`."""
@@ -64,7 +64,7 @@ def insert_project(conn: Connection, schema: ProjectSchema | dict | str, created
     return pid
 
 
-def _from_row(store, row) -> Project:
+def _from_row(store: Store, row) -> Project:
     return project_from_row(store, (row.id, row.slug, row.name, row.schema, row.overlap, row.lease_seconds,
                                     row.created_at, row.updated_at))
 
@@ -72,7 +72,7 @@ def _from_row(store, row) -> Project:
 PROJECT_COLUMNS = "id, slug, name, schema, overlap, lease_seconds, created_at, updated_at"
 
 
-def project_from_row(store, row: tuple) -> Project:
+def project_from_row(store: Store, row: tuple) -> Project:
     """A :class:`Project` from a row of ``PROJECT_COLUMNS`` (in that order)."""
     pid, slug, name, schema_json, overlap, lease_seconds, created_at, updated_at = row
     # Parsing a schema costs ~100 us; comparing its text with the one parsed last costs ~1 us. Keyed by the
@@ -87,7 +87,7 @@ def project_from_row(store, row: tuple) -> Project:
                    lease_seconds=lease_seconds, created_at=created_at, updated_at=updated_at)
 
 
-def get_project(store, ref: int | str, conn=None) -> Project:
+def get_project(store: Store, ref: int | str, conn=None) -> Project:
     """A project by numeric id or slug."""
     if isinstance(ref, str) and ref.isdigit():
         ref = int(ref)
@@ -104,7 +104,7 @@ def get_project(store, ref: int | str, conn=None) -> Project:
     return project_from_row(store, row)
 
 
-def list_projects(store) -> list[Project]:
+def list_projects(store: Store) -> list[Project]:
     with store.read() as conn:
         rows = conn.execute(select(t.projects).order_by(t.projects.c.id)).all()
     return [_from_row(store, r) for r in rows]
@@ -168,7 +168,7 @@ def expire(store: Store, project: Project, by=None, at: float | None = None) -> 
     return change_schema(store, project.id, change)
 
 
-def progress(store, project: Project, now: float | None = None) -> dict:
+def progress(store: Store, project: Project, now: float | None = None) -> dict:
     """Items done / in progress / waiting, annotations per annotator, throughput over the last hour."""
     now = now or time.time()
     i, a, le = t.items, t.annotations, t.leases

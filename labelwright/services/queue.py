@@ -113,7 +113,7 @@ def _claim_pg(store: Store, params: dict, gold: bool) -> ItemRow | None:
     raise Busy("the queue is busy; please ask for the next item again")
 
 
-def claim_next(store, project: Project, user: User, now: float | None = None) -> dict | None:
+def claim_next(store: Store, project: Project, user: User, now: float | None = None) -> dict | None:
     """Give ``user`` the next item of ``project`` under a lease, or None when nothing is left for them.
 
     If the user already holds a live lease in this project, that item is returned again (its lease
@@ -135,7 +135,7 @@ def claim_next(store, project: Project, user: User, now: float | None = None) ->
     return item
 
 
-def _claim(store, project: Project, user: User, now: float | None) -> dict | None:
+def _claim(store: Store, project: Project, user: User, now: float | None) -> dict | None:
     now = now or time.time()
     schema = project.schema
     if schema.expires_at is not None and now >= schema.expires_at:
@@ -181,7 +181,7 @@ def _claim(store, project: Project, user: User, now: float | None) -> dict | Non
     return _item_payload(project, row, expires)
 
 
-def _refuse_if_paused(store, params: dict, cur=None) -> None:
+def _refuse_if_paused(store: Store, params: dict, cur=None) -> None:
     if cur is not None:
         cur.execute(sql.PAUSED, params)
         paused = cur.fetchone()
@@ -191,7 +191,7 @@ def _refuse_if_paused(store, params: dict, cur=None) -> None:
         raise Forbidden(_PAUSED_MESSAGE)
 
 
-def _item_and_project(store, conn, item_id: int) -> tuple:
+def _item_and_project(store: Store, conn, item_id: int) -> tuple:
     row = conn.execute(text("SELECT id, project_id, external_id, data FROM items WHERE id = :i"),
                        {"i": item_id}).first()
     if row is None:
@@ -199,7 +199,7 @@ def _item_and_project(store, conn, item_id: int) -> tuple:
     return row, get_project(store, row.project_id, conn=conn)
 
 
-def project_of_item(store, item_id: int) -> Project:
+def project_of_item(store: Store, item_id: int) -> Project:
     with store.read() as conn:
         return _item_and_project(store, conn, item_id)[1]
 
@@ -226,7 +226,7 @@ _OPEN_ENOUGH = ("SELECT count(*) FROM (SELECT 1 FROM items WHERE project_id = :p
                 "AND is_gold = 0 LIMIT :m) AS open_items")
 
 
-def prefetch(store, project: Project, user: User, current_item_id: int, now: float | None = None) -> dict | None:
+def prefetch(store: Store, project: Project, user: User, current_item_id: int, now: float | None = None) -> dict | None:
     """Claim the item ``user`` will see after ``current_item_id``, whose live lease they hold, so the
     labelling page can show it the moment they submit. Returns that item (as :func:`claim_next` does), or
     None: no current lease, a qualification test under way, the project expired, or fewer than
@@ -303,7 +303,7 @@ def _take_extra(store: Store, conn, params: dict, gold: bool) -> ItemRow | None:
     return row
 
 
-def promote(store, project: Project, user: User, item_id: int, now: float | None = None) -> float | None:
+def promote(store: Store, project: Project, user: User, item_id: int, now: float | None = None) -> float | None:
     """Make the user's prefetched item their current one: its lease starts now and runs the project's
     full lease time (so the time bound on its answer counts from when they saw it). Returns the new
     expiry, or None when they no longer hold it (it lapsed and was reclaimed: the page starts over)."""
@@ -317,7 +317,7 @@ def promote(store, project: Project, user: User, item_id: int, now: float | None
     return expires if row is not None else None
 
 
-def release_prefetched(store, project: Project, user: User, item_id: int) -> bool:
+def release_prefetched(store: Store, project: Project, user: User, item_id: int) -> bool:
     """Give back a prefetched lease the page will not show (it went away): only one the user holds beside
     an older lease in the project, so a late request can never release the item on their screen."""
     def work():
@@ -520,7 +520,7 @@ def _suggested(project: Project, user: User, params: dict) -> bool:
     return True
 
 
-def history(store, project: Project, user: User, limit: int | None = None) -> list[dict]:
+def history(store: Store, project: Project, user: User, limit: int | None = None) -> list[dict]:
     """The user's most recent annotations in the project, newest first (the ones they may amend)."""
     limit = project.schema.history_size if limit is None else min(limit, project.schema.history_size)
     if limit <= 0:
@@ -542,7 +542,7 @@ def history(store, project: Project, user: User, limit: int | None = None) -> li
     return out
 
 
-def get_annotation(store, annotation_id: int, user: User) -> tuple[dict, Project]:
+def get_annotation(store: Store, annotation_id: int, user: User) -> tuple[dict, Project]:
     with store.read() as conn:
         row = conn.execute(text(f"SELECT {sql.ANNOTATION_COLUMNS}, project_id FROM annotations WHERE id = :a"),
                            {"a": annotation_id}).first()
@@ -555,7 +555,7 @@ def get_annotation(store, annotation_id: int, user: User) -> tuple[dict, Project
 _FROZEN = {"accepted": "accepted", "fixed": "fixed by a reviewer", "rejected": "rejected"}
 
 
-def amend(store, annotation_id: int, user: User, answers, *, active_ms: int = 0,
+def amend(store: Store, annotation_id: int, user: User, answers, *, active_ms: int = 0,
           now: float | None = None) -> dict:
     """Replace the answers of one of the user's recent annotations; the old version is kept.
 
@@ -616,7 +616,7 @@ _LEFT = ("SELECT i.is_gold, count(*) FROM items i WHERE i.project_id = :p "
          "AND NOT EXISTS (SELECT 1 FROM skips s WHERE s.item_id = i.id AND s.user_id = :u) GROUP BY i.is_gold")
 
 
-def counts_for_user(store, project: Project, user: User) -> dict:
+def counts_for_user(store: Store, project: Project, user: User) -> dict:
     """What this annotator has done in the project and how many items are still open to them.
 
     ``left`` counts the gold items they have not answered too (while they have ordinary work left, as

@@ -9,10 +9,11 @@ from sqlalchemy import text
 from labelwright.errors import NotFound, ValidationError
 from labelwright.services import audit
 from labelwright.services.projects import Project
+from labelwright.store import Store
 from labelwright.store.slots import retarget_sql
 
 
-def more_answers(store, project: Project, external_ids: list[str], extra: int, by=None) -> dict:
+def more_answers(store: Store, project: Project, external_ids: list[str], extra: int, by=None) -> dict:
     """Ask for ``extra`` more answers on the chosen items (by external id); they reopen in the queue."""
     if not 1 <= extra <= 20:
         raise ValidationError("ask for 1 to 20 more answers", field="answers")

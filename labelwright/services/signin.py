@@ -48,7 +48,7 @@ class Limits:
                    settings.login_window_seconds)
 
 
-def sign_in(store, name: str, password: str, address: str, limits: Limits, *, now: float | None = None) -> User:
+def sign_in(store: Store, name: str, password: str, address: str, limits: Limits, *, now: float | None = None) -> User:
     """The user whose name and password these are; :class:`TooManyAttempts` (nothing checked) over a
     limit, :class:`Unauthorized` for a wrong name or password (which counts)."""
     now = time.time() if now is None else now
@@ -64,7 +64,7 @@ def sign_in(store, name: str, password: str, address: str, limits: Limits, *, no
     return user
 
 
-def change_password(store, user: User, current: str | None, new: str, address: str, limits: Limits, *,
+def change_password(store: Store, user: User, current: str | None, new: str, address: str, limits: Limits, *,
                     keep_session: str | None = None, keep_tokens: bool = False) -> None:
     """Set ``user``'s password to ``new`` once ``current`` is checked, within the limits (a wrong one counts
     against the account). ``current`` None is for a first password: only an account without one may skip

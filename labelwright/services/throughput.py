@@ -19,6 +19,7 @@ from datetime import date, datetime, timedelta, timezone
 from sqlalchemy import func, select
 
 from labelwright.services.projects import Project
+from labelwright.store import Store
 from labelwright.store import tables as t
 
 DAYS = 30
@@ -29,7 +30,7 @@ def _day(ts: float) -> date:
     return datetime.fromtimestamp(ts, timezone.utc).date()
 
 
-def throughput(store, project: Project, now: float | None = None, days: int = DAYS) -> dict:
+def throughput(store: Store, project: Project, now: float | None = None, days: int = DAYS) -> dict:
     """``{per_day: [(date, n)] for the last ``days`` days (oldest first, today last), rate (items/day or
     None), rate_days, remaining, total, done, finish (date or None), finish_days}``."""
     now = time.time() if now is None else now

@@ -23,6 +23,7 @@ from sqlalchemy import insert, select, update
 from labelwright.errors import Conflict, NotFound, Unauthorized, ValidationError
 from labelwright.services import audit
 from labelwright.services.access import ORG_ROLES, PROJECT_ROLES, RANK
+from labelwright.store import Store
 from labelwright.store import tables as t
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.@\-]{1,64}$")
@@ -54,7 +55,7 @@ def _user(row) -> User:
     return User(id=row.id, name=row.name, role=row.role)
 
 
-def create_user(store, name: str, role: str = "annotator", password: str | None = None) -> User:
+def create_user(store: Store, name: str, role: str = "annotator", password: str | None = None) -> User:
     if not NAME_RE.match(name or ""):
         raise ValidationError("a user name is 1-64 letters, digits, '_', '.', '@' or '-'", field="name")
     if role not in ORG_ROLES:
@@ -80,7 +81,7 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def get_user(store, name: str) -> User:
+def get_user(store: Store, name: str) -> User:
     with store.read() as conn:
         row = conn.execute(select(t.users).where(t.users.c.name == name)).first()
     if row is None:
@@ -88,14 +89,14 @@ def get_user(store, name: str) -> User:
     return _user(row)
 
 
-def list_users(store) -> list[dict]:
+def list_users(store: Store) -> list[dict]:
     with store.read() as conn:
         rows = conn.execute(select(t.users).order_by(t.users.c.id)).all()
     return [{"id": r.id, "name": r.name, "role": r.role, "disabled": bool(r.disabled),
              "has_password": r.password_hash is not None} for r in rows]
 
 
-def set_password(store, user: User, password: str) -> None:
+def set_password(store: Store, user: User, password: str) -> None:
     """Set ``user``'s password and nothing else (for the owner's tools and tests; a user's own change or
     reset goes through :func:`replace_password`, which also ends sessions and revokes tokens)."""
     password_hash = hash_password(password)
@@ -103,12 +104,12 @@ def set_password(store, user: User, password: str) -> None:
         conn.execute(update(t.users).where(t.users.c.id == user.id).values(password_hash=password_hash))
 
 
-def has_password(store, user: User) -> bool:
+def has_password(store: Store, user: User) -> bool:
     with store.read() as conn:
         return conn.execute(select(t.users.c.password_hash).where(t.users.c.id == user.id)).scalar() is not None
 
 
-def check_password(store, name: str, password: str) -> User:
+def check_password(store: Store, name: str, password: str) -> User:
     """The user, when ``password`` is theirs; :class:`Unauthorized` otherwise. Unlimited: what an outsider
     can drive goes through :func:`labelwright.services.signin.sign_in`."""
     with store.read() as conn:
@@ -123,7 +124,7 @@ def check_password(store, name: str, password: str) -> User:
     return _user(row)
 
 
-def _issue(store, user: User, kind: str, *, ttl: float | None = None, label: str | None = None,
+def _issue(store: Store, user: User, kind: str, *, ttl: float | None = None, label: str | None = None,
            csrf: str | None = None) -> str:
     secret = secrets.token_urlsafe(32)
     now = time.time()
@@ -134,11 +135,11 @@ def _issue(store, user: User, kind: str, *, ttl: float | None = None, label: str
     return secret
 
 
-def create_api_token(store, user: User, label: str | None = None) -> str:
+def create_api_token(store: Store, user: User, label: str | None = None) -> str:
     return _issue(store, user, "api", label=label)
 
 
-def create_signin_link_token(store, user: User, hours: int = 72) -> str:
+def create_signin_link_token(store: Store, user: User, hours: int = 72) -> str:
     return _issue(store, user, "signin", ttl=hours * 3600)
 
 
@@ -162,7 +163,7 @@ _API_TOKEN_SQL = ("SELECT u.id, u.name, u.role, u.disabled, t.expires_at, t.revo
                   "JOIN users u ON u.id = t.user_id WHERE t.token_hash = :h AND t.kind = 'api'")
 
 
-def user_for_api_token(store, secret: str) -> User:
+def user_for_api_token(store: Store, secret: str) -> User:
     # Every API request does this: one plain statement outside a transaction, never cached, so a
     # revoked token or a disabled user is refused from the very next request.
     row = store.lookup(_API_TOKEN_SQL, {"h": _hash(secret)}) if secret else None
@@ -172,7 +173,7 @@ def user_for_api_token(store, secret: str) -> User:
     return User(row[0], row[1], row[2])
 
 
-def redeem_signin_link(store, secret: str, session_days: int) -> tuple[str, Session]:
+def redeem_signin_link(store: Store, secret: str, session_days: int) -> tuple[str, Session]:
     """Spend a one-time sign-in link; return a new session's cookie value and the session."""
     with store.write() as conn:
         row = _lookup(conn, secret, "signin")
@@ -183,13 +184,13 @@ def redeem_signin_link(store, secret: str, session_days: int) -> tuple[str, Sess
     return start_session(store, user, session_days)
 
 
-def start_session(store, user: User, session_days: int) -> tuple[str, Session]:
+def start_session(store: Store, user: User, session_days: int) -> tuple[str, Session]:
     csrf = secrets.token_urlsafe(24)
     secret = _issue(store, user, "session", ttl=session_days * 86400, csrf=csrf)
     return secret, Session(user, csrf)
 
 
-def session_for_cookie(store, secret: str) -> Session | None:
+def session_for_cookie(store: Store, secret: str) -> Session | None:
     with store.read() as conn:
         row = _lookup(conn, secret, "session")
     if not _valid(row):
@@ -197,7 +198,7 @@ def session_for_cookie(store, secret: str) -> Session | None:
     return Session(User(row.uid, row.name, row.role), row.csrf)
 
 
-def end_session(store, secret: str) -> None:
+def end_session(store: Store, secret: str) -> None:
     with store.write() as conn:
         conn.execute(update(t.tokens).where(t.tokens.c.token_hash == _hash(secret),
                                             t.tokens.c.kind == "session")
@@ -207,7 +208,7 @@ def end_session(store, secret: str) -> None:
 # ---- account management --------------------------------------------------------------------------
 
 
-def update_user(store, name: str, *, role: str | None = None, disabled: bool | None = None, by=None) -> dict:
+def update_user(store: Store, name: str, *, role: str | None = None, disabled: bool | None = None, by=None) -> dict:
     """Change a user's organisation role or disable / enable them (recorded in the audit log).
 
     Lowering a role also lowers their project roles to match; disabling revokes nothing but refuses their
@@ -242,7 +243,7 @@ def update_user(store, name: str, *, role: str | None = None, disabled: bool | N
             "disabled": bool(disabled if disabled is not None else row.disabled)}
 
 
-def list_tokens(store, user: User) -> list[dict]:
+def list_tokens(store: Store, user: User) -> list[dict]:
     """The user's API tokens (never their secrets): id, label, created, expiry, revoked."""
     with store.read() as conn:
         rows = conn.execute(select(t.tokens).where(t.tokens.c.user_id == user.id, t.tokens.c.kind == "api")
@@ -251,7 +252,7 @@ def list_tokens(store, user: User) -> list[dict]:
              "revoked_at": r.revoked_at, "active": r.revoked_at is None} for r in rows]
 
 
-def revoke_token(store, token_id: int, by: User) -> None:
+def revoke_token(store: Store, token_id: int, by: User) -> None:
     """Revoke an API token: the caller's own, or anyone's for an owner. Refused from the next request."""
     with store.write() as conn:
         row = conn.execute(select(t.tokens.c.user_id, t.tokens.c.revoked_at)
@@ -263,7 +264,7 @@ def revoke_token(store, token_id: int, by: User) -> None:
             audit.record(conn, by, "token.revoke", None, str(token_id))
 
 
-def replace_password(store, user: User, password: str, *, keep_session: str | None = None,
+def replace_password(store: Store, user: User, password: str, *, keep_session: str | None = None,
                      keep_tokens: bool = False) -> None:
     """A new password the user chose (a change, or a first password after a sign-in link): every session
     but ``keep_session`` (a cookie secret) ends, and every API token is revoked unless ``keep_tokens``,
@@ -292,12 +293,12 @@ def _end_sessions(conn, user: User, keep_secret: str | None) -> None:
                  .values(revoked_at=time.time()))
 
 
-def create_reset_link_token(store, user: User, hours: int = 24) -> str:
+def create_reset_link_token(store: Store, user: User, hours: int = 24) -> str:
     """A one-use password-reset link (the CLI prints it for the owner to pass on)."""
     return _issue(store, user, "reset", ttl=hours * 3600)
 
 
-def reset_password(store, secret: str, password: str, session_days: int, *,
+def reset_password(store: Store, secret: str, password: str, session_days: int, *,
                    keep_tokens: bool = False) -> tuple[str, Session]:
     """Spend a reset link: set the password, end every session, revoke every API token unless
     ``keep_tokens``, and start a new session."""
@@ -315,6 +316,6 @@ def reset_password(store, secret: str, password: str, session_days: int, *,
     return start_session(store, user, session_days)
 
 
-def reset_link_is_valid(store, secret: str) -> bool:
+def reset_link_is_valid(store: Store, secret: str) -> bool:
     with store.read() as conn:
         return _valid(_lookup(conn, secret, "reset"))

@@ -43,6 +43,7 @@ import httpx
 from sqlalchemy import Row, Update, select, update
 
 from labelwright.services.webhooks import ALLOW_PRIVATE_HINT, BACKOFF, MAX_ATTEMPTS, refused_because, signed_headers
+from labelwright.store import Store
 from labelwright.store import tables as t
 
 log = logging.getLogger("labelwright.webhooks")
@@ -100,7 +101,7 @@ class _GuardedBackend(httpcore.NetworkBackend):
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError as e:  # a name that does not resolve (now): a connection error, tried again later
             raise httpcore.ConnectError(f"cannot resolve {host}: {e}") from e
-        addresses = list(dict.fromkeys(info[4][0] for info in infos))
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
         for address in addresses:
             why = refused_because(address)
             if why:
@@ -145,7 +146,7 @@ class WebhookWorker:
     requests go through :class:`GuardedTransport`); ``transport``: an httpx transport that replaces
     the guarded one (tests)."""
 
-    def __init__(self, store, *, interval: float = 1.0, batch: int = 10, timeout: float = 10.0,
+    def __init__(self, store: Store, *, interval: float = 1.0, batch: int = 10, timeout: float = 10.0,
                  allow_private: bool = False, transport: httpx.BaseTransport | None = None):
         self.store = store
         self.interval = interval

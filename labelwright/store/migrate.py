@@ -9,10 +9,14 @@ from __future__ import annotations
 import re
 import time
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 
 from labelwright.store import locks
+
+if TYPE_CHECKING:  # the Store imports this module
+    from labelwright.store import Store
 
 DIALECT_TYPES = {
     "sqlite": {"pk": "INTEGER PRIMARY KEY AUTOINCREMENT", "float": "REAL", "bigint": "INTEGER", "blob": "BLOB"},
@@ -51,7 +55,7 @@ def applied_versions(conn) -> list[int]:
     return [r[0] for r in conn.execute(text("SELECT version FROM schema_migrations ORDER BY version"))]
 
 
-def upgrade(store, target: int | None = None) -> list[int]:
+def upgrade(store: Store, target: int | None = None) -> list[int]:
     """Apply every pending migration up to ``target``; return the versions applied."""
     done = []
     for version, name, sql in available():

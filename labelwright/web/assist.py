@@ -18,7 +18,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from labelwright.api.deps import path_id
+from labelwright.api.deps import CheckId
 from labelwright.errors import Conflict, NotFound, ValidationError
 from labelwright.questions.choice import option_key
 from labelwright.services import assist_report, assist_state, assistant, autolabel, policy
@@ -29,7 +29,6 @@ from labelwright.web.forms import form_text
 from labelwright.web.views import item_media_url, layout, media_enabled
 from labelwright.web.words import duration
 
-CheckId = path_id("check")
 CHART_DAYS = 60  # the chart shows at most this many days, the latest
 
 

@@ -30,6 +30,7 @@ from labelwright.services import gold as gold_svc
 from labelwright.services import items as items_svc
 from labelwright.services import labels as labels_svc
 from labelwright.services import media as media_svc
+from labelwright.store import Store
 from labelwright.web import project_for_page, render
 from labelwright.web.answers import answer_table, item_view, label_html
 from labelwright.web.forms import errors_by_question, parse_answers, state_from_answers
@@ -41,7 +42,7 @@ Position = Annotated[int | None, Query(ge=0, le=access.MAX_ID, description="the 
 Asked = Annotated[int | None, Query(ge=0, le=1_000_000)]
 
 
-def doubt_nav(store, project, item_id: int, position: int | None) -> dict:
+def doubt_nav(store: Store, project, item_id: int, position: int | None) -> dict:
     """The item page's place in the items in doubt, with links to the previous and next one."""
     nav = doubt_svc.doubt_neighbours(doubt_svc.items_in_doubt(store, project), item_id, position)
     for side in ("previous", "next"):
@@ -51,7 +52,7 @@ def doubt_nav(store, project, item_id: int, position: int | None) -> dict:
     return nav
 
 
-def _render_doubt(request: Request, store, project, *, status: int = 200, error: str | None = None,
+def _render_doubt(request: Request, store: Store, project, *, status: int = 200, error: str | None = None,
                   asked: int | None = None, asked_items: int | None = None, chosen=()):
     rows = doubt_svc.items_in_doubt(store, project)
     questions = {q.name: q for q in project.schema.questions}

@@ -8,11 +8,12 @@ from fastapi import Request
 from labelwright.services import access, home
 from labelwright.services import projects as projects_svc
 from labelwright.services import queue as queue_svc
+from labelwright.store import Store
 from labelwright.timefmt import utc_time
 from labelwright.web import current_session, render
 
 
-def index_rows(store, user, projects) -> list[dict]:
+def index_rows(store: Store, user, projects) -> list[dict]:
     """What the project list shows: progress for an owner, the user's own counts for everyone."""
     rows = []
     for p in projects:

@@ -35,6 +35,7 @@ from fastapi.responses import Response
 
 from labelwright.errors import LabelwrightError
 from labelwright.services import queue as queue_svc
+from labelwright.store import Store
 from labelwright.web.forms import form_id
 from labelwright.web.views import history_url, item_context
 
@@ -55,7 +56,7 @@ def region_html(request: Request, project, item: dict, **shown) -> str:
     return template.render(request=request, session=request.state.session, **context)
 
 
-def next_item(request: Request, store, project, user, current: int, have: int | None = None) -> dict | None:
+def next_item(request: Request, store: Store, project, user, current: int, have: int | None = None) -> dict | None:
     """The prefetched item after ``current``: rendered, or ``html: None`` when it is ``have`` (renewed)."""
     item = queue_svc.prefetch(store, project, user, current)
     if item is None:
@@ -68,7 +69,7 @@ def next_item(request: Request, store, project, user, current: int, have: int | 
     return {"item_id": item["id"], "html": html}
 
 
-def saved(request: Request, store, project, user, form) -> Response:
+def saved(request: Request, store: Store, project, user, form) -> Response:
     """The answer to a submit or skip sent by label.js: saved; the item it shows now (``promote``) becomes
     the user's current item, and the one after it is prefetched."""
     recent = queue_svc.history(store, project, user, limit=1)

@@ -47,7 +47,7 @@ def _parser() -> MarkdownIt:
         tokens[idx].attrSet("rel", "nofollow noopener noreferrer")
         if default_link_open is not None:
             return default_link_open(tokens, idx, options, env)
-        return md.renderer.renderToken(tokens, idx, options, env)
+        return renderer.renderToken(tokens, idx, options, env)
 
     renderer.rules["link_open"] = link_open  # type: ignore[assignment]  # a plain function is a valid rule
     return md

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from labelwright.api.deps import InviteId
 from labelwright.errors import Forbidden, LabelwrightError, ValidationError
 from labelwright.services import access, invites, policy
+from labelwright.store import Store
 from labelwright.timefmt import utc_time
 from labelwright.web import project_for_page, render
 
@@ -66,7 +67,7 @@ def _field(form, name: str) -> str:
 
 
 def add_member(slug: str, request: Request, form):
-    def run(store, project, user):
+    def run(store: Store, project, user):
         name = _field(form, "name")
         if not name:
             raise ValidationError("write the user's name", field="name")
@@ -76,7 +77,7 @@ def add_member(slug: str, request: Request, form):
 
 
 def set_role(slug: str, name: str, request: Request, form):
-    def run(store, project, user):
+    def run(store: Store, project, user):
         if not any(m["user"] == name for m in access.members(store, project)):
             raise ValidationError(f"{name!r} is not a member of this project; add them first", field="name")
         access.set_member(store, project, name, _field(form, "role"), by=user)
@@ -85,7 +86,7 @@ def set_role(slug: str, name: str, request: Request, form):
 
 
 def remove(slug: str, name: str, request: Request, form):
-    def run(store, project, user):
+    def run(store: Store, project, user):
         if not access.remove_member(store, project, name, by=user):
             raise ValidationError(f"{name!r} is not a member of this project", field="name")
         return "removed"
@@ -93,14 +94,14 @@ def remove(slug: str, name: str, request: Request, form):
 
 
 def block(slug: str, name: str, request: Request, form):
-    def run(store, project, user):
+    def run(store: Store, project, user):
         access.block(store, project, name, by=user, reason=_field(form, "reason")[:1000] or None)
         return "blocked"
     return _act(slug, request, form, run)
 
 
 def unblock(slug: str, name: str, request: Request, form):
-    def run(store, project, user):
+    def run(store: Store, project, user):
         access.unblock(store, project, name, by=user)
         return "unblocked"
     return _act(slug, request, form, run)
@@ -138,7 +139,7 @@ def create_invite(slug: str, request: Request, form):
 
 
 def revoke(slug: str, invite_id: int, request: Request, form):
-    def run(store, project, user):
+    def run(store: Store, project, user):
         invites.revoke_invite(store, invite_id, user, project=project)
         return "revoked"
     return _act(slug, request, form, run)

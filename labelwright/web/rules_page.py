@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from labelwright.api.deps import RuleId
 from labelwright.errors import LabelwrightError, NotFound
 from labelwright.services import labelling_functions, policy, rules
+from labelwright.store import Store
 from labelwright.web import project_for_page, render
 
 DONE = {"added": "Rule added: it has voted on every item.", "changed": "Rule changed: it has voted again.",
@@ -56,7 +57,7 @@ def _act(slug: str, request: Request, form, action):
 
 
 def add(slug: str, request: Request, form):
-    def run(store, project, user):
+    def run(store: Store, project, user):
         values = _values(form)
         values["pattern"] = values.get("pattern") or ""
         rules.create_rule(store, project, **{"name": "", "kind": "", **values}, by=user)
@@ -65,7 +66,7 @@ def add(slug: str, request: Request, form):
 
 
 def change(slug: str, rule_id: int, request: Request, form):
-    def run(store, project, user):
+    def run(store: Store, project, user):
         rules.update_rule(store, project, rule_id, _values(form), by=user)
         return "changed"
     return _act(slug, request, form, run)
@@ -74,14 +75,14 @@ def change(slug: str, rule_id: int, request: Request, form):
 def set_enabled(slug: str, rule_id: int, request: Request, form):
     on = form.get("enabled") == "1"
 
-    def run(store, project, user):
+    def run(store: Store, project, user):
         rules.update_rule(store, project, rule_id, {"enabled": on}, by=user)
         return "enabled" if on else "disabled"
     return _act(slug, request, form, run)
 
 
 def delete(slug: str, rule_id: int, request: Request, form):
-    def run(store, project, user):
+    def run(store: Store, project, user):
         rules.delete_rule(store, project, rule_id, by=user)
         return "deleted"
     return _act(slug, request, form, run)
@@ -90,7 +91,7 @@ def delete(slug: str, rule_id: int, request: Request, form):
 def label_model(slug: str, request: Request, form):
     on = form.get("enabled") == "1"
 
-    def run(store, project, user):
+    def run(store: Store, project, user):
         rules.set_label_model(store, project, on, by=user)
         return "lm-on" if on else "lm-off"
     return _act(slug, request, form, run)

@@ -19,6 +19,7 @@ from labelwright.errors import LabelwrightError, NotFound
 from labelwright.services import policy
 from labelwright.services import webhooks as svc
 from labelwright.services.events import KINDS
+from labelwright.store import Store
 from labelwright.timefmt import utc_time
 from labelwright.web import project_for_page, render
 
@@ -47,7 +48,7 @@ def webhooks_page(slug: str, request: Request, done: str | None = None):
     return _page(request, project, message=DONE.get(done or ""))
 
 
-def _hook_here(store, project, user, webhook_id: int) -> dict:
+def _hook_here(store: Store, project, user, webhook_id: int) -> dict:
     """The webhook, when this project's page manages it: the project's own, or (owners) one for every project."""
     try:
         hook = svc.get_webhook(store, webhook_id)
@@ -87,7 +88,7 @@ def _act(slug: str, webhook_id: int, request: Request, form, action):
 
 
 def send_test(slug: str, webhook_id: int, request: Request, form):
-    def run(store, project, user):
+    def run(store: Store, project, user):
         svc.send_test(store, webhook_id, by=user, project=project)
         return "tested"
     return _act(slug, webhook_id, request, form, run)
@@ -96,14 +97,14 @@ def send_test(slug: str, webhook_id: int, request: Request, form):
 def set_active(slug: str, webhook_id: int, request: Request, form):
     active = form.get("active") == "1"
 
-    def run(store, project, user):
+    def run(store: Store, project, user):
         svc.set_active(store, webhook_id, active, by=user)
         return "activated" if active else "deactivated"
     return _act(slug, webhook_id, request, form, run)
 
 
 def retry(slug: str, webhook_id: int, delivery_id: int, request: Request, form):
-    def run(store, project, user):
+    def run(store: Store, project, user):
         svc.redeliver(store, webhook_id, delivery_id, by=user)
         return "retried"
     return _act(slug, webhook_id, request, form, run)
