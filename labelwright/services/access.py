@@ -27,9 +27,10 @@ from sqlalchemy import Connection, delete, select, text, update
 
 from labelwright.errors import Forbidden, NotFound, ValidationError
 from labelwright.services import audit
-from labelwright.services.projects import PROJECT_COLUMNS, Project, get_project, insert_project, project_from_row
-from labelwright.store import Store
+from labelwright.services.projects import Project, get_project, insert_project, project_from_row
+from labelwright.store import Store, lookups
 from labelwright.store import tables as t
+from labelwright.store.lookups import ProjectAccessRow
 from labelwright.store.slots import release_sql
 from labelwright.store.sql import upsert
 
@@ -40,12 +41,6 @@ NEEDS = {"annotator": "a member of", "reviewer": "a reviewer in", "manager": "a 
          "owner": "an owner to manage"}
 MAX_ID = 2**63 - 1  # ids are signed 64-bit integers on both databases: a larger number names nothing
 
-# The two lookups every request makes (Store.lookup: one plain statement outside a transaction), written by
-# hand like the queue's hot statements; everything else here is SQLAlchemy Core.
-_PROJECT_FOR = (f"SELECT {', '.join('p.' + c.strip() for c in PROJECT_COLUMNS.split(','))}, "
-                "m.role, m.status FROM projects p LEFT JOIN memberships m "
-                "ON m.project_id = p.id AND m.user_id = :u WHERE p.{key} = :r")
-_PROJECT_BY_ID, _PROJECT_BY_SLUG = _PROJECT_FOR.format(key="id"), _PROJECT_FOR.format(key="slug")
 _ROLE_IN = "SELECT role, status FROM memberships WHERE project_id = :p AND user_id = :u"
 
 
@@ -56,12 +51,14 @@ def project_for(store: Store, ref: int | str, user, at_least: str = "annotator")
         ref = int(ref)
     if isinstance(ref, int) and not 0 <= ref <= MAX_ID:
         raise NotFound(f"no project {ref!r}")
-    row = store.lookup(_PROJECT_BY_ID if isinstance(ref, int) else _PROJECT_BY_SLUG, {"r": ref, "u": user.id})
-    if row is None:
+    # the lookup every request makes (Store.lookup: one plain statement outside a transaction)
+    raw = store.lookup(lookups.PROJECT_BY_ID if isinstance(ref, int) else lookups.PROJECT_BY_SLUG,
+                       {"r": ref, "u": user.id})
+    if raw is None:
         raise NotFound(f"no project {ref!r}")
-    *project_columns, member_role, member_status = row  # PROJECT_COLUMNS, then the membership's two
-    project = project_from_row(store, tuple(project_columns))
-    role = "owner" if user.role == "owner" else (member_role if member_status == "active" else None)
+    row = ProjectAccessRow._make(raw)
+    project = project_from_row(store, row)  # read by name: the membership's columns are not looked at
+    role = "owner" if user.role == "owner" else (row.member_role if row.member_status == "active" else None)
     return project, _check(project, role, at_least, named=str(ref) if isinstance(ref, int) else None)
 
 

@@ -7,13 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
 
-from sqlalchemy import Connection, func, insert, select, text
+from sqlalchemy import Connection, Row, func, insert, select, text
 
 from labelwright.errors import Conflict, NotFound, ValidationError
 from labelwright.schema import MAX_OVERLAP, ProjectSchema, parse_schema
 from labelwright.services import audit
-from labelwright.store import Store, loads
+from labelwright.store import Store, loads, lookups
 from labelwright.store import tables as t
+from labelwright.store.lookups import ProjectAccessRow, ProjectRow
 from labelwright.store.slots import open_flag
 
 
@@ -64,17 +65,10 @@ def insert_project(conn: Connection, schema: ProjectSchema | dict | str, created
     return pid
 
 
-def _from_row(store: Store, row) -> Project:
-    return project_from_row(store, (row.id, row.slug, row.name, row.schema, row.overlap, row.lease_seconds,
-                                    row.created_at, row.updated_at))
-
-
-PROJECT_COLUMNS = "id, slug, name, schema, overlap, lease_seconds, created_at, updated_at"
-
-
-def project_from_row(store: Store, row: tuple) -> Project:
-    """A :class:`Project` from a row of ``PROJECT_COLUMNS`` (in that order)."""
-    pid, slug, name, schema_json, overlap, lease_seconds, created_at, updated_at = row
+def project_from_row(store: Store, row: ProjectRow | ProjectAccessRow | Row) -> Project:
+    """A :class:`Project` from a row with the columns of :class:`labelwright.store.lookups.ProjectRow`,
+    read by name (a ``ProjectRow``, or a SQLAlchemy row of the ``projects`` table)."""
+    pid, schema_json = row.id, row.schema
     # Parsing a schema costs ~100 us; comparing its text with the one parsed last costs ~1 us. Keyed by the
     # text itself, the cache cannot serve a schema another server process has since replaced.
     cached = store.caches.schemas.get(pid)
@@ -83,16 +77,15 @@ def project_from_row(store: Store, row: tuple) -> Project:
     else:
         schema = ProjectSchema.model_validate(loads(schema_json))
         store.caches.schemas[pid] = (schema_json, schema)
-    return Project(id=pid, slug=slug, name=name, schema=schema, overlap=overlap,
-                   lease_seconds=lease_seconds, created_at=created_at, updated_at=updated_at)
+    return Project(id=pid, slug=row.slug, name=row.name, schema=schema, overlap=row.overlap,
+                   lease_seconds=row.lease_seconds, created_at=row.created_at, updated_at=row.updated_at)
 
 
 def get_project(store: Store, ref: int | str, conn=None) -> Project:
     """A project by numeric id or slug."""
     if isinstance(ref, str) and ref.isdigit():
         ref = int(ref)
-    where = "id = :r" if isinstance(ref, int) else "slug = :r"
-    sql = f"SELECT {PROJECT_COLUMNS} FROM projects WHERE {where}"
+    sql = lookups.PROJECT_ONLY_BY_ID if isinstance(ref, int) else lookups.PROJECT_ONLY_BY_SLUG
     if conn is None:
         row = store.lookup(sql, {"r": ref})  # one statement, no transaction: this runs on every request
     else:
@@ -101,13 +94,13 @@ def get_project(store: Store, ref: int | str, conn=None) -> Project:
         row = cur.fetchone()
     if row is None:
         raise NotFound(f"no project {ref!r}")
-    return project_from_row(store, row)
+    return project_from_row(store, ProjectRow._make(row))
 
 
 def list_projects(store: Store) -> list[Project]:
     with store.read() as conn:
         rows = conn.execute(select(t.projects).order_by(t.projects.c.id)).all()
-    return [_from_row(store, r) for r in rows]
+    return [project_from_row(store, r) for r in rows]
 
 
 # A project's updated_at after a change: now, or just past the old value if that is not earlier (clocks of
@@ -125,11 +118,11 @@ def change_schema(store: Store, project_id: int,
     re-open or close to match a new overlap in the same transaction. Returns the project as committed."""
     lock = " FOR UPDATE" if store.dialect == "postgresql" else ""
     with store.write() as conn:
-        row = conn.execute(text(f"SELECT {PROJECT_COLUMNS} FROM projects WHERE id = :p{lock}"),
+        row = conn.execute(text(f"SELECT {lookups.PROJECT_COLUMNS} FROM projects WHERE id = :p{lock}"),
                            {"p": project_id}).first()
         if row is None:
             raise NotFound(f"no project {project_id!r}")
-        before = project_from_row(store, tuple(row))
+        before = project_from_row(store, row)
         schema = fn(before.schema, conn)
         conn.execute(text(f"UPDATE projects SET schema = :s, overlap = :o, lease_seconds = :l, "
                           f"updated_at = {NEWER_UPDATED_AT} WHERE id = :p"),

@@ -48,6 +48,7 @@ from labelwright.store.queue_sql import (
     SubmittedRow,
     fetch_all,
     fetch_one,
+    fetch_value,
 )
 from labelwright.store.slots import release_sql
 
@@ -157,9 +158,9 @@ def _claim(store: Store, project: Project, user: User, now: float | None) -> dic
     with store.write() as conn:
         cur = store.cursor(conn)
         cur.execute(sql.HELD, params)
-        held = cur.fetchone()
+        held = fetch_value(cur)  # the item of the caller's live lease
         if held is not None:
-            params["i"] = held[0]
+            params["i"] = held
             cur.execute(sql.RENEW, params)
             cur.execute(sql.ITEM, params)
             row = fetch_one(cur, ItemRow)
@@ -396,7 +397,7 @@ def _submit_checks(store: Store, user: User, item_id: int, key: str, answers, ea
             return None, None, _annotation_dict(row)
     if prow is None:
         raise NotFound(f"no item {item_id}")
-    project = project_from_row(store, prow.project_columns)
+    project = project_from_row(store, prow.project)
     if prow.membership != "active" and not user.is_owner:
         raise NotFound(f"no item {item_id}")  # a non-member learns nothing of the item or its project
     if prow.paused:
@@ -429,10 +430,10 @@ def _event_params(project: Project, user: User, item_id: int, prow: ItemProjectR
 def _emit_sqlite(cur, kind: str, project_id: int, payload: str, now: float) -> bool:
     """Record an event if a webhook listens (see labelwright.services.events); returns whether one did."""
     params = {"now": now, "k": kind, "p": project_id, "d": payload}
-    row = cur.execute(_events.EVENT_SQL, params).fetchone()
-    if row is not None:
-        cur.execute(_events.DELIVERIES_SQL, {**params, "e": row[0]})
-    return row is not None
+    event_id = fetch_value(cur.execute(_events.EVENT_SQL, params))
+    if event_id is not None:
+        cur.execute(_events.DELIVERIES_SQL, {**params, "e": event_id})
+    return event_id is not None
 
 
 def submit(store: Store, item_id: int, user: User, answers, *, active_ms: int = 0,
@@ -498,13 +499,13 @@ def submit(store: Store, item_id: int, user: User, answers, *, active_ms: int = 
                 raise Conflict(_LEASE_EXPIRED)
             cur.execute(sql.UNSKIP, params)
             cur.execute(sql.INSERT_SQLITE[_suggested(project, user, params)], params)
-            ann_id = cur.fetchone()[0]
+            ann_id = fetch_value(cur)
             if _events.wanted(store, _SUBMISSION_EVENTS, project):
                 ev = _event_params(project, user, item_id, prow, clean, ann_id)
                 _emit_sqlite(cur, "annotation.submitted", project.id, ev["d1"], now)
                 if ev["complete_here"] and counted.n_done >= counted.want:
                     _emit_sqlite(cur, "item.completed", project.id, ev["d2"], now)
-                    if cur.execute("SELECT " + sql.PROJECT_DONE, params).fetchone()[0]:
+                    if fetch_value(cur.execute("SELECT " + sql.PROJECT_DONE, params)):
                         _emit_sqlite(cur, "project.completed", project.id, ev["d3"], now)
     if project.schema.redundancy is not None and not prow.is_gold:
         redundancy.decide(store, project, item_id)

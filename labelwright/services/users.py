@@ -23,8 +23,9 @@ from sqlalchemy import insert, select, update
 from labelwright.errors import Conflict, NotFound, Unauthorized, ValidationError
 from labelwright.services import audit
 from labelwright.services.access import ORG_ROLES, PROJECT_ROLES, RANK
-from labelwright.store import Store
+from labelwright.store import Store, lookups
 from labelwright.store import tables as t
+from labelwright.store.lookups import TokenRow
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.@\-]{1,64}$")
 _hasher = PasswordHasher()
@@ -159,18 +160,15 @@ def _valid(row) -> bool:
             and (row.expires_at is None or row.expires_at > time.time()))
 
 
-_API_TOKEN_SQL = ("SELECT u.id, u.name, u.role, u.disabled, t.expires_at, t.revoked_at FROM tokens t "
-                  "JOIN users u ON u.id = t.user_id WHERE t.token_hash = :h AND t.kind = 'api'")
-
-
 def user_for_api_token(store: Store, secret: str) -> User:
     # Every API request does this: one plain statement outside a transaction, never cached, so a
     # revoked token or a disabled user is refused from the very next request.
-    row = store.lookup(_API_TOKEN_SQL, {"h": _hash(secret)}) if secret else None
-    if (row is None or row[5] is not None or row[3]
-            or (row[4] is not None and row[4] <= time.time())):
+    raw = store.lookup(lookups.API_TOKEN, {"h": _hash(secret)}) if secret else None
+    row = None if raw is None else TokenRow._make(raw)
+    if (row is None or row.revoked_at is not None or row.disabled
+            or (row.expires_at is not None and row.expires_at <= time.time())):
         raise Unauthorized("invalid or revoked API token")
-    return User(row[0], row[1], row[2])
+    return User(row.user_id, row.name, row.role)
 
 
 def redeem_signin_link(store: Store, secret: str, session_days: int) -> tuple[str, Session]:

@@ -47,7 +47,7 @@ import psycopg
 
 from labelwright.store.futures import deliver, take_batch
 from labelwright.store.pg_wire import Result, Wire
-from labelwright.store.queue_sql import LOCK_CLAIMER, LOCK_USER, TRY_LOCK_USER
+from labelwright.store.queue_sql import LOCK_CLAIMER, LOCK_USER, TRY_LOCK_USER, fetch_value
 
 if TYPE_CHECKING:
     from labelwright.store import Store
@@ -166,7 +166,7 @@ class BatchTx:
         if self.alone is None and self._batcher.lock_in_batch(params["u"]):
             locked = self._batcher.send(self._call, TRY_LOCK_USER, params)
             after = None if then is None else self._batcher.send(self._call, then, params)
-            if locked.fetchone()[0]:
+            if fetch_value(locked):
                 return after
         if self.alone is None:  # someone holds the lock: run past the batch, in the call's own transaction
             self._batcher.wait_commit(self._call)

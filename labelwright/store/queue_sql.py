@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from labelwright.store import locks
 from labelwright.store.listeners import listening
+from labelwright.store.lookups import ProjectRow
 from labelwright.store.slots import open_flag, want
 
 # ---- rows -----------------------------------------------------------------------------------------
@@ -59,9 +60,11 @@ class ItemProjectRow(NamedTuple):
     earlier: bool  # the caller has an annotation of this item or one made with this idempotency key
 
     @property
-    def project_columns(self) -> tuple:
-        """The project's columns, in the order of ``labelwright.services.projects.PROJECT_COLUMNS``."""
-        return self[:8]
+    def project(self) -> ProjectRow:
+        """The project's columns, by name."""
+        return ProjectRow(id=self.project_id, slug=self.slug, name=self.name, schema=self.schema,
+                          overlap=self.overlap, lease_seconds=self.lease_seconds, created_at=self.created_at,
+                          updated_at=self.updated_at)
 
 
 class LeaseRow(NamedTuple):
@@ -336,6 +339,16 @@ def fetch_one(cur, row_type):
     """The cursor's next row as a ``row_type`` (one of the NamedTuples above), or None."""
     row = cur.fetchone()
     return None if row is None else row_type._make(row)
+
+
+def fetch_value(cur):
+    """The one column of the cursor's next row (a statement that selects a single value: an id, a flag), or
+    None when there is no row."""
+    row = cur.fetchone()
+    if row is None:
+        return None
+    (value,) = row  # exactly one column: anything else is a statement this was not meant for
+    return value
 
 
 def fetch_all(cur, row_type) -> list:
