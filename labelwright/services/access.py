@@ -23,15 +23,15 @@ from __future__ import annotations
 import hmac
 import time
 
-from sqlalchemy import Connection, delete, select, text, update
+from sqlalchemy import Connection, delete, select, update
 
 from labelwright.errors import Forbidden, NotFound, ValidationError
 from labelwright.services import audit
 from labelwright.services.projects import Project, get_project, insert_project, project_from_row
 from labelwright.store import Store, lookups
 from labelwright.store import tables as t
-from labelwright.store.lookups import ProjectAccessRow
-from labelwright.store.slots import release_sql
+from labelwright.store.lookups import MembershipRow, ProjectAccessRow
+from labelwright.store.slots import release
 from labelwright.store.sql import upsert
 
 ORG_ROLES = ("owner", "manager", "reviewer", "annotator")
@@ -41,7 +41,6 @@ NEEDS = {"annotator": "a member of", "reviewer": "a reviewer in", "manager": "a 
          "owner": "an owner to manage"}
 MAX_ID = 2**63 - 1  # ids are signed 64-bit integers on both databases: a larger number names nothing
 
-_ROLE_IN = "SELECT role, status FROM memberships WHERE project_id = :p AND user_id = :u"
 
 
 def project_for(store: Store, ref: int | str, user, at_least: str = "annotator") -> tuple[Project, str]:
@@ -81,11 +80,11 @@ def role_in(store: Store, user, project: Project) -> str | None:
     """The user's role in the project (``owner`` for owners), or None for non-members and blocked members."""
     if user.role == "owner":
         return "owner"
-    row = store.lookup(_ROLE_IN, {"p": project.id, "u": user.id})
-    if row is None:
+    raw = store.lookup(lookups.ROLE_IN, {"p": project.id, "u": user.id})
+    if raw is None:
         return None
-    role, status = row
-    return role if status == "active" else None
+    row = MembershipRow._make(raw)
+    return row.role if row.status == "active" else None
 
 
 def require(store: Store, user, project: Project, at_least: str = "annotator", *, missing: str | None = None) -> str:
@@ -224,8 +223,8 @@ def release_leases(conn: Connection, project_id: int, user_id: int) -> int:
     le = t.leases
     gone = conn.execute(delete(le).where(le.c.project_id == project_id, le.c.user_id == user_id)
                         .returning(le.c.item_id)).scalars().all()
-    for item_id in gone:
-        conn.execute(text(release_sql()), {"i": item_id})  # the queue's slot arithmetic (store/slots.py)
+    if gone:  # the queue's slot arithmetic (store/slots.py)
+        conn.execute(release(t.items.c.id.in_(gone)))
     return len(gone)
 
 

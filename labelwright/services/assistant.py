@@ -51,8 +51,9 @@ from labelwright.services.assist_state import (
 )
 from labelwright.services.labels import project_labels
 from labelwright.services.projects import Project
-from labelwright.store import Store, dumps, loads
+from labelwright.store import Store, dumps, loads, lookups
 from labelwright.store import tables as t
+from labelwright.store.lookups import PredictionRow
 from labelwright.store.sql import upsert
 
 log = logging.getLogger("labelwright.assist")
@@ -574,12 +575,11 @@ def load_predictor(project: Project, python_models: tuple[str, ...] | list[str] 
 
 def prediction_for(store: Store, item_id: int) -> dict | None:
     """The stored prediction of one item: ``{label, confidence, model}``."""
-    row = store.lookup("SELECT p.label, p.confidence, m.version FROM predictions p JOIN assist_models m "
-                       "ON m.id = p.model_id WHERE p.item_id = :i", {"i": item_id})
-    if row is None:
+    raw = store.lookup(lookups.PREDICTION_OF, {"i": item_id})
+    if raw is None:
         return None
-    label, confidence, version = row  # a driver row (the cheap lookup), in the order selected
-    return {"label": loads(label), "confidence": round(float(confidence), 4), "model": version}
+    row = PredictionRow._make(raw)
+    return {"label": loads(row.label), "confidence": round(float(row.confidence), 4), "model": row.version}
 
 
 # ---- the queue's order ---------------------------------------------------------------------------

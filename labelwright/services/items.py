@@ -41,7 +41,7 @@ from labelwright.errors import NotFound, ValidationError
 from labelwright.services import rules
 from labelwright.services.gold import split_gold, store_gold
 from labelwright.services.projects import Project
-from labelwright.store import Store, loads
+from labelwright.store import Store, import_sql, loads
 from labelwright.store import tables as t
 
 BATCH = 5_000
@@ -224,24 +224,19 @@ def _insert_sqlite(store: Store, project: Project, spool, batches: int, gold: di
     first of a repeated external id is kept, as on PostgreSQL."""
     with store.staging() as conn:
         raw = conn.connection.dbapi_connection
-        raw.execute("DROP TABLE IF EXISTS temp.lw_import")
-        raw.execute("CREATE TEMP TABLE lw_import (n INTEGER PRIMARY KEY, external_id TEXT NOT NULL, "
-                    "data TEXT NOT NULL)")
+        raw.execute(import_sql.SQLITE_DROP_STAGE)
+        raw.execute(import_sql.SQLITE_CREATE_STAGE)
         try:
             for _ in range(batches):
-                raw.executemany("INSERT INTO temp.lw_import (external_id, data) VALUES (?, ?)", pickle.load(spool))
+                raw.executemany(import_sql.SQLITE_STAGE_ROW, pickle.load(spool))
             with store.write(conn):
                 before = raw.total_changes
-                # "WHERE true" lets SQLite tell the upsert's ON CONFLICT from a join's ON
-                raw.execute(
-                    "INSERT INTO items (project_id, external_id, data, n_assigned, n_done, is_open, created_at) "
-                    "SELECT ?, external_id, data, 0, 0, 1, ? FROM temp.lw_import WHERE true ORDER BY n "
-                    "ON CONFLICT (project_id, external_id) DO NOTHING", (project.id, now))
+                raw.execute(import_sql.SQLITE_MOVE_STAGED, (project.id, now))
                 inserted = raw.total_changes - before
                 if gold:
                     _mark_gold(conn, project, gold, now)
         finally:
-            raw.execute("DROP TABLE IF EXISTS temp.lw_import")
+            raw.execute(import_sql.SQLITE_DROP_STAGE)
     return inserted
 
 
@@ -251,23 +246,15 @@ def _writer(store: Store, conn: Connection, project_id: int):
     if not isinstance(raw, psycopg.Connection):
         raise TypeError(f"the PostgreSQL import needs a psycopg connection, not {type(raw).__name__}")
     with raw.cursor() as cur:
-        cur.execute("CREATE TEMP TABLE IF NOT EXISTS lw_import (n INTEGER, external_id TEXT, data TEXT) "
-                    "ON COMMIT DROP")
+        cur.execute(import_sql.PG_CREATE_STAGE)
 
     def write(batch, now):
         with raw.cursor() as cur:
-            cur.execute("TRUNCATE lw_import")
-            with cur.copy("COPY lw_import (n, external_id, data) FROM STDIN") as copy:
+            cur.execute(import_sql.PG_EMPTY_STAGE)
+            with cur.copy(import_sql.PG_COPY_STAGE) as copy:
                 for n, row in enumerate(batch):
                     copy.write_row((n, *row))
-            # Ids follow the file's order (the queue serves items in import order): the first of each
-            # external id is kept, and rows are inserted in their order in the batch.
-            cur.execute(
-                "INSERT INTO items (project_id, external_id, data, n_assigned, n_done, is_open, created_at) "
-                "SELECT %s, d.external_id, d.data, 0, 0, 1, %s FROM (SELECT DISTINCT ON (external_id) n, external_id, "
-                "data FROM lw_import ORDER BY external_id, n) d ORDER BY d.n "
-                "ON CONFLICT (project_id, external_id) DO NOTHING",
-                (project_id, now))
+            cur.execute(import_sql.PG_MOVE_STAGED, (project_id, now))  # ids in the file's order
             return cur.rowcount
     return write
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
 
-from sqlalchemy import Connection, Row, func, insert, select, text
+from sqlalchemy import ColumnElement, Connection, Row, case, func, insert, select, update
 
 from labelwright.errors import Conflict, NotFound, ValidationError
 from labelwright.schema import MAX_OVERLAP, ProjectSchema, parse_schema
@@ -15,7 +15,7 @@ from labelwright.services import audit
 from labelwright.store import Store, loads, lookups
 from labelwright.store import tables as t
 from labelwright.store.lookups import ProjectAccessRow, ProjectRow
-from labelwright.store.slots import open_flag
+from labelwright.store.slots import reflag
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,12 @@ def list_projects(store: Store) -> list[Project]:
 NEWER_UPDATED_AT = "CASE WHEN :now > updated_at THEN :now ELSE updated_at + 0.001 END"
 
 
+def newer_updated_at(now: float) -> ColumnElement:
+    """:data:`NEWER_UPDATED_AT` as a Core expression, for an ``update(t.projects).values(updated_at=...)``."""
+    p = t.projects
+    return case((p.c.updated_at < now, now), else_=p.c.updated_at + 0.001)
+
+
 def change_schema(store: Store, project_id: int,
                   fn: Callable[[ProjectSchema, Connection], ProjectSchema]) -> Project:
     """Read-modify-write of a project's schema in one transaction: the row is read locked (``FOR UPDATE`` on
@@ -116,21 +122,19 @@ def change_schema(store: Store, project_id: int,
     nothing), and the schema, its overlap and lease columns and ``updated_at`` are written. Two changes made
     at once (through two server processes, say) both land: the second reads what the first wrote. Items
     re-open or close to match a new overlap in the same transaction. Returns the project as committed."""
-    lock = " FOR UPDATE" if store.dialect == "postgresql" else ""
+    p = t.projects
+    read = select(*(p.c[name] for name in ProjectRow._fields)).where(p.c.id == project_id)
     with store.write() as conn:
-        row = conn.execute(text(f"SELECT {lookups.PROJECT_COLUMNS} FROM projects WHERE id = :p{lock}"),
-                           {"p": project_id}).first()
+        row = conn.execute(read.with_for_update() if store.dialect == "postgresql" else read).first()
         if row is None:
             raise NotFound(f"no project {project_id!r}")
         before = project_from_row(store, row)
         schema = fn(before.schema, conn)
-        conn.execute(text(f"UPDATE projects SET schema = :s, overlap = :o, lease_seconds = :l, "
-                          f"updated_at = {NEWER_UPDATED_AT} WHERE id = :p"),
-                     {"s": schema.to_json(), "o": schema.overlap, "l": schema.lease_seconds, "now": time.time(),
-                      "p": project_id})
+        conn.execute(update(p).where(p.c.id == project_id).values(
+            schema=schema.to_json(), overlap=schema.overlap, lease_seconds=schema.lease_seconds,
+            updated_at=newer_updated_at(time.time())))
         if schema.overlap != before.overlap:
-            conn.execute(text("UPDATE items SET is_open = " + open_flag() + " WHERE project_id = :p"),
-                         {"o": schema.overlap, "p": project_id})
+            conn.execute(reflag(t.items.c.project_id == project_id, overlap=schema.overlap))
         return get_project(store, project_id, conn)
 
 

@@ -23,7 +23,7 @@ from labelwright.services import events
 from labelwright.services.gold import score
 from labelwright.services.projects import Project
 from labelwright.services.users import User
-from labelwright.store import Store, dumps, loads
+from labelwright.store import Store, dumps, loads, lookups
 from labelwright.store import tables as t
 from labelwright.store.sql import upsert
 from labelwright.timefmt import utc_time
@@ -91,9 +91,7 @@ def status(store: Store, project: Project, user: User, now: float | None = None)
 def passed(store: Store, project: Project, user: User) -> bool:
     if project.schema.qualification is None or user.role == "owner":
         return True
-    row = store.lookup("SELECT 1 FROM qualification_attempts WHERE project_id = :p AND user_id = :u AND passed = 1",
-                       {"p": project.id, "u": user.id})
-    return row is not None
+    return store.lookup(lookups.QUALIFIED, {"p": project.id, "u": user.id}) is not None
 
 
 def next_item(store: Store, project: Project, user: User, now: float | None = None) -> dict | None:

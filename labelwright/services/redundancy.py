@@ -32,15 +32,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import text
+from sqlalchemy import Connection, Integer, bindparam, func, select
 
 from labelwright.quality.adaptive import AdaptivePolicy, ConfidenceTuning, fit_skills, item_posterior, tune_confidence
 from labelwright.schema import answer_label, label_values
 from labelwright.services import events
 from labelwright.services.projects import Project
 from labelwright.store import Store, loads
-from labelwright.store.queue_sql import PROJECT_DONE
-from labelwright.store.slots import retarget_sql
+from labelwright.store import tables as t
+from labelwright.store.queue_sql import PROJECT_DONE, fetch_value
+from labelwright.store.slots import retarget
 
 MIN_FIT_ANSWERS = 20  # below this, skills are not estimated: every annotator counts as 0.7 accurate
 REFIT_MIN_NEW = 10
@@ -83,8 +84,6 @@ def _fits(store: Store) -> tuple[dict[int, Any], threading.Lock]:
     return store.caches.skill_fits, store.caches.skill_fits_lock
 
 
-_LAST_ID = "SELECT max(id) FROM annotations WHERE project_id = :p"
-_NEWER = "SELECT count(*) FROM annotations WHERE project_id = :p AND id > :x"
 
 
 def load_labels(store: Store, project: Project) -> tuple[pd.DataFrame, pd.Series]:
@@ -96,13 +95,13 @@ def _load_labels(store: Store, project: Project) -> tuple[pd.DataFrame, pd.Serie
     """:func:`load_labels` and the id of the project's newest annotation, read in one transaction."""
     q = project.schema.redundancy_question()
     with store.read() as conn:
-        last_id = conn.execute(text(_LAST_ID), {"p": project.id}).scalar() or 0
-        rows = conn.execute(text("SELECT item_id, user_id, COALESCE(reviewed_answers, answers) FROM annotations "
-                                 "WHERE project_id = :p AND review_status NOT IN ('rejected', 'rule') AND id <= :x "
-                                 "ORDER BY id"),  # arrival order: the gold replay of tune_confidence needs it
-                            {"p": project.id, "x": last_id}).all()
-        gold_rows = conn.execute(text("SELECT item_id, answers FROM gold WHERE project_id = :p"),
-                                 {"p": project.id}).all()
+        a, g = t.annotations, t.gold
+        last_id = conn.execute(select(func.max(a.c.id)).where(a.c.project_id == project.id)).scalar() or 0
+        rows = conn.execute(select(a.c.item_id, a.c.user_id, func.coalesce(a.c.reviewed_answers, a.c.answers))
+                            .where(a.c.project_id == project.id, a.c.review_status.not_in(("rejected", "rule")),
+                                   a.c.id <= last_id)
+                            .order_by(a.c.id)).all()  # arrival order: the gold replay of tune_confidence needs it
+        gold_rows = conn.execute(select(g.c.item_id, g.c.answers).where(g.c.project_id == project.id)).all()
     records = []
     for item_id, user_id, answers in rows:
         label = answer_label(q, loads(answers).get(q.name))
@@ -141,8 +140,6 @@ def refit(store: Store, project: Project) -> SkillFit:
     return fit
 
 
-_BUDGET_ITEMS = ("SELECT id, n_done, COALESCE(target, :o) FROM items "
-                 "WHERE project_id = :p AND is_gold = 0")
 
 
 def spend_budget(store: Store, project: Project, top: pd.Series) -> list[int]:
@@ -160,11 +157,12 @@ def spend_budget(store: Store, project: Project, top: pd.Series) -> list[int]:
     reopened."""
     r = project.schema.redundancy
     assert r is not None and r.budget is not None
-    params = {"p": project.id, "o": project.overlap}
+    i, p = t.items, t.projects
     with store.write() as conn:
         if store.dialect == "postgresql":  # one spender per project at a time (several server processes)
-            conn.execute(text("SELECT id FROM projects WHERE id = :p FOR UPDATE"), params)
-        rows = conn.execute(text(_BUDGET_ITEMS), params).all()
+            conn.execute(select(p.c.id).where(p.c.id == project.id).with_for_update())
+        rows = conn.execute(select(i.c.id, i.c.n_done, func.coalesce(i.c.target, project.overlap))
+                            .where(i.c.project_id == project.id, i.c.is_gold == 0)).all()
         n = len(rows)
         if not n:
             return []
@@ -178,8 +176,10 @@ def spend_budget(store: Store, project: Project, top: pd.Series) -> list[int]:
             return []
         settled.sort()
         chosen = settled[:min(allowed, max(BUDGET_ROUND, int(BUDGET_STEP * n)))]
-        conn.execute(text(retarget_sql(":t", "id = :i AND COALESCE(target, :o) < :t")),
-                     [{"t": done + 1, "i": item_id, "o": project.overlap} for _, item_id, done in chosen])
+        more = bindparam("more", type_=Integer)
+        conn.execute(retarget(more, i.c.id == bindparam("item"), func.coalesce(i.c.target, project.overlap) < more,
+                              overlap=project.overlap),
+                     [{"more": done + 1, "item": item_id} for _, item_id, done in chosen])
     return [item_id for _, item_id, _ in chosen]
 
 
@@ -198,8 +198,10 @@ def _refit_in_background(store: Store, project: Project) -> None:
 
 def new_answers(store: Store, project: Project, fit: SkillFit) -> int:
     """Answers the project received (through any server) after the newest one ``fit`` saw."""
-    row = store.lookup(_NEWER, {"p": project.id, "x": fit.last_id})
-    return int(row[0]) if row is not None else 0
+    with store.read() as conn:
+        a = t.annotations
+        return int(conn.execute(select(func.count()).select_from(a)
+                                .where(a.c.project_id == project.id, a.c.id > fit.last_id)).scalar_one())
 
 
 def current_fit(store: Store, project: Project, now: float | None = None) -> SkillFit:
@@ -224,14 +226,17 @@ def current_fit(store: Store, project: Project, now: float | None = None) -> Ski
     return fit
 
 
-def _completed(conn, project: Project, item_id: int) -> None:
+def _completed(store: Store, conn: Connection, project: Project, item_id: int) -> None:
     """Emit ``item.completed`` (and ``project.completed``) when the item has all the answers it wants."""
-    params = {"i": item_id, "o": project.overlap, "p": project.id}
-    n_done, want = conn.execute(text("SELECT n_done, COALESCE(target, :o) FROM items WHERE id = :i"), params).one()
+    i = t.items
+    n_done, want = conn.execute(select(i.c.n_done, func.coalesce(i.c.target, project.overlap))
+                                .where(i.c.id == item_id)).one()
     if n_done < want:
         return
     events.emit(conn, "item.completed", project.id, {"project": project.slug, "item_id": item_id})
-    if conn.execute(text("SELECT " + PROJECT_DONE), params).scalar():
+    cur = store.cursor(conn)  # the queue's hand-written test (store/queue_sql.py), on the driver's cursor
+    cur.execute(store.sql("SELECT " + PROJECT_DONE), {"i": item_id, "p": project.id})
+    if fetch_value(cur):
         events.emit(conn, "project.completed", project.id, {"project": project.slug})
 
 
@@ -240,9 +245,9 @@ def decide(store: Store, project: Project, item_id: int) -> dict:
     q = project.schema.redundancy_question()
     fit = current_fit(store, project)
     with store.write() as conn:
-        rows = conn.execute(text("SELECT user_id, answers FROM annotations WHERE item_id = :i "
-                                 "AND review_status <> 'rule'"),  # rules' votes (services/rules.py) are no answers
-                            {"i": item_id}).all()
+        a, i = t.annotations, t.items
+        rows = conn.execute(select(a.c.user_id, a.c.answers)  # rules' votes (services/rules.py) are no answers
+                            .where(a.c.item_id == item_id, a.c.review_status != "rule")).all()
         labels, workers = [], []
         for user_id, answers in rows:
             label = answer_label(q, loads(answers).get(q.name))
@@ -262,11 +267,12 @@ def decide(store: Store, project: Project, item_id: int) -> dict:
         target = None
         if more:
             target = max(n + 1, project.overlap)
-            conn.execute(text(retarget_sql(":t", "id = :i AND is_gold = 0 AND COALESCE(target, :o) < :t")),
-                {"t": target, "i": item_id, "o": project.overlap})
+            conn.execute(retarget(target, i.c.id == item_id, i.c.is_gold == 0,
+                                  func.coalesce(i.c.target, project.overlap) < target, overlap=project.overlap))
         else:
-            _completed(conn, project, item_id)
-        dry = budgeted and conn.execute(text(_NONE_OPEN), {"p": project.id}).scalar() is None
+            _completed(store, conn, project, item_id)
+        dry = budgeted and conn.execute(select(i.c.id).where(i.c.project_id == project.id, i.c.is_open == 1,
+                                                             i.c.is_gold == 0).limit(1)).first() is None
     if dry:  # nothing left in the queue: spend what the budget still allows now, not at the next refit
         _refit_soon(store, project, fit)
     return {"item_id": item_id, "answers": n, "confidence": top, "needs_more": more, "target": target}
@@ -296,9 +302,6 @@ def report(store: Store, project: Project) -> dict | None:
         out["curve"] = [{"confidence": c, "accuracy": round(a, 4), "answers": round(n, 2)}
                         for c, a, n in (t.curve if t is not None else ())]
     return out
-
-
-_NONE_OPEN = "SELECT 1 FROM items WHERE project_id = :p AND is_open = 1 AND is_gold = 0 LIMIT 1"
 
 
 def _refit_soon(store: Store, project: Project, fit: SkillFit) -> None:

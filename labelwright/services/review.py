@@ -43,7 +43,7 @@ from labelwright.services.projects import Project
 from labelwright.services.users import User
 from labelwright.store import Store, dumps, loads
 from labelwright.store import tables as t
-from labelwright.store.slots import PROJECT_OVERLAP, open_flag
+from labelwright.store.slots import retarget
 from labelwright.store.sql import upsert
 
 DECISIONS = ("accepted", "fixed", "rejected")
@@ -252,11 +252,8 @@ def decide(store: Store, project: Project, reviewer: User, annotation_id: int, d
             raise Conflict("the annotator changed this submission meanwhile; look at it again", field="revision")
         if decision == "rejected" and row.review_status != "rejected":
             # the rejected answer no longer counts: ask for one more, from someone else (flag: store/slots.py)
-            overlap = str(int(project.overlap))
-            more = f"COALESCE(target, {overlap}) + 1"
-            conn.execute(update(i).where(i.c.id == row.item_id, i.c.is_gold == 0).values(
-                target=func.coalesce(i.c.target, project.overlap) + 1,
-                is_open=literal_column(open_flag("n_assigned", more, PROJECT_OVERLAP))))
+            more = func.coalesce(i.c.target, project.overlap) + 1
+            conn.execute(retarget(more, i.c.id == row.item_id, i.c.is_gold == 0))
         conn.execute(delete(rl).where(rl.c.annotation_id == annotation_id))
         audit.record(conn, reviewer, "review.decide", project.id, str(annotation_id),
                      {"decision": decision, "annotator": row.name})

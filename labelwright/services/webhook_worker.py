@@ -43,7 +43,7 @@ import httpx
 from sqlalchemy import Row, Update, select, update
 
 from labelwright.services.webhooks import ALLOW_PRIVATE_HINT, BACKOFF, MAX_ATTEMPTS, refused_because, signed_headers
-from labelwright.store import Store
+from labelwright.store import Store, lookups
 from labelwright.store import tables as t
 
 log = logging.getLogger("labelwright.webhooks")
@@ -52,8 +52,6 @@ ERROR_CHARS = 500  # the longest last_error kept (connection errors)
 EXCERPT_CHARS = 200  # the most of a receiver's answer kept in last_error, after "HTTP <code>: "
 EXCERPT_BYTES = 1024  # the most of a receiver's answer read
 
-_DUE = ("SELECT 1 FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id "
-        "WHERE d.status = 'pending' AND d.next_attempt_at <= :now AND w.active = 1 LIMIT 1")
 
 
 
@@ -182,7 +180,7 @@ class WebhookWorker:
 
     def _claim(self, now: float) -> list[Row]:
         store = self.store
-        if store.lookup(_DUE, {"now": now}) is None:  # the usual case: one cheap read, no write
+        if store.lookup(lookups.DELIVERY_DUE, {"now": now}) is None:  # the usual case: one cheap read, no write
             return []
         d, w, e = t.deliveries, t.webhooks, t.events
         with store.write() as conn:

@@ -41,6 +41,19 @@ class ProjectAccessRow(NamedTuple):
     member_status: str | None
 
 
+class MembershipRow(NamedTuple):
+    """:data:`ROLE_IN`: a user's membership of a project."""
+    role: str
+    status: str  # active or blocked
+
+
+class PredictionRow(NamedTuple):
+    """:data:`PREDICTION_OF`: an item's stored prediction and the model version that made it."""
+    label: str  # JSON text
+    confidence: float
+    version: str
+
+
 class TokenRow(NamedTuple):
     """:data:`API_TOKEN`: the user an API token belongs to, and whether it may still be used."""
     user_id: int
@@ -57,6 +70,14 @@ PROJECT_BY_ID = _PROJECT_FOR.format(key="id")
 PROJECT_BY_SLUG = _PROJECT_FOR.format(key="slug")
 PROJECT_ONLY_BY_ID = f"SELECT {PROJECT_COLUMNS} FROM projects WHERE id = :r"
 PROJECT_ONLY_BY_SLUG = f"SELECT {PROJECT_COLUMNS} FROM projects WHERE slug = :r"
+ROLE_IN = "SELECT role, status FROM memberships WHERE project_id = :p AND user_id = :u"
+# whether the user passed the project's qualification test (every next item of a qualified project asks)
+QUALIFIED = "SELECT 1 FROM qualification_attempts WHERE project_id = :p AND user_id = :u AND passed = 1 LIMIT 1"
+PREDICTION_OF = ("SELECT p.label, p.confidence, m.version FROM predictions p JOIN assist_models m "
+                 "ON m.id = p.model_id WHERE p.item_id = :i")
+# whether a webhook delivery is due (the webhook worker's every pass; the usual answer is no)
+DELIVERY_DUE = ("SELECT 1 FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id "
+                "WHERE d.status = 'pending' AND d.next_attempt_at <= :now AND w.active = 1 LIMIT 1")
 API_TOKEN = ("SELECT u.id, u.name, u.role, u.disabled, t.expires_at, t.revoked_at FROM tokens t "
              "JOIN users u ON u.id = t.user_id WHERE t.token_hash = :h AND t.kind = 'api'")
 

@@ -12,6 +12,12 @@ gives the counters. ``tests/server.py`` checks the invariant on live data; the q
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import ColumnElement, Update, case, func, select, update
+
+from labelwright.store import tables as t
+
 # The overlap of the item's project, for statements that do not have it as the parameter :o.
 PROJECT_OVERLAP = "(SELECT p.overlap FROM projects p WHERE p.id = items.project_id)"
 
@@ -37,3 +43,44 @@ def retarget_sql(new_target: str, where: str = "id = :i") -> str:
     """Set the items' target to ``new_target`` (an expression of the old values) and their flag with it."""
     return (f"UPDATE items SET target = {new_target}, "
             f"is_open = {open_flag('n_assigned', new_target, PROJECT_OVERLAP)} WHERE {where}")
+
+
+# ---- the same rule as SQLAlchemy Core expressions, for the statements built with Core ----------------------
+# (the hand-written strings above serve the queue's hot statements in store/queue_sql.py; both are tested to
+# keep the flag equal to n_assigned < COALESCE(target, overlap): tests/store/test_slots.py)
+
+
+def project_overlap_of_item() -> Any:
+    """The overlap of the item's project (a scalar subquery on ``projects``), like :data:`PROJECT_OVERLAP`."""
+    p, i = t.projects, t.items
+    return select(p.c.overlap).where(p.c.id == i.c.project_id).scalar_subquery()
+
+
+def open_expr(assigned: Any, target: Any, overlap: Any) -> ColumnElement:
+    """``is_open`` for an item whose new ``n_assigned`` and ``target`` are these expressions, as Core
+    (:func:`open_flag`). In an UPDATE's values, columns mean the old values: pass the new ones."""
+    return case((assigned < func.coalesce(target, overlap), 1), else_=0)
+
+
+def retarget(new_target: Any, *where: Any, overlap: Any = None) -> Update:
+    """:func:`retarget_sql` as Core: set the items' target to ``new_target`` (an expression of the old
+    values, or a bind parameter) and their flag with it. ``overlap``: the project's, when the caller has
+    it (default: read from the item's project)."""
+    i = t.items
+    overlap = project_overlap_of_item() if overlap is None else overlap
+    return update(i).where(*where).values(target=new_target,
+                                          is_open=open_expr(i.c.n_assigned, new_target, overlap))
+
+
+def release(*where: Any, count: Any = 1) -> Update:
+    """:func:`release_sql` as Core: give back ``count`` slots of the items matched by ``where``."""
+    i = t.items
+    return update(i).where(*where).values(
+        n_assigned=i.c.n_assigned - count,
+        is_open=open_expr(i.c.n_assigned - count, i.c.target, project_overlap_of_item()))
+
+
+def reflag(*where: Any, overlap: Any) -> Update:
+    """Recompute the flag of the items matched by ``where`` for a new project ``overlap``."""
+    i = t.items
+    return update(i).where(*where).values(is_open=open_expr(i.c.n_assigned, i.c.target, overlap))
