@@ -47,7 +47,14 @@ class Grant(NamedTuple):
     def allows(self, action: Callable) -> bool:
         """Whether this role in this project also allows project ``action`` (for what an answer shows, e.g.
         the gold settings in a project's description: ``grant.allows(policy.see_gold)``)."""
-        return access.RANK[self.role] >= access.RANK[_LEVELS[action.needs]]  # type: ignore[attr-defined]
+        return role_allows(self.role, action)
+
+
+def role_allows(role: str | None, action: Callable) -> bool:
+    """Whether a caller with ``role`` in a project (``owner`` for owners; None: not an active member) may
+    do project ``action`` there: for what a page shows (the project list's links) and for checks made where
+    a thing reached by its own id finds its project (``role`` from :func:`labelwright.services.access.require`)."""
+    return role is not None and access.RANK[role] >= access.RANK[_LEVELS[action.needs]]  # type: ignore[attr-defined]
 
 
 def allows(action: Callable, *args) -> bool:

@@ -24,7 +24,8 @@ from sqlalchemy import delete, func, insert, literal_column, select, union_all
 from labelwright import sandbox
 from labelwright.errors import Busy, Forbidden, NotFound, TooManyAttempts, ValidationError
 from labelwright.questions.code import MAX_CODE, CodeTask
-from labelwright.services.access import RANK, require
+from labelwright.services import policy
+from labelwright.services.access import require
 from labelwright.services.projects import get_project
 from labelwright.services.users import User
 from labelwright.store import Store, loads, locks
@@ -120,7 +121,7 @@ def run_item(store: Store, runner: Runner, item_id: int, user: User, *, question
     ``question`` and whether the code was ``edited``)."""
     row, project = _item(store, item_id)
     role = require(store, user, project, missing=f"no item {item_id}")
-    if RANK[role] < RANK["reviewer"] and not _handed_to(store, item_id, user):
+    if not policy.role_allows(role, policy.review) and not _handed_to(store, item_id, user):
         raise Forbidden(f"item {item_id} was not handed to you: run the items you are labelling")
     q = _question(project, question)
     if code is not None and not q.editable:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from labelwright.services import access, home
+from labelwright.services import access, home, policy
 from labelwright.services import projects as projects_svc
 from labelwright.services import queue as queue_svc
 from labelwright.store import Store
@@ -18,8 +18,9 @@ def index_rows(store: Store, user, projects) -> list[dict]:
     rows = []
     for p in projects:
         role = access.role_in(store, user, p)
-        row = {"project": p, "mine": queue_svc.counts_for_user(store, p, user), "progress": None, "role": role}
-        if role in ("owner", "manager"):
+        row = {"project": p, "mine": queue_svc.counts_for_user(store, p, user), "progress": None, "role": role,
+               "reviews": policy.role_allows(role, policy.review)}
+        if policy.role_allows(role, policy.manage_project):
             row["progress"] = projects_svc.progress(store, p)
         rows.append(row)
     return rows
@@ -32,6 +33,7 @@ def index(request: Request):
     projects = [p for p in projects_svc.list_projects(store) if visible is None or p.id in visible]
     mine = None if session.user.is_owner else home.my_work(store, session.user)
     return render(request, "index.html", rows=index_rows(store, session.user, projects), work=mine,
+                  can_create=policy.allows(policy.create_project, session.user),
                   work_by={w["project"]: w for w in mine["projects"]} if mine else {},
                   pct=lambda v: "–" if v is None else f"{v:.0%}", when=utc_time)
 
