@@ -135,9 +135,39 @@ def refit(store: Store, project: Project) -> SkillFit:
     fits, lock = _fits(store)
     with lock:
         fits[project.id] = fit
-    if probas is not None and r is not None and r.budget is not None and fit.answers >= MIN_FIT_ANSWERS:
-        spend_budget(store, project, probas.max(axis=1))
+    if probas is not None and r is not None and fit.answers >= MIN_FIT_ANSWERS:
+        if r.budget is not None:
+            spend_budget(store, project, probas.max(axis=1))
+        else:
+            redecide(store, project, probas.max(axis=1), policy(project, fit).confidence)
     return fit
+
+
+def redecide(store: Store, project: Project, top: pd.Series, confidence: float) -> list[int]:
+    """A project with a stopping confidence: reopen the items settled earlier whose label, under the
+    newest skills, is now below ``confidence`` (one more answer each, up to ``max``).
+
+    An item settles when its posterior reaches the confidence under the skills of that moment; skills
+    fitted on the first few dozen answers are rough (an annotator who agreed with a good one looks good
+    until their other answers show otherwise), and a tuned confidence can rise as gold comes in. Each
+    refit therefore looks again at every settled item, ``top`` being each item's top posterior under the
+    new fit, as :func:`decide` would compute it. Gold items and items at ``max`` are left alone. Returns
+    the ids of the items reopened."""
+    r = project.schema.redundancy
+    assert r is not None
+    i, p = t.items, t.projects
+    want = func.coalesce(i.c.target, project.overlap)
+    with store.write() as conn:
+        if store.dialect == "postgresql":  # one re-decider per project at a time (several server processes)
+            conn.execute(select(p.c.id).where(p.c.id == project.id).with_for_update())
+        rows = conn.execute(select(i.c.id, i.c.n_done).where(
+            i.c.project_id == project.id, i.c.is_gold == 0, i.c.n_done >= want, i.c.n_done < r.max)).all()
+        doubtful = [(item_id, done) for item_id, done in rows if float(top.get(item_id, 1.0)) < confidence]
+        if doubtful:
+            more = bindparam("more", type_=Integer)
+            conn.execute(retarget(more, i.c.id == bindparam("item"), want < more, overlap=project.overlap),
+                         [{"more": done + 1, "item": item_id} for item_id, done in doubtful])
+    return [item_id for item_id, _ in doubtful]
 
 
 

@@ -7,8 +7,10 @@ from sqlalchemy import text
 from labelwright.cli import main
 from labelwright.errors import ValidationError
 from labelwright.schema import parse_schema
+from labelwright.services import redundancy
+from labelwright.services.items import add_items
 from labelwright.services.projects import create_project, get_project, set_overlap
-from tests.conftest import bearer
+from tests.conftest import bearer, seed_answer
 
 ADAPTIVE = {
     "name": "Adaptive", "slug": "adaptive", "id_field": "id",
@@ -166,6 +168,50 @@ def test_a_target_gold_shows_out_of_reach_asks_for_the_most_answers(http, store,
     ordinary = [n for k, n in counts.items() if k.startswith("e")]
     assert sum(ordinary) > 2 * len(ordinary), counts  # doubt, judged by gold, reaches the easy items too
     assert max(ordinary) <= 4
+
+
+def test_items_settled_on_rough_skills_are_reopened_when_the_skills_firm_up(store, owner, make_annotator):
+    """Two annotators agree on six items before anyone's skill is known (70% each: two agreeing answers give
+    0.845, above the project's 0.8): the items settle at two answers. Their later answers, beside two careful
+    annotators', turn out to be coin flips; at the next refit those six items are in doubt again and each is
+    reopened for a third answer. Items two careful annotators agreed on stay settled."""
+    p = create_project(store, {**ADAPTIVE, "redundancy": {"min": 2, "max": 3, "confidence": 0.8}},
+                       created_by=owner[0].id)
+    add = [{"id": f"e{k}", "text": "spam"} for k in range(6)]
+    add += [{"id": f"f{k:02d}", "text": "spam" if k % 2 else "ham"} for k in range(24)]
+    add += [{"id": f"g{k}", "text": "ham"} for k in range(6)]
+    add_items(store, p, add)
+    ids = _ids(store)
+    careful = [make_annotator(n)[0] for n in ("c1", "c2")]
+    sloppy = [make_annotator(n)[0] for n in ("s1", "s2")]
+    for k in range(6):  # the sloppy two agree, early, on the right label
+        for u in sloppy:
+            seed_answer(store, ids[f"e{k}"], u, {"spam": "spam"})
+    assert [_counts(store)[f"e{k}"] for k in range(6)] == [2] * 6
+    with store.read() as conn:
+        assert not conn.execute(text("SELECT count(*) FROM items WHERE external_id LIKE 'e%' AND is_open = 1")).scalar()
+    for k in range(24):  # then everyone answers f items: careful right, sloppy right one time in two
+        truth = "spam" if k % 2 else "ham"
+        wrong = "ham" if truth == "spam" else "spam"
+        for u in careful:
+            seed_answer(store, ids[f"f{k:02d}"], u, {"spam": truth})
+        for n, u in enumerate(sloppy):
+            seed_answer(store, ids[f"f{k:02d}"], u, {"spam": truth if (k // 2 + n) % 2 else wrong})
+    for k in range(6):
+        for u in careful:
+            seed_answer(store, ids[f"g{k}"], u, {"spam": "ham"})
+    redundancy.refit(store, get_project(store, p.id))
+    with store.read() as conn:
+        rows = dict(conn.execute(text("SELECT external_id, target FROM items")).all())
+        open_ = set(conn.execute(text("SELECT external_id FROM items WHERE is_open = 1")).scalars())
+    assert all(rows[f"e{k}"] == 3 for k in range(6)), rows   # reopened: one more answer each
+    assert {f"e{k}" for k in range(6)} <= open_
+    assert all(rows[f"g{k}"] in (None, 2) for k in range(6)) and not {f"g{k}" for k in range(6)} & open_
+
+
+def _ids(store) -> dict[str, int]:
+    with store.read() as conn:
+        return dict(conn.execute(text("SELECT external_id, id FROM items")).all())
 
 
 def test_accuracy_and_budget_are_exclusive():
