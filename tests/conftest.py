@@ -131,7 +131,8 @@ SLOW_MODULES = {
     "services/test_next_fields.py": 41, "api/test_fuzz_api.py": 39, "services/test_policy.py": 37,
     "api/test_ids.py": 36, "api/test_access.py": 36, "web/test_quality_consensus_pages.py": 36,
     "services/test_redundancy_queue.py": 35, "deploy/test_deploy_backup.py": 35, "services/test_labels.py": 35,
-    "test_code_checks.py": 34, "deploy/test_deploy_nginx.py": 30, "deploy/test_deploy_caddy.py": 30, "services/test_annotator_home.py": 30,
+    "test_code_checks.py": 34, "deploy/test_deploy_nginx.py": 30, "deploy/test_deploy_caddy.py": 30,
+    "services/test_annotator_home.py": 30,
 }
 
 

@@ -16,24 +16,30 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import Connection, text
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Float,
+    Integer,
+    Text,
+    exists,
+    insert,
+    literal,
+    select,
+    update,
+)
 
-from labelwright.services.projects import NEWER_UPDATED_AT, Project
+from labelwright.services.projects import Project, newer_updated_at
 from labelwright.store import Store, dumps
-from labelwright.store.listeners import listening, of_project, wants
+from labelwright.store import tables as t
+
+# The submission's events on SQLite run on the driver's cursor, hand-written (labelwright.services.queue
+# uses them as events.EVENT_SQL and events.DELIVERIES_SQL).
+from labelwright.store.events_sql import DELIVERIES_SQL as DELIVERIES_SQL
+from labelwright.store.events_sql import EVENT_SQL as EVENT_SQL
+from labelwright.store.listeners import listening_expr, of_project_expr, wants
 
 KINDS = ("annotation.submitted", "item.completed", "review.decided", "qualification.passed", "project.completed")
-
-
-_LISTENERS = "FROM webhooks w WHERE " + listening("CAST(:k AS text)")
-
-
-# The same, as raw SQL for the submission's hot path (``:name`` parameters: k kind, p project, d payload,
-# now). SQLite: EVENT_SQL then, when it returned an id, DELIVERIES_SQL with :e.
-EVENT_SQL = ("INSERT INTO events (at, kind, project_id, payload) SELECT :now, :k, :p, :d "
-             f"WHERE EXISTS (SELECT 1 {_LISTENERS}) RETURNING id")
-DELIVERIES_SQL = ("INSERT INTO deliveries (webhook_id, event_id, status, attempts, next_attempt_at, created_at) "
-                  f"SELECT w.id, :e, 'pending', 0, :now, :now {_LISTENERS}")
 
 
 def wanted(store: Store, kinds: tuple[str, ...], project: Project) -> bool:
@@ -45,10 +51,10 @@ def wanted(store: Store, kinds: tuple[str, ...], project: Project) -> bool:
     dictionary look-up per submission."""
     cached = store.caches.listeners.get(project.id)
     if cached is None or cached[0] != project.updated_at:
+        w = t.webhooks
         with store.read() as conn:
-            rows = conn.execute(text("SELECT w.project_id, w.kinds FROM webhooks w WHERE " + of_project()),
-                                {"p": project.id}).all()
-        cached = (project.updated_at, [(p, k) for p, k in rows])
+            rows = conn.execute(select(w.c.project_id, w.c.kinds).where(of_project_expr(project.id))).all()
+        cached = (project.updated_at, [(r.project_id, r.kinds) for r in rows])
         store.caches.listeners[project.id] = cached
     return any(wants(k, kind) for _p, k in cached[1] for kind in kinds)
 
@@ -56,12 +62,12 @@ def wanted(store: Store, kinds: tuple[str, ...], project: Project) -> bool:
 def touch(conn: Connection, project_id: int | None, now: float | None = None) -> None:
     """Move ``updated_at`` of the project (None: of every project) in the caller's transaction, which
     creates, changes or deletes a webhook of it: every server process reads its webhooks again (:func:`wanted`)."""
-    where = "" if project_id is None else " WHERE id = :p"
-    conn.execute(text(f"UPDATE projects SET updated_at = {NEWER_UPDATED_AT}{where}"),
-                 {"now": now or time.time(), "p": project_id})
+    p = t.projects
+    change = update(p).values(updated_at=newer_updated_at(now or time.time()))
+    conn.execute(change if project_id is None else change.where(p.c.id == project_id))
 
 
-def emit(conn, kind: str, project_id: int | None, payload: dict, now: float | None = None) -> int | None:
+def emit(conn: Connection, kind: str, project_id: int | None, payload: dict, now: float | None = None) -> int | None:
     """Record one event in the caller's transaction and queue its deliveries; returns the event id.
 
     An event nobody listens to (no active webhook wants it) is not stored: the table is an outbox, not
@@ -69,14 +75,17 @@ def emit(conn, kind: str, project_id: int | None, payload: dict, now: float | No
     if kind not in KINDS:
         raise ValueError(f"unknown event kind {kind!r}")
     now = now or time.time()
-    event_id = conn.execute(text(
-        "INSERT INTO events (at, kind, project_id, payload) SELECT :at, :k, :p, :d "
-        f"WHERE EXISTS (SELECT 1 {_LISTENERS}) RETURNING id"),
-        {"at": now, "k": kind, "p": project_id, "d": dumps({"kind": kind, **payload})}).scalar()
+    e, d, w = t.events, t.deliveries, t.webhooks
+    listens = listening_expr(kind, project_id)
+    event_id = conn.execute(insert(e).from_select(
+        ["at", "kind", "project_id", "payload"],
+        select(literal(now, Float), literal(kind, Text), literal(project_id, BigInteger),
+               literal(dumps({"kind": kind, **payload}), Text)).where(exists().where(listens)))
+        .returning(e.c.id)).scalar()
     if event_id is None:
         return None
-    conn.execute(text(
-        "INSERT INTO deliveries (webhook_id, event_id, status, attempts, next_attempt_at, created_at) "
-        f"SELECT w.id, :e, 'pending', 0, :now, :now {_LISTENERS}"),
-        {"e": event_id, "now": now, "p": project_id, "k": kind})
+    conn.execute(insert(d).from_select(
+        ["webhook_id", "event_id", "status", "attempts", "next_attempt_at", "created_at"],
+        select(w.c.id, literal(event_id, BigInteger), literal("pending", Text), literal(0, Integer),
+               literal(now, Float), literal(now, Float)).where(listens)))
     return event_id

@@ -4,13 +4,14 @@ them (MTurk requesters know it as "add assignments"). Expiring a project is a ch
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from sqlalchemy import func
 
 from labelwright.errors import NotFound, ValidationError
 from labelwright.services import audit
 from labelwright.services.projects import Project
 from labelwright.store import Store
-from labelwright.store.slots import retarget_sql
+from labelwright.store import tables as t
+from labelwright.store.slots import retarget
 
 
 def more_answers(store: Store, project: Project, external_ids: list[str], extra: int, by=None) -> dict:
@@ -19,15 +20,16 @@ def more_answers(store: Store, project: Project, external_ids: list[str], extra:
         raise ValidationError("ask for 1 to 20 more answers", field="answers")
     if not external_ids:
         raise ValidationError("name at least one item", field="items")
+    i = t.items
     with store.write() as conn:
         changed = 0
         missing = []
         for ext in external_ids:
-            n = conn.execute(text(
-                retarget_sql("COALESCE(target, :o) + :x", "project_id = :p AND external_id = :e AND is_gold = 0")
-                + " RETURNING id"),
-                {"o": project.overlap, "x": extra, "p": project.id, "e": str(ext)}).first()
-            if n is None:
+            item_id = conn.execute(
+                retarget(func.coalesce(i.c.target, project.overlap) + extra,
+                         i.c.project_id == project.id, i.c.external_id == str(ext), i.c.is_gold == 0)
+                .returning(i.c.id)).scalar()
+            if item_id is None:
                 missing.append(ext)
             else:
                 changed += 1

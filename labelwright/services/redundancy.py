@@ -40,7 +40,7 @@ from labelwright.services import events
 from labelwright.services.projects import Project
 from labelwright.store import Store, loads
 from labelwright.store import tables as t
-from labelwright.store.queue_sql import PROJECT_DONE, fetch_value
+from labelwright.store.queue_sql import PROJECT_DONE_QUERY, fetch_value
 from labelwright.store.slots import retarget
 
 MIN_FIT_ANSWERS = 20  # below this, skills are not estimated: every annotator counts as 0.7 accurate
@@ -265,7 +265,7 @@ def _completed(store: Store, conn: Connection, project: Project, item_id: int) -
         return
     events.emit(conn, "item.completed", project.id, {"project": project.slug, "item_id": item_id})
     cur = store.cursor(conn)  # the queue's hand-written test (store/queue_sql.py), on the driver's cursor
-    cur.execute(store.sql("SELECT " + PROJECT_DONE), {"i": item_id, "p": project.id})
+    cur.execute(store.sql(PROJECT_DONE_QUERY), {"i": item_id, "p": project.id})
     if fetch_value(cur):
         events.emit(conn, "project.completed", project.id, {"project": project.slug})
 

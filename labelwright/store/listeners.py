@@ -1,4 +1,5 @@
-"""Which webhooks listen to an event: the one definition of the rule, as SQL and in Python.
+"""Which webhooks listen to an event: the one definition of the rule, as SQL text (the hand-written
+statements of the submission's hot path), as SQLAlchemy Core (the rest) and in Python.
 
 An active webhook listens to the events of one project (``project_id``) or of every project (NULL), and to
 every kind (``kinds = '*'``) or to the kinds its JSON list names (``'["item.completed", ...]'``). The SQL
@@ -7,6 +8,10 @@ the statements run on the driver's cursor) and reads the same on SQLite and Post
 """
 
 from __future__ import annotations
+
+from sqlalchemy import BigInteger, ColumnElement, Text, and_, func, literal, or_
+
+from labelwright.store import tables as t
 
 
 def of_project(alias: str = "w") -> str:
@@ -26,3 +31,16 @@ def listening(kind_sql: str, alias: str = "w") -> str:
 def wants(kinds: str, kind: str) -> bool:
     """:func:`listening`'s test of the kind, in Python, on a webhook's ``kinds`` column."""
     return kinds == "*" or f'"{kind}"' in kinds
+
+
+def of_project_expr(project_id: int | None) -> ColumnElement[bool]:
+    """:func:`of_project` as Core, on ``tables.webhooks``, for the project ``project_id``."""
+    w = t.webhooks
+    return and_(w.c.active == 1, or_(w.c.project_id.is_(None), w.c.project_id == literal(project_id, BigInteger)))
+
+
+def listening_expr(kind: str, project_id: int | None) -> ColumnElement[bool]:
+    """:func:`listening` as Core: :func:`of_project_expr`, and the webhook wants events of ``kind``."""
+    w = t.webhooks
+    quoted = literal('"' + kind + '"', Text)
+    return and_(of_project_expr(project_id), or_(w.c.kinds == "*", func.replace(w.c.kinds, quoted, "") != w.c.kinds))

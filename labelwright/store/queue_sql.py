@@ -247,6 +247,7 @@ COUNT_SQLITE = (
 PROJECT_DONE = ("NOT EXISTS (SELECT 1 FROM items oi WHERE oi.project_id = :p AND oi.is_open = 1 AND oi.is_gold = 0 "
                 "AND oi.id <> :i) AND NOT EXISTS (SELECT 1 FROM leases ol JOIN items li ON li.id = ol.item_id "
                 "WHERE ol.project_id = :p AND li.is_gold = 0 AND ol.item_id <> :i)")
+PROJECT_DONE_QUERY = "SELECT " + PROJECT_DONE  # the same, as a statement of its own (:p, :i)
 
 _ANNOTATION_INSERT_COLUMNS = ("item_id, project_id, user_id, answers, active_ms, idempotency_key, revision, "
                               "created_at, updated_at, reported_ms, bound_ms")

@@ -6,12 +6,12 @@ from __future__ import annotations
 import itertools
 import time
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert, select, text
 
 from labelwright.services import events
 from labelwright.services.projects import create_project
 from labelwright.store import tables as t
-from labelwright.store.listeners import listening, of_project, wants
+from labelwright.store.listeners import listening, listening_expr, of_project, of_project_expr, wants
 from tests.conftest import SPAM_SCHEMA
 
 KINDS = [*events.KINDS, "item", "completed", "item.complete", "item.completed.later", "*", 'item.completed"']
@@ -46,6 +46,10 @@ def test_the_sql_and_python_agree_for_every_webhook_and_kind(store, owner):
             got = conn.execute(text("SELECT w.project_id, w.kinds, w.active FROM webhooks w WHERE "
                                     + listening(quoted)), {"p": project.id}).all()
             assert sorted((tuple(r) for r in got), key=repr) == _expected(rows, project.id, kind), (project.name, kind)
+            w = t.webhooks  # the Core form
+            got = conn.execute(select(w.c.project_id, w.c.kinds, w.c.active)
+                               .where(listening_expr(kind, project.id))).all()
+            assert sorted((tuple(r) for r in got), key=repr) == _expected(rows, project.id, kind), (project.name, kind)
         # a column (the deliveries of several events at once)
         got = conn.execute(text("SELECT e.kind, w.kinds, w.project_id FROM (SELECT 'item.completed' AS kind "
                                 "UNION ALL SELECT 'project.completed') e JOIN webhooks w ON "
@@ -55,6 +59,7 @@ def test_the_sql_and_python_agree_for_every_webhook_and_kind(store, owner):
         assert sorted((tuple(r) for r in got), key=repr) == want
         assert conn.execute(text("SELECT count(*) FROM webhooks w WHERE " + of_project()),
                             {"p": mine.id}).scalar() == 2 * len(HOOK_KINDS)
+        assert len(conn.execute(select(t.webhooks.c.id).where(of_project_expr(mine.id))).all()) == 2 * len(HOOK_KINDS)
 
 
 def test_near_misses_do_not_listen():
