@@ -121,8 +121,11 @@ def image_records(store: Store, project: Project, media_root: Path | None, quest
 def stem_path(file_name: str, suffix: str) -> str:
     """The image's relative path with another suffix (``a/b.png`` -> ``a/b.txt``), for per-image files; an
     image given by URL by the URL's path (``https://host/a/b.png?x=1`` -> ``a/b.txt``)."""
-    url = urlsplit(file_name)
-    if url.scheme and url.netloc:
+    try:
+        url = urlsplit(file_name)
+    except ValueError:  # not a URL urlsplit takes ("http://[x/a.png"): a path
+        url = None
+    if url is not None and url.scheme and url.netloc:
         file_name = url.path
     p = PurePosixPath(file_name.replace("\\", "/"))
     parts = [s for s in p.parts if s not in ("", ".", "..", "/")]

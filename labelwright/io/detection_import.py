@@ -21,7 +21,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
 import orjson
@@ -177,7 +177,7 @@ def _images(store: Store, project: Project, coco: dict, field: str, file: str | 
         size = []
         for k in ("width", "height"):
             v = img.get(k)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+            if not _finite(v) or v <= 0:
                 raise ValidationError(f"{k} must be a positive number of pixels, got {v!r}", field=f"{where}.{k}",
                                       file=file)
             size.append(float(v))
@@ -199,17 +199,29 @@ def _images(store: Store, project: Project, coco: dict, field: str, file: str | 
 
 
 def _last_part(name: str) -> str:
-    url = urlsplit(name)
-    path = url.path if url.scheme and url.netloc else name
+    try:
+        url = urlsplit(name)
+    except ValueError:  # not a URL urlsplit takes ("http://[x/a.jpg"): a path
+        url = None
+    path = url.path if url is not None and url.scheme and url.netloc else name
     return PurePosixPath(path.replace("\\", "/")).name
 
 
 # ---- shapes -------------------------------------------------------------------------------------------
 
 
+def _finite(v: Any) -> TypeGuard[int | float]:
+    """A number a float holds: not a bool, NaN, an infinity or an integer past a float's range."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
+
+
 def _numbers(value: Any, where: str, file: str | None) -> list[float]:
-    if not isinstance(value, list) or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value):
+    if not isinstance(value, list) or not all(_finite(v) for v in value):
         raise ValidationError(f"expected a list of numbers, got {value!r:.80}", field=where, file=file)
     return [float(v) for v in value]
 

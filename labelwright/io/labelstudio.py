@@ -20,6 +20,7 @@ a project with the config of :func:`labelwright.io.labelstudio_config.config_for
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ from labelwright.services.export import iter_items
 from labelwright.services.gold import gold_answers, store_gold
 from labelwright.services.machines import USER_PREFIX
 from labelwright.services.projects import Project, get_project
+from labelwright.services.queue import MAX_ACTIVE_MS
 from labelwright.services.users import NAME_RE
 from labelwright.store import Store, dumps, loads
 from labelwright.store import tables as t
@@ -171,13 +173,18 @@ def _schema(mapping: ConfigMapping, tasks: list, slug: str | None, name: str, co
             raise ValidationError(f"the config shows ${f['name']}, but no task has {f['name']!r} in its data: is this "
                                   "the config of this export?", file=config_file, field=f["name"])
         fields.append({**f, "required": have == len(tasks)})
-    counts = [len([a for a in t.get("annotations") or [] if isinstance(a, dict) and not a.get("was_cancelled")])
-              + len(t.get("predictions") or []) for t in tasks]
+    counts = [len([a for a in _listed(t.get("annotations")) if isinstance(a, dict) and not a.get("was_cancelled")])
+              + len(_listed(t.get("predictions"))) for t in tasks]
     spec = {"name": name[:200] or "labelstudio", "fields": fields, "questions": mapping.questions(),
             "overlap": max(1, min(MAX_OVERLAP, max(counts, default=1))),
             "description": "Imported from Label Studio."}
     spec["slug"] = slug or (re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:63] or "labelstudio")
     return parse_schema(spec, file=config_file)
+
+
+def _listed(value: Any) -> list:
+    """A task's annotations or predictions when they are a list, else none (:func:`_task` names the place)."""
+    return value if isinstance(value, list) else []
 
 
 def _generated(mapping: ConfigMapping) -> set[str]:
@@ -191,6 +198,19 @@ def _when(value: Any) -> float | None:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
+
+
+def _active_ms(lead_time: Any, where: str, file: str) -> int:
+    """An annotation's ``lead_time`` (seconds) as active milliseconds, held to 0 to :data:`MAX_ACTIVE_MS` as a
+    save's are; anything but a finite number is an error."""
+    try:
+        seconds = float(lead_time or 0)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not math.isfinite(seconds):
+        raise ValidationError(f"lead_time should be a number of seconds, got {lead_time!r:.40}", file=file,
+                              field=f"{where}.lead_time")
+    return int(round(min(max(0.0, seconds * 1000), MAX_ACTIVE_MS)))
 
 
 def _person(value: Any, where: str, file: str) -> _Person:
@@ -224,7 +244,10 @@ def _task(schema: ProjectSchema, mapping: ConfigMapping, i: int, task: dict, peo
     except ValidationError as e:
         where_data = f"{where}.data" + (f".{e.field}" if e.field else "")
         raise ValidationError(e.message, file=file, field=where_data) from None
+    _storable(data, file, f"{where}.data")
     ext = str(task["id"]) if task.get("id") is not None else f"task-{i + 1}"
+    if "\x00" in ext:  # PostgreSQL's text cannot hold it
+        raise ValidationError("an id cannot hold a NUL character", file=file, field=f"{where}.id")
     out = _Task(ext, data)
     raw: list[dict] = []
     seen_controls: set[str] = set()
@@ -253,7 +276,7 @@ def _task(schema: ProjectSchema, mapping: ConfigMapping, i: int, task: dict, peo
         if not answers:
             report.empty_annotations += 1
             continue
-        _add(out, _Ann(person.name, answers, int(round(float(ann.get("lead_time") or 0) * 1000)),
+        _add(out, _Ann(person.name, answers, _active_ms(ann.get("lead_time"), aw, file),
                        _when(ann.get("created_at")) or time.time(), _when(ann.get("updated_at")) or time.time()),
              report)
     preds = task.get("predictions") or []
@@ -312,9 +335,9 @@ def _answers(schema: ProjectSchema, mapping: ConfigMapping, result: Any, data: d
             raise ValidationError("a result is an object with a 'value' object", file=file, field=rw)
         b = mapping.controls.get(str(r.get("from_name")))
         if b is None:
+            _storable(r, file, rw)
             kept.append(r)
-            if r.get("from_name") not in unmapped:
-                unmapped.add(str(r.get("from_name")))
+            unmapped.add(str(r.get("from_name")))  # as text: a from_name may be any JSON value
             continue
         try:
             note_size(b, r, data)  # RectangleLabels: the image's size, kept in the item's data
@@ -334,7 +357,17 @@ def _answers(schema: ProjectSchema, mapping: ConfigMapping, result: Any, data: d
         clean = schema.validate_answers(answers, data) if answers else {}
     except ValidationError as e:
         raise ValidationError(e.message, file=file, field=f"{where}.{e.field}" if e.field else where) from None
+    _storable(clean, file, where)
     return clean, kept
+
+
+def _storable(value: Any, file: str, where: str) -> None:
+    """Refuse what cannot be stored as JSON (an integer past 64 bits, a lone surrogate), as the items import
+    does: tasks given as Python objects can hold them, a JSON file cannot."""
+    try:
+        dumps(value)
+    except TypeError as e:
+        raise ValidationError(f"cannot store value: {e}", file=file, field=where) from None
 
 
 # ---- writing: one transaction --------------------------------------------------------------------------
@@ -362,9 +395,10 @@ def _write(store: Store, schema: ProjectSchema, tasks: list[_Task], people: dict
             conn.execute(insert(t.machine_annotators).values(
                 user_id=ids[machine], project_id=pid, kind=MACHINE_KIND, enabled=0, created_by=getattr(by, "id", None),
                 config=dumps({"model_version": version, "source": "Label Studio predictions"}), created_at=now))
-        conn.execute(insert(t.memberships), [
-            {"project_id": pid, "user_id": ids[n], "role": "annotator", "status": "active",
-             "added_by": getattr(by, "id", None), "added_at": now} for n in [*people, *machines]])
+        members = [{"project_id": pid, "user_id": ids[n], "role": "annotator", "status": "active",
+                    "added_by": getattr(by, "id", None), "added_at": now} for n in [*people, *machines]]
+        if members:  # an export nobody has annotated yet has none (and an empty list would insert one blank row)
+            conn.execute(insert(t.memberships), members)
         if tasks:
             rows = []
             for task in tasks:

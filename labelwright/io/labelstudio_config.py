@@ -19,6 +19,7 @@ and a labelling config never needs one.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -146,7 +147,7 @@ def _rating_question(el: Element, m: ConfigMapping) -> dict:
 
 def _rating_answer(value: dict, b: Binding, data: dict) -> Any:
     got = value.get("rating")
-    if isinstance(got, bool) or not isinstance(got, (int, float)) or got != int(got):
+    if isinstance(got, bool) or not (isinstance(got, int) or (isinstance(got, float) and got.is_integer())):
         raise _bad("value.rating should be a whole number")
     return int(got)
 
@@ -193,7 +194,7 @@ _SIDES = {"left": "A", "right": "B"}
 
 def _pairwise_answer(value: dict, b: Binding, data: dict) -> Any:
     got = value.get("selected")
-    if got not in _SIDES:
+    if not isinstance(got, str) or got not in _SIDES:
         raise _bad("value.selected should be 'left' or 'right'")
     return _SIDES[got]
 
@@ -297,10 +298,20 @@ def image_size_keys(field_name: str) -> tuple[str, str]:
     return f"{field_name}_width", f"{field_name}_height"
 
 
+def _number(v: Any) -> float | None:
+    """``v`` as a finite float; None for anything else (a bool, NaN, an infinity, an integer past a float's range)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    try:
+        f = float(v)
+    except OverflowError:
+        return None
+    return f if math.isfinite(f) else None
+
+
 def _size(b: Binding, data: dict) -> tuple[float, float] | None:
-    w, h = data.get(b.question["width_field"]), data.get(b.question["height_field"])
-    ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in (w, h))
-    return (float(w), float(h)) if ok else None  # type: ignore[arg-type]
+    w, h = _number(data.get(b.question["width_field"])), _number(data.get(b.question["height_field"]))
+    return (w, h) if w is not None and h is not None and w > 0 and h > 0 else None
 
 
 def _rect_answer(value: dict, b: Binding, data: dict) -> Any:
@@ -310,13 +321,12 @@ def _rect_answer(value: dict, b: Binding, data: dict) -> Any:
                    "Studio writes them once the image has loaded): without them its percent cannot be pixels")
     if value.get("rotation") not in (None, 0, 0.0):
         raise _bad(f"a rotated rectangle (rotation {value.get('rotation')}) has no labelwright equivalent")
-    nums = [value.get(k) for k in ("x", "y", "width", "height")]
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in nums):
-        raise _bad("value.x, y, width and height should be numbers (percent of the image)")
+    x, y, w, h = (_number(value.get(k)) for k in ("x", "y", "width", "height"))
+    if x is None or y is None or w is None or h is None:
+        raise _bad("value.x, y, width and height should be finite numbers (percent of the image)")
     labels = value.get("rectanglelabels")
     if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
         raise _bad("value.rectanglelabels should be a list of labels")
-    x, y, w, h = (float(v) for v in nums)  # type: ignore[arg-type]  # numbers, checked above
     iw, ih = size
     box = {"x": round(x * iw / 100, 2), "y": round(y * ih / 100, 2), "w": round(w * iw / 100, 2),
            "h": round(h * ih / 100, 2)}
@@ -347,7 +357,7 @@ def note_size(b: Binding, result: dict, data: dict) -> None:
         return
     for key, given in ((b.question["width_field"], result.get("original_width")),
                        (b.question["height_field"], result.get("original_height"))):
-        if not isinstance(given, (int, float)) or isinstance(given, bool) or given <= 0:
+        if (_number(given) or 0) <= 0:
             continue
         have = data.get(key)
         if have is not None and have != given:

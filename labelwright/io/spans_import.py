@@ -157,14 +157,13 @@ def read_docbin(path: str | Path, spans_key: str = "sc") -> list[tuple[str, list
     spacy = load_spacy()
     from spacy.tokens import DocBin  # noqa: PLC0415 - optional (the spacy extra)
 
-    try:
-        docs = list(DocBin().from_disk(path).get_docs(spacy.blank("xx").vocab))
-    except (ValueError, OSError, KeyError, TypeError) as e:  # not a DocBin (msgpack, zlib)
-        raise ValidationError(f"not a spaCy DocBin file ({type(e).__name__}: {e})", file=str(path)) from None
     out = []
-    for doc in docs:
-        group: Any = doc.spans[spans_key] if spans_key in doc.spans else doc.ents
-        out.append((doc.text, [{"start": s.start_char, "end": s.end_char, "label": s.label_} for s in group]))
+    try:  # untrusted bytes: spaCy's decoding fails in many ways (msgpack, zlib, arrays, spans, strings)
+        for doc in DocBin().from_disk(path).get_docs(spacy.blank("xx").vocab):
+            group: Any = doc.spans[spans_key] if spans_key in doc.spans else doc.ents
+            out.append((doc.text, [{"start": s.start_char, "end": s.end_char, "label": s.label_} for s in group]))
+    except (ValueError, OSError, KeyError, TypeError, IndexError, AttributeError, OverflowError) as e:
+        raise ValidationError(f"not a spaCy DocBin file ({type(e).__name__}: {e})", file=str(path)) from None
     return out
 
 

@@ -40,9 +40,9 @@ def yolo_classes(folder: Path) -> list[str]:
         raise ValidationError("no classes.txt or data.yaml naming the classes", file=str(folder))
     try:
         names = (yaml.safe_load(_text(path)) or {}).get("names")
-    except (yaml.YAMLError, AttributeError) as e:
+    except (yaml.YAMLError, AttributeError, RecursionError) as e:  # RecursionError: nested too deep
         raise ValidationError(f"not a YAML mapping: {e}", file=str(path)) from None
-    if isinstance(names, dict) and sorted(names) == list(range(len(names))):
+    if isinstance(names, dict) and set(names) == set(range(len(names))):  # keys of any type: no sorting
         names = [names[i] for i in range(len(names))]
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise ValidationError("names must be a list of class names (or {index: name})", file=str(path), field="names")
@@ -68,7 +68,7 @@ def yolo_gold(store: Store, project: Project, folder: str | Path, media_root: Pa
     out: dict[int, list] = {}
     for path in sorted(labels.rglob("*.txt")):
         rel = path.relative_to(labels).as_posix()
-        if rel == "classes.txt":
+        if rel == "classes.txt" or not path.is_file():  # a folder named like a label file is not one
             continue
         file = str(path)
         found = by_path.get(rel) or by_stem.get(path.name, [])
@@ -108,10 +108,11 @@ def _text(path: Path) -> str:
 def _shape(q: Boxes | Polygons, classes: list[str], line: str, n: int, file: str, width: int, height: int) -> dict:
     """One line as a box or polygon in pixels."""
     first, *rest = line.split()
-    if not (first.isascii() and first.isdigit()) or int(first) >= len(classes):
-        raise ValidationError(f"class {first!r} is not an index of the {len(classes)} classes", file=file, line=n,
+    index = int(first) if first.isascii() and first.isdigit() and len(first) < 19 else -1  # int() stops at 4300 digits
+    if not 0 <= index < len(classes):
+        raise ValidationError(f"class {first[:40]!r} is not an index of the {len(classes)} classes", file=file, line=n,
                               field="class")
-    label = classes[int(first)]
+    label = classes[index]
     if label not in q.labels:
         raise ValidationError(f"class {first} ({label!r}) is not a label of question {q.name!r}; its labels are "
                               f"{q.labels}", file=file, line=n, field="class")

@@ -186,6 +186,8 @@ def _prepare(project: Project, records: Iterable[tuple[int, dict]], spool, *, fi
         except TypeError as e:
             raise ValidationError(f"cannot store value: {e}", file=file, line=line) from None
         ext = external_id(project, record)
+        if "\x00" in ext:  # PostgreSQL's text cannot hold it; refused on both databases alike
+            raise ValidationError("an item id cannot contain the NUL character", file=file, line=line, field=id_key)
         given = record.get(id_key)
         keys.add(ext, line, given is not None and given != "")
         batch.append((ext, blob))

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from sqlalchemy import text
 
 from labelwright.cli import main
-from labelwright.errors import LabelwrightError
+from labelwright.errors import LabelwrightError, ValidationError
 from labelwright.io.readers import open_records
 from labelwright.services.items import add_items, chat_fields, import_items
 from labelwright.services.projects import create_project
@@ -199,3 +199,18 @@ def test_one_bad_record_writes_nothing(store, project, tmp_path):
             path.write_bytes(_csv_bytes(["id", "text", "gold"], rows, "excel"))
         assert _from_file(store, project, path) is None, "a file with a bad record was imported"
     check()
+
+
+def test_an_id_with_nul_is_refused_on_both_databases(store, project, tmp_path):
+    """Found by fuzzing the format importers: PostgreSQL's text cannot hold NUL, and an item id with one
+    failed there with the driver's DataError (SQLite stored it). Now a clear error on both, nothing written."""
+    before = _state(store, project)
+    with pytest.raises(ValidationError, match="NUL") as e:
+        add_items(store, project, [{"id": "fine", "text": "t"}, {"id": "a\x00b", "text": "t"}])
+    assert e.value.field == "id" and e.value.line == 2
+    path = tmp_path / "nul.jsonl"
+    path.write_text('{"id": "fine", "text": "t"}\n{"id": "a\\u0000b", "text": "t"}\n')
+    with pytest.raises(ValidationError, match="NUL") as e:
+        import_items(store, project, open_records(str(path))[0], file=str(path))
+    assert e.value.line == 2 and e.value.file == str(path)
+    assert _state(store, project) == before
