@@ -6,7 +6,6 @@ Registered on ``labelwright`` by :mod:`labelwright.cli` (loaded when one of its 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 
 import click
 from rich.table import Table
@@ -17,7 +16,7 @@ from labelwright.services import messages, queue_controls
 from labelwright.services import pay as ledger
 from labelwright.services.projects import expire as expire_project
 from labelwright.services.projects import get_project
-from labelwright.timefmt import utc_time
+from labelwright.timefmt import day_start, utc_time
 
 
 @click.command()
@@ -61,7 +60,7 @@ def pay(obj: Ctx, project, ledger_file, start, end, annotator):
     out.print(table)
     if ledger_file:
         def day(v):
-            return None if v is None else datetime.strptime(v, "%Y-%m-%d").replace(tzinfo=timezone.utc).timestamp()
+            return None if v is None else day_start(v)
         rows = ledger.ledger_rows(store, p, start=day(start), end=day(end), annotator=annotator)
         with open(ledger_file, "w", encoding="utf-8", newline="") as f:
             f.write(ledger.ledger_csv(rows))

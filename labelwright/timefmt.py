@@ -29,6 +29,25 @@ def utc_time(ts: float | None, *, seconds: bool = False, zone: bool = True, miss
     return f"{text} UTC" if zone else text
 
 
+DAY = "%Y-%m-%d"  # a UTC day, as people type it and pages show it
+
+
 def utc_day(ts: float) -> str:
     """The UTC day of ``ts`` as ``YYYY-MM-DD``."""
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d")
+    return datetime.fromtimestamp(ts, timezone.utc).strftime(DAY)
+
+
+def day_start(text: str) -> float:
+    """The timestamp of the start (00:00 UTC) of the day ``YYYY-MM-DD``; ValueError for anything else."""
+    return datetime.strptime(text, DAY).replace(tzinfo=timezone.utc).timestamp()
+
+
+def parse_utc_time(text: str) -> float:
+    """A time a person typed, read as UTC: ``YYYY-MM-DD HH:MM``, ``YYYY-MM-DDTHH:MM`` (a browser's
+    datetime field) or a day (its start); ValueError for anything else."""
+    for fmt in ("%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", DAY):
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc).timestamp()
+        except ValueError:
+            continue
+    raise ValueError(f"not a time as YYYY-MM-DD HH:MM: {text!r}")

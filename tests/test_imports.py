@@ -328,6 +328,7 @@ def test_web_modules_share_only_public_names_and_pages_import_no_pages():
 ONE_COPY = [
     # (what, a pattern of its definition, the one module allowed to spell it)
     ("the time formatter for people", r"strftime\(\s*[\"'][^\"']*%H", "labelwright/timefmt.py"),
+    ("the day as people write it", r"[\"']%Y-%m-%d", "labelwright/timefmt.py"),
     ("the 24 h cap on active time", r"24 \* 3600 \* 1000|24 \* 60 \* 60 \* 1000|86_?400_?000",
      "labelwright/services/queue.py"),
     ("the organisation's roles", r"[\[(]\s*\"owner\",\s*\"manager\",\s*\"reviewer\",\s*\"annotator\"\s*[)\]]",

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from labelwright.api.deps import Caller, store_of
 from labelwright.errors import ValidationError
 from labelwright.services import pay, policy
+from labelwright.timefmt import day_start
 
 
 def _day(value: str | None, field: str) -> float | None:
     if value is None:
         return None
     try:
-        return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=timezone.utc).timestamp()
+        return day_start(value)
     except ValueError:
         raise ValidationError("a day as YYYY-MM-DD", field=field) from None
 

@@ -37,6 +37,7 @@ from labelwright.services.suggestions import per_annotator, rubber_stamping
 from labelwright.services.suggestions import report as suggestions_report
 from labelwright.store import Store, loads
 from labelwright.store import tables as t
+from labelwright.timefmt import DAY
 
 # An annotator is flagged when, over at least MIN_ANSWERS answers, their estimated skill is within
 # CHANCE_MARGIN of chance, or over at least MIN_GOLD_CHECKS gold answers their gold accuracy is, or their
@@ -203,7 +204,7 @@ def _agreement_by_day(ann: pd.DataFrame, long: pd.DataFrame, merged: pd.DataFram
     when = ann.drop_duplicates(["item_id", "user_id"]).set_index(["item_id", "user_id"])["created_at"]
     keys = pd.MultiIndex.from_arrays([long["task"].to_numpy(), long["worker"].to_numpy()])
     at = pd.to_numeric(when.reindex(keys).to_numpy(), errors="coerce")
-    day = pd.to_datetime(at, unit="s", utc=True).strftime("%Y-%m-%d")
+    day = pd.to_datetime(at, unit="s", utc=True).strftime(DAY)
     frame = pd.DataFrame({"day": day, "agree": (merged["label"] == merged["consensus"]).to_numpy()})
     frame = frame[frame["day"].notna()]
     return [{"day": d, "answers": int(len(g)), "agreement": round(float(g["agree"].mean()), 4)}

@@ -3,7 +3,7 @@ managers (the quality page also for its reviewers): counts, pace and the charts 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date
 
 from fastapi import Request
 
@@ -57,7 +57,7 @@ def quality_charts(q: dict) -> dict:
         if not e.get("summarised"):
             continue
         c = e["confusion"]
-        days = [(datetime.strptime(d["day"], "%Y-%m-%d").date(), d["agreement"]) for d in e["agreement_by_day"]]
+        days = [(date.fromisoformat(d["day"]), d["agreement"]) for d in e["agreement_by_day"]]
         per_question[e["name"]] = {
             "heatmap": charts.heatmap(c["labels"], c["labels"], c["counts"], title=f"Confusion: {e['name']}",
                                       desc="Rows: the consensus label; columns: the answer given. Each cell "

@@ -11,7 +11,6 @@ given depend on them). Each group says what a change does to work already done (
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 from typing import Any
 
 from fastapi import Request
@@ -23,7 +22,7 @@ from labelwright.schema import is_categorical
 from labelwright.services import audit, policy
 from labelwright.services import projects as projects_svc
 from labelwright.services.projects import update_settings
-from labelwright.timefmt import utc_time
+from labelwright.timefmt import parse_utc_time, utc_time
 from labelwright.web import project_for_page, render
 
 # (input name = the setting's path in the schema, label, input kind, hint)
@@ -154,12 +153,10 @@ def changes_from_form(group: str, form, schema) -> dict:
 def _timestamp(value: str, field: str) -> float | None:
     if not value:
         return None
-    for fmt in ("%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"):
-        try:
-            return datetime.strptime(value, fmt).replace(tzinfo=timezone.utc).timestamp()
-        except ValueError:
-            continue
-    raise ValidationError("a time as YYYY-MM-DD HH:MM (UTC)", field=field)
+    try:
+        return parse_utc_time(value)
+    except ValueError:
+        raise ValidationError("a time as YYYY-MM-DD HH:MM (UTC)", field=field) from None
 
 
 def _page(request: Request, project, *, status: int = 200, values=None, group=None, error=None, saved=None):
