@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import SPAM_SCHEMA
+from tests.deploy.proxy import ENV, binary_or_skip, check_body_limits, label_through, wait_for
 from tests.server import REPO, ServerProcess, free_port, seed
 
 pytestmark = pytest.mark.slow
@@ -27,7 +27,6 @@ pytestmark = pytest.mark.slow
 SITE = REPO / "deploy" / "Caddyfile"
 CADDY = shutil.which("caddy") or next((p for p in ("/usr/bin/caddy", "/usr/local/bin/caddy") if os.path.exists(p)),
                                       None)
-ENV = {"LABELWRIGHT_WEBHOOK_WORKER": "0", "LABELWRIGHT_ASSIST_WORKER": "0", "LABELWRIGHT_MACHINE_WORKER": "0"}
 SPOOFED = "203.0.113.7"  # an X-Forwarded-For a client makes up; Caddy must not pass it on
 
 
@@ -66,11 +65,7 @@ def write_config(tmp: Path, ports: list[int], listen: int) -> Path:
 
 @pytest.fixture
 def caddy_binary():
-    if CADDY is None:
-        if os.environ.get("CI"):
-            pytest.fail("caddy is required in CI (apt-get install caddy; see .ci/run)")
-        pytest.skip("no caddy binary here (apt-get install caddy)")
-    return CADDY
+    return binary_or_skip(CADDY, "caddy", "caddy")
 
 
 def test_the_site_file_is_valid(caddy_binary, tmp_path):
@@ -94,39 +89,10 @@ def test_annotating_through_caddy_reaches_both_servers(caddy_binary, db_url, tmp
                                      stdout=out, stderr=subprocess.STDOUT, env=caddy_env(tmp_path))
         try:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert caddy.poll() is None, (tmp_path / "caddy.out").read_text(errors="replace")
-                assert time.monotonic() < deadline, "caddy did not answer"
-                time.sleep(0.1)
-            submitted = 0
-            for name in names:
-                with httpx.Client(base_url=f"{base}/api/v1", timeout=30,
-                                  headers={"Authorization": f"Bearer {seeded['annotators'][name]}",
-                                           "X-Forwarded-For": SPOOFED}) as c:
-                    for _ in range(5):
-                        item = c.post(f"/projects/{slug}/next")
-                        assert item.status_code == 200, item.text
-                        r = c.post(f"/items/{item.json()['id']}/annotations", json={"answers": {"spam": "ham"}})
-                        assert r.status_code == 201, r.text
-                        submitted += 1
-            owner = {"Authorization": f"Bearer {seeded['owner']}"}
-            progress = httpx.get(f"{base}/api/v1/projects/{slug}/status", headers=owner, timeout=30)
-            assert progress.status_code == 200 and progress.json()["annotations"] == submitted == 20, progress.text
-
-            # bodies: an import may be larger than 1 MiB (max_import_bytes), any other request may not
-            big = [{"id": f"big{i}", "text": "x" * 1000} for i in range(1500)]  # ~1.5 MB of JSON
-            r = httpx.post(f"{base}/api/v1/projects/{slug}/items", json={"items": big}, headers=owner, timeout=60)
-            assert r.status_code in (200, 201), r.text
-            for _ in range(5):  # answered by Caddy before the body is read, every time (not 502)
-                r = httpx.post(f"{base}/api/v1/projects/{slug}/next", content=b"x" * ((1 << 20) + 1),
-                               headers=owner, timeout=60)
-                assert r.status_code == 413, (r.status_code, r.text)
+            wait_for(base, caddy, "caddy", lambda: (tmp_path / "caddy.out").read_text(errors="replace"))
+            owner = label_through(base, seeded, names, {"X-Forwarded-For": SPOOFED})
+            # answered by Caddy before the body is read, every time (not 502): five tries
+            check_body_limits(base, slug, owner, times=5)
             # ... and exactly 1 MiB is not too large (Caddy's "1MB" is 1,000,000 bytes)
             with httpx.Client(base_url=f"{base}/api/v1", timeout=30,
                               headers={"Authorization": f"Bearer {seeded['annotators']['ann0']}"}) as c:

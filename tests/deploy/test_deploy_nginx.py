@@ -9,14 +9,13 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.conftest import SPAM_SCHEMA
+from tests.deploy.proxy import ENV, binary_or_skip, check_body_limits, label_through, wait_for
 from tests.server import REPO, ServerProcess, free_port, seed
 
 pytestmark = pytest.mark.slow
@@ -24,7 +23,6 @@ pytestmark = pytest.mark.slow
 SITE = REPO / "deploy" / "nginx.conf"
 NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.path.exists(p)),
                                       None)
-ENV = {"LABELWRIGHT_WEBHOOK_WORKER": "0", "LABELWRIGHT_ASSIST_WORKER": "0", "LABELWRIGHT_MACHINE_WORKER": "0"}
 
 
 def site_for(ports: list[int], listen: int) -> str:
@@ -53,11 +51,7 @@ def main_conf(tmp: Path) -> str:
 
 @pytest.fixture
 def nginx_binary():
-    if NGINX is None:
-        if os.environ.get("CI"):
-            pytest.fail("nginx is required in CI (apt-get install nginx-light; see .ci/run)")
-        pytest.skip("no nginx binary here (apt-get install nginx-light)")
-    return NGINX
+    return binary_or_skip(NGINX, "nginx", "nginx-light")
 
 
 def test_the_site_file_is_valid(nginx_binary, tmp_path):
@@ -80,37 +74,9 @@ def test_annotating_through_nginx_reaches_both_servers(nginx_binary, db_url, tmp
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert nginx.poll() is None, nginx.stderr.read() if nginx.stderr else ""
-                assert time.monotonic() < deadline, "nginx did not answer"
-                time.sleep(0.1)
-            submitted = 0
-            for name in names:
-                with httpx.Client(base_url=f"{base}/api/v1", timeout=30,
-                                  headers={"Authorization": f"Bearer {seeded['annotators'][name]}"}) as c:
-                    for _ in range(5):
-                        item = c.post(f"/projects/{slug}/next")
-                        assert item.status_code == 200, item.text
-                        r = c.post(f"/items/{item.json()['id']}/annotations", json={"answers": {"spam": "ham"}})
-                        assert r.status_code == 201, r.text
-                        submitted += 1
-            owner = {"Authorization": f"Bearer {seeded['owner']}"}
-            progress = httpx.get(f"{base}/api/v1/projects/{slug}/status", headers=owner, timeout=30)
-            assert progress.status_code == 200 and progress.json()["annotations"] == submitted == 20, progress.text
-
-            # bodies: an import may be larger than 1 MiB (max_import_bytes), any other request may not
-            big = [{"id": f"big{i}", "text": "x" * 1000} for i in range(1500)]  # ~1.5 MB of JSON
-            r = httpx.post(f"{base}/api/v1/projects/{slug}/items", json={"items": big}, headers=owner, timeout=60)
-            assert r.status_code in (200, 201), r.text
-            r = httpx.post(f"{base}/api/v1/projects/{slug}/next", content=b"x" * ((1 << 20) + 1),
-                           headers=owner, timeout=60)
-            assert r.status_code == 413
+            wait_for(base, nginx, "nginx", lambda: nginx.stderr.read() if nginx.stderr else "")
+            owner = label_through(base, seeded, names)
+            check_body_limits(base, slug, owner)
         finally:
             nginx.terminate()
             nginx.wait(timeout=30)
