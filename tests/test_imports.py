@@ -345,3 +345,17 @@ def test_one_copy_of_each_shared_rule(what, pattern, home):
     found = sorted({str(path.relative_to(ROOT)) for path in MODULES.values()
                     if re.search(pattern, path.read_text(encoding="utf-8"))})
     assert found == [home], f"{what} is spelled in {found}: define it once, in {home}, and import it"
+
+
+# Test folders that are not a subpackage of labelwright, and why.
+TEST_ONLY_FOLDERS = {"browser": "the pages in Chromium", "cli": "the command line (labelwright/cli*.py)",
+                     "deploy": "deploy/: proxies, systemd units, backups"}
+UNTESTED_ALONE = {"demo": "data and schemas; the demo command is tested in tests/cli"}
+
+
+def test_the_test_layout_mirrors_the_package():
+    """tests/<name>/ for every subpackage labelwright/<name>/ (issue 11), and no other folder without a reason."""
+    package = {p.name for p in (ROOT / "labelwright").iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    tests = {p.name for p in (ROOT / "tests").iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert package - tests - set(UNTESTED_ALONE) == set(), "a subpackage without tests/<name>/"
+    assert tests - package - set(TEST_ONLY_FOLDERS) == set(), "a test folder that mirrors nothing"
