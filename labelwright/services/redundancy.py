@@ -84,8 +84,6 @@ def _fits(store: Store) -> tuple[dict[int, Any], threading.Lock]:
     return store.caches.skill_fits, store.caches.skill_fits_lock
 
 
-
-
 def load_labels(store: Store, project: Project) -> tuple[pd.DataFrame, pd.Series]:
     """The redundancy question's answers as a long table (task, worker, label) and its gold labels."""
     return _load_labels(store, project)[:2]
