@@ -38,8 +38,9 @@ from labelwright.quality.adaptive import AdaptivePolicy, ConfidenceTuning, fit_s
 from labelwright.schema import answer_label, label_values
 from labelwright.services import events
 from labelwright.services.projects import Project
-from labelwright.store import Store, loads
+from labelwright.store import Store, loads, lookups
 from labelwright.store import tables as t
+from labelwright.store.lookups import AnswersAfterRow
 from labelwright.store.queue_sql import PROJECT_DONE_QUERY, fetch_value
 from labelwright.store.slots import retarget
 
@@ -153,21 +154,35 @@ def redecide(store: Store, project: Project, top: pd.Series, confidence: float) 
     the ids of the items reopened."""
     r = project.schema.redundancy
     assert r is not None
-    i, p = t.items, t.projects
+    i = t.items
     want = func.coalesce(i.c.target, project.overlap)
     with store.write() as conn:
-        if store.dialect == "postgresql":  # one re-decider per project at a time (several server processes)
-            conn.execute(select(p.c.id).where(p.c.id == project.id).with_for_update())
+        _one_decider(store, conn, project)
         rows = conn.execute(select(i.c.id, i.c.n_done).where(
             i.c.project_id == project.id, i.c.is_gold == 0, i.c.n_done >= want, i.c.n_done < r.max)).all()
         doubtful = [(item_id, done) for item_id, done in rows if float(top.get(item_id, 1.0)) < confidence]
-        if doubtful:
-            more = bindparam("more", type_=Integer)
-            conn.execute(retarget(more, i.c.id == bindparam("item"), want < more, overlap=project.overlap),
-                         [{"more": done + 1, "item": item_id} for item_id, done in doubtful])
+        _one_more_answer(conn, project, doubtful)
     return [item_id for item_id, _ in doubtful]
 
 
+def _one_decider(store: Store, conn: Connection, project: Project) -> None:
+    """On PostgreSQL, lock the project's row: one process at a time reopens its items after a refit
+    (several server processes refit the same project)."""
+    if store.dialect == "postgresql":
+        p = t.projects
+        conn.execute(select(p.c.id).where(p.c.id == project.id).with_for_update())
+
+
+def _one_more_answer(conn: Connection, project: Project, items: list[tuple[int, int]]) -> None:
+    """Reopen each ``(item id, answers it has)`` for one more answer (its target raised to answers + 1,
+    unless it already wants that many), in one statement."""
+    if not items:
+        return
+    i = t.items
+    more = bindparam("more", type_=Integer)
+    conn.execute(retarget(more, i.c.id == bindparam("item"), func.coalesce(i.c.target, project.overlap) < more,
+                          overlap=project.overlap),
+                 [{"more": done + 1, "item": item_id} for item_id, done in items])
 
 
 def spend_budget(store: Store, project: Project, top: pd.Series) -> list[int]:
@@ -185,10 +200,9 @@ def spend_budget(store: Store, project: Project, top: pd.Series) -> list[int]:
     reopened."""
     r = project.schema.redundancy
     assert r is not None and r.budget is not None
-    i, p = t.items, t.projects
+    i = t.items
     with store.write() as conn:
-        if store.dialect == "postgresql":  # one spender per project at a time (several server processes)
-            conn.execute(select(p.c.id).where(p.c.id == project.id).with_for_update())
+        _one_decider(store, conn, project)
         rows = conn.execute(select(i.c.id, i.c.n_done, func.coalesce(i.c.target, project.overlap))
                             .where(i.c.project_id == project.id, i.c.is_gold == 0)).all()
         n = len(rows)
@@ -204,10 +218,7 @@ def spend_budget(store: Store, project: Project, top: pd.Series) -> list[int]:
             return []
         settled.sort()
         chosen = settled[:min(allowed, max(BUDGET_ROUND, int(BUDGET_STEP * n)))]
-        more = bindparam("more", type_=Integer)
-        conn.execute(retarget(more, i.c.id == bindparam("item"), func.coalesce(i.c.target, project.overlap) < more,
-                              overlap=project.overlap),
-                     [{"more": done + 1, "item": item_id} for _, item_id, done in chosen])
+        _one_more_answer(conn, project, [(item_id, done) for _, item_id, done in chosen])
     return [item_id for _, item_id, _ in chosen]
 
 
@@ -226,10 +237,9 @@ def _refit_in_background(store: Store, project: Project) -> None:
 
 def new_answers(store: Store, project: Project, fit: SkillFit) -> int:
     """Answers the project received (through any server) after the newest one ``fit`` saw."""
-    with store.read() as conn:
-        a = t.annotations
-        return int(conn.execute(select(func.count()).select_from(a)
-                                .where(a.c.project_id == project.id, a.c.id > fit.last_id)).scalar_one())
+    # every decision asks this: one plain statement, no transaction (Store.lookup), as before the refit
+    row = store.lookup(lookups.ANSWERS_AFTER, {"p": project.id, "x": fit.last_id})
+    return 0 if row is None else int(AnswersAfterRow._make(row).n)
 
 
 def current_fit(store: Store, project: Project, now: float | None = None) -> SkillFit:
@@ -322,13 +332,13 @@ def report(store: Store, project: Project) -> dict | None:
     out.update(rule="tuned" if r.accuracy is not None else "threshold", confidence=rule.confidence,
                configured_confidence=r.confidence)
     if r.accuracy is not None:
-        t = fit.tuning
+        tuning = fit.tuning
         out["target_accuracy"] = r.accuracy
-        out["tuned"] = t is not None and t.confidence is not None
-        out["reason"] = t.reason if t is not None else "not tuned yet"
-        out["gold_items"] = t.gold_items if t is not None else 0
+        out["tuned"] = tuning is not None and tuning.confidence is not None
+        out["reason"] = tuning.reason if tuning is not None else "not tuned yet"
+        out["gold_items"] = tuning.gold_items if tuning is not None else 0
         out["curve"] = [{"confidence": c, "accuracy": round(a, 4), "answers": round(n, 2)}
-                        for c, a, n in (t.curve if t is not None else ())]
+                        for c, a, n in (tuning.curve if tuning is not None else ())]
     return out
 
 

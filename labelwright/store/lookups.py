@@ -54,6 +54,11 @@ class PredictionRow(NamedTuple):
     version: str
 
 
+class AnswersAfterRow(NamedTuple):
+    """:data:`ANSWERS_AFTER`: how many answers a project received after a given one."""
+    n: int
+
+
 class TokenRow(NamedTuple):
     """:data:`API_TOKEN`: the user an API token belongs to, and whether it may still be used."""
     user_id: int
@@ -78,6 +83,8 @@ PREDICTION_OF = ("SELECT p.label, p.confidence, m.version FROM predictions p JOI
 # whether a webhook delivery is due (the webhook worker's every pass; the usual answer is no)
 DELIVERY_DUE = ("SELECT 1 FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id "
                 "WHERE d.status = 'pending' AND d.next_attempt_at <= :now AND w.active = 1 LIMIT 1")
+# a project's answers after annotation :x (adaptive redundancy asks at every decision whether to refit)
+ANSWERS_AFTER = "SELECT count(*) FROM annotations WHERE project_id = :p AND id > :x"
 API_TOKEN = ("SELECT u.id, u.name, u.role, u.disabled, t.expires_at, t.revoked_at FROM tokens t "
              "JOIN users u ON u.id = t.user_id WHERE t.token_hash = :h AND t.kind = 'api'")
 
