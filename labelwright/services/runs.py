@@ -15,7 +15,6 @@ Nothing is stored: a run's output is for the person who asked, and the answer th
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 
@@ -30,6 +29,7 @@ from labelwright.services.projects import get_project
 from labelwright.services.users import User
 from labelwright.store import Store, loads, locks
 from labelwright.store import tables as t
+from labelwright.store.sql import window_wait
 
 RUNS_PER_MINUTE = 20  # runs one person may start in a minute (counted in the database: all processes together)
 CONCURRENT_RUNS = 2  # runs at once in one server process (the sandbox's CPU is the machine's)
@@ -64,12 +64,10 @@ class Runner:
             if store.dialect == "postgresql":
                 conn.execute(select(func.pg_advisory_xact_lock(literal_column(locks.CODE_RUNS), user_id)))
             conn.execute(delete(c).where(c.c.created_at <= now - 60))
-            oldest = conn.execute(select(c.c.created_at).where(c.c.user_id == user_id)
-                                  .order_by(c.c.created_at.desc()).limit(1).offset(self.per_minute - 1)).scalar()
-            if oldest is None:
+            wait = window_wait(conn, c, c.c.user_id == user_id, self.per_minute, 60, now)
+            if not wait:
                 conn.execute(insert(c).values(user_id=user_id, created_at=now))
                 return
-        wait = max(1, math.ceil(oldest + 60 - now))
         raise TooManyAttempts(f"at most {self.per_minute} code runs a minute: try again in {wait} s",
                               retry_after=wait)
 

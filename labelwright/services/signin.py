@@ -30,6 +30,7 @@ from labelwright.services import users
 from labelwright.services.users import User
 from labelwright.store import Store, locks
 from labelwright.store import tables as t
+from labelwright.store.sql import window_wait
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,8 @@ def _begin(store: Store, name: str, address: str, limits: Limits, now: float) ->
         if store.dialect == "postgresql":
             conn.execute(select(func.pg_advisory_xact_lock(literal_column(locks.SIGNIN), 0)))
         conn.execute(delete(f).where(f.c.created_at <= since))
-        wait = max(_wait(conn, "account", name, limits.per_account, since, limits.window_seconds, now),
-                   _wait(conn, "address", address, limits.per_address, since, limits.window_seconds, now))
+        wait = max(_wait(conn, "account", name, limits.per_account, limits.window_seconds, now),
+                   _wait(conn, "address", address, limits.per_address, limits.window_seconds, now))
         if not wait:
             return conn.execute(insert(f).values(
                 account=name, user_id=select(u.c.id).where(u.c.name == name).scalar_subquery(), address=address,
@@ -99,16 +100,12 @@ def _begin(store: Store, name: str, address: str, limits: Limits, now: float) ->
                           f"{minutes} minute{'s' if minutes > 1 else ''}", retry_after=wait)
 
 
-def _wait(conn: Connection, column: str, value: str, limit: int, since: float, window: int, now: float) -> int:
+def _wait(conn: Connection, column: str, value: str, limit: int, window: int, now: float) -> int:
     """Seconds until ``column = value`` is under ``limit`` failures again (0: it is now)."""
     if limit <= 0:
         return 0
-    # the limit-th newest failure in the window: there is one only at the limit, and it leaves the
-    # window first of those that keep the count at the limit
     f = t.signin_failures
-    oldest = conn.execute(select(f.c.created_at).where(f.c[column] == value, f.c.created_at > since)
-                          .order_by(f.c.created_at.desc()).limit(1).offset(limit - 1)).scalar()
-    return 0 if oldest is None else max(1, math.ceil(oldest + window - now))
+    return window_wait(conn, f, f.c[column] == value, limit, window, now)
 
 
 def _forget(store: Store, column: str, value) -> None:
