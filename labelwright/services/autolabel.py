@@ -50,7 +50,7 @@ from labelwright.services.assist_state import ensure_state, get_state
 from labelwright.services.projects import Project
 from labelwright.store import Store, dumps, loads
 from labelwright.store import tables as t
-from labelwright.store.slots import open_expr, project_overlap_of_item
+from labelwright.store.slots import retarget
 from labelwright.store.sql import upsert
 
 CHUNK = 500
@@ -59,17 +59,15 @@ CHUNK = 500
 def _close(ids: list[int]):
     """Take the untouched items ``ids`` out of the queue (target 0, flag with it: store/slots.py)."""
     i = t.items
-    return (update(i).where(i.c.id.in_(ids), i.c.n_assigned == 0, i.c.n_done == 0, i.c.is_gold == 0,
-                            func.coalesce(i.c.target, -1) != 0)
-            .values(target=0, is_open=open_expr(i.c.n_assigned, 0, project_overlap_of_item()))
+    return (retarget(0, i.c.id.in_(ids), i.c.n_assigned == 0, i.c.n_done == 0, i.c.is_gold == 0,
+                     func.coalesce(i.c.target, -1) != 0)
             .returning(i.c.id))
 
 
 def _reopen(ids: list[int]):
     """Give the items ``ids`` that nobody answered back to the queue (target NULL: the project's overlap)."""
     i = t.items
-    return (update(i).where(i.c.id.in_(ids), i.c.n_done == 0, i.c.target == 0)
-            .values(target=null(), is_open=open_expr(i.c.n_assigned, null(), project_overlap_of_item())))
+    return retarget(null(), i.c.id.in_(ids), i.c.n_done == 0, i.c.target == 0)
 
 
 def thresholds_of(model: dict) -> Thresholds | None:

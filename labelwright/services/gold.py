@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 
 import orjson
-from sqlalchemy import ColumnElement, Connection, FromClause, delete, func, null, select, update
+from sqlalchemy import ColumnElement, Connection, FromClause, delete, func, null, select
 
 from labelwright.errors import NotFound, ValidationError
 from labelwright.schema import ProjectSchema
@@ -23,7 +23,7 @@ from labelwright.services import audit
 from labelwright.services.projects import Project
 from labelwright.store import Store, dumps, loads
 from labelwright.store import tables as t
-from labelwright.store.slots import open_expr
+from labelwright.store.slots import retarget
 from labelwright.store.sql import upsert
 
 
@@ -86,9 +86,8 @@ def store_gold(conn: Connection, project_id: int, pairs: list[tuple[int, str]], 
         "answers": add.excluded.answers, "created_by": add.excluded.created_by, "created_at": add.excluded.created_at}),
         [{"item_id": k, "project_id": project_id, "answers": a, "created_by": user_id, "created_at": now}
          for k, a in pairs])
-    conn.execute(update(i).where(i.c.id.in_(select(g.c.item_id).where(g.c.project_id == project_id)),
-                                 i.c.is_gold == 0)
-                 .values(is_gold=1, target=GOLD_TARGET, is_open=open_expr(i.c.n_assigned, GOLD_TARGET, GOLD_TARGET)))
+    conn.execute(retarget(GOLD_TARGET, i.c.id.in_(select(g.c.item_id).where(g.c.project_id == project_id)),
+                          i.c.is_gold == 0, overlap=GOLD_TARGET).values(is_gold=1))
 
 
 def set_gold(store: Store, project: Project, item_id: int, answers, user=None) -> dict:
@@ -109,8 +108,7 @@ def unset_gold(store: Store, project: Project, item_id: int, user=None) -> bool:
     with store.write() as conn:
         _item_of(conn, project, item_id)
         gone = conn.execute(delete(g).where(g.c.item_id == item_id).returning(g.c.item_id)).first()
-        conn.execute(update(i).where(i.c.id == item_id).values(
-            is_gold=0, target=null(), is_open=open_expr(i.c.n_assigned, null(), project.overlap)))
+        conn.execute(retarget(null(), i.c.id == item_id, overlap=project.overlap).values(is_gold=0))
         if gone is not None:
             audit.record(conn, user, "gold.unset", project.id, str(item_id))
     return gone is not None
