@@ -118,15 +118,19 @@ def image_records(store: Store, project: Project, media_root: Path | None, quest
     return q, out
 
 
+def url_path(name: str) -> str:
+    """An image's name as a path: a URL's path (``https://host/a/b.png?x=1`` -> ``/a/b.png``), anything else
+    as it is (a string ``urlsplit`` refuses, ``http://[x/a.png``, too)."""
+    try:
+        url = urlsplit(name)
+    except ValueError:
+        return name
+    return url.path if url.scheme and url.netloc else name
+
+
 def stem_path(file_name: str, suffix: str) -> str:
     """The image's relative path with another suffix (``a/b.png`` -> ``a/b.txt``), for per-image files; an
     image given by URL by the URL's path (``https://host/a/b.png?x=1`` -> ``a/b.txt``)."""
-    try:
-        url = urlsplit(file_name)
-    except ValueError:  # not a URL urlsplit takes ("http://[x/a.png"): a path
-        url = None
-    if url is not None and url.scheme and url.netloc:
-        file_name = url.path
-    p = PurePosixPath(file_name.replace("\\", "/"))
+    p = PurePosixPath(url_path(file_name).replace("\\", "/"))
     parts = [s for s in p.parts if s not in ("", ".", "..", "/")]
     return str(PurePosixPath(*parts).with_suffix(suffix))

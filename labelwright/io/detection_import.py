@@ -17,17 +17,16 @@ service (:func:`labelwright.services.gold.store_gold`), in one transaction.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, TypeGuard
-from urllib.parse import urlsplit
+from typing import Any
 
 import orjson
 
 from labelwright.errors import ValidationError
-from labelwright.io.detection import boxes_question
+from labelwright.io.detection import boxes_question, url_path
+from labelwright.questions.base import finite_number
 from labelwright.questions.boxes import Boxes
 from labelwright.questions.polygons import Polygons
 from labelwright.services import audit
@@ -177,10 +176,11 @@ def _images(store: Store, project: Project, coco: dict, field: str, file: str | 
         size = []
         for k in ("width", "height"):
             v = img.get(k)
-            if not _finite(v) or v <= 0:
+            number = finite_number(v)
+            if number is None or number <= 0:
                 raise ValidationError(f"{k} must be a positive number of pixels, got {v!r}", field=f"{where}.{k}",
                                       file=file)
-            size.append(float(v))
+            size.append(number)
         name = img.get("file_name")
         if not isinstance(name, str) or not name:
             raise ValidationError("no file_name", field=f"{where}.file_name", file=file)
@@ -199,29 +199,14 @@ def _images(store: Store, project: Project, coco: dict, field: str, file: str | 
 
 
 def _last_part(name: str) -> str:
-    try:
-        url = urlsplit(name)
-    except ValueError:  # not a URL urlsplit takes ("http://[x/a.jpg"): a path
-        url = None
-    path = url.path if url is not None and url.scheme and url.netloc else name
-    return PurePosixPath(path.replace("\\", "/")).name
+    return PurePosixPath(url_path(name).replace("\\", "/")).name
 
 
 # ---- shapes -------------------------------------------------------------------------------------------
 
 
-def _finite(v: Any) -> TypeGuard[int | float]:
-    """A number a float holds: not a bool, NaN, an infinity or an integer past a float's range."""
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return False
-    try:
-        return math.isfinite(v)
-    except OverflowError:
-        return False
-
-
 def _numbers(value: Any, where: str, file: str | None) -> list[float]:
-    if not isinstance(value, list) or not all(_finite(v) for v in value):
+    if not isinstance(value, list) or not all(finite_number(v) is not None for v in value):
         raise ValidationError(f"expected a list of numbers, got {value!r:.80}", field=where, file=file)
     return [float(v) for v in value]
 

@@ -19,7 +19,6 @@ and a labelling config never needs one.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from typing import Any
 from xml.etree.ElementTree import Element, ParseError, SubElement, XMLParser, fromstring, tostring
 
 from labelwright.errors import ValidationError
+from labelwright.questions.base import finite_number
 
 try:  # defusedxml when installed (the labelstudio extra); otherwise the standard parser, DOCTYPEs refused
     from defusedxml.ElementTree import fromstring as _safe_fromstring
@@ -298,19 +298,8 @@ def image_size_keys(field_name: str) -> tuple[str, str]:
     return f"{field_name}_width", f"{field_name}_height"
 
 
-def _number(v: Any) -> float | None:
-    """``v`` as a finite float; None for anything else (a bool, NaN, an infinity, an integer past a float's range)."""
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return None
-    try:
-        f = float(v)
-    except OverflowError:
-        return None
-    return f if math.isfinite(f) else None
-
-
 def _size(b: Binding, data: dict) -> tuple[float, float] | None:
-    w, h = _number(data.get(b.question["width_field"])), _number(data.get(b.question["height_field"]))
+    w, h = finite_number(data.get(b.question["width_field"])), finite_number(data.get(b.question["height_field"]))
     return (w, h) if w is not None and h is not None and w > 0 and h > 0 else None
 
 
@@ -321,7 +310,7 @@ def _rect_answer(value: dict, b: Binding, data: dict) -> Any:
                    "Studio writes them once the image has loaded): without them its percent cannot be pixels")
     if value.get("rotation") not in (None, 0, 0.0):
         raise _bad(f"a rotated rectangle (rotation {value.get('rotation')}) has no labelwright equivalent")
-    x, y, w, h = (_number(value.get(k)) for k in ("x", "y", "width", "height"))
+    x, y, w, h = (finite_number(value.get(k)) for k in ("x", "y", "width", "height"))
     if x is None or y is None or w is None or h is None:
         raise _bad("value.x, y, width and height should be finite numbers (percent of the image)")
     labels = value.get("rectanglelabels")
@@ -357,7 +346,7 @@ def note_size(b: Binding, result: dict, data: dict) -> None:
         return
     for key, given in ((b.question["width_field"], result.get("original_width")),
                        (b.question["height_field"], result.get("original_height"))):
-        if (_number(given) or 0) <= 0:
+        if (finite_number(given) or 0) <= 0:
             continue
         have = data.get(key)
         if have is not None and have != given:

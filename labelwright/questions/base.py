@@ -32,6 +32,7 @@ schema, the services, the pages and the CLI alike.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -112,6 +113,18 @@ class ItemView:
 def form_text(value: Any) -> str:
     """A form field's value as text (missing: empty), with browser line ends (CRLF) made ``\\n``."""
     return "" if value is None else str(value).replace("\r\n", "\n")
+
+
+def finite_number(v: Any) -> float | None:
+    """``v`` as a float when it is a JSON number a float holds; None for anything else: a boolean, a string,
+    NaN, an infinity, an integer past a float's range (which ``math.isfinite`` would raise on)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    try:
+        f = float(v)
+    except OverflowError:
+        return None
+    return f if math.isfinite(f) else None
 
 
 def kind_of(v: Any) -> str:

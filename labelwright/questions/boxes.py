@@ -22,7 +22,6 @@ partial credit otherwise.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
@@ -39,6 +38,7 @@ from labelwright.questions.base import (
     ItemView,
     QuestionType,
     check_unique,
+    finite_number,
     form_text,
     json_list,
     kind_of,
@@ -92,12 +92,13 @@ class Boxes(QuestionType):
         out: dict[str, Any] = {}
         for k in ("x", "y", "w", "h"):
             v = b.get(k)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            number = finite_number(v)
+            if number is None:
                 raise self.fail(f"box {i}: {k} must be a number of pixels, got {kind_of(v)}", f"{where}.{k}")
-            if v < 0 or (k in "wh" and v <= 0):
+            if number < 0 or (k in "wh" and number <= 0):
                 raise self.fail(f"box {i}: {k} must be {'above' if k in 'wh' else 'at least'} 0, got {v}",
                                 f"{where}.{k}")
-            out[k] = round(float(v), 2)
+            out[k] = round(number, 2)
         if out["w"] <= 0 or out["h"] <= 0:
             raise self.fail(f"box {i}: too small (under 0.01 pixel)", where)
         label = b.get("label")
@@ -241,9 +242,8 @@ def _pixels(value: Any) -> float | None:
             value = float(value)
         except ValueError:
             return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        return None
-    return float(value)
+    number = finite_number(value)
+    return number if number is not None and number > 0 else None
 
 
 def _plain(boxes: list[dict]) -> list[dict]:

@@ -21,7 +21,6 @@ matched to it (same label, IoU >= ``threshold``).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
@@ -38,6 +37,7 @@ from labelwright.questions.base import (
     ItemView,
     QuestionType,
     check_unique,
+    finite_number,
     form_text,
     json_list,
     kind_of,
@@ -103,7 +103,7 @@ class Polygons(QuestionType):
             if not isinstance(pt, list) or len(pt) != 2:
                 raise self.fail(f"polygon {i} point {j}: expected [x, y], got {kind_of(pt)}", at)
             for v in pt:
-                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                if finite_number(v) is None:
                     raise self.fail(f"polygon {i} point {j}: coordinates must be numbers of pixels, got {kind_of(v)}",
                                     at)
                 if v < 0:

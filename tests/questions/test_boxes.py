@@ -58,6 +58,7 @@ def test_answers_are_validated_naming_the_box_and_part():
         ([B(0, True, 5, 10)], "pets.0.y", "got a boolean"),
         ([{**B(0, 0, 5, 5), "score": 1}], "pets.0.score", "unknown key 'score'"),
         ([B(0, float("nan"), 5, 10)], "pets.0.y", "must be a number"),
+        ([B(10**400, 0, 5, 10)], "pets.0.x", "x must be a number of pixels, got an integer"),  # was OverflowError
     ]
     for value, field, message in cases:
         with pytest.raises(ValidationError) as e:

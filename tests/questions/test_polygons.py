@@ -70,6 +70,7 @@ def test_answers_are_validated_naming_the_polygon_point_and_part():
         ([{"label": "cat", "points": [[0, 0], [1, "1"], [2, 0]]}], "shapes.0.points.1", "got a string"),
         ([{"label": "cat", "points": [[0, 0], [1, True], [2, 0]]}], "shapes.0.points.1", "got a boolean"),
         ([{"label": "cat", "points": [[0, 0], [1, float("inf")], [2, 0]]}], "shapes.0.points.1", "must be numbers"),
+        ([{"label": "cat", "points": [[0, 0], [10**400, 1], [2, 0]]}], "shapes.0.points.1", "got an integer"),
         ([{"label": "cat", "points": [[0, 0], [-1, 5], [2, 0]]}], "shapes.0.points.1", "at least 0, got -1"),
         ([{"label": "cat", "points": [[0, 0], [5, 5], [10, 10]]}], "shapes.0.points", "encloses no area"),
         ([{"label": "cat", "points": [[0, 0], [10, 10], [10, 0], [0, 10]]}], "shapes.0.points",
