@@ -46,6 +46,7 @@ from labelwright.schema import MAX_OVERLAP, ProjectSchema, parse_schema
 from labelwright.services import audit
 from labelwright.services.export import iter_items
 from labelwright.services.gold import gold_answers, store_gold
+from labelwright.services.items import check_external_id, stored_json
 from labelwright.services.machines import USER_PREFIX
 from labelwright.services.projects import Project, get_project
 from labelwright.services.queue import MAX_ACTIVE_MS
@@ -244,10 +245,9 @@ def _task(schema: ProjectSchema, mapping: ConfigMapping, i: int, task: dict, peo
     except ValidationError as e:
         where_data = f"{where}.data" + (f".{e.field}" if e.field else "")
         raise ValidationError(e.message, file=file, field=where_data) from None
-    _storable(data, file, f"{where}.data")
+    stored_json(data, file=file, field=f"{where}.data")
     ext = str(task["id"]) if task.get("id") is not None else f"task-{i + 1}"
-    if "\x00" in ext:  # PostgreSQL's text cannot hold it
-        raise ValidationError("an id cannot hold a NUL character", file=file, field=f"{where}.id")
+    check_external_id(ext, file=file, field=f"{where}.id")
     out = _Task(ext, data)
     raw: list[dict] = []
     seen_controls: set[str] = set()
@@ -335,7 +335,7 @@ def _answers(schema: ProjectSchema, mapping: ConfigMapping, result: Any, data: d
             raise ValidationError("a result is an object with a 'value' object", file=file, field=rw)
         b = mapping.controls.get(str(r.get("from_name")))
         if b is None:
-            _storable(r, file, rw)
+            stored_json(r, file=file, field=rw)
             kept.append(r)
             unmapped.add(str(r.get("from_name")))  # as text: a from_name may be any JSON value
             continue
@@ -357,17 +357,8 @@ def _answers(schema: ProjectSchema, mapping: ConfigMapping, result: Any, data: d
         clean = schema.validate_answers(answers, data) if answers else {}
     except ValidationError as e:
         raise ValidationError(e.message, file=file, field=f"{where}.{e.field}" if e.field else where) from None
-    _storable(clean, file, where)
+    stored_json(clean, file=file, field=where)
     return clean, kept
-
-
-def _storable(value: Any, file: str, where: str) -> None:
-    """Refuse what cannot be stored as JSON (an integer past 64 bits, a lone surrogate), as the items import
-    does: tasks given as Python objects can hold them, a JSON file cannot."""
-    try:
-        dumps(value)
-    except TypeError as e:
-        raise ValidationError(f"cannot store value: {e}", file=file, field=where) from None
 
 
 # ---- writing: one transaction --------------------------------------------------------------------------

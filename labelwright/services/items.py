@@ -31,6 +31,7 @@ import tempfile
 import time
 from array import array
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 import orjson
@@ -46,6 +47,21 @@ from labelwright.store import tables as t
 
 BATCH = 5_000
 SPOOL_BYTES = 16 * 2**20  # prepared rows kept in memory up to this, then in a temporary file
+
+
+def stored_json(value: Any, *, file: str | None = None, line: int | None = None, field: str | None = None) -> str:
+    """``value`` as the JSON text it is stored as; what JSON cannot hold (an integer past 64 bits, a lone
+    surrogate: possible in records given as Python objects) is a :class:`ValidationError` saying where."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError as e:
+        raise ValidationError(f"cannot store value: {e}", file=file, line=line, field=field) from None
+
+
+def check_external_id(ext: str, *, file: str | None = None, line: int | None = None, field: str | None = None) -> None:
+    """Refuse an item id holding NUL: PostgreSQL's text cannot store it, so both databases refuse it alike."""
+    if "\x00" in ext:
+        raise ValidationError("an item id cannot contain the NUL character", file=file, line=line, field=field)
 
 
 def external_id(project: Project, data: dict) -> str:
@@ -181,13 +197,9 @@ def _prepare(project: Project, records: Iterable[tuple[int, dict]], spool, *, fi
                 record = dict(record)
                 answers = split_gold(schema, record, file=file, line=line)
         validate(record, file=file, line=line)
-        try:
-            blob = orjson.dumps(record).decode()
-        except TypeError as e:
-            raise ValidationError(f"cannot store value: {e}", file=file, line=line) from None
+        blob = stored_json(record, file=file, line=line)
         ext = external_id(project, record)
-        if "\x00" in ext:  # PostgreSQL's text cannot hold it; refused on both databases alike
-            raise ValidationError("an item id cannot contain the NUL character", file=file, line=line, field=id_key)
+        check_external_id(ext, file=file, line=line, field=id_key)
         given = record.get(id_key)
         keys.add(ext, line, given is not None and given != "")
         batch.append((ext, blob))
