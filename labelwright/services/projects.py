@@ -103,13 +103,10 @@ def list_projects(store: Store) -> list[Project]:
     return [project_from_row(store, r) for r in rows]
 
 
-# A project's updated_at after a change: now, or just past the old value if that is not earlier (clocks of
-# two servers differ): every change moves it, so it can serve as the version of what hangs off the project.
-NEWER_UPDATED_AT = "CASE WHEN :now > updated_at THEN :now ELSE updated_at + 0.001 END"
-
-
 def newer_updated_at(now: float) -> ColumnElement:
-    """:data:`NEWER_UPDATED_AT` as a Core expression, for an ``update(t.projects).values(updated_at=...)``."""
+    """A project's ``updated_at`` after a change, for an ``update(t.projects).values(updated_at=...)``: ``now``,
+    or just past the old value if that is not earlier (clocks of two servers differ). Every change moves it,
+    so it can serve as the version of what hangs off the project."""
     p = t.projects
     return case((p.c.updated_at < now, now), else_=p.c.updated_at + 0.001)
 

@@ -39,12 +39,6 @@ def release_sql(count: str = "1", where: str = "id = :i") -> str:
             f"is_open = {open_flag(f'n_assigned - {count}', 'target', PROJECT_OVERLAP)} WHERE {where}")
 
 
-def retarget_sql(new_target: str, where: str = "id = :i") -> str:
-    """Set the items' target to ``new_target`` (an expression of the old values) and their flag with it."""
-    return (f"UPDATE items SET target = {new_target}, "
-            f"is_open = {open_flag('n_assigned', new_target, PROJECT_OVERLAP)} WHERE {where}")
-
-
 # ---- the same rule as SQLAlchemy Core expressions, for the statements built with Core ----------------------
 # (the hand-written strings above serve the queue's hot statements in store/queue_sql.py; both are tested to
 # keep the flag equal to n_assigned < COALESCE(target, overlap): tests/store/test_slots.py)
@@ -63,8 +57,8 @@ def open_expr(assigned: Any, target: Any, overlap: Any) -> ColumnElement:
 
 
 def retarget(new_target: Any, *where: Any, overlap: Any = None) -> Update:
-    """:func:`retarget_sql` as Core: set the items' target to ``new_target`` (an expression of the old
-    values, or a bind parameter) and their flag with it. ``overlap``: the project's, when the caller has
+    """Set the items' target to ``new_target`` (an expression of the old values, or a bind parameter) and
+    their flag with it (:func:`open_flag`'s rule). ``overlap``: the project's, when the caller has
     it (default: read from the item's project)."""
     i = t.items
     overlap = project_overlap_of_item() if overlap is None else overlap

@@ -10,7 +10,7 @@ from sqlalchemy import func, null, select, text, update
 from labelwright.services.items import add_items
 from labelwright.services.projects import create_project
 from labelwright.store import tables as t
-from labelwright.store.slots import open_expr, reflag, release, release_sql, retarget, retarget_sql
+from labelwright.store.slots import PROJECT_OVERLAP, open_expr, open_flag, reflag, release, release_sql, retarget
 from tests.conftest import SPAM_SCHEMA
 
 STATES = list(itertools.product((0, 1, 2, 3), (None, 0, 1, 2, 4)))  # (n_assigned, target)
@@ -43,6 +43,12 @@ def _state(store, project_id: int) -> list[tuple]:
                                                .where(i.c.project_id == project_id).order_by(i.c.id))]
 
 
+def _retarget_sql(new_target: str, where: str) -> str:
+    """Retargeting spelled by hand with the rule's SQL text (the hot statements' form)."""
+    return (f"UPDATE items SET target = {new_target}, "
+            f"is_open = {open_flag('n_assigned', new_target, PROJECT_OVERLAP)} WHERE {where}")
+
+
 def test_core_and_hand_written_slot_statements_agree(store):
     a, a_ids = _items(store, "a", 2)
     b, b_ids = _items(store, "b", 2)
@@ -56,11 +62,11 @@ def test_core_and_hand_written_slot_statements_agree(store):
     # retarget to an expression of the old values, then to a constant and to NULL
     with store.write() as conn:
         conn.execute(retarget(func.coalesce(i.c.target, 2) + 1, i.c.project_id == a))
-        conn.execute(text(retarget_sql("COALESCE(target, :o) + 1", "project_id = :p")), {"o": 2, "p": b})
+        conn.execute(text(_retarget_sql("COALESCE(target, :o) + 1", "project_id = :p")), {"o": 2, "p": b})
     assert _broken(store, a, 2) == [] and _state(store, a) == _state(store, b)
     with store.write() as conn:
         conn.execute(retarget(null(), i.c.project_id == a))
-        conn.execute(text(retarget_sql("NULL", "project_id = :p")), {"p": b})
+        conn.execute(text(_retarget_sql("NULL", "project_id = :p")), {"p": b})
     assert _broken(store, a, 2) == [] and _state(store, a) == _state(store, b)
     # release a slot of the items that hold one
     with store.write() as conn:
