@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks.trec_rules import TREC_RULES
 from labelwright.quality import LabelModel, MajorityVote, QualityInputError, lf_analysis
 from tests.conftest import SHARED
 
@@ -76,7 +77,9 @@ def test_beats_majority_vote_on_a_slice_of_the_youtube_rules():
     assert ours[covered].mean() >= mv.mean() + 0.03  # 0.794 vs 0.742 (majority ties go to ham)
     # every rule is modelled as voting only its own label, and better than chance when it does
     conf = model.confusion_
-    assert (model.skills_ > 0.5 - 1e-9).all()  # keyword_link is pooled to exactly chance here
+    # chance for a rule that votes only l is the prior of l (the votes' balance here, 0.59 ham on this slice)
+    chance = model.priors_.reindex([lf_analysis(votes).loc[r, "polarity"][0] for r in model.skills_.index])
+    assert (model.skills_.to_numpy() > chance.to_numpy() - 1e-9).all()  # keyword_link is pooled to chance
     for rule in ["keyword_subscribe", "regex_check_out"]:  # spam rules: fire more on spam than on ham
         assert conf.loc[(rule, 1), 1] > conf.loc[(rule, 0), 1]
         assert conf.loc[(rule, 1), "abstain_"] < conf.loc[(rule, 0), "abstain_"]
@@ -112,10 +115,12 @@ def test_abstentions_are_evidence_for_rules():
     for model, weight in ((full, 1.0), (half, 0.5)):
         # task 9's posterior is the class balance times every rule's chance of abstaining, to the weight
         abstain = model.confusion_["abstain_"].unstack()  # (rule, true label)
-        odds = (abstain["ham"] / abstain["spam"]).prod() ** weight
+        balance = model.priors_["ham"] / model.priors_["spam"]
+        odds = balance * (abstain["ham"] / abstain["spam"]).prod() ** weight
         assert model.probas_.loc[9, "ham"] == pytest.approx(odds / (1 + odds))
         assert model.probas_.loc[9, "ham"] != pytest.approx(0.5)
-    assert none.probas_.loc[9, "ham"] == pytest.approx(0.5)  # only the uniform class balance is left
+    # only the class balance is left: 8 tasks with votes, 4.5 ham and 3.5 spam, and one pseudo-task split
+    assert none.probas_.loc[9, "ham"] == pytest.approx(5 / 9) == none.priors_["ham"]
     # link gives spam, never ham: it fires more often on spam, and its silence is likelier on ham
     link = full.confusion_.loc["link"]
     assert link.loc["spam", "spam"] > link.loc["ham", "spam"]
@@ -180,9 +185,48 @@ def test_class_balance_mapping_and_classes():
     model = LabelModel(class_balance={"ham": 0.8, "spam": 0.2}).fit(TINY, tasks=[1, 2, 3, 4, 5])
     assert model.priors_.to_dict() == pytest.approx({"ham": 0.8, "spam": 0.2})
     assert model.labels_[5] == "ham"
-    three = LabelModel().fit(TINY, classes=["ham", "spam", "unsure"])
+    three = LabelModel(class_balance="uniform").fit(TINY, classes=["ham", "spam", "unsure"])
     assert list(three.priors_.index) == ["ham", "spam", "unsure"]
     assert three.priors_["unsure"] == pytest.approx(1 / 3)
+
+
+def test_the_default_balance_is_the_votes_share():
+    # TINY: task 1 spam, task 2 spam and ham (half each), task 3 spam twice, task 4 ham; nobody on task 5.
+    # ham 1.5, spam 2.5, plus one pseudo-task split over the three labels: 11/6, 17/6, 2/6 of 5 tasks
+    model = LabelModel().fit(TINY, tasks=[1, 2, 3, 4, 5], classes=["ham", "spam", "unsure"])
+    assert model.priors_.to_dict() == pytest.approx({"ham": 11 / 30, "spam": 17 / 30, "unsure": 2 / 30})
+    # a gold label replaces its task's votes: task 2 becomes all ham
+    gold = LabelModel().fit(TINY, gold={2: "ham"}, tasks=[1, 2, 3, 4, 5], classes=["ham", "spam", "unsure"])
+    assert gold.priors_.to_dict() == pytest.approx({"ham": 14 / 30, "spam": 14 / 30, "unsure": 2 / 30})
+    # and the balance is not re-estimated: the same after 1 iteration as after 200
+    assert LabelModel(n_iter=1).fit(TINY).priors_.to_dict() == LabelModel().fit(TINY).priors_.to_dict()
+
+
+def test_the_votes_balance_keeps_sparse_rules_from_collapsing_on_trec():
+    """TREC questions, 6 classes, the benchmark's 13 keyword rules: half the questions get no vote. A
+    uniform balance let the abstentions decide every uncovered question, and all went to ABBR (2% of the
+    questions): worse than majority vote. The votes' share sends them to a common class instead."""
+    items_csv = SHARED / "trec_question_classification" / "items.csv"
+    if not items_csv.exists():
+        pytest.skip(f"shared datasets not found at {SHARED}")
+    items = pd.read_csv(items_csv)
+    items = items[items["split"] == "train"].iloc[:1500]
+    votes = pd.concat([pd.DataFrame({"task": items.loc[hit, "item"], "worker": rule, "label": label})
+                       for rule, (pattern, label) in TREC_RULES.items()
+                       if (hit := items["text"].str.contains(pattern, case=False, regex=True)).any()],
+                      ignore_index=True)
+    truth = items.set_index("item")["label"]
+    classes = sorted(truth.unique())
+    uncovered = truth.index[~truth.index.isin(votes["task"])]
+    assert 0.4 < len(uncovered) / len(truth) < 0.6
+    uniform = LabelModel(class_balance="uniform").fit(votes, tasks=truth.index, classes=classes)
+    default = LabelModel().fit(votes, tasks=truth.index, classes=classes)
+    mv = MajorityVote().fit_predict(votes).reindex(truth.index).fillna(classes[0])  # no vote: the first class
+    accuracy = {name: float((labels.reindex(truth.index) == truth).mean())
+                for name, labels in (("uniform", uniform.labels_), ("votes", default.labels_), ("mv", mv))}
+    assert set(uniform.labels_[uncovered]) == {"ABBR"}
+    # recorded: votes 0.568, majority vote 0.468, uniform 0.329
+    assert accuracy["votes"] >= accuracy["mv"] + 0.03 and accuracy["votes"] >= accuracy["uniform"] + 0.1, accuracy
 
 
 def test_an_adversarial_rule_is_pooled_to_uninformative():
@@ -205,7 +249,7 @@ def test_fitted_attributes_and_history():
     assert model.loss_history_[-1] >= model.loss_history_[0]
     assert np.allclose(model.confusion_.fillna(0).sum(axis=1), 1.0)
     assert repr(LabelModel()) == ("LabelModel(n_iter=200, tol=1e-07, prior=2.0, prior_accuracy=0.7, "
-                                  "abstain_weight=0.5, class_balance='uniform', better_than_chance=True)")
+                                  "abstain_weight=0.5, class_balance='votes', better_than_chance=True)")
 
 
 # ---- bad input ----------------------------------------------------------------------------------------
@@ -215,7 +259,7 @@ def test_fitted_attributes_and_history():
     ({"abstain_weight": 2.0}, "abstain_weight must be between 0 and 1"),
     ({"prior": -1.0}, "prior must be 0 or more"),
     ({"prior_accuracy": 1.0}, "prior_accuracy must be between 0 and 1"),
-    ({"class_balance": "learn"}, "class_balance must be 'uniform', 'estimate'"),
+    ({"class_balance": "learn"}, "class_balance must be 'votes', 'uniform', 'estimate'"),
     ({"class_balance": {"maybe": 1.0}}, "class_balance names label 'maybe'"),
 ])
 def test_bad_hyperparameters_say_what_to_change(kwargs, message):
