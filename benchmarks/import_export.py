@@ -12,7 +12,10 @@ For each database and size, on a fresh database:
    answers from different annotators; written straight into the tables, not timed as a figure);
 5. **export** with the CLI (``python -m labelwright --db URL export PROJECT --format F -o FILE``) in
    jsonl, csv and parquet: wall seconds and the child's peak RSS (from ``wait4``), which must stay
-   flat from 100,000 to 1,000,000 items.
+   flat from 100,000 to 1,000,000 items;
+6. with ``--api``, each format downloaded from a real server (``labelwright serve``), once made in the
+   server process and once by a child process (``export_process_items`` 0): wall seconds to the last
+   byte, the server's peak RSS, and whether the download is the CLI's file byte for byte.
 
 Usage::
 
@@ -23,6 +26,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import filecmp
 import json
 import os
 import random
@@ -32,6 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import httpx
 import orjson
 from sqlalchemy import text
 
@@ -40,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import (  # noqa: E402
     PYTHON,
     Database,
+    Server,
     bench_schema,
     fake_items,
     machine_description,
@@ -152,7 +158,7 @@ def uuid_hex(rng: random.Random) -> str:
 # ---- one configuration ---------------------------------------------------------------------------
 
 
-def run_one(kind: str, n: int, file: str, outdir: str, annotated: float) -> dict:
+def run_one(kind: str, n: int, file: str, outdir: str, annotated: float, api: bool = False) -> dict:
     res: dict = {"db": kind, "items": n}
     with Database(kind) as db:
         setup(db)
@@ -175,13 +181,57 @@ def run_one(kind: str, n: int, file: str, outdir: str, annotated: float) -> dict
             res[f"export_{fmt}_s"] = round(wall, 2)
             res[f"export_{fmt}_peak_rss_mb"] = round(rss, 1)
             res[f"export_{fmt}_mb"] = round(os.path.getsize(path) / 2**20, 1)
+            if api:
+                res.update(api_exports(db, fmt, path, outdir))
             os.remove(path)
     return res
+
+
+# the server's two ways: everything in the server process, and from 0 items up in a child process
+API_MODES = {"server": str(10**12), "child": "0"}
+
+
+def api_exports(db: Database, fmt: str, cli_file: str, outdir: str) -> dict:
+    """``GET /api/v1/projects/bench/export?format=F`` from a fresh ``labelwright serve`` per way (so the
+    server's peak RSS, VmHWM, is this download's): wall seconds to the last byte, the server's peak RSS,
+    and whether the download is the CLI's file byte for byte."""
+    store = db.store(pool_size=1)
+    try:
+        token = users.create_api_token(store, users.get_user(store, "owner"))
+    finally:
+        store.close()
+    out = {}
+    for mode, threshold in API_MODES.items():
+        server = Server(db.url, env={"LABELWRIGHT_EXPORT_PROCESS_ITEMS": threshold})
+        try:
+            path = os.path.join(outdir, f"api.{fmt}")
+            t = time.perf_counter()
+            with httpx.stream("GET", f"{server.url}/api/v1/projects/bench/export", params={"format": fmt},
+                              headers={"Authorization": f"Bearer {token}"}, timeout=600) as r, open(path, "wb") as f:
+                r.raise_for_status()
+                for block in r.iter_raw(1 << 20):
+                    f.write(block)
+            out[f"api_{mode}_{fmt}_s"] = round(time.perf_counter() - t, 2)
+            out[f"api_{mode}_{fmt}_server_peak_rss_mb"] = round(peak_rss_mb(server.proc.pid), 1)
+            out[f"api_{mode}_{fmt}_same_file"] = filecmp.cmp(path, cli_file, shallow=False)
+            os.remove(path)
+        finally:
+            server.stop()
+    return out
+
+
+def peak_rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
 
 
 def _fmt(r: dict) -> str:
     exports = "  ".join(f"{f} {r[f'export_{f}_s']:.2f} s / {r[f'export_{f}_peak_rss_mb']:.0f} MiB "
                         f"({r[f'export_{f}_mb']:.0f} MiB file)" for f in FORMATS)
+    if "api_child_jsonl_s" in r:
+        exports += "\n    API (wall to the last byte / the server's peak RSS / same bytes as the CLI's): " + "  ".join(
+            f"{f} {mode} {r[f'api_{mode}_{f}_s']:.2f} s / {r[f'api_{mode}_{f}_server_peak_rss_mb']:.0f} MiB / "
+            f"{r[f'api_{mode}_{f}_same_file']}" for f in FORMATS for mode in API_MODES)
     return (f"{r['db']:<10} {r['items']:>9,} items: import service {r['import_service_s']:.2f} s "
             f"(peak {r['import_service_peak_rss_mb']:.0f} MiB), CLI {r['import_cli_s']:.2f} s "
             f"(peak {r['import_cli_peak_rss_mb']:.0f} MiB); {r['annotations']:,} annotations; "
@@ -195,6 +245,8 @@ def main(argv=None) -> int:
     ap.add_argument("--annotated", type=float, default=0.5, help="share of items that get 1-3 annotations")
     ap.add_argument("--repeat", type=int, default=1, help="runs per configuration (medians are printed)")
     ap.add_argument("--json", help="also write every run's figures to this file")
+    ap.add_argument("--api", action="store_true",
+                    help="also download each format from a real server, in the server process and in a child")
     ap.add_argument("--step-import", nargs=3, metavar=("DB", "PROJECT", "FILE"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.step_import:
@@ -218,7 +270,7 @@ def main(argv=None) -> int:
             for kind in kinds:
                 runs = []
                 for _ in range(args.repeat):
-                    r = run_one(kind, n, file, tmp, args.annotated)
+                    r = run_one(kind, n, file, tmp, args.annotated, args.api)
                     print(_fmt(r), flush=True)
                     runs.append(r)
                     results.append(r)

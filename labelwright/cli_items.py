@@ -5,7 +5,9 @@ Registered on ``labelwright`` by :mod:`labelwright.cli` (loaded when one of its 
 
 from __future__ import annotations
 
+import io
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -21,7 +23,8 @@ from labelwright.io.forked import default_workers
 from labelwright.io.readers import open_records
 from labelwright.services.export import csv_chunks, format_for, jsonl_lines, write_parquet
 from labelwright.services.items import chat_fields, import_items
-from labelwright.services.projects import get_project
+from labelwright.services.projects import Project, get_project
+from labelwright.store import Store
 
 SPANS_FORMATS = {".conll": "conll", ".spacy": "spacy"}  # by extension; --format names them too
 MAX_EXPORT_WORKERS = 4  # export --workers by default: the cores, at most this many (a chunk each; more add little)
@@ -79,7 +82,8 @@ def import_cmd(obj: Ctx, project, file, fmt, encoding, question):
                    "JSON or a folder of YOLO label files or Pascal VOC XML (image sizes read under the media_root "
                    "setting).")
 @click.option("-o", "--output", default=None, type=click.Path(),
-              help="Output file (a folder for hf, yolo, voc). Default: in the current folder, named after the "
+              help="Output file (a folder for hf, yolo, voc; - for standard output, jsonl, csv or parquet). "
+                   "Default: in the current folder, named after the "
                    "project and format (SLUG.jsonl, SLUG.csv, SLUG.parquet, SLUG.json for labelstudio, "
                    "SLUG.conll, SLUG.spacy, SLUG-dpo.jsonl, SLUG-sft.jsonl, SLUG-coco.json, or the folder "
                    "SLUG-hf, SLUG-yolo, SLUG-voc).")
@@ -89,7 +93,10 @@ def import_cmd(obj: Ctx, project, file, fmt, encoding, question):
                    "machine's cores, at most 4; elsewhere 1: all in this process). The file is the same either way.")
 @click.pass_obj
 def export_cmd(obj: Ctx, project, fmt, output, force, workers):
-    """Export PROJECT's items, annotations and majority votes (to a new file; --force replaces one)."""
+    """Export PROJECT's items, annotations and majority votes (to a new file; --force replaces one; -o -
+    writes jsonl, csv or parquet to standard output)."""
+    if output == "-":
+        return _export_to_stdout(obj, project, fmt or "jsonl", workers)
     if output is None:  # named after the project's slug (PROJECT may be given otherwise)
         output = default_output(get_project(obj.store(), project).slug, fmt)
     target = Path(output)
@@ -101,18 +108,56 @@ def export_cmd(obj: Ctx, project, fmt, output, force, workers):
     p = get_project(store, project)
 
     n = workers or default_workers(MAX_EXPORT_WORKERS)
-
-    def write(f):
-        if fmt == "parquet":
-            write_parquet(store, p, f, workers=n)
-        else:
-            chunks = jsonl_lines(store, p, workers=n) if fmt == "jsonl" else csv_chunks(store, p, workers=n)
-            for chunk in chunks:
-                f.write(chunk)
-
     with console.status(f"exporting {p.slug} as {fmt}"):
-        _write_new_file(target, force, write)
+        _write_new_file(target, force, lambda f: write_flat(store, p, fmt, f, n))
     out.print(f"wrote {output} ({target.stat().st_size:,} bytes)", highlight=False, markup=False)
+
+
+def write_flat(store: Store, p: Project, fmt: str, f, workers: int) -> None:
+    """Write project ``p`` as jsonl, csv or parquet to the binary file ``f``, its chunks made by ``workers``
+    processes."""
+    if fmt == "parquet":
+        write_parquet(store, p, f, workers=workers)
+        return
+    chunks = jsonl_lines(store, p, workers=workers) if fmt == "jsonl" else csv_chunks(store, p, workers=workers)
+    for chunk in chunks:
+        f.write(chunk)
+
+
+class _WholeWrites(io.RawIOBase):
+    """A file descriptor written whole: each write loops until every byte is out. (``sys.stdout.buffer``
+    reports a short write and drops the rest when the reader goes away after part of a large write, so a
+    truncated export would end with exit status 0; here the next write raises BrokenPipeError.)"""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self._fd = fd
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        while view:
+            view = view[os.write(self._fd, view):]
+        return len(data)
+
+
+def _export_to_stdout(obj: Ctx, project, fmt: str, workers) -> None:
+    """``export -o -``: the flat formats to standard output (the server streams large exports this way,
+    see labelwright.io.spawned), nothing else printed there; a pipe closed early ends the command quietly."""
+    if fmt not in ("jsonl", "csv", "parquet"):
+        raise LabelwrightError(f"-o - (standard output) takes jsonl, csv or parquet; {fmt} is written to a file or "
+                               "folder: give its name with -o")
+    store = obj.store()
+    p = get_project(store, project)
+    sys.stdout.flush()
+    try:
+        write_flat(store, p, fmt, _WholeWrites(sys.stdout.fileno()), workers or default_workers(MAX_EXPORT_WORKERS))
+    except BrokenPipeError:  # the reader stopped (| head, a client gone): not an error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's own flush at exit does not fail again
+        sys.exit(1)
 
 
 DEFAULT_NAMES = {"jsonl": "{}.jsonl", "csv": "{}.csv", "parquet": "{}.parquet", "labelstudio": "{}.json",

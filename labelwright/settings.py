@@ -126,6 +126,11 @@ class Settings(BaseSettings):
         "Allow webhooks to private, loopback and link-local addresses."))
     statement_timeout_ms: int = Field(30_000, ge=0, description=(
         "PostgreSQL: the longest one statement may run, in milliseconds (0: no limit)."))
+    export_process_items: int = Field(200_000, ge=0, description=(
+        "A jsonl, csv or parquet export from the server (the API, the browser) of a project with at least this "
+        "many items is made by `labelwright export -o -` in a child process, which makes its chunks on several "
+        "cores and keeps the server's memory flat; smaller projects are exported in the server process, which "
+        "saves the child's start (about 2 s). 0: always a child process."))
 
     def __init__(self, _origins: Mapping[str, str] | None = None, **values: Any) -> None:
         """``Settings(port=8001)``: those values and the defaults. ``_origins`` (what :meth:`load` passes)

@@ -7,11 +7,11 @@ import tempfile
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import StreamingResponse
 
 from labelwright.api.deps import Caller, store_of
 from labelwright.api.models import MessageIn, MoreAnswersIn
-from labelwright.services import access, export_formats, messages, policy, queue_controls
+from labelwright.api.streaming import ClosingStream
+from labelwright.services import access, export_formats, export_process, messages, policy, queue_controls
 from labelwright.services import export as export_svc
 from labelwright.services import projects as projects_svc
 from labelwright.services.quality import project_quality
@@ -60,10 +60,15 @@ def build_router() -> APIRouter:
         p = policy.export(store, user, project).project
         fmt = export_formats.check_applies(p, format)
         headers = {"Content-Disposition": f'attachment; filename="{fmt.file_name.format(p.slug)}"'}
+        settings = request.app.state.settings
+        if format in export_svc.FORMATS and export_process.in_child(store, p, settings):
+            # a large project: made on several cores by `labelwright export -o -`, relayed as it comes
+            return ClosingStream(export_process.child_export(settings, p, format), media_type=fmt.media_type,
+                                 headers=headers)
         if format == "jsonl":
-            return StreamingResponse(export_svc.jsonl_lines(store, p), media_type=fmt.media_type, headers=headers)
+            return ClosingStream(export_svc.jsonl_lines(store, p), media_type=fmt.media_type, headers=headers)
         if format == "csv":
-            return StreamingResponse(export_svc.csv_chunks(store, p), media_type=fmt.media_type, headers=headers)
+            return ClosingStream(export_svc.csv_chunks(store, p), media_type=fmt.media_type, headers=headers)
         if format == "parquet":
             spool = tempfile.TemporaryFile()
             export_svc.write_parquet(store, p, spool)
@@ -73,10 +78,10 @@ def build_router() -> APIRouter:
                 with spool:
                     while block := spool.read(1 << 20):
                         yield block
-            return StreamingResponse(chunks(), media_type=fmt.media_type, headers=headers)
-        done = export_formats.export_file(store, p, format, request.app.state.settings.media_root)
-        return StreamingResponse(done.chunks(), media_type=done.media_type,
-                                 headers={**headers, "Content-Length": str(done.size)})
+            return ClosingStream(chunks(), media_type=fmt.media_type, headers=headers)
+        done = export_formats.export_file(store, p, format, settings.media_root)
+        return ClosingStream(done.chunks(), media_type=done.media_type,
+                             headers={**headers, "Content-Length": str(done.size)})
 
     @r.patch("/projects/{project}/settings",
              summary="Change settings of a running project: instructions, description, gold, qualification, "

@@ -197,6 +197,34 @@ def test_export_workers_write_the_same_file(db, small_project, monkeypatch, fmt)
     assert res.exit_code == 2 and "--workers" in res.output
 
 
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
+def test_export_to_standard_output(db, small_project, fmt):
+    """``-o -``: the same bytes as the file, nothing else on standard output (how the server runs its large
+    exports, labelwright.services.export_process)."""
+    run(db, "export", "cli", "-o", str(small_project / f"x.{fmt}"))
+    cmd = [sys.executable, "-m", "labelwright", "--db", db, "export", "cli", "--format", fmt, "-o", "-"]
+    done = subprocess.run(cmd, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout == (small_project / f"x.{fmt}").read_bytes()
+
+
+def test_export_to_standard_output_refuses_a_folder_format_and_stops_quietly_on_a_closed_pipe(db, tmp_path):
+    res = CliRunner().invoke(main, ["--db", db, "export", "cli", "--format", "coco", "-o", "-"])
+    assert res.exit_code == 2 and "-o - (standard output) takes jsonl, csv or parquet" in res.output
+    schema = tmp_path / "s.yaml"
+    schema.write_text(SCHEMA_YAML)
+    run(db, "projects", "create", "--schema", str(schema))
+    data = tmp_path / "items.jsonl"
+    data.write_text("".join(json.dumps({"id": i, "text": f"long text {i} " * 50}) + "\n" for i in range(3000)))
+    run(db, "import", "cli", str(data))  # an export of 1.5 MB: more than a pipe holds
+    cmd = [sys.executable, "-m", "labelwright", "--db", db, "export", "cli", "-o", "-", "--workers", "2"]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as child:
+        assert child.stdout.read(100).startswith(b'{"item_id":')
+        child.stdout.close()  # `| head -c 100`
+        _, err = child.communicate(timeout=120)
+    assert child.returncode == 1 and err == b""  # no traceback, no "Exception ignored" at exit
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

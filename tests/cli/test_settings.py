@@ -25,6 +25,7 @@ SAMPLES = {
     "max_body_bytes": "2048",
     "max_import_bytes": "4096", "login_failures_per_account": "3", "login_failures_per_address": "9",
     "login_window_seconds": "60", "webhook_allow_private": "1", "statement_timeout_ms": "1234",
+    "export_process_items": "5000",
     "assist_worker": "no", "machine_worker": "0", "assist_interval_seconds": "3", "assist_python_models": "my_models",
 }
 
@@ -95,6 +96,7 @@ def test_values_are_normalised():
     ("pg_batches", "17", "pg_batches must be a whole number from 1 to 16, not '17'"),
     ("max_body_bytes", "-1", "max_body_bytes must be a whole number of at least 1"),
     ("statement_timeout_ms", "-5", "statement_timeout_ms must be a whole number of at least 0"),
+    ("export_process_items", "-1", "export_process_items must be a whole number of at least 0"),
     ("db_url", "mysql://h/d", "db_url must be a SQLite file path or a postgresql://"),
     ("base_url", "label.example.org", "base_url must be empty or an http:// or https:// address"),
 ])

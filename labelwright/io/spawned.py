@@ -1,0 +1,107 @@
+"""A command's standard output as a stream of blocks: how the server runs its large exports in a child process.
+
+A server process must not fork (:mod:`labelwright.io.forked` says why), but it may start a fresh
+interpreter: :class:`subprocess.Popen` forks and executes at once, so nothing of the server is copied, and
+the child (``labelwright export -o -``) then forks its own workers and makes the file on several cores.
+The server only relays bytes, so its memory stays flat however large the project.
+
+:func:`stream_output` starts the command and waits for its first block of output before it returns, so a
+command that fails before writing anything (a project deleted meanwhile, a database the child cannot
+open) is an ordinary error the caller can answer with, not a truncated download:
+
+* the blocks come as the child writes them (a pipe; the child blocks while the reader is slow, so neither
+  side holds more than a block or two);
+* the child's standard error goes to a temporary file (a pipe could fill and stall it); its last lines
+  are the message of the :class:`ChildFailed` raised if it exits with an error, before its first block or
+  after its last (the server logs it; the client sees a reference);
+* if the reader stops early (the client went away, an error of its own, the generator closed or dropped)
+  the child is killed, with the workers it forked (it leads a process group of its own). The child is
+  always waited for: no zombie is left.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import tempfile
+from collections.abc import Generator, Mapping, Sequence
+
+BLOCK = 1 << 20  # bytes read from the pipe at a time
+STDERR_TAIL = 4000  # characters of the child's standard error kept for the message
+
+
+class ChildFailed(RuntimeError):
+    """The child process exited with an error; the message ends with the last of its standard error. Not a
+    :class:`~labelwright.errors.LabelwrightError`: the server logs it under a reference and shows the client
+    only that (the child's standard error may name files and settings)."""
+
+
+def stream_output(argv: Sequence[str], env: Mapping[str, str]) -> Generator[bytes, None, None]:
+    """Run ``argv`` with the environment ``env`` and return its standard output as blocks of bytes. Blocks
+    until the first block (or the child's exit): :class:`ChildFailed` if it exits with an error before any
+    output. The generator raises :class:`ChildFailed` if the child fails later, after the blocks it wrote;
+    closing it before the end kills the child."""
+    errors = tempfile.TemporaryFile()
+    try:
+        # bufsize=0: stdout is the raw pipe, and read(BLOCK) returns whatever one read() gives, up to BLOCK
+        child = subprocess.Popen(list(argv), bufsize=0, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=errors, env=dict(env),
+                                 start_new_session=True)  # a group of its own: killed with its workers
+    except BaseException:
+        errors.close()
+        raise
+    try:
+        assert child.stdout is not None
+        first = child.stdout.read(BLOCK)
+    except BaseException:
+        _stop(child, errors)
+        raise
+    if not first:
+        _finish(child, errors)  # raises if it failed; an empty output is an empty output
+        return _nothing()
+    return _relay(child, errors, first)
+
+
+def _nothing() -> Generator[bytes, None, None]:
+    yield from ()
+
+
+def _relay(child: subprocess.Popen, errors, first: bytes) -> Generator[bytes, None, None]:
+    done = False
+    try:
+        assert child.stdout is not None
+        block = first
+        while block:
+            yield block
+            block = child.stdout.read(BLOCK)
+        done = True
+        _finish(child, errors)
+    finally:
+        if not done:
+            _stop(child, errors)
+
+
+def _finish(child: subprocess.Popen, errors) -> None:
+    """The child closed its output: wait for it, and raise with its standard error if it failed."""
+    code = child.wait()
+    if child.stdout is not None:
+        child.stdout.close()
+    errors.seek(0)
+    tail = errors.read()[-STDERR_TAIL:].decode(errors="replace").strip()
+    errors.close()
+    if code != 0:
+        raise ChildFailed(f"the export process failed (exit status {code})" + (f": {tail}" if tail else ""))
+
+
+def _stop(child: subprocess.Popen, errors) -> None:
+    """Kill the child and the workers it forked, and wait for it."""
+    if child.poll() is None:
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    child.wait()
+    if child.stdout is not None:
+        child.stdout.close()
+    errors.close()
