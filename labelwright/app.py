@@ -20,6 +20,7 @@ from labelwright.api import build_router as api_router
 from labelwright.api.hot import HotRoutes
 from labelwright.api.limits import BodyLimit
 from labelwright.errors import INTERNAL_ERROR, Busy, LabelwrightError, log_unexpected
+from labelwright.services import export_process
 from labelwright.services.assist_worker import AssistWorker
 from labelwright.services.machine_worker import MachineWorker
 from labelwright.services.webhook_worker import WebhookWorker
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None, *,
                          openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None)
     app.state.settings = settings
     app.state.store = store
+    app.state.export_slots = export_process.child_slots()  # the large exports it runs in child processes
 
     app.state.jinja = make_env()
 

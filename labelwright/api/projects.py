@@ -63,8 +63,8 @@ def build_router() -> APIRouter:
         settings = request.app.state.settings
         if format in export_svc.FORMATS and export_process.in_child(store, p, settings):
             # a large project: made on several cores by `labelwright export -o -`, relayed as it comes
-            return ClosingStream(export_process.child_export(settings, p, format), media_type=fmt.media_type,
-                                 headers=headers)
+            made = export_process.child_export(settings, p, format, request.app.state.export_slots)
+            return ClosingStream(made, media_type=fmt.media_type, headers=headers)
         if format == "jsonl":
             return ClosingStream(export_svc.jsonl_lines(store, p), media_type=fmt.media_type, headers=headers)
         if format == "csv":

@@ -25,7 +25,7 @@ import os
 import signal
 import subprocess
 import tempfile
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 BLOCK = 1 << 20  # bytes read from the pipe at a time
 STDERR_TAIL = 4000  # characters of the child's standard error kept for the message
@@ -37,11 +37,13 @@ class ChildFailed(RuntimeError):
     only that (the child's standard error may name files and settings)."""
 
 
-def stream_output(argv: Sequence[str], env: Mapping[str, str]) -> Generator[bytes, None, None]:
+def stream_output(argv: Sequence[str], env: Mapping[str, str],
+                  on_end: Callable[[], None] | None = None) -> ChildOutput:
     """Run ``argv`` with the environment ``env`` and return its standard output as blocks of bytes. Blocks
     until the first block (or the child's exit): :class:`ChildFailed` if it exits with an error before any
-    output. The generator raises :class:`ChildFailed` if the child fails later, after the blocks it wrote;
-    closing it before the end kills the child."""
+    output. Iterating raises :class:`ChildFailed` if the child fails later, after the blocks it wrote;
+    :meth:`ChildOutput.close` before the end kills the child. ``on_end`` is called once when the child has
+    ended (finished, failed or killed), or if it could not be started."""
     errors = tempfile.TemporaryFile()
     try:
         # bufsize=0: stdout is the raw pipe, and read(BLOCK) returns whatever one read() gives, up to BLOCK
@@ -50,36 +52,66 @@ def stream_output(argv: Sequence[str], env: Mapping[str, str]) -> Generator[byte
                                  start_new_session=True)  # a group of its own: killed with its workers
     except BaseException:
         errors.close()
+        if on_end is not None:
+            on_end()
         raise
+    out = ChildOutput(child, errors, on_end)
     try:
-        assert child.stdout is not None
-        first = child.stdout.read(BLOCK)
+        out.first = out.read()
     except BaseException:
-        _stop(child, errors)
+        out.close()
         raise
-    if not first:
-        _finish(child, errors)  # raises if it failed; an empty output is an empty output
-        return _nothing()
-    return _relay(child, errors, first)
+    return out
 
 
-def _nothing() -> Generator[bytes, None, None]:
-    yield from ()
+class ChildOutput:
+    """A running child's standard output, block by block (an iterator), and :meth:`close`, which kills the
+    child if it is still running: whether or not anyone started reading (a generator's ``close()`` runs
+    nothing of a generator that never started, which would leave the child blocked on a full pipe)."""
 
+    def __init__(self, child: subprocess.Popen, errors, on_end: Callable[[], None] | None = None) -> None:
+        self._child = child
+        self._errors = errors
+        self._on_end = on_end
+        self._ended = False  # the child was waited for: exited on its own, or killed
+        self.first: bytes | None = None  # read before the caller gets this, so an early failure raises
 
-def _relay(child: subprocess.Popen, errors, first: bytes) -> Generator[bytes, None, None]:
-    done = False
-    try:
-        assert child.stdout is not None
-        block = first
-        while block:
-            yield block
-            block = child.stdout.read(BLOCK)
-        done = True
-        _finish(child, errors)
-    finally:
-        if not done:
-            _stop(child, errors)
+    def read(self) -> bytes:
+        """The next block; b"" once the child closed its output (then :class:`ChildFailed` if it failed)."""
+        if self._ended:
+            return b""
+        assert self._child.stdout is not None
+        block = self._child.stdout.read(BLOCK)
+        if not block:
+            self._ended = True
+            try:
+                _finish(self._child, self._errors)
+            finally:
+                self._done()
+        return block
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        block, self.first = (self.first, None) if self.first else (self.read(), None)
+        if not block:
+            raise StopIteration
+        return block
+
+    def close(self) -> None:
+        """Kill the child and the workers it forked if it still runs, and wait for it (idempotent)."""
+        if not self._ended:
+            self._ended = True
+            try:
+                _stop(self._child, self._errors)
+            finally:
+                self._done()
+
+    def _done(self) -> None:
+        on_end, self._on_end = self._on_end, None
+        if on_end is not None:
+            on_end()
 
 
 def _finish(child: subprocess.Popen, errors) -> None:

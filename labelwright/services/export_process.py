@@ -6,22 +6,27 @@ In the server process an export runs on one core (a server must not fork, see
 server starts the command-line export instead (:mod:`labelwright.io.spawned`): a fresh interpreter that
 forks its own workers, makes the chunks on several cores and writes the file to its standard output, which
 the server relays. The bytes are the same either way; the child costs its start (about 2 s), which is why
-small projects stay in the server process.
+small projects stay in the server process. Each child holds the project's answers (hundreds of MB at a
+million) and forks up to four workers, so a server process runs at most :data:`AT_ONCE` of them; one
+more is refused with 503 until one has finished.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+import threading
 
 from sqlalchemy import func, select
 
-from labelwright.io.spawned import stream_output
+from labelwright.errors import Busy
+from labelwright.io.spawned import ChildOutput, stream_output
 from labelwright.services.projects import Project
 from labelwright.settings import ENV_PREFIX, LEGACY_DB_ENV, Settings
 from labelwright.store import Store
 from labelwright.store import tables as t
+
+AT_ONCE = 2  # child exports a server process runs at once: each holds a project's answers and forks workers
 
 
 def item_count(store: Store, project: Project) -> int:
@@ -36,12 +41,21 @@ def in_child(store: Store, project: Project, settings: Settings) -> bool:
     return item_count(store, project) >= settings.export_process_items
 
 
-def child_export(settings: Settings, project: Project, fmt: str) -> Iterator[bytes]:
+def child_slots() -> threading.BoundedSemaphore:
+    """How many child exports one server process runs at once (the app factory makes one per app)."""
+    return threading.BoundedSemaphore(AT_ONCE)
+
+
+def child_export(settings: Settings, project: Project, fmt: str, slots: threading.BoundedSemaphore) -> ChildOutput:
     """``project`` as ``fmt`` (jsonl, csv or parquet), made by ``labelwright export`` in a child process,
-    as blocks of bytes. The child gets this server's environment with the database and the statement
-    timeout the server runs with (a ``--set`` on the server's command line does not reach the environment)."""
+    as blocks of bytes; :class:`~labelwright.errors.Busy` (503) if ``slots`` has none free. The child gets
+    this server's environment with the database and the statement timeout the server runs with (a
+    ``--set`` on the server's command line does not reach the environment)."""
+    if not slots.acquire(blocking=False):
+        raise Busy(f"{AT_ONCE} large exports are being made by this server already: try again when one has "
+                   "finished (or export with the command line, `labelwright export`)")
     env = dict(os.environ)
     env[LEGACY_DB_ENV] = settings.db_url  # read before LABELWRIGHT_DB_URL and a config file
     env[ENV_PREFIX + "STATEMENT_TIMEOUT_MS"] = str(settings.statement_timeout_ms)
     argv = [sys.executable, "-m", "labelwright", "export", str(project.id), "--format", fmt, "-o", "-"]
-    return stream_output(argv, env)
+    return stream_output(argv, env, on_end=slots.release)

@@ -64,8 +64,10 @@ def test_an_empty_output_is_not_an_error():
     assert list(stream_output(python("pass"), ENV)) == []
 
 
-def test_a_reader_that_stops_early_kills_the_child_and_what_it_forked(tmp_path):
-    """The child forks a worker (as ``labelwright export`` does), writes its pid, then writes for ever."""
+@pytest.mark.parametrize("blocks_read", [0, 1, 3])
+def test_a_reader_that_stops_early_kills_the_child_and_what_it_forked(tmp_path, blocks_read):
+    """The child forks a worker (as ``labelwright export`` does), writes its pid, then writes for ever. The
+    reader closes after some blocks, or before reading any (a client gone before the first byte was sent)."""
     pids = tmp_path / "pids"
     code = (f"import os, sys, time\n"
             f"w = os.fork()\n"
@@ -73,10 +75,12 @@ def test_a_reader_that_stops_early_kills_the_child_and_what_it_forked(tmp_path):
             f"open({str(pids)!r}, 'w').write(f'{{os.getpid()}} {{w}}')\n"
             f"while True:\n    sys.stdout.buffer.write(b'x' * 65536)\n")
     blocks = stream_output(python(code), ENV)
-    next(blocks)
+    for _ in range(blocks_read):
+        assert next(blocks)
     child, worker = map(int, pids.read_text().split())
     assert alive(child) and alive(worker)
-    blocks.close()  # what a closed connection does to the response's generator
+    blocks.close()  # what the response does when the connection closes (labelwright.api.streaming)
+    blocks.close()  # twice is harmless
     deadline = time.monotonic() + 10
     while alive(worker) and time.monotonic() < deadline:  # the worker is reaped by init, a moment later
         time.sleep(0.05)
@@ -86,3 +90,27 @@ def test_a_reader_that_stops_early_kills_the_child_and_what_it_forked(tmp_path):
 def test_a_command_that_cannot_start_is_an_ordinary_error(tmp_path):
     with pytest.raises(FileNotFoundError):
         stream_output([str(tmp_path / "no-such-program")], ENV)
+
+
+def test_on_end_is_called_once_however_the_child_ends(tmp_path):
+    ended = []
+    out = stream_output(python("print('x' * 10)"), ENV, on_end=lambda: ended.append("done"))
+    assert ended == [] and b"".join(out) == b"x" * 10 + b"\n" and ended == ["done"]
+    out.close()
+    assert ended == ["done"]
+    with pytest.raises(ChildFailed):
+        stream_output(python("import sys; sys.exit(4)"), ENV, on_end=lambda: ended.append("failed early"))
+    assert ended[-1] == "failed early"
+    late = stream_output(python("import sys; print('a', flush=True); sys.exit(5)"), ENV,
+                         on_end=lambda: ended.append("failed late"))
+    with pytest.raises(ChildFailed):
+        list(late)
+    assert ended[-1] == "failed late"
+    forever = stream_output(python("import sys\nwhile True: sys.stdout.write('y' * 65536)"), ENV,
+                            on_end=lambda: ended.append("killed"))
+    forever.close()
+    forever.close()
+    assert ended[-1] == "killed"
+    with pytest.raises(FileNotFoundError):
+        stream_output([str(tmp_path / "none")], ENV, on_end=lambda: ended.append("never started"))
+    assert ended == ["done", "failed early", "failed late", "killed", "never started"]

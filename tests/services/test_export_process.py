@@ -33,9 +33,9 @@ def started(monkeypatch):
     calls: list[list[str]] = []
     real = export_process.stream_output
 
-    def spy(argv, env):
+    def spy(argv, env, **kwargs):
         calls.append(list(argv))
-        return real(argv, env)
+        return real(argv, env, **kwargs)
 
     monkeypatch.setattr(export_process, "stream_output", spy)
     return calls
@@ -73,6 +73,26 @@ def test_a_failing_child_is_a_500_with_a_reference_and_its_error_in_the_log(stor
     logged = "\n".join(str(rec.exc_info[1]) for rec in caplog.records if rec.exc_info)
     assert "the export process failed (exit status 2): error: no database at" in logged
     assert "no-such-folder" in logged
+
+
+def test_a_server_runs_two_child_exports_at_once_and_refuses_a_third(store, db_url, owner, relevance,  # noqa: F811
+                                                                      tmp_path):
+    url = f"/api/v1/projects/{relevance.slug}/export?format=csv"
+    with client(store, db_url, export_process_items=0) as http:
+        slots = http.app.state.export_slots
+        assert slots.acquire(blocking=False) and slots.acquire(blocking=False)  # two downloads running
+        r = http.get(url, headers=bearer(owner[1]))
+        assert r.status_code == 503 and "2 large exports are being made by this server already" in r.json()["error"]
+        slots.release()
+        assert http.get(url, headers=bearer(owner[1])).status_code == 200  # one free again
+        slots.release()
+        assert slots.acquire(blocking=False) and slots.acquire(blocking=False)  # both back after a download
+        slots.release()
+        slots.release()
+    missing = f"sqlite:///{tmp_path / 'nowhere' / 'lw.db'}"
+    with client(store, missing, False, export_process_items=0) as http:
+        for _ in range(3):  # a child that fails gives its slot back
+            assert http.get(url, headers=bearer(owner[1])).status_code == 500
 
 
 def test_an_annotator_is_refused_before_any_child_starts(store, db_url, relevance, make_annotator,  # noqa: F811
