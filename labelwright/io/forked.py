@@ -92,6 +92,35 @@ def in_order(n: int, make: Callable[[int], bytes], workers: int, start: Callable
             _reap(pid, kill=not done)
 
 
+def aside(make: Callable[[], bytes], start: Callable[[], None] | None = None,
+          stop: Callable[[], None] | None = None) -> Callable[[], bytes]:
+    """Start ``make()`` in one forked process (``start`` and ``stop`` as in :func:`in_order`) and return a
+    function that waits for its bytes: the caller works on meanwhile, on another core. The function raises
+    :class:`WorkerError` if the process failed, and must be called (it reaps the process)."""
+    if not hasattr(os, "fork"):
+        def here() -> bytes:
+            return b"".join(in_order(1, lambda _j: make(), 1, start, stop))
+        return here
+    r, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the worker
+        os.close(r)
+        _work(0, 1, 1, lambda _j: make(), (start, stop), wfd)  # never returns
+    os.close(wfd)
+    reader = os.fdopen(r, "rb", buffering=1 << 20)
+
+    def result() -> bytes:
+        done = False
+        try:
+            piece = _read(reader, 0)
+            done = True
+            return piece
+        finally:
+            reader.close()
+            _reap(pid, kill=not done)
+    return result
+
+
 def _work(w: int, workers: int, n: int, make: Callable[[int], bytes], hooks: tuple, fd: int) -> None:
     start, stop = hooks
     code = 0

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from labelwright.io.forked import WorkerError, default_workers, in_order
+from labelwright.io.forked import WorkerError, aside, default_workers, in_order
 
 
 def _children() -> set[int]:
@@ -91,3 +91,37 @@ def test_stop_runs_in_each_worker_after_its_last_piece_and_after_an_error(tmp_pa
     with pytest.raises(WorkerError):
         list(in_order(6, make, 2, stop=stop))
     assert len(list(tmp_path.iterdir())) >= 3  # the failing worker's, before its error went out
+
+
+def test_aside_runs_in_another_process_while_the_caller_works_on(tmp_path):
+    parent = os.getpid()
+    marks = tmp_path / "started"
+    result = aside(lambda: f"{os.getpid()} {marks.read_text()}".encode(),
+                   start=lambda: marks.write_text("started"))
+    time.sleep(0.05)  # the caller's own work
+    pid, started = result().decode().split()
+    assert int(pid) != parent and started == "started"
+
+
+def test_aside_hands_its_error_to_the_caller_and_leaves_no_process():
+    def broken() -> bytes:
+        raise OSError("the disk went away")
+
+    result = aside(broken)
+    with pytest.raises(WorkerError, match="OSError: the disk went away"):
+        result()
+    assert not _zombie_children()  # reaped
+
+
+def _zombie_children() -> list[int]:
+    out = []
+    for tid in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{tid}/children") as f:
+            for child in f.read().split():
+                try:
+                    with open(f"/proc/{child}/stat") as st:
+                        if st.read().rsplit(")", 1)[1].split()[0] == "Z":
+                            out.append(int(child))
+                except FileNotFoundError:
+                    continue
+    return out
