@@ -14,9 +14,9 @@ open) is an ordinary error the caller can answer with, not a truncated download:
 * the child's standard error goes to a temporary file (a pipe could fill and stall it); its last lines
   are the message of the :class:`ChildFailed` raised if it exits with an error, before its first block or
   after its last (the server logs it; the client sees a reference);
-* if the reader stops early (the client went away, an error of its own, the generator closed or dropped)
-  the child is killed, with the workers it forked (it leads a process group of its own). The child is
-  always waited for: no zombie is left.
+* if the reader stops early and closes the output (:class:`labelwright.api.streaming.ClosingStream` does
+  when a client goes away; the garbage collector does too, late) the child is killed, with the workers it
+  forked (it leads a process group of its own). The child is always waited for: no zombie is left.
 """
 
 from __future__ import annotations
@@ -107,6 +107,12 @@ class ChildOutput:
                 _stop(self._child, self._errors)
             finally:
                 self._done()
+
+    def __del__(self) -> None:  # a safety net: the caller should close it (ClosingStream does)
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - nothing to tell at collection time
+            pass
 
     def _done(self) -> None:
         on_end, self._on_end = self._on_end, None
