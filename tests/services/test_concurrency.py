@@ -116,6 +116,7 @@ def annotator_thread(url: str, slug: str, name: str, token: str, seed_: int, ski
                 if r.status_code == 204:
                     with rec.lock:
                         rec.done[name] += 1
+                    rec.event(name, None, "told nothing left (204)")
                     return
                 if r.status_code != 200:
                     rec.error(f"{name}: next -> {r.status_code} {r.text}")
@@ -125,6 +126,7 @@ def annotator_thread(url: str, slug: str, name: str, token: str, seed_: int, ski
                     rec.claims.append((name, item_id))
                 rec.event(name, item_id, "claimed")
                 if rng.random() < skip_rate:
+                    rec.event(name, item_id, "skipping")
                     r = c.post(f"/items/{item_id}/skip")
                     if r.status_code != 204:
                         rec.error(f"{name}: skip {item_id} -> {r.status_code} {r.text}")
@@ -351,7 +353,10 @@ def check_final_state(db_url: str, url: str, seeded: dict, overlap: int, rec: Re
     missed = [(i, n) for i in item_ids if per_item[i] < overlap for n in names
               if (i, n) not in pairs and (i, n) not in skipped]
     assert not missed, (f"annotators were told 'nothing left' (204) while these (item, annotator) pairs "
-                        f"were still open: {missed[:20]} ({len(missed)} in all)")
+                        f"were still open: {missed[:20]} ({len(missed)} in all)\n"
+                        + "\n".join(map(str, (e for e in rec.events if e[4] == "told nothing left (204)"
+                                               and e[2] in {n for _, n in missed})))
+                        + "\n" + "\n".join(rec.story_item(i) for i in sorted({i for i, _ in missed})))
     if expect_complete:
         assert all(per_item[i] == overlap for i in item_ids), \
             f"items short of {overlap} annotations: {[(i, per_item[i]) for i in item_ids if per_item[i] < overlap]}"
