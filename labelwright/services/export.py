@@ -44,7 +44,7 @@ import io
 import os
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from operator import methodcaller
 from pathlib import Path
@@ -187,19 +187,27 @@ def _pieces(store: Store, project: Project, piece, workers: int) -> Iterator[byt
         for items, rows in _prefetched(_read_chunks(store, project, chunk)):
             yield piece(items, rows)
         return
+    own, start, stop = _store_per_process(store)
+
+    def make(j: int) -> bytes:
+        return piece(*_read_range(own["store"], project, ranges[j]))
+
+    yield from in_order(len(ranges), make, workers, start, stop)
+
+
+def _store_per_process(store: Store) -> tuple[dict, Callable[[], None], Callable[[], None]]:
+    """``(own, start, stop)`` for :mod:`labelwright.io.forked`: ``start`` opens a forked process's own
+    connections as ``own["store"]``, ``stop`` closes them as it leaves (never the parent's)."""
     own: dict = {}
 
     def start() -> None:
         own["store"] = store.reopened(pool_size=1)
 
-    def make(j: int) -> bytes:
-        return piece(*_read_range(own["store"], project, ranges[j]))
-
-    def stop() -> None:  # the worker's own connections, closed as it leaves (never the parent's)
+    def stop() -> None:
         if "store" in own:
             own.pop("store").close()
 
-    yield from in_order(len(ranges), make, workers, start, stop)
+    return own, start, stop
 
 
 def _prefetched(chunks: Iterator, depth: int = 2) -> Iterator:
@@ -580,15 +588,7 @@ def _meta_and_labels(store: Store, project: Project, workers: int) -> tuple[list
     labels: two seconds saved at a million items."""
     if workers <= 1:
         return metadata_keys(store, project), project_labels(store, project)
-    own: dict = {}
-
-    def start() -> None:
-        own["store"] = store.reopened(pool_size=1)
-
-    def stop() -> None:
-        if "store" in own:
-            own.pop("store").close()
-
+    own, start, stop = _store_per_process(store)
     keys = aside(lambda: orjson.dumps(metadata_keys(own["store"], project)), start, stop)
     try:
         labels = project_labels(store, project)
