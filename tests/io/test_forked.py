@@ -7,22 +7,7 @@ import time
 import pytest
 
 from labelwright.io.forked import WorkerError, aside, default_workers, in_order
-
-
-def _children() -> set[int]:
-    """This process's living and zombie children (from /proc)."""
-    me = os.getpid()
-    out = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == me:
-                out.add(int(entry))
-    return out
+from tests.procs import children
 
 
 def _piece(j: int) -> bytes:
@@ -32,7 +17,7 @@ def _piece(j: int) -> bytes:
 
 @pytest.mark.parametrize("workers", [1, 2, 3, 7])
 def test_pieces_come_back_in_order_made_by_several_processes(workers):
-    before = _children()
+    before = children(os.getpid())
     got = list(in_order(20, _piece, workers))
     assert [g.split(b"|")[0].split(b":")[0] for g in got] == [str(j).encode() for j in range(20)]
     pids = {int(g.split(b"|")[0].split(b":")[1]) for g in got}
@@ -41,7 +26,7 @@ def test_pieces_come_back_in_order_made_by_several_processes(workers):
     for j, g in enumerate(got):  # each piece whole, as its worker made it (one past a pipe's buffer)
         pid = g.split(b"|")[0].split(b":")[1].decode()
         assert g == f"{j}:{pid}|".encode() * (j % 5 + 1) + b"x" * (70_000 if j % 4 == 0 else 0)
-    assert _children() == before  # every worker waited for
+    assert children(os.getpid()) == before  # every worker waited for
 
 
 def test_a_workers_error_reaches_the_caller_in_its_place():
@@ -50,21 +35,21 @@ def test_a_workers_error_reaches_the_caller_in_its_place():
             raise ValueError("bad chunk 5")
         return str(j).encode()
 
-    before = _children()
+    before = children(os.getpid())
     got = []
     with pytest.raises(WorkerError, match="ValueError: bad chunk 5"):
         for piece in in_order(12, make, 3):
             got.append(piece)
     assert got == [b"0", b"1", b"2", b"3", b"4"]
-    assert _children() == before
+    assert children(os.getpid()) == before
 
 
 def test_a_caller_that_stops_early_leaves_no_worker_behind():
-    before = _children()
+    before = children(os.getpid())
     pieces = in_order(1000, lambda j: b"y" * 100_000, 2)  # workers block on full pipes
     assert next(pieces) == b"y" * 100_000
     pieces.close()
-    assert _children() == before
+    assert children(os.getpid()) == before
 
 
 def test_start_runs_once_in_each_worker():
@@ -107,21 +92,8 @@ def test_aside_hands_its_error_to_the_caller_and_leaves_no_process():
     def broken() -> bytes:
         raise OSError("the disk went away")
 
+    before = children(os.getpid())
     result = aside(broken)
     with pytest.raises(WorkerError, match="OSError: the disk went away"):
         result()
-    assert not _zombie_children()  # reaped
-
-
-def _zombie_children() -> list[int]:
-    out = []
-    for tid in os.listdir("/proc/self/task"):
-        with open(f"/proc/self/task/{tid}/children") as f:
-            for child in f.read().split():
-                try:
-                    with open(f"/proc/{child}/stat") as st:
-                        if st.read().rsplit(")", 1)[1].split()[0] == "Z":
-                            out.append(int(child))
-                except FileNotFoundError:
-                    continue
-    return out
+    assert children(os.getpid()) == before  # waited for: not even a zombie left

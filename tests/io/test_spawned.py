@@ -11,21 +11,13 @@ import time
 import pytest
 
 from labelwright.io.spawned import BLOCK, ChildFailed, stream_output
+from tests.procs import alive
 
 ENV = dict(os.environ)
 
 
 def python(code: str) -> list[str]:
     return [sys.executable, "-c", code]
-
-
-def alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie, dead but not yet waited for by its parent, does not count)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_the_output_comes_through_whole_in_blocks():

@@ -7,7 +7,6 @@ client that goes away mid-download leaves no child process behind (a real server
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import time
 
@@ -22,7 +21,7 @@ from labelwright.services.projects import create_project
 from labelwright.settings import Settings
 from labelwright.store import Store
 from tests.conftest import SPAM_SCHEMA, bearer
-from tests.io.test_spawned import alive
+from tests.procs import descendants
 from tests.server import ServerProcess
 from tests.services.test_export_flat import relevance  # noqa: F401 - the fixture: real S_Rel answers
 
@@ -111,29 +110,6 @@ def test_the_threshold_counts_the_projects_items(store, owner):
     assert not export_process.in_child(store, p, Settings(export_process_items=6))
 
 
-def _children(pid: int) -> set[int]:
-    """Every process below ``pid`` that runs (from /proc; the export's child leads a session of its own but
-    stays the server's child, and its forked workers are the child's)."""
-    found, frontier = set(), {pid}
-    while frontier:
-        nxt = set()
-        for p in frontier:
-            try:
-                tids = os.listdir(f"/proc/{p}/task")
-            except FileNotFoundError:
-                continue
-            for tid in tids:
-                try:
-                    with open(f"/proc/{p}/task/{tid}/children") as f:
-                        nxt |= {int(c) for c in f.read().split()}
-                except FileNotFoundError:
-                    continue
-        nxt = {c for c in nxt if alive(c)} - found
-        found |= nxt
-        frontier = nxt
-    return found
-
-
 def test_a_client_gone_mid_download_leaves_no_child_behind(db_url):
     """A real server with every export in a child; 20,000 items of 1.5 kB, so the export (30 MB) outlasts
     the socket's and the pipe's buffers and the client, who reads the first bytes and hangs up."""
@@ -150,8 +126,8 @@ def test_a_client_gone_mid_download_leaves_no_child_behind(db_url):
                       f"Authorization: Bearer {token}\r\n\r\n".encode())
             head = s.recv(4096)
             assert head.startswith(b"HTTP/1.1 200"), head[:300]
-            assert _children(server.pid), "the export should run in a child process"
+            assert descendants(server.pid), "the export should run in a child process"
         deadline = time.monotonic() + 30
-        while _children(server.pid) and time.monotonic() < deadline:
+        while descendants(server.pid) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert _children(server.pid) == set(), server.log_tail()
+        assert descendants(server.pid) == set(), server.log_tail()
