@@ -48,6 +48,9 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=2.5,
                     help="answers per item on average for the budget policy (2.5: half of fixed 5)")
     ap.add_argument("--no-sweep", action="store_true", help="only the issue's setting and the budget policy")
+    ap.add_argument("--pause-below", type=float, default=0.25,
+                    help="also run the budget policy pausing weak annotators (redundancy.pause_below; default 0.25)")
+    ap.add_argument("--no-tuned", action="store_true", help="skip the threshold tuned on gold (3-4 minutes)")
     ap.add_argument("--gold-share", type=float, default=0.1,
                     help="share of the items with truth taken as gold for the tuned threshold (default 0.1; "
                          "at least 20 items)")
@@ -92,6 +95,19 @@ def main() -> None:
         print(f"{name:<10} {len(keep):>6} {'budget ' + str(args.budget):<14} {used:>8.0f} {used / base_used:>10.2f} "
               f"{acc:>6.3f} {base_acc:>14.3f}   ({time.perf_counter() - t0:.1f} s)")
         t0 = time.perf_counter()
+        runs = [replay_budget(answers, truth, bp, seed=s, fit_kwargs={"model": args.model},
+                              pause_below=args.pause_below) for s in range(args.seeds)]
+        p_used = statistics.median(r.answers_used for r in runs)
+        p_acc = statistics.median(r.accuracy for r in runs)
+        label = f"+pause {args.pause_below:g}"
+        print(f"{name:<10} {len(keep):>6} {label:<14} {p_used:>8.0f} {p_used / base_used:>10.2f} "
+              f"{p_acc:>6.3f} {base_acc:>14.3f}   ({time.perf_counter() - t0:.1f} s)")
+        paused = (p_used / base_used, p_acc)
+        if args.no_tuned:
+            rows.append((name, base_acc, issue, best, (used / base_used, acc), None, paused))
+            sys.stdout.flush()
+            continue
+        t0 = time.perf_counter()
         tuned = [replay_tuned(answers, truth, gold_share=args.gold_share, seed=s) for s in range(args.seeds)]
         t_used = statistics.median(r.answers_used for r, _ in tuned) / base_used
         t_acc = statistics.median(r.accuracy for r, _ in tuned)
@@ -101,22 +117,34 @@ def main() -> None:
         print(f"{name:<10} {len(keep):>6} {'tuned on gold':<14} {t_answers:>8.0f} {t_used:>10.2f} {t_acc:>6.3f} "
               f"{t_base:>14.3f}   (confidence {picks}; {tuned[0][1].gold_items} gold items; "
               f"{time.perf_counter() - t0:.1f} s)")
-        rows.append((name, base_acc, issue, best, (used / base_used, acc), (t_used, t_acc, t_base, picks)))
+        rows.append((name, base_acc, issue, best, (used / base_used, acc), (t_used, t_acc, t_base, picks), paused))
         sys.stdout.flush()
     print("\nsummary: answers relative to fixed 5 + majority vote (lower is better)")
     print(f"{'dataset':<10} {'fixed-5 acc':>11} {'2..7@0.95 answers':>18} {'acc':>6} {'cheapest matching':>20} "
           f"{'answers':>8} {'acc':>6} {'budget: answers':>16} {'acc':>6}")
-    met = met_tuned = 0
-    for name, base_acc, (ratio, acc), best, (b_ratio, b_acc), _ in rows:
+    met = met_tuned = met_paused = 0
+    for name, base_acc, (ratio, acc), best, (b_ratio, b_acc), _, _ in rows:
         b = f"{best[0]:>20} {best[1]:>8.2f} {best[2]:>6.3f}" if best else f"{'none matches':>20} {'':>8} {'':>6}"
         ok = b_acc >= base_acc and b_ratio <= 0.5
         met += ok
         print(f"{name:<10} {base_acc:>11.3f} {ratio:>18.2f} {acc:>6.3f} {b} {b_ratio:>16.2f} {b_acc:>6.3f}"
               f"{'  (matches fixed 5 with half the answers or fewer)' if ok else ''}")
+    print(f"\nbudget {args.budget:g}, pausing annotators below {args.pause_below:g} of the way from chance to "
+          "the crowd")
+    print(f"{'dataset':<10} {'fixed-5 acc':>11} {'answers':>8} {'acc':>6}")
+    for name, base_acc, _, _, _, _, (p_ratio, p_acc) in rows:
+        ok = p_acc >= base_acc and p_ratio <= 0.5
+        met_paused += ok
+        print(f"{name:<10} {base_acc:>11.3f} {p_ratio:>8.2f} {p_acc:>6.3f}"
+              f"{'  (matches fixed 5 with half the answers or fewer)' if ok else ''}")
+    print(f"budget policy with pausing: on {met_paused} of {len(rows)} datasets")
+    if args.no_tuned:
+        print(f"budget policy: fixed-5 accuracy with at most half the answers on {met} of {len(rows)} datasets")
+        return
     print(f"\ntuned on gold ({args.gold_share:.0%} of the items with truth; answers include the gold items'; "
           "accuracy on the other items)")
     print(f"{'dataset':<10} {'fixed-5 acc':>11} {'answers':>8} {'acc':>6} {'confidence per order':>24}")
-    for name, _, _, _, _, (t_used, t_acc, t_base, picks) in rows:
+    for name, _, _, _, _, (t_used, t_acc, t_base, picks), _ in rows:
         ok = t_acc >= t_base and t_used <= 0.5
         met_tuned += ok
         print(f"{name:<10} {t_base:>11.3f} {t_used:>8.2f} {t_acc:>6.3f} {picks:>24}"

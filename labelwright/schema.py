@@ -112,6 +112,9 @@ class Redundancy(_Model):
         "this accurately (instead of a fixed `confidence`, which is used until there is enough gold)"))
     question: str | None = Field(default=None, description="the question whose answers decide (default: the "
                                                            "first single choice, rating or pairwise question)")
+    pause_below: float | None = Field(default=None, ge=0, le=1, description=(
+        "pause annotators whose estimated accuracy (no gold needed) falls below this share of the way from "
+        "chance to the crowd's accuracy, after 10 answers (0.25 finds spammers; unset: never)"))
 
     @model_validator(mode="after")
     def _range(self):

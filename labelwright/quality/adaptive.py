@@ -118,6 +118,50 @@ class BudgetPolicy:
             raise ValueError(f"step must be in (0, 1], got {self.step}")
 
 
+MIN_ANSWERS_TO_PAUSE = 10  # weak_annotators judges no one on fewer answers
+
+
+@dataclass(frozen=True)
+class WeakAnnotator:
+    """Why :func:`weak_annotators` names a worker: their estimated accuracy, the bar it fell below (and the
+    crowd's accuracy and chance, 1/K, the bar was taken from), on how many answers."""
+
+    accuracy: float
+    bar: float
+    crowd: float
+    answers: int
+    chance: float
+
+
+def weak_annotators(answers: pd.DataFrame, skills: Mapping, pause_below: float, *,
+                    min_answers: int = MIN_ANSWERS_TO_PAUSE) -> dict[Hashable, WeakAnnotator]:
+    """The workers a project would stop asking: estimated accuracy (``skills``, from :func:`fit_skills`,
+    no truth) under ``1/K + pause_below · (crowd - 1/K)``, once they have ``min_answers`` answers.
+
+    ``crowd`` is the workers' accuracy averaged over the answers (each worker weighted by their answers),
+    ``K`` the number of classes. ``pause_below`` 0 names only workers estimated no better than chance, 1
+    everyone below the crowd's average; 0.25 (a quarter of the way from chance to the crowd) finds the
+    spammers of a paid crowd without touching honest annotators who err on hard items (see
+    ``benchmarks/redundancy.py --pause-below``). Skills are shrunk towards the crowd's, so a worker with
+    few answers must be far off to be named."""
+    if not 0 <= pause_below <= 1:
+        raise ValueError(f"pause_below must be in [0, 1], got {pause_below}")
+    if not skills or not len(answers):
+        return {}
+    n = answers.groupby("worker").size()
+    n = n[n.index.isin(list(skills))]
+    if not len(n):
+        return {}
+    acc = pd.Series({w: float(skills[w]) for w in n.index})
+    first = next(iter(skills.values()))
+    k = len(first.classes) if isinstance(first, WorkerSkill) else max(2, answers["label"].nunique())
+    crowd = float((acc * n).sum() / n.sum())
+    chance = 1.0 / k
+    bar = chance + pause_below * max(0.0, crowd - chance)
+    return {w: WeakAnnotator(accuracy=float(acc[w]), bar=bar, crowd=crowd, answers=int(n[w]), chance=chance)
+            for w in n.index if n[w] >= min_answers and acc[w] < bar}
+
+
 def _default_skill(skills: Mapping):
     """The skill of a worker not in ``skills``: the fit's pooled skill, else the mean accuracy, else 0.7."""
     if not skills:
@@ -394,11 +438,15 @@ def _accuracy(labels: pd.Series, truth: pd.Series) -> float:
 
 
 def replay_budget(answers: pd.DataFrame, truth: pd.Series, policy: BudgetPolicy, *, seed: int = 0,
-                  fit_kwargs: Mapping | None = None) -> ReplayResult:
+                  fit_kwargs: Mapping | None = None, pause_below: float | None = None) -> ReplayResult:
     """:func:`replay` for a :class:`BudgetPolicy`: recorded answers in a random order per item (``seed``),
     ``min_answers`` each, then one more per round to the ``step`` share of items with the lowest top
     posterior (:func:`fit_skills` refitted each round, no truth) among those with answers left, until
-    ``budget`` answers per item are spent. Accuracy on the items in ``truth``."""
+    ``budget`` answers per item are spent. Accuracy on the items in ``truth``.
+
+    With ``pause_below``, every round also pauses the workers :func:`weak_annotators` names, as the queue
+    does (``redundancy.pause_below``): their answers so far still count (they were paid for), and an
+    item's next answer is the next one in its order from a worker who is not paused."""
     df, available = _shuffled(answers, seed)
     tasks = available.index
     avail = available.to_numpy()
@@ -406,16 +454,38 @@ def replay_budget(answers: pd.DataFrame, truth: pd.Series, policy: BudgetPolicy,
     given = np.minimum(policy.min_answers, avail)
     budget = int(policy.budget * len(tasks))  # never over: rounded down
     per_round = max(1, int(policy.step * len(tasks)))
+    # df holds each item's answers together, in their order: item j's are rows starts[j] .. starts[j] + avail[j]
+    starts = np.concatenate([[0], np.cumsum(avail)[:-1]]).astype(int)
+    taken = df["_rank"].to_numpy() < np.repeat(given, avail)
+    nxt = given.copy()  # the place in its order of the item's next answer
+    workers = df["worker"].to_numpy()
+    paused: set = set()
     while True:
-        collected = df[df["_rank"] < df["task"].map(pd.Series(given, index=tasks))]
-        _, _, probas = fit_skills(collected, **(fit_kwargs or {}))
+        collected = df[taken]
+        skills, _, probas = fit_skills(collected, **(fit_kwargs or {}))
         probas = probas.reindex(tasks)
+        if pause_below is not None:
+            paused |= set(weak_annotators(collected, skills, pause_below))
         left = budget - int(given.sum())
         open_ = np.flatnonzero(given < cap)
         if left <= 0 or not len(open_):
             break
         top = probas.max(axis=1).to_numpy()[open_]
-        given[open_[np.argsort(top, kind="stable")[:min(per_round, left)]]] += 1
+        chosen, spent = open_[np.argsort(top, kind="stable")], 0
+        for j in chosen:
+            if spent >= min(per_round, left):
+                break
+            while nxt[j] < avail[j] and workers[starts[j] + nxt[j]] in paused:
+                nxt[j] += 1  # that answer would have come from a paused worker: the next one takes it
+            if nxt[j] >= avail[j]:
+                cap[j] = given[j]  # no one left to ask
+                continue
+            taken[starts[j] + nxt[j]] = True
+            nxt[j] += 1
+            given[j] += 1
+            spent += 1
+        if not spent:
+            break
     labels = probas.idxmax(axis=1)
     return ReplayResult(answers_used=int(given.sum()), accuracy=_accuracy(labels, truth), labels=labels,
                         per_item=pd.Series(given, index=tasks))

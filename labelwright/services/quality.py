@@ -194,7 +194,8 @@ def _annotator_table(ann: pd.DataFrame, per_worker: dict, gold: dict, paused: di
                       "skill": None if skill is None else round(skill, 4),
                       "agreement_with_consensus": None if agreement is None else round(agreement, 4),
                       "median_seconds": round(med, 2), "likely_spammer": bool(reasons), "reasons": reasons,
-                      "paused": name in paused, "machine": name in machines})
+                      "paused": name in paused, "pause_reason": (paused.get(name) or {}).get("reason"),
+                      "machine": name in machines})
     table.sort(key=lambda r: (not r["likely_spammer"], -(r["annotations"])))
     return table
 

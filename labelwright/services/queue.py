@@ -52,7 +52,7 @@ from labelwright.store.queue_sql import (
 )
 from labelwright.store.slots import release_sql
 
-_PAUSED_MESSAGE = "the project owner has paused your work on this project"
+_PAUSED_MESSAGE = "your work on this project is paused; a project manager can resume it"
 
 
 def _item_payload(project: Project, row: ItemRow, expires_at: float | None) -> dict:
@@ -189,7 +189,7 @@ def _refuse_if_paused(store: Store, params: dict, cur=None) -> None:
     else:
         paused = store.lookup(sql.PAUSED, params)
     if paused is not None:
-        raise Forbidden(_PAUSED_MESSAGE)
+        raise Forbidden(_PAUSED_MESSAGE + (f". Reason: {paused[0]}" if paused[0] else ""))
 
 
 def _item_and_project(store: Store, conn, item_id: int) -> tuple:

@@ -21,7 +21,8 @@ answers) or is :data:`REFIT_SECONDS` old: in the request for small projects (und
 answers, a few milliseconds), in a background thread for larger ones (the decision meanwhile uses the
 last fit). How much the project has grown is read from the database (the answers after the newest one
 the fit saw), so with several server processes every answer counts, whichever process took it; each
-process keeps its own fit, and they converge on the same data.
+process keeps its own fit, and they converge on the same data. With ``pause_below``, each refit also pauses
+the annotators it estimates far below the crowd (:mod:`labelwright.services.auto_pause`).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from sqlalchemy import Connection, Integer, bindparam, func, select
 
 from labelwright.quality.adaptive import AdaptivePolicy, ConfidenceTuning, fit_skills, item_posterior, tune_confidence
 from labelwright.schema import answer_label, label_values
-from labelwright.services import events
+from labelwright.services import auto_pause, events
 from labelwright.services.projects import Project
 from labelwright.store import Store, loads, lookups
 from labelwright.store import tables as t
@@ -63,6 +64,7 @@ class SkillFit:
     running: bool = False
     tuning: ConfidenceTuning | None = None  # redundancy.accuracy: the confidence tuned on gold at this fit
     settings: dict | None = None            # the project's redundancy settings it was fitted for
+    paused: list = field(default_factory=list)  # annotators this fit paused (redundancy.pause_below)
 
 
 def _settings(project: Project) -> dict | None:
@@ -127,6 +129,8 @@ def refit(store: Store, project: Project) -> SkillFit:
     if len(df):
         skills, priors, probas = fit_skills(df, gold=gold if len(gold) else None, classes=classes)
         fit.skills, fit.priors = skills, priors
+        if len(df) >= MIN_FIT_ANSWERS:
+            fit.paused = auto_pause.pause_weak(store, project, df, skills)
     if r is not None and r.accuracy is not None:
         fit.tuning = tune_confidence(df, gold, r.accuracy, min_answers=r.min, max_answers=r.max, classes=classes) \
             if len(df) >= MIN_FIT_ANSWERS else ConfidenceTuning(None, r.accuracy, 0, reason=(
@@ -324,7 +328,8 @@ def report(store: Store, project: Project) -> dict | None:
     if r is None:
         return None
     fit = current_fit(store, project)
-    out: dict[str, Any] = {"min": r.min, "max": r.max, "answers_seen": fit.answers}
+    out: dict[str, Any] = {"min": r.min, "max": r.max, "answers_seen": fit.answers, "pause_below": r.pause_below,
+                           "paused": list(fit.paused)}
     if r.budget is not None:
         out.update(rule="budget", budget=r.budget)
         return out

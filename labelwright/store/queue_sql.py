@@ -157,7 +157,7 @@ TAKE_PG = {(gold, wait): _take_pg(gold, "" if wait else "SKIP LOCKED") for gold 
 # A prefetch takes a second item while the caller holds one, skipping rows others hold.
 PREFETCH_PG = {gold: _take_pg(gold, "SKIP LOCKED", unless_held=False) for gold in (False, True)}
 
-PAUSED = "SELECT 1 FROM paused_annotators WHERE project_id = :p AND user_id = :u"
+PAUSED = "SELECT reason FROM paused_annotators WHERE project_id = :p AND user_id = :u"
 HELD = ("SELECT item_id FROM leases WHERE user_id = :u AND project_id = :p AND expires_at > :now "
         "ORDER BY created_at LIMIT 1")
 RENEW = "UPDATE leases SET expires_at = :e WHERE item_id = :i AND user_id = :u"

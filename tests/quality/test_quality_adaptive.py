@@ -19,6 +19,7 @@ from labelwright.quality.adaptive import (
     replay_budget,
     replay_tuned,
     tune_confidence,
+    weak_annotators,
     wilson_lower,
 )
 from tests.conftest import SHARED
@@ -252,6 +253,59 @@ def test_half_the_answers_match_five_votes_on_real_crowd_answers():
         base = fixed_majority(answers, truth, 5, seed=seed)
         assert res.answers_used <= base.answers_used / 2
         assert res.accuracy >= base.accuracy, (seed, res.accuracy, base.accuracy)
+        # D_PosSent's crowd has spammers: pausing them buys accuracy for the same answers
+        paused = replay_budget(answers, truth, BudgetPolicy(budget=2.5), seed=seed, pause_below=0.25)
+        assert paused.answers_used == res.answers_used
+        assert paused.accuracy > res.accuracy, (seed, paused.accuracy, res.accuracy)
+
+
+def _with_spammers(n_items: int = 300, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+    """Binary items, 8 answers each in a random order of 8 workers: five right 85% of the time, three
+    answering at random (s0, s1, s2)."""
+    rng = np.random.default_rng(seed)
+    truth = pd.Series(rng.integers(0, 2, n_items))
+    workers = [f"w{i}" for i in range(5)] + [f"s{i}" for i in range(3)]
+    rows = []
+    for t in range(n_items):
+        for w in rng.permutation(workers):
+            right = rng.random() < (0.85 if w.startswith("w") else 0.5)
+            rows.append((t, w, int(truth[t] if right else 1 - truth[t])))
+    return pd.DataFrame(rows, columns=["task", "worker", "label"]), truth
+
+
+def test_weak_annotators_names_the_spammers_only():
+    df, _ = _with_spammers()
+    skills, _, _ = fit_skills(df)
+    weak = weak_annotators(df, skills, 0.25)
+    assert set(weak) == {"s0", "s1", "s2"}, {w: float(s) for w, s in skills.items()}
+    w = weak["s0"]
+    assert w.answers == 300 and 0.5 < w.bar < w.crowd < 0.9 and w.accuracy < w.bar
+    assert w.bar == pytest.approx(0.5 + 0.25 * (w.crowd - 0.5))
+    assert set(weak_annotators(df, skills, 0.0)) <= {"s0", "s1", "s2"}  # only those estimated below chance
+    assert set(weak_annotators(df, skills, 1.0)) >= {"s0", "s1", "s2"}
+    few = df[(df["task"] < 9) | df["worker"].str.startswith("w")]  # the spammers answered 9 items each
+    skills, _, _ = fit_skills(few)
+    assert weak_annotators(few, skills, 0.25) == {}  # judged on at least 10 answers
+    with pytest.raises(ValueError, match="pause_below"):
+        weak_annotators(df, skills, 1.5)
+
+
+def test_pausing_spammers_in_a_budget_replay_buys_accuracy_at_the_same_cost():
+    df, truth = _with_spammers(seed=1)
+    policy = BudgetPolicy(budget=3.0, min_answers=2, max_answers=7)
+    gains = []
+    for seed in range(3):  # three answer orders
+        plain = replay_budget(df, truth, policy, seed=seed)
+        paused = replay_budget(df, truth, policy, seed=seed, pause_below=0.25)
+        assert paused.answers_used == plain.answers_used == 900
+        assert paused.accuracy > plain.accuracy, (seed, paused.accuracy, plain.accuracy)
+        gains.append(paused.accuracy - plain.accuracy)
+    assert np.mean(gains) > 0.02, gains
+    # a bar no one is under pauses no one: the very same run as without it
+    honest = df[df["worker"].str.startswith("w")]
+    alone = replay_budget(honest, truth, policy, seed=0)
+    same = replay_budget(honest, truth, policy, seed=0, pause_below=0.25)
+    assert (same.per_item == alone.per_item).all() and (same.labels == alone.labels).all()
 
 
 def _crowd(n_items: int, accuracy: float, seed: int, workers: int = 9) -> tuple[pd.DataFrame, pd.Series]:

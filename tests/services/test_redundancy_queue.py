@@ -1,11 +1,14 @@
 """Adaptive redundancy and pausing, through the API: the queue asks for more answers only where in doubt."""
 
+import random
+
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
 from labelwright.cli import main
 from labelwright.errors import ValidationError
+from labelwright.quality.adaptive import weak_annotators
 from labelwright.schema import parse_schema
 from labelwright.services import redundancy
 from labelwright.services.items import add_items
@@ -317,3 +320,130 @@ def test_pause_and_resume_from_the_cli(http, store, spam_project, make_annotator
     assert http.post("/api/v1/projects/spam/next", headers=bearer(tok)).status_code == 200
     res = CliRunner().invoke(main, ["--db", db_url, "pause", "spam", "nobody"])
     assert res.exit_code != 0 and "no user named 'nobody'" in res.output
+
+
+def test_weak_annotators_are_paused_automatically(http, store, owner, make_annotator):
+    """redundancy.pause_below: an annotator answering at random is paused at a refit soon after their tenth
+    answer, with the reason shown to them and to the managers; honest annotators and the owner (who also
+    answers every item wrong here) are not. A manager's resume is final: later refits leave them alone."""
+
+    schema = {**ADAPTIVE, "redundancy": {"min": 2, "max": 3, "confidence": 0.95, "pause_below": 0.25}}
+    r = http.post("/api/v1/projects", json=schema, headers=bearer(owner[1]))
+    assert r.status_code == 201, r.text
+    items = [{"id": f"e{i:03d}", "text": "spam" if i % 2 else "ham"} for i in range(120)]
+    assert http.post("/api/v1/projects/adaptive/items", json={"items": items},
+                     headers=bearer(owner[1])).status_code == 200
+    people = {f"a{i}": make_annotator(f"a{i}") for i in range(4)}
+    honest = {name: tok for name, (_, tok) in people.items()}
+    people["sam"] = make_annotator("sam")
+    who = {**honest, "sam": people["sam"][1], owner[0].name: owner[1]}
+    rng = random.Random(7)
+    answered: dict[str, int] = dict.fromkeys(who, 0)
+    refused: dict[str, str] = {}
+    while True:
+        worked = False
+        for name, tok in who.items():
+            if name in refused:
+                continue
+            r = http.post("/api/v1/projects/adaptive/next", headers=bearer(tok))
+            if r.status_code == 403:
+                refused[name] = r.json()["error"]
+                continue
+            if r.status_code == 204:
+                continue
+            assert r.status_code == 200, r.text
+            item = r.json()
+            truth = item["data"]["text"]
+            if name in honest:
+                answer = truth
+            elif name == "sam":
+                answer = rng.choice(["spam", "ham"])
+            else:  # the owner, trying things out, answers every item wrong
+                answer = "ham" if truth == "spam" else "spam"
+            s = http.post(f"/api/v1/items/{item['id']}/annotations", json={"answers": {"spam": answer}},
+                          headers=bearer(tok))
+            if s.status_code == 403:  # paused while holding this item
+                refused[name] = s.json()["error"]
+                continue
+            assert s.status_code == 201, s.text
+            answered[name] += 1
+            worked = True
+        if not worked:
+            break
+    assert list(refused) == ["sam"], (refused, answered)
+    assert "your work on this project is paused" in refused["sam"]
+    assert "Reason: paused automatically: estimated accuracy" in refused["sam"]
+    assert "under the project's bar of" in refused["sam"]
+    assert 10 <= answered["sam"] <= 30, answered  # judged after 10 answers, paused at the next refit or so
+    assert answered[owner[0].name] >= 10  # the owner, as weak as can be, is never paused:
+    project = get_project(store, "adaptive")
+    weak = weak_annotators(redundancy.load_labels(store, project)[0], redundancy.current_fit(store, project).skills,
+                           0.25)
+    assert {owner[0].id, people["sam"][0].id} <= set(weak)
+    assert not any(people[name][0].id in weak for name in honest)
+    paused = http.get("/api/v1/projects/adaptive/paused", headers=bearer(owner[1])).json()
+    assert list(paused) == ["sam"] and paused["sam"]["paused_by"] is None
+    with store.read() as conn:
+        log = conn.execute(text("SELECT actor_id, target FROM audit_log WHERE action = 'annotator.pause'")).all()
+    assert [tuple(row) for row in log] == [(None, "sam")]
+    q = http.get("/api/v1/projects/adaptive/quality", headers=bearer(owner[1])).json()
+    assert q["redundancy"]["pause_below"] == 0.25
+    row = next(a for a in q["annotators"] if a["annotator"] == "sam")
+    assert row["paused"] and row["pause_reason"].startswith("paused automatically")
+    # sam cannot lift it himself; a manager can, and the model does not overrule them
+    assert http.post("/api/v1/projects/adaptive/annotators/sam/resume",
+                     headers=bearer(who["sam"])).status_code == 403
+    assert http.post("/api/v1/projects/adaptive/annotators/sam/resume",
+                     headers=bearer(owner[1])).json()["was_paused"] is True
+    fit = redundancy.refit(store, get_project(store, "adaptive"))
+    assert fit.paused == []
+    assert http.get("/api/v1/projects/adaptive/paused", headers=bearer(owner[1])).json() == {}
+
+
+def test_pause_below_is_checked():
+    base = {**ADAPTIVE}
+    for bad in (-0.1, 1.5, "lots"):
+        with pytest.raises(ValidationError):
+            parse_schema({**base, "redundancy": {"min": 2, "max": 3, "pause_below": bad}})
+    assert parse_schema({**base, "redundancy": {"min": 2, "max": 3, "pause_below": 0}}).redundancy.pause_below == 0
+
+
+def test_only_plain_annotators_are_paused_automatically(store, owner):
+    """Four of nine answer every item wrong, item by item; weak_annotators names all four, but only the
+    plain annotator is paused: not the machine annotator (an LLM, a member with the annotator role), not
+    an organisation reviewer labelling as a member, not the owner."""
+    from labelwright.errors import Forbidden
+    from labelwright.services import access, machines, users
+
+    schema = {**ADAPTIVE, "redundancy": {"min": 9, "max": 10, "confidence": 0.95, "pause_below": 0.25}}
+    p = create_project(store, parse_schema(schema))
+    add_items(store, p, [{"id": f"e{i:02d}", "text": "spam" if i % 2 else "ham"} for i in range(16)])
+    honest = [users.create_user(store, f"h{i}", "annotator") for i in range(5)]
+    for u in honest:
+        access.set_member(store, p, u.name, "annotator")
+    spammer = users.create_user(store, "sam", "annotator")
+    access.set_member(store, p, "sam", "annotator")
+    reviewer = users.create_user(store, "rev", "reviewer")
+    access.set_member(store, p, "rev", "annotator")
+    machines.add_llm_annotator(store, p, name="bot", base_url="http://127.0.0.1:9/v1", model="m")
+    bot = users.get_user(store, "llm:bot")
+    refused: set[str] = set()
+    with store.read() as conn:
+        rows = conn.execute(text("SELECT id, data FROM items ORDER BY id")).all()
+    for item_id, data in rows:
+        truth = "spam" if '"spam"' in data else "ham"
+        for u in [*honest, spammer, reviewer, bot, owner[0]]:
+            answer = truth if u in honest else ("ham" if truth == "spam" else "spam")
+            try:
+                seed_answer(store, item_id, u, {"spam": answer})
+            except Forbidden:
+                refused.add(u.name)
+    assert refused == {"sam"}
+    project = get_project(store, p.slug)
+    fit = redundancy.refit(store, project)
+    weak = weak_annotators(redundancy.load_labels(store, project)[0], fit.skills, 0.25)
+    assert {spammer.id, reviewer.id, bot.id, owner[0].id} <= set(weak), weak
+    assert not any(u.id in weak for u in honest)
+    with store.read() as conn:
+        paused = conn.execute(text("SELECT user_id FROM paused_annotators")).scalars().all()
+    assert paused == [spammer.id]
