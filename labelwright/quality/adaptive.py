@@ -119,6 +119,7 @@ class BudgetPolicy:
 
 
 MIN_ANSWERS_TO_PAUSE = 10  # weak_annotators judges no one on fewer answers
+MIN_GOLD_TO_JUDGE = 5      # ...and judges by the gold answers from this many on
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,8 @@ class WeakAnnotator:
 
 
 def weak_annotators(answers: pd.DataFrame, skills: Mapping, pause_below: float, *,
-                    min_answers: int = MIN_ANSWERS_TO_PAUSE) -> dict[Hashable, WeakAnnotator]:
+                    gold: pd.Series | None = None, min_answers: int = MIN_ANSWERS_TO_PAUSE,
+                    min_gold: int = MIN_GOLD_TO_JUDGE) -> dict[Hashable, WeakAnnotator]:
     """The workers a project would stop asking: estimated accuracy (``skills``, from :func:`fit_skills`,
     no truth) under ``1/K + pause_below · (crowd - 1/K)``, once they have ``min_answers`` answers.
 
@@ -143,7 +145,12 @@ def weak_annotators(answers: pd.DataFrame, skills: Mapping, pause_below: float, 
     everyone below the crowd's average; 0.25 (a quarter of the way from chance to the crowd) finds the
     spammers of a paid crowd without touching honest annotators who err on hard items (see
     ``benchmarks/redundancy.py --pause-below``). Skills are shrunk towards the crowd's, so a worker with
-    few answers must be far off to be named."""
+    few answers must be far off to be named.
+
+    ``gold`` (task -> true label): a worker with at least ``min_gold`` answers on gold tasks is judged by
+    their share right there instead of the model's estimate. From answers alone a colluding majority (the
+    same wrong label, agreed on) looks like the crowd and the honest minority looks weak; a fit anchored
+    on a little gold can stay in that trap, the gold answers themselves cannot."""
     if not 0 <= pause_below <= 1:
         raise ValueError(f"pause_below must be in [0, 1], got {pause_below}")
     if not skills or not len(answers):
@@ -153,6 +160,14 @@ def weak_annotators(answers: pd.DataFrame, skills: Mapping, pause_below: float, 
     if not len(n):
         return {}
     acc = pd.Series({w: float(skills[w]) for w in n.index})
+    if gold is not None and len(gold):
+        on_gold = answers[answers["task"].isin(gold.index)]
+        right = (on_gold["label"].astype(str).to_numpy()
+                 == gold.reindex(on_gold["task"]).astype(str).to_numpy())
+        checked = pd.DataFrame({"worker": on_gold["worker"].to_numpy(), "right": right}).groupby("worker")["right"]
+        share, count = checked.mean(), checked.size()
+        judged = count[(count >= min_gold) & count.index.isin(acc.index)].index
+        acc.loc[judged] = share.loc[judged].to_numpy()
     first = next(iter(skills.values()))
     k = len(first.classes) if isinstance(first, WorkerSkill) else max(2, answers["label"].nunique())
     crowd = float((acc * n).sum() / n.sum())

@@ -2,7 +2,8 @@
 
 At every skill refit of a project with adaptive redundancy and ``pause_below`` set, the annotators whose
 estimated accuracy on the redundancy question (:func:`labelwright.quality.adaptive.fit_skills`, no truth
-needed, anchored on gold where there is some) is below ``1/K + pause_below · (crowd - 1/K)`` after at least
+needed; an annotator with 5 or more gold answers is judged by their share right on those) is below
+``1/K + pause_below · (crowd - 1/K)`` after at least
 :data:`~labelwright.quality.adaptive.MIN_ANSWERS_TO_PAUSE` answers are paused in the project
 (:mod:`labelwright.services.pauses`): they get no new items there, their answers so far still count and are
 paid for, and the quality page shows the reason with a Resume button. Only plain annotators are paused:
@@ -49,13 +50,15 @@ def _candidates(store: Store, project: Project, ids: list) -> dict[int, str]:
             and r.id not in already and r.id not in machines and r.name not in resumed}
 
 
-def pause_weak(store: Store, project: Project, answers: pd.DataFrame, skills: Mapping) -> list[str]:
+def pause_weak(store: Store, project: Project, answers: pd.DataFrame, skills: Mapping,
+               gold: pd.Series | None = None) -> list[str]:
     """Pause the project's weak annotators under the fit ``skills`` (of ``answers``: task, worker = user id,
-    label); returns the names paused now. Nothing when ``redundancy.pause_below`` is not set."""
+    label; ``gold``: item id -> gold label, by which those with 5 gold answers are judged); returns the
+    names paused now. Nothing when ``redundancy.pause_below`` is not set."""
     r = project.schema.redundancy
     if r is None or r.pause_below is None:
         return []
-    weak = weak_annotators(answers, skills, r.pause_below)
+    weak = weak_annotators(answers, skills, r.pause_below, gold=gold)
     if not weak:
         return []
     question = project.schema.redundancy_question().name

@@ -130,7 +130,7 @@ def refit(store: Store, project: Project) -> SkillFit:
         skills, priors, probas = fit_skills(df, gold=gold if len(gold) else None, classes=classes)
         fit.skills, fit.priors = skills, priors
         if len(df) >= MIN_FIT_ANSWERS:
-            fit.paused = auto_pause.pause_weak(store, project, df, skills)
+            fit.paused = auto_pause.pause_weak(store, project, df, skills, gold)
     if r is not None and r.accuracy is not None:
         fit.tuning = tune_confidence(df, gold, r.accuracy, min_answers=r.min, max_answers=r.max, classes=classes) \
             if len(df) >= MIN_FIT_ANSWERS else ConfidenceTuning(None, r.accuracy, 0, reason=(

@@ -290,6 +290,27 @@ def test_weak_annotators_names_the_spammers_only():
         weak_annotators(df, skills, 1.5)
 
 
+def test_gold_keeps_a_colluding_majority_from_pausing_the_honest():
+    """Four colluders give the same wrong label on every item, three honest annotators the right one. From
+    the answers alone the colluders are the crowd and the honest look weak (no model can tell them apart:
+    the docs say so), and 20 gold items anchoring the fit do not get it out of that trap; judged by their
+    gold answers, the colluders are the ones named."""
+    rng = np.random.default_rng(5)
+    truth = pd.Series(rng.integers(0, 2, 200))
+    rows = [(t, w, int(truth[t]) if w.startswith("h") else 1 - int(truth[t]))
+            for t in range(200) for w in ("h0", "h1", "h2", "c0", "c1", "c2", "c3")]
+    df = pd.DataFrame(rows, columns=["task", "worker", "label"])
+    skills, _, _ = fit_skills(df)
+    assert set(weak_annotators(df, skills, 0.25)) == {"h0", "h1", "h2"}  # the limit of answers alone
+    gold = truth.iloc[:20]
+    skills, _, _ = fit_skills(df, gold=gold)
+    assert set(weak_annotators(df, skills, 0.25)) == {"h0", "h1", "h2"}
+    weak = weak_annotators(df, skills, 0.25, gold=gold)
+    assert set(weak) == {"c0", "c1", "c2", "c3"} and weak["c0"].accuracy == 0.0
+    few = weak_annotators(df, skills, 0.25, gold=gold.iloc[:4])  # under 5 gold answers each: the model decides
+    assert set(few) == {"h0", "h1", "h2"}
+
+
 def test_pausing_spammers_in_a_budget_replay_buys_accuracy_at_the_same_cost():
     df, truth = _with_spammers(seed=1)
     policy = BudgetPolicy(budget=3.0, min_answers=2, max_answers=7)

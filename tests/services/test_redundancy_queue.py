@@ -7,10 +7,10 @@ from click.testing import CliRunner
 from sqlalchemy import text
 
 from labelwright.cli import main
-from labelwright.errors import ValidationError
+from labelwright.errors import Forbidden, ValidationError
 from labelwright.quality.adaptive import weak_annotators
 from labelwright.schema import parse_schema
-from labelwright.services import redundancy
+from labelwright.services import access, machines, redundancy, users
 from labelwright.services.items import add_items
 from labelwright.services.projects import create_project, get_project, set_overlap
 from tests.conftest import bearer, seed_answer
@@ -322,6 +322,36 @@ def test_pause_and_resume_from_the_cli(http, store, spam_project, make_annotator
     assert res.exit_code != 0 and "no user named 'nobody'" in res.output
 
 
+def _label_as(http, who: dict[str, str], answer) -> tuple[dict[str, str], dict[str, int]]:
+    """Each of ``who`` (name -> token) in turn asks for an item and answers ``answer(name, item)``, until no
+    one gets work; returns ``({name: error} for those refused with 403, {name: answers given})``."""
+    answered: dict[str, int] = dict.fromkeys(who, 0)
+    refused: dict[str, str] = {}
+    while True:
+        worked = False
+        for name, tok in who.items():
+            if name in refused:
+                continue
+            r = http.post("/api/v1/projects/adaptive/next", headers=bearer(tok))
+            if r.status_code == 403:
+                refused[name] = r.json()["error"]
+                continue
+            if r.status_code == 204:
+                continue
+            assert r.status_code == 200, r.text
+            item = r.json()
+            s = http.post(f"/api/v1/items/{item['id']}/annotations",
+                          json={"answers": {"spam": answer(name, item)}}, headers=bearer(tok))
+            if s.status_code == 403:  # paused while holding this item
+                refused[name] = s.json()["error"]
+                continue
+            assert s.status_code == 201, s.text
+            answered[name] += 1
+            worked = True
+        if not worked:
+            return refused, answered
+
+
 def test_weak_annotators_are_paused_automatically(http, store, owner, make_annotator):
     """redundancy.pause_below: an annotator answering at random is paused at a refit soon after their tenth
     answer, with the reason shown to them and to the managers; honest annotators and the owner (who also
@@ -338,38 +368,16 @@ def test_weak_annotators_are_paused_automatically(http, store, owner, make_annot
     people["sam"] = make_annotator("sam")
     who = {**honest, "sam": people["sam"][1], owner[0].name: owner[1]}
     rng = random.Random(7)
-    answered: dict[str, int] = dict.fromkeys(who, 0)
-    refused: dict[str, str] = {}
-    while True:
-        worked = False
-        for name, tok in who.items():
-            if name in refused:
-                continue
-            r = http.post("/api/v1/projects/adaptive/next", headers=bearer(tok))
-            if r.status_code == 403:
-                refused[name] = r.json()["error"]
-                continue
-            if r.status_code == 204:
-                continue
-            assert r.status_code == 200, r.text
-            item = r.json()
-            truth = item["data"]["text"]
-            if name in honest:
-                answer = truth
-            elif name == "sam":
-                answer = rng.choice(["spam", "ham"])
-            else:  # the owner, trying things out, answers every item wrong
-                answer = "ham" if truth == "spam" else "spam"
-            s = http.post(f"/api/v1/items/{item['id']}/annotations", json={"answers": {"spam": answer}},
-                          headers=bearer(tok))
-            if s.status_code == 403:  # paused while holding this item
-                refused[name] = s.json()["error"]
-                continue
-            assert s.status_code == 201, s.text
-            answered[name] += 1
-            worked = True
-        if not worked:
-            break
+
+    def answer(name, item):
+        truth = item["data"]["text"]
+        if name in honest:
+            return truth
+        if name == "sam":
+            return rng.choice(["spam", "ham"])
+        return "ham" if truth == "spam" else "spam"  # the owner, trying things out, answers every item wrong
+
+    refused, answered = _label_as(http, who, answer)
     assert list(refused) == ["sam"], (refused, answered)
     assert "your work on this project is paused" in refused["sam"]
     assert "Reason: paused automatically: estimated accuracy" in refused["sam"]
@@ -412,9 +420,6 @@ def test_only_plain_annotators_are_paused_automatically(store, owner):
     """Four of nine answer every item wrong, item by item; weak_annotators names all four, but only the
     plain annotator is paused: not the machine annotator (an LLM, a member with the annotator role), not
     an organisation reviewer labelling as a member, not the owner."""
-    from labelwright.errors import Forbidden
-    from labelwright.services import access, machines, users
-
     schema = {**ADAPTIVE, "redundancy": {"min": 9, "max": 10, "confidence": 0.95, "pause_below": 0.25}}
     p = create_project(store, parse_schema(schema))
     add_items(store, p, [{"id": f"e{i:02d}", "text": "spam" if i % 2 else "ham"} for i in range(16)])
@@ -447,3 +452,26 @@ def test_only_plain_annotators_are_paused_automatically(store, owner):
     with store.read() as conn:
         paused = conn.execute(text("SELECT user_id FROM paused_annotators")).scalars().all()
     assert paused == [spammer.id]
+
+
+def test_a_colluding_majority_cannot_get_the_honest_paused_where_there_is_gold(http, store, owner, make_annotator):
+    """Four annotators agree to give the wrong label everywhere, gold items included; three are honest. The
+    answers alone would make the colluders the crowd; the gold answers, which every annotator is served
+    first, show who is right: the colluders are paused, the honest never are."""
+    schema = {**ADAPTIVE, "gold": {"rate": 0.2},
+              "redundancy": {"min": 2, "max": 3, "confidence": 0.95, "pause_below": 0.25}}
+    assert http.post("/api/v1/projects", json=schema, headers=bearer(owner[1])).status_code == 201
+    gold = [{"id": f"g{i:02d}", "text": "spam" if i % 2 else "ham", "gold": {"spam": "spam" if i % 2 else "ham"}}
+            for i in range(20)]
+    items = gold + [{"id": f"e{i:03d}", "text": "spam" if i % 2 else "ham"} for i in range(100)]
+    assert http.post("/api/v1/projects/adaptive/items", json={"items": items},
+                     headers=bearer(owner[1])).status_code == 200
+    who = {name: make_annotator(name)[1] for name in ("h0", "h1", "h2", "c0", "c1", "c2", "c3")}
+
+    def answer(name, item):
+        truth = item["data"]["text"]
+        return truth if name.startswith("h") else ("ham" if truth == "spam" else "spam")
+
+    refused, answered = _label_as(http, who, answer)
+    assert sorted(refused) == ["c0", "c1", "c2", "c3"], (refused, answered)
+    assert all(answered[f"h{i}"] > 10 for i in range(3)), answered
