@@ -309,12 +309,15 @@ def test_pausing_an_annotator(http, store, spam_project, owner, make_annotator):
 
 def test_pause_and_resume_from_the_cli(http, store, spam_project, make_annotator, db_url):
     _, tok = make_annotator("ann")
+    first = http.post("/api/v1/projects/spam/next", headers=bearer(tok)).json()
+    assert http.post(f"/api/v1/items/{first['id']}/annotations", json={"answers": {"spam": "ham"}},
+                     headers=bearer(tok)).status_code == 201  # one answer: the quality table lists ann
     http.post("/api/v1/projects/spam/next", headers=bearer(tok))
     res = CliRunner().invoke(main, ["--db", db_url, "pause", "spam", "ann", "--reason", "checking"])
     assert res.exit_code == 0 and "paused ann in spam (1 lease released)" in res.output, res.output
     assert http.post("/api/v1/projects/spam/next", headers=bearer(tok)).status_code == 403
     res = CliRunner().invoke(main, ["--db", db_url, "quality", "spam"], env={"COLUMNS": "200"})
-    assert res.exit_code == 0
+    assert res.exit_code == 0 and "paused (checking)" in res.output, res.output
     res = CliRunner().invoke(main, ["--db", db_url, "resume", "spam", "ann"])
     assert res.exit_code == 0 and "resumed ann in spam" in res.output
     assert http.post("/api/v1/projects/spam/next", headers=bearer(tok)).status_code == 200
