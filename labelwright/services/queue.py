@@ -401,7 +401,8 @@ def _submit_checks(store: Store, user: User, item_id: int, key: str, answers, ea
     if prow.membership != "active" and not user.is_owner:
         raise NotFound(f"no item {item_id}")  # a non-member learns nothing of the item or its project
     if prow.paused:
-        raise Forbidden(_PAUSED_MESSAGE)
+        _refuse_if_paused(store, {"p": project.id, "u": user.id})  # with the reason given
+        raise Forbidden(_PAUSED_MESSAGE)  # resumed a moment ago: this submission was still refused
     if project.schema.qualification is not None:
         if not qualification.passed(store, project, user):
             raise Forbidden(f"pass the qualification test of project {project.slug!r} first")
