@@ -227,6 +227,38 @@ def bearer(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
 
 
+def label_until_done(client, slug: str, who: dict[str, str], answer) -> tuple[dict[str, str], dict[str, int]]:
+    """Each of ``who`` (name -> API token) in turn asks ``client`` (the test client or an ``httpx.Client``
+    on a real server) for an item of project ``slug`` and answers the first question ``answer(name, item)``
+    (``{question: answer}``), until no one gets work; returns ``({name: error} for those refused with 403,
+    {name: answers given})``."""
+    answered: dict[str, int] = dict.fromkeys(who, 0)
+    refused: dict[str, str] = {}
+    while True:
+        worked = False
+        for name, tok in who.items():
+            if name in refused:
+                continue
+            r = client.post(f"/api/v1/projects/{slug}/next", headers=bearer(tok))
+            if r.status_code == 403:
+                refused[name] = r.json()["error"]
+                continue
+            if r.status_code == 204:
+                continue
+            assert r.status_code == 200, r.text
+            item = r.json()
+            s = client.post(f"/api/v1/items/{item['id']}/annotations", json={"answers": answer(name, item)},
+                            headers=bearer(tok))
+            if s.status_code == 403:  # paused while holding this item
+                refused[name] = s.json()["error"]
+                continue
+            assert s.status_code == 201, s.text
+            answered[name] += 1
+            worked = True
+        if not worked:
+            return refused, answered
+
+
 def post_login(http, name: str, password: str, next: str = "/", **kwargs):
     """Sign in through the form as a browser does: ``GET /login`` (which sets the form's CSRF cookie), then
     ``POST /login`` with the form's ``csrf`` field. Returns the POST's response."""

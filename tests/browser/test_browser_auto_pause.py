@@ -12,6 +12,7 @@ import pytest
 
 from tests.browser.chromium import close_context
 from tests.browser.test_browser import browser, server, sign_in  # noqa: F401 - fixtures
+from tests.conftest import label_until_done
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -21,32 +22,6 @@ SCHEMA = {
     "fields": [{"name": "text"}],
     "questions": [{"name": "spam", "type": "single_choice", "options": ["spam", "ham"]}],
 }
-
-
-def _label(api: httpx.Client, tokens: dict[str, str], answer) -> dict[str, str]:
-    """Everyone labels until nothing is left; returns ``{name: error}`` for those refused (403)."""
-    refused: dict[str, str] = {}
-    while True:
-        worked = False
-        for name, tok in tokens.items():
-            if name in refused:
-                continue
-            h = {"Authorization": f"Bearer {tok}"}
-            r = api.post("/api/v1/projects/autopause/next", headers=h)
-            if r.status_code in (204, 403):
-                if r.status_code == 403:
-                    refused[name] = r.json()["error"]
-                continue
-            item = r.json()
-            s = api.post(f"/api/v1/items/{item['id']}/annotations",
-                         json={"answers": {"spam": answer(name, item)}}, headers=h)
-            if s.status_code == 403:
-                refused[name] = s.json()["error"]
-                continue
-            assert s.status_code == 201, s.text
-            worked = True
-        if not worked:
-            return refused
 
 
 def test_a_spammer_is_paused_and_everyone_sees_why(server, browser):  # noqa: F811
@@ -83,8 +58,8 @@ def test_a_spammer_is_paused_and_everyone_sees_why(server, browser):  # noqa: F8
     assert project["schema"]["redundancy"]["pause_below"] == 0.25, project
 
     rng = random.Random(3)
-    refused = _label(api, tokens, lambda name, item: rng.choice(["spam", "ham"]) if name == "pat"
-                     else item["data"]["text"])
+    refused, _ = label_until_done(api, "autopause", tokens, lambda name, item: {
+        "spam": rng.choice(["spam", "ham"]) if name == "pat" else item["data"]["text"]})
     assert list(refused) == ["pat"], refused
 
     # the annotator: their labelling page says the work is paused, and why

@@ -13,7 +13,7 @@ from labelwright.schema import parse_schema
 from labelwright.services import access, machines, redundancy, users
 from labelwright.services.items import add_items
 from labelwright.services.projects import create_project, get_project, set_overlap
-from tests.conftest import bearer, seed_answer
+from tests.conftest import bearer, label_until_done, seed_answer
 
 ADAPTIVE = {
     "name": "Adaptive", "slug": "adaptive", "id_field": "id",
@@ -34,20 +34,9 @@ def _label_everything(http, tokens: list[str], answer) -> None:
     """Annotators take turns asking for the next item and answering it until, in a whole round of asking,
     every one hears 204 (an annotator told "nothing left" comes back while the others still work, as
     people do: a budget project reopens items as answers come in)."""
-    while True:
-        worked = False
-        for tok in tokens:
-            r = http.post("/api/v1/projects/adaptive/next", headers=bearer(tok))
-            if r.status_code == 204:
-                continue
-            assert r.status_code == 200, r.text
-            item = r.json()
-            s = http.post(f"/api/v1/items/{item['id']}/annotations",
-                          json={"answers": {"spam": answer(item)}}, headers=bearer(tok))
-            assert s.status_code == 201, s.text
-            worked = True
-        if not worked:
-            return
+    refused, _ = label_until_done(http, "adaptive", {str(i): tok for i, tok in enumerate(tokens)},
+                                  lambda name, item: {"spam": answer(item)})
+    assert not refused, refused
 
 
 def test_more_answers_only_where_annotators_disagree(http, store, owner, make_annotator):
@@ -326,36 +315,6 @@ def test_pause_and_resume_from_the_cli(http, store, spam_project, make_annotator
     assert res.exit_code != 0 and "no user named 'nobody'" in res.output
 
 
-def _label_as(http, who: dict[str, str], answer) -> tuple[dict[str, str], dict[str, int]]:
-    """Each of ``who`` (name -> token) in turn asks for an item and answers ``answer(name, item)``, until no
-    one gets work; returns ``({name: error} for those refused with 403, {name: answers given})``."""
-    answered: dict[str, int] = dict.fromkeys(who, 0)
-    refused: dict[str, str] = {}
-    while True:
-        worked = False
-        for name, tok in who.items():
-            if name in refused:
-                continue
-            r = http.post("/api/v1/projects/adaptive/next", headers=bearer(tok))
-            if r.status_code == 403:
-                refused[name] = r.json()["error"]
-                continue
-            if r.status_code == 204:
-                continue
-            assert r.status_code == 200, r.text
-            item = r.json()
-            s = http.post(f"/api/v1/items/{item['id']}/annotations",
-                          json={"answers": {"spam": answer(name, item)}}, headers=bearer(tok))
-            if s.status_code == 403:  # paused while holding this item
-                refused[name] = s.json()["error"]
-                continue
-            assert s.status_code == 201, s.text
-            answered[name] += 1
-            worked = True
-        if not worked:
-            return refused, answered
-
-
 def test_weak_annotators_are_paused_automatically(http, store, owner, make_annotator):
     """redundancy.pause_below: an annotator answering at random is paused at a refit soon after their tenth
     answer, with the reason shown to them and to the managers; honest annotators and the owner (who also
@@ -376,12 +335,12 @@ def test_weak_annotators_are_paused_automatically(http, store, owner, make_annot
     def answer(name, item):
         truth = item["data"]["text"]
         if name in honest:
-            return truth
+            return {"spam": truth}
         if name == "sam":
-            return rng.choice(["spam", "ham"])
-        return "ham" if truth == "spam" else "spam"  # the owner, trying things out, answers every item wrong
+            return {"spam": rng.choice(["spam", "ham"])}
+        return {"spam": "ham" if truth == "spam" else "spam"}  # the owner, trying things out, answers all wrong
 
-    refused, answered = _label_as(http, who, answer)
+    refused, answered = label_until_done(http, "adaptive", who, answer)
     assert list(refused) == ["sam"], (refused, answered)
     assert "your work on this project is paused" in refused["sam"]
     assert "Reason: paused automatically: estimated accuracy" in refused["sam"]
@@ -474,8 +433,8 @@ def test_a_colluding_majority_cannot_get_the_honest_paused_where_there_is_gold(h
 
     def answer(name, item):
         truth = item["data"]["text"]
-        return truth if name.startswith("h") else ("ham" if truth == "spam" else "spam")
+        return {"spam": truth if name.startswith("h") else ("ham" if truth == "spam" else "spam")}
 
-    refused, answered = _label_as(http, who, answer)
+    refused, answered = label_until_done(http, "adaptive", who, answer)
     assert sorted(refused) == ["c0", "c1", "c2", "c3"], (refused, answered)
     assert all(answered[f"h{i}"] > 10 for i in range(3)), answered
