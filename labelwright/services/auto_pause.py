@@ -65,5 +65,5 @@ def pause_weak(store: Store, project: Project, answers: pd.DataFrame, skills: Ma
     names = _candidates(store, project, [int(cast(int, w)) for w in weak])  # user ids (numpy ints from pandas)
     for uid, name in names.items():
         pauses.pause(store, project, User(uid, name, "annotator"), by=None,
-                     reason=reason(weak[uid], r.pause_below, question))
+                     reason=reason(weak[uid], r.pause_below, question), automatic=True)
     return sorted(names.values())

@@ -9,6 +9,8 @@ worker (:mod:`labelwright.services.webhooks`) sends them later, outside any requ
 ``review.decided``                a reviewer accepted, fixed or rejected a submission
 ``qualification.passed``          an annotator passed a project's qualification test
 ``project.completed``             every item of a project is complete
+``annotator.paused``              an annotator was paused in a project (by a manager, or automatically)
+``annotator.resumed``             a paused annotator was let work again
 ================================  ==========================================================
 """
 
@@ -39,7 +41,8 @@ from labelwright.store.events_sql import DELIVERIES_SQL as DELIVERIES_SQL
 from labelwright.store.events_sql import EVENT_SQL as EVENT_SQL
 from labelwright.store.listeners import listening_expr, of_project_expr, wants
 
-KINDS = ("annotation.submitted", "item.completed", "review.decided", "qualification.passed", "project.completed")
+KINDS = ("annotation.submitted", "item.completed", "review.decided", "qualification.passed", "project.completed",
+         "annotator.paused", "annotator.resumed")
 
 
 def wanted(store: Store, kinds: tuple[str, ...], project: Project) -> bool:

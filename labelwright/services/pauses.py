@@ -12,7 +12,7 @@ import time
 from sqlalchemy import delete, select
 
 from labelwright.errors import ValidationError
-from labelwright.services import audit
+from labelwright.services import audit, events
 from labelwright.services.access import release_leases
 from labelwright.services.projects import Project
 from labelwright.services.users import User
@@ -21,8 +21,11 @@ from labelwright.store import tables as t
 from labelwright.store.sql import upsert
 
 
-def pause(store: Store, project: Project, annotator: User, by: User | None = None, reason: str | None = None) -> int:
-    """Pause ``annotator`` in ``project``; returns how many of their leases were released."""
+def pause(store: Store, project: Project, annotator: User, by: User | None = None, reason: str | None = None,
+          *, automatic: bool = False) -> int:
+    """Pause ``annotator`` in ``project``; returns how many of their leases were released. ``automatic``:
+    the project's rule did it (:mod:`labelwright.services.auto_pause`), not a person; it is said so in the
+    audit log and the ``annotator.paused`` event."""
     if reason is not None and len(reason) > 1000:
         raise ValidationError("a reason has at most 1000 characters", field="reason")
     with store.write() as conn:
@@ -31,7 +34,11 @@ def pause(store: Store, project: Project, annotator: User, by: User | None = Non
         conn.execute(add.on_conflict_do_update(index_elements=["project_id", "user_id"], set_={
             "reason": add.excluded.reason, "paused_by": add.excluded.paused_by, "paused_at": add.excluded.paused_at}))
         released = release_leases(conn, project.id, annotator.id)
-        audit.record(conn, by, "annotator.pause", project.id, annotator.name, {"reason": reason})
+        audit.record(conn, by, "annotator.pause", project.id, annotator.name,
+                     {"reason": reason, **({"automatic": True} if automatic else {})})
+        events.emit(conn, "annotator.paused", project.id, {
+            "project": project.slug, "annotator": annotator.name, "reason": reason, "automatic": automatic,
+            "paused_by": getattr(by, "name", None)})
     return released
 
 
@@ -43,6 +50,8 @@ def resume(store: Store, project: Project, annotator: User, by: User | None = No
                             .returning(pa.c.user_id)).first()
         if gone is not None:
             audit.record(conn, by, "annotator.resume", project.id, annotator.name)
+            events.emit(conn, "annotator.resumed", project.id, {
+                "project": project.slug, "annotator": annotator.name, "resumed_by": getattr(by, "name", None)})
     return gone is not None
 
 

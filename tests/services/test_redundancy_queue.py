@@ -1,5 +1,6 @@
 """Adaptive redundancy and pausing, through the API: the queue asks for more answers only where in doubt."""
 
+import json
 import random
 
 import pytest
@@ -10,7 +11,7 @@ from labelwright.cli import main
 from labelwright.errors import Forbidden, ValidationError
 from labelwright.quality.adaptive import weak_annotators
 from labelwright.schema import parse_schema
-from labelwright.services import access, machines, redundancy, users
+from labelwright.services import access, machines, redundancy, users, webhooks
 from labelwright.services.items import add_items
 from labelwright.services.projects import create_project, get_project, set_overlap
 from tests.conftest import bearer, label_until_done, seed_answer
@@ -268,6 +269,7 @@ def test_set_overlap_moves_the_minimum(store, owner):
 
 def test_pausing_an_annotator(http, store, spam_project, owner, make_annotator):
     _, tok = make_annotator("ann")
+    webhooks.create_webhook(store, "https://hooks.example.org/lw", spam_project, ["annotator.paused"])
     held = http.post("/api/v1/projects/spam/next", headers=bearer(tok)).json()
     assert http.post("/api/v1/projects/spam/annotators/ann/pause", json={"reason": "too fast"},
                      headers=bearer(tok)).status_code == 403  # only an owner pauses
@@ -276,6 +278,10 @@ def test_pausing_an_annotator(http, store, spam_project, owner, make_annotator):
     assert r.json() == {"annotator": "ann", "paused": True, "leases_released": 1}
     paused = http.get("/api/v1/projects/spam/paused", headers=bearer(owner[1])).json()
     assert paused["ann"]["reason"] == "too fast" and paused["ann"]["paused_by"] == "olive"
+    with store.read() as conn:
+        event = json.loads(conn.execute(text("SELECT payload FROM events")).scalar_one())
+    assert event == {"kind": "annotator.paused", "project": "spam", "annotator": "ann", "reason": "too fast",
+                     "automatic": False, "paused_by": "olive"}
     nxt = http.post("/api/v1/projects/spam/next", headers=bearer(tok))
     assert nxt.status_code == 403 and nxt.json()["error"].endswith("is paused; a project manager can resume it. "
                                                                    "Reason: too fast")
@@ -323,6 +329,8 @@ def test_weak_annotators_are_paused_automatically(http, store, owner, make_annot
     schema = {**ADAPTIVE, "redundancy": {"min": 2, "max": 3, "confidence": 0.95, "pause_below": 0.25}}
     r = http.post("/api/v1/projects", json=schema, headers=bearer(owner[1]))
     assert r.status_code == 201, r.text
+    webhooks.create_webhook(store, "https://hooks.example.org/lw", get_project(store, "adaptive"),
+                            ["annotator.paused", "annotator.resumed"])
     items = [{"id": f"e{i:03d}", "text": "spam" if i % 2 else "ham"} for i in range(120)]
     assert http.post("/api/v1/projects/adaptive/items", json={"items": items},
                      headers=bearer(owner[1])).status_code == 200
@@ -369,6 +377,14 @@ def test_weak_annotators_are_paused_automatically(http, store, owner, make_annot
     fit = redundancy.refit(store, get_project(store, "adaptive"))
     assert fit.paused == []
     assert http.get("/api/v1/projects/adaptive/paused", headers=bearer(owner[1])).json() == {}
+    # a webhook that asked for them got both events (in the outbox, in the transactions of the change)
+    with store.read() as conn:
+        sent = [json.loads(p) for p in conn.execute(text("SELECT payload FROM events ORDER BY id")).scalars()]
+    assert [e["kind"] for e in sent] == ["annotator.paused", "annotator.resumed"]
+    assert sent[0]["annotator"] == "sam" and sent[0]["automatic"] is True and sent[0]["paused_by"] is None
+    assert sent[0]["reason"].startswith("paused automatically") and sent[0]["project"] == "adaptive"
+    assert sent[1] == {"kind": "annotator.resumed", "project": "adaptive", "annotator": "sam",
+                       "resumed_by": owner[0].name}
 
 
 def test_pause_below_is_checked():
