@@ -67,6 +67,7 @@ def test_a_spammer_is_paused_and_everyone_sees_why(server, browser):  # noqa: F8
     page = context.new_page()
     page.goto(links["pat"])
     page.goto(server.url + "/projects/autopause/label")
+    assert page.locator("h1").inner_text() == "Not open to you"
     body = page.locator("body").inner_text()
     assert "paused" in body and "paused automatically: estimated accuracy" in body, body[:2000]
     page.screenshot(path="/tmp/lw-autopause-annotator.png", full_page=True)
