@@ -108,7 +108,8 @@ def quality(obj: Ctx, project, as_json, doubt):
         paused = [f"paused ({a['pause_reason']})" if a.get("pause_reason") else "paused"] if a["paused"] else []
         flags = paused + (a["reasons"] if a["likely_spammer"] else [])
         table.add_row(a["annotator"], str(a["annotations"]), gold, pct(a["skill"]),
-                      pct(a["agreement_with_consensus"]), f"{a['median_seconds']:.1f}", "; ".join(flags))
+                      pct(a["agreement_with_consensus"]),
+                      "-" if a["median_seconds"] is None else f"{a['median_seconds']:.1f}", "; ".join(flags))
     out.print(table)
     if q["items_in_doubt"]:
         table = Table("item", "question", "consensus", "confidence", "answers")

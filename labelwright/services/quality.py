@@ -78,6 +78,7 @@ def project_quality(store: Store, project: Project, *, doubt_limit: int = 20) ->
     if project.schema.redundancy is not None:
         out["redundancy"] = redundancy.report(store, project)  # the stopping rule in use (services/redundancy.py)
     if ann.empty:
+        out["annotators"] = _paused_rows([], pauses.paused(store, project))
         return out
     # People's answers only: machine labels (items nobody answered) are the assist page's business.
     labels = project_labels(store, project, rows=zip(ann["item_id"], ann["user_id"], ann["answers"]), machine=False,
@@ -158,8 +159,20 @@ def project_quality(store: Store, project: Project, *, doubt_limit: int = 20) ->
     stamps = {}
     if project.schema.assist is not None and project.schema.assist.suggestions:
         stamps = {names[uid]: c for uid, c in per_annotator(store, project).items() if uid in names}
-    out["annotators"] = _annotator_table(ann, per_worker, checked, pauses.paused(store, project), machines, stamps)
+    paused = pauses.paused(store, project)
+    table = _annotator_table(ann, per_worker, checked, paused, machines, stamps)
+    out["annotators"] = table + _paused_rows(table, paused, machines)
     return out
+
+
+def _paused_rows(table: list[dict], paused: dict, machines: Set[str] = frozenset()) -> list[dict]:
+    """Rows for the paused annotators who have no answer in the project (paused from the API or the command
+    line before answering): listed, so that a manager can see them and resume them from the page."""
+    listed = {row["annotator"] for row in table}
+    return [{"annotator": name, "annotations": 0, "suggestions_accepted": None, "gold_checked": 0,
+             "gold_accuracy": None, "skill": None, "agreement_with_consensus": None, "median_seconds": None,
+             "likely_spammer": False, "reasons": [], "paused": True, "pause_reason": info.get("reason"),
+             "machine": name in machines} for name, info in paused.items() if name not in listed]
 
 
 def _annotator_table(ann: pd.DataFrame, per_worker: dict, gold: dict, paused: dict,

@@ -70,6 +70,8 @@ def quality_charts(q: dict) -> dict:
         }
     points = []
     for a in q["annotators"]:
+        if a["median_seconds"] is None:
+            continue  # paused before answering: nothing to place
         y = a["gold_accuracy"] if a["gold_checked"] else a["skill"]
         points.append({"label": a["annotator"], "x": a["median_seconds"], "y": y,
                        "flag": "likely spammer" if a["likely_spammer"] else None})

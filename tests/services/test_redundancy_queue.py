@@ -14,7 +14,7 @@ from labelwright.schema import parse_schema
 from labelwright.services import access, machines, redundancy, users, webhooks
 from labelwright.services.items import add_items
 from labelwright.services.projects import create_project, get_project, set_overlap
-from tests.conftest import bearer, label_until_done, seed_answer
+from tests.conftest import bearer, label_until_done, post_login, seed_answer
 
 ADAPTIVE = {
     "name": "Adaptive", "slug": "adaptive", "id_field": "id",
@@ -282,6 +282,14 @@ def test_pausing_an_annotator(http, store, spam_project, owner, make_annotator):
         event = json.loads(conn.execute(text("SELECT payload FROM events")).scalar_one())
     assert event == {"kind": "annotator.paused", "project": "spam", "annotator": "ann", "reason": "too fast",
                      "automatic": False, "paused_by": "olive"}
+    # ann has no answer yet, and is listed on the quality page all the same, so that they can be resumed there
+    q = http.get("/api/v1/projects/spam/quality", headers=bearer(owner[1])).json()
+    assert [(a["annotator"], a["annotations"], a["paused"], a["pause_reason"], a["median_seconds"])
+            for a in q["annotators"]] == [("ann", 0, True, "too fast", None)]
+    assert post_login(http, "olive", "owner-password", follow_redirects=False).status_code == 303
+    page = http.get("/projects/spam/quality")
+    assert page.status_code == 200 and "too fast" in page.text and "/annotators/ann/resume" in page.text
+    http.cookies.clear()
     nxt = http.post("/api/v1/projects/spam/next", headers=bearer(tok))
     assert nxt.status_code == 403 and nxt.json()["error"].endswith("is paused; a project manager can resume it. "
                                                                    "Reason: too fast")
