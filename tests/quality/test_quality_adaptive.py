@@ -290,6 +290,20 @@ def test_weak_annotators_names_the_spammers_only():
         weak_annotators(df, skills, 1.5)
 
 
+def test_with_two_annotators_no_one_is_named():
+    """An honest annotator and a random one on the same 60 items: from answers alone no one can tell which
+    is which (they disagree on half the items, and either could be the one erring), so neither is named;
+    the honest one is never paused for the spammer's disagreements."""
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 2, 60)
+    rows = [(t, "honest", int(truth[t])) for t in range(60)] + [(t, "spam", int(rng.integers(0, 2))) for t in range(60)]
+    df = pd.DataFrame(rows, columns=["task", "worker", "label"])
+    skills, _, _ = fit_skills(df)
+    assert weak_annotators(df, skills, 0.25) == {}
+    gold = pd.Series(truth[:20])  # twenty gold items tell them apart
+    assert set(weak_annotators(df, fit_skills(df, gold=gold)[0], 0.25, gold=gold)) == {"spam"}
+
+
 def test_gold_keeps_a_colluding_majority_from_pausing_the_honest():
     """Four colluders give the same wrong label on every item, three honest annotators the right one. From
     the answers alone the colluders are the crowd and the honest look weak (no model can tell them apart:
