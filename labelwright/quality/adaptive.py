@@ -132,6 +132,7 @@ class WeakAnnotator:
     crowd: float
     answers: int
     chance: float
+    on_gold: bool = False  # accuracy is their share right on gold answers, not the model's estimate
 
 
 def weak_annotators(answers: pd.DataFrame, skills: Mapping, pause_below: float, *,
@@ -160,6 +161,7 @@ def weak_annotators(answers: pd.DataFrame, skills: Mapping, pause_below: float, 
     if not len(n):
         return {}
     acc = pd.Series({w: float(skills[w]) for w in n.index})
+    judged: pd.Index = pd.Index([])
     if gold is not None and len(gold):
         on_gold = answers[answers["task"].isin(gold.index)]
         right = (on_gold["label"].astype(str).to_numpy()
@@ -173,7 +175,8 @@ def weak_annotators(answers: pd.DataFrame, skills: Mapping, pause_below: float, 
     crowd = float((acc * n).sum() / n.sum())
     chance = 1.0 / k
     bar = chance + pause_below * max(0.0, crowd - chance)
-    return {w: WeakAnnotator(accuracy=float(acc[w]), bar=bar, crowd=crowd, answers=int(n[w]), chance=chance)
+    return {w: WeakAnnotator(accuracy=float(acc[w]), bar=bar, crowd=crowd, answers=int(n[w]), chance=chance,
+                             on_gold=w in judged)
             for w in n.index if n[w] >= min_answers and acc[w] < bar}
 
 

@@ -20,18 +20,39 @@ import pandas as pd
 from sqlalchemy import select
 
 from labelwright.quality.adaptive import WeakAnnotator, weak_annotators
+from labelwright.schema import answer_label
 from labelwright.services import pauses
+from labelwright.services.gold import first_answers
 from labelwright.services.projects import Project
 from labelwright.services.users import User
-from labelwright.store import Store
+from labelwright.store import Store, loads
 from labelwright.store import tables as t
 
 
 def reason(w: WeakAnnotator, pause_below: float, question: str) -> str:
     """What the annotator and the project's managers read (the pause's reason)."""
-    return (f"paused automatically: estimated accuracy {w.accuracy:.0%} on {w.answers} answers to "
-            f"'{question}', under the project's bar of {w.bar:.0%} ({pause_below:g} of the way from chance, "
-            f"{w.chance:.0%}, to the crowd's {w.crowd:.0%})")
+    measured = (f"gold accuracy {w.accuracy:.0%} on '{question}'" if w.on_gold else
+                f"estimated accuracy {w.accuracy:.0%} on {w.answers} answers to '{question}'")
+    return (f"paused automatically: {measured}, under the project's bar of {w.bar:.0%} ({pause_below:g} of the "
+            f"way from chance, {w.chance:.0%}, to the crowd's {w.crowd:.0%})")
+
+
+def _first_answers_on_gold(store: Store, project: Project, answers: pd.DataFrame) -> pd.DataFrame:
+    """``answers`` with each answer to a gold item replaced by the annotator's first one: gold accuracy is
+    measured on first answers wherever it counts (:func:`labelwright.services.gold.first_answers`), so
+    amending a gold answer never changes whether someone is paused."""
+    a, g = t.annotations, t.gold
+    q = project.schema.redundancy_question()
+    with store.read() as conn:
+        rows = conn.execute(select(a.c.item_id, a.c.user_id, first_answers(a))
+                            .select_from(a.join(g, g.c.item_id == a.c.item_id))
+                            .where(a.c.project_id == project.id)).all()
+    first = {(item_id, user_id): answer_label(q, loads(ans).get(q.name)) for item_id, user_id, ans in rows}
+    if not first:
+        return answers
+    labels = [label if first.get(k) is None else first[k]  # a first answer without the question: the latest
+              for k, label in zip(zip(answers["task"], answers["worker"]), answers["label"])]
+    return answers.assign(label=labels)
 
 
 def _candidates(store: Store, project: Project, ids: list) -> dict[int, str]:
@@ -58,6 +79,8 @@ def pause_weak(store: Store, project: Project, answers: pd.DataFrame, skills: Ma
     r = project.schema.redundancy
     if r is None or r.pause_below is None:
         return []
+    if gold is not None and len(gold):
+        answers = _first_answers_on_gold(store, project, answers)
     weak = weak_annotators(answers, skills, r.pause_below, gold=gold)
     if not weak:
         return []

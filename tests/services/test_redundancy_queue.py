@@ -11,9 +11,10 @@ from labelwright.cli import main
 from labelwright.errors import Forbidden, ValidationError
 from labelwright.quality.adaptive import weak_annotators
 from labelwright.schema import parse_schema
-from labelwright.services import access, machines, redundancy, users, webhooks
+from labelwright.services import access, machines, pauses, redundancy, users, webhooks
+from labelwright.services import queue as queue_svc
 from labelwright.services.items import add_items
-from labelwright.services.projects import create_project, get_project, set_overlap
+from labelwright.services.projects import create_project, get_project, set_overlap, update_settings
 from tests.conftest import bearer, label_until_done, post_login, seed_answer
 
 ADAPTIVE = {
@@ -462,3 +463,37 @@ def test_a_colluding_majority_cannot_get_the_honest_paused_where_there_is_gold(h
     refused, answered = label_until_done(http, "adaptive", who, answer)
     assert sorted(refused) == ["c0", "c1", "c2", "c3"], (refused, answered)
     assert all(answered[f"h{i}"] > 10 for i in range(3)), answered
+
+
+def test_amending_gold_answers_does_not_escape_a_pause(store, owner):
+    """A spammer who answers at random but, having somehow learned the gold answers, amends each wrong gold
+    answer right after giving it: judged on current answers they would be 100% on gold and stay; gold is
+    measured on first answers wherever it counts, so they are paused, with their real gold accuracy."""
+    schema = {**ADAPTIVE, "gold": {"rate": 0}, "history_size": 50, "redundancy": {"min": 4, "max": 5}}
+    p = create_project(store, parse_schema(schema))
+    gold = [{"id": f"g{i:02d}", "text": "spam" if i % 2 else "ham", "gold": {"spam": "spam" if i % 2 else "ham"}}
+            for i in range(10)]
+    add_items(store, p, gold + [{"id": f"e{i:02d}", "text": "spam" if i % 2 else "ham"} for i in range(30)])
+    people = [users.create_user(store, name, "annotator") for name in ("h0", "h1", "h2", "sly")]
+    for u in people:
+        access.set_member(store, p, u.name, "annotator")
+    rng = random.Random(2)
+    with store.read() as conn:
+        rows = conn.execute(text("SELECT id, external_id, data FROM items ORDER BY id")).all()
+    for item_id, external_id, data in rows:
+        truth = "spam" if '"spam"' in data else "ham"
+        wrong = "ham" if truth == "spam" else "spam"
+        for u in people:
+            if u.name != "sly":
+                seed_answer(store, item_id, u, {"spam": truth})
+            elif external_id.startswith("g"):
+                first = seed_answer(store, item_id, u, {"spam": wrong})[0]
+                queue_svc.amend(store, first["id"], u, {"spam": truth})  # "fixed" at once
+            else:
+                seed_answer(store, item_id, u, {"spam": rng.choice(["spam", "ham"])})
+    project = update_settings(store, get_project(store, p.slug),
+                              {"redundancy": {"min": 4, "max": 5, "pause_below": 0.25}})
+    fit = redundancy.refit(store, project)
+    assert fit.paused == ["sly"]
+    reason = pauses.paused(store, project)["sly"]["reason"]
+    assert reason.startswith("paused automatically: gold accuracy 0% on 'spam'"), reason
