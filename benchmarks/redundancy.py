@@ -103,6 +103,15 @@ def main() -> None:
         print(f"{name:<10} {len(keep):>6} {label:<14} {p_used:>8.0f} {p_used / base_used:>10.2f} "
               f"{p_acc:>6.3f} {base_acc:>14.3f}   ({time.perf_counter() - t0:.1f} s)")
         paused = (p_used / base_used, p_acc)
+        t0 = time.perf_counter()
+        runs = [replay(answers, truth, ISSUE_SETTING, seed=s, fit_kwargs={"model": args.model},
+                       pause_below=args.pause_below) for s in range(args.seeds)]
+        q_used = statistics.median(r.answers_used for r in runs)
+        q_acc = statistics.median(r.accuracy for r in runs)
+        label = f"2..7@.95+p{args.pause_below:g}"
+        print(f"{name:<10} {len(keep):>6} {label:<14} {q_used:>8.0f} {q_used / base_used:>10.2f} "
+              f"{q_acc:>6.3f} {base_acc:>14.3f}   ({time.perf_counter() - t0:.1f} s)")
+        paused = (*paused, q_used / base_used, q_acc)
         if args.no_tuned:
             rows.append((name, base_acc, issue, best, (used / base_used, acc), None, paused))
             sys.stdout.flush()
@@ -131,12 +140,14 @@ def main() -> None:
               f"{'  (matches fixed 5 with half the answers or fewer)' if ok else ''}")
     print(f"\nbudget {args.budget:g}, pausing annotators below {args.pause_below:g} of the way from chance to "
           "the crowd")
-    print(f"{'dataset':<10} {'fixed-5 acc':>11} {'answers':>8} {'acc':>6}")
-    for name, base_acc, _, _, _, _, (p_ratio, p_acc) in rows:
+    print(f"{'dataset':<10} {'fixed-5 acc':>11} {'answers':>8} {'acc':>6}   {'2..7@0.95 answers':>18} {'acc':>6}"
+          f"   {'(without pausing)':>18}")
+    for name, base_acc, (ratio, acc), _, _, _, (p_ratio, p_acc, q_ratio, q_acc) in rows:
         ok = p_acc >= base_acc and p_ratio <= 0.5
         met_paused += ok
-        print(f"{name:<10} {base_acc:>11.3f} {p_ratio:>8.2f} {p_acc:>6.3f}"
-              f"{'  (matches fixed 5 with half the answers or fewer)' if ok else ''}")
+        note = "  (budget: matches fixed 5 with half the answers or fewer)" if ok else ""
+        print(f"{name:<10} {base_acc:>11.3f} {p_ratio:>8.2f} {p_acc:>6.3f}   {q_ratio:>18.2f} {q_acc:>6.3f}"
+              f"   {ratio:>11.2f} {acc:>6.3f}{note}")
     print(f"budget policy with pausing: on {met_paused} of {len(rows)} datasets")
     if args.no_tuned:
         print(f"budget policy: fixed-5 accuracy with at most half the answers on {met} of {len(rows)} datasets")

@@ -455,6 +455,29 @@ def _accuracy(labels: pd.Series, truth: pd.Series) -> float:
     return float(hits.mean()) if len(common) else float("nan")
 
 
+class _AnswerOrders:
+    """Each item's recorded answers in their shuffled order (``df`` from :func:`_shuffled`, an item's answers
+    together), the first ``given`` of each taken; :meth:`take` takes an item's next one, passing over the
+    answers of paused workers (the next annotator in the item's order who is not paused answers it)."""
+
+    def __init__(self, df: pd.DataFrame, available: np.ndarray, given: np.ndarray):
+        self.avail = available
+        self.starts = np.concatenate([[0], np.cumsum(available)[:-1]]).astype(int)
+        self.taken = df["_rank"].to_numpy() < np.repeat(given, available)
+        self.next = np.array(given, copy=True)  # the place in its order of each item's next answer
+        self.workers = df["worker"].to_numpy()
+
+    def take(self, j: int, paused: set) -> bool:
+        """Take item ``j``'s next answer from a worker not in ``paused``; False when none is left."""
+        while self.next[j] < self.avail[j] and self.workers[self.starts[j] + self.next[j]] in paused:
+            self.next[j] += 1
+        if self.next[j] >= self.avail[j]:
+            return False
+        self.taken[self.starts[j] + self.next[j]] = True
+        self.next[j] += 1
+        return True
+
+
 def replay_budget(answers: pd.DataFrame, truth: pd.Series, policy: BudgetPolicy, *, seed: int = 0,
                   fit_kwargs: Mapping | None = None, pause_below: float | None = None) -> ReplayResult:
     """:func:`replay` for a :class:`BudgetPolicy`: recorded answers in a random order per item (``seed``),
@@ -472,14 +495,10 @@ def replay_budget(answers: pd.DataFrame, truth: pd.Series, policy: BudgetPolicy,
     given = np.minimum(policy.min_answers, avail)
     budget = int(policy.budget * len(tasks))  # never over: rounded down
     per_round = max(1, int(policy.step * len(tasks)))
-    # df holds each item's answers together, in their order: item j's are rows starts[j] .. starts[j] + avail[j]
-    starts = np.concatenate([[0], np.cumsum(avail)[:-1]]).astype(int)
-    taken = df["_rank"].to_numpy() < np.repeat(given, avail)
-    nxt = given.copy()  # the place in its order of the item's next answer
-    workers = df["worker"].to_numpy()
+    orders = _AnswerOrders(df, avail, given)
     paused: set = set()
     while True:
-        collected = df[taken]
+        collected = df[orders.taken]
         skills, _, probas = fit_skills(collected, **(fit_kwargs or {}))
         probas = probas.reindex(tasks)
         if pause_below is not None:
@@ -493,13 +512,9 @@ def replay_budget(answers: pd.DataFrame, truth: pd.Series, policy: BudgetPolicy,
         for j in chosen:
             if spent >= min(per_round, left):
                 break
-            while nxt[j] < avail[j] and workers[starts[j] + nxt[j]] in paused:
-                nxt[j] += 1  # that answer would have come from a paused worker: the next one takes it
-            if nxt[j] >= avail[j]:
+            if not orders.take(j, paused):
                 cap[j] = given[j]  # no one left to ask
                 continue
-            taken[starts[j] + nxt[j]] = True
-            nxt[j] += 1
             given[j] += 1
             spent += 1
         if not spent:
@@ -510,31 +525,41 @@ def replay_budget(answers: pd.DataFrame, truth: pd.Series, policy: BudgetPolicy,
 
 
 def replay(answers: pd.DataFrame, truth: pd.Series, policy: AdaptivePolicy, *, seed: int = 0,
-           fit_kwargs: Mapping | None = None) -> ReplayResult:
+           fit_kwargs: Mapping | None = None, pause_below: float | None = None) -> ReplayResult:
     """Replay recorded crowd answers as if workers arrived in random order, asking for more only in doubt.
 
     Each item's answers are shuffled (``seed``); every round, each item that still needs an answer gets
     its next recorded one (an item whose recorded answers run out stops there), then skills are refitted
     on everything collected so far (:func:`fit_skills` with ``fit_kwargs``, no truth). Accuracy is measured
-    on the items in ``truth``; the labels are the posteriors' argmax.
+    on the items in ``truth``; the labels are the posteriors' argmax. ``pause_below``: as in
+    :func:`replay_budget`.
     """
     df, available = _shuffled(answers, seed)
     tasks = available.index
-    given = pd.Series(np.minimum(policy.min_answers, available.to_numpy()), index=tasks)
+    avail = available.to_numpy()
+    given = np.minimum(policy.min_answers, avail)
+    orders = _AnswerOrders(df, avail, given)
+    left = given < avail  # items with recorded answers not yet taken
+    paused: set = set()
     while True:
-        collected = df[df["_rank"] < df["task"].map(given)]
-        _, _, probas = fit_skills(collected, **(fit_kwargs or {}))
+        collected = df[orders.taken]
+        skills, _, probas = fit_skills(collected, **(fit_kwargs or {}))
         probas = probas.reindex(tasks)
+        if pause_below is not None:
+            paused |= set(weak_annotators(collected, skills, pause_below))
         top = probas.max(axis=1).to_numpy()
-        n = given.to_numpy()
-        need = ((n < policy.min_answers) | ((top < policy.confidence) & (n < policy.max_answers))) \
-            & (n < available.to_numpy())
+        need = ((given < policy.min_answers) | ((top < policy.confidence) & (given < policy.max_answers))) & left
         if not need.any():
             break
-        given = given + need.astype(int)
+        for j in np.flatnonzero(need):
+            if orders.take(j, paused):
+                given[j] += 1
+                left[j] = orders.next[j] < avail[j]
+            else:
+                left[j] = False
     labels = probas.idxmax(axis=1)
     return ReplayResult(answers_used=int(given.sum()), accuracy=_accuracy(labels, truth), labels=labels,
-                        per_item=given)
+                        per_item=pd.Series(given, index=tasks))
 
 
 def replay_tuned(answers: pd.DataFrame, truth: pd.Series, *, min_answers: int = 2, max_answers: int = 7,
