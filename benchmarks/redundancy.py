@@ -19,6 +19,7 @@ import argparse
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -37,6 +38,18 @@ from labelwright.quality.adaptive import (  # noqa: E402
 SETTINGS = ([AdaptivePolicy(2, 7, c) for c in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)]
             + [AdaptivePolicy(2, 5, c) for c in (0.7, 0.8, 0.9)])
 ISSUE_SETTING = AdaptivePolicy(2, 7, 0.95)
+
+
+def _row(head: str, label: str, base_used: float, base_acc: float, seeds: int, run) -> tuple[float, float]:
+    """One setting, ``run(seed=s)`` over the seeds: prints its line, returns (answers relative to fixed 5,
+    accuracy), medians."""
+    t0 = time.perf_counter()
+    runs = [run(seed=s) for s in range(seeds)]
+    used = statistics.median(r.answers_used for r in runs)
+    acc = statistics.median(r.accuracy for r in runs)
+    print(f"{head} {label:<14} {used:>8.0f} {used / base_used:>10.2f} {acc:>6.3f} {base_acc:>14.3f}"
+          f"   ({time.perf_counter() - t0:.1f} s)")
+    return used / base_used, acc
 
 
 def main() -> None:
@@ -86,32 +99,16 @@ def main() -> None:
                 best = (label, ratio, acc)
             if policy == ISSUE_SETTING:
                 issue = (ratio, acc)
-        t0 = time.perf_counter()
         bp = BudgetPolicy(budget=args.budget)
-        runs = [replay_budget(answers, truth, bp, seed=s, fit_kwargs={"model": args.model})
-                for s in range(args.seeds)]
-        used = statistics.median(r.answers_used for r in runs)
-        acc = statistics.median(r.accuracy for r in runs)
-        print(f"{name:<10} {len(keep):>6} {'budget ' + str(args.budget):<14} {used:>8.0f} {used / base_used:>10.2f} "
-              f"{acc:>6.3f} {base_acc:>14.3f}   ({time.perf_counter() - t0:.1f} s)")
-        t0 = time.perf_counter()
-        runs = [replay_budget(answers, truth, bp, seed=s, fit_kwargs={"model": args.model},
-                              pause_below=args.pause_below) for s in range(args.seeds)]
-        p_used = statistics.median(r.answers_used for r in runs)
-        p_acc = statistics.median(r.accuracy for r in runs)
-        label = f"+pause {args.pause_below:g}"
-        print(f"{name:<10} {len(keep):>6} {label:<14} {p_used:>8.0f} {p_used / base_used:>10.2f} "
-              f"{p_acc:>6.3f} {base_acc:>14.3f}   ({time.perf_counter() - t0:.1f} s)")
-        paused = (p_used / base_used, p_acc)
-        t0 = time.perf_counter()
-        runs = [replay(answers, truth, ISSUE_SETTING, seed=s, fit_kwargs={"model": args.model},
-                       pause_below=args.pause_below) for s in range(args.seeds)]
-        q_used = statistics.median(r.answers_used for r in runs)
-        q_acc = statistics.median(r.accuracy for r in runs)
-        label = f"2..7@.95+p{args.pause_below:g}"
-        print(f"{name:<10} {len(keep):>6} {label:<14} {q_used:>8.0f} {q_used / base_used:>10.2f} "
-              f"{q_acc:>6.3f} {base_acc:>14.3f}   ({time.perf_counter() - t0:.1f} s)")
-        paused = (*paused, q_used / base_used, q_acc)
+        fit = {"model": args.model}
+        head = f"{name:<10} {len(keep):>6}"
+        b_ratio, acc = _row(head, f"budget {args.budget}", base_used, base_acc, args.seeds,
+                            partial(replay_budget, answers, truth, bp, fit_kwargs=fit))
+        used = b_ratio * base_used
+        paused = (*_row(head, f"+pause {args.pause_below:g}", base_used, base_acc, args.seeds,
+                        partial(replay_budget, answers, truth, bp, fit_kwargs=fit, pause_below=args.pause_below)),
+                  *_row(head, f"2..7@.95+p{args.pause_below:g}", base_used, base_acc, args.seeds,
+                        partial(replay, answers, truth, ISSUE_SETTING, fit_kwargs=fit, pause_below=args.pause_below)))
         if args.no_tuned:
             rows.append((name, base_acc, issue, best, (used / base_used, acc), None, paused))
             sys.stdout.flush()

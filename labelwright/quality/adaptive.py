@@ -512,7 +512,7 @@ def replay_budget(answers: pd.DataFrame, truth: pd.Series, policy: BudgetPolicy,
         for j in chosen:
             if spent >= min(per_round, left):
                 break
-            if not orders.take(j, paused):
+            if not orders.take(int(j), paused):
                 cap[j] = given[j]  # no one left to ask
                 continue
             given[j] += 1
@@ -552,7 +552,7 @@ def replay(answers: pd.DataFrame, truth: pd.Series, policy: AdaptivePolicy, *, s
         if not need.any():
             break
         for j in np.flatnonzero(need):
-            if orders.take(j, paused):
+            if orders.take(int(j), paused):
                 given[j] += 1
                 left[j] = orders.next[j] < avail[j]
             else:
