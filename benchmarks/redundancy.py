@@ -85,32 +85,25 @@ def main() -> None:
         base_used = statistics.median(b.answers_used for b in base)
         base_acc = statistics.median(b.accuracy for b in base)
         best = None
+        fit = {"model": args.model}
+        head = f"{name:<10} {len(keep):>6}"
         for policy in ([ISSUE_SETTING] if args.no_sweep else SETTINGS):
-            t0 = time.perf_counter()
-            runs = [replay(answers, truth, policy, seed=s, fit_kwargs={"model": args.model})
-                    for s in range(args.seeds)]
-            used = statistics.median(r.answers_used for r in runs)
-            acc = statistics.median(r.accuracy for r in runs)
-            ratio = used / base_used
             label = f"{policy.min_answers}..{policy.max_answers} @{policy.confidence}"
-            print(f"{name:<10} {len(keep):>6} {label:<14} {used:>8.0f} {ratio:>10.2f} {acc:>6.3f} {base_acc:>14.3f}"
-                  f"   ({time.perf_counter() - t0:.1f} s)")
+            ratio, acc = _row(head, label, base_used, base_acc, args.seeds,
+                              partial(replay, answers, truth, policy, fit_kwargs=fit))
             if acc >= base_acc and (best is None or ratio < best[1]):
                 best = (label, ratio, acc)
             if policy == ISSUE_SETTING:
                 issue = (ratio, acc)
         bp = BudgetPolicy(budget=args.budget)
-        fit = {"model": args.model}
-        head = f"{name:<10} {len(keep):>6}"
-        b_ratio, acc = _row(head, f"budget {args.budget}", base_used, base_acc, args.seeds,
-                            partial(replay_budget, answers, truth, bp, fit_kwargs=fit))
-        used = b_ratio * base_used
+        budget = _row(head, f"budget {args.budget}", base_used, base_acc, args.seeds,
+                      partial(replay_budget, answers, truth, bp, fit_kwargs=fit))
         paused = (*_row(head, f"+pause {args.pause_below:g}", base_used, base_acc, args.seeds,
                         partial(replay_budget, answers, truth, bp, fit_kwargs=fit, pause_below=args.pause_below)),
                   *_row(head, f"2..7@.95+p{args.pause_below:g}", base_used, base_acc, args.seeds,
                         partial(replay, answers, truth, ISSUE_SETTING, fit_kwargs=fit, pause_below=args.pause_below)))
         if args.no_tuned:
-            rows.append((name, base_acc, issue, best, (used / base_used, acc), None, paused))
+            rows.append((name, base_acc, issue, best, budget, None, paused))
             sys.stdout.flush()
             continue
         t0 = time.perf_counter()
@@ -123,7 +116,7 @@ def main() -> None:
         print(f"{name:<10} {len(keep):>6} {'tuned on gold':<14} {t_answers:>8.0f} {t_used:>10.2f} {t_acc:>6.3f} "
               f"{t_base:>14.3f}   (confidence {picks}; {tuned[0][1].gold_items} gold items; "
               f"{time.perf_counter() - t0:.1f} s)")
-        rows.append((name, base_acc, issue, best, (used / base_used, acc), (t_used, t_acc, t_base, picks), paused))
+        rows.append((name, base_acc, issue, best, budget, (t_used, t_acc, t_base, picks), paused))
         sys.stdout.flush()
     print("\nsummary: answers relative to fixed 5 + majority vote (lower is better)")
     print(f"{'dataset':<10} {'fixed-5 acc':>11} {'2..7@0.95 answers':>18} {'acc':>6} {'cheapest matching':>20} "
