@@ -57,18 +57,18 @@ def _first_answers_on_gold(store: Store, project: Project, answers: pd.DataFrame
 
 def _candidates(store: Store, project: Project, ids: list) -> dict[int, str]:
     """``{user id: name}`` of those among ``ids`` that may be paused automatically (see the module)."""
-    u, m, pa, log, ma = t.users, t.memberships, t.paused_annotators, t.audit_log, t.machine_annotators
+    u, m, log, ma = t.users, t.memberships, t.audit_log, t.machine_annotators
+    already = pauses.paused(store, project)
     with store.read() as conn:
         rows = conn.execute(select(u.c.id, u.c.name, u.c.role, m.c.role.label("member_role"))
                             .select_from(u.outerjoin(m, (m.c.user_id == u.c.id) & (m.c.project_id == project.id)))
                             .where(u.c.id.in_(ids))).all()
-        already = set(conn.execute(select(pa.c.user_id).where(pa.c.project_id == project.id)).scalars())
         resumed = set(conn.execute(select(log.c.target).where(log.c.project_id == project.id,
                                                               log.c.action == "annotator.resume")).scalars())
         machines = set(conn.execute(select(ma.c.user_id).where(ma.c.project_id == project.id)).scalars())
     return {r.id: r.name for r in rows
             if r.role == "annotator" and r.member_role in (None, "annotator")
-            and r.id not in already and r.id not in machines and r.name not in resumed}
+            and r.name not in already and r.id not in machines and r.name not in resumed}
 
 
 def pause_weak(store: Store, project: Project, answers: pd.DataFrame, skills: Mapping,
