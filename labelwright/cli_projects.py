@@ -105,7 +105,7 @@ def quality(obj: Ctx, project, as_json, doubt):
     pct = lambda v: "-" if v is None else f"{v:.0%}"  # noqa: E731
     for a in q["annotators"]:
         gold = f"{pct(a['gold_accuracy'])} of {a['gold_checked']}" if a["gold_checked"] else "-"
-        paused = [f"paused ({a['pause_reason']})" if a.get("pause_reason") else "paused"] if a["paused"] else []
+        paused = [f"paused ({a['pause_reason']})" if a["pause_reason"] else "paused"] if a["paused"] else []
         flags = paused + (a["reasons"] if a["likely_spammer"] else [])
         table.add_row(a["annotator"], str(a["annotations"]), gold, pct(a["skill"]),
                       pct(a["agreement_with_consensus"]),

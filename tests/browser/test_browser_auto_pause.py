@@ -12,6 +12,7 @@ import pytest
 
 from tests.browser.chromium import close_context
 from tests.browser.test_browser import browser, server, sign_in  # noqa: F401 - fixtures
+from tests.browser.test_browser_owner import no_sideways_scroll
 from tests.conftest import label_until_done
 
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -66,11 +67,14 @@ def test_a_spammer_is_paused_and_everyone_sees_why(server, browser):  # noqa: F8
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     page.goto(links["pat"])
-    page.goto(server.url + "/projects/autopause/label")
-    assert page.locator("h1").inner_text() == "Not open to you"
-    body = page.locator("body").inner_text()
-    assert "paused" in body and "paused automatically: estimated accuracy" in body, body[:2000]
-    page.screenshot(path="/tmp/lw-autopause-annotator.png", full_page=True)
+    for size in ((1280, 800), (390, 844)):
+        page.set_viewport_size({"width": size[0], "height": size[1]})
+        page.goto(server.url + "/projects/autopause/label")
+        assert page.locator("h1").inner_text() == "Not open to you"
+        body = page.locator("body").inner_text()
+        assert "paused" in body and "paused automatically: estimated accuracy" in body, body[:2000]
+        no_sideways_scroll(page)
+        page.screenshot(path=f"/tmp/lw-autopause-annotator-{size[0]}.png", full_page=True)
     close_context(context)
 
     # the owner: the reason under the name, the rule in the redundancy section, and Resume
@@ -88,6 +92,16 @@ def test_a_spammer_is_paused_and_everyone_sees_why(server, browser):  # noqa: F8
     rule = page.locator("p.pause-below")
     assert rule.is_visible() and "0.25 of the way from chance" in rule.inner_text()
     page.screenshot(path="/tmp/lw-autopause-owner.png", full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: the table scrolls in its region, not the page
+    page.reload()
+    no_sideways_scroll(page)
+    assert row.locator(".pause-reason").is_visible() and page.locator("p.pause-below").is_visible()
+    page.screenshot(path="/tmp/lw-autopause-owner-390.png", full_page=True)
+    page.goto(server.url + "/projects/autopause/settings")
+    no_sideways_scroll(page)
+    assert page.locator("#set-redundancy-pause_below").input_value() == "0.25"
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(server.url + "/projects/autopause/quality")
     with page.expect_navigation():
         row.locator("button", has_text="Resume").click()
     row = page.locator("table.annotators tr", has=page.locator("td.who", has_text="pat"))
