@@ -160,7 +160,7 @@ def row_sum(a: np.ndarray) -> np.ndarray:
     column in the order numpy adds a short row (it sums rows of 8 or more pairwise, so those go to numpy)."""
     if a.ndim != 2 or not 1 < a.shape[1] < 8 or not len(a):
         return a.sum(axis=1, keepdims=True)
-    acc = a[:, 0].copy()
+    acc = a[:, 0] + 0.0  # numpy's sum starts from +0.0: a row of -0.0 sums to +0.0
     for c in range(1, a.shape[1]):
         acc += a[:, c]
     return acc[:, None]
