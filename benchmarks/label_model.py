@@ -37,6 +37,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.polarity_rules import POLARITY_RULES
 from benchmarks.quality_data import SHARED, load
 from benchmarks.trec_rules import TREC_RULES
 from labelwright import quality as lq
@@ -215,23 +216,45 @@ def _select_snorkel(m_train, splits):
     return best[2], setting, time.perf_counter() - start
 
 
-# ---- TREC questions with rules written here ----------------------------------------------------------
+# ---- rule sets written for this benchmark: TREC questions and movie-review polarity -------------------
 
 TREC_VALID = 500  # WRENCH's TREC has a 500-question valid split; ours is drawn (seeded) from the train split
+POLARITY_VALID, POLARITY_TEST = 500, 1000  # rt_polarity has no split: both drawn (seeded), the rest is train
 
 
 def trec() -> None:
     items = pd.read_csv(SHARED / "trec_question_classification" / "items.csv")
-    rows = []
-    for rule, (pattern, label) in TREC_RULES.items():
-        hit = items["text"].str.contains(pattern, case=False, regex=True)
-        rows.append(pd.DataFrame({"task": items.loc[hit, "item"], "worker": rule, "label": label}))
-    votes = pd.concat(rows, ignore_index=True)
-    classes = sorted(items["label"].unique())
     train = items[items["split"] == "train"]
     valid_ids = np.random.default_rng(0).choice(train["item"].to_numpy(), TREC_VALID, replace=False)
     split = {"train": train[~train["item"].isin(valid_ids)], "valid": train[train["item"].isin(valid_ids)],
              "test": items[items["split"] == "test"]}
+    rule_set(f"TREC questions (6 coarse classes), {len(TREC_RULES)} rules written for this benchmark",
+             f"valid = {TREC_VALID} of the train split's questions set aside (seeded)", split, TREC_RULES)
+
+
+def polarity() -> None:
+    items = pd.read_csv(SHARED / "rt_polarity" / "items.csv")
+    order = np.random.default_rng(0).permutation(len(items))
+    split = {"train": items.iloc[order[POLARITY_VALID + POLARITY_TEST:]],
+             "valid": items.iloc[order[:POLARITY_VALID]],
+             "test": items.iloc[order[POLARITY_VALID:POLARITY_VALID + POLARITY_TEST]]}
+    rule_set(f"Movie-review sentence polarity (rt_polarity), {len(POLARITY_RULES)} rules written for this "
+             "benchmark", f"valid ({POLARITY_VALID}) and test ({POLARITY_TEST}) drawn at random (seeded)", split,
+             POLARITY_RULES, positive=1)
+
+
+def rule_set(title: str, how_split: str, split: dict[str, pd.DataFrame], rules_by_name: dict,
+             positive=None) -> None:
+    """Apply keyword/regex rules to ``split``'s texts; fit on train, score train, valid and test.
+
+    ``positive``: also report the F1 of that class on test (binary sets)."""
+    items = pd.concat(split.values(), ignore_index=True)
+    rows = []
+    for rule, (pattern, label) in rules_by_name.items():
+        hit = items["text"].str.contains(pattern, case=False, regex=True)
+        rows.append(pd.DataFrame({"task": items.loc[hit, "item"], "worker": rule, "label": label}))
+    votes = pd.concat(rows, ignore_index=True)
+    classes = sorted(items["label"].unique())
     truth = {name: part.set_index("item")["label"] for name, part in split.items()}
     part_votes = {name: votes[votes["task"].isin(truth[name].index)] for name in split}
     table_rows = []
@@ -240,8 +263,13 @@ def trec() -> None:
         return float((np.asarray(pred) == truth[part].to_numpy()).mean())
 
     def report(name, predict, seconds):
-        table_rows.append([name] + [f"{accuracy(predict(part), part):.4f}" for part in ("train", "valid", "test")]
-                          + [f"{seconds:.2f}"])
+        preds = {part: np.asarray(predict(part)) for part in ("train", "valid", "test")}
+        row = [name] + [f"{accuracy(preds[part], part):.4f}" for part in ("train", "valid", "test")]
+        voted = truth["test"].index.isin(part_votes["test"]["task"])
+        row.append(f"{float((preds['test'][voted] == truth['test'].to_numpy()[voted]).mean()):.4f}")
+        if positive is not None:
+            row.append(f"{scores(preds['test'], truth['test'].to_numpy(), positive)[1]:.4f}")
+        table_rows.append(row + [f"{seconds:.2f}"])
 
     def majority_labels(part):
         labels = lq.MajorityVote().fit_predict(part_votes[part]).reindex(truth[part].index)
@@ -254,7 +282,8 @@ def trec() -> None:
     settings = {"LabelModel() (defaults: class_balance='votes')": {},
                 "LabelModel(class_balance='uniform')": {"class_balance": "uniform"},
                 "LabelModel(class_balance='estimate')": {"class_balance": "estimate"},
-                "LabelModel(abstain_weight=0)": {"abstain_weight": 0.0}}
+                "LabelModel(abstain_weight=0)": {"abstain_weight": 0.0},
+                "LabelModel(abstain_weight=1)": {"abstain_weight": 1.0}}
     for name, kwargs in settings.items():
         start = time.perf_counter()
         model = lq.LabelModel(**kwargs).fit(part_votes["train"], tasks=truth["train"].index, classes=classes)
@@ -270,7 +299,7 @@ def trec() -> None:
     report(f"LabelModel selected on valid ({setting})", ours(best[2]), time.perf_counter() - start)
     if snorkel is not None:
         code = {c: i for i, c in enumerate(classes)}
-        rules = list(TREC_RULES)
+        rules = list(rules_by_name)
         matrices = {}
         for part in split:
             matrix = np.full((len(truth[part]), len(rules)), -1)
@@ -295,11 +324,12 @@ def trec() -> None:
         setting = ", ".join(f"{k}={v}" for k, v in best[1].items() if k != "seed")
         report(f"Snorkel selected on valid ({setting})", theirs(best[2]), time.perf_counter() - start)
     coverage = truth["train"].index.isin(part_votes["train"]["task"]).mean()
-    print(f"\n### TREC questions (6 coarse classes), {len(TREC_RULES)} rules written for this benchmark\n")
-    print(f"Fit on train ({len(truth['train'])} questions, {coverage:.1%} with a vote), valid = {TREC_VALID} of"
-          f" the train split's questions set aside (seeded), scored on train, valid and test"
-          f" ({len(truth['test'])}); accuracy.\n")
-    print(table(["method", "train acc.", "valid acc.", "test acc.", "seconds"], table_rows))
+    print(f"\n### {title}\n")
+    print(f"Fit on train ({len(truth['train'])} texts, {coverage:.1%} with a vote); {how_split}; scored on "
+          f"train, valid ({len(truth['valid'])}) and test ({len(truth['test'])}); accuracy"
+          + (f", and F1 of class {positive!r} on test" if positive is not None else "") + ".\n")
+    print(table(["method", "train acc.", "valid acc.", "test acc.", "test acc. where a rule voted"]
+                + (["test F1"] if positive is not None else []) + ["seconds"], table_rows))
 
 
 # ---- crowds as people --------------------------------------------------------------------------------
@@ -340,12 +370,12 @@ def crowds() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", default="youtube,trec,crowds",
-                        help="comma-separated sections: youtube, trec, crowds")
+    parser.add_argument("--only", default="youtube,trec,polarity,crowds",
+                        help="comma-separated sections: youtube, trec, polarity, crowds")
     args = parser.parse_args()
     print(f"CPU: {cpu_model()}; Python {platform.python_version()}; numpy {np.__version__}; "
           f"snorkel {getattr(snorkel, '__version__', 'not installed') if snorkel else 'not installed'}")
-    sections = {"youtube": youtube, "trec": trec, "crowds": crowds}
+    sections = {"youtube": youtube, "trec": trec, "polarity": polarity, "crowds": crowds}
     for name in args.only.split(","):
         sections[name.strip()]()
 
