@@ -284,10 +284,12 @@ def rule_set(title: str, how_split: str, split: dict[str, pd.DataFrame], rules_b
                 "LabelModel(class_balance='estimate')": {"class_balance": "estimate"},
                 "LabelModel(abstain_weight=0)": {"abstain_weight": 0.0},
                 "LabelModel(abstain_weight=1)": {"abstain_weight": 1.0}}
+    default = None
     for name, kwargs in settings.items():
         start = time.perf_counter()
         model = lq.LabelModel(**kwargs).fit(part_votes["train"], tasks=truth["train"].index, classes=classes)
         report(name, ours(model), time.perf_counter() - start)
+        default = default or model
     start, best = time.perf_counter(), None
     for kwargs in OURS_GRID:
         model = lq.LabelModel(**kwargs).fit(part_votes["train"], tasks=truth["train"].index, classes=classes)
@@ -330,6 +332,12 @@ def rule_set(title: str, how_split: str, split: dict[str, pd.DataFrame], rules_b
           + (f", and F1 of class {positive!r} on test" if positive is not None else "") + ".\n")
     print(table(["method", "train acc.", "valid acc.", "test acc.", "test acc. where a rule voted"]
                 + (["test F1"] if positive is not None else []) + ["seconds"], table_rows))
+    assert default is not None
+    analysis = lq.lf_analysis(part_votes["train"], gold=truth["train"], tasks=truth["train"].index)
+    print("\n`lf_analysis` on train, with the default LabelModel's modelled accuracy of each rule:\n")
+    print(table(["rule", "label", "coverage", "overlap", "conflict", "gold acc.", "modelled acc."],
+                [[r, a.polarity, f"{a.coverage:.3f}", f"{a.overlap:.3f}", f"{a.conflict:.3f}",
+                  f"{a.gold_accuracy:.3f}", f"{default.skills_[r]:.3f}"] for r, a in analysis.iterrows()]))
 
 
 # ---- crowds as people --------------------------------------------------------------------------------
