@@ -103,7 +103,10 @@ def project_quality(store: Store, project: Project, *, doubt_limit: int = 20) ->
                                  "items": int(long["task"].nunique())}
         order = q.label_values()
         level: Literal["ordinal", "nominal"] = q.agreement_level
-        conf = pd.Series({t: c for t, _, c in ql.items() if c is not None}, dtype=float)
+        # items nobody answered or voted on: the label model labels them too, from the class balance and the
+        # rules' silence; they are no one's answers to summarise or to settle (the queue serves them anyway)
+        answered = set(long["task"].tolist())
+        conf = pd.Series({t: c for t, _, c in ql.items() if c is not None and t in answered}, dtype=float)
         entry["method"] = ql.method
         entry["method_reason"] = ql.reason  # truth_inference: auto says why it chose the method
         entry["mean_confidence"] = round(float(conf.mean()), 4) if len(conf) else None

@@ -123,4 +123,17 @@ def test_the_owner_adds_a_keyword_rule_and_reads_the_analysis(server):
             caption = row.locator("xpath=ancestor::table/caption").inner_text()
             assert caption == f"spam: {N} items, {expect['coverage']} covered by at least one rule", caption
             page.screenshot(path=f"/tmp/lw-rules{where.replace('/', '-')}.png", full_page=True)
+        # the label model on: every item gets a label, also those nobody answered and no rule voted on (the
+        # quality page crashed on them); then the quality page at phone size too
+        page.goto(url + "/projects/yt/rules")
+        with page.expect_navigation():
+            page.click("text=Use the label model (people and rules)")
+        assert "aggregates people and rules" in page.locator("#label-model-state").inner_text()
+        for viewport in ({"width": 1280, "height": 900}, {"width": 390, "height": 844}):
+            page.set_viewport_size(viewport)
+            response = page.goto(url + "/projects/yt/quality")
+            assert response is not None and response.status == 200
+            assert "spam label_model" in re.sub(r"\s+", " ", page.locator("main").inner_text())
+            assert page.locator("table.lf-analysis tbody tr").filter(has_text="check-out").count() == 1
+            assert not page.evaluate("document.documentElement.scrollWidth > window.innerWidth"), viewport
     assert not errors, errors

@@ -195,6 +195,28 @@ def test_the_label_model_is_a_setting_and_the_export_says_so(store, owner, make_
     assert sum(v == truth[e] for v, e in zip(on.values, ext)) / N > 0.6
 
 
+def test_the_quality_summary_with_the_label_model_on_and_items_nobody_voted_on(store, owner, make_annotator, yt):
+    """The label model labels every item, including those no person answered and no rule voted on. The
+    quality summary (and the quality page) crashed on them (KeyError in the items in doubt); they are now
+    left out of its confidence and doubt list, which are about answers."""
+    p, records = yt
+    truth = {r["id"]: r["truth"] for r in records}
+    ann, _ = make_annotator("ann")
+    for _ in range(10):
+        item = queue.claim_next(store, p, ann)
+        queue.submit(store, item["id"], ann, {"spam": truth[item["external_id"]]})
+    kw = rules.create_rule(store, p, name="kw", kind="keyword", field="text", label="spam", pattern="check out")
+    rules.set_label_model(store, p, True, by=owner[0])
+    touched = {r["id"] for r in records[:10]} | set(votes(store, kw))
+    untouched = [r["id"] for r in records if r["id"] not in touched]
+    assert untouched  # the slice has items nobody voted on
+    assert len(project_labels(store, p)["spam"].tasks) == N  # the label model labels them all
+    q = project_quality(store, p, doubt_limit=N)
+    spam = next(e for e in q["questions"] if e["name"] == "spam")
+    assert spam["method"] == "label_model" and spam["items"] == len(touched)
+    assert q["items_in_doubt"] and {d["external_id"] for d in q["items_in_doubt"]} <= touched
+
+
 def test_the_analysis_table(store, owner, make_annotator, yt):
     p, records = yt
     truth = {r["id"]: r["truth"] for r in records}
