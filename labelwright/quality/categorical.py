@@ -43,9 +43,10 @@ def categorical_scores(data: pd.DataFrame, gold: pd.Series | None = None) -> tup
         return pd.DataFrame(0.0, index=ann.tasks, columns=ann.labels), "MajorityVote"
     per_worker = np.bincount(ann.worker, minlength=ann.n_workers)
     if np.median(per_worker) / (k * (k - 1)) >= DENSE_ANSWERS_PER_CELL:
-        probas = DawidSkene(tol=1e-6, prior=PRIOR, held_out=True).fit_predict_proba(data, gold)
+        probas = DawidSkene(tol=1e-6, prior=PRIOR, held_out=True, overlap_only=True).fit_predict_proba(data, gold)
         return np.log(probas.clip(lower=1e-300)), f"DawidSkene(prior={PRIOR:g}, held out)"
-    probas = DawidSkene(tol=1e-6, shrinkage=5.0, prior=PRIOR, held_out=True).fit_predict_proba(data, gold)
+    probas = DawidSkene(tol=1e-6, shrinkage=5.0, prior=PRIOR, held_out=True,
+                        overlap_only=True).fit_predict_proba(data, gold)
     votes = _smoothed_votes(data, gold, ann).reindex(index=probas.index, columns=probas.columns)
     # a logarithmic opinion pool: both see the same answers, so the evidence is averaged, not added
     scores = (np.log(probas.clip(lower=1e-300)) + np.log(votes)) / 2

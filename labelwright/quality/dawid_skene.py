@@ -52,6 +52,13 @@ class DawidSkene(CategoricalAggregator):
     With very few answers per worker the maximum-likelihood fit can collapse onto one class (a worker seen
     once can "explain" any answer); use ``shrinkage`` there, or :func:`aggregate`, which does.
 
+    ``overlap_only=True`` fits the confusion matrices and class priors on the tasks with two or more
+    answers or a gold answer only, and labels every task with them. A task's lone answer cannot say how
+    good its worker is: fitted on, it only echoes the model, and with mostly lone answers EM drifts until
+    the class balance outvotes the answers (one answer per task on WSD: 0.73 where the answers themselves
+    are 0.99 right). With no such task at all the matrices are the priors alone and the class balance is
+    uniform, so each task's label is its answer.
+
     Gold answers (``fit(data, gold=...)``) fix those tasks' posteriors to their true label in every E-step,
     so they anchor the confusion matrices.
 
@@ -76,6 +83,7 @@ class DawidSkene(CategoricalAggregator):
     prior: float = 0.0
     prior_accuracy: float = 0.7
     held_out: bool = False
+    overlap_only: bool = False
 
     def _fixed_prior(self, k: int) -> np.ndarray:
         """``prior`` pseudo-answers per row: ``prior_accuracy`` on the diagonal, the rest spread evenly."""
@@ -91,12 +99,15 @@ class DawidSkene(CategoricalAggregator):
         k, n_workers = ann.n_labels, ann.n_workers
         wl = ann.worker * k + ann.label
         fixed = self._fixed_prior(k)[:, None, :] if self.prior else 0.0
+        fitted = self._fitted_tasks(ann, gold_tasks)  # None: every task
+        weight = None if fitted is None else fitted[ann.task].astype(float)  # per answer: 1 if it counts
         self.loss_history_ = []
         last = -np.inf
         for _iteration in range(self.n_iter):
             # M-step: confusion counts[true k, worker w * K + answer l]
             probas_t = np.ascontiguousarray(probas.T)
-            counts = np.stack([np.bincount(wl, weights=probas_t[c][ann.task], minlength=n_workers * k)
+            counts = np.stack([np.bincount(wl, weights=probas_t[c][ann.task] if weight is None
+                                           else probas_t[c][ann.task] * weight, minlength=n_workers * k)
                                for c in range(k)])
             pseudo = self.smoothing + fixed
             if self.shrinkage:
@@ -106,7 +117,7 @@ class DawidSkene(CategoricalAggregator):
             conf = np.clip(counts.reshape(k, n_workers, k) + pseudo, _EPS, None)
             conf /= conf.sum(axis=2, keepdims=True)
             log_conf = np.log(conf).reshape(k, n_workers * k)
-            priors = _priors(probas, 0.0)
+            priors = _priors(probas if fitted is None else probas[fitted], 0.0 if fitted is None else 1e-9)
             # E-step
             log_post = np.stack([np.bincount(ann.task, weights=log_conf[c][wl], minlength=ann.n_tasks)
                                  for c in range(k)], axis=1)
@@ -120,7 +131,7 @@ class DawidSkene(CategoricalAggregator):
             last = loss
         self.n_iter_ = len(self.loss_history_)
         if self.held_out:
-            probas = self._held_out(ann, probas, wl, pseudo, gold_tasks, gold_labels)
+            probas = self._held_out(ann, probas, wl, pseudo, gold_tasks, gold_labels, fitted)
         conf = conf.transpose(1, 0, 2)  # (worker, true, answer)
         self.priors_ = pd.Series(priors, index=ann.labels, name="prior")
         index = pd.MultiIndex.from_product([ann.workers, ann.labels], names=["worker", "label"])
@@ -129,24 +140,36 @@ class DawidSkene(CategoricalAggregator):
         self._set_result(ann, probas)
         return self
 
+    def _fitted_tasks(self, ann: Annotations, gold_tasks: np.ndarray) -> np.ndarray | None:
+        """With ``overlap_only``, a mask of the tasks the fit learns from: two or more answers, or gold."""
+        if not self.overlap_only:
+            return None
+        fitted = np.bincount(ann.task, minlength=ann.n_tasks) >= 2
+        fitted[gold_tasks] = True
+        return fitted
+
     @staticmethod
     def _held_out(ann: Annotations, probas: np.ndarray, wl: np.ndarray, pseudo, gold_tasks,
-                  gold_labels) -> np.ndarray:
-        """Each task's posterior from counts (and class priors) with that task's own share taken out."""
+                  gold_labels, fitted: np.ndarray | None = None) -> np.ndarray:
+        """Each task's posterior from counts (and class priors) with that task's own share taken out (a task
+        the fit did not learn from, ``fitted`` False, has no share to take out)."""
         k, n_workers = ann.n_labels, ann.n_workers
-        probas_t = np.ascontiguousarray(probas.T)
-        counts = np.stack([np.bincount(wl, weights=probas_t[c][ann.task], minlength=n_workers * k)
+        mine = probas if fitted is None else probas * fitted[:, None]  # each task's share of the counts
+        mine_t = np.ascontiguousarray(mine.T)
+        counts = np.stack([np.bincount(wl, weights=mine_t[c][ann.task], minlength=n_workers * k)
                            for c in range(k)]).reshape(k, n_workers, k)
         num = counts + pseudo  # (true, worker, answer)
         den = num.sum(axis=2)  # (true, worker)
-        own = probas[ann.task]  # each answer's task's share, (answer, true)
+        own = mine[ann.task]  # each answer's task's share, (answer, true)
         top = num.reshape(k, n_workers * k)[:, wl].T - own
         bottom = den[:, ann.worker].T - own
         log_lik = np.log(np.clip(top, _EPS, None) / np.clip(bottom, _EPS, None))
         log_post = np.stack([np.bincount(ann.task, weights=log_lik[:, c], minlength=ann.n_tasks)
                              for c in range(k)], axis=1)
-        total = probas.sum(axis=0)
-        log_post += np.log((total - probas + 1.0) / (ann.n_tasks - 1 + k))
+        total = mine.sum(axis=0)
+        n_fitted = ann.n_tasks if fitted is None else int(fitted.sum())
+        counted = 1.0 if fitted is None else fitted[:, None].astype(float)
+        log_post += np.log((total - mine + 1.0) / (n_fitted - counted + k))
         out, _ = normalize_log(log_post)
         return clamp_gold(out, gold_tasks, gold_labels)
 

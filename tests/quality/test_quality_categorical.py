@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labelwright.quality import GLAD, MACE, DawidSkene, MajorityVote, OneCoinDawidSkene, QualityInputError, Wawa
+from labelwright.quality import (GLAD, MACE, DawidSkene, MajorityVote, OneCoinDawidSkene, QualityInputError, Wawa,
+                                 aggregate)
 from tests.conftest import SHARED
 
 ALL = [MajorityVote, Wawa, DawidSkene, OneCoinDawidSkene, GLAD, MACE]
@@ -140,7 +141,7 @@ def test_missing_labels_are_dropped_and_missing_keys_are_errors():
 
 def test_repr_shows_hyperparameters():
     assert repr(DawidSkene(n_iter=5)) == ("DawidSkene(n_iter=5, tol=1e-05, smoothing=0.0, shrinkage=0.0, prior=0.0, "
-                                          "prior_accuracy=0.7, held_out=False)")
+                                          "prior_accuracy=0.7, held_out=False, overlap_only=False)")
 
 
 def shared_slice(folder: str, n_tasks: int) -> tuple[pd.DataFrame, pd.Series]:
@@ -181,3 +182,37 @@ def test_real_slice_gold_improves_dawid_skene():
     plain = (DawidSkene().fit_predict(df).reindex(rest.index) == rest).sum()
     anchored = (DawidSkene().fit_predict(df, gold=gold).reindex(rest.index) == rest).sum()
     assert anchored >= plain
+
+
+def test_one_answer_per_task_keeps_the_answers():
+    """Word senses (Snow et al.), one real answer per sentence, drawn at random: nothing can say how good each
+    worker is, so the consensus is the answer. Fitting on lone answers let EM drift until the class balance
+    outvoted them (0.73 where the answers are 0.99 right); fitting on the tasks with overlap only does not."""
+    df, truth = shared_slice("snow2008_wsd", 177)
+    one = df.sample(frac=1, random_state=0).drop_duplicates("task")
+    labels = aggregate(one)
+    answers = one.set_index("task")["label"]
+    assert (labels["label"] == answers.reindex(labels.index)).all()
+    accuracy = float((answers.reindex(truth.index) == truth).mean())
+    assert accuracy > 0.95
+    lone = DawidSkene(tol=1e-6, shrinkage=5.0, prior=2.0, held_out=True).fit_predict(one)
+    assert float((lone.reindex(truth.index) == truth).mean()) < accuracy - 0.1  # the drift this guards against
+    fitted = DawidSkene(tol=1e-6, shrinkage=5.0, prior=2.0, held_out=True, overlap_only=True).fit(one)
+    assert fitted.priors_.to_numpy() == pytest.approx(1 / len(fitted.priors_))  # nothing to estimate it from
+
+
+def test_overlap_only_learns_from_the_tasks_with_two_answers_and_gold():
+    # a and b answer tasks 1-4 together (b always says the opposite of a); c answers 5 and 6 alone
+    rows = [(t, "a", lab) for t, lab in [(1, "x"), (2, "y"), (3, "x"), (4, "y")]]
+    rows += [(t, "b", {"x": "y", "y": "x"}[lab]) for t, lab in [(1, "x"), (2, "y"), (3, "x"), (4, "y")]]
+    rows += [(5, "c", "x"), (6, "c", "y"), (7, "b", "y")]
+    df = pd.DataFrame(rows, columns=["task", "worker", "label"])
+    gold = pd.Series({1: "x", 2: "y"})
+    model = DawidSkene(prior=2.0, overlap_only=True).fit(df, gold)
+    # b is learnt, from tasks 1-4, to answer the opposite; so b's lone "y" on task 7 means x
+    assert model.labels_[7] == "x"
+    # c answered only alone: c's matrix is the prior's, so c's answers stand
+    assert model.labels_[[5, 6]].tolist() == ["x", "y"]
+    assert model.confusion_.loc[("c", "x"), "x"] == pytest.approx(0.7)
+    held = DawidSkene(prior=2.0, overlap_only=True, held_out=True).fit(df, gold)
+    assert held.labels_[[5, 6, 7]].tolist() == ["x", "y", "x"]

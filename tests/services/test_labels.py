@@ -178,6 +178,32 @@ def test_real_answers_give_the_library_result(store, owner):
         assert mine["method"] == want.attrs["method"]
 
 
+def test_one_answer_per_item_the_consensus_is_the_answer(store, owner):
+    """An overlap-1 project (the most common kind): real word-sense answers, one per sentence, by the workers
+    who gave them (Snow et al.). The export's consensus was the class balance's, not the answer, on 28% of
+    the items (EM fitted the workers on their lone answers and drifted); it must be each item's answer."""
+    wsd = SHARED / "snow2008_wsd" / "labels.csv"
+    if not wsd.exists():
+        pytest.skip("shared datasets missing")
+    answers = pd.read_csv(wsd, dtype=str).sample(frac=1, random_state=0).drop_duplicates("item")
+    p = create_project(store, {"name": "Senses", "slug": "senses", "overlap": 1, "id_field": "id",
+                               "gold": {"rate": 0}, "fields": [{"name": "text"}],
+                               "questions": [{"name": "y", "type": "single_choice", "options": ["1", "2", "3"]}]})
+    add_items(store, p, [{"id": i, "text": i} for i in answers["item"]])
+    with store.read() as conn:
+        ids = dict(conn.execute(text("SELECT external_id, id FROM items")).all())
+    workers = {}
+    for row in answers.itertuples():
+        u = workers.get(row.worker)
+        if u is None:
+            u = workers[row.worker] = users.create_user(store, f"w{len(workers)}", "annotator")
+            join(store, u.name, [p])
+        seed_answer(store, ids[row.item], u, {"y": row.label})
+    got = project_labels(store, p)["y"]
+    assert len(workers) > 20 and len(answers) == 177
+    assert {ext: got.get(ids[ext])["label"] for ext in answers["item"]} == dict(zip(answers["item"], answers["label"]))
+
+
 def test_ratings_are_coded_by_the_database(store, owner, make_annotator):
     """Ratings come back from SQLite as numbers and from PostgreSQL as text; both code the same."""
     p = create_project(store, {"name": "Rated", "slug": "rated", "overlap": 3, "gold": {"rate": 0},
