@@ -112,8 +112,10 @@ class LabelModel(CategoricalAggregator):
     on every task: it abstains or gives label *l* with probability :math:`\theta_j[y, \cdot]`, a row over
     the *K* labels and "abstain" (a missing row in ``data`` is an abstention). A **person** (named in
     ``fit(..., people=...)``) has a Dawid-Skene confusion matrix over the *K* labels and is only modelled
-    on the tasks they answered. Votes are independent given :math:`y`; :math:`\theta`, the confusion
-    matrices (and, with ``class_balance="estimate"``, :math:`p`) are fitted by EM from majority vote.
+    on the tasks they answered; a person's answer on a task nobody else labelled (no other vote, no gold)
+    is not fitted on, since it cannot say how good that person is. Votes are independent given :math:`y`;
+    :math:`\theta`, the confusion matrices (and, with ``class_balance="estimate"``, :math:`p`) are fitted
+    by EM from majority vote.
 
     What keeps it stable on real rules, which are neither independent nor symmetric:
 
@@ -139,8 +141,9 @@ class LabelModel(CategoricalAggregator):
       class (TREC: 0.25 or 0.41 on test, depending on the training questions, against 0.64 with the votes'
       share), and the votes' share as every task's prior outvoted weak rules (movie-review polarity: 0.74
       against 0.77 on the training tasks a rule voted on).
-      With people in the mix use ``"estimate"``; a labelled validation set can choose, if it is drawn like
-      the items to be labelled.
+      ``"estimate"`` suits people with several answers per task; with lone answers it drifts (see
+      docs/quality.md, "Mixing people and rules"). A labelled validation set can choose, if it is drawn
+      like the items to be labelled.
 
     ``fit(data, gold=None, *, tasks=None, people=(), classes=None)``: ``tasks`` lists every task,
     including those no rule voted on (they get a prediction too, from the abstentions and the class
@@ -189,11 +192,12 @@ class LabelModel(CategoricalAggregator):
         counts = raw + 1e-3
         probas = _clamp(counts / counts.sum(axis=1, keepdims=True), gold_tasks, gold_labels)
         pseudo = self._pseudo(votes)
+        counted = _counted(votes, gold_tasks)
         self.loss_history_: list[float] = []
         last = -np.inf
         for _iteration in range(self.n_iter):
             priors = fixed_balance if fixed_balance is not None else _balance(probas)
-            theta = self._m_step(votes, probas, pseudo)
+            theta = self._m_step(votes, probas, pseudo, counted)
             probas, loglik = normalize_log(_log_scores(votes, theta, priors, self.abstain_weight, ruled_uniform))
             _clamp(probas, gold_tasks, gold_labels)
             loss = loglik / max(n_tasks, 1)
@@ -290,11 +294,15 @@ class LabelModel(CategoricalAggregator):
         pseudo[:, :, 0] = np.where(votes.is_rule[:, None], self.prior * (1 - rows.sum(axis=2)), 0.0)
         return pseudo
 
-    def _m_step(self, votes: _Votes, probas: np.ndarray, pseudo: np.ndarray) -> np.ndarray:
-        """theta[w, y, outcome]: each rule's row sums to 1 over abstain and labels, each person's over labels."""
+    def _m_step(self, votes: _Votes, probas: np.ndarray, pseudo: np.ndarray,
+                counted: np.ndarray | None = None) -> np.ndarray:
+        """theta[w, y, outcome]: each rule's row sums to 1 over abstain and labels, each person's over labels.
+
+        ``counted``: per vote, whether it counts (a person's lone answer does not: see :meth:`fit`)."""
         n_tasks, n_workers, k = votes.shape
         cell = votes.worker * (k + 1) + votes.label + 1
-        counts = np.stack([np.bincount(cell, weights=probas[votes.task, c], minlength=n_workers * (k + 1))
+        counts = np.stack([np.bincount(cell, weights=probas[votes.task, c] if counted is None
+                                       else probas[votes.task, c] * counted, minlength=n_workers * (k + 1))
                            for c in range(k)], axis=1).reshape(n_workers, k + 1, k).transpose(0, 2, 1)
         # a rule abstained on every task it did not vote on
         counts[:, :, 0] = np.where(votes.is_rule[:, None], probas.sum(axis=0)[None, :] - counts[:, :, 1:].sum(2), 0.0)
@@ -317,6 +325,18 @@ class LabelModel(CategoricalAggregator):
         self.skills_ = pd.Series(right / np.clip(voted.sum(axis=1), _EPS, None), index=votes.workers,
                                  name="skill")
         self.rules_ = votes.workers[votes.is_rule]
+
+
+def _counted(votes: _Votes, gold_tasks: np.ndarray) -> np.ndarray | None:
+    """Per vote, whether the M-step learns from it: not a person's answer on a task with no other vote (by a
+    person or a rule) and no gold, which cannot say how good that person is (as ``DawidSkene(overlap_only)``)."""
+    n_tasks = len(votes.tasks)
+    person = ~votes.is_rule[votes.worker]
+    if not person.any():
+        return None
+    others = np.bincount(votes.task, minlength=n_tasks) >= 2
+    others[gold_tasks] = True
+    return (~person | others[votes.task]).astype(float)
 
 
 def _vote_balance(counts: np.ndarray, gold_tasks: np.ndarray, gold_labels: np.ndarray) -> np.ndarray:

@@ -230,7 +230,9 @@ def _from_probas(probas: pd.DataFrame, classes: list) -> QuestionLabels:
 def _label_model(long: pd.DataFrame, gold: dict, rules: set, all_items: list, k: int) -> pd.DataFrame:
     """The label model's posteriors over every item, people and rules (``rules``: their user ids) together."""
     people = set(long["worker"].unique().tolist()) - rules
-    model = LabelModel(class_balance="estimate" if people else "votes")
+    # the votes' share, people or not: with a few lone answers by people (the usual weak-supervision project)
+    # an estimated balance drifted and overruled them (docs/quality.md, "Mixing people and rules")
+    model = LabelModel(class_balance="votes")
     probas = model.fit_predict_proba(long, pd.Series(gold, dtype=object) if gold else None, tasks=all_items,
                                      people=people, classes=list(range(k)))
     probas.attrs["method"] = LABEL_MODEL_METHOD

@@ -6,8 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labelwright.quality import (GLAD, MACE, DawidSkene, MajorityVote, OneCoinDawidSkene, QualityInputError, Wawa,
-                                 aggregate)
+from labelwright.quality import (
+    GLAD,
+    MACE,
+    DawidSkene,
+    MajorityVote,
+    OneCoinDawidSkene,
+    QualityInputError,
+    Wawa,
+    aggregate,
+)
 from tests.conftest import SHARED
 
 ALL = [MajorityVote, Wawa, DawidSkene, OneCoinDawidSkene, GLAD, MACE]

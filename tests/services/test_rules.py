@@ -189,7 +189,7 @@ def test_the_label_model_is_a_setting_and_the_export_says_so(store, owner, make_
     long = pd.DataFrame(store_rows(store, "SELECT item_id, user_id, answers FROM annotations"),
                         columns=["task", "worker", "label"]).assign(label=lambda d: [loads(a)["spam"] for a in d.label])
     ids = [r[0] for r in store_rows(store, "SELECT id FROM items ORDER BY id")]
-    direct = LabelModel(class_balance="estimate").fit(long, tasks=ids, people=[ann.id])
+    direct = LabelModel(class_balance="votes").fit(long, tasks=ids, people=[ann.id])
     assert on.values == direct.labels_.reindex(ids).tolist()
     ext = [r[0] for r in store_rows(store, "SELECT external_id FROM items ORDER BY id")]
     assert sum(v == truth[e] for v, e in zip(on.values, ext)) / N > 0.6
