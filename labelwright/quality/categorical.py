@@ -11,6 +11,9 @@ Categorical answers:
   ``shrinkage=5``) and its posterior is pooled with Wawa's agreement-weighted vote shares (the normalised
   geometric mean of the two, a logarithmic opinion pool): sparse workers' matrices are poorly determined,
   and the vote keeps the model from overturning clear majorities on their evidence.
+* Either way the workers and the class balance are fitted on the tasks with two or more answers or gold
+  (``overlap_only``): a lone answer cannot say how good its worker is, and fitting on lone answers let an
+  overlap-1 project's consensus drift away from its answers.
 
 ``confidence`` is the posterior probability of ``label``. With gold answers for at least ``MIN_GOLD``
 tasks it is recalibrated: a temperature is fitted on the gold tasks, each predicted by a model that did not
