@@ -38,7 +38,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.polarity_rules import POLARITY_RULES
-from benchmarks.quality_data import SHARED, load
+from benchmarks.quality_data import SHARED, load, rule_votes
 from benchmarks.trec_rules import TREC_RULES
 from labelwright import quality as lq
 
@@ -249,11 +249,7 @@ def rule_set(title: str, how_split: str, split: dict[str, pd.DataFrame], rules_b
 
     ``positive``: also report the F1 of that class on test (binary sets)."""
     items = pd.concat(split.values(), ignore_index=True)
-    rows = []
-    for rule, (pattern, label) in rules_by_name.items():
-        hit = items["text"].str.contains(pattern, case=False, regex=True)
-        rows.append(pd.DataFrame({"task": items.loc[hit, "item"], "worker": rule, "label": label}))
-    votes = pd.concat(rows, ignore_index=True)
+    votes = rule_votes(items, rules_by_name)
     classes = sorted(items["label"].unique())
     truth = {name: part.set_index("item")["label"] for name, part in split.items()}
     part_votes = {name: votes[votes["task"].isin(truth[name].index)] for name in split}

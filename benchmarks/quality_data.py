@@ -64,3 +64,12 @@ def load_pairs() -> pd.DataFrame:
     pairs["left_model"] = pairs["pair"].map(info["left_model"])
     pairs["right_model"] = pairs["pair"].map(info["right_model"])
     return pairs
+
+
+def rule_votes(items: pd.DataFrame, rules: dict) -> pd.DataFrame:
+    """The long table of keyword/regex rules' votes over ``items`` (columns item, text): one row per rule and
+    item it matches (case-insensitive), with the rule's label; ``rules`` maps name -> (pattern, label)."""
+    rows = [pd.DataFrame({"task": items.loc[hit, "item"], "worker": rule, "label": label})
+            for rule, (pattern, label) in rules.items()
+            if (hit := items["text"].str.contains(pattern, case=False, regex=True)).any()]
+    return pd.concat(rows, ignore_index=True)

@@ -25,7 +25,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.polarity_rules import POLARITY_RULES
-from benchmarks.quality_data import SHARED, load
+from benchmarks.quality_data import SHARED, load, rule_votes
 from labelwright import quality as lq
 
 CROWDS = {"D_Product": "zheng_d_product", "D_PosSent": "zheng_d_sentiment", "S_Dog": "zheng_s_dog",
@@ -68,10 +68,7 @@ def mixed() -> None:
     items = pd.read_csv(base / "items.csv")
     answers = pd.read_csv(base / "labels.csv").rename(columns={"item": "task"})
     truth = pd.read_csv(base / "truth.csv").set_index("item")["label"]
-    votes = pd.concat([pd.DataFrame({"task": items.loc[hit, "item"], "worker": rule, "label": label})
-                       for rule, (pattern, label) in POLARITY_RULES.items()
-                       if (hit := items["text"].str.contains(pattern, case=False, regex=True)).any()],
-                      ignore_index=True)
+    votes = rule_votes(items, POLARITY_RULES)
     tasks = truth.index
     balances = ("votes", "estimate", "uniform")
     rows = []

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from benchmarks.polarity_rules import POLARITY_RULES
+from benchmarks.quality_data import rule_votes
 from benchmarks.trec_rules import TREC_RULES
 from labelwright.quality import LabelModel, MajorityVote, QualityInputError, lf_analysis
 from tests.conftest import SHARED
@@ -212,10 +213,7 @@ def test_the_votes_balance_keeps_sparse_rules_from_collapsing_on_trec():
         pytest.skip(f"shared datasets not found at {SHARED}")
     items = pd.read_csv(items_csv)
     items = items[items["split"] == "train"].iloc[:1500]
-    votes = pd.concat([pd.DataFrame({"task": items.loc[hit, "item"], "worker": rule, "label": label})
-                       for rule, (pattern, label) in TREC_RULES.items()
-                       if (hit := items["text"].str.contains(pattern, case=False, regex=True)).any()],
-                      ignore_index=True)
+    votes = rule_votes(items, TREC_RULES)
     truth = items.set_index("item")["label"]
     classes = sorted(truth.unique())
     uncovered = truth.index[~truth.index.isin(votes["task"])]
@@ -239,10 +237,7 @@ def test_the_votes_balance_does_not_outvote_the_rules_on_their_own_tasks():
     if not items_csv.exists():
         pytest.skip(f"shared datasets not found at {SHARED}")
     part = pd.read_csv(items_csv).sample(3000, random_state=1)
-    votes = pd.concat([pd.DataFrame({"task": part.loc[hit, "item"], "worker": rule, "label": label})
-                       for rule, (pattern, label) in POLARITY_RULES.items()
-                       if (hit := part["text"].str.contains(pattern, case=False, regex=True)).any()],
-                      ignore_index=True)
+    votes = rule_votes(part, POLARITY_RULES)
     truth = part.set_index("item")["label"]
     voted = truth.index[truth.index.isin(votes["task"])]
     default = LabelModel().fit(votes, tasks=truth.index, classes=[0, 1])
@@ -279,10 +274,7 @@ def test_a_persons_lone_answers_are_not_fitted_on():
     items = pd.read_csv(base / "items.csv").sample(2000, random_state=2)
     answers = pd.read_csv(base / "labels.csv").rename(columns={"item": "task"})
     truth = pd.read_csv(base / "truth.csv").set_index("item")["label"]
-    votes = pd.concat([pd.DataFrame({"task": items.loc[hit, "item"], "worker": rule, "label": label})
-                       for rule, (pattern, label) in POLARITY_RULES.items()
-                       if (hit := items["text"].str.contains(pattern, case=False, regex=True)).any()],
-                      ignore_index=True)
+    votes = rule_votes(items, POLARITY_RULES)
     asked = items["item"].sample(frac=0.1, random_state=2)
     people = answers[answers["task"].isin(asked)].sample(frac=1, random_state=2).drop_duplicates("task")
     mixed = pd.concat([votes, people], ignore_index=True)
