@@ -61,6 +61,14 @@ def votes(store, rule: dict) -> dict[str, str]:
     return out
 
 
+def answer_truly(store, project, annotator, records: list[dict], n: int) -> None:
+    """``annotator`` labels the next ``n`` items the queue serves with their true label."""
+    truth = {r["id"]: r["truth"] for r in records}
+    for _ in range(n):
+        item = queue.claim_next(store, project, annotator)
+        queue.submit(store, item["id"], annotator, {"spam": truth[item["external_id"]]})
+
+
 def store_rows(store, sql: str, **params) -> list:
     with store.read() as conn:
         return conn.execute(text(sql), params).all()
@@ -200,11 +208,7 @@ def test_the_quality_summary_with_the_label_model_on_and_items_nobody_voted_on(s
     quality summary (and the quality page) crashed on them (KeyError in the items in doubt); they are now
     left out of its confidence and doubt list, which are about answers."""
     p, records = yt
-    truth = {r["id"]: r["truth"] for r in records}
-    ann, _ = make_annotator("ann")
-    for _ in range(10):
-        item = queue.claim_next(store, p, ann)
-        queue.submit(store, item["id"], ann, {"spam": truth[item["external_id"]]})
+    answer_truly(store, p, make_annotator("ann")[0], records, 10)
     kw = rules.create_rule(store, p, name="kw", kind="keyword", field="text", label="spam", pattern="check out")
     rules.set_label_model(store, p, True, by=owner[0])
     touched = {r["id"] for r in records[:10]} | set(votes(store, kw))
@@ -220,10 +224,7 @@ def test_the_quality_summary_with_the_label_model_on_and_items_nobody_voted_on(s
 def test_the_analysis_table(store, owner, make_annotator, yt):
     p, records = yt
     truth = {r["id"]: r["truth"] for r in records}
-    ann, _ = make_annotator("ann")
-    for _ in range(40):
-        item = queue.claim_next(store, p, ann)
-        queue.submit(store, item["id"], ann, {"spam": truth[item["external_id"]]})
+    answer_truly(store, p, make_annotator("ann")[0], records, 40)
     kw = rules.create_rule(store, p, name="kw", kind="keyword", field="text", label="spam", pattern="check out")
     rules.create_rule(store, p, name="short", kind="regex", field="text", label="ham", pattern=r"^.{0,25}$")
     table = rules.analysis(store, p)
