@@ -13,7 +13,8 @@ Categorical answers:
   and the vote keeps the model from overturning clear majorities on their evidence.
 * Either way the workers and the class balance are fitted on the tasks with two or more answers or gold
   (``overlap_only``): a lone answer cannot say how good its worker is, and fitting on lone answers let an
-  overlap-1 project's consensus drift away from its answers.
+  overlap-1 project's consensus drift away from its answers. The class balance gets ``BALANCE_PRIOR``
+  pseudo-tasks per label spread like the answers, so that a few overlapping tasks cannot run it away.
 
 ``confidence`` is the posterior probability of ``label``. With gold answers for at least ``MIN_GOLD``
 tasks it is recalibrated: a temperature is fitted on the gold tasks, each predicted by a model that did not
@@ -35,6 +36,7 @@ MIN_GOLD = 10
 DENSE_ANSWERS_PER_CELL = 10.0
 PRIOR = 2.0  # pseudo-answers per confusion row of a modest worker (DawidSkene's ``prior``)
 VOTE_PSEUDO = 1.0  # pseudo-answers added to the vote shares before pooling
+BALANCE_PRIOR = 5.0  # pseudo-tasks per label in the class balance, spread like the answers (``balance_prior``)
 _TEMPERATURES = np.exp(np.linspace(np.log(0.25), np.log(16.0), 49))
 
 
@@ -46,10 +48,11 @@ def categorical_scores(data: pd.DataFrame, gold: pd.Series | None = None) -> tup
         return pd.DataFrame(0.0, index=ann.tasks, columns=ann.labels), "MajorityVote"
     per_worker = np.bincount(ann.worker, minlength=ann.n_workers)
     if np.median(per_worker) / (k * (k - 1)) >= DENSE_ANSWERS_PER_CELL:
-        probas = DawidSkene(tol=1e-6, prior=PRIOR, held_out=True, overlap_only=True).fit_predict_proba(data, gold)
+        probas = DawidSkene(tol=1e-6, prior=PRIOR, held_out=True, overlap_only=True,
+                            balance_prior=BALANCE_PRIOR).fit_predict_proba(data, gold)
         return np.log(probas.clip(lower=1e-300)), f"DawidSkene(prior={PRIOR:g}, held out)"
-    probas = DawidSkene(tol=1e-6, shrinkage=5.0, prior=PRIOR, held_out=True,
-                        overlap_only=True).fit_predict_proba(data, gold)
+    probas = DawidSkene(tol=1e-6, shrinkage=5.0, prior=PRIOR, held_out=True, overlap_only=True,
+                        balance_prior=BALANCE_PRIOR).fit_predict_proba(data, gold)
     votes = _smoothed_votes(data, gold, ann).reindex(index=probas.index, columns=probas.columns)
     # a logarithmic opinion pool: both see the same answers, so the evidence is averaged, not added
     scores = (np.log(probas.clip(lower=1e-300)) + np.log(votes)) / 2

@@ -73,6 +73,8 @@ def test_item_page_and_quality_page_show_the_same_consensus(http, store, owner, 
         shown = f'{c["label"]}</strong> <span class="muted" title="{c["method"]}">{confidence_text(c["confidence"])}'
         item_html = http.get(f"/projects/small/items/{item_id}").text
         assert shown in _consensus_row(item_html, "consensus")
+        if item_id == 5:  # the page lists the 20 items in most doubt over both questions: 5 is not among them
+            continue
         row = re.search(rf'href="/projects/small/items/{item_id}"><code>m{item_id:02d}</code></a></td>'
                         r'<td>spam</td><td>(\w+)</td><td class="num">([^<]+)</td>', quality_html)
         assert row.groups() == (c["label"], confidence_text(c["confidence"]))
