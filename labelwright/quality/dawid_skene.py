@@ -13,6 +13,7 @@ import pandas as pd
 
 from labelwright.quality._data import Annotations, clamp_gold, encode, normalize_log, worker_series
 from labelwright.quality.base import CategoricalAggregator
+from labelwright.quality.errors import QualityInputError
 
 _EPS = 1e-10
 
@@ -100,7 +101,17 @@ class DawidSkene(CategoricalAggregator):
         np.fill_diagonal(row, self.prior_accuracy)
         return self.prior * row
 
+    def _check_hyperparameters(self) -> None:
+        if self.n_iter < 1:
+            raise QualityInputError(f"n_iter must be 1 or more; got {self.n_iter!r}")
+        for name in ("smoothing", "shrinkage", "prior", "balance_prior"):
+            if getattr(self, name) < 0:
+                raise QualityInputError(f"{name} must be 0 or more pseudo-answers; got {getattr(self, name)!r}")
+        if not 0.0 < self.prior_accuracy < 1.0:
+            raise QualityInputError(f"prior_accuracy must be between 0 and 1; got {self.prior_accuracy!r}")
+
     def fit(self, data: pd.DataFrame, gold: pd.Series | None = None) -> DawidSkene:
+        self._check_hyperparameters()
         ann, gold_tasks, gold_labels = encode(data, gold)
         probas = _initial_probas(ann, gold_tasks, gold_labels)
         k, n_workers = ann.n_labels, ann.n_workers

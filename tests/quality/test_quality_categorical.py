@@ -256,3 +256,18 @@ def test_the_balance_prior_keeps_a_two_to_one_majority():
     assert set(result["label"]) == {"5"}
     split = result.loc[[3, 6, 9], "confidence"]
     assert (split < result.loc[[1, 2, 4], "confidence"].to_numpy()).all()  # a 2-1 split is less sure
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"shrinkage": -3}, "shrinkage must be 0 or more"),
+    ({"balance_prior": -1}, "balance_prior must be 0 or more"),
+    ({"prior": -2}, "prior must be 0 or more"),
+    ({"smoothing": -0.5}, "smoothing must be 0 or more"),
+    ({"prior_accuracy": 1.0}, "prior_accuracy must be between 0 and 1"),
+    ({"n_iter": 0}, "n_iter must be 1 or more"),
+])
+def test_dawid_skene_refuses_bad_hyperparameters_by_name(kwargs, message):
+    # shrinkage=-3 used to fit silently and label both tasks "x"
+    df = pd.DataFrame({"task": [1, 1, 2, 2], "worker": ["a", "b", "a", "b"], "label": ["x", "x", "y", "y"]})
+    with pytest.raises(QualityInputError, match=message):
+        DawidSkene(**kwargs).fit(df)
