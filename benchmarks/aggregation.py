@@ -32,6 +32,7 @@ from benchmarks.quality_data import (  # noqa: E402
     SHARED,
     load,
     load_pairs,
+    markdown_table,
 )
 from benchmarks.reliability_svg import write_reliability_svg  # noqa: E402
 from labelwright import quality as lq  # noqa: E402
@@ -51,13 +52,6 @@ METHODS = {  # table name -> (ours, crowd-kit's twin)
     "GLAD": (lambda: lq.GLAD(), lambda: ck.GLAD()),
     "MACE": (lambda: lq.MACE(), lambda: ck.MACE()),
 }
-
-
-def table(header: list[str], rows: list[list]) -> str:
-    rule = "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"
-    out = ["| " + " | ".join(header) + " |", rule]
-    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(out)
 
 
 def accuracy(labels: pd.Series, truth: pd.Series) -> float:
@@ -112,17 +106,17 @@ def categorical(datasets: dict) -> None:
         print(f"  done {name}", file=sys.stderr, flush=True)
     rows.append(["**mean**"] + [f"{np.mean(means[m]):.4f}" for m in METHODS]
                 + [f"**{np.mean(means['aggregate']):.4f}**", ""])
-    print(table(header, rows))
+    print(markdown_table(header, rows))
     print("\nPublished crowd-kit accuracies (JOSS 2024) for the same four datasets:\n")
     pub = [[m] + [f"{PUBLISHED[m][d]:.3f}" for d in BEST_PUBLISHED] for m in PUBLISHED]
-    print(table(["method"] + list(BEST_PUBLISHED), pub))
+    print(markdown_table(["method"] + list(BEST_PUBLISHED), pub))
     print("\n### Seconds per fit: labelwright / crowd-kit\n")
-    print(table(["dataset"] + list(METHODS), times))
+    print(markdown_table(["dataset"] + list(METHODS), times))
     if ck is not None:
         print("\n### EM iterations run: labelwright / crowd-kit\n")
         print("crowd-kit stops as soon as its objective goes down once; labelwright's DS stops when the"
               " log-likelihood per answer gains less than `tol`, GLAD when its log posterior does.\n")
-        print(table(["dataset", "DS", "GLAD"], iterations))
+        print(markdown_table(["dataset", "DS", "GLAD"], iterations))
     if ck is not None:
         print("\n### crowd-kit MACE with the answers sorted by worker and label\n")
         print("crowd-kit 1.4.2's MACE indexes its strategy matrix by sorted worker id and sorted label but"
@@ -135,7 +129,7 @@ def categorical(datasets: dict) -> None:
             rows.append([name, f"{accuracy(ck.MACE().fit_predict(df), truth):.4f}",
                          f"{accuracy(ck.MACE().fit_predict(srt), truth):.4f}",
                          f"{accuracy(lq.MACE().fit_predict(df), truth):.4f}"])
-        print(table(["dataset", "crowd-kit MACE, input as is", "crowd-kit MACE, sorted",
+        print(markdown_table(["dataset", "crowd-kit MACE, input as is", "crowd-kit MACE, sorted",
                      "labelwright MACE"], rows))
 
 
@@ -163,13 +157,13 @@ def calibration(datasets: dict, gold_share: float = 0.2) -> None:
                      f"{len(gold)}", f"{hit_g.mean():.4f}", f"{res_g['confidence'].mean():.4f}",
                      f"{lq.expected_calibration_error(res_g['confidence'], hit_g):.3f}",
                      res_g.attrs.get("method", "")])
-    print(table(["dataset", "accuracy", "mean confidence", "ECE", "gold tasks", "accuracy (rest)",
+    print(markdown_table(["dataset", "accuracy", "mean confidence", "ECE", "gold tasks", "accuracy (rest)",
                  "mean confidence (rest)", "ECE with gold", "method with gold"], rows))
     for key, title in (("none", "without gold"), ("gold", "with gold")):
         conf, hit = np.concatenate(pooled[key][0]), np.concatenate(pooled[key][1])
         rel = lq.reliability_table(conf, hit)
         print(f"\nReliability, all datasets pooled, {title} (ECE {lq.expected_calibration_error(conf, hit):.3f}):\n")
-        print(table(["confidence bin", "tasks", "mean confidence", "accuracy"],
+        print(markdown_table(["confidence bin", "tasks", "mean confidence", "accuracy"],
                     [[f"{r.low:.1f}-{r.high:.1f}", int(r.n), f"{r.confidence:.3f}", f"{r.accuracy:.3f}"]
                      for r in rel.itertuples()]))
 
@@ -251,12 +245,12 @@ def selection(datasets: dict, svg: bool, peers: bool = True) -> None:
     rows.append(["**mean**", f"{np.mean(sums['best']):.4f}", fmt(np.mean(sums["ck"]) if sums["ck"] else None),
                  f"{np.mean(sums['default']):.4f}", f"**{np.mean(sums['auto']):.4f}**",
                  f"worst {100 * min(sums['gap']):+.1f}", "", "", "", ""])
-    print(table(header, rows))
+    print(markdown_table(header, rows))
     print("\n### The same on datasets AutoSelect was not designed on\n")
     rows, sums = _selection_rows(other_datasets(datasets), False, None)
     rows.append(["**mean**", f"{np.mean(sums['best']):.4f}", "", f"{np.mean(sums['default']):.4f}",
                  f"**{np.mean(sums['auto']):.4f}**", f"worst {100 * min(sums['gap']):+.1f}", "", "", "", ""])
-    print(table(header, rows))
+    print(markdown_table(header, rows))
     if svg:
         path = Path(__file__).resolve().parents[1] / "docs" / "img" / "reliability_selection.svg"
         write_reliability_svg(path, panels, "Confidence (x) against accuracy (y), 10 equal bins; dot area ~ tasks"
@@ -280,7 +274,7 @@ def numeric() -> None:
             est = model().fit_predict(df).reindex(truth.index)
             row.append(f"{(est - truth).abs().mean():.2f} ({np.corrcoef(est, truth)[0, 1]:.3f})")
         rows.append(row)
-    print(table(["task"] + list(models), rows))
+    print(markdown_table(["task"] + list(models), rows))
     print("\n(wordsim: workers answered on 0-10, the expert truth is on 0-4, so only r is meaningful there.)")
 
 
@@ -313,7 +307,7 @@ def pairwise(n_boot: int) -> None:
         cols["crowd-kit BT (ties dropped)"] = cols["crowd-kit BT (ties dropped)"].map(lambda x: f"{x:+.3f}")
     frame = pd.DataFrame(cols)
     frame = frame.loc[lq.BradleyTerry().fit(by_model).scores_.sort_values(ascending=False).index]
-    print(table(["model"] + list(frame.columns), [[i] + list(r) for i, r in frame.iterrows()]))
+    print(markdown_table(["model"] + list(frame.columns), [[i] + list(r) for i, r in frame.iterrows()]))
     print("\ncrowd-kit 1.4.2's BradleyTerry stops after its second iteration (it keeps `p_old` as an alias of"
           " `p_new`, so the change it measures is always 0), which is why its scores are compressed.")
     model = lq.BradleyTerry().fit(by_model)
@@ -364,7 +358,7 @@ def synthetic_pairs(n_items: int = 100, n_workers: int = 50, n_votes: int = 5000
             scores, secs = timed(fit)
             rho = spearman(true, scores) if not isinstance(scores, Exception) else np.nan
             results.setdefault(name, []).append((rho, secs))
-    print(table(["method", "Spearman rho", "seconds per fit"],
+    print(markdown_table(["method", "Spearman rho", "seconds per fit"],
                 [[k, f"{np.nanmean([r for r, _ in v]):.4f}", f"{np.mean([s for _, s in v]):.2f}"]
                  for k, v in results.items()]))
 
@@ -406,7 +400,7 @@ def speed(ck_methods: list[str]) -> None:
         print(f"  done {name}", file=sys.stderr, flush=True)
     agg, t_agg = timed(lq.aggregate, df)
     rows.append(["`aggregate`", f"{t_agg:.2f}", f"{accuracy(agg['label'], truth):.4f}", "", "", "", "", ""])
-    print(table(["method", "labelwright s", "labelwright accuracy", "EM iterations", "crowd-kit s",
+    print(markdown_table(["method", "labelwright s", "labelwright accuracy", "EM iterations", "crowd-kit s",
                  "crowd-kit accuracy", "crowd-kit EM iterations", "speed-up"], rows))
     print("\nTimes include encoding the table (about 0.07 s here); each fit runs EM to its own stopping rule.")
 

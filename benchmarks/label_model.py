@@ -38,7 +38,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.polarity_rules import POLARITY_RULES
-from benchmarks.quality_data import SHARED, load, rule_votes
+from benchmarks.quality_data import SHARED, load, markdown_table, rule_votes
 from benchmarks.trec_rules import TREC_RULES
 from labelwright import quality as lq
 
@@ -76,12 +76,6 @@ def cpu_model() -> str:
         return platform.processor() or "unknown"
     return next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")),
                 "unknown")
-
-
-def table(header: list[str], rows: list[list]) -> str:
-    rule = "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"
-    out = ["| " + " | ".join(header) + " |", rule]
-    return "\n".join(out + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
 
 
 def scores(pred: np.ndarray, truth: np.ndarray, positive=1) -> tuple[float, float]:
@@ -167,12 +161,12 @@ def youtube() -> None:
     print(f"Fit on train ({len(y_train)} comments, {int((m_train >= 0).any(axis=1).sum())} with a vote), "
           f"scored on valid ({len(splits['valid'][1])}) and test ({len(splits['test'][1])}); spam F1 on test; "
           "train = accuracy on the training comments themselves; seconds = one fit (selection: all fits).\n")
-    print(table(["method", "valid acc.", "test acc.", "test spam F1", "train acc.", "seconds"], rows))
+    print(markdown_table(["method", "valid acc.", "test acc.", "test spam F1", "train acc.", "seconds"], rows))
     analysis = lq.lf_analysis(train, gold=y_train, tasks=y_train.index).reindex(rules)
     model = fitted["LabelModel() (defaults: class_balance='votes')"]
     analysis["skill (model)"] = model.skills_.reindex(rules)
     print(f"\n`lf_analysis` on train (coverage of any rule: {analysis.attrs['coverage']:.3f}):\n")
-    print(table(["rule", "polarity", "coverage", "overlap", "conflict", "gold acc.", "modelled acc."],
+    print(markdown_table(["rule", "polarity", "coverage", "overlap", "conflict", "gold acc.", "modelled acc."],
                 [[r, a.polarity, f"{a.coverage:.3f}", f"{a.overlap:.3f}", f"{a.conflict:.3f}",
                   f"{a.gold_accuracy:.3f}", f"{a['skill (model)']:.3f}"] for r, a in analysis.iterrows()]))
 
@@ -326,12 +320,12 @@ def rule_set(title: str, how_split: str, split: dict[str, pd.DataFrame], rules_b
     print(f"Fit on train ({len(truth['train'])} texts, {coverage:.1%} with a vote); {how_split}; scored on "
           f"train, valid ({len(truth['valid'])}) and test ({len(truth['test'])}); accuracy"
           + (f", and F1 of class {positive!r} on test" if positive is not None else "") + ".\n")
-    print(table(["method", "train acc.", "valid acc.", "test acc.", "test acc. where a rule voted"]
+    print(markdown_table(["method", "train acc.", "valid acc.", "test acc.", "test acc. where a rule voted"]
                 + (["test F1"] if positive is not None else []) + ["seconds"], table_rows))
     assert default is not None
     analysis = lq.lf_analysis(part_votes["train"], gold=truth["train"], tasks=truth["train"].index)
     print("\n`lf_analysis` on train, with the default LabelModel's modelled accuracy of each rule:\n")
-    print(table(["rule", "label", "coverage", "overlap", "conflict", "gold acc.", "modelled acc."],
+    print(markdown_table(["rule", "label", "coverage", "overlap", "conflict", "gold acc.", "modelled acc."],
                 [[r, a.polarity, f"{a.coverage:.3f}", f"{a.overlap:.3f}", f"{a.conflict:.3f}",
                   f"{a.gold_accuracy:.3f}", f"{default.skills_[r]:.3f}"] for r, a in analysis.iterrows()]))
 
@@ -368,7 +362,7 @@ def crowds() -> None:
         rows.append(row)
         print(f"  done {name}", file=sys.stderr, flush=True)
     print("\n### Binary crowds, workers as people: accuracy (seconds per fit)\n")
-    print(table(["dataset", "MajorityVote", "DawidSkene", "LabelModel(class_balance='estimate')",
+    print(markdown_table(["dataset", "MajorityVote", "DawidSkene", "LabelModel(class_balance='estimate')",
                  "LabelModel() (defaults: votes)", "Snorkel LabelModel (defaults)"], rows))
 
 

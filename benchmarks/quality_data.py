@@ -73,3 +73,10 @@ def rule_votes(items: pd.DataFrame, rules: dict) -> pd.DataFrame:
             for rule, (pattern, label) in rules.items()
             if (hit := items["text"].str.contains(pattern, case=False, regex=True)).any()]
     return pd.concat(rows, ignore_index=True)
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    """A Markdown table, the first column left-aligned and the others right-aligned (figures)."""
+    rule = "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"
+    out = ["| " + " | ".join(header) + " |", rule]
+    return "\n".join(out + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])

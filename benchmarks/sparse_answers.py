@@ -25,18 +25,13 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.polarity_rules import POLARITY_RULES
-from benchmarks.quality_data import SHARED, load, rule_votes
+from benchmarks.quality_data import SHARED, load, markdown_table, rule_votes
 from labelwright import quality as lq
 
 CROWDS = {"D_Product": "zheng_d_product", "D_PosSent": "zheng_d_sentiment", "S_Dog": "zheng_s_dog",
           "S_Face": "zheng_s_face", "MS_Music": "ms_music_genre", "SP": "sp_sentence_polarity",
           "Bluebirds": "welinder_bluebirds", "WSD": "snow2008_wsd"}
 SEEDS = 3
-
-
-def table(header: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
-    return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
 
 
 def lone() -> None:
@@ -59,7 +54,7 @@ def lone() -> None:
         rows.append(row)
         print(f"  done {name}", file=sys.stderr, flush=True)
     print("\n### One answer per item, or three on a share of the items: the default against majority vote\n")
-    print(table(["dataset", "1 per item: default", "majority vote", "3 on 10%: default", "majority vote",
+    print(markdown_table(["dataset", "1 per item: default", "majority vote", "3 on 10%: default", "majority vote",
                  "3 on 30%: default", "majority vote"], rows))
 
 
@@ -96,7 +91,7 @@ def mixed() -> None:
             print(f"  done {per_item} on {share:.0%}", file=sys.stderr, flush=True)
     print("\n### Rules and real people together (sp_sentence_polarity, 9 polarity rules): all sentences / "
           "the sentences people answered\n")
-    print(table(["people's answers", "LabelModel votes' share (default)", "estimated balance",
+    print(markdown_table(["people's answers", "LabelModel votes' share (default)", "estimated balance",
                  "uniform balance", "people's majority, answered"], rows))
 
 
