@@ -336,12 +336,17 @@ def test_instructions_box_remembers_being_closed(server, browser, size):
     sign_in(page, server, name, "/projects/fast/label")
     box = page.locator("#instructions")
     assert box.get_attribute("open") is not None
+    # the page stores the state on <details>' toggle event, which fires a moment after the click: wait for
+    # it before reloading (a reload in between raced it and lost the state, failing 2 runs in 5)
+    stored = "state => localStorage.getItem(document.getElementById('instructions').dataset.remember) === state"
     page.locator("#instructions summary").click()
     assert box.get_attribute("open") is None
+    page.wait_for_function(stored, arg="closed")
     page.reload()
     assert page.locator("#instructions").get_attribute("open") is None
     assert page.locator("#instructions .md").is_hidden()
     page.locator("#instructions summary").click()
+    page.wait_for_function(stored, arg="open")
     page.reload()
     assert page.locator("#instructions").get_attribute("open") is not None
     close_context(context)
