@@ -22,6 +22,9 @@ import time
 from functools import partial
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.quality_data import CATEGORICAL, load  # noqa: E402
@@ -52,6 +55,22 @@ def _row(head: str, label: str, base_used: float, base_acc: float, seeds: int, r
     return used / base_used, acc
 
 
+def others() -> dict[str, tuple[pd.DataFrame, pd.Series]]:
+    """Seven binary questions from Snow et al. (2008)'s headline ratings (100 headlines, 10 workers each),
+    the workers' ratings and the expert's cut the same way: valence by sign (0 dropped), and each of six
+    emotions (0-100) as strong (30 or more) or weak."""
+    out = {}
+    df, truth = load("snow2008_affect", numeric=True, suffix="_valence")
+    df = df[df["label"] != 0].assign(label=lambda d: np.where(d["label"] > 0, "positive", "negative"))
+    truth = truth[truth != 0]
+    out["valence"] = (df, pd.Series(np.where(truth > 0, "positive", "negative"), index=truth.index))
+    for emotion in ("anger", "disgust", "fear", "joy", "sadness", "surprise"):
+        df, truth = load("snow2008_affect", numeric=True, suffix=f"_{emotion}")
+        out[emotion] = (df.assign(label=np.where(df["label"] >= 30, "strong", "weak")),
+                        pd.Series(np.where(truth >= 30, "strong", "weak"), index=truth.index))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=5, help="random answer orders per dataset (medians reported)")
@@ -67,18 +86,21 @@ def main() -> None:
     ap.add_argument("--gold-share", type=float, default=0.1,
                     help="share of the items with truth taken as gold for the tuned threshold (default 0.1; "
                          "at least 20 items)")
+    ap.add_argument("--others", action="store_true",
+                    help="instead of the nine, the Snow et al. (2008) affect ratings made binary (see others()): "
+                         "data the stronger-half rule was not chosen on")
     args = ap.parse_args()
-    names = [n for n in (args.datasets.split(",") if args.datasets else CATEGORICAL)]
-    rows = []
+    data = others() if args.others else {n: load(CATEGORICAL[n]) for n in (
+        args.datasets.split(",") if args.datasets else CATEGORICAL)}
+    rows, seconds = [], []
     print(f"{'dataset':<10} {'items':>6} {'setting':<14} {'answers':>8} {'vs fixed-5':>10} {'acc':>6} "
           f"{'fixed-5 MV acc':>14}")
-    for name in names:
-        answers, truth = load(CATEGORICAL[name])
+    for name, (answers, truth) in data.items():
         counts = answers.groupby("task").size()
         keep = counts[counts >= 5].index
         answers = answers[answers["task"].isin(keep)]
         truth = truth[truth.index.isin(keep)]
-        if len(truth) < 50:
+        if len(truth) < 50 and not args.others:
             print(f"{name:<10} skipped: only {len(truth)} items with truth and >= 5 answers")
             continue
         base = [fixed_majority(answers, truth, 5, seed=s) for s in range(args.seeds)]
@@ -102,6 +124,15 @@ def main() -> None:
                         partial(replay_budget, answers, truth, bp, fit_kwargs=fit, pause_below=args.pause_below)),
                   *_row(head, f"2..7@.95+p{args.pause_below:g}", base_used, base_acc, args.seeds,
                         partial(replay, answers, truth, ISSUE_SETTING, fit_kwargs=fit, pause_below=args.pause_below)))
+        second = (*_row(head, "+stronger half", base_used, base_acc, args.seeds,
+                        partial(replay_budget, answers, truth, bp, fit_kwargs=fit, second_opinions="stronger_half")),
+                  *_row(head, f"+half+p{args.pause_below:g}", base_used, base_acc, args.seeds,
+                        partial(replay_budget, answers, truth, bp, fit_kwargs=fit, pause_below=args.pause_below,
+                                second_opinions="stronger_half")),
+                  *_row(head, "2..7@.95+half", base_used, base_acc, args.seeds,
+                        partial(replay, answers, truth, ISSUE_SETTING, fit_kwargs=fit,
+                                second_opinions="stronger_half")))
+        seconds.append((name, base_acc, issue, second))
         if args.no_tuned:
             rows.append((name, base_acc, issue, best, budget, None, paused))
             sys.stdout.flush()
@@ -139,6 +170,19 @@ def main() -> None:
         print(f"{name:<10} {base_acc:>11.3f} {p_ratio:>8.2f} {p_acc:>6.3f}   {q_ratio:>18.2f} {q_acc:>6.3f}"
               f"   {ratio:>11.2f} {acc:>6.3f}{note}")
     print(f"budget policy with pausing: on {met_paused} of {len(rows)} datasets")
+    print(f"\nsecond opinions from the stronger half (redundancy.second_opinions), budget {args.budget:g}")
+    print(f"{'dataset':<10} {'fixed-5 acc':>11} {'answers':>8} {'acc':>6}   {'+pausing':>8} {'acc':>6}"
+          f"   {'2..7@0.95 answers':>18} {'acc':>6}   {'(anyone)':>11} {'acc':>6}")
+    met_half = met_half_paused = 0
+    for name, base_acc, (ratio, acc), (h_ratio, h_acc, hp_ratio, hp_acc, q_ratio, q_acc) in seconds:
+        ok, ok_p = h_acc >= base_acc and h_ratio <= 0.5, hp_acc >= base_acc and hp_ratio <= 0.5
+        met_half += ok
+        met_half_paused += ok_p
+        note = "  (budget: matches fixed 5 with half the answers or fewer)" if ok else ""
+        print(f"{name:<10} {base_acc:>11.3f} {h_ratio:>8.2f} {h_acc:>6.3f}   {hp_ratio:>8.2f} {hp_acc:>6.3f}"
+              f"   {q_ratio:>18.2f} {q_acc:>6.3f}   {ratio:>11.2f} {acc:>6.3f}{note}")
+    print(f"budget policy, second opinions from the stronger half: on {met_half} of {len(seconds)} datasets "
+          f"({met_half_paused} with pausing too)")
     if args.no_tuned:
         print(f"budget policy: fixed-5 accuracy with at most half the answers on {met} of {len(rows)} datasets")
         return

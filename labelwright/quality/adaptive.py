@@ -180,6 +180,46 @@ def weak_annotators(answers: pd.DataFrame, skills: Mapping, pause_below: float, 
             for w in n.index if n[w] >= min_answers and acc[w] < bar}
 
 
+SECOND_OPINIONS = ("anyone", "stronger_half")  # who answers an item beyond its first min_answers
+
+
+def weaker_half(answers: pd.DataFrame, skills: Mapping, *,
+                min_answers: int = MIN_ANSWERS_TO_PAUSE) -> dict[Hashable, WeakAnnotator]:
+    """The workers not asked for second opinions under ``second_opinions="stronger_half"``: those whose
+    estimated accuracy (``skills``, from :func:`fit_skills`, no truth) is below the median of the workers
+    judged, those with at least ``min_answers`` answers (the :class:`WeakAnnotator`'s ``bar`` is that
+    median; ``crowd`` their accuracy averaged over their answers).
+
+    A worker with fewer answers does not move the median but is compared with it by their estimate, which
+    on few answers is shrunk towards the fit's prior (0.7): a newcomer whose first answers agree with the
+    crowd gives second opinions, one whose first answers do not waits until more of them do. A worker with
+    no answers is not in the fit and is not held back. Fewer than two judged: nobody is.
+
+    Items in doubt are where answers differ in worth: an extra answer from an annotator the crowd agrees
+    with more often moves the posterior further. First answers still come from everyone (they are what
+    the skills are measured on), and nobody is paused. Ties at the median stay in the stronger half."""
+    if not skills or not len(answers):
+        return {}
+    n = answers.groupby("worker").size()
+    n = n[n.index.isin(list(skills))]
+    judged = n[n >= min_answers]
+    if len(judged) < 2:
+        return {}
+    acc = pd.Series({w: float(skills[w]) for w in n.index})
+    bar = float(acc[judged.index].median())
+    first = next(iter(skills.values()))
+    chance = 1.0 / (len(first.classes) if isinstance(first, WorkerSkill) else max(2, answers["label"].nunique()))
+    crowd = float((acc[judged.index] * judged).sum() / judged.sum())
+    return {w: WeakAnnotator(accuracy=float(acc[w]), bar=bar, crowd=crowd, answers=int(n[w]), chance=chance)
+            for w in n.index if acc[w] < bar}
+
+
+def _held_back(second_opinions: str, collected: pd.DataFrame, skills: Mapping) -> set:
+    if second_opinions not in SECOND_OPINIONS:
+        raise ValueError(f"second_opinions must be one of {SECOND_OPINIONS}, got {second_opinions!r}")
+    return set(weaker_half(collected, skills)) if second_opinions == "stronger_half" else set()
+
+
 def _default_skill(skills: Mapping):
     """The skill of a worker not in ``skills``: the fit's pooled skill, else the mean accuracy, else 0.7."""
     if not skills:
@@ -464,22 +504,31 @@ class _AnswerOrders:
         self.avail = available
         self.starts = np.concatenate([[0], np.cumsum(available)[:-1]]).astype(int)
         self.taken = df["_rank"].to_numpy() < np.repeat(given, available)
-        self.next = np.array(given, copy=True)  # the place in its order of each item's next answer
+        self.next = np.array(given, copy=True)  # the place in its order of each item's first answer not taken
         self.workers = df["worker"].to_numpy()
 
-    def take(self, j: int, paused: set) -> bool:
-        """Take item ``j``'s next answer from a worker not in ``paused``; False when none is left."""
-        while self.next[j] < self.avail[j] and self.workers[self.starts[j] + self.next[j]] in paused:
-            self.next[j] += 1
-        if self.next[j] >= self.avail[j]:
-            return False
-        self.taken[self.starts[j] + self.next[j]] = True
-        self.next[j] += 1
-        return True
+    def take(self, j: int, paused: set, held: set | frozenset = frozenset()) -> bool | None:
+        """Take item ``j``'s next answer from a worker in neither ``paused`` nor ``held``: True when taken,
+        False when only ``held`` workers' answers are left (they may be taken later, as the queue serves
+        an annotator again once they are no longer held back), None when none is left."""
+        s, n = self.starts[j], self.avail[j]
+        while self.next[j] < n and (self.taken[s + self.next[j]] or self.workers[s + self.next[j]] in paused):
+            self.next[j] += 1  # a paused worker's answers are passed over for good
+        waiting = False
+        for r in range(self.next[j], n):
+            if self.taken[s + r] or self.workers[s + r] in paused:
+                continue
+            if self.workers[s + r] in held:
+                waiting = True
+                continue
+            self.taken[s + r] = True
+            return True
+        return False if waiting else None
 
 
 def replay_budget(answers: pd.DataFrame, truth: pd.Series, policy: BudgetPolicy, *, seed: int = 0,
-                  fit_kwargs: Mapping | None = None, pause_below: float | None = None) -> ReplayResult:
+                  fit_kwargs: Mapping | None = None, pause_below: float | None = None,
+                  second_opinions: str = "anyone") -> ReplayResult:
     """:func:`replay` for a :class:`BudgetPolicy`: recorded answers in a random order per item (``seed``),
     ``min_answers`` each, then one more per round to the ``step`` share of items with the lowest top
     posterior (:func:`fit_skills` refitted each round, no truth) among those with answers left, until
@@ -487,7 +536,11 @@ def replay_budget(answers: pd.DataFrame, truth: pd.Series, policy: BudgetPolicy,
 
     With ``pause_below``, every round also pauses the workers :func:`weak_annotators` names, as the queue
     does (``redundancy.pause_below``): their answers so far still count (they were paid for), and an
-    item's next answer is the next one in its order from a worker who is not paused."""
+    item's next answer is the next one in its order from a worker who is not paused.
+
+    With ``second_opinions="stronger_half"``, every answer beyond an item's first ``min_answers`` comes
+    from a worker not in :func:`weaker_half` of the newest fit (the next such worker in the item's order),
+    as the queue serves reopened items (``redundancy.second_opinions``)."""
     df, available = _shuffled(answers, seed)
     tasks = available.index
     avail = available.to_numpy()
@@ -503,6 +556,7 @@ def replay_budget(answers: pd.DataFrame, truth: pd.Series, policy: BudgetPolicy,
         probas = probas.reindex(tasks)
         if pause_below is not None:
             paused |= set(weak_annotators(collected, skills, pause_below))
+        held = _held_back(second_opinions, collected, skills)
         left = budget - int(given.sum())
         open_ = np.flatnonzero(given < cap)
         if left <= 0 or not len(open_):
@@ -512,8 +566,10 @@ def replay_budget(answers: pd.DataFrame, truth: pd.Series, policy: BudgetPolicy,
         for j in chosen:
             if spent >= min(per_round, left):
                 break
-            if not orders.take(int(j), paused):
-                cap[j] = given[j]  # no one left to ask
+            took = orders.take(int(j), paused, held)
+            if not took:
+                if took is None:
+                    cap[j] = given[j]  # no one left to ask
                 continue
             given[j] += 1
             spent += 1
@@ -525,14 +581,15 @@ def replay_budget(answers: pd.DataFrame, truth: pd.Series, policy: BudgetPolicy,
 
 
 def replay(answers: pd.DataFrame, truth: pd.Series, policy: AdaptivePolicy, *, seed: int = 0,
-           fit_kwargs: Mapping | None = None, pause_below: float | None = None) -> ReplayResult:
+           fit_kwargs: Mapping | None = None, pause_below: float | None = None,
+           second_opinions: str = "anyone") -> ReplayResult:
     """Replay recorded crowd answers as if workers arrived in random order, asking for more only in doubt.
 
     Each item's answers are shuffled (``seed``); every round, each item that still needs an answer gets
     its next recorded one (an item whose recorded answers run out stops there), then skills are refitted
     on everything collected so far (:func:`fit_skills` with ``fit_kwargs``, no truth). Accuracy is measured
-    on the items in ``truth``; the labels are the posteriors' argmax. ``pause_below``: as in
-    :func:`replay_budget`.
+    on the items in ``truth``; the labels are the posteriors' argmax. ``pause_below`` and
+    ``second_opinions``: as in :func:`replay_budget`.
     """
     df, available = _shuffled(answers, seed)
     tasks = available.index
@@ -547,16 +604,21 @@ def replay(answers: pd.DataFrame, truth: pd.Series, policy: AdaptivePolicy, *, s
         probas = probas.reindex(tasks)
         if pause_below is not None:
             paused |= set(weak_annotators(collected, skills, pause_below))
+        held = _held_back(second_opinions, collected, skills)
         top = probas.max(axis=1).to_numpy()
         need = ((given < policy.min_answers) | ((top < policy.confidence) & (given < policy.max_answers))) & left
         if not need.any():
             break
+        took_any = False
         for j in np.flatnonzero(need):
-            if orders.take(int(j), paused):
+            took = orders.take(int(j), paused, held)
+            if took:
                 given[j] += 1
-                left[j] = orders.next[j] < avail[j]
-            else:
+                took_any = True
+            elif took is None:
                 left[j] = False
+        if not took_any:
+            break  # every item in doubt waits for an annotator held back: none comes in a replay
     labels = probas.idxmax(axis=1)
     return ReplayResult(answers_used=int(given.sum()), accuracy=_accuracy(labels, truth), labels=labels,
                         per_item=pd.Series(given, index=tasks))

@@ -20,6 +20,7 @@ from labelwright.quality.adaptive import (
     replay_tuned,
     tune_confidence,
     weak_annotators,
+    weaker_half,
     wilson_lower,
 )
 from tests.conftest import SHARED
@@ -351,6 +352,63 @@ def test_pausing_spammers_in_a_budget_replay_buys_accuracy_at_the_same_cost():
     alone = replay_budget(honest, truth, policy, seed=0)
     same = replay_budget(honest, truth, policy, seed=0, pause_below=0.25)
     assert (same.per_item == alone.per_item).all() and (same.labels == alone.labels).all()
+
+
+def _graded(n_items: int = 300, seed: int = 1) -> tuple[pd.DataFrame, pd.Series]:
+    """Binary items, 8 answers each in a random order: four workers right 82-90% of the time, four 62-68%
+    (no spammer: pausing at 0.25 names none of them)."""
+    rng = np.random.default_rng(seed)
+    truth = pd.Series(rng.integers(0, 2, n_items))
+    accuracy = {"a0": .9, "a1": .88, "a2": .85, "a3": .82, "b0": .68, "b1": .66, "b2": .64, "b3": .62}
+    rows = []
+    for t in range(n_items):
+        for w in rng.permutation(list(accuracy)):
+            right = rng.random() < accuracy[w]
+            rows.append((t, w, int(truth[t] if right else 1 - truth[t])))
+    return pd.DataFrame(rows, columns=["task", "worker", "label"]), truth
+
+
+def test_weaker_half_is_below_the_median_of_those_judged():
+    df, _ = _graded()
+    skills, _, _ = fit_skills(df)
+    weaker = weaker_half(df, skills)
+    assert set(weaker) == {"b0", "b1", "b2", "b3"}, {w: float(s) for w, s in skills.items()}
+    median = float(np.median([float(s) for s in skills.values()]))
+    assert all(h.bar == pytest.approx(median) and h.accuracy < median and h.answers == 300 for h in weaker.values())
+    assert weak_annotators(df, skills, 0.25) == {}  # nobody here is a spammer to pause
+    # a worker with under 10 answers does not move the median, and is compared with it by their estimate:
+    # nine answers like the crowd's give second opinions, nine against it do not (yet)
+    truth = df.groupby("task")["label"].agg(lambda x: x.mode().iloc[0])
+    newcomers = pd.DataFrame({"task": list(range(9)) * 2, "worker": ["agrees"] * 9 + ["disagrees"] * 9,
+                              "label": [int(truth[t]) for t in range(9)] + [1 - int(truth[t]) for t in range(9)]})
+    both = pd.concat([df, newcomers], ignore_index=True)
+    skills, _, _ = fit_skills(both)
+    held = weaker_half(both, skills)
+    assert set(held) == set(weaker) | {"disagrees"}, {w: float(s) for w, s in skills.items()}
+    assert held["disagrees"].answers == 9 and held["b0"].bar == pytest.approx(
+        float(np.median([float(skills[w]) for w in skills if w not in ("agrees", "disagrees")])))
+    # ties at the median stay in the stronger half; one worker judged alone has no half
+    assert weaker_half(df, {w: 0.8 for w in skills}) == {}
+    assert weaker_half(df[df["worker"] == "a0"], {"a0": 0.9}) == {}
+    with pytest.raises(ValueError, match="second_opinions"):
+        replay_budget(df, pd.Series(dtype=int), BudgetPolicy(), second_opinions="best")
+
+
+def test_second_opinions_from_the_stronger_half_buy_accuracy_at_the_same_cost():
+    """Where answers differ in worth but nobody is bad enough to pause, the extra answers of a budget go
+    further from the stronger half: 3 points over three answer orders, the same number of answers."""
+    df, truth = _graded()
+    policy = BudgetPolicy(budget=3.0)
+    for seed in range(3):
+        anyone = replay_budget(df, truth, policy, seed=seed)
+        half = replay_budget(df, truth, policy, seed=seed, second_opinions="stronger_half")
+        assert half.answers_used == anyone.answers_used == 900
+        assert half.accuracy >= anyone.accuracy + 0.02, (seed, half.accuracy, anyone.accuracy)
+    # with a threshold, fewer answers (an item whose stronger half has all answered stops) and no loss
+    threshold = AdaptivePolicy(2, 7, 0.95)
+    anyone = replay(df, truth, threshold, seed=0)
+    half = replay(df, truth, threshold, seed=0, second_opinions="stronger_half")
+    assert half.answers_used < anyone.answers_used and half.accuracy >= anyone.accuracy, (half, anyone)
 
 
 def _crowd(n_items: int, accuracy: float, seed: int, workers: int = 9) -> tuple[pd.DataFrame, pd.Series]:
