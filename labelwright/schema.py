@@ -115,6 +115,9 @@ class Redundancy(_Model):
     pause_below: float | None = Field(default=None, ge=0, le=1, description=(
         "pause annotators whose estimated accuracy (no gold needed) falls below this share of the way from "
         "chance to the crowd's accuracy, after 10 answers (0.25 finds spammers; unset: never)"))
+    second_opinions: Literal["anyone", "stronger_half"] = Field(default="anyone", description=(
+        "who answers an item beyond its first `min` answers: anyone, or only annotators whose estimated "
+        "accuracy is at or above the median of those with 10 answers (first answers still come from everyone)"))
 
     @model_validator(mode="after")
     def _range(self):

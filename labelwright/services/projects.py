@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
 
-from sqlalchemy import ColumnElement, Connection, Row, case, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Row, case, delete, func, insert, select, update
 
 from labelwright.errors import Conflict, NotFound, ValidationError
 from labelwright.schema import MAX_OVERLAP, ProjectSchema, parse_schema
@@ -132,7 +132,20 @@ def change_schema(store: Store, project_id: int,
             updated_at=newer_updated_at(time.time())))
         if schema.overlap != before.overlap:
             conn.execute(reflag(t.items.c.project_id == project_id, overlap=schema.overlap))
+        _follow_second_opinions(conn, project_id, schema)
         return get_project(store, project_id, conn)
+
+
+def _follow_second_opinions(conn: Connection, project_id: int, schema: ProjectSchema) -> None:
+    """Keep the project's weaker half (:mod:`labelwright.services.second_opinions`) in step with its
+    settings in the same transaction: forgotten when the setting is off, its ``from_answers`` moved with
+    ``redundancy.min``."""
+    r, wh = schema.redundancy, t.weaker_half
+    if r is None or r.second_opinions != "stronger_half":
+        conn.execute(delete(wh).where(wh.c.project_id == project_id))
+    else:
+        conn.execute(update(wh).where(wh.c.project_id == project_id, wh.c.from_answers != r.min)
+                     .values(from_answers=r.min))
 
 
 def set_overlap(store: Store, project: Project, overlap: int) -> Project:

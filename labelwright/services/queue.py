@@ -615,7 +615,9 @@ _LEFT = ("SELECT i.is_gold, count(*) FROM items i WHERE i.project_id = :p "
          "AND i.n_done < COALESCE(i.target, :o) "
          "AND i.id NOT IN (SELECT q.id FROM items q WHERE q.project_id = :p AND q.is_gold = 1 ORDER BY q.id LIMIT :qs) "
          "AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.item_id = i.id AND a.user_id = :u) "
-         "AND NOT EXISTS (SELECT 1 FROM skips s WHERE s.item_id = i.id AND s.user_id = :u) GROUP BY i.is_gold")
+         "AND NOT EXISTS (SELECT 1 FROM skips s WHERE s.item_id = i.id AND s.user_id = :u) "
+         "AND (i.is_gold = 1 OR NOT EXISTS (SELECT 1 FROM weaker_half wh WHERE wh.project_id = :p "
+         "AND wh.user_id = :u AND i.n_done >= wh.from_answers)) GROUP BY i.is_gold")
 
 
 def counts_for_user(store: Store, project: Project, user: User) -> dict:

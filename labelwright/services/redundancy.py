@@ -37,7 +37,7 @@ from sqlalchemy import Connection, Integer, bindparam, func, select
 
 from labelwright.quality.adaptive import AdaptivePolicy, ConfidenceTuning, fit_skills, item_posterior, tune_confidence
 from labelwright.schema import answer_label, label_values
-from labelwright.services import auto_pause, events
+from labelwright.services import auto_pause, events, second_opinions
 from labelwright.services.projects import Project
 from labelwright.store import Store, loads, lookups
 from labelwright.store import tables as t
@@ -131,6 +131,7 @@ def refit(store: Store, project: Project) -> SkillFit:
         fit.skills, fit.priors = skills, priors
         if len(df) >= MIN_FIT_ANSWERS:
             fit.paused = auto_pause.pause_weak(store, project, df, skills, gold)
+            second_opinions.sync(store, project, df, skills)
     if r is not None and r.accuracy is not None:
         fit.tuning = tune_confidence(df, gold, r.accuracy, min_answers=r.min, max_answers=r.max, classes=classes) \
             if len(df) >= MIN_FIT_ANSWERS else ConfidenceTuning(None, r.accuracy, 0, reason=(
@@ -329,7 +330,8 @@ def report(store: Store, project: Project) -> dict | None:
         return None
     fit = current_fit(store, project)
     out: dict[str, Any] = {"min": r.min, "max": r.max, "answers_seen": fit.answers, "pause_below": r.pause_below,
-                           "paused": list(fit.paused)}
+                           "paused": list(fit.paused), "second_opinions": r.second_opinions,
+                           "weaker_half": second_opinions.listed(store, project)}
     if r.budget is not None:
         out.update(rule="budget", budget=r.budget)
         return out

@@ -108,8 +108,11 @@ _ELIGIBLE = """
 WANT = want()
 # Ordinary items in queue_rank order (0 for all unless the assistant orders the queue), then import order:
 # the queue index (project_id, is_open, is_gold, queue_rank, id) gives them in that order, no sort.
+# redundancy.second_opinions: an item past its first answers is not for the weaker half (a primary-key probe).
+SECOND_OPINION = ("  AND NOT EXISTS (SELECT 1 FROM weaker_half wh WHERE wh.project_id = :p AND wh.user_id = :u "
+                  "AND i.n_done >= wh.from_answers)\n")
 _ORDINARY_WHERE = ("SELECT i.id FROM items i\nWHERE i.project_id = :p AND i.is_open = 1 AND i.is_gold = 0"
-                   "\n  AND i.n_assigned < " + want("i.target") + _ELIGIBLE)
+                   "\n  AND i.n_assigned < " + want("i.target") + _ELIGIBLE + SECOND_OPINION)
 _ORDINARY_ORDER = "ORDER BY i.queue_rank, i.id\nLIMIT 1\n"
 # A gold item (each annotator answers each once; never served once the annotator's real work is done).
 # The qualification test's items (the first :qs gold items) are not mixed in again afterwards.

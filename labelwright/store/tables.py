@@ -136,6 +136,18 @@ paused_annotators = Table(
     Column("paused_at", Float, nullable=False),
 )
 
+# redundancy.second_opinions = "stronger_half": who gets no second opinions to give (services.second_opinions)
+weaker_half = Table(
+    "weaker_half", metadata,
+    Column("project_id", BigInteger, primary_key=True),
+    Column("user_id", BigInteger, primary_key=True),
+    Column("accuracy", Float, nullable=False),
+    Column("median", Float, nullable=False),
+    Column("answers", Integer, nullable=False),
+    Column("from_answers", Integer, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
 memberships = Table(
     "memberships", metadata,
     Column("project_id", BigInteger, primary_key=True),

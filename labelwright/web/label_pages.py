@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from labelwright.api.deps import AnnotationId, ItemId
 from labelwright.errors import Conflict, Forbidden, NotFound, ValidationError
-from labelwright.services import policy
+from labelwright.services import policy, second_opinions
 from labelwright.services import queue as queue_svc
 from labelwright.web import check_csrf, current_session, instant, render
 from labelwright.web.forms import active_ms, errors_by_question, form_id, form_text, parse_answers, state_from_answers
@@ -49,7 +49,8 @@ def label_page(slug: str, request: Request, item: str | None = None):
     claimed = queue_svc.claim_next(store, project, session.user)
     if claimed is None:
         return render(request, "done.html", project=project, back_url=back_url,
-                      counts=queue_svc.counts_for_user(store, project, session.user))
+                      counts=queue_svc.counts_for_user(store, project, session.user),
+                      held_back=second_opinions.held_back(store, project, session.user.id))
     return _render_item(request, project, claimed, mode="label", back_url=back_url)
 
 

@@ -56,7 +56,10 @@ FIELDS = {
                     "between the minimum and the maximum; empty: stop at the confidence"),
                    ("redundancy.question", "Adaptive: deciding question", "question", ""),
                    ("redundancy.pause_below", "Adaptive: pause weak annotators below", "number",
-                    "0 to 1 of the way from chance to the crowd's accuracy, e.g. 0.25; empty: never")],
+                    "0 to 1 of the way from chance to the crowd's accuracy, e.g. 0.25; empty: never"),
+                   ("redundancy.second_opinions", "Adaptive: answers beyond the minimum come from",
+                    "select:anyone,stronger_half",
+                    "anyone, or the stronger half (annotators estimated at or above the median accuracy)")],
     "lease": [("lease_seconds", "Lease (seconds)", "number", "how long an item stays with the annotator who opened it"),
               ("history_size", "Answers an annotator can amend", "number", "their latest ones")],
     "expiry": [("expires_at", "Expires at (UTC)", "datetime", "YYYY-MM-DD HH:MM; empty: never")],
@@ -78,7 +81,8 @@ EFFECTS = {
                      "pass mark. A new test size applies to attempts started from now on.",
     "redundancy": "Items re-open or close at once to match the new number of answers; answers already given "
                   "are kept. Adaptive limits apply to the next decision on each item; a bar for pausing weak "
-                  "annotators, at the next refit of their skills (annotators already paused stay paused).",
+                  "annotators, and who gives second opinions, at the next refit of their skills (annotators already "
+                  "paused stay paused).",
     "lease": "Items open now keep their lease until it runs out; new leases get the new length.",
     "expiry": "From then on no new work is handed out; answers already given stay and leases end as they would.",
 }

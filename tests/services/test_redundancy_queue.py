@@ -497,3 +497,76 @@ def test_amending_gold_answers_does_not_escape_a_pause(store, owner):
     assert fit.paused == ["sly"]
     reason = pauses.paused(store, project)["sly"]["reason"]
     assert reason.startswith("paused automatically: gold accuracy 0% on 'spam'"), reason
+
+
+def _one_in_doubt(http, owner_token: str, tokens: list[str], item_id: str) -> None:
+    """Import ``item_id`` and have the first two of ``tokens`` answer it differently: in doubt, reopened."""
+    assert http.post("/api/v1/projects/adaptive/items", json={"items": [{"id": item_id, "text": "t"}]},
+                     headers=bearer(owner_token)).status_code == 200
+    for tok, ans in zip(tokens[:2], ("spam", "ham")):
+        item = http.post("/api/v1/projects/adaptive/next", headers=bearer(tok)).json()
+        assert item["external_id"] == item_id
+        assert http.post(f"/api/v1/items/{item['id']}/annotations", json={"answers": {"spam": ans}},
+                         headers=bearer(tok)).status_code == 201
+
+
+def test_second_opinions_come_from_the_stronger_half(http, store, owner, make_annotator):
+    """redundancy.second_opinions = stronger_half: after a refit, the annotators estimated below the median
+    still get first answers but no item that already has its two; the stronger half does. The quality page
+    lists the weaker half; turning the setting off forgets the list at once."""
+    schema = {**ADAPTIVE, "redundancy": {"min": 2, "max": 4, "confidence": 0.95, "second_opinions": "stronger_half"}}
+    assert http.post("/api/v1/projects", json=schema, headers=bearer(owner[1])).status_code == 201
+    items = [{"id": f"e{i:03d}", "text": "spam" if i % 2 else "ham"} for i in range(60)]
+    assert http.post("/api/v1/projects/adaptive/items", json={"items": items},
+                     headers=bearer(owner[1])).status_code == 200
+    who = {name: make_annotator(name)[1] for name in ("h0", "h1", "h2", "n0", "n1", "n2")}
+    rng = random.Random(3)
+
+    def answer(name, item):
+        truth = item["data"]["text"]
+        wrong = name.startswith("n") and rng.random() < 0.4
+        return {"spam": ("ham" if truth == "spam" else "spam") if wrong else truth}
+
+    refused, answered = label_until_done(http, "adaptive", who, answer)
+    assert not refused and all(n >= 10 for n in answered.values()), answered
+    weaker = http.get("/api/v1/projects/adaptive/quality", headers=bearer(owner[1])).json()["redundancy"]
+    assert weaker["second_opinions"] == "stronger_half"
+    assert [w["annotator"] for w in weaker["weaker_half"]] and \
+        {w["annotator"] for w in weaker["weaker_half"]} == {"n0", "n1", "n2"}, weaker
+    assert all(w["accuracy"] < w["median"] and w["answers"] >= 10 for w in weaker["weaker_half"])
+
+    # an item in doubt after its two answers: the weaker half is told there is nothing for them (and their
+    # count of items left says so too); the stronger half gets it
+    _one_in_doubt(http, owner[1], [who["h0"], who["h1"]], "doubt")
+    with store.read() as conn:
+        assert conn.execute(text("SELECT target FROM items WHERE external_id = 'doubt'")).scalar_one() == 3
+    for name in ("n0", "n1", "n2"):
+        assert http.post("/api/v1/projects/adaptive/next", headers=bearer(who[name])).status_code == 204
+        assert http.get("/api/v1/projects/adaptive/mine", headers=bearer(who[name])).json()["left"] == 0
+    assert http.get("/api/v1/projects/adaptive/mine", headers=bearer(who["h2"])).json()["left"] == 1
+    third = http.post("/api/v1/projects/adaptive/next", headers=bearer(who["h2"]))
+    assert third.status_code == 200 and third.json()["external_id"] == "doubt"
+    assert http.post(f"/api/v1/items/{third.json()['id']}/release", headers=bearer(who["h2"])).status_code == 204
+    # a new item's first answers come from anyone, the weaker half included
+    assert http.post("/api/v1/projects/adaptive/items", json={"items": [{"id": "fresh", "text": "t"}]},
+                     headers=bearer(owner[1])).status_code == 200
+    first = http.post("/api/v1/projects/adaptive/next", headers=bearer(who["n0"]))
+    assert first.status_code == 200 and first.json()["external_id"] == "fresh"
+
+    # turned off, everyone gives second opinions again, at once
+    r = http.patch("/api/v1/projects/adaptive/settings", headers=bearer(owner[1]),
+                   json={"redundancy": {**schema["redundancy"], "second_opinions": "anyone"}})
+    assert r.status_code == 200, r.text
+    with store.read() as conn:
+        assert conn.execute(text("SELECT count(*) FROM weaker_half")).scalar_one() == 0
+    later = http.post("/api/v1/projects/adaptive/next", headers=bearer(who["n1"]))
+    assert later.status_code == 200 and later.json()["external_id"] == "doubt"
+    assert http.get("/api/v1/projects/adaptive/quality",
+                    headers=bearer(owner[1])).json()["redundancy"]["weaker_half"] == []
+
+
+def test_second_opinions_is_checked():
+    base = {**ADAPTIVE}
+    with pytest.raises(ValidationError, match="second_opinions"):
+        parse_schema({**base, "redundancy": {"min": 2, "max": 3, "second_opinions": "experts"}})
+    assert parse_schema(base).redundancy.second_opinions == "anyone"
