@@ -548,10 +548,19 @@ def test_second_opinions_come_from_the_stronger_half(http, store, owner, make_an
     assert third.status_code == 200 and third.json()["external_id"] == "doubt"
     assert http.post(f"/api/v1/items/{third.json()['id']}/release", headers=bearer(who["h2"])).status_code == 204
     # a new item's first answers come from anyone, the weaker half included
+    _one_in_doubt(http, owner[1], [who["h0"], who["h1"]], "doubt2")
+    _one_in_doubt(http, owner[1], [who["h0"], who["h1"]], "doubt3")
     assert http.post("/api/v1/projects/adaptive/items", json={"items": [{"id": "fresh", "text": "t"}]},
                      headers=bearer(owner[1])).status_code == 200
     first = http.post("/api/v1/projects/adaptive/next", headers=bearer(who["n0"]))
     assert first.status_code == 200 and first.json()["external_id"] == "fresh"
+    # nor does the labelling page's prefetch of the next item hand them one of the three in doubt
+    n0 = users.get_user(store, "n0")
+    project = get_project(store, "adaptive")
+    assert queue_svc.prefetch(store, project, n0, first.json()["id"]) is None
+    h2 = users.get_user(store, "h2")
+    assert http.post("/api/v1/projects/adaptive/next", headers=bearer(who["h2"])).json()["external_id"] == "doubt"
+    assert queue_svc.prefetch(store, project, h2, third.json()["id"])["external_id"] in ("doubt2", "doubt3")
 
     # turned off, everyone gives second opinions again, at once
     r = http.patch("/api/v1/projects/adaptive/settings", headers=bearer(owner[1]),
@@ -560,7 +569,7 @@ def test_second_opinions_come_from_the_stronger_half(http, store, owner, make_an
     with store.read() as conn:
         assert conn.execute(text("SELECT count(*) FROM weaker_half")).scalar_one() == 0
     later = http.post("/api/v1/projects/adaptive/next", headers=bearer(who["n1"]))
-    assert later.status_code == 200 and later.json()["external_id"] == "doubt"
+    assert later.status_code == 200 and later.json()["external_id"] == "doubt3"  # h2 holds the other two
     assert http.get("/api/v1/projects/adaptive/quality",
                     headers=bearer(owner[1])).json()["redundancy"]["weaker_half"] == []
 
