@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import cast
 
 import pandas as pd
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, exists, func, insert, select
 
 from labelwright.quality.adaptive import weaker_half
 from labelwright.services.projects import Project
@@ -62,10 +62,20 @@ def listed(store: Store, project: Project) -> list[dict]:
 
 
 def held_back(store: Store, project: Project, user_id: int) -> dict | None:
-    """Whether ``user_id`` is in the project's weaker half now: ``{"accuracy", "median", "answers"}`` for
-    the page that tells them why no item in doubt comes to them, or None."""
-    wh = t.weaker_half
+    """Whether ``user_id`` is in the project's weaker half now and items in doubt wait for others because
+    of it: ``{"accuracy", "median", "answers", "waiting"}`` (``waiting``: open ordinary items past their
+    first answers that they have not answered or skipped), for the page that tells them why; None when
+    they are not held back or nothing waits."""
+    wh, i, a, sk = t.weaker_half, t.items, t.annotations, t.skips
     with store.read() as conn:
-        row = conn.execute(select(wh.c.accuracy, wh.c.median, wh.c.answers)
+        row = conn.execute(select(wh.c.accuracy, wh.c.median, wh.c.answers, wh.c.from_answers)
                            .where(wh.c.project_id == project.id, wh.c.user_id == user_id)).first()
-    return None if row is None else {"accuracy": row.accuracy, "median": row.median, "answers": row.answers}
+        if row is None:
+            return None
+        waiting = conn.execute(select(func.count()).select_from(i).where(
+            i.c.project_id == project.id, i.c.is_open == 1, i.c.is_gold == 0, i.c.n_done >= row.from_answers,
+            ~exists().where(a.c.item_id == i.c.id, a.c.user_id == user_id),
+            ~exists().where(sk.c.item_id == i.c.id, sk.c.user_id == user_id))).scalar_one()
+    if not waiting:
+        return None
+    return {"accuracy": row.accuracy, "median": row.median, "answers": row.answers, "waiting": int(waiting)}

@@ -78,6 +78,7 @@ def test_second_opinions_as_each_role_sees_them(server, browser):  # noqa: F811
         assert page.locator("h1").inner_text() == "All done"
         held = page.locator("p.held-back")
         assert held.is_visible() and "under the project's median" in held.inner_text(), page.content()[:3000]
+        assert held.inner_text().startswith("1 item in doubt is waiting for another answer.")
         no_sideways_scroll(page)
         page.screenshot(path=f"/tmp/lw-opinions-weaker-{width}.png", full_page=True)
     close_context(context)

@@ -11,7 +11,7 @@ from labelwright.cli import main
 from labelwright.errors import Forbidden, ValidationError
 from labelwright.quality.adaptive import weak_annotators
 from labelwright.schema import parse_schema
-from labelwright.services import access, machines, pauses, redundancy, users, webhooks
+from labelwright.services import access, machines, pauses, redundancy, second_opinions, users, webhooks
 from labelwright.services import queue as queue_svc
 from labelwright.services.items import add_items
 from labelwright.services.projects import create_project, get_project, set_overlap, update_settings
@@ -544,8 +544,14 @@ def test_second_opinions_come_from_the_stronger_half(http, store, owner, make_an
         assert http.post("/api/v1/projects/adaptive/next", headers=bearer(who[name])).status_code == 204
         assert http.get("/api/v1/projects/adaptive/mine", headers=bearer(who[name])).json()["left"] == 0
     assert http.get("/api/v1/projects/adaptive/mine", headers=bearer(who["h2"])).json()["left"] == 1
+    project = get_project(store, "adaptive")
+    n0 = users.get_user(store, "n0")
+    told = second_opinions.held_back(store, project, n0.id)  # what their "All done" page says
+    assert told is not None and told["waiting"] == 1 and told["accuracy"] < told["median"], told
+    assert second_opinions.held_back(store, project, users.get_user(store, "h2").id) is None
     third = http.post("/api/v1/projects/adaptive/next", headers=bearer(who["h2"]))
     assert third.status_code == 200 and third.json()["external_id"] == "doubt"
+    assert second_opinions.held_back(store, project, n0.id) is None  # nothing waits now: nothing to explain
     assert http.post(f"/api/v1/items/{third.json()['id']}/release", headers=bearer(who["h2"])).status_code == 204
     # a new item's first answers come from anyone, the weaker half included
     _one_in_doubt(http, owner[1], [who["h0"], who["h1"]], "doubt2")
@@ -555,8 +561,6 @@ def test_second_opinions_come_from_the_stronger_half(http, store, owner, make_an
     first = http.post("/api/v1/projects/adaptive/next", headers=bearer(who["n0"]))
     assert first.status_code == 200 and first.json()["external_id"] == "fresh"
     # nor does the labelling page's prefetch of the next item hand them one of the three in doubt
-    n0 = users.get_user(store, "n0")
-    project = get_project(store, "adaptive")
     assert queue_svc.prefetch(store, project, n0, first.json()["id"]) is None
     h2 = users.get_user(store, "h2")
     assert http.post("/api/v1/projects/adaptive/next", headers=bearer(who["h2"])).json()["external_id"] == "doubt"
@@ -572,6 +576,7 @@ def test_second_opinions_come_from_the_stronger_half(http, store, owner, make_an
     assert later.status_code == 200 and later.json()["external_id"] == "doubt3"  # h2 holds the other two
     assert http.get("/api/v1/projects/adaptive/quality",
                     headers=bearer(owner[1])).json()["redundancy"]["weaker_half"] == []
+    assert second_opinions.held_back(store, get_project(store, "adaptive"), n0.id) is None
 
 
 def test_second_opinions_is_checked():
