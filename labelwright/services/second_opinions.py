@@ -8,8 +8,9 @@ where there is some) is below the median of those with 10 answers or more are li
 (:func:`labelwright.quality.adaptive.weaker_half`), replacing the last list. The queue then serves them
 no ordinary item that already has ``redundancy.min`` answers (:data:`labelwright.store.queue_sql.SECOND_OPINION`);
 they still get first answers and gold items, are not paused, and their answers count as before. An
-annotator with fewer than 10 answers is not judged. The list follows the skills: an annotator whose
-accuracy rises above the median gives second opinions again at the next refit.
+annotator with fewer than 10 answers does not move the median but is compared with it by their estimate
+(shrunk towards the prior on few answers); one with no answers yet is not listed. The list follows the
+skills: an annotator whose accuracy rises to the median gives second opinions again at the next refit.
 
 ``benchmarks/redundancy.py`` replays real crowds through the same rule (``replay_budget(...,
 second_opinions="stronger_half")``).
