@@ -183,8 +183,8 @@ def weak_annotators(answers: pd.DataFrame, skills: Mapping, pause_below: float, 
 SECOND_OPINIONS = ("anyone", "stronger_half")  # who answers an item beyond its first min_answers
 
 
-def weaker_half(answers: pd.DataFrame, skills: Mapping, *,
-                min_answers: int = MIN_ANSWERS_TO_PAUSE) -> dict[Hashable, WeakAnnotator]:
+def weaker_half(answers: pd.DataFrame, skills: Mapping, *, min_answers: int = MIN_ANSWERS_TO_PAUSE,
+                min_workers: int = 0) -> dict[Hashable, WeakAnnotator]:
     """The workers not asked for second opinions under ``second_opinions="stronger_half"``: those whose
     estimated accuracy (``skills``, from :func:`fit_skills`, no truth) is below the median of the workers
     judged, those with at least ``min_answers`` answers (the :class:`WeakAnnotator`'s ``bar`` is that
@@ -197,13 +197,18 @@ def weaker_half(answers: pd.DataFrame, skills: Mapping, *,
 
     Items in doubt are where answers differ in worth: an extra answer from an annotator the crowd agrees
     with more often moves the posterior further. First answers still come from everyone (they are what
-    the skills are measured on), and nobody is paused. Ties at the median stay in the stronger half."""
+    the skills are measured on), and nobody is paused. Ties at the median stay in the stronger half.
+
+    ``min_workers``: hold nobody back in a fit of fewer workers. The queue passes twice ``max``, the most
+    answers an item may want: in a smaller team the stronger half may be too few to give an item all its
+    answers (four annotators, ``max`` 3: an item whose two first answers came from the two careful ones
+    would wait for ever)."""
     if not skills or not len(answers):
         return {}
     n = answers.groupby("worker").size()
     n = n[n.index.isin(list(skills))]
     judged = n[n >= min_answers]
-    if len(judged) < 2:
+    if len(judged) < 2 or len(n) < min_workers:
         return {}
     acc = pd.Series({w: float(skills[w]) for w in n.index})
     bar = float(acc[judged.index].median())
@@ -214,10 +219,12 @@ def weaker_half(answers: pd.DataFrame, skills: Mapping, *,
             for w in n.index if acc[w] < bar}
 
 
-def _held_back(second_opinions: str, collected: pd.DataFrame, skills: Mapping) -> set:
+def _held_back(second_opinions: str, collected: pd.DataFrame, skills: Mapping, max_answers: int) -> set:
     if second_opinions not in SECOND_OPINIONS:
         raise ValueError(f"second_opinions must be one of {SECOND_OPINIONS}, got {second_opinions!r}")
-    return set(weaker_half(collected, skills)) if second_opinions == "stronger_half" else set()
+    if second_opinions == "anyone":
+        return set()
+    return set(weaker_half(collected, skills, min_workers=2 * max_answers))
 
 
 def _default_skill(skills: Mapping):
@@ -556,7 +563,7 @@ def replay_budget(answers: pd.DataFrame, truth: pd.Series, policy: BudgetPolicy,
         probas = probas.reindex(tasks)
         if pause_below is not None:
             paused |= set(weak_annotators(collected, skills, pause_below))
-        held = _held_back(second_opinions, collected, skills)
+        held = _held_back(second_opinions, collected, skills, policy.max_answers)
         left = budget - int(given.sum())
         open_ = np.flatnonzero(given < cap)
         if left <= 0 or not len(open_):
@@ -604,7 +611,7 @@ def replay(answers: pd.DataFrame, truth: pd.Series, policy: AdaptivePolicy, *, s
         probas = probas.reindex(tasks)
         if pause_below is not None:
             paused |= set(weak_annotators(collected, skills, pause_below))
-        held = _held_back(second_opinions, collected, skills)
+        held = _held_back(second_opinions, collected, skills, policy.max_answers)
         top = probas.max(axis=1).to_numpy()
         need = ((given < policy.min_answers) | ((top < policy.confidence) & (given < policy.max_answers))) & left
         if not need.any():

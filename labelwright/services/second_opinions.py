@@ -11,6 +11,8 @@ they still get first answers and gold items, are not paused, and their answers c
 annotator with fewer than 10 answers does not move the median but is compared with it by their estimate
 (shrunk towards the prior on few answers); one with no answers yet is not listed. The list follows the
 skills: an annotator whose accuracy rises to the median gives second opinions again at the next refit.
+Nobody is held back while the fit has fewer than twice ``redundancy.max`` annotators (in a smaller team
+the stronger half may be too few to give an item all its answers, and the item would wait for ever).
 
 ``benchmarks/redundancy.py`` replays real crowds through the same rule (``replay_budget(...,
 second_opinions="stronger_half")``).
@@ -39,7 +41,7 @@ def sync(store: Store, project: Project, answers: pd.DataFrame, skills: Mapping)
     if r is None or r.second_opinions != "stronger_half":
         return []
     now = time.time()
-    weaker = {int(cast(int, w)): h for w, h in weaker_half(answers, skills).items()}  # user ids
+    weaker = {int(cast(int, w)): h for w, h in weaker_half(answers, skills, min_workers=2 * r.max).items()}
     rows = [{"project_id": project.id, "user_id": uid, "accuracy": h.accuracy, "median": h.bar,
              "answers": h.answers, "from_answers": r.min, "updated_at": now} for uid, h in weaker.items()]
     wh = t.weaker_half

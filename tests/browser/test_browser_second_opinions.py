@@ -19,7 +19,7 @@ pytestmark = pytest.mark.filterwarnings("ignore")
 
 SCHEMA = {
     "name": "Second opinions", "slug": "opinions", "id_field": "id", "gold": {"rate": 0},
-    "redundancy": {"min": 2, "max": 4, "confidence": 0.95},
+    "redundancy": {"min": 2, "max": 3, "confidence": 0.95},
     "fields": [{"name": "text"}],
     "questions": [{"name": "spam", "type": "single_choice", "options": ["spam", "ham"]}],
 }

@@ -376,6 +376,8 @@ def test_weaker_half_is_below_the_median_of_those_judged():
     median = float(np.median([float(s) for s in skills.values()]))
     assert all(h.bar == pytest.approx(median) and h.accuracy < median and h.answers == 300 for h in weaker.values())
     assert weak_annotators(df, skills, 0.25) == {}  # nobody here is a spammer to pause
+    # nobody is held back in a team too small for the stronger half to give an item all the answers it may want
+    assert weaker_half(df, skills, min_workers=9) == {} and set(weaker_half(df, skills, min_workers=8)) == set(weaker)
     # a worker with under 10 answers does not move the median, and is compared with it by their estimate:
     # nine answers like the crowd's give second opinions, nine against it do not (yet)
     truth = df.groupby("task")["label"].agg(lambda x: x.mode().iloc[0])
@@ -398,17 +400,21 @@ def test_second_opinions_from_the_stronger_half_buy_accuracy_at_the_same_cost():
     """Where answers differ in worth but nobody is bad enough to pause, the extra answers of a budget go
     further from the stronger half: 3 points over three answer orders, the same number of answers."""
     df, truth = _graded()
-    policy = BudgetPolicy(budget=3.0)
+    policy = BudgetPolicy(budget=3.0, max_answers=4)  # up to 4 answers: the stronger four can give them all
     for seed in range(3):
         anyone = replay_budget(df, truth, policy, seed=seed)
         half = replay_budget(df, truth, policy, seed=seed, second_opinions="stronger_half")
         assert half.answers_used == anyone.answers_used == 900
         assert half.accuracy >= anyone.accuracy + 0.02, (seed, half.accuracy, anyone.accuracy)
     # with a threshold, fewer answers (an item whose stronger half has all answered stops) and no loss
-    threshold = AdaptivePolicy(2, 7, 0.95)
+    threshold = AdaptivePolicy(2, 4, 0.95)
     anyone = replay(df, truth, threshold, seed=0)
     half = replay(df, truth, threshold, seed=0, second_opinions="stronger_half")
     assert half.answers_used < anyone.answers_used and half.accuracy >= anyone.accuracy, (half, anyone)
+    # up to 7 answers, 8 workers are too few (the stronger four could not give an item 7): nobody is held back
+    seven = BudgetPolicy(budget=3.0)
+    assert (replay_budget(df, truth, seven, seed=0, second_opinions="stronger_half").labels
+            == replay_budget(df, truth, seven, seed=0).labels).all()
 
 
 def _crowd(n_items: int, accuracy: float, seed: int, workers: int = 9) -> tuple[pd.DataFrame, pd.Series]:

@@ -514,7 +514,7 @@ def test_second_opinions_come_from_the_stronger_half(http, store, owner, make_an
     """redundancy.second_opinions = stronger_half: after a refit, the annotators estimated below the median
     still get first answers but no item that already has its two; the stronger half does. The quality page
     lists the weaker half; turning the setting off forgets the list at once."""
-    schema = {**ADAPTIVE, "redundancy": {"min": 2, "max": 4, "confidence": 0.95, "second_opinions": "stronger_half"}}
+    schema = {**ADAPTIVE, "redundancy": {"min": 2, "max": 3, "confidence": 0.95, "second_opinions": "stronger_half"}}
     assert http.post("/api/v1/projects", json=schema, headers=bearer(owner[1])).status_code == 201
     items = [{"id": f"e{i:03d}", "text": "spam" if i % 2 else "ham"} for i in range(60)]
     assert http.post("/api/v1/projects/adaptive/items", json={"items": items},
@@ -577,6 +577,27 @@ def test_second_opinions_come_from_the_stronger_half(http, store, owner, make_an
     assert http.get("/api/v1/projects/adaptive/quality",
                     headers=bearer(owner[1])).json()["redundancy"]["weaker_half"] == []
     assert second_opinions.held_back(store, get_project(store, "adaptive"), n0.id) is None
+
+
+def test_a_team_too_small_to_split_holds_nobody_back(http, store, owner, make_annotator):
+    """Two careful and two careless annotators, up to 3 answers an item: held back, the careless two would
+    leave only two to give a third answer, and an item both careful ones had answered would wait for ever.
+    So nobody is held back, and every item gets the answers it asks for."""
+    schema = {**ADAPTIVE, "redundancy": {"min": 2, "max": 3, "confidence": 0.95, "second_opinions": "stronger_half"}}
+    assert http.post("/api/v1/projects", json=schema, headers=bearer(owner[1])).status_code == 201
+    items = [{"id": f"e{i:03d}", "text": "spam" if i % 2 else "ham"} for i in range(40)]
+    assert http.post("/api/v1/projects/adaptive/items", json={"items": items},
+                     headers=bearer(owner[1])).status_code == 200
+    who = {name: make_annotator(name)[1] for name in ("h0", "h1", "n0", "n1")}
+    rng = random.Random(3)
+    refused, answered = label_until_done(http, "adaptive", who, lambda name, item: {"spam": (
+        ("ham" if item["data"]["text"] == "spam" else "spam") if name.startswith("n") and rng.random() < 0.4
+        else item["data"]["text"])})
+    assert not refused and all(n >= 10 for n in answered.values()), answered
+    assert http.get("/api/v1/projects/adaptive/quality",
+                    headers=bearer(owner[1])).json()["redundancy"]["weaker_half"] == []
+    status = http.get("/api/v1/projects/adaptive/status", headers=bearer(owner[1])).json()
+    assert status["items"]["done"] == 40, status
 
 
 def test_second_opinions_is_checked():
