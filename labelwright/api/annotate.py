@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from labelwright.api.deps import AnnotationId, Caller, ItemId, store_of
 from labelwright.api.models import AmendIn, AnnotationIn, AnswersIn
-from labelwright.services import policy, qualification
+from labelwright.services import policy, qualification, second_opinions
 from labelwright.services import queue as queue_svc
 from labelwright.services.users import User
 from labelwright.store import Store
@@ -64,10 +64,12 @@ def build_router() -> APIRouter:
         store = store_of(request)
         return queue_svc.history(store, policy.annotate(store, user, project).project, user, limit)
 
-    @r.get("/projects/{project}/mine", summary="The caller's done / left counts in a project")
+    @r.get("/projects/{project}/mine", summary="The caller's done / left counts in a project, and whether items in "
+                                               "doubt wait for others because the caller is held back")
     def mine(project: str, request: Request, user: Caller):
         store = store_of(request)
-        return queue_svc.counts_for_user(store, policy.annotate(store, user, project).project, user)
+        p = policy.annotate(store, user, project).project
+        return {**queue_svc.counts_for_user(store, p, user), "held_back": second_opinions.held_back(store, p, user.id)}
 
     @r.get("/projects/{project}/qualification", summary="The caller's qualification status in the project")
     def qualification_status(project: str, request: Request, user: Caller):

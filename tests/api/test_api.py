@@ -88,7 +88,7 @@ def test_next_submit_amend_history_and_errors(http, owner, make_annotator, spam_
     assert r.status_code == 200 and r.json()["revision"] == 2
     hist = http.get("/api/v1/projects/spam/history", headers=h).json()
     assert [x["answers"] for x in hist] == [{"spam": "spam"}]
-    assert http.get("/api/v1/projects/spam/mine", headers=h).json() == {"done": 1, "left": 9}
+    assert http.get("/api/v1/projects/spam/mine", headers=h).json() == {"done": 1, "left": 9, "held_back": None}
     r = http.post("/api/v1/items/999999/annotations", headers=h, json={"answers": {"spam": "ham"}})
     assert r.status_code == 404
 

@@ -542,8 +542,10 @@ def test_second_opinions_come_from_the_stronger_half(http, store, owner, make_an
         assert conn.execute(text("SELECT target FROM items WHERE external_id = 'doubt'")).scalar_one() == 3
     for name in ("n0", "n1", "n2"):
         assert http.post("/api/v1/projects/adaptive/next", headers=bearer(who[name])).status_code == 204
-        assert http.get("/api/v1/projects/adaptive/mine", headers=bearer(who[name])).json()["left"] == 0
-    assert http.get("/api/v1/projects/adaptive/mine", headers=bearer(who["h2"])).json()["left"] == 1
+        mine = http.get("/api/v1/projects/adaptive/mine", headers=bearer(who[name])).json()
+        assert mine["left"] == 0 and mine["held_back"]["waiting"] == 1, mine  # and why, for API clients
+    mine = http.get("/api/v1/projects/adaptive/mine", headers=bearer(who["h2"])).json()
+    assert mine["left"] == 1 and mine["held_back"] is None
     project = get_project(store, "adaptive")
     n0 = users.get_user(store, "n0")
     told = second_opinions.held_back(store, project, n0.id)  # what their "All done" page says

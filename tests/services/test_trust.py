@@ -362,12 +362,13 @@ def test_left_drops_alike_after_a_gold_and_an_ordinary_answer(http, store, owner
     """'left' that did not drop after an answer told the annotator the item was gold."""
     _gold_project(store, owner, n_gold=2, n_items=5)
     _, tok = make_annotator("mallory")
-    assert http.get("/api/v1/projects/g/mine", headers=bearer(tok)).json() == {"done": 0, "left": 7}
+    assert http.get("/api/v1/projects/g/mine", headers=bearer(tok)).json() == {"done": 0, "left": 7, "held_back": None}
     kinds = []
     for n in range(7):
         item = http.post("/api/v1/projects/g/next", headers=bearer(tok)).json()
         kinds.append(item["external_id"][0])
         http.post(f"/api/v1/items/{item['id']}/annotations", json={"answers": {"spam": "ham"}}, headers=bearer(tok))
-        assert http.get("/api/v1/projects/g/mine", headers=bearer(tok)).json() == {"done": n + 1, "left": 6 - n}
+        assert http.get("/api/v1/projects/g/mine", headers=bearer(tok)).json() == {
+            "done": n + 1, "left": 6 - n, "held_back": None}
     assert sorted(kinds) == ["c"] * 5 + ["g"] * 2  # both kinds were answered, and 'left' fell by one each time
     assert http.post("/api/v1/projects/g/next", headers=bearer(tok)).status_code == 204
