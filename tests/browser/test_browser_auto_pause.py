@@ -25,18 +25,26 @@ SCHEMA = {
 }
 
 
-def test_a_spammer_is_paused_and_everyone_sees_why(server, browser):  # noqa: F811
-    owner = {"Authorization": f"Bearer {server.owner_token}"}
-    api = httpx.Client(base_url=server.url, timeout=30)
-    assert api.post("/api/v1/projects", json=SCHEMA, headers=owner).status_code == 201
+def spam_project(api: httpx.Client, owner: dict, schema: dict, names) -> tuple[dict, dict]:
+    """Create ``schema``'s project through the API with 60 items (text "spam" or "ham", the truth) and an
+    annotator for each of ``names`` in it; returns their ``({name: API token}, {name: sign-in link})``."""
+    assert api.post("/api/v1/projects", json=schema, headers=owner).status_code == 201
     items = [{"id": f"e{i:02d}", "text": "spam" if i % 2 else "ham"} for i in range(60)]
-    assert api.post("/api/v1/projects/autopause/items", json={"items": items}, headers=owner).status_code == 200
+    assert api.post(f"/api/v1/projects/{schema['slug']}/items", json={"items": items},
+                    headers=owner).status_code == 200
     tokens, links = {}, {}
-    for name in ("h1", "h2", "h3", "pat"):
-        r = api.post("/api/v1/users", json={"name": name, "role": "annotator", "projects": ["autopause"]},
+    for name in names:
+        r = api.post("/api/v1/users", json={"name": name, "role": "annotator", "projects": [schema["slug"]]},
                      headers=owner)
         assert r.status_code == 201, r.text
         tokens[name], links[name] = r.json()["token"], r.json()["signin_url"]
+    return tokens, links
+
+
+def test_a_spammer_is_paused_and_everyone_sees_why(server, browser):  # noqa: F811
+    owner = {"Authorization": f"Bearer {server.owner_token}"}
+    api = httpx.Client(base_url=server.url, timeout=30)
+    tokens, links = spam_project(api, owner, SCHEMA, ("h1", "h2", "h3", "pat"))
     # the owner turns the rule on in the settings
     owner_context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = owner_context.new_page()

@@ -12,6 +12,7 @@ import pytest
 
 from tests.browser.chromium import close_context
 from tests.browser.test_browser import browser, server, sign_in  # noqa: F401 - fixtures
+from tests.browser.test_browser_auto_pause import spam_project
 from tests.browser.test_browser_owner import no_sideways_scroll
 from tests.conftest import label_until_done
 
@@ -33,15 +34,7 @@ def _watch(page, errors: list[str]) -> None:
 def test_second_opinions_as_each_role_sees_them(server, browser):  # noqa: F811
     owner = {"Authorization": f"Bearer {server.owner_token}"}
     api = httpx.Client(base_url=server.url, timeout=30)
-    assert api.post("/api/v1/projects", json=SCHEMA, headers=owner).status_code == 201
-    items = [{"id": f"e{i:02d}", "text": "spam" if i % 2 else "ham"} for i in range(60)]
-    assert api.post("/api/v1/projects/opinions/items", json={"items": items}, headers=owner).status_code == 200
-    tokens, links = {}, {}
-    for name in ("h0", "h1", "h2", "n0", "n1", "n2"):
-        r = api.post("/api/v1/users", json={"name": name, "role": "annotator", "projects": ["opinions"]},
-                     headers=owner)
-        assert r.status_code == 201, r.text
-        tokens[name], links[name] = r.json()["token"], r.json()["signin_url"]
+    tokens, links = spam_project(api, owner, SCHEMA, ("h0", "h1", "h2", "n0", "n1", "n2"))
     errors: list[str] = []
     owner_context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = owner_context.new_page()
